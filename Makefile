@@ -1,0 +1,44 @@
+# Perennial: the two commands a newcomer runs are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-16)
+
+.PHONY: install test test-unit test-integration lint demo clean help
+
+help:
+	@echo "make demo   - the whole loop on a local cluster"
+	@echo "make test   - the whole test suite (unit, integration, e2e)"
+	@echo "make lint   - ruff, mypy, import-linter"
+	@echo "make install - create .venv with everything the tests and the demo need"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[operator,runtime,dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: install k8s-build
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
+
+test-integration: install k8s-build
+	$(BIN)/python -m pytest -m 'integration or e2e' $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# The local control plane (hack/): k8s-build, cluster-up, cluster-down.
+-include hack/cluster.mk
+# The demo loop lives with the cluster tooling.
+-include hack/demo.mk
