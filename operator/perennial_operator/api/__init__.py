@@ -1,0 +1,1 @@
+"""The API surface every layer shares: group, kinds, labels, condition types and reasons."""

@@ -1,0 +1,39 @@
+"""Condition types and reasons (CamelCase, as the API conventions want)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# TrainingJob condition types
+DATA_VALIDATED: Final = "DataValidated"
+COMPLETE: Final = "Complete"
+FAILED: Final = "Failed"
+SCHEDULED: Final = "Scheduled"
+REGISTERED: Final = "Registered"
+
+# ModelVersion condition types
+VERIFIED: Final = "Verified"
+READY: Final = "Ready"
+
+# Reasons
+WAITING_FOR_POD: Final = "WaitingForPod"
+UNSCHEDULABLE: Final = "Unschedulable"
+COMPUTE_POOL_NOT_FOUND: Final = "ComputePoolNotFound"
+VALIDATING: Final = "Validating"
+DATA_CHECKS_PASSED: Final = "DataChecksPassed"
+DATA_VALIDATION_FAILED: Final = "DataValidationFailed"
+BAD_SPEC: Final = "InvalidSpec"
+DATASET_UNAVAILABLE: Final = "DatasetUnavailable"
+BUDGET_TOO_SMALL: Final = "BudgetTooSmall"
+TRAINING: Final = "Training"
+RETRYING: Final = "RetryingAfterCrash"
+TRAINING_SUCCEEDED: Final = "TrainingSucceeded"
+BACKOFF_LIMIT_EXCEEDED: Final = "BackoffLimitExceeded"
+DEADLINE_EXCEEDED: Final = "DeadlineExceeded"
+RESULT_UNREADABLE: Final = "ResultUnreadable"
+JOB_FAILED: Final = "JobFailed"
+MODEL_REGISTERED: Final = "ModelRegistered"
+NOT_YET: Final = "NotYet"
+ARTIFACT_RECORDED: Final = "ArtifactRecorded"
+INVALID_REFERENCE: Final = "InvalidReference"
+STAGE_ASSIGNED: Final = "StageAssigned"

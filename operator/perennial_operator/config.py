@@ -1,0 +1,32 @@
+"""Operator settings: read once at start-up from flags and environment, then passed down."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+DEFAULT_RUNTIME_IMAGE = "perennial/runtime:0.1.0"
+DEFAULT_ARTIFACT_PVC = "perennial-artifacts"
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    runtime_image: str = DEFAULT_RUNTIME_IMAGE
+    artifact_pvc: str = DEFAULT_ARTIFACT_PVC
+    # Extra annotations put on every pod the operator creates (e.g. for a local runtime).
+    pod_annotations: dict[str, str] = field(default_factory=dict)
+    metrics_port: int = 9090
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> OperatorConfig:
+        env = dict(os.environ) if env is None else env
+        annotations = json.loads(env.get("PERENNIAL_POD_ANNOTATIONS", "{}") or "{}")
+        if not isinstance(annotations, dict):
+            raise ValueError("PERENNIAL_POD_ANNOTATIONS must be a JSON object")
+        return cls(
+            runtime_image=env.get("PERENNIAL_RUNTIME_IMAGE", DEFAULT_RUNTIME_IMAGE),
+            artifact_pvc=env.get("PERENNIAL_ARTIFACT_PVC", DEFAULT_ARTIFACT_PVC),
+            pod_annotations={str(k): str(v) for k, v in annotations.items()},
+            metrics_port=int(env.get("PERENNIAL_METRICS_PORT", "9090")),
+        )

@@ -1,0 +1,59 @@
+"""Reading the runtime's compact result (the container's termination message)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+MAX_REPORT = 1500  # characters of a failure report kept in a condition message
+
+PRIMARY_METRICS = {
+    "classification": ("roc_auc", "accuracy"),
+    "image-classification": ("accuracy",),
+    "text-classification": ("accuracy", "f1_macro"),
+    "regression": ("r2", "rmse"),
+    "recommendation": ("precision_at_k", "rmse"),
+    "clustering": ("silhouette",),
+    "anomaly-detection": ("roc_auc", "anomaly_fraction"),
+}
+
+
+def parse_message(message: str) -> dict[str, Any] | None:
+    """The runtime writes one JSON object; anything else is not ours (or was truncated)."""
+    try:
+        data = json.loads(message)
+    except (ValueError, TypeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def failure_report(message: str) -> str:
+    """A human sentence from a failure message: outcome, message, then each failing check."""
+    data = parse_message(message)
+    if data is None:
+        return message.strip()[:MAX_REPORT] or "no termination message"
+    parts = [str(data.get("message") or data.get("outcome") or "failed")]
+    for failure in data.get("failures") or []:
+        if not isinstance(failure, dict):
+            continue
+        column = failure.get("column")
+        where = f" on column {column}" if column not in (None, "") else ""
+        parts.append(
+            f"{failure.get('check')}{where}: observed {failure.get('observed')}, "
+            f"expected {failure.get('expected')}"
+        )
+    if data.get("truncated"):
+        parts.append("(more failures truncated)")
+    return "; ".join(parts)[:MAX_REPORT]
+
+
+def primary_metric(task: str, metrics: dict[str, Any], preferred: str | None = None) -> str:
+    """`name=value` of the metric a person looks at first, for the printer column."""
+    for name in ((preferred,) if preferred else ()) + PRIMARY_METRICS.get(task, ()):
+        value = metrics.get(name) if name else None
+        if isinstance(value, int | float):
+            return f"{name}={value:.4g}"
+    for name, value in sorted(metrics.items()):
+        if isinstance(value, int | float):
+            return f"{name}={value:.4g}"
+    return ""

@@ -1,0 +1,237 @@
+"""TrainingJob -> its children: a ConfigMap holding the spec and a batch/v1 Job.
+
+Pure: the same TrainingJob, config and placement always give the same manifests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from perennial_operator.api import runtime_contract as rc
+from perennial_operator.api.group import API_VERSION, LABEL_TRAININGJOB_UID, child_labels
+from perennial_operator.config import OperatorConfig
+from perennial_operator.desired.common import (
+    child_name,
+    owner_reference,
+    resource_requirements,
+    restricted_container_security,
+    restricted_pod_security,
+)
+from perennial_operator.desired.placement import Placement
+
+SPEC_DIR = "/etc/perennial"
+SPEC_FILE = "trainingjob.yaml"
+PVC_ROOT = "/mnt/pvc"  # the runtime resolves pvc://<claim>/<path> under this root
+VALIDATE_CONTAINER = "validate"
+TRAIN_CONTAINER = "train"
+
+
+def configmap_name(tj: dict[str, Any]) -> str:
+    return child_name(tj["metadata"]["name"], "spec")
+
+
+def job_name(tj: dict[str, Any]) -> str:
+    return child_name(tj["metadata"]["name"], "train")
+
+
+def artifact_claim(tj: dict[str, Any], config: OperatorConfig) -> str:
+    return str(tj["spec"].get("artifacts", {}).get("pvc") or config.artifact_pvc)
+
+
+def artifact_path(tj: dict[str, Any]) -> str:
+    """Folder inside the artifact claim; unique per TrainingJob object (uid)."""
+    meta = tj["metadata"]
+    return f"models/{tj['spec']['model']}/{meta['namespace']}-{meta['name']}-{meta['uid'][:8]}"
+
+
+def artifact_uri(tj: dict[str, Any], config: OperatorConfig) -> str:
+    return f"pvc://{artifact_claim(tj, config)}/{artifact_path(tj)}"
+
+
+def _labels(tj: dict[str, Any]) -> dict[str, str]:
+    labels = child_labels("TrainingJob", tj["metadata"]["name"])
+    labels[LABEL_TRAININGJOB_UID] = tj["metadata"]["uid"]
+    return labels
+
+
+def configmap(tj: dict[str, Any]) -> dict[str, Any]:
+    meta = tj["metadata"]
+    document = {
+        "apiVersion": API_VERSION,
+        "kind": "TrainingJob",
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+        "spec": tj["spec"],
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": configmap_name(tj),
+            "namespace": meta["namespace"],
+            "labels": _labels(tj),
+            "ownerReferences": [owner_reference(tj)],
+        },
+        "data": {SPEC_FILE: yaml.safe_dump(document, sort_keys=True)},
+    }
+
+
+def _claim_of(uri: str) -> str | None:
+    return uri.removeprefix("pvc://").split("/", 1)[0] if uri.startswith("pvc://") else None
+
+
+def _claims(
+    tj: dict[str, Any], config: OperatorConfig, baseline_uri: str | None
+) -> list[tuple[str, bool]]:
+    """(claim, read_only) pairs to mount: the artifact claim, then dataset/baseline claims."""
+    claims = [(artifact_claim(tj, config), False)]
+    for uri in (
+        str(tj["spec"]["dataset"]["uri"]),
+        baseline_uri or str(tj["spec"].get("baseline", {}).get("uri", "")),
+    ):
+        claim = _claim_of(uri)
+        if claim and claim not in {c for c, _ in claims}:
+            claims.append((claim, True))
+    return claims
+
+
+def _volumes(
+    tj: dict[str, Any], config: OperatorConfig, baseline_uri: str | None
+) -> list[dict[str, Any]]:
+    volumes: list[dict[str, Any]] = [
+        {"name": "spec", "configMap": {"name": configmap_name(tj)}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
+    for index, (claim, read_only) in enumerate(_claims(tj, config, baseline_uri)):
+        volumes.append(
+            {
+                "name": f"pvc-{index}",
+                "persistentVolumeClaim": {"claimName": claim, "readOnly": read_only},
+            }
+        )
+    return volumes
+
+
+def _mounts(
+    tj: dict[str, Any], config: OperatorConfig, baseline_uri: str | None
+) -> list[dict[str, Any]]:
+    mounts: list[dict[str, Any]] = [
+        {"name": "spec", "mountPath": SPEC_DIR, "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    for index, (claim, read_only) in enumerate(_claims(tj, config, baseline_uri)):
+        mounts.append(
+            {"name": f"pvc-{index}", "mountPath": f"{PVC_ROOT}/{claim}", "readOnly": read_only}
+        )
+    return mounts
+
+
+def _container(
+    name: str, args: list[str], image: str, resources: dict[str, Any], mounts: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "image": image,
+        "args": args,
+        "env": [
+            {"name": "PERENNIAL_PVC_ROOT", "value": PVC_ROOT},
+            {"name": "HOME", "value": "/tmp"},
+        ],
+        "resources": resources,
+        "volumeMounts": mounts,
+        "securityContext": restricted_container_security(),
+        "terminationMessagePath": rc.TERMINATION_MESSAGE_PATH,
+        "terminationMessagePolicy": "File",
+    }
+
+
+def _pod_failure_policy() -> dict[str, Any]:
+    """Exit codes the runtime reserves for bad data or spec end the Job at once: retrying
+    cannot fix them. Anything else (a crash) counts against backoffLimit."""
+    codes = sorted(rc.PERMANENT_EXIT_CODES)
+    rules: list[dict[str, Any]] = [
+        {
+            "action": "FailJob",
+            "onExitCodes": {"containerName": container, "operator": "In", "values": codes},
+        }
+        for container in (VALIDATE_CONTAINER, TRAIN_CONTAINER)
+    ]
+    # Evictions and preemptions are not the job's fault: do not count them.
+    rules.append(
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
+    )
+    return {"rules": rules}
+
+
+def job(
+    tj: dict[str, Any],
+    config: OperatorConfig,
+    placement: Placement,
+    baseline_uri: str | None = None,
+) -> dict[str, Any]:
+    """The training Job. `baseline_uri` is the resolved artifact of spec.baseline.modelVersion."""
+    meta, spec = tj["metadata"], tj["spec"]
+    spec_path = f"{SPEC_DIR}/{SPEC_FILE}"
+    image = str(spec.get("image") or config.runtime_image)
+    # A custom command runs in the user's image; the data checks still use our runtime.
+    validate_image = config.runtime_image if spec.get("command") else image
+    resources = resource_requirements(
+        spec.get("resources", {}), placement.gpus_for(int(spec.get("resources", {}).get("gpu", 0)))
+    )
+    mounts = _mounts(tj, config, baseline_uri)
+    output = f"{PVC_ROOT}/{artifact_claim(tj, config)}/{artifact_path(tj)}"
+    train_args: list[str] = ["perennial-train", "-f", spec_path, "--output", output]
+    if baseline_uri and baseline_uri.startswith("pvc://"):
+        train_args += ["--baseline-dir", f"{PVC_ROOT}/{baseline_uri.removeprefix('pvc://')}"]
+    if spec.get("command"):
+        train_args = [str(part) for part in spec["command"]]
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "securityContext": restricted_pod_security(),
+        "initContainers": [
+            _container(
+                VALIDATE_CONTAINER,
+                ["perennial-train", "validate", "-f", spec_path],
+                validate_image,
+                resources,
+                mounts,
+            )
+        ],
+        "containers": [_container(TRAIN_CONTAINER, train_args, image, resources, mounts)],
+        "volumes": _volumes(tj, config, baseline_uri),
+    }
+    if placement.node_selector:
+        pod_spec["nodeSelector"] = dict(placement.node_selector)
+    if placement.tolerations:
+        pod_spec["tolerations"] = [dict(t) for t in placement.tolerations]
+    labels = _labels(tj)
+    pod_meta: dict[str, Any] = {"labels": labels}
+    if config.pod_annotations:
+        pod_meta["annotations"] = dict(config.pod_annotations)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(tj),
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "ownerReferences": [owner_reference(tj)],
+        },
+        "spec": {
+            "backoffLimit": int(spec.get("backoffLimit", 2)),
+            "activeDeadlineSeconds": int(spec.get("activeDeadlineSeconds", 3600)),
+            "podFailurePolicy": _pod_failure_policy(),
+            "template": {"metadata": pod_meta, "spec": pod_spec},
+        },
+    }
+
+
+def trainingjob_children(
+    tj: dict[str, Any],
+    config: OperatorConfig,
+    placement: Placement,
+    baseline_uri: str | None = None,
+) -> list[dict[str, Any]]:
+    return [configmap(tj), job(tj, config, placement, baseline_uri)]

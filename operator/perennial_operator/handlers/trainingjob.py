@@ -1,0 +1,64 @@
+"""TrainingJob triggers: the object itself, its Job and Pods, and a safety-net timer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from perennial_operator.api.group import (
+    GROUP,
+    LABEL_TRAININGJOB,
+    MANAGED_BY,
+    MANAGED_BY_VALUE,
+    TRAININGJOBS,
+    VERSION,
+)
+from perennial_operator.k8s.errors import as_kopf_errors
+from perennial_operator.reconcile.trainingjob import sync_trainingjob
+
+CHILDREN: dict[str, Any] = {
+    MANAGED_BY: MANAGED_BY_VALUE,
+    LABEL_TRAININGJOB: kopf.PRESENT,
+}
+
+
+@kopf.on.resume(GROUP, VERSION, TRAININGJOBS)
+@kopf.on.create(GROUP, VERSION, TRAININGJOBS)
+@kopf.on.update(GROUP, VERSION, TRAININGJOBS)
+def reconcile_trainingjob(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
+    assert namespace  # TrainingJob is namespaced
+    with as_kopf_errors(f"TrainingJob {namespace}/{name}"):
+        sync_trainingjob(memo.kube, namespace, name, memo.config)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=CHILDREN)
+@kopf.on.event("", "v1", "pods", labels=CHILDREN)
+def child_changed(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    owner = body.metadata.labels.get(LABEL_TRAININGJOB)
+    namespace = body.metadata.namespace
+    if not owner or not namespace:
+        return
+    try:
+        with as_kopf_errors(f"TrainingJob {namespace}/{owner}"):
+            sync_trainingjob(memo.kube, namespace, owner, memo.config)
+    except kopf.TemporaryError as exc:  # event handlers are not retried: the timer catches up
+        logger.warning("will retry on the next timer tick: %s", exc)
+
+
+@kopf.timer(
+    GROUP,
+    VERSION,
+    TRAININGJOBS,
+    interval=20,
+    initial_delay=5,
+    when=lambda status, **_: (
+        status.get("phase") not in ("Succeeded", "Failed")
+        or not status.get("modelVersion")
+        and status.get("phase") == "Succeeded"
+    ),
+)
+def resync_trainingjob(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
+    assert namespace
+    with as_kopf_errors(f"TrainingJob {namespace}/{name}"):
+        sync_trainingjob(memo.kube, namespace, name, memo.config)

@@ -1,0 +1,178 @@
+"""The one place that talks to the API server: get, list, apply (SSA), create, status, events.
+
+Objects are plain dicts in and out, so the pure layers never see client classes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+
+from perennial_operator.api.group import FIELD_MANAGER, GROUP
+from perennial_operator.k8s.errors import AlreadyExists, NotFound
+
+PLURALS = {
+    "ConfigMap": "configmaps",
+    "Pod": "pods",
+    "Service": "services",
+    "Event": "events",
+    "Node": "nodes",
+    "Job": "jobs",
+    "Deployment": "deployments",
+    "HorizontalPodAutoscaler": "horizontalpodautoscalers",
+    "TrainingJob": "trainingjobs",
+    "ModelVersion": "modelversions",
+    "InferenceService": "inferenceservices",
+    "RetrainPolicy": "retrainpolicies",
+    "ComputePool": "computepools",
+    "MachineDeployment": "machinedeployments",
+}
+CLUSTER_SCOPED = {"Node", "ComputePool"}
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def resource_path(
+    api_version: str, kind: str, namespace: str | None, name: str | None = None
+) -> str:
+    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    plural = PLURALS[kind]
+    ns = "" if kind in CLUSTER_SCOPED or namespace is None else f"/namespaces/{namespace}"
+    return f"{prefix}{ns}/{plural}" + (f"/{name}" if name else "")
+
+
+class Kube:
+    def __init__(self, api_client: ApiClient) -> None:
+        self.api = api_client
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, Any]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        # call_api is the client's generic entry point; its stubs lag the signature.
+        api: Any = self.api
+        response = api.call_api(
+            path,
+            method,
+            query_params=query or [],
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            body=body,
+            response_type="object",
+            auth_settings=["BearerToken"],
+            _return_http_data_only=True,
+            _preload_content=True,
+        )
+        return response if isinstance(response, dict) else {}
+
+    def get(
+        self, api_version: str, kind: str, namespace: str | None, name: str
+    ) -> dict[str, Any] | None:
+        try:
+            return self._call("GET", resource_path(api_version, kind, namespace, name))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def list(
+        self, api_version: str, kind: str, namespace: str | None, label_selector: str = ""
+    ) -> list[dict[str, Any]]:
+        query = [("labelSelector", label_selector)] if label_selector else []
+        items = self._call("GET", resource_path(api_version, kind, namespace), query=query)
+        return list(items.get("items") or [])
+
+    def apply(self, manifest: dict[str, Any], *, force: bool = True) -> dict[str, Any]:
+        """Server-side apply under our one field manager."""
+        meta = manifest["metadata"]
+        path = resource_path(
+            manifest["apiVersion"], manifest["kind"], meta.get("namespace"), meta["name"]
+        )
+        query: list[tuple[str, Any]] = [
+            ("fieldManager", FIELD_MANAGER),
+            ("force", str(force).lower()),
+        ]
+        return self._call(
+            "PATCH",
+            path,
+            query=query,
+            body=manifest,
+            content_type="application/apply-patch+yaml",
+        )
+
+    def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        meta = manifest["metadata"]
+        path = resource_path(manifest["apiVersion"], manifest["kind"], meta.get("namespace"))
+        try:
+            return self._call("POST", path, query=[("fieldManager", FIELD_MANAGER)], body=manifest)
+        except ApiException as exc:
+            if exc.status == 409:
+                raise AlreadyExists(meta["name"]) from exc
+            raise
+
+    def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> None:
+        try:
+            self._call(
+                "DELETE",
+                resource_path(api_version, kind, namespace, name),
+                body={"propagationPolicy": "Background"},
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def patch_status(
+        self, api_version: str, kind: str, namespace: str | None, name: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A merge patch of /status (lists such as conditions are replaced whole)."""
+        path = resource_path(api_version, kind, namespace, name) + "/status"
+        try:
+            return self._call(
+                "PATCH", path, body={"status": status}, content_type="application/merge-patch+json"
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                raise NotFound(name) from exc
+            raise
+
+    def patch(
+        self, api_version: str, kind: str, namespace: str | None, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        path = resource_path(api_version, kind, namespace, name)
+        return self._call("PATCH", path, body=patch, content_type="application/merge-patch+json")
+
+    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        """A core/v1 Event about `obj`, for `kubectl describe` and audit logs."""
+        meta = obj["metadata"]
+        namespace = meta.get("namespace") or "default"
+        stamp = now_iso()
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": obj.get("apiVersion", f"{GROUP}/v1alpha1"),
+                "kind": obj["kind"],
+                "name": meta["name"],
+                "namespace": meta.get("namespace"),
+                "uid": meta.get("uid"),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+            "source": {"component": "perennial-operator"},
+            "reportingComponent": "perennial-operator",
+        }
+        self._call("POST", resource_path("v1", "Event", namespace), body=event)

@@ -1,0 +1,93 @@
+"""ModelVersion use case: check what the schema cannot, set status, keep one Production
+version per model, and record every stage change as an Event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from perennial_operator import metrics
+from perennial_operator.api import conditions as c
+from perennial_operator.api.group import API_VERSION
+from perennial_operator.decide.conditions import set_condition
+from perennial_operator.decide.registry import (
+    ARCHIVED,
+    PRODUCTION,
+    modelversion_problem,
+    versions_to_archive,
+)
+from perennial_operator.decide.result import primary_metric
+from perennial_operator.k8s.resources import Kube, now_iso
+
+
+def modelversion_status(mv: dict[str, Any], now: str) -> dict[str, Any]:
+    previous = dict(mv.get("status") or {})
+    generation = int(mv["metadata"].get("generation", 1))
+    problem = modelversion_problem(mv)
+    if problem:
+        conds = set_condition(
+            previous.get("conditions") or [],
+            type_=c.READY,
+            status=False,
+            reason=c.INVALID_REFERENCE,
+            message=problem,
+            generation=generation,
+            now=now,
+        )
+        phase = "Failed"
+    else:
+        conds = set_condition(
+            previous.get("conditions") or [],
+            type_=c.READY,
+            status=True,
+            reason=c.ARTIFACT_RECORDED,
+            message=f"artifact {mv['spec']['artifact']['uri']} recorded",
+            generation=generation,
+            now=now,
+        )
+        phase = "Ready"
+    task = str((mv["spec"].get("source") or {}).get("task", "classification"))
+    return {
+        **previous,
+        "phase": phase,
+        "observedGeneration": generation,
+        "conditions": conds,
+        "primaryMetric": primary_metric(task, dict(mv["spec"].get("metrics") or {})),
+    }
+
+
+def sync_modelversion(kube: Kube, mv: dict[str, Any]) -> dict[str, Any]:
+    status = modelversion_status(mv, now_iso())
+    if status != (mv.get("status") or {}):
+        meta = mv["metadata"]
+        kube.patch_status(API_VERSION, "ModelVersion", meta["namespace"], meta["name"], status)
+    return status
+
+
+def stage_changed(kube: Kube, mv: dict[str, Any], old: str | None, new: str | None) -> list[str]:
+    """Record the change; when a version becomes Production, archive the previous one(s)."""
+    meta, spec = mv["metadata"], mv["spec"]
+    if (old or "None") == (new or "None"):
+        return []
+    kube.event(mv, "Normal", "StageChanged", f"stage {old or 'None'} -> {new or 'None'}")
+    metrics.STAGE_CHANGES.labels(model=spec["model"], stage=str(new)).inc()
+    if new != PRODUCTION:
+        return []
+    siblings = kube.list(API_VERSION, "ModelVersion", meta["namespace"])
+    archived = versions_to_archive(mv, siblings)
+    for name in archived:
+        kube.apply(
+            {
+                "apiVersion": API_VERSION,
+                "kind": "ModelVersion",
+                "metadata": {"name": name, "namespace": meta["namespace"]},
+                "spec": {"stage": ARCHIVED},
+            }
+        )
+        sibling = next(s for s in siblings if s["metadata"]["name"] == name)
+        kube.event(
+            sibling,
+            "Normal",
+            "StageChanged",
+            f"stage {PRODUCTION} -> {ARCHIVED}: {meta['name']} was promoted to Production",
+        )
+    return archived

@@ -1,0 +1,167 @@
+"""TrainingJob use case: gather -> decide -> act. Called by every kopf trigger (create,
+resume, Job and Pod events, the safety timer); safe to run any number of times."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter as Tally
+from typing import Any
+
+from perennial_operator import metrics
+from perennial_operator.api.group import API_VERSION, LABEL_TRAININGJOB_UID
+from perennial_operator.config import OperatorConfig
+from perennial_operator.decide import observed
+from perennial_operator.decide.registry import next_version
+from perennial_operator.decide.trainingjob import Context, Decision, trainingjob_status
+from perennial_operator.desired import trainingjob as desired_tj
+from perennial_operator.desired.modelversion import modelversion_for
+from perennial_operator.desired.placement import NO_POOL, Placement, pool_placement
+from perennial_operator.k8s.errors import AlreadyExists
+from perennial_operator.k8s.resources import Kube, now_iso
+
+log = logging.getLogger(__name__)
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+_phases: dict[str, str] = {}
+
+
+def _lock(uid: str) -> threading.Lock:
+    # Job and Pod events of one TrainingJob arrive on different threads; one at a time.
+    with _locks_guard:
+        return _locks.setdefault(uid, threading.Lock())
+
+
+def _placement(kube: Kube, tj: dict[str, Any]) -> tuple[Placement, str | None]:
+    pool_name = tj["spec"].get("computePool")
+    if not pool_name:
+        return NO_POOL, None
+    pool = kube.get(API_VERSION, "ComputePool", None, pool_name)
+    if pool is None:
+        return NO_POOL, f"ComputePool {pool_name} does not exist; waiting for it"
+    return pool_placement(pool), None
+
+
+def _baseline_uri(kube: Kube, tj: dict[str, Any]) -> tuple[str | None, str | None]:
+    name = (tj["spec"].get("baseline") or {}).get("modelVersion")
+    if not name:
+        return None, None
+    mv = kube.get(API_VERSION, "ModelVersion", tj["metadata"]["namespace"], name)
+    if mv is None:
+        return None, f"baseline ModelVersion {name} does not exist; waiting for it"
+    return str(mv["spec"]["artifact"]["uri"]), None
+
+
+def _registered(kube: Kube, tj: dict[str, Any]) -> str | None:
+    found = kube.list(
+        API_VERSION,
+        "ModelVersion",
+        tj["metadata"]["namespace"],
+        f"{LABEL_TRAININGJOB_UID}={tj['metadata']['uid']}",
+    )
+    return found[0]["metadata"]["name"] if found else None
+
+
+def register_model(
+    kube: Kube, tj: dict[str, Any], result: dict[str, Any], config: OperatorConfig
+) -> str:
+    """Create <model>-v<N> with the next free N. Create (not apply) is atomic on the API
+    server: when two jobs race for the same N, one gets AlreadyExists and takes N+1."""
+    namespace, model = tj["metadata"]["namespace"], tj["spec"]["model"]
+    image = str(tj["spec"].get("image") or config.runtime_image)
+    uri = desired_tj.artifact_uri(tj, config)
+    for _ in range(50):
+        existing = [
+            int(mv["spec"]["version"])
+            for mv in kube.list(API_VERSION, "ModelVersion", namespace)
+            if mv["spec"].get("model") == model
+        ]
+        manifest = modelversion_for(tj, result, uri, next_version(existing), image)
+        try:
+            kube.create(manifest)
+        except AlreadyExists:
+            continue
+        metrics.MODELS_REGISTERED.labels(model=model).inc()
+        return str(manifest["metadata"]["name"])
+    raise RuntimeError(f"could not find a free version for model {model} after 50 tries")
+
+
+def _observe(
+    kube: Kube, tj: dict[str, Any]
+) -> tuple[observed.JobObs | None, list[observed.PodObs]]:
+    namespace = tj["metadata"]["namespace"]
+    job = kube.get("batch/v1", "Job", namespace, desired_tj.job_name(tj))
+    if job is None:
+        return None, []
+    pods = kube.list("v1", "Pod", namespace, f"{LABEL_TRAININGJOB_UID}={tj['metadata']['uid']}")
+    return observed.job_obs(job), [observed.pod_obs(p) for p in pods]
+
+
+def _act_on_children(
+    kube: Kube, tj: dict[str, Any], config: OperatorConfig, job: observed.JobObs | None
+) -> str | None:
+    """Apply the ConfigMap and, if absent, the Job. Returns what blocks the start, if any."""
+    placement, pool_problem = _placement(kube, tj)
+    baseline, baseline_problem = _baseline_uri(kube, tj)
+    if job is not None:
+        return None
+    if pool_problem or baseline_problem:
+        return pool_problem or baseline_problem
+    # The Job's pod template is immutable, so it is only applied while absent; the
+    # deterministic name makes a second apply after a restart a no-op, not a duplicate.
+    for child in desired_tj.trainingjob_children(tj, config, placement, baseline):
+        kube.apply(child)
+    return None
+
+
+def sync_trainingjob(
+    kube: Kube, namespace: str, name: str, config: OperatorConfig
+) -> Decision | None:
+    started = time.monotonic()
+    tj = kube.get(API_VERSION, "TrainingJob", namespace, name)
+    if tj is None or tj["metadata"].get("deletionTimestamp"):
+        return None
+    with _lock(tj["metadata"]["uid"]):
+        tj = kube.get(API_VERSION, "TrainingJob", namespace, name) or tj
+        decision = _sync_locked(kube, tj, config)
+    metrics.RECONCILE_SECONDS.labels(kind="TrainingJob").observe(time.monotonic() - started)
+    metrics.RECONCILES.labels(kind="TrainingJob", outcome=decision.phase).inc()
+    _phases[tj["metadata"]["uid"]] = decision.phase
+    for phase, count in Tally(_phases.values()).items():
+        metrics.TRAININGJOBS.labels(phase=phase).set(count)
+    return decision
+
+
+def _sync_locked(kube: Kube, tj: dict[str, Any], config: OperatorConfig) -> Decision:
+    previous = tj.get("status") or {}
+    terminal = previous.get("phase") == "Failed" or (
+        previous.get("phase") == "Succeeded" and previous.get("modelVersion")
+    )
+    job, pods = _observe(kube, tj)
+    blocked = None if terminal else _act_on_children(kube, tj, config, job)
+    if job is None and not blocked and not terminal:
+        job, pods = _observe(kube, tj)
+    ctx = Context(
+        now=now_iso(),
+        artifact_uri=desired_tj.artifact_uri(tj, config),
+        registered=_registered(kube, tj),
+        pool_problem=blocked,
+    )
+    decision = trainingjob_status(tj, job, pods, ctx)
+    if decision.result is not None and ctx.registered is None:
+        name = register_model(kube, tj, decision.result, config)
+        kube.event(tj, "Normal", "Registered", f"registered ModelVersion {name}")
+        ctx = Context(now=ctx.now, artifact_uri=ctx.artifact_uri, registered=name)
+        decision = trainingjob_status(tj, job, pods, ctx)
+    if decision.status != previous:
+        kube.patch_status(
+            API_VERSION,
+            "TrainingJob",
+            tj["metadata"]["namespace"],
+            tj["metadata"]["name"],
+            decision.status,
+        )
+    for event in decision.events:
+        kube.event(tj, event.type, event.reason, event.message)
+    return decision
