@@ -37,3 +37,21 @@ NOT_YET: Final = "NotYet"
 ARTIFACT_RECORDED: Final = "ArtifactRecorded"
 INVALID_REFERENCE: Final = "InvalidReference"
 STAGE_ASSIGNED: Final = "StageAssigned"
+
+# ComputePool condition types (Ready above means: at the desired size, provider healthy)
+PROVIDER_READY: Final = "ProviderReady"
+PODS_FIT: Final = "PodsFit"
+CAPACITY_AVAILABLE: Final = "CapacityAvailable"
+
+# ComputePool reasons
+AT_DESIRED_SIZE: Final = "AtDesiredSize"
+SCALING_UP: Final = "ScalingUp"
+SCALING_DOWN: Final = "ScalingDown"
+PROVIDER_OK: Final = "ProviderOK"
+PROVIDER_ERROR: Final = "ProviderError"
+ALL_PODS_FIT: Final = "AllPodsFit"
+POD_TOO_LARGE: Final = "PodTooLarge"
+WITHIN_MAX_NODES: Final = "WithinMaxNodes"
+MAX_NODES_REACHED: Final = "MaxNodesReached"
+SCALED_UP: Final = "ScaledUp"
+SCALED_DOWN: Final = "ScaledDown"
