@@ -1,0 +1,186 @@
+"""AutoML: successive halving across algorithm families within a time budget.
+
+Rung 0 cross-validates many candidates (each family's defaults first, then random
+configurations, families interleaved) on a subsample of the training split; each later
+rung keeps the best third on three times as many rows; the last rung uses every row. A
+candidate is launched only when its estimated cost still fits in the budget; fits already
+running are not interrupted. Nothing evaluated at all means the budget was too small.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, train_test_split
+
+from perennial_runtime.train.algorithms import ALGORITHMS, CLASSIFICATION_TASKS, SEARCH_SPACES
+from perennial_runtime.train.errors import BudgetTooSmall
+from perennial_runtime.train.evaluate import natural, scorer
+from perennial_runtime.train.features import Columns
+from perennial_runtime.train.pipelines import build_pipeline
+from perennial_runtime.train.progress import Progress
+
+ETA = 3
+CONFIGS_PER_FAMILY = 12
+MAX_RUNGS = 3
+LEADERBOARD_SIZE = 10
+
+
+@dataclass(frozen=True)
+class Candidate:
+    algorithm: str
+    params: dict[str, Any]
+
+
+@dataclass
+class Entry:
+    candidate: Candidate
+    score: float  # higher is better (negated for rmse, mae, log_loss)
+    seconds: float
+    rows: int
+    rung: int
+
+    def report(self, metric: str) -> dict[str, Any]:
+        return {
+            "algorithm": self.candidate.algorithm,
+            "params": self.candidate.params,
+            "score": round(natural(metric, self.score), 6),
+            "fitSeconds": round(self.seconds, 3),
+            "rows": self.rows,
+            "rung": self.rung,
+        }
+
+
+@dataclass
+class Search:
+    task: str
+    columns: Columns
+    metric: str
+    n_classes: int
+    folds: int
+    seed: int
+    progress: Progress
+    clock: Callable[[], float] = time.monotonic
+    entries: list[Entry] = field(default_factory=list)
+
+
+def candidates(task: str, seed: int) -> list[Candidate]:
+    """Every family's defaults, then distinct random configurations, families interleaved."""
+    rng = random.Random(seed)
+    per_family = []
+    for name in ALGORITHMS[task]:
+        space = SEARCH_SPACES[name]
+        configs: list[dict[str, Any]] = [{}]
+        for _ in range(CONFIGS_PER_FAMILY * 4):
+            config = {key: rng.choice(values) for key, values in space.items()}
+            if config and config not in configs and len(configs) < CONFIGS_PER_FAMILY:
+                configs.append(config)
+        per_family.append([Candidate(name, c) for c in configs])
+    width = max(len(f) for f in per_family)
+    return [f[i] for i in range(width) for f in per_family if i < len(f)]
+
+
+def rung_sizes(rows: int, n_classes: int, folds: int) -> list[int]:
+    smallest = max(150, 10 * max(n_classes, 1) * folds)
+    if rows < ETA * smallest:
+        return [rows]
+    count = min(MAX_RUNGS, 1 + int(math.log(rows / smallest, ETA)))
+    return [math.ceil(rows / ETA ** (count - 1 - i)) for i in range(count)]
+
+
+def run_search(s: Search, X: pd.DataFrame, y: Any, budget: float) -> list[Entry]:
+    """Evaluate rung after rung until the budget ends; return the leaderboard, best first."""
+    start = s.clock()
+    sizes = rung_sizes(len(X), s.n_classes, s.folds)
+    pool = candidates(s.task, s.seed)
+    for rung, rows in enumerate(sizes):
+        deadline = start + budget * (rung + 1) / len(sizes)
+        Xr, yr = _subsample(s, X, y, rows)
+        evaluated = [
+            e
+            for e in (
+                _evaluate(s, c, Xr, yr, rung, deadline, i, len(pool)) for i, c in enumerate(pool)
+            )
+            if e is not None
+        ]
+        if not evaluated:
+            break
+        evaluated.sort(key=lambda e: e.score, reverse=True)
+        pool = [e.candidate for e in evaluated[: max(1, math.ceil(len(evaluated) / ETA))]]
+    if not s.entries:
+        raise BudgetTooSmall(
+            f"automl.timeBudgetSeconds={budget:g} ran out before any candidate could be "
+            f"cross-validated on {len(X)} rows; raise the budget or name an algorithm"
+        )
+    return leaderboard(s.entries)
+
+
+def leaderboard(entries: list[Entry]) -> list[Entry]:
+    """Best first: candidates that reached a later rung (more rows) outrank earlier ones."""
+    return sorted(entries, key=lambda e: (e.rung, e.score), reverse=True)
+
+
+def _evaluate(
+    s: Search,
+    c: Candidate,
+    X: pd.DataFrame,
+    y: Any,
+    rung: int,
+    deadline: float,
+    index: int,
+    total: int,
+) -> Entry | None:
+    estimate = _estimate(s.entries, c.algorithm, len(X))
+    now = s.clock()
+    if now >= deadline or (estimate is not None and now + estimate > deadline):
+        return None
+    s.progress.stage("fitting", f"{index + 1}/{total} rung {rung} {c.algorithm} rows={len(X)}")
+    pipeline = build_pipeline(s.task, c.algorithm, c.params, s.columns)
+    try:
+        with warnings.catch_warnings():
+            # A candidate that has not converged is still a valid, just weaker, entry.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            scores = cross_val_score(
+                pipeline,
+                X,
+                y,
+                cv=_folds(s),
+                scoring=scorer(s.task, s.metric, s.n_classes),
+                error_score="raise",
+            )
+    except (ValueError, ArithmeticError, MemoryError) as exc:
+        s.progress.stage("fitting", f"skipped {c.algorithm} {c.params}: {exc}")
+        return None
+    entry = Entry(c, float(scores.mean()), s.clock() - now, len(X), rung)
+    s.entries.append(entry)
+    return entry
+
+
+def _estimate(entries: list[Entry], algorithm: str, rows: int) -> float | None:
+    """Seconds a family's next evaluation will probably take, scaled to ``rows``."""
+    seen = [e.seconds * rows / e.rows for e in entries if e.candidate.algorithm == algorithm]
+    return max(seen) if seen else None
+
+
+def _folds(s: Search) -> KFold | StratifiedKFold:
+    if s.task in CLASSIFICATION_TASKS:
+        return StratifiedKFold(s.folds, shuffle=True, random_state=s.seed)
+    return KFold(s.folds, shuffle=True, random_state=s.seed)
+
+
+def _subsample(s: Search, X: pd.DataFrame, y: Any, rows: int) -> tuple[pd.DataFrame, Any]:
+    if rows >= len(X):
+        return X, y
+    stratify = y if s.task in CLASSIFICATION_TASKS else None
+    X_part, _, y_part, _ = train_test_split(
+        X, y, train_size=rows, random_state=s.seed, stratify=stratify
+    )
+    return X_part, y_part

@@ -1,0 +1,100 @@
+"""perennial-train: the console script the training pod runs.
+
+perennial-train -f trainingjob.yaml --output DIR [--baseline-dir DIR] [--pvc-root DIR]
+                [--termination-log PATH]
+perennial-train validate -f trainingjob.yaml [--pvc-root DIR] [--termination-log PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from threadpoolctl import threadpool_limits
+
+from perennial_runtime import contract
+from perennial_runtime.train import command
+from perennial_runtime.train.datasets import pvc_root
+from perennial_runtime.train.errors import TrainError
+from perennial_runtime.train.progress import Progress
+from perennial_runtime.train.result import compact_failure, encode
+from perennial_runtime.train.spec import TrainingJob, parse_manifest
+from perennial_runtime.train.threads import thread_limit
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    validating = bool(args) and args[0] == "validate"
+    options = _parser(validating).parse_args(args[1:] if validating else args)
+    progress = Progress()
+    with threadpool_limits(limits=thread_limit()):
+        return _run(validating, options, progress)
+
+
+def _run(validating: bool, options: argparse.Namespace, progress: Progress) -> int:
+    try:
+        job = _read_job(options.file)
+        root = pvc_root(options.pvc_root)
+        if validating:
+            message = command.validate(job, root, progress)
+        else:
+            message = command.train(job, _train_options(options, root), progress)
+    except TrainError as error:
+        return _fail(error, options.termination_log)
+    except Exception as exc:  # anything else is a crash: the Job may retry it
+        traceback.print_exc(file=sys.stderr)
+        crash = TrainError(f"perennial-train crashed: {type(exc).__name__}: {exc}")
+        return _fail(crash, options.termination_log)
+    _write_termination(options.termination_log, message)
+    return contract.EXIT_OK
+
+
+def _parser(validating: bool) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="perennial-train" + (" validate" if validating else ""),
+        description="Check the data only." if validating else "Train a TrainingJob.",
+    )
+    parser.add_argument("-f", "--file", required=True, help="TrainingJob manifest, '-' = stdin")
+    if not validating:
+        parser.add_argument("--output", required=True, type=Path, help="model directory")
+        parser.add_argument("--baseline-dir", type=Path, help="the baseline's model directory")
+    parser.add_argument("--pvc-root", help="where pvc://<claim>/ is mounted (default /mnt/pvc)")
+    parser.add_argument(
+        "--termination-log", type=Path, default=Path(contract.TERMINATION_MESSAGE_PATH)
+    )
+    return parser
+
+
+def _read_job(path: str) -> TrainingJob:
+    from perennial_runtime.train.errors import BadSpec
+
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BadSpec(f"cannot read the TrainingJob manifest {path}: {exc}") from exc
+    return parse_manifest(text)
+
+
+def _train_options(options: argparse.Namespace, root: Path) -> command.Options:
+    return command.Options(output=options.output, pvc_root=root, baseline_dir=options.baseline_dir)
+
+
+def _fail(error: TrainError, termination_log: Path) -> int:
+    sys.stdout.flush()
+    print(f"perennial-train: {error.outcome}: {error.message}", file=sys.stderr)
+    _write_termination(termination_log, compact_failure(error))
+    return error.exit_code
+
+
+def _write_termination(path: Path, message: dict[str, Any]) -> None:
+    """Best effort: the kubelet's file exists in a pod; on a laptop its folder may not."""
+    if not path.parent.is_dir():
+        return
+    try:
+        path.write_bytes(encode(message))
+    except OSError as exc:
+        print(f"perennial-train: cannot write {path}: {exc}", file=sys.stderr)

@@ -1,0 +1,103 @@
+"""The two commands: ``train`` (the whole run) and ``validate`` (data checks only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from perennial_runtime.train import run
+from perennial_runtime.train.baseline import baseline_dir, evaluate_baseline
+from perennial_runtime.train.evaluate import evaluate
+from perennial_runtime.train.features import split
+from perennial_runtime.train.onnx_export import export
+from perennial_runtime.train.profile import build_profile
+from perennial_runtime.train.progress import Progress
+from perennial_runtime.train.result import compact_success, library_versions
+from perennial_runtime.train.signature import build_signature
+from perennial_runtime.train.spec import TrainingJob
+from perennial_runtime.train.writer import write_model_dir
+
+
+@dataclass(frozen=True)
+class Options:
+    output: Path
+    pvc_root: Path
+    baseline_dir: Path | None = None
+
+
+def validate(job: TrainingJob, pvc_root: Path, progress: Progress) -> dict[str, Any]:
+    checked = run.load_and_check(job, pvc_root, progress)
+    progress.stage("validating", "passed")
+    return {
+        "outcome": "Validated",
+        "dataset": _dataset(checked),
+        "warnings": [w.as_dict() for w in checked.warnings][:20],
+    }
+
+
+def train(job: TrainingJob, options: Options, progress: Progress) -> dict[str, Any]:
+    """Run every stage; return the compact result for the termination message."""
+    checked = run.load_and_check(job, options.pvc_root, progress)
+    data = split(job, checked.frame, checked.columns)
+    fitted = run.fit(job, checked, data, progress)
+    progress.stage("evaluating", f"{len(data.X_test)} held-out rows")
+    metrics = evaluate(job.task, fitted.model, data.X_test, data.y_test, data.X_train, data.y_train)
+    result: dict[str, Any] = {"metrics": metrics}
+    result |= _baseline(job, options, checked.frame.loc[data.X_test.index], data)
+    progress.stage("writing", str(options.output))
+    exported = export(job.task, fitted.algorithm, fitted.model, checked.columns, data.X_test)
+    signature = build_signature(
+        job.task, fitted.model, checked.columns, data.X_train, exported.model
+    )
+    profile = build_profile(
+        data.X_train, checked.columns, fitted.model.predict(data.X_train), job.task
+    )
+    result |= {
+        "model": job.model,
+        "task": job.task,
+        "algorithm": fitted.algorithm,
+        "hyperparameters": fitted.params,
+        "automl": _automl(job, fitted),
+        "leaderboard": fitted.leaderboard,
+        "dataset": _dataset(checked),
+        "split": {"train": len(data.X_train), "test": len(data.X_test)},
+        "onnx": exported.report,
+        "warnings": [w.as_dict() for w in checked.warnings][:20],
+        "libraries": library_versions(),
+        "timings": progress.done(),
+    }
+    written, digest = write_model_dir(
+        options.output, fitted.model, exported.model, signature, profile, result
+    )
+    progress.stage("done", f"result.json sha256 {digest}")
+    return compact_success(written, digest, signature)
+
+
+def _baseline(job: TrainingJob, options: Options, test_rows: Any, data: Any) -> dict[str, Any]:
+    directory = baseline_dir(job, options.baseline_dir, options.pvc_root)
+    if directory is None:
+        return {}
+    try:
+        return {
+            "baselineMetrics": evaluate_baseline(
+                job, directory, test_rows, data.y_test, data.X_train
+            )
+        }
+    except Exception as exc:  # a broken baseline must not cost the new model
+        return {"baselineError": f"{directory}: {type(exc).__name__}: {exc}"}
+
+
+def _automl(job: TrainingJob, fitted: run.Fitted) -> dict[str, Any] | None:
+    if job.algorithm != "auto":
+        return None
+    return {
+        "metric": fitted.metric,
+        "timeBudgetSeconds": job.automl.time_budget_seconds,
+        "cvFolds": job.automl.cv_folds,
+        "evaluated": len(fitted.leaderboard),
+    }
+
+
+def _dataset(checked: run.Checked) -> dict[str, Any]:
+    return {"uri": checked.loaded.uri, "sha256": checked.loaded.sha256, "rows": checked.loaded.rows}

@@ -1,0 +1,118 @@
+"""The stages of one training run: load, validate, fit, evaluate, write.
+
+gather (load the data) → decide (checks, search) → act (fit, write); every stage logs a
+progress line. Failures are raised as TrainError subclasses; cli.py maps them to exit codes.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
+
+from perennial_runtime.train import automl, datasets
+from perennial_runtime.train.algorithms import CLASSIFICATION_TASKS, check_hyperparameters
+from perennial_runtime.train.checks import run_checks
+from perennial_runtime.train.errors import DataInvalid, Failure
+from perennial_runtime.train.features import Columns, Split, select_columns, target_name
+from perennial_runtime.train.pipelines import build_pipeline
+from perennial_runtime.train.progress import Progress
+from perennial_runtime.train.spec import TrainingJob
+
+
+@dataclass
+class Checked:
+    loaded: datasets.Loaded
+    columns: Columns
+    frame: pd.DataFrame
+    warnings: list[Failure] = field(default_factory=list)
+
+
+@dataclass
+class Fitted:
+    model: Any
+    algorithm: str
+    params: dict[str, Any]
+    metric: str | None
+    leaderboard: list[dict[str, Any]]
+
+
+def load_and_check(job: TrainingJob, root: Path, progress: Progress) -> Checked:
+    progress.stage("loading", job.dataset.uri)
+    loaded = datasets.load(job.dataset.uri, job.dataset.format, root)
+    progress.stage("validating", f"{loaded.rows} rows, {loaded.frame.shape[1]} columns")
+    target = target_name(job, loaded)
+    failures, found = run_checks(loaded.frame, job, target, tuple(loaded.frame.columns))
+    if failures:
+        raise data_invalid(failures)
+    columns = select_columns(job, loaded)
+    frame = loaded.frame
+    if target is not None and frame[target].isna().any():
+        dropped = int(frame[target].isna().sum())
+        found.append(Failure("target_values_missing", target, dropped, "rows dropped"))
+        frame = frame[frame[target].notna()]
+    for warning in found:
+        progress.stage("validating", f"warning: {warning.sentence()}")
+    return Checked(loaded, columns, frame, found)
+
+
+def data_invalid(failures: list[Failure]) -> DataInvalid:
+    listed = "; ".join(f.sentence() for f in failures)
+    return DataInvalid(f"the data checks failed ({len(failures)}): {listed}", failures)
+
+
+def fit(job: TrainingJob, checked: Checked, data: Split, progress: Progress) -> Fitted:
+    classified = job.task in CLASSIFICATION_TASKS and data.y_train is not None
+    n_classes = int(data.y_train.nunique()) if classified and data.y_train is not None else 0
+    metric = job.metric(n_classes) if job.task != "anomaly-detection" else None
+    if job.algorithm != "auto":
+        check_hyperparameters(job.task, job.algorithm, job.hyperparameters)
+        return _final(
+            job, checked.columns, data, job.algorithm, job.hyperparameters, metric, [], progress
+        )
+    if job.task == "anomaly-detection":
+        # Without labels there is nothing to search on: the defaults are the answer.
+        return _final(job, checked.columns, data, "isolation_forest", {}, None, [], progress)
+    search = automl.Search(
+        job.task,
+        checked.columns,
+        str(metric),
+        n_classes,
+        job.automl.cv_folds,
+        job.dataset.seed,
+        progress,
+    )
+    board = automl.run_search(search, data.X_train, data.y_train, job.automl.time_budget_seconds)
+    best = board[0].candidate
+    report = [e.report(str(metric)) for e in board[: automl.LEADERBOARD_SIZE]]
+    progress.stage("fitting", f"best {best.algorithm} {best.params} of {len(board)} evaluated")
+    return _final(job, checked.columns, data, best.algorithm, best.params, metric, report, progress)
+
+
+def _final(
+    job: TrainingJob,
+    columns: Columns,
+    data: Split,
+    algorithm: str,
+    params: dict[str, Any],
+    metric: str | None,
+    board: list[dict[str, Any]],
+    progress: Progress,
+) -> Fitted:
+    progress.stage("fitting", f"{algorithm} on {len(data.X_train)} rows (final)")
+    model = build_pipeline(job.task, algorithm, params, columns)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(data.X_train, data.y_train)
+    for warning in caught:
+        if issubclass(warning.category, ConvergenceWarning):
+            progress.stage("fitting", f"warning: {warning.message}")
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    return Fitted(model, algorithm, params, metric, board)
