@@ -29,6 +29,7 @@ PLURALS = {
     "RetrainPolicy": "retrainpolicies",
     "ComputePool": "computepools",
     "MachineDeployment": "machinedeployments",
+    "Machine": "machines",
 }
 CLUSTER_SCOPED = {"Node", "ComputePool"}
 
@@ -85,9 +86,15 @@ class Kube:
             raise
 
     def list(
-        self, api_version: str, kind: str, namespace: str | None, label_selector: str = ""
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        label_selector: str = "",
+        field_selector: str = "",
     ) -> list[dict[str, Any]]:
         query = [("labelSelector", label_selector)] if label_selector else []
+        query += [("fieldSelector", field_selector)] if field_selector else []
         items = self._call("GET", resource_path(api_version, kind, namespace), query=query)
         return list(items.get("items") or [])
 
@@ -149,6 +156,19 @@ class Kube:
     ) -> dict[str, Any]:
         path = resource_path(api_version, kind, namespace, name)
         return self._call("PATCH", path, body=patch, content_type="application/merge-patch+json")
+
+    def get_scale(
+        self, api_version: str, kind: str, namespace: str | None, name: str
+    ) -> dict[str, Any] | None:
+        """The autoscaling/v1 Scale of anything with a scale subresource."""
+        return self.get(api_version, kind, namespace, f"{name}/scale")
+
+    def patch_scale(
+        self, api_version: str, kind: str, namespace: str | None, name: str, replicas: int
+    ) -> dict[str, Any]:
+        return self.patch(
+            api_version, kind, namespace, f"{name}/scale", {"spec": {"replicas": replicas}}
+        )
 
     def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
         """A core/v1 Event about `obj`, for `kubectl describe` and audit logs."""
