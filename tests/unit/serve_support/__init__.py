@@ -1,0 +1,1 @@
+"""Helpers for the perennial-serve tests: model directories and a server subprocess."""

@@ -1,0 +1,3 @@
+from perennial_runtime.serve.cli import main
+
+raise SystemExit(main())

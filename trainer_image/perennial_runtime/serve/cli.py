@@ -1,0 +1,111 @@
+"""``perennial-serve --model-dir DIR``: verify, load and serve a model directory."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from perennial_runtime.serve import logs
+from perennial_runtime.serve.config import Config
+
+log = logging.getLogger("perennial.serve")
+
+EXIT_ARTIFACT_REFUSED = 2  # tampered, missing or unsafe artifacts: retrying cannot help
+EXIT_LOAD_FAILED = 3
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: its affinity mask, capped by a cgroup CPU quota
+    (a pod's CPU limit shows up only there)."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Config:
+    p = argparse.ArgumentParser(prog="perennial-serve", description=__doc__)
+    p.add_argument(
+        "--model-dir", type=Path, required=True, help="directory written by perennial-train"
+    )
+    p.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")
+    p.add_argument("--port", type=int, default=8080, help="0 picks a free port (logged)")
+    p.add_argument("--name", help="model name in URLs and metrics (default: result.json model)")
+    p.add_argument(
+        "--model-version",
+        default=os.environ.get("PERENNIAL_MODEL_VERSION"),
+        help="version label (default: $PERENNIAL_MODEL_VERSION, result.json, unknown)",
+    )
+    p.add_argument("--expected-sha256", help="sha256 of result.json (the ModelVersion digest)")
+    p.add_argument("--allow-unsafe-pickle", action="store_true", help="allow model.joblib")
+    p.add_argument("--trust-type", action="append", default=[], help="extra skops type to trust")
+    p.add_argument("--workers", type=int, default=0, help="worker processes (default: CPUs)")
+    p.add_argument("--max-batch-size", type=int, default=64, help="rows per predict call")
+    p.add_argument("--max-latency-ms", type=float, default=2.0, help="longest wait for a batch")
+    p.add_argument("--max-body-bytes", type=int, default=4 << 20, help="larger bodies get 413")
+    p.add_argument("--recent-ids", type=int, default=10_000, help="predictions kept for feedback")
+    p.add_argument("--graceful-timeout", type=float, default=30.0, help="seconds to drain")
+    p.add_argument("--log-level", default="info")
+    a = p.parse_args(argv)
+    if a.max_batch_size < 1 or a.max_latency_ms < 0 or a.max_body_bytes < 1 or a.workers < 0:
+        p.error(
+            "--max-batch-size, --max-body-bytes must be positive; --max-latency-ms, --workers >= 0"
+        )
+    return Config(
+        model_dir=a.model_dir,
+        host=a.host,
+        port=a.port,
+        name=a.name,
+        model_version=a.model_version,
+        expected_sha256=a.expected_sha256,
+        allow_unsafe_pickle=a.allow_unsafe_pickle,
+        trust_types=tuple(a.trust_type),
+        workers=a.workers or available_cpus(),
+        max_batch_size=a.max_batch_size,
+        max_latency_ms=a.max_latency_ms,
+        max_body_bytes=a.max_body_bytes,
+        recent_ids=a.recent_ids,
+        graceful_timeout=a.graceful_timeout,
+        log_level=a.log_level,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = parse_args(argv)
+    logs.configure(config.log_level, role="parent")
+    # One worker per CPU already; BLAS/OpenMP threads inside each would only contend.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    from perennial_runtime.serve.metrics import Identity
+    from perennial_runtime.serve.model import ModelLoadError, open_model_dir
+    from perennial_runtime.serve.worker import Shared, reuseport_socket
+    from perennial_runtime.serve.workers import serve
+
+    try:
+        model_dir = open_model_dir(
+            config.model_dir,
+            expected_sha256=config.expected_sha256,
+            allow_unsafe_pickle=config.allow_unsafe_pickle,
+        )
+    except ModelLoadError as exc:
+        logs.event(log, f"refusing to serve: {exc}", logging.ERROR, model_dir=str(config.model_dir))
+        return EXIT_ARTIFACT_REFUSED
+    result = model_dir.result
+    identity = Identity(
+        model=config.name or str(result.get("model") or "model"),
+        version=config.model_version or str(result.get("version") or "unknown"),
+        format=model_dir.format,
+    )
+    # Bound but never listening: fixes the port (also for --port 0) while workers come and go.
+    placeholder = reuseport_socket(config.host, config.port)
+    shared = Shared(config, model_dir, identity, placeholder.getsockname()[1])
+    code = serve(shared, placeholder)
+    return EXIT_LOAD_FAILED if code == 3 else code

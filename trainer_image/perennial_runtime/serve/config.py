@@ -1,0 +1,25 @@
+"""Server settings, as parsed from the command line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Config:
+    model_dir: Path
+    host: str = "0.0.0.0"
+    port: int = 8080
+    name: str | None = None
+    model_version: str | None = None
+    expected_sha256: str | None = None
+    allow_unsafe_pickle: bool = False
+    trust_types: tuple[str, ...] = ()
+    workers: int = 1
+    max_batch_size: int = 64
+    max_latency_ms: float = 2.0
+    max_body_bytes: int = 4 << 20
+    recent_ids: int = 10_000
+    graceful_timeout: float = 30.0
+    log_level: str = "info"

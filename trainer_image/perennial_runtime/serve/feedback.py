@@ -1,0 +1,79 @@
+"""Ground truth for the live metric: by prediction id, or by features plus truth.
+
+Body: ``{"id": "<id of a prediction response>", "truth": [label per row]}``, or
+``{"instances": [...] | "inputs": [...], "truth": [...]}`` (the server predicts again).
+A single-row answer may give ``"truth": value`` instead of a one-element list.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from perennial_runtime.serve.validation import bad_request, unprocessable
+
+
+class RecentPredictions:
+    """A bounded LRU of id -> predicted labels, one per worker process."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[str, list[Any]] = OrderedDict()
+
+    def remember(self, request_id: str, labels: list[Any]) -> None:
+        if self.capacity <= 0:
+            return
+        self._items[request_id] = labels
+        if len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+    def get(self, request_id: str) -> list[Any] | None:
+        labels = self._items.get(request_id)
+        if labels is not None:
+            self._items.move_to_end(request_id)
+        return labels
+
+
+@dataclass(frozen=True)
+class Score:
+    correct: int = 0
+    incorrect: int = 0
+    abs_error_sum: float = 0.0
+    squared_error_sum: float = 0.0
+    count: int = 0
+
+    def as_json(self, classification: bool) -> dict[str, Any]:
+        if classification:
+            return {"rows": self.count, "correct": self.correct, "incorrect": self.incorrect}
+        return {
+            "rows": self.count,
+            "abs_error_sum": self.abs_error_sum,
+            "squared_error_sum": self.squared_error_sum,
+        }
+
+
+def truth_of(doc: dict[str, Any]) -> list[Any]:
+    if "truth" not in doc:
+        raise bad_request('feedback needs "truth": the true label (or value) per row')
+    truth = doc["truth"]
+    return truth if isinstance(truth, list) else [truth]
+
+
+def score(predicted: list[Any], truth: list[Any], classification: bool) -> Score:
+    if len(predicted) != len(truth):
+        raise unprocessable(
+            f'"truth" has {len(truth)} values but the prediction has {len(predicted)} rows'
+        )
+    if classification:
+        # Compare as text: a JSON client may send the class 1 as "1" or 1.
+        correct = sum(str(p) == str(t) for p, t in zip(predicted, truth, strict=True))
+        return Score(correct=correct, incorrect=len(truth) - correct, count=len(truth))
+    if not all(type(t) in (int, float) for t in truth):
+        raise unprocessable('"truth" of a regression model must be numbers')
+    errors = [float(p) - float(t) for p, t in zip(predicted, truth, strict=True)]
+    return Score(
+        abs_error_sum=sum(abs(e) for e in errors),
+        squared_error_sum=sum(e * e for e in errors),
+        count=len(errors),
+    )

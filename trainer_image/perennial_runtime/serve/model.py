@@ -1,0 +1,243 @@
+"""Load a model directory safely (verify, then ONNX or skops) and predict on a batch.
+
+The parent process only verifies (``open_model_dir``: hashes and JSON, no ML imports);
+each worker then loads its own predictor after the fork, because onnxruntime's thread
+pools do not survive a fork.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from perennial_runtime import contract
+from perennial_runtime.serve.signature import Profile, Signature, parse_profile, parse_signature
+
+# skops refuses every type it does not trust by default; these are the extra types a
+# scikit-learn pipeline written by perennial-train needs. Anything else is refused with
+# its name, and an operator can extend the list with --trust-type after reviewing it.
+TRUSTED_SKOPS_TYPES: tuple[str, ...] = (
+    "builtins.slice",
+    "numpy.dtype",
+    "perennial_runtime.train.recommend.MatrixFactorization",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.utils._bunch.Bunch",
+    "sklearn.tree._tree.Tree",
+    "sklearn.compose._column_transformer._RemainderColsList",
+    "sklearn._loss.link.Interval",
+    "sklearn._loss.link.IdentityLink",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.link.MultinomialLogit",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn._loss.loss.HalfMultinomialLoss",
+    "sklearn._loss.loss.HalfSquaredError",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+)
+
+
+class ModelLoadError(Exception):
+    """The model directory cannot be served: tampered, missing or unsafe artifacts."""
+
+
+@dataclass(frozen=True)
+class ModelDir:
+    path: Path
+    result: dict[str, Any]
+    signature: Signature
+    profile: Profile
+    format: str  # onnx | skops | joblib
+    digest: str  # sha256 of result.json: the ModelVersion's artifact digest
+
+
+def open_model_dir(
+    path: Path, *, expected_sha256: str | None = None, allow_unsafe_pickle: bool = False
+) -> ModelDir:
+    """Verify result.json, then every artifact against it; choose the format to serve."""
+    result_path = path / contract.RESULT
+    if not result_path.is_file():
+        raise ModelLoadError(f"{result_path} does not exist: not a model directory")
+    digest = hashlib.sha256(result_path.read_bytes()).hexdigest()
+    if expected_sha256 is not None and digest != expected_sha256.lower():
+        raise ModelLoadError(
+            f"{result_path}: sha256 {digest} does not match --expected-sha256 "
+            f"{expected_sha256}; refusing to serve a model that differs from its ModelVersion"
+        )
+    try:
+        result = contract.verify_artifacts(path)
+        signature = parse_signature(contract.read_json(path / contract.SIGNATURE))
+        listed = set(result["artifacts"])
+        profile_raw = (
+            contract.read_json(path / contract.PROFILE) if contract.PROFILE in listed else None
+        )
+        profile = parse_profile(profile_raw)
+    except (contract.ArtifactMismatchError, ValueError, OSError) as exc:
+        raise ModelLoadError(str(exc)) from exc
+    # Only a file that result.json lists (and that was just verified) may be loaded.
+    if contract.MODEL_ONNX in listed:
+        fmt = "onnx"
+    elif contract.MODEL_SKOPS in listed:
+        fmt = "skops"
+    elif contract.MODEL_PICKLE in listed and allow_unsafe_pickle:
+        fmt = "joblib"
+    elif contract.MODEL_PICKLE in listed:
+        raise ModelLoadError(
+            f"{path} holds only {contract.MODEL_PICKLE}; plain pickle can run arbitrary code, "
+            "so it is served only with --allow-unsafe-pickle"
+        )
+    else:
+        raise ModelLoadError(f"result.json in {path} lists no model file (onnx, skops)")
+    return ModelDir(path, result, signature, profile, fmt, digest)
+
+
+class Predictor(Protocol):
+    float32: bool  # computes in float32: inputs beyond its range are refused
+
+    def predict(
+        self, numeric: np.ndarray, categorical: np.ndarray | None, proba: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]: ...
+
+
+def load_predictor(model_dir: ModelDir, trust_types: Sequence[str] = ()) -> Predictor:
+    try:
+        if model_dir.format == "onnx":
+            return OnnxPredictor(model_dir.path / contract.MODEL_ONNX, model_dir.signature)
+        if model_dir.format == "skops":
+            return SklearnPredictor(_load_skops(model_dir.path, trust_types), model_dir.signature)
+        import joblib  # noqa: PLC0415 - only on explicit --allow-unsafe-pickle
+
+        return SklearnPredictor(
+            joblib.load(model_dir.path / contract.MODEL_PICKLE), model_dir.signature
+        )
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # any loader failure means: not servable, say why
+        raise ModelLoadError(f"cannot load {model_dir.format} model: {exc}") from exc
+
+
+def _load_skops(path: Path, trust_types: Sequence[str]) -> Any:
+    import skops.io as sio
+
+    file = path / contract.MODEL_SKOPS
+    trusted = set(TRUSTED_SKOPS_TYPES) | set(trust_types)
+    unknown = sorted(set(sio.get_untrusted_types(file=file)) - trusted)
+    if unknown:
+        raise ModelLoadError(
+            f"{file} contains types that are not trusted: {', '.join(unknown)}; "
+            "review them and pass --trust-type NAME to allow"
+        )
+    return sio.load(file, trusted=sorted(trusted))
+
+
+_ORT_DTYPES = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(string)": np.object_,
+}
+
+
+class OnnxPredictor:
+    def __init__(self, file: Path, signature: Signature) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        # One thread per session: the server already runs one worker process per CPU.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
+        self._outputs = list(signature.onnx_outputs) or [
+            o.name for o in self._session.get_outputs()
+        ]
+        self._classification = signature.classification
+        inputs = self._session.get_inputs()
+        names = signature.names
+        numeric = [f.name for f in signature.numeric_features]
+        categorical = [f.name for f in signature.categorical_features]
+        self._single: tuple[str, Any] | None = None
+        self._columns: list[tuple[str, bool, int, Any]] = []
+        self.float32 = any(i.type == "tensor(float)" for i in inputs)
+        if len(inputs) == 1 and (len(names) > 1 or inputs[0].name not in names):
+            self._single = (inputs[0].name, _ORT_DTYPES.get(inputs[0].type, np.float32))
+            return
+        for item in inputs:
+            if item.name in numeric:
+                self._columns.append(
+                    (item.name, True, numeric.index(item.name), _ORT_DTYPES.get(item.type))
+                )
+            elif item.name in categorical:
+                self._columns.append((item.name, False, categorical.index(item.name), np.object_))
+            else:
+                raise ModelLoadError(f"model.onnx input {item.name!r} is not a signature feature")
+
+    def predict(
+        self, numeric: np.ndarray, categorical: np.ndarray | None, proba: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        feeds: dict[str, np.ndarray] = {}
+        if self._single is not None:
+            name, dtype = self._single
+            feeds[name] = numeric.astype(dtype, copy=False)
+        else:
+            for name, is_numeric, index, dtype in self._columns:
+                if is_numeric:
+                    column = numeric[:, index : index + 1].astype(dtype)
+                else:
+                    assert categorical is not None
+                    column = _strings(categorical[:, index : index + 1])
+                feeds[name] = column
+        out = self._session.run(self._outputs, feeds)
+        if not self._classification:
+            return np.asarray(out[0]).reshape(-1), None
+        probabilities = np.asarray(out[1], dtype=np.float64) if len(out) > 1 else None
+        return np.asarray(out[0]).reshape(-1), probabilities
+
+
+def _strings(column: np.ndarray) -> np.ndarray:
+    # perennial-train encodes a missing category as "" before fitting (ONNX string
+    # tensors cannot hold None), so the server does the same.
+    return np.where(column == None, "", column).astype(np.object_)  # noqa: E711
+
+
+class SklearnPredictor:
+    float32 = False
+
+    def __init__(self, pipeline: Any, signature: Signature) -> None:
+        self._pipeline = pipeline
+        self._signature = signature
+        self._by_name = hasattr(pipeline, "feature_names_in_")
+        self._numeric = [f.name for f in signature.numeric_features]
+        self._categorical = [f.name for f in signature.categorical_features]
+        # Worker processes already use every CPU; nested joblib threads only contend.
+        params = pipeline.get_params() if hasattr(pipeline, "get_params") else {}
+        jobs = {key: 1 for key in params if key == "n_jobs" or key.endswith("__n_jobs")}
+        if jobs:
+            pipeline.set_params(**jobs)
+
+    def predict(
+        self, numeric: np.ndarray, categorical: np.ndarray | None, proba: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        frame = self._frame(numeric, categorical)
+        labels = np.asarray(self._pipeline.predict(frame))
+        probabilities = None
+        if proba and self._signature.classification and hasattr(self._pipeline, "predict_proba"):
+            probabilities = np.asarray(self._pipeline.predict_proba(frame), dtype=np.float64)
+        return labels.reshape(-1), probabilities
+
+    def _frame(self, numeric: np.ndarray, categorical: np.ndarray | None) -> Any:
+        if not self._by_name and categorical is None:
+            return numeric
+        import pandas as pd
+
+        columns: dict[str, Any] = {n: numeric[:, i] for i, n in enumerate(self._numeric)}
+        for i, name in enumerate(self._categorical):
+            assert categorical is not None
+            columns[name] = _strings(categorical[:, i])
+        return pd.DataFrame(columns, columns=list(self._signature.names))
