@@ -17,6 +17,8 @@ class OperatorConfig:
     # Extra annotations put on every pod the operator creates (e.g. for a local runtime).
     pod_annotations: dict[str, str] = field(default_factory=dict)
     metrics_port: int = 9090
+    # Safety-net rescan of every ComputePool; pod events wake a pool at once anyway.
+    computepool_resync_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OperatorConfig:
@@ -29,4 +31,5 @@ class OperatorConfig:
             artifact_pvc=env.get("PERENNIAL_ARTIFACT_PVC", DEFAULT_ARTIFACT_PVC),
             pod_annotations={str(k): str(v) for k, v in annotations.items()},
             metrics_port=int(env.get("PERENNIAL_METRICS_PORT", "9090")),
+            computepool_resync_seconds=float(env.get("PERENNIAL_COMPUTEPOOL_RESYNC_SECONDS", "10")),
         )

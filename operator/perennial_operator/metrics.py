@@ -22,3 +22,24 @@ MODELS_REGISTERED = Counter(
 STAGE_CHANGES = Counter(
     "perennial_operator_stage_changes_total", "ModelVersion stage changes", ["model", "stage"]
 )
+COMPUTEPOOL_NODES = Gauge(
+    "perennial_operator_computepool_nodes",
+    "ComputePool size by state (registered, ready, desired)",
+    ["pool", "state"],
+)
+COMPUTEPOOL_PENDING_PODS = Gauge(
+    "perennial_operator_computepool_pending_pods",
+    "Unschedulable pods that select the pool",
+    ["pool"],
+)
+COMPUTEPOOL_SCALE_ACTIONS = Counter(
+    "perennial_operator_computepool_scale_actions_total",
+    "Scale actions by direction (up, down) and outcome (ok, error)",
+    ["pool", "direction", "outcome"],
+)
+COMPUTEPOOL_DECISION_SECONDS = Histogram(
+    "perennial_operator_computepool_unschedulable_to_decision_seconds",
+    "From a pod's PodScheduled=False (Unschedulable) transition to the scale-up decision",
+    ["pool"],
+    buckets=(0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 20, 30, 60),
+)
