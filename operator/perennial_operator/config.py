@@ -19,6 +19,8 @@ class OperatorConfig:
     metrics_port: int = 9090
     # Safety-net rescan of every ComputePool; pod events wake a pool at once anyway.
     computepool_resync_seconds: float = 10.0
+    # How the operator reaches a serving pod ({ip}, {port}); tests point it at loopback.
+    pod_url_template: str = "http://{ip}:{port}"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OperatorConfig:
@@ -32,4 +34,5 @@ class OperatorConfig:
             pod_annotations={str(k): str(v) for k, v in annotations.items()},
             metrics_port=int(env.get("PERENNIAL_METRICS_PORT", "9090")),
             computepool_resync_seconds=float(env.get("PERENNIAL_COMPUTEPOOL_RESYNC_SECONDS", "10")),
+            pod_url_template=env.get("PERENNIAL_POD_URL_TEMPLATE", "http://{ip}:{port}"),
         )
