@@ -43,3 +43,13 @@ COMPUTEPOOL_DECISION_SECONDS = Histogram(
     ["pool"],
     buckets=(0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 20, 30, 60),
 )
+ROLLOUTS = Counter(
+    "perennial_operator_rollouts_total",
+    "InferenceService rollout outcomes (promoted, rolled_back, superseded, abandoned, rolled_out)",
+    ["outcome"],
+)
+DRIFT_PSI = Gauge(
+    "perennial_operator_drift_psi",
+    "Largest per-feature PSI of an InferenceService's current version, as last measured",
+    ["namespace", "inferenceservice"],
+)
