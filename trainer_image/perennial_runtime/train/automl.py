@@ -89,7 +89,7 @@ def candidates(task: str, seed: int) -> list[Candidate]:
 
 
 def rung_sizes(rows: int, n_classes: int, folds: int) -> list[int]:
-    smallest = max(150, 10 * max(n_classes, 1) * folds)
+    smallest = max(300, 10 * max(n_classes, 1) * folds)
     if rows < ETA * smallest:
         return [rows]
     count = min(MAX_RUNGS, 1 + int(math.log(rows / smallest, ETA)))

@@ -42,7 +42,7 @@ def _run(validating: bool, options: argparse.Namespace, progress: Progress) -> i
         if validating:
             message = command.validate(job, root, progress)
         else:
-            message = command.train(job, _train_options(options, root), progress)
+            message = command.train(job, _train_options(options, root), progress).message
     except TrainError as error:
         return _fail(error, options.termination_log)
     except Exception as exc:  # anything else is a crash: the Job may retry it

@@ -9,7 +9,7 @@ from typing import Any
 from perennial_runtime.train import run
 from perennial_runtime.train.baseline import baseline_dir, evaluate_baseline
 from perennial_runtime.train.evaluate import evaluate
-from perennial_runtime.train.features import split
+from perennial_runtime.train.features import Columns, Split, split
 from perennial_runtime.train.onnx_export import export
 from perennial_runtime.train.profile import build_profile
 from perennial_runtime.train.progress import Progress
@@ -17,6 +17,16 @@ from perennial_runtime.train.result import compact_success, library_versions
 from perennial_runtime.train.signature import build_signature
 from perennial_runtime.train.spec import TrainingJob
 from perennial_runtime.train.writer import write_model_dir
+
+
+@dataclass(frozen=True)
+class Trained:
+    """What a run leaves behind: the termination message, and (for tests) the model."""
+
+    message: dict[str, Any]
+    model: Any
+    data: Split
+    columns: Columns
 
 
 @dataclass(frozen=True)
@@ -36,8 +46,8 @@ def validate(job: TrainingJob, pvc_root: Path, progress: Progress) -> dict[str, 
     }
 
 
-def train(job: TrainingJob, options: Options, progress: Progress) -> dict[str, Any]:
-    """Run every stage; return the compact result for the termination message."""
+def train(job: TrainingJob, options: Options, progress: Progress) -> Trained:
+    """Run every stage and write the model directory."""
     checked = run.load_and_check(job, options.pvc_root, progress)
     data = split(job, checked.frame, checked.columns)
     fitted = run.fit(job, checked, data, progress)
@@ -71,7 +81,8 @@ def train(job: TrainingJob, options: Options, progress: Progress) -> dict[str, A
         options.output, fitted.model, exported.model, signature, profile, result
     )
     progress.stage("done", f"result.json sha256 {digest}")
-    return compact_success(written, digest, signature)
+    message = compact_success(written, digest, signature)
+    return Trained(message, fitted.model, data, checked.columns)
 
 
 def _baseline(job: TrainingJob, options: Options, test_rows: Any, data: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 
 from perennial_runtime.train import automl, datasets
-from perennial_runtime.train.algorithms import CLASSIFICATION_TASKS, check_hyperparameters
+from perennial_runtime.train.algorithms import CLASSIFICATION_TASKS
 from perennial_runtime.train.checks import run_checks
 from perennial_runtime.train.errors import DataInvalid, Failure
 from perennial_runtime.train.features import Columns, Split, select_columns, target_name
@@ -61,8 +61,9 @@ def load_and_check(job: TrainingJob, root: Path, progress: Progress) -> Checked:
 
 
 def data_invalid(failures: list[Failure]) -> DataInvalid:
-    listed = "; ".join(f.sentence() for f in failures)
-    return DataInvalid(f"the data checks failed ({len(failures)}): {listed}", failures)
+    listed = "; ".join(f.sentence() for f in failures[:5])
+    more = f"; and {len(failures) - 5} more" if len(failures) > 5 else ""
+    return DataInvalid(f"the data checks failed ({len(failures)}): {listed}{more}", failures)
 
 
 def fit(job: TrainingJob, checked: Checked, data: Split, progress: Progress) -> Fitted:
@@ -70,7 +71,6 @@ def fit(job: TrainingJob, checked: Checked, data: Split, progress: Progress) -> 
     n_classes = int(data.y_train.nunique()) if classified and data.y_train is not None else 0
     metric = job.metric(n_classes) if job.task != "anomaly-detection" else None
     if job.algorithm != "auto":
-        check_hyperparameters(job.task, job.algorithm, job.hyperparameters)
         return _final(
             job, checked.columns, data, job.algorithm, job.hyperparameters, metric, [], progress
         )

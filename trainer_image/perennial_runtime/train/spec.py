@@ -14,6 +14,7 @@ import yaml
 from perennial_runtime.train.algorithms import (
     ALGORITHMS,
     SUPERVISED_TASKS,
+    check_hyperparameters,
     default_metric,
     metric_names,
 )
@@ -111,6 +112,8 @@ def parse_spec(spec: dict[str, Any]) -> TrainingJob:
             "spec.hyperparameters needs a named spec.algorithm; with algorithm: auto the "
             "search chooses them"
         )
+    if algorithm != "auto":
+        check_hyperparameters(task, algorithm, dict(hyperparameters))
     dataset = _dataset(_mapping(spec.get("dataset"), "spec.dataset"))
     if task in SUPERVISED_TASKS and task != "recommendation" and dataset.target is None:
         if not dataset.uri.startswith("builtin://"):

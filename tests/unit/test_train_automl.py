@@ -1,0 +1,90 @@
+"""AutoML: the candidate plan, the rungs, and real searches on tiny budgets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from train_support import train_direct
+
+from perennial_runtime.train.algorithms import ALGORITHMS
+from perennial_runtime.train.automl import Candidate, Entry, _estimate, candidates, rung_sizes
+
+pytestmark = pytest.mark.unit
+
+
+def test_candidates_start_with_each_familys_defaults_and_are_distinct() -> None:
+    plan = candidates("classification", seed=1)
+    families = ALGORITHMS["classification"]
+    assert plan[: len(families)] == [Candidate(name, {}) for name in families]
+    keys = [(c.algorithm, json.dumps(c.params, sort_keys=True)) for c in plan]
+    assert len(keys) == len(set(keys))
+    assert candidates("classification", seed=1) == plan
+
+
+@pytest.mark.parametrize(
+    ("rows", "classes", "expected"),
+    [
+        pytest.param(455, 2, [455], id="small-data-one-rung"),
+        pytest.param(1437, 10, [479, 1437], id="digits-two-rungs"),
+        pytest.param(100_000, 2, [11112, 33334, 100000], id="capped-at-three-rungs"),
+    ],
+)
+def test_rung_sizes_grow_by_three_up_to_every_row(
+    rows: int, classes: int, expected: list[int]
+) -> None:
+    assert rung_sizes(rows, classes, folds=3) == expected
+
+
+def test_cost_estimate_scales_the_slowest_fit_of_the_family_by_rows() -> None:
+    entries = [
+        Entry(Candidate("svm", {}), 0.9, 2.0, 100, 0),
+        Entry(Candidate("svm", {"C": 3.0}), 0.9, 1.0, 100, 0),
+    ]
+    assert _estimate(entries, "svm", 300) == pytest.approx(6.0)
+    assert _estimate(entries, "random_forest", 300) is None
+
+
+def test_search_classification_within_a_small_budget(tmp_path: Path) -> None:
+    spec = {
+        "model": "bc",
+        "task": "classification",
+        "automl": {"timeBudgetSeconds": 4, "cvFolds": 3},
+        "dataset": {"uri": "builtin://breast_cancer"},
+    }
+    trained = train_direct(tmp_path, spec)
+    result = json.loads((tmp_path / "model" / "result.json").read_text())
+    board = result["leaderboard"]
+    assert result["automl"]["metric"] == "roc_auc"
+    assert 1 <= len(board) <= 10
+    assert result["algorithm"] == board[0]["algorithm"]
+    assert result["hyperparameters"] == board[0]["params"]
+    assert all(0.5 < e["score"] <= 1 and e["fitSeconds"] > 0 for e in board)
+    assert trained.message["metrics"]["roc_auc"] > 0.95
+
+
+def test_search_reports_lower_is_better_metrics_in_their_own_sign(tmp_path: Path) -> None:
+    spec = {
+        "model": "db",
+        "task": "regression",
+        "automl": {"timeBudgetSeconds": 3, "metric": "rmse"},
+        "dataset": {"uri": "builtin://diabetes"},
+    }
+    train_direct(tmp_path, spec)
+    result = json.loads((tmp_path / "model" / "result.json").read_text())
+    scores = [e["score"] for e in result["leaderboard"] if e["rung"] == 0]
+    assert all(s > 0 for s in scores)
+    assert scores == sorted(scores)  # best (lowest rmse) first
+
+
+def test_clustering_search_picks_a_cluster_count_by_silhouette(tmp_path: Path) -> None:
+    spec = {
+        "model": "iris-k",
+        "task": "clustering",
+        "automl": {"timeBudgetSeconds": 3},
+        "dataset": {"uri": "builtin://iris"},
+    }
+    trained = train_direct(tmp_path, spec)
+    assert trained.message["algorithm"] == "kmeans"
+    assert trained.message["metrics"]["silhouette"] > 0.3
