@@ -1,0 +1,105 @@
+"""What the local "node" hands out: a loopback address per pod, and processes.
+
+Linux routes the whole of 127.0.0.0/8 to the loopback interface, so every pod can have an
+address of its own (and listen on 8080 next to the others) without any network setup.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+class LoopbackPool:
+    """127.0.0.2 .. 127.0.255.254, one per pod uid; 127.0.0.1 stays the API server's."""
+
+    def __init__(self) -> None:
+        self._by_uid: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def address(index: int) -> str:
+        third, fourth = divmod(index, 253)
+        if third > 255:
+            raise RuntimeError("no loopback addresses left")
+        return f"127.0.{third}.{fourth + 2}"
+
+    def take(self, uid: str, prefer: str | None = None) -> str:
+        """The pod's address; `prefer` (an address it had before) is kept when free."""
+        with self._lock:
+            if uid in self._by_uid:
+                return self._by_uid[uid]
+            used = set(self._by_uid.values())
+            if prefer and prefer.startswith("127.") and prefer not in used:
+                self._by_uid[uid] = prefer
+                return prefer
+            index = 0
+            while self.address(index) in used:
+                index += 1
+            self._by_uid[uid] = self.address(index)
+            return self._by_uid[uid]
+
+    def release(self, uid: str) -> None:
+        with self._lock:
+            self._by_uid.pop(uid, None)
+
+
+def _die_with_parent() -> None:
+    # SIGKILL the child when the thread that forked it exits (Linux ties PDEATHSIG to the
+    # thread), so a killed runtime leaves no training or serving process behind. Each pod's
+    # worker thread outlives its processes, so that is never too early.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def spawn(
+    argv: Sequence[str], env: Mapping[str, str], cwd: str, log: Path
+) -> subprocess.Popen[bytes]:
+    """Start a container's process in a session of its own (its children go with it)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    Path(cwd).mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            list(argv),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+
+
+def exit_code(returncode: int) -> int:
+    """Popen's -N for 'killed by signal N' is 128+N in a container's status."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def terminate(procs: Sequence[subprocess.Popen[bytes]], grace_s: float) -> None:
+    """SIGTERM every process group, wait up to grace_s, then SIGKILL; all reaped."""
+    for proc in procs:
+        if proc.poll() is None:
+            _signal_group(proc, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and any(p.poll() is None for p in procs):
+        time.sleep(0.05)
+    for proc in procs:
+        # The group too: a server's workers may outlive their parent by a moment.
+        _signal_group(proc, signal.SIGKILL)
+        proc.wait()

@@ -1,0 +1,225 @@
+"""What the local runtime will run for a pod: pure, from the pod spec and local folders.
+
+Only our runtime's own commands run (perennial-train, perennial-serve, from the Python
+environment the runtime itself lives in); a container asking for anything else gets a
+refusal that ends up in its status, never a process.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from perennial_hack.local_runtime_volumes import rewrite
+
+TRAIN, SERVE = "perennial-train", "perennial-serve"
+RUNTIME_COMMANDS = (TRAIN, SERVE)
+# What the runtime image's environment provides besides the container's own env.
+BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+@dataclass(frozen=True)
+class HttpProbe:
+    url: str
+    initial_delay_s: float = 0.0
+    period_s: float = 10.0
+    timeout_s: float = 1.0
+    success_threshold: int = 1
+    failure_threshold: int = 3
+
+
+@dataclass(frozen=True)
+class ContainerPlan:
+    name: str
+    image: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    cwd: str
+    termination_log: Path
+    log: Path
+    fallback_to_logs: bool = False  # terminationMessagePolicy FallbackToLogsOnError
+    probe: HttpProbe | None = None
+    refused: str | None = None  # why it cannot run here (then argv is empty)
+
+
+@dataclass(frozen=True)
+class PodPlan:
+    init: tuple[ContainerPlan, ...]
+    main: tuple[ContainerPlan, ...]
+    restart_policy: str = "Always"
+    grace_s: float = 30.0
+    notes: tuple[str, ...] = field(default=())
+
+
+def has_flag(args: list[str], flag: str) -> bool:
+    return any(a == flag or a.startswith(flag + "=") for a in args)
+
+
+def cpu_count(quantity: str | None) -> int | None:
+    """ceil(a CPU quantity): '500m' -> 1, '2' -> 2; None if unset or unparsable."""
+    if not quantity:
+        return None
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(m?)", str(quantity).strip())
+    if not match:
+        return None
+    cores = float(match.group(1)) / (1000 if match.group(2) else 1)
+    return max(1, math.ceil(cores))
+
+
+def runtime_args(
+    command: str, args: list[str], *, pod_ip: str, termination_log: Path, cpu_limit: str | None
+) -> list[str]:
+    """Flags that stand in for what a pod provides: the kubelet's termination-log file,
+    the pod's own address, and (serve) the worker count its CPU limit would give."""
+    extra: list[str] = []
+    if command == TRAIN and not has_flag(args, "--termination-log"):
+        extra += ["--termination-log", str(termination_log)]
+    if command == SERVE:
+        if not has_flag(args, "--host"):
+            extra += ["--host", pod_ip]
+        workers = cpu_count(cpu_limit)
+        if workers and not has_flag(args, "--workers"):
+            extra += ["--workers", str(workers)]
+    return args + extra
+
+
+def field_value(pod: dict[str, Any], path: str, pod_ip: str, host_ip: str) -> str | None:
+    """The downward-API fieldRef values a pod may ask for."""
+    meta, spec = pod["metadata"], pod["spec"]
+    simple = {
+        "metadata.name": meta.get("name"),
+        "metadata.namespace": meta.get("namespace"),
+        "metadata.uid": meta.get("uid"),
+        "spec.nodeName": spec.get("nodeName"),
+        "spec.serviceAccountName": spec.get("serviceAccountName"),
+        "status.podIP": pod_ip,
+        "status.podIPs": pod_ip,
+        "status.hostIP": host_ip,
+    }
+    if path in simple:
+        value = simple[path]
+        return None if value is None else str(value)
+    match = re.fullmatch(r"metadata\.(labels|annotations)\['([^']+)'\]", path)
+    if match:
+        return str((meta.get(match.group(1)) or {}).get(match.group(2), ""))
+    return None
+
+
+def container_env(
+    pod: dict[str, Any], container: dict[str, Any], paths: Mapping[str, str], ips: tuple[str, str]
+) -> tuple[dict[str, str], str | None]:
+    """(environment, refusal). Values naming a mounted path are rewritten to the local one."""
+    env = {"PATH": BASE_PATH, "LANG": "C.UTF-8", "HOSTNAME": pod["metadata"]["name"]}
+    for item in container.get("env") or []:
+        if "value" in item or "valueFrom" not in item:
+            env[item["name"]] = rewrite(str(item.get("value", "")), paths)
+            continue
+        ref = item["valueFrom"].get("fieldRef")
+        value = field_value(pod, ref["fieldPath"], *ips) if ref else None
+        if value is None:
+            return env, f"env {item['name']}: only fieldRef values are supported locally"
+        env[item["name"]] = value
+    return env, None
+
+
+def http_probe(container: dict[str, Any], pod_ip: str) -> HttpProbe | None:
+    probe = container.get("readinessProbe") or {}
+    get = probe.get("httpGet")
+    if not get:
+        return None
+    port = get.get("port")
+    if isinstance(port, str) and not port.isdigit():
+        named = {p.get("name"): p["containerPort"] for p in container.get("ports") or []}
+        port = named.get(port)
+    path = get.get("path") or "/"
+    return HttpProbe(
+        url=f"{str(get.get('scheme', 'HTTP')).lower()}://{pod_ip}:{port}{path}",
+        initial_delay_s=float(probe.get("initialDelaySeconds", 0)),
+        period_s=float(probe.get("periodSeconds", 10)),
+        timeout_s=float(probe.get("timeoutSeconds", 1)),
+        success_threshold=int(probe.get("successThreshold", 1)),
+        failure_threshold=int(probe.get("failureThreshold", 3)),
+    )
+
+
+def _refusal(argv: list[str]) -> str | None:
+    if not argv:
+        return "no command: the local runtime needs perennial-train or perennial-serve in args"
+    if argv[0] not in RUNTIME_COMMANDS:
+        return (
+            f"the local runtime runs only {' and '.join(RUNTIME_COMMANDS)}; "
+            f"this container runs {argv[0]!r}"
+        )
+    return None
+
+
+def container_plan(
+    pod: dict[str, Any],
+    container: dict[str, Any],
+    paths: Mapping[str, str],
+    *,
+    ips: tuple[str, str],
+    bin_dir: Path,
+    pod_dir: Path,
+) -> ContainerPlan:
+    """ips = (pod IP, host IP). The image's entrypoint is taken to be empty (as in ours):
+    command + args is the whole command line."""
+    name = container["name"]
+    termination_log = pod_dir / "termination" / name
+    raw = [str(a) for a in (container.get("command") or []) + (container.get("args") or [])]
+    env, env_refusal = container_env(pod, container, paths, ips)
+    refused = _refusal(raw) or env_refusal
+    argv: tuple[str, ...] = ()
+    if refused is None:
+        args = [rewrite(a, paths) for a in raw[1:]]
+        limit = ((container.get("resources") or {}).get("limits") or {}).get("cpu")
+        args = runtime_args(
+            raw[0], args, pod_ip=ips[0], termination_log=termination_log, cpu_limit=limit
+        )
+        argv = (str(bin_dir / raw[0]), *args)
+    return ContainerPlan(
+        name=name,
+        image=str(container.get("image", "")),
+        argv=argv,
+        env=env,
+        cwd=rewrite(container.get("workingDir") or str(pod_dir), paths),
+        termination_log=termination_log,
+        log=pod_dir / "logs" / f"{name}.log",
+        fallback_to_logs=container.get("terminationMessagePolicy") == "FallbackToLogsOnError",
+        probe=http_probe(container, ips[0]),
+        refused=refused,
+    )
+
+
+def pod_plan(
+    pod: dict[str, Any],
+    paths_of: Mapping[str, Mapping[str, str]],
+    *,
+    ips: tuple[str, str],
+    bin_dir: Path,
+    pod_dir: Path,
+) -> PodPlan:
+    """paths_of: container name -> its path map (local_runtime_volumes.path_map)."""
+    spec = pod["spec"]
+
+    def plans(key: str) -> tuple[ContainerPlan, ...]:
+        return tuple(
+            container_plan(pod, c, paths_of[c["name"]], ips=ips, bin_dir=bin_dir, pod_dir=pod_dir)
+            for c in spec.get(key) or []
+        )
+
+    notes = []
+    for c in spec.get("containers") or []:
+        if c.get("livenessProbe") or c.get("startupProbe"):
+            notes.append(f"{c['name']}: liveness and startup probes are not run locally")
+    return PodPlan(
+        init=plans("initContainers"),
+        main=plans("containers"),
+        restart_policy=str(spec.get("restartPolicy", "Always")),
+        grace_s=float(spec.get("terminationGracePeriodSeconds", 30)),
+        notes=tuple(notes),
+    )
