@@ -6,6 +6,7 @@ Objects are plain dicts in and out, so the pure layers never see client classes.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from kubernetes.client import ApiClient
@@ -62,18 +63,37 @@ class Kube:
     ) -> dict[str, Any]:
         # call_api is the client's generic entry point; its stubs lag the signature.
         api: Any = self.api
-        response = api.call_api(
-            path,
-            method,
+        headers = {"Content-Type": content_type, "Accept": "application/json"}
+        if not hasattr(api, "param_serialize"):  # kubernetes < 35: the legacy generator
+            response = api.call_api(
+                path,
+                method,
+                query_params=query or [],
+                header_params=headers,
+                body=body,
+                response_type="object",
+                auth_settings=["BearerToken"],
+                _return_http_data_only=True,
+                _preload_content=True,
+            )
+            return response if isinstance(response, dict) else {}
+        # kubernetes >= 35: serialize, send, and raise ApiException on non-2xx ourselves.
+        request = api.param_serialize(
+            method=method,
+            resource_path=path,
             query_params=query or [],
-            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            header_params=headers,
             body=body,
-            response_type="object",
             auth_settings=["BearerToken"],
-            _return_http_data_only=True,
-            _preload_content=True,
         )
-        return response if isinstance(response, dict) else {}
+        raw = api.call_api(*request)
+        data = raw.read() or b""
+        if not 200 <= raw.status <= 299:
+            raise ApiException.from_response(
+                http_resp=raw, body=data.decode("utf-8", "replace"), data=None
+            )
+        decoded = json.loads(data) if data else {}
+        return decoded if isinstance(decoded, dict) else {}
 
     def get(
         self, api_version: str, kind: str, namespace: str | None, name: str
