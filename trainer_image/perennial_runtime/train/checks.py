@@ -97,7 +97,7 @@ def minority_class_fraction_below(
     smallest = fractions.idxmin()
     if fractions.min() >= minimum:
         return []
-    observed = f"class {smallest!r}: {fractions.min():.4f}"
+    observed = f"class {smallest}: {fractions.min():.4f}"
     return [Failure("minority_class_fraction_below_minimum", target, observed, f">= {minimum}")]
 
 

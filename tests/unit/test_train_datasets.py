@@ -1,0 +1,74 @@
+"""Dataset URIs: builtins, file and pvc paths, CSV and Parquet, hashes of the bytes read."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from perennial_runtime.train import datasets
+from perennial_runtime.train.errors import DatasetUnavailable
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize("name", datasets.BUILTIN_DATASETS)
+def test_every_builtin_loads_with_a_default_target(name: str) -> None:
+    loaded = datasets.load(f"builtin://{name}", "auto", Path("/unused"))
+    assert loaded.default_target in loaded.frame.columns
+    assert loaded.default_target not in (loaded.default_features or ())
+    assert loaded.rows > 0 and len(loaded.sha256) == 64
+
+
+def test_csv_and_parquet_hash_the_raw_bytes(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"x": [1.0, 2.0], "city": ["a", "b"]})
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    frame.to_parquet(tmp_path / "d.parquet")
+    for name in ("d.csv", "d.parquet"):
+        loaded = datasets.load(f"file://{tmp_path}/{name}", "auto", tmp_path)
+        assert loaded.frame["city"].tolist() == ["a", "b"]
+        assert loaded.sha256 == hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
+
+
+def test_format_overrides_the_extension(tmp_path: Path) -> None:
+    pd.DataFrame({"x": [1]}).to_parquet(tmp_path / "data.bin")
+    assert datasets.load(f"file://{tmp_path}/data.bin", "parquet", tmp_path).rows == 1
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        pytest.param("pvc://claim/a/b.csv", "root/claim/a/b.csv", id="pvc"),
+        pytest.param("file:///abs/path.csv", "/abs/path.csv", id="file"),
+    ],
+)
+def test_local_uris_resolve(uri: str, expected: str) -> None:
+    resolved = datasets.resolve_local(uri, Path("root"))
+    assert resolved == Path(expected)
+
+
+@pytest.mark.parametrize("uri", ["pvc://claim/../other/x.csv", "pvc://../x.csv", "pvc:///x.csv"])
+def test_pvc_escapes_are_refused(uri: str) -> None:
+    with pytest.raises(DatasetUnavailable, match="pvc://<claim>/<path>"):
+        datasets.resolve_local(uri, Path("/mnt/pvc"))
+
+
+def test_pvc_root_comes_from_flag_then_env_then_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(datasets.PVC_ROOT_ENV, raising=False)
+    assert datasets.pvc_root(None) == Path("/mnt/pvc")
+    monkeypatch.setenv(datasets.PVC_ROOT_ENV, "/env")
+    assert datasets.pvc_root(None) == Path("/env")
+    assert datasets.pvc_root("/flag") == Path("/flag")
+
+
+def test_unknown_scheme_and_missing_remote_backend_are_unavailable() -> None:
+    with pytest.raises(DatasetUnavailable, match="unsupported scheme 'ftp'"):
+        datasets.load("ftp://host/x.csv", "auto", Path("/"))
+
+
+def test_empty_csv_is_unavailable(tmp_path: Path) -> None:
+    (tmp_path / "empty.csv").write_bytes(b"")
+    with pytest.raises(DatasetUnavailable, match="cannot be read as csv"):
+        datasets.load(f"file://{tmp_path}/empty.csv", "auto", tmp_path)
