@@ -1,0 +1,97 @@
+"""ComputePool triggers: one loop per pool, woken at once by the pod events that matter.
+
+A kopf daemon per pool rather than a timer plus direct calls from the pod handler: the loop
+runs one reconcile at a time (no lock), a burst of pending pods coalesces into one
+reconcile, and it can sleep exactly until the next idle node is due instead of a fixed tick.
+The pod handler is async and pure: it only decides which pool to wake, on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+from perennial_operator.api.group import COMPUTEPOOLS, GROUP, VERSION
+from perennial_operator.decide.computepool_demand import selects_pool, unschedulable_since
+from perennial_operator.reconcile.computepool import sync_computepool
+
+BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)  # after consecutive failures, as kopf's errors
+
+
+@dataclass
+class _Pool:
+    loop: asyncio.AbstractEventLoop
+    body: kopf.Body  # kopf keeps a daemon's body current
+    wake_event: asyncio.Event = field(default_factory=asyncio.Event)
+    nodes: frozenset[str] = frozenset()
+    generation: int = 0
+
+    def wake(self) -> None:
+        self.loop.call_soon_threadsafe(self.wake_event.set)
+
+
+_pools: dict[str, _Pool] = {}
+
+
+def _delay(resync: float, recheck: float | None, failures: int) -> float:
+    if failures:
+        return BACKOFF[min(failures, len(BACKOFF)) - 1]
+    return min(resync, recheck) if recheck is not None else resync
+
+
+@kopf.daemon(GROUP, VERSION, COMPUTEPOOLS, cancellation_timeout=10)
+async def computepool_loop(
+    name: str, body: kopf.Body, stopped: kopf.DaemonStopped, memo: kopf.Memo,
+    logger: kopf.Logger, **_: Any,
+) -> None:  # fmt: skip
+    pool = _pools[name] = _Pool(asyncio.get_running_loop(), body)
+    failures = 0
+    try:
+        while not stopped:
+            pool.wake_event.clear()
+            recheck = None
+            try:
+                result = await asyncio.to_thread(sync_computepool, memo.kube, name)
+                failures = failures + 1 if result and result.failed else 0
+                if result:
+                    pool.nodes, recheck = frozenset(result.nodes), result.recheck_after
+            except Exception as exc:  # an API outage or a bug: log, back off, never die
+                failures += 1
+                logger.exception("ComputePool %s: reconcile failed: %s", name, exc)
+            delay = _delay(memo.config.computepool_resync_seconds, recheck, failures)
+            try:
+                await asyncio.wait_for(pool.wake_event.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+    finally:
+        if _pools.get(name) is pool:
+            del _pools[name]
+
+
+@kopf.on.event(GROUP, VERSION, COMPUTEPOOLS)
+async def computepool_changed(name: str, body: kopf.Body, **_: Any) -> None:
+    pool = _pools.get(name)
+    generation = int(body.metadata.get("generation") or 0)
+    if pool and generation != pool.generation:  # spec edits, not our own status writes
+        pool.generation = generation
+        pool.wake()
+
+
+@kopf.on.event("", "v1", "pods")
+async def pod_changed(body: kopf.Body, event: kopf.RawEvent, **_: Any) -> None:
+    pod: dict[str, Any] = dict(body)
+    if unschedulable_since(pod):
+        for pool in list(_pools.values()):
+            if selects_pool(pod, dict(pool.body)):
+                pool.wake()
+        return
+    node = (pod.get("spec") or {}).get("nodeName")
+    phase = (pod.get("status") or {}).get("phase")
+    if node and (event.get("type") == "DELETED" or phase in ("Succeeded", "Failed")):
+        # A pod left a node: that node may have just become idle.
+        for pool in list(_pools.values()):
+            if node in pool.nodes:
+                pool.wake()

@@ -1,0 +1,161 @@
+"""ComputePool use case: gather -> decide -> act. Run by the pool's loop (handlers/), once
+per wake-up; safe to run any number of times, since every input is re-read each time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from kubernetes.client.exceptions import ApiException
+
+from perennial_operator import metrics
+from perennial_operator.api.group import API_VERSION, LABEL_COMPUTEPOOL
+from perennial_operator.decide.computepool import (
+    CORDONED_FOR_REMOVAL,
+    IDLE_SINCE,
+    Decision,
+    World,
+    computepool_decision,
+)
+from perennial_operator.decide.computepool_demand import pod_view
+from perennial_operator.decide.computepool_status import Outcome, computepool_status
+from perennial_operator.k8s.resources import Kube
+from perennial_operator.providers import NodeProvider, ProviderError, provider_for
+
+log = logging.getLogger(__name__)
+ACTIVE_PODS: Final = "status.phase!=Succeeded,status.phase!=Failed"
+
+
+@dataclass(frozen=True)
+class Sync:
+    recheck_after: float | None  # seconds until something is due; None: the usual resync
+    nodes: tuple[str, ...]  # the pool's nodes, so pod events on them can wake the pool
+    failed: bool  # the provider failed: the loop backs off
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, ApiException):
+        return f"HTTP {exc.status} {exc.reason}: {str(exc.body or '')[:500]}".strip()
+    return str(exc) or type(exc).__name__
+
+
+def _cordon(kube: Kube, name: str, on: bool, now: dt.datetime) -> None:
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ") if on else None
+    patch = {"spec": {"unschedulable": True if on else None},
+             "metadata": {"annotations": {CORDONED_FOR_REMOVAL: stamp}}}  # fmt: skip
+    kube.patch("v1", "Node", None, name, patch)
+
+
+def _still_empty(kube: Kube, name: str) -> bool:
+    """Re-checked after the cordon: a pod the scheduler bound meanwhile keeps the node."""
+    pods = kube.list("v1", "Pod", None, field_selector=f"spec.nodeName={name},{ACTIVE_PODS}")
+    return not any(not v.daemon for v in map(pod_view, pods))
+
+
+def _remove(
+    kube: Kube, provider: NodeProvider, nodes: Sequence[dict[str, Any]], now: dt.datetime
+) -> tuple[str, ...]:
+    empty = []
+    for node in nodes:
+        name = node["metadata"]["name"]
+        _cordon(kube, name, True, now)
+        if _still_empty(kube, name):
+            empty.append(node)
+        else:
+            _cordon(kube, name, False, now)
+    if empty:
+        provider.delete_nodes(empty)
+    return tuple(n["metadata"]["name"] for n in empty)
+
+
+def _act(
+    kube: Kube,
+    provider: NodeProvider,
+    decision: Decision,
+    nodes: Sequence[dict[str, Any]],
+    now: dt.datetime,
+) -> Outcome:
+    for name, since in decision.idle_marks.items():
+        kube.patch("v1", "Node", None, name, {"metadata": {"annotations": {IDLE_SINCE: since}}})
+    for name in decision.uncordon:
+        _cordon(kube, name, False, now)
+    added = 0
+    removed: tuple[str, ...] = ()
+    try:
+        if decision.add:
+            provider.increase_size(decision.add)
+            added = decision.add
+        if decision.remove:
+            chosen = [n for n in nodes if n["metadata"]["name"] in decision.remove]
+            removed = _remove(kube, provider, chosen, now)
+    except (ProviderError, ApiException) as exc:
+        return Outcome(added, removed, error=describe(exc))
+    return Outcome(added, removed)
+
+
+def _gather(
+    kube: Kube, pool: dict[str, Any]
+) -> tuple[NodeProvider | None, list[dict[str, Any]], int, str | None]:
+    nodes = kube.list("v1", "Node", None, f"{LABEL_COMPUTEPOOL}={pool['metadata']['name']}")
+    try:
+        provider = provider_for(kube, pool, nodes)
+        owned = [n for n in nodes if provider.owns(n)]
+        return provider, owned, provider.target_size(), None
+    except (ProviderError, ApiException) as exc:
+        return None, [], 0, describe(exc)
+
+
+def sync_computepool(kube: Kube, name: str) -> Sync | None:
+    pool = kube.get(API_VERSION, "ComputePool", None, name)
+    if pool is None or pool["metadata"].get("deletionTimestamp"):
+        return None
+    provider, owned, target, error = _gather(kube, pool)
+    pods = kube.list("v1", "Pod", None, field_selector=ACTIVE_PODS)
+    now = dt.datetime.now(dt.UTC)
+    world = World(nodes=owned, pods=pods, target=target, now=now)
+    decision = computepool_decision(pool, world)
+    if provider is None:
+        outcome = Outcome(error=error)
+    else:
+        outcome = _act(kube, provider, decision, owned, now)
+    status, events = computepool_status(pool, world, decision, outcome, now=now)
+    old = pool.get("status") or {}
+    if any(old.get(key) != value for key, value in status.items()):
+        kube.patch_status(API_VERSION, "ComputePool", None, name, status)
+    for event in events:
+        kube.event(pool, event.type, event.reason, event.message)
+    _record(name, decision, outcome, status, now)
+    acted = bool(outcome.added or outcome.removed)
+    settling = status["readyNodes"] != status["desiredNodes"] or bool(decision.uncordon)
+    return Sync(
+        recheck_after=1.0 if acted or settling else decision.recheck_after,
+        nodes=tuple(n["metadata"]["name"] for n in owned),
+        failed=outcome.error is not None,
+    )
+
+
+def _record(
+    name: str, decision: Decision, outcome: Outcome, status: dict[str, Any], now: dt.datetime
+) -> None:
+    for state, key in (
+        ("registered", "nodes"),
+        ("ready", "readyNodes"),
+        ("desired", "desiredNodes"),
+    ):
+        metrics.COMPUTEPOOL_NODES.labels(pool=name, state=state).set(status[key])
+    metrics.COMPUTEPOOL_PENDING_PODS.labels(pool=name).set(status["pendingPods"])
+    ok = "error" if outcome.error else "ok"
+    if decision.add:
+        metrics.COMPUTEPOOL_SCALE_ACTIONS.labels(pool=name, direction="up", outcome=ok).inc()
+    if decision.remove:
+        metrics.COMPUTEPOOL_SCALE_ACTIONS.labels(pool=name, direction="down", outcome=ok).inc()
+    if outcome.added:
+        for since in decision.waited_since:
+            waited = now - dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
+            metrics.COMPUTEPOOL_DECISION_SECONDS.labels(pool=name).observe(
+                max(0.0, waited.total_seconds())
+            )
+        log.info("pool %s: %s", name, decision.reason)
