@@ -102,8 +102,11 @@ class Supervisor:
 
     def _reap(self) -> list[tuple[int, int]]:
         reaped = []
-        while self.children:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
             if pid == 0:
                 break
             if pid in self.children:
