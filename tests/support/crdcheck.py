@@ -226,8 +226,7 @@ def cel_errors(schema: Schema, value: Any, old: Any = None, path: str = "") -> l
         if result is not True:
             detail = rule.get("message", f"failed rule: {rule['rule']}") if result is False else (
                 f"{result} evaluating rule: {rule['rule']}")
-            kind = schema.get("type") or _type_name(value)
-            errors.append(f'{path or "<root>"}: Invalid value: "{kind}": {detail}')
+            errors.append(f'{path or "<root>"}: Invalid value: {detail}')  # as in 1.37
     if isinstance(value, dict):
         props, extra = schema.get("properties", {}), schema.get("additionalProperties")
         for key, sub_value in value.items():
