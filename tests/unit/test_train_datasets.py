@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -72,3 +73,32 @@ def test_empty_csv_is_unavailable(tmp_path: Path) -> None:
     (tmp_path / "empty.csv").write_bytes(b"")
     with pytest.raises(DatasetUnavailable, match="cannot be read as csv"):
         datasets.load(f"file://{tmp_path}/empty.csv", "auto", tmp_path)
+
+
+def test_http_dataset_is_downloaded_and_hashed(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    body = b"x,label\n1,0\n2,1\n"
+    (tmp_path / "d.csv").write_bytes(body)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(tmp_path), **kwargs)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        loaded = datasets.load(f"{base}/d.csv", "auto", tmp_path)
+        assert loaded.rows == 2
+        assert loaded.sha256 == hashlib.sha256(body).hexdigest()
+        with pytest.raises(DatasetUnavailable, match="cannot be downloaded"):
+            datasets.load(f"{base}/absent.csv", "auto", tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -23,6 +25,7 @@ from perennial_runtime.train.errors import DatasetUnavailable
 
 DEFAULT_PVC_ROOT = "/mnt/pvc"
 PVC_ROOT_ENV = "PERENNIAL_PVC_ROOT"
+HTTP_TIMEOUT_SECONDS = 60
 
 _BUILTINS: dict[str, Callable[..., Any]] = {
     "iris": skdatasets.load_iris,
@@ -73,7 +76,9 @@ def load(uri: str, fmt: str, root: Path) -> Loaded:
         return _builtin(uri)
     if scheme in ("file", "pvc"):
         raw = _read_local(resolve_local(uri, root), uri)
-    elif scheme in ("http", "https", "s3", "gs", "gcs"):
+    elif scheme in ("http", "https"):
+        raw = _read_http(uri)
+    elif scheme in ("s3", "gs", "gcs"):
         raw = _read_remote(uri)
     else:
         raise DatasetUnavailable(
@@ -109,6 +114,16 @@ def _read_local(path: Path, uri: str) -> bytes:
         raise DatasetUnavailable(f"{uri}: no such file {path}") from exc
     except OSError as exc:
         raise DatasetUnavailable(f"{uri}: cannot read {path}: {exc}") from exc
+
+
+def _read_http(uri: str) -> bytes:
+    # The standard library, so plain HTTP needs no optional fsspec backend (aiohttp).
+    try:
+        with urllib.request.urlopen(uri, timeout=HTTP_TIMEOUT_SECONDS) as response:
+            data: bytes = response.read()
+            return data
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise DatasetUnavailable(f"{uri}: cannot be downloaded: {exc}") from exc
 
 
 def _read_remote(uri: str) -> bytes:
