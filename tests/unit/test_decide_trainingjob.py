@@ -190,3 +190,30 @@ def test_parsers_read_kubelet_shaped_dicts():
         {"type": "FailureTarget", "status": "True", "reason": "PodFailurePolicy"},
         {"type": "Failed", "status": "True", "reason": "PodFailurePolicy", "message": "m"}]}}
     assert job_obs(raw_job).failure == ("PodFailurePolicy", "m")
+
+
+def test_result_without_a_valid_artifact_digest_is_not_registered():
+    bad = json.loads(SUCCESS)
+    bad["artifact"]["sha256"] = ""
+    decision = trainingjob_status(
+        TJ, job(succeeded=1, complete=True),
+        [pod(init=[term("validate", 0)], main=[term("train", 0, json.dumps(bad))],
+             phase="Succeeded")], CTX)
+    assert decision.phase == "Failed" and decision.result is None
+    assert conds(decision.status)["Failed"] == ("True", "ResultUnreadable")
+
+
+def test_only_numeric_metrics_reach_the_status():
+    noisy = json.loads(SUCCESS)
+    noisy["metrics"].update(note="n/a", ok=True, nan=float("nan"))
+    decision = trainingjob_status(
+        TJ, job(succeeded=1, complete=True),
+        [pod(init=[term("validate", 0)], main=[term("train", 0, json.dumps(noisy))],
+             phase="Succeeded")], CTX)
+    assert decision.status["metrics"] == {"accuracy": 0.97, "roc_auc": 0.995}
+
+
+def test_a_named_algorithm_shows_before_training_ends():
+    tj = {**TJ, "spec": {**TJ["spec"], "algorithm": "svm"}}
+    assert trainingjob_status(tj, job(active=1), [], CTX).status["algorithm"] == "svm"
+    assert "algorithm" not in trainingjob_status(TJ, job(active=1), [], CTX).status

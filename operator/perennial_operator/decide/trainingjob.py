@@ -82,6 +82,21 @@ def _success_result(pods: list[PodObs]) -> dict[str, Any] | None:
     return None
 
 
+def _is_sha256(value: str) -> bool:
+    return len(value) == 64 and all(ch in "0123456789abcdef" for ch in value)
+
+
+def _numbers(raw: Any) -> dict[str, float]:
+    """Only numeric metrics fit the status schema (name -> number)."""
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        str(k): float(v)
+        for k, v in raw.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and v == v  # v == v drops NaN
+    }
+
+
 class _Builder:
     """Accumulates conditions on top of the previous status."""
 
@@ -141,16 +156,17 @@ def _running_phase(b: _Builder, pod: PodObs | None, job: JobObs) -> tuple[str, s
 
 def _succeeded(b: _Builder, tj: dict[str, Any], pods: list[PodObs], ctx: Context) -> Decision:
     result = _success_result(pods)
-    if result is None or result.get("outcome") != "Succeeded":
-        message = "the training pod succeeded but left no readable result"
+    digest = str((result or {}).get("artifact", {}).get("sha256", ""))
+    if result is None or result.get("outcome") != "Succeeded" or not _is_sha256(digest):
+        message = "the training pod succeeded but left no readable result with an artifact sha256"
         b.cond(c.COMPLETE, False, c.RESULT_UNREADABLE, message)
         b.cond(c.FAILED, True, c.RESULT_UNREADABLE, message)
         return Decision(b.status("Failed", message), events=[Event("Warning", "Failed", message)])
     artifact = dict(result.get("artifact") or {})
-    metrics = dict(result.get("metrics") or {})
+    metrics = _numbers(result.get("metrics"))
     b.fields.update(
         metrics=metrics,
-        baselineMetrics=dict(result.get("baselineMetrics") or {}),
+        baselineMetrics=_numbers(result.get("baselineMetrics")),
         dataset=dict(result.get("dataset") or {}),
         artifact={
             "uri": ctx.artifact_uri,
@@ -210,6 +226,8 @@ def trainingjob_status(
         b.cond(c.SCHEDULED, False, c.COMPUTE_POOL_NOT_FOUND, ctx.pool_problem)
         return Decision(b.status("Pending", ctx.pool_problem))
     b.fields["attempts"] = _attempts(job, pods)
+    if not b.previous.get("algorithm") and tj["spec"].get("algorithm", "auto") != "auto":
+        b.fields["algorithm"] = tj["spec"]["algorithm"]  # AutoML reports its pick on success
     if job is not None:
         b.fields["jobName"] = job.name
         if job.start_time and not b.previous.get("startTime"):
