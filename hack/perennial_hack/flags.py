@@ -89,6 +89,9 @@ def apiserver_args(p: Ports, lay: Layout) -> list[str]:
         f"--tls-private-key-file={key}",
         f"--client-ca-file={lay.pki / 'ca.crt'}",
         "--authorization-mode=Node,RBAC",
+        # As kubeadm and kind do: privileged pods are then refused by Pod Security
+        # admission (what users meet in real clusters), not by a blanket apiserver flag.
+        "--allow-privileged=true",
         # PodSecurity is on by default; naming it keeps it on if defaults ever change.
         "--enable-admission-plugins=PodSecurity,NodeRestriction",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",

@@ -1,0 +1,22 @@
+"""Shared by every test suite.
+
+- tests/support is importable as `support`.
+- The control-plane fixtures (`cluster`, `namespace`, `core`) come from
+  support/cluster_fixtures.py. They are session-scoped and lazy: a unit-only run never
+  starts a cluster, and integration and e2e tests share one.
+
+Markers (unit, integration, e2e) are declared in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_TESTS = str(Path(__file__).resolve().parent)
+if _TESTS not in sys.path:
+    sys.path.insert(0, _TESTS)
+
+from support.cluster_fixtures import cluster, core, namespace  # noqa: E402
+
+__all__ = ["cluster", "core", "namespace"]
