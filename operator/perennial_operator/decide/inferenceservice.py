@@ -1,0 +1,154 @@
+"""InferenceService status: the rollout state in and out of status, phase and conditions.
+
+Pure: the caller passes the resolution, the rollout plan, what the Deployments show, and
+the time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from perennial_operator.api import conditions as c
+from perennial_operator.api.group import LABEL_INFERENCESERVICE
+from perennial_operator.decide.conditions import Condition, get_condition, set_condition
+from perennial_operator.decide.resolution import Resolution, Target
+from perennial_operator.decide.rollout import InFlight, Plan, RolloutSpec, State, Track
+
+SETTLED_PHASES = ("Ready", "Degraded", "RolledBack")
+
+
+def parse_time(stamp: str | None) -> float:
+    if not stamp:
+        return 0.0
+    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def format_time(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rollout_spec(spec: Mapping[str, Any]) -> RolloutSpec:
+    r = spec.get("rollout") or {}
+    return RolloutSpec(
+        strategy=str(r.get("strategy", "Rolling")),
+        steps=tuple(int(s) for s in r.get("steps") or ()) or (100,),
+        step_seconds=float(r.get("stepSeconds", 60)),
+        max_error_rate=float(r.get("maxErrorRate", 0.01)),
+        max_p99_ms=float(r.get("maxP99LatencyMs", 250)),
+        ready_deadline=float(r.get("readyDeadlineSeconds", 300)),
+    )
+
+
+def state_from_status(status: Mapping[str, Any]) -> State:
+    current = None
+    if status.get("currentModelVersion") and status.get("currentVersion") is not None:
+        current = Target(str(status["currentModelVersion"]), int(status["currentVersion"]))
+    canary = status.get("canary") or {}
+    flight = None
+    if canary.get("modelVersion") and canary.get("version") is not None:
+        weight = canary.get("weight")
+        flight = InFlight(
+            Target(str(canary["modelVersion"]), int(canary["version"])),
+            int(canary.get("step", 0)),
+            None if weight is None else int(weight),
+            parse_time(canary.get("stepStartedAt")),
+        )
+    return State(current, flight)
+
+
+def _state_fields(state: State) -> dict[str, Any]:
+    fields: dict[str, Any] = {"canary": None}  # null removes it in a merge patch
+    if state.current is not None:
+        fields["currentVersion"] = state.current.version
+        fields["currentModelVersion"] = state.current.name
+    flight = state.rollout
+    if flight is not None:
+        canary: dict[str, Any] = {
+            "version": flight.target.version,
+            "modelVersion": flight.target.name,
+            "step": flight.step,
+            "stepStartedAt": format_time(flight.started),
+        }
+        if flight.weight is not None:
+            canary["weight"] = flight.weight
+        fields["canary"] = canary
+    return fields
+
+
+@dataclass(frozen=True)
+class Pods:
+    """What the Deployments show, summed over stable and canary."""
+
+    desired: int
+    existing: int
+    ready: int
+    stable: Track | None
+
+
+def _phase(previous: str | None, state: State, plan: Plan, res: Resolution, pods: Pods,
+           last_rollback: Mapping[str, Any] | None) -> str:  # fmt: skip
+    if state.current is None:
+        return "Pending"
+    if state.rollout is not None or (plan.progressing is not None and plan.progressing[0]):
+        return "Progressing"
+    if last_rollback and int(last_rollback.get("version", -1)) in res.rejected:
+        return "RolledBack"
+    if pods.ready >= pods.desired:
+        return "Ready"
+    stable = pods.stable
+    rolling = stable is None or not stable.rolled_out
+    return "Progressing" if rolling and previous not in SETTLED_PHASES else "Degraded"
+
+
+def _progressing(conds: list[Condition], plan: Plan, gen: int, now: str) -> list[Condition]:
+    if plan.progressing is not None:
+        status, reason, message = plan.progressing
+    else:
+        old = get_condition(conds, c.PROGRESSING)
+        if old is not None and old.get("status") == "False":
+            return conds
+        status, reason, message = False, c.ROLLOUT_COMPLETE, "no rollout in progress"
+    return set_condition(conds, type_=c.PROGRESSING, status=status, reason=reason,
+                         message=message, generation=gen, now=now)  # fmt: skip
+
+
+def inferenceservice_status(
+    isvc: Mapping[str, Any], res: Resolution, plan: Plan, pods: Pods, *, now: str
+) -> dict[str, Any]:
+    meta, spec = isvc["metadata"], isvc["spec"]
+    previous = dict(isvc.get("status") or {})
+    gen = int(meta.get("generation", 1))
+    conds = set_condition(previous.get("conditions") or [], type_=c.MODEL_RESOLVED,
+                          status=res.target is not None, reason=res.reason,
+                          message=res.message, generation=gen, now=now)  # fmt: skip
+    conds = _progressing(conds, plan, gen, now)
+    ready = plan.state.current is not None and pods.ready >= pods.desired
+    if plan.state.current is None:
+        why = (c.NOTHING_TO_SERVE, "no model version deployed yet")
+    else:
+        why = (c.REPLICAS_READY if ready else c.REPLICAS_NOT_READY,
+               f"{pods.ready}/{pods.desired} replicas ready")  # fmt: skip
+    conds = set_condition(conds, type_=c.READY, status=ready, reason=why[0], message=why[1],
+                          generation=gen, now=now)  # fmt: skip
+    last_rollback = previous.get("lastRollback")
+    if plan.rollback is not None:
+        last_rollback = {"version": plan.rollback.target.version, "reason": plan.rollback.reason,
+                         "time": now}  # fmt: skip
+    status: dict[str, Any] = {
+        **previous,
+        **_state_fields(plan.state),
+        "phase": _phase(previous.get("phase"), plan.state, plan, res, pods, last_rollback),
+        "observedGeneration": gen,
+        "conditions": conds,
+        "url": f"http://{meta['name']}.{meta['namespace']}.svc.cluster.local"
+        f"/v2/models/{spec['model']['name']}",
+        "replicas": pods.existing,
+        "readyReplicas": pods.ready,
+        "selector": f"{LABEL_INFERENCESERVICE}={meta['name']}",
+    }
+    if last_rollback:
+        status["lastRollback"] = last_rollback
+    return status

@@ -1,0 +1,306 @@
+"""The rollout state machine: from the current version to a newly resolved one.
+
+State lives in the InferenceService's status (currentVersion + canary), so a restarted
+operator resumes where it stopped. One call of `advance` is one tick: given the state, the
+resolved target, what the cluster shows and the time, it returns the next state, the
+Deployments to run, the Events to post, and whether a version is rolled back.
+
+- Rolling: the stable Deployment's pod template moves to the target (the Deployment's own
+  rolling update); done when it has rolled out, rolled back if that takes longer than
+  readyDeadlineSeconds.
+- Canary: a canary Deployment runs the target beside the stable; the replica ratio follows
+  spec.rollout.steps. A step passes when the canary is ready, was held stepSeconds, and its
+  metrics are within the thresholds. After the last step the target becomes current: the
+  stable Deployment rolls to it while the canary still serves, then the canary goes.
+- A different target arriving mid-rollout supersedes the rollout: the in-flight version is
+  dropped (not rejected: it did nothing wrong) and a new rollout starts from the current
+  stable at step 0. A target falling back to the current version (or to nothing servable)
+  abandons the rollout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from perennial_operator.api import conditions as c
+from perennial_operator.decide.analysis import RequestStats, threshold_breach
+from perennial_operator.decide.replicas import canary_split
+from perennial_operator.decide.resolution import Target
+
+CANARY = "Canary"
+ROLLING = "Rolling"
+
+
+@dataclass(frozen=True)
+class RolloutSpec:
+    strategy: str = ROLLING
+    steps: tuple[int, ...] = ()
+    step_seconds: float = 60.0
+    max_error_rate: float = 0.01
+    max_p99_ms: float = 250.0
+    ready_deadline: float = 300.0
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """status.canary: the version being rolled out. weight is None for a Rolling update."""
+
+    target: Target
+    step: int
+    weight: int | None
+    started: float  # when the current step started (epoch seconds)
+
+
+@dataclass(frozen=True)
+class State:
+    current: Target | None
+    rollout: InFlight | None = None
+
+    @property
+    def promoting(self) -> bool:
+        """The last canary step passed: the stable Deployment is catching up."""
+        return self.rollout is not None and self.rollout.target == self.current
+
+
+@dataclass(frozen=True)
+class Track:
+    """One Deployment as observed."""
+
+    version: int | None
+    replicas: int
+    ready: int
+    rolled_out: bool  # observed its latest spec, every pod updated, none left over
+
+    def serves(self, version: int, replicas: int) -> bool:
+        return self.version == version and self.rolled_out and self.ready >= replicas
+
+
+@dataclass(frozen=True)
+class Observed:
+    stable: Track | None
+    canary: Track | None
+    total: int  # replicas the service should run: spec.replicas, or what the HPA chose
+    autoscaled: bool = False
+    canary_stats: RequestStats | None = None
+    stable_stats: RequestStats | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Rollback:
+    target: Target
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    state: State
+    stable: tuple[Target, int | None] | None  # version and replicas (None: the HPA decides)
+    canary: tuple[Target, int] | None  # None: no canary Deployment
+    progressing: tuple[bool, str, str] | None  # None: leave the condition as it was
+    events: tuple[Event, ...] = ()
+    rollback: Rollback | None = None
+
+
+def analysis_due(spec: RolloutSpec, state: State, obs: Observed, now: float) -> bool:
+    """Should the caller scrape metrics before calling `advance`?"""
+    flight = state.rollout
+    if flight is None or flight.weight is None or state.promoting or spec.strategy != CANARY:
+        return False
+    wanted = canary_split(obs.total, flight.weight).canary
+    ready = obs.canary is not None and obs.canary.serves(flight.target.version, wanted)
+    return ready and now - flight.started >= spec.step_seconds
+
+
+def advance(
+    spec: RolloutSpec, state: State, target: Target | None, obs: Observed, now: float
+) -> Plan:
+    if state.current is None:
+        return _first_deploy(target, obs)
+    flight = state.rollout
+    if target is not None and target != state.current:
+        kind_changed = flight is not None and (flight.weight is None) != (spec.strategy != CANARY)
+        if flight is None or flight.target != target or kind_changed:
+            return _start(spec, state, target, obs, now)
+        if flight.weight is None:
+            return _rolling(spec, state, flight, obs, now)
+        return _canary(spec, state, flight, obs, now)
+    if state.promoting:
+        return _promoting(state, obs)
+    return _settle(state, obs, target)
+
+
+def _replicas(obs: Observed, wanted: int) -> int | None:
+    return None if obs.autoscaled else wanted
+
+
+def _first_deploy(target: Target | None, obs: Observed) -> Plan:
+    if target is None:
+        return Plan(State(None), None, None, None)
+    event = Event("Normal", "Deploying", f"deploying {target.name} on {obs.total} replicas")
+    progress = (True, c.DEPLOYING, f"deploying {target.name}")
+    return Plan(State(target), (target, _replicas(obs, obs.total)), None, progress, (event,))
+
+
+def _settle(state: State, obs: Observed, target: Target | None) -> Plan:
+    current = state.current
+    assert current is not None
+    stable = (current, _replicas(obs, obs.total))
+    flight = state.rollout
+    if flight is None:
+        return Plan(state, stable, None, None)
+    why = f"the spec now resolves to {target.name}" if target else "nothing servable resolves"
+    message = f"stopped rolling out {flight.target.name}: {why}; {current.name} keeps serving"
+    return Plan(
+        State(current),
+        stable,
+        None,
+        (False, c.ROLLOUT_ABANDONED, message),
+        (Event("Normal", "RolloutAbandoned", message),),
+    )
+
+
+def _start(spec: RolloutSpec, state: State, target: Target, obs: Observed, now: float) -> Plan:
+    current = state.current
+    assert current is not None
+    events: list[Event] = []
+    flight = state.rollout
+    if flight is not None and not state.promoting and flight.target != target:
+        events.append(
+            Event("Normal", "RolloutSuperseded", f"{target.name} supersedes {flight.target.name}")
+        )
+    if spec.strategy != CANARY:
+        message = f"rolling update {current.name} -> {target.name}"
+        events.append(Event("Normal", "RolloutStarted", message))
+        return Plan(
+            State(current, InFlight(target, 0, None, now)),
+            (target, _replicas(obs, obs.total)),
+            None,
+            (True, c.ROLLING_UPDATE, message),
+            tuple(events),
+        )
+    new = InFlight(target, 0, spec.steps[0], now)
+    plan = _canary_plan(State(current, new), obs, "CanaryStarted", spec)
+    return replace(plan, events=(*events, *plan.events))
+
+
+def _canary_plan(
+    state: State, obs: Observed, reason: str, spec: RolloutSpec, extra: str = ""
+) -> Plan:
+    """Deployments and an Event for the canary step in `state`."""
+    flight, current = state.rollout, state.current
+    assert flight is not None and flight.weight is not None and current is not None
+    split = canary_split(obs.total, flight.weight)
+    message = (
+        f"step {flight.step + 1}/{len(spec.steps)}: {flight.target.name} at {flight.weight}% "
+        f"({split.canary} canary, {split.stable} stable pods){extra}"
+    )
+    return Plan(
+        state,
+        (current, _replicas(obs, split.stable)),
+        (flight.target, split.canary),
+        (True, c.CANARY_STEP, message),
+        (Event("Normal", reason, message),),
+    )
+
+
+def _rollback(state: State, obs: Observed, flight: InFlight, reason: str, detail: str) -> Plan:
+    current = state.current
+    assert current is not None
+    message = f"rolled back {flight.target.name}: {detail}; {current.name} keeps serving"
+    return Plan(
+        State(current),
+        (current, _replicas(obs, obs.total)),
+        None,
+        (False, reason, message),
+        (Event("Warning", "RolledBack", message),),
+        Rollback(flight.target, reason, detail),
+    )
+
+
+def _rolling(spec: RolloutSpec, state: State, flight: InFlight, obs: Observed, now: float) -> Plan:
+    stable = (flight.target, _replicas(obs, obs.total))
+    wanted = obs.stable.replicas if obs.autoscaled and obs.stable else obs.total
+    if obs.stable is not None and obs.stable.serves(flight.target.version, wanted):
+        message = f"{flight.target.name} rolled out on {obs.stable.ready} replicas"
+        return Plan(
+            State(flight.target),
+            stable,
+            None,
+            (False, c.ROLLOUT_COMPLETE, message),
+            (Event("Normal", "RolledOut", message),),
+        )
+    if now - flight.started > spec.ready_deadline:
+        ready = obs.stable.ready if obs.stable else 0
+        detail = f"not ready within {spec.ready_deadline:.0f}s ({ready}/{wanted} ready)"
+        return _rollback(state, obs, flight, c.READY_DEADLINE_EXCEEDED, detail)
+    progress = (True, c.ROLLING_UPDATE, f"rolling update to {flight.target.name}")
+    return Plan(state, stable, None, progress)
+
+
+def _canary(spec: RolloutSpec, state: State, flight: InFlight, obs: Observed, now: float) -> Plan:
+    assert flight.weight is not None
+    wanted = canary_split(obs.total, flight.weight).canary
+    ready = obs.canary is not None and obs.canary.serves(flight.target.version, wanted)
+    waiting = replace(_canary_plan(state, obs, "", spec), events=())
+    if not ready:
+        if now - flight.started <= spec.ready_deadline:
+            return waiting
+        have = obs.canary.ready if obs.canary else 0
+        detail = f"canary not ready within {spec.ready_deadline:.0f}s ({have}/{wanted} ready)"
+        return _rollback(state, obs, flight, c.READY_DEADLINE_EXCEEDED, detail)
+    if now - flight.started < spec.step_seconds or obs.canary_stats is None:
+        return waiting
+    measured = _measured(obs)
+    breach = threshold_breach(
+        obs.canary_stats, max_error_rate=spec.max_error_rate, max_p99_ms=spec.max_p99_ms
+    )
+    if breach is not None:
+        return _rollback(state, obs, flight, breach[0], breach[1] + measured)
+    if flight.step + 1 < len(spec.steps):
+        step = flight.step + 1
+        nxt = InFlight(flight.target, step, spec.steps[step], now)
+        return _canary_plan(State(state.current, nxt), obs, "CanaryStep", spec, measured)
+    return _promote(state, flight, obs, measured)
+
+
+def _measured(obs: Observed) -> str:
+    canary = obs.canary_stats.describe() if obs.canary_stats else "not measured"
+    stable = obs.stable_stats.describe() if obs.stable_stats else "not measured"
+    return f"; canary: {canary}; stable: {stable}"
+
+
+def _promote(state: State, flight: InFlight, obs: Observed, measured: str) -> Plan:
+    message = f"{flight.target.name} passed every step and becomes stable{measured}"
+    return Plan(
+        State(flight.target, flight),
+        (flight.target, _replicas(obs, obs.total)),
+        (flight.target, canary_split(obs.total, 100).canary),
+        (True, c.PROMOTING, message),
+        (Event("Normal", "Promoted", message),),
+    )
+
+
+def _promoting(state: State, obs: Observed) -> Plan:
+    current = state.current
+    assert current is not None
+    wanted = obs.stable.replicas if obs.autoscaled and obs.stable else obs.total
+    stable = (current, _replicas(obs, obs.total))
+    if obs.stable is not None and obs.stable.serves(current.version, wanted):
+        message = f"{current.name} serves all traffic from the stable Deployment; canary removed"
+        return Plan(
+            State(current),
+            stable,
+            None,
+            (False, c.ROLLOUT_COMPLETE, message),
+            (Event("Normal", "RolloutComplete", message),),
+        )
+    progress = (True, c.PROMOTING, f"stable Deployment rolling to {current.name}")
+    return Plan(state, stable, (current, canary_split(obs.total, 100).canary), progress)
