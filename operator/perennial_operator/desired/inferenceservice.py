@@ -1,0 +1,218 @@
+"""InferenceService -> its children: Deployments (stable, canary), a Service, an HPA.
+
+Names are fixed per role, not per version: `<name>-stable` and `<name>-canary`. A Rolling
+update is then the stable Deployment's own rolling update, a superseding canary simply
+re-templates `<name>-canary`, and the HPA keeps one scale target. Both Deployments' pods
+carry the service label, and the Service selects on it alone, so traffic follows the
+replica ratio. Pure: the same inputs always give the same manifests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from perennial_operator.api.group import GROUP, LABEL_INFERENCESERVICE, LABEL_MODEL, child_labels
+from perennial_operator.config import OperatorConfig
+from perennial_operator.desired.common import (
+    child_name,
+    owner_reference,
+    resource_requirements,
+    restricted_container_security,
+    restricted_pod_security,
+)
+from perennial_operator.desired.placement import Placement
+
+STABLE = "stable"
+CANARY = "canary"
+LABEL_TRACK = f"{GROUP}/track"
+LABEL_MODEL_VERSION = f"{GROUP}/model-version"
+SERVE_PORT = 8080
+PVC_ROOT = "/mnt/pvc"
+CONTAINER = "server"
+RPS_METRIC = "perennial_requests_per_second"  # served by a custom-metrics adapter
+
+
+def deployment_name(isvc: dict[str, Any], track: str) -> str:
+    return child_name(isvc["metadata"]["name"], track)
+
+
+def selector(isvc: dict[str, Any], track: str | None = None) -> dict[str, str]:
+    """Only our own labels: Deployment selectors are immutable, user labels never enter."""
+    labels = {LABEL_INFERENCESERVICE: isvc["metadata"]["name"]}
+    if track:
+        labels[LABEL_TRACK] = track
+    return labels
+
+
+def _meta(isvc: dict[str, Any], name: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": isvc["metadata"]["namespace"],
+        "labels": labels,
+        "ownerReferences": [owner_reference(isvc)],
+    }
+
+
+def _model_dir(mv: dict[str, Any]) -> tuple[str, str]:
+    """(claim, directory in the pod) of a pvc://<claim>/<path> artifact."""
+    claim, _, path = str(mv["spec"]["artifact"]["uri"]).removeprefix("pvc://").partition("/")
+    return claim, f"{PVC_ROOT}/{claim}/{path}".rstrip("/")
+
+
+def _args(isvc: dict[str, Any], mv: dict[str, Any]) -> list[str]:
+    spec, artifact = isvc["spec"], mv["spec"]["artifact"]
+    batching = spec.get("batching") or {}
+    args = [
+        "perennial-serve",
+        "--model-dir", _model_dir(mv)[1],
+        "--port", str(SERVE_PORT),
+        "--name", str(spec["model"]["name"]),
+        "--model-version", str(mv["spec"]["version"]),
+        "--expected-sha256", str(artifact["sha256"]),
+        "--max-batch-size", str(batching.get("maxBatchSize", 32)),
+        "--max-latency-ms", str(batching.get("maxLatencyMs", 2)),
+    ]  # fmt: skip
+    if artifact.get("allowUnsafePickle"):
+        args.append("--allow-unsafe-pickle")
+    return args
+
+
+def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": "http"},
+        "periodSeconds": period,
+        "timeoutSeconds": 2,
+        "failureThreshold": failures,
+    }
+
+
+def _container(
+    isvc: dict[str, Any], mv: dict[str, Any], config: OperatorConfig, placement: Placement
+) -> dict[str, Any]:
+    spec = isvc["spec"]
+    resources = spec.get("resources") or {}
+    gpus = placement.gpus_for(int(resources.get("gpu", 0) or 0))
+    return {
+        "name": CONTAINER,
+        "image": str(spec.get("image") or config.runtime_image),
+        "args": _args(isvc, mv),
+        "ports": [{"name": "http", "containerPort": SERVE_PORT, "protocol": "TCP"}],
+        "env": [{"name": "HOME", "value": "/tmp"}],
+        "resources": resource_requirements(
+            {"cpu": resources.get("cpu", "500m"), "memory": resources.get("memory", "512Mi")}, gpus
+        ),
+        # Loading a model and checking its sha256 can take a while: the startup probe
+        # gives it five minutes before liveness may restart the pod.
+        "startupProbe": _probe("/v2/health/live", 5, 60),
+        "livenessProbe": _probe("/v2/health/live", 10, 3),
+        "readinessProbe": _probe("/v2/health/ready", 5, 2),
+        "volumeMounts": [
+            {"name": "model", "mountPath": f"{PVC_ROOT}/{_model_dir(mv)[0]}", "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+        "securityContext": restricted_container_security(),
+    }
+
+
+def _pod_template(
+    isvc: dict[str, Any], track: str, mv: dict[str, Any], config: OperatorConfig,
+    placement: Placement,
+) -> dict[str, Any]:  # fmt: skip
+    labels = {
+        **child_labels("InferenceService", isvc["metadata"]["name"]),
+        **selector(isvc, track),
+        LABEL_MODEL: str(isvc["spec"]["model"]["name"]),
+        LABEL_MODEL_VERSION: str(mv["spec"]["version"]),
+    }
+    annotations = {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(SERVE_PORT),
+        "prometheus.io/path": "/metrics",
+        **config.pod_annotations,
+    }
+    pod_spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": restricted_pod_security(),
+        "containers": [_container(isvc, mv, config, placement)],
+        "volumes": [
+            {
+                "name": "model",
+                "persistentVolumeClaim": {"claimName": _model_dir(mv)[0], "readOnly": True},
+            },
+            {"name": "tmp", "emptyDir": {}},
+        ],
+    }
+    if placement.node_selector:
+        pod_spec["nodeSelector"] = dict(placement.node_selector)
+    if placement.tolerations:
+        pod_spec["tolerations"] = [dict(t) for t in placement.tolerations]
+    return {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod_spec}
+
+
+def deployment(
+    isvc: dict[str, Any], track: str, mv: dict[str, Any], replicas: int | None,
+    config: OperatorConfig, placement: Placement,
+) -> dict[str, Any]:  # fmt: skip
+    """`replicas=None` leaves spec.replicas out of our apply, so an HPA can own it."""
+    template = _pod_template(isvc, track, mv, config, placement)
+    spec: dict[str, Any] = {
+        "selector": {"matchLabels": selector(isvc, track)},
+        "strategy": {"type": "RollingUpdate",
+                     "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}},
+        "revisionHistoryLimit": 3,
+        "template": template,
+    }  # fmt: skip
+    if replicas is not None:
+        spec["replicas"] = replicas
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(isvc, deployment_name(isvc, track), template["metadata"]["labels"]),
+        "spec": spec,
+    }
+
+
+def service(isvc: dict[str, Any]) -> dict[str, Any]:
+    name = isvc["metadata"]["name"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(isvc, name, child_labels("InferenceService", name)),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(isvc),
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def hpa(isvc: dict[str, Any]) -> dict[str, Any] | None:
+    """autoscaling/v2 on the stable Deployment, or None without spec.autoscaling."""
+    auto = isvc["spec"].get("autoscaling")
+    if not auto:
+        return None
+    metrics: list[dict[str, Any]] = []
+    if auto.get("targetCPUUtilization"):
+        target = {"type": "Utilization", "averageUtilization": int(auto["targetCPUUtilization"])}
+        metrics.append({"type": "Resource", "resource": {"name": "cpu", "target": target}})
+    if auto.get("targetRequestsPerSecond"):
+        target = {"type": "AverageValue", "averageValue": str(auto["targetRequestsPerSecond"])}
+        metric = {"metric": {"name": RPS_METRIC}, "target": target}
+        metrics.append({"type": "Pods", "pods": metric})
+    name = isvc["metadata"]["name"]
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _meta(isvc, name, child_labels("InferenceService", name)),
+        "spec": {
+            "scaleTargetRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": deployment_name(isvc, STABLE),
+            },
+            "minReplicas": int(auto.get("minReplicas", 1)),
+            "maxReplicas": int(auto["maxReplicas"]),
+            "metrics": metrics,
+        },
+    }
