@@ -1,5 +1,5 @@
 """kopf wiring only. Importing this package registers every handler."""
 
-from perennial_operator.handlers import lifecycle, modelversion, trainingjob
+from perennial_operator.handlers import inferenceservice, lifecycle, modelversion, trainingjob
 
-__all__ = ["lifecycle", "modelversion", "trainingjob"]
+__all__ = ["inferenceservice", "lifecycle", "modelversion", "trainingjob"]

@@ -1,0 +1,94 @@
+"""InferenceService triggers: the object, its ModelVersions and Deployments, and timers.
+
+A fast timer drives a rollout in flight (each canary step is held stepSeconds, so the tick
+must be finer than that); a slow one is the safety net; a third measures drift.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import kopf
+
+from perennial_operator.api.group import (
+    GROUP,
+    INFERENCESERVICES,
+    LABEL_INFERENCESERVICE,
+    MANAGED_BY,
+    MANAGED_BY_VALUE,
+    MODELVERSIONS,
+    VERSION,
+)
+from perennial_operator.k8s.errors import as_kopf_errors
+from perennial_operator.k8s.scrape import PodProfileSource
+from perennial_operator.reconcile.inferenceservice import sync_inferenceservice
+from perennial_operator.reconcile.inferenceservice_drift import drift_due, measure_drift
+
+ISVC = (GROUP, VERSION, INFERENCESERVICES)
+CHILDREN: dict[str, Any] = {MANAGED_BY: MANAGED_BY_VALUE, LABEL_INFERENCESERVICE: kopf.PRESENT}
+_profiles = PodProfileSource()
+
+
+def _sync(memo: kopf.Memo, namespace: str | None, name: str) -> None:
+    assert namespace  # InferenceService is namespaced
+    with as_kopf_errors(f"InferenceService {namespace}/{name}"):
+        sync_inferenceservice(memo.kube, namespace, name, memo.config)
+
+
+def _sync_quietly(memo: kopf.Memo, namespace: str | None, name: str, logger: Any) -> None:
+    try:
+        _sync(memo, namespace, name)
+    except kopf.TemporaryError as exc:  # event handlers are not retried: the timers catch up
+        logger.warning("will retry on the next timer tick: %s", exc)
+
+
+@kopf.index(*ISVC)
+def inferenceservices_by_model(
+    namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+) -> dict[tuple[str, str], str]:
+    return {(str(namespace), str(spec.get("model", {}).get("name"))): name}
+
+
+@kopf.on.resume(*ISVC)
+@kopf.on.create(*ISVC)
+@kopf.on.update(*ISVC)
+def reconcile_inferenceservice(namespace: str | None, name: str, memo: kopf.Memo,
+                               **_: Any) -> None:  # fmt: skip
+    _sync(memo, namespace, name)
+
+
+@kopf.on.event(GROUP, VERSION, MODELVERSIONS)
+def modelversion_changed(namespace: str | None, spec: kopf.Spec, memo: kopf.Memo,
+                         logger: kopf.Logger, **kwargs: Any) -> None:  # fmt: skip
+    """A version appeared, became Ready, changed stage or was rejected: re-resolve."""
+    index: kopf.Index[tuple[str, str], str] = kwargs["inferenceservices_by_model"]
+    for name in index.get((str(namespace), str(spec.get("model"))), []):
+        _sync_quietly(memo, namespace, name, logger)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=CHILDREN)
+def deployment_changed(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger,
+                       **_: Any) -> None:  # fmt: skip
+    owner = body.metadata.labels.get(LABEL_INFERENCESERVICE)
+    if owner:
+        _sync_quietly(memo, body.metadata.namespace, owner, logger)
+
+
+@kopf.timer(*ISVC, interval=1, when=lambda status, **_: bool(status.get("canary")))
+def drive_rollout(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
+    _sync(memo, namespace, name)
+
+
+@kopf.timer(*ISVC, interval=30, initial_delay=5)
+def resync_inferenceservice(namespace: str | None, name: str, memo: kopf.Memo,
+                            **_: Any) -> None:  # fmt: skip
+    _sync(memo, namespace, name)
+
+
+@kopf.timer(*ISVC, interval=10, initial_delay=10)
+def measure_inferenceservice_drift(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    isvc = dict(body)
+    if drift_due(isvc, time.time()):
+        with as_kopf_errors(f"InferenceService {body.metadata.namespace}/{body.metadata.name}"):
+            measure_drift(memo.kube, isvc, memo.config, _profiles)

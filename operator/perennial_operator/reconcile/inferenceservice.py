@@ -1,0 +1,178 @@
+"""InferenceService use case: gather -> decide -> act. Called by every trigger (create,
+update, resume, ModelVersion and Deployment events, the rollout and safety timers); safe to
+run any number of times, from any state, after any restart."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import replace
+from typing import Any
+
+from perennial_operator import metrics
+from perennial_operator.api.group import API_VERSION
+from perennial_operator.config import OperatorConfig
+from perennial_operator.decide.analysis import request_stats
+from perennial_operator.decide.inferenceservice import (
+    Pods,
+    inferenceservice_status,
+    rollout_spec,
+    state_from_status,
+)
+from perennial_operator.decide.inferenceservice_observed import track_of
+from perennial_operator.decide.resolution import resolve
+from perennial_operator.decide.rollout import Observed, Plan, State, advance, analysis_due
+from perennial_operator.desired import inferenceservice as desired
+from perennial_operator.desired.placement import NO_POOL, Placement, pool_placement
+from perennial_operator.k8s.resources import Kube, now_iso
+from perennial_operator.reconcile.inferenceservice_pods import pod_urls, samples_of
+
+log = logging.getLogger(__name__)
+KIND = "InferenceService"
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+OUTCOMES = {"Promoted": "promoted", "RolledBack": "rolled_back", "RolledOut": "rolled_out",
+            "RolloutSuperseded": "superseded", "RolloutAbandoned": "abandoned"}  # fmt: skip
+
+
+def _lock(uid: str) -> threading.Lock:
+    # Timers, our own update handler and child events may fire together for one service.
+    with _locks_guard:
+        return _locks.setdefault(uid, threading.Lock())
+
+
+def sync_inferenceservice(kube: Kube, namespace: str, name: str, config: OperatorConfig) -> None:
+    started = time.monotonic()
+    isvc = kube.get(API_VERSION, KIND, namespace, name)
+    if isvc is None or isvc["metadata"].get("deletionTimestamp"):
+        return
+    with _lock(isvc["metadata"]["uid"]):
+        isvc = kube.get(API_VERSION, KIND, namespace, name) or isvc
+        phase = _sync_locked(kube, isvc, config)
+    metrics.RECONCILE_SECONDS.labels(kind=KIND).observe(time.monotonic() - started)
+    metrics.RECONCILES.labels(kind=KIND, outcome=phase).inc()
+
+
+def _observe(kube: Kube, isvc: dict[str, Any]) -> Observed:
+    ns, spec = isvc["metadata"]["namespace"], isvc["spec"]
+    stable, canary = (
+        track_of(kube.get("apps/v1", "Deployment", ns, desired.deployment_name(isvc, track)))
+        for track in (desired.STABLE, desired.CANARY)
+    )
+    auto = spec.get("autoscaling")
+    if auto:  # the HPA owns the stable's replicas; a canary is sized against its choice
+        total = stable.replicas if stable else int(auto.get("minReplicas", 1))
+    else:
+        total = int(spec.get("replicas", 1))
+    return Observed(stable, canary, total, autoscaled=bool(auto))
+
+
+def _measure(kube: Kube, isvc: dict[str, Any], state: State, obs: Observed,
+             config: OperatorConfig) -> Observed:  # fmt: skip
+    ns = isvc["metadata"]["namespace"]
+    assert state.rollout is not None and state.current is not None
+    tracks = ((desired.CANARY, state.rollout.target.version),
+              (desired.STABLE, state.current.version))  # fmt: skip
+    stats = []
+    for track, version in tracks:
+        urls = pod_urls(kube, ns, desired.selector(isvc, track), version, config)
+        samples, answered = samples_of(urls)
+        if answered < len(urls):
+            missing = len(urls) - answered
+            log.warning("%s/%s: %d of %d %s pods did not answer /metrics",
+                        ns, isvc["metadata"]["name"], missing, len(urls), track)  # fmt: skip
+        stats.append(request_stats(s for s in samples if s.labels.get("version") == str(version)))
+    return replace(obs, canary_stats=stats[0], stable_stats=stats[1])
+
+
+def _placement(kube: Kube, isvc: dict[str, Any]) -> Placement | None:
+    pool_name = isvc["spec"].get("computePool")
+    if not pool_name:
+        return NO_POOL
+    pool = kube.get(API_VERSION, "ComputePool", None, pool_name)
+    return pool_placement(pool) if pool else None
+
+
+def _sync_locked(kube: Kube, isvc: dict[str, Any], config: OperatorConfig) -> str:
+    meta, spec = isvc["metadata"], isvc["spec"]
+    mvs = [m for m in kube.list(API_VERSION, "ModelVersion", meta["namespace"])
+           if m["spec"].get("model") == spec["model"]["name"]]  # fmt: skip
+    resolution = resolve(spec["model"], mvs, meta["name"])
+    state = state_from_status(isvc.get("status") or {})
+    obs, rspec, now = _observe(kube, isvc), rollout_spec(spec), time.time()
+    if analysis_due(rspec, state, obs, now):
+        obs = _measure(kube, isvc, state, obs, config)
+    plan = advance(rspec, state, resolution.target, obs, now)
+    by_name = {m["metadata"]["name"]: m for m in mvs}
+    if plan.rollback is not None:  # first, so a crash after it cannot roll the version out again
+        _reject(kube, by_name.get(plan.rollback.target.name), meta["name"], plan, now_iso())
+    _apply_children(kube, isvc, plan, obs, by_name, config)
+    status = inferenceservice_status(isvc, resolution, plan, _pods(obs, plan), now=now_iso())
+    _write_status(kube, isvc, status)
+    for event in plan.events:
+        kube.event(isvc, event.type, event.reason, event.message)
+        if event.reason in OUTCOMES:
+            metrics.ROLLOUTS.labels(outcome=OUTCOMES[event.reason]).inc()
+    return str(status["phase"])
+
+
+def _apply_children(kube: Kube, isvc: dict[str, Any], plan: Plan, obs: Observed,
+                    mvs: dict[str, Any], config: OperatorConfig) -> None:  # fmt: skip
+    ns = isvc["metadata"]["namespace"]
+    kube.apply(desired.service(isvc))
+    hpa = desired.hpa(isvc)
+    if hpa is not None:
+        kube.apply(hpa)
+    else:
+        kube.delete("autoscaling/v2", "HorizontalPodAutoscaler", ns, isvc["metadata"]["name"])
+    placement = _placement(kube, isvc)
+    if placement is None:
+        log.warning("%s/%s: ComputePool %s does not exist; Deployments left as they are",
+                    ns, isvc["metadata"]["name"], isvc["spec"].get("computePool"))  # fmt: skip
+        return
+    tracks = ((desired.STABLE, plan.stable, obs.stable), (desired.CANARY, plan.canary, obs.canary))
+    for track, want, seen in tracks:
+        mv = mvs.get(want[0].name) if want else None
+        if want is not None and mv is not None:  # a deleted ModelVersion: keep what runs
+            kube.apply(desired.deployment(isvc, track, mv, want[1], config, placement))
+        elif want is None and seen is not None:
+            kube.delete("apps/v1", "Deployment", ns, desired.deployment_name(isvc, track))
+
+
+def _pods(obs: Observed, plan: Plan) -> Pods:
+    stable_wanted = plan.stable[1] if plan.stable else 0
+    if stable_wanted is None:  # the HPA decides
+        stable_wanted = obs.stable.replicas if obs.stable else 0
+    canary_wanted = plan.canary[1] if plan.canary else 0
+    tracks = [t for t in (obs.stable, obs.canary) if t is not None]
+    return Pods(
+        desired=stable_wanted + canary_wanted,
+        existing=sum(t.replicas for t in tracks),
+        ready=sum(t.ready for t in tracks),
+        stable=obs.stable,
+    )
+
+
+def _write_status(kube: Kube, isvc: dict[str, Any], status: dict[str, Any]) -> None:
+    previous = isvc.get("status") or {}
+    # Only what changed: the drift timer writes status.drift concurrently.
+    changed = {k: v for k, v in status.items() if previous.get(k) != v}
+    if changed:
+        meta = isvc["metadata"]
+        kube.patch_status(API_VERSION, KIND, meta["namespace"], meta["name"], changed)
+
+
+def _reject(kube: Kube, mv: dict[str, Any] | None, service: str, plan: Plan, now: str) -> None:
+    """Record the rollback on the ModelVersion, so resolution skips it from now on."""
+    rollback = plan.rollback
+    if mv is None or rollback is None:
+        return
+    entry = {"inferenceService": service, "reason": rollback.reason,
+             "message": rollback.message[:4096], "time": now}  # fmt: skip
+    rejections = [*((mv.get("status") or {}).get("rejections") or []), entry][-64:]
+    meta = mv["metadata"]
+    kube.patch_status(API_VERSION, "ModelVersion", meta["namespace"], meta["name"],
+                      {"rejections": rejections})  # fmt: skip
+    kube.event(mv, "Warning", "Rejected", f"rolled back by InferenceService {service}: "
+               f"{rollback.reason}")  # fmt: skip

@@ -1,0 +1,65 @@
+"""Drift use case: scrape the current version's ready pods, sum their counters, compute
+PSI per feature against the version's profile, and write status.drift and liveMetric."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from perennial_operator import metrics
+from perennial_operator.api.group import API_VERSION
+from perennial_operator.config import OperatorConfig
+from perennial_operator.decide.drift import drift_report
+from perennial_operator.decide.inferenceservice import parse_time
+from perennial_operator.decide.live_metric import live_metric
+from perennial_operator.decide.samples import of_version
+from perennial_operator.desired import inferenceservice as desired
+from perennial_operator.k8s.resources import Kube, now_iso
+from perennial_operator.k8s.scrape import ReferenceSource
+from perennial_operator.reconcile.inferenceservice_pods import pod_urls, samples_of
+
+log = logging.getLogger(__name__)
+_attempts: dict[str, float] = {}  # uid -> last measurement attempt, even one without data
+
+
+def drift_due(isvc: dict[str, Any], now: float) -> bool:
+    drift = (isvc["spec"].get("monitoring") or {}).get("drift") or {}
+    if not drift.get("enabled", True) or not (isvc.get("status") or {}).get("currentVersion"):
+        return False
+    written = parse_time(((isvc.get("status") or {}).get("drift") or {}).get("time"))
+    last = max(written, _attempts.get(isvc["metadata"]["uid"], 0.0))
+    return now - last >= float(drift.get("intervalSeconds", 60))
+
+
+def measure_drift(kube: Kube, isvc: dict[str, Any], config: OperatorConfig,
+                  source: ReferenceSource) -> dict[str, Any] | None:  # fmt: skip
+    """Measure and write; returns the status patch (None when there was nothing to write)."""
+    meta, status = isvc["metadata"], isvc.get("status") or {}
+    _attempts[meta["uid"]] = time.time()
+    ns, version = meta["namespace"], int(status["currentVersion"])
+    mv = kube.get(API_VERSION, "ModelVersion", ns, str(status.get("currentModelVersion")))
+    if mv is None:
+        return None
+    # Every ready pod of the current version: during a promotion the canary's pods count too.
+    urls = pod_urls(kube, ns, desired.selector(isvc), version, config)
+    samples, _ = samples_of(urls)
+    samples = of_version(samples, version)
+    model = str(isvc["spec"]["model"]["name"])
+    patch: dict[str, Any] = {}
+    live = live_metric(samples)
+    if live is not None:
+        patch["liveMetric"] = live
+    profile = next((p for url in urls[:3]
+                    if (p := source.profile(url, model, mv["spec"]["artifact"]["sha256"]))),
+                   None)  # fmt: skip
+    drift = drift_report(profile, samples, now=now_iso()) if profile else None
+    if drift is not None:
+        # A merge patch merges maps: features that are gone must be nulled explicitly.
+        old = (status.get("drift") or {}).get("features") or {}
+        drift["features"] = {**{k: None for k in old}, **drift["features"]}
+        patch["drift"] = drift
+        metrics.DRIFT_PSI.labels(namespace=ns, inferenceservice=meta["name"]).set(drift["psi"])
+    if patch:
+        kube.patch_status(API_VERSION, "InferenceService", ns, meta["name"], patch)
+    return patch or None

@@ -1,0 +1,29 @@
+"""Reading serving pods' metrics: list the ready pods of one version, scrape each."""
+
+from __future__ import annotations
+
+from perennial_operator.config import OperatorConfig
+from perennial_operator.decide.inferenceservice_observed import ready_pod_ips
+from perennial_operator.decide.samples import Sample
+from perennial_operator.desired.inferenceservice import SERVE_PORT
+from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.scrape import pod_url, scrape
+
+
+def pod_urls(kube: Kube, namespace: str, selector: dict[str, str], version: int,
+             config: OperatorConfig) -> list[str]:  # fmt: skip
+    labels = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+    pods = kube.list("v1", "Pod", namespace, labels)
+    return [pod_url(config.pod_url_template, ip, SERVE_PORT) for ip in ready_pod_ips(pods, version)]
+
+
+def samples_of(urls: list[str]) -> tuple[list[Sample], int]:
+    """All samples of the pods that answered, and how many answered."""
+    samples: list[Sample] = []
+    answered = 0
+    for url in urls:
+        raw = scrape(url)
+        if raw is not None:
+            answered += 1
+            samples.extend(Sample(name, labels, value) for name, labels, value in raw)
+    return samples, answered
