@@ -1,0 +1,20 @@
+"""The BentoML peer: the same scikit-learn pipeline, adaptive batching on (BentoML's
+recommended set-up for a small model). Run by ``bentoml serve`` in the peers' venv."""
+
+from __future__ import annotations
+
+import os
+
+import bentoml
+import joblib
+import numpy as np
+
+
+@bentoml.service(workers=int(os.environ.get("BENCH_WORKERS", "1")))
+class Model:
+    def __init__(self) -> None:
+        self.model = joblib.load(os.environ["BENCH_MODEL"])
+
+    @bentoml.api(batchable=True, max_batch_size=64, max_latency_ms=100)
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.model.predict(x)
