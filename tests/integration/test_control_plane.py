@@ -234,8 +234,12 @@ def test_kwok_leaves_custom_status_pods_to_the_test(core, namespace):
         timeout=60,
         message="ordinary pod Running",
     )
-    mine = core.read_namespaced_pod("mine", namespace)
-    assert mine.spec.node_name and mine.status.phase == "Pending"
+    wait_for(
+        lambda: core.read_namespaced_pod("mine", namespace).spec.node_name,
+        timeout=30,
+        message="custom-status pod scheduled",
+    )
+    assert core.read_namespaced_pod("mine", namespace).status.phase == "Pending"
 
     core.patch_namespaced_pod_status(
         "mine", namespace, {"status": {"phase": "Running", "podIP": "10.244.9.9"}}
