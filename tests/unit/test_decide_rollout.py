@@ -45,7 +45,8 @@ def starting(version: int, replicas: int) -> Track:
 
 
 def obs(stable: Track | None = None, canary: Track | None = None, total: int = 4,
-        canary_stats: RequestStats | None = None, autoscaled: bool = False) -> Observed:  # fmt: skip
+        canary_stats: RequestStats | None = None,
+        autoscaled: bool = False) -> Observed:  # fmt: skip
     return Observed(stable, canary, total, autoscaled, canary_stats, GOOD)
 
 

@@ -103,9 +103,12 @@ def _phase(previous: str | None, state: State, plan: Plan, res: Resolution, pods
     return "Progressing" if rolling and previous not in SETTLED_PHASES else "Degraded"
 
 
-def _progressing(conds: list[Condition], plan: Plan, gen: int, now: str) -> list[Condition]:
+def _progressing(conds: list[Condition], plan: Plan, phase: str, pods: Pods, gen: int,
+                 now: str) -> list[Condition]:  # fmt: skip
     if plan.progressing is not None:
         status, reason, message = plan.progressing
+    elif phase == "Progressing":  # no rollout, but the Deployment is still coming up
+        status, reason, message = True, c.DEPLOYING, f"{pods.ready}/{pods.desired} replicas ready"
     else:
         old = get_condition(conds, c.PROGRESSING)
         if old is not None and old.get("status") == "False":
@@ -124,7 +127,12 @@ def inferenceservice_status(
     conds = set_condition(previous.get("conditions") or [], type_=c.MODEL_RESOLVED,
                           status=res.target is not None, reason=res.reason,
                           message=res.message, generation=gen, now=now)  # fmt: skip
-    conds = _progressing(conds, plan, gen, now)
+    last_rollback = previous.get("lastRollback")
+    if plan.rollback is not None:
+        last_rollback = {"version": plan.rollback.target.version, "reason": plan.rollback.reason,
+                         "time": now}  # fmt: skip
+    phase = _phase(previous.get("phase"), plan.state, plan, res, pods, last_rollback)
+    conds = _progressing(conds, plan, phase, pods, gen, now)
     ready = plan.state.current is not None and pods.ready >= pods.desired
     if plan.state.current is None:
         why = (c.NOTHING_TO_SERVE, "no model version deployed yet")
@@ -133,14 +141,10 @@ def inferenceservice_status(
                f"{pods.ready}/{pods.desired} replicas ready")  # fmt: skip
     conds = set_condition(conds, type_=c.READY, status=ready, reason=why[0], message=why[1],
                           generation=gen, now=now)  # fmt: skip
-    last_rollback = previous.get("lastRollback")
-    if plan.rollback is not None:
-        last_rollback = {"version": plan.rollback.target.version, "reason": plan.rollback.reason,
-                         "time": now}  # fmt: skip
     status: dict[str, Any] = {
         **previous,
         **_state_fields(plan.state),
-        "phase": _phase(previous.get("phase"), plan.state, plan, res, pods, last_rollback),
+        "phase": phase,
         "observedGeneration": gen,
         "conditions": conds,
         "url": f"http://{meta['name']}.{meta['namespace']}.svc.cluster.local"
