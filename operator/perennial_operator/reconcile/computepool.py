@@ -129,7 +129,9 @@ def sync_computepool(kube: Kube, name: str) -> Sync | None:
         kube.event(pool, event.type, event.reason, event.message)
     _record(name, decision, outcome, status, now)
     acted = bool(outcome.added or outcome.removed)
-    settling = status["readyNodes"] != status["desiredNodes"] or bool(decision.uncordon)
+    # Pods expected to land on room we have: look again soon, so status catches up.
+    landing = len(decision.pending) - len(decision.overflow) - len(decision.unfittable)
+    settling = status["readyNodes"] != status["desiredNodes"] or landing > 0
     return Sync(
         recheck_after=1.0 if acted or settling else decision.recheck_after,
         nodes=tuple(n["metadata"]["name"] for n in owned),

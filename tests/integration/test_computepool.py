@@ -1,0 +1,410 @@
+"""ComputePool on the real control plane: the real scheduler decides what is unschedulable,
+the operator (a real process) scales kwok nodes or a Cluster API MachineDeployment.
+
+Every pool gets its own label and taint, so the cluster's default (untainted) CPU nodes never
+take a test pod and each test sees only its own nodes. The operator runs without pod
+annotations here, so kwok runs and completes Job pods by itself.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests.support.operator_process import OperatorProcess
+from tests.support.poll import until
+
+from perennial_operator.api.group import API_VERSION, LABEL_COMPUTEPOOL
+from perennial_operator.k8s.resources import Kube
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+CAPI_CRDS = REPO / "tests" / "manifests" / "capi" / "machinedeployments.yaml"
+IMAGE = "registry.invalid/perennial/noop:1"  # never pulled: kwok runs no containers
+
+
+def restricted_pod(
+    name: str, pool: str, cpu: str = "1", memory: str = "1Gi", gpu: int = 0, job: bool = False
+) -> dict[str, Any]:
+    """A pod that asks for `pool` (its label and taint) and passes Pod Security restricted."""
+    requests = {"cpu": cpu, "memory": memory, **({"nvidia.com/gpu": str(gpu)} if gpu else {})}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": "Never",
+            "nodeSelector": {"perennial.dev/test-pool": pool},
+            "tolerations": [
+                {
+                    "key": "perennial.dev/test-pool",
+                    "operator": "Equal",
+                    "value": pool,
+                    "effect": "NoSchedule",
+                }
+            ],
+            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [
+                {
+                    "name": "main",
+                    "image": IMAGE,
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                        "runAsUser": 1000,
+                    },
+                    "resources": {
+                        "requests": requests,
+                        "limits": {k: v for k, v in requests.items() if k != "cpu"},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def pool_manifest(
+    name: str,
+    *,
+    cpu: str = "4",
+    memory: str = "16Gi",
+    gpu: int = 0,
+    min_nodes: int = 0,
+    max_nodes: int = 5,
+    delay: int = 3,
+    provider: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ComputePool",
+        "metadata": {"name": name},
+        "spec": {
+            "node": {"cpu": cpu, "memory": memory, "gpu": gpu},
+            "labels": {"perennial.dev/test-pool": name},
+            "taints": [{"key": "perennial.dev/test-pool", "value": name, "effect": "NoSchedule"}],
+            "minNodes": min_nodes,
+            "maxNodes": max_nodes,
+            "scaleDownDelaySeconds": delay,
+            "provider": provider or {"kwok": {}},
+        },
+    }
+
+
+@pytest.fixture
+def kube(cluster: Any) -> Kube:
+    return Kube(cluster.api_client())
+
+
+@pytest.fixture
+def operator(cluster: Any, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
+    # -n <namespace> still watches ComputePools cluster-wide: kopf serves cluster-scoped
+    # kinds from cluster-wide endpoints whatever the namespaces.
+    proc = OperatorProcess(
+        str(cluster.kubeconfig),
+        namespace,
+        tmp_path / "operator.log",
+        extra_env={"PERENNIAL_COMPUTEPOOL_RESYNC_SECONDS": "5"},
+    ).start()
+    yield proc
+    proc.stop()
+
+
+class World:
+    def __init__(self, kube: Kube, cluster: Any, namespace: str, op: OperatorProcess) -> None:
+        self.kube, self.cluster, self.ns, self.op = kube, cluster, namespace, op
+        self.pools: list[str] = []
+
+    def pool(self, manifest: dict[str, Any]) -> str:
+        self.kube.create(manifest)
+        self.pools.append(manifest["metadata"]["name"])
+        return str(manifest["metadata"]["name"])
+
+    def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        manifest = {**manifest, "metadata": {**manifest["metadata"], "namespace": self.ns}}
+        return self.kube.create(manifest)
+
+    def status(self, pool: str) -> dict[str, Any]:
+        return (self.kube.get(API_VERSION, "ComputePool", None, pool) or {}).get("status") or {}
+
+    def nodes(self, pool: str) -> list[dict[str, Any]]:
+        return self.kube.list("v1", "Node", None, f"{LABEL_COMPUTEPOOL}={pool}")
+
+    def pods(self) -> list[dict[str, Any]]:
+        return self.kube.list("v1", "Pod", self.ns)
+
+    def events(self, pool: str) -> list[dict[str, Any]]:
+        found = self.kube.list("v1", "Event", "default")
+        return [
+            e
+            for e in found
+            if e["involvedObject"].get("name") == pool
+            and e["involvedObject"].get("kind") == "ComputePool"
+        ]
+
+    def describe(self) -> str:
+        pools = {p: self.status(p) for p in self.pools}
+        return (
+            json.dumps(pools, indent=1)[:3000] + "\n--- operator log ---\n" + self.op.log_tail(40)
+        )
+
+    def wait(self, fn: Any, message: str, timeout: float = 60.0) -> Any:
+        return until(fn, timeout=timeout, message=message, describe=self.describe)
+
+    def cleanup(self) -> None:
+        for name in self.pools:
+            self.kube.delete(API_VERSION, "ComputePool", None, name)
+        for name in self.pools:  # the garbage collector takes the nodes; we make sure
+            for node in self.nodes(name):
+                self.kube.delete("v1", "Node", None, node["metadata"]["name"])
+        self.wait(
+            lambda: not any(self.kube.get(API_VERSION, "ComputePool", None, p) for p in self.pools),
+            "pools deleted",
+            timeout=30,
+        )
+
+
+@pytest.fixture
+def world(kube: Kube, cluster: Any, namespace: str, operator: OperatorProcess) -> Iterator[World]:
+    w = World(kube, cluster, namespace, operator)
+    yield w
+    w.cleanup()
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:5]}"
+
+
+@pytest.fixture
+def artifacts(core: Any, namespace: str, tmp_path: Path) -> Iterator[None]:
+    """The artifact PVC TrainingJob pods mount, pre-bound to a hostPath PV (no provisioner)."""
+    pv = f"artifacts-{uuid.uuid4().hex[:8]}"
+    core.create_persistent_volume(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": pv},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteMany"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "storageClassName": "",
+                "hostPath": {"path": str(tmp_path / "artifacts")},
+                "claimRef": {"namespace": namespace, "name": "perennial-artifacts"},
+            },
+        }
+    )
+    core.create_namespaced_persistent_volume_claim(
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "perennial-artifacts", "namespace": namespace},
+            "spec": {
+                "accessModes": ["ReadWriteMany"],
+                "storageClassName": "",
+                "volumeName": pv,
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
+    )
+    yield
+    core.delete_persistent_volume(pv)
+
+
+def test_gpu_trainingjob_scales_an_empty_pool_to_one_node_and_back_to_zero(
+    world: World, artifacts: None
+) -> None:
+    example = yaml.safe_load((REPO / "examples" / "computepool-gpu.yaml").read_text())
+    pool = copy.deepcopy(example)
+    name = pool["metadata"]["name"] = _name("gpu")
+    pool["spec"]["labels"] = {**pool["spec"]["labels"], "perennial.dev/test-pool": name}
+    pool["spec"].update(scaleDownDelaySeconds=3, maxNodes=2)
+    world.pool(pool)
+    world.wait(lambda: world.status(name).get("conditions"), "pool status")
+    assert world.nodes(name) == [] and world.status(name)["nodes"] == 0
+
+    world.create(
+        {
+            "apiVersion": API_VERSION,
+            "kind": "TrainingJob",
+            "metadata": {"name": "gpu-train"},
+            "spec": {
+                "model": "churn",
+                "task": "classification",
+                "algorithm": "random_forest",
+                "dataset": {"uri": "builtin://breast_cancer", "target": "target"},
+                "resources": {"cpu": "500m", "memory": "512Mi"},
+                "computePool": name,
+            },
+        }
+    )
+    pod = world.wait(
+        lambda: next((p for p in world.pods() if p["spec"].get("nodeName")), None),
+        "the training pod scheduled",
+        timeout=60,
+    )
+    (node,) = world.nodes(name)
+    assert pod["spec"]["nodeName"] == node["metadata"]["name"]
+    requests = pod["spec"]["containers"][0]["resources"]["requests"]
+    assert requests["nvidia.com/gpu"] == "1"
+    up = world.status(name)["lastScaleUp"]
+    assert (up["from"], up["to"]) == (0, 1)
+
+    job = world.wait(
+        lambda: next(
+            (
+                j
+                for j in world.kube.list("batch/v1", "Job", world.ns)
+                if j.get("status", {}).get("succeeded")
+            ),
+            None,
+        ),
+        "the Job completed",
+        timeout=60,
+    )
+    assert job["metadata"]["ownerReferences"][0]["name"] == "gpu-train"
+    world.wait(
+        lambda: not world.nodes(name) and world.status(name).get("nodes") == 0,
+        "the pool back at zero nodes",
+        timeout=45,
+    )
+    down = world.status(name)["lastScaleDown"]
+    assert (down["from"], down["to"]) == (1, 0)
+    reasons = [e["reason"] for e in world.events(name)]
+    assert "ScaledUp" in reasons and "ScaledDown" in reasons
+
+
+def test_ten_cpu_pods_needing_three_nodes_get_exactly_three(world: World) -> None:
+    name = world.pool(pool_manifest(_name("cpu"), cpu="4", memory="16Gi", max_nodes=6, delay=600))
+    for i in range(10):
+        world.create(restricted_pod(f"web-{i}", name, cpu="1", memory="1Gi"))
+    world.wait(
+        lambda: all(p["spec"].get("nodeName") for p in world.pods()) and len(world.pods()) == 10,
+        "all ten pods scheduled",
+        timeout=60,
+    )
+    nodes = world.nodes(name)
+    assert len(nodes) == 3
+    assert {p["spec"]["nodeName"] for p in world.pods()} == {n["metadata"]["name"] for n in nodes}
+    status = world.wait(
+        lambda: (
+            (s := world.status(name)).get("readyNodes") == 3 and s.get("pendingPods") == 0 and s
+        ),
+        "status: three ready nodes, nothing pending",
+    )
+    assert status["desiredNodes"] == 3 and status["lastScaleUp"]["to"] == 3
+    assert len(world.nodes(name)) == 3
+
+
+def test_max_nodes_is_respected_and_the_overflow_reported(world: World) -> None:
+    name = world.pool(pool_manifest(_name("max"), cpu="2", memory="8Gi", max_nodes=2, delay=600))
+    for i in range(3):
+        world.create(restricted_pod(f"big-{i}", name, cpu="2", memory="1Gi"))
+
+    def overflow() -> dict[str, Any] | None:
+        status = world.status(name)
+        cond = next(
+            (c for c in status.get("conditions", []) if c["type"] == "CapacityAvailable"), {}
+        )
+        return (
+            cond if cond.get("reason") == "MaxNodesReached" and status.get("nodes") == 2 else None
+        )
+
+    cond = world.wait(overflow, "MaxNodesReached with two nodes")
+    assert cond["status"] == "False" and "maxNodes 2" in cond["message"]
+    assert len(world.nodes(name)) == 2
+    assert sum(1 for p in world.pods() if not p["spec"].get("nodeName")) == 1
+    assert world.status(name)["pendingPods"] == 1
+    world.wait(
+        lambda: any(e["reason"] == "MaxNodesReached" for e in world.events(name)),
+        "a MaxNodesReached event",
+    )
+
+
+def test_a_pod_too_big_for_the_shape_is_reported_not_scaled_for(world: World) -> None:
+    name = world.pool(pool_manifest(_name("small"), cpu="2", memory="4Gi", max_nodes=3))
+    world.create(restricted_pod("too-big", name, cpu="8", memory="1Gi"))
+    key = f"{world.ns}/too-big"
+    status = world.wait(
+        lambda: (s := world.status(name)).get("unfittablePods") == [key] and s,
+        "the pod listed as unfittable",
+    )
+    cond = next(c for c in status["conditions"] if c["type"] == "PodsFit")
+    assert (cond["status"], cond["reason"]) == ("False", "PodTooLarge")
+    assert key in cond["message"] and "cpu" in cond["message"]
+    event = world.wait(
+        lambda: next((e for e in world.events(name) if e["reason"] == "PodTooLarge"), None),
+        "a PodTooLarge event",
+    )
+    assert key in event["message"] and "cpu" in event["message"]
+    assert world.nodes(name) == [] and status["desiredNodes"] == 0
+
+
+@pytest.fixture
+def capi(cluster: Any) -> Iterator[None]:
+    cluster.kubectl("apply", "--server-side", "-f", str(CAPI_CRDS))
+    for crd in ("machinedeployments.cluster.x-k8s.io", "machines.cluster.x-k8s.io"):
+        cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+    yield
+    cluster.kubectl("delete", "-f", str(CAPI_CRDS), "--wait=false", check=False)
+
+
+def machine_deployment(name: str, pool: str | None) -> dict[str, Any]:
+    labels = {LABEL_COMPUTEPOOL: pool} if pool else {}
+    return {
+        "apiVersion": "cluster.x-k8s.io/v1beta1",
+        "kind": "MachineDeployment",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "clusterName": "workload",
+            "replicas": 0,
+            "selector": {"matchLabels": {"pool": name}},
+            "template": {"metadata": {"labels": {"pool": name}}, "spec": {}},
+        },
+    }
+
+
+def test_cluster_api_provider_sets_machinedeployment_replicas(world: World, capi: None) -> None:
+    name = _name("capi")
+    world.create(machine_deployment("gpu-md", name))
+    world.create(machine_deployment("not-ours", None))
+    ref = {"clusterAPI": {"machineDeployment": {"name": "gpu-md", "namespace": world.ns}}}
+    world.pool(pool_manifest(name, cpu="8", memory="32Gi", gpu=1, max_nodes=4, provider=ref))
+    foreign = _name("foreign")
+    bad = {"clusterAPI": {"machineDeployment": {"name": "not-ours", "namespace": world.ns}}}
+    world.pool(pool_manifest(foreign, max_nodes=4, provider=bad))
+    for i in range(2):
+        world.create(restricted_pod(f"trainer-{i}", name, cpu="4", memory="8Gi", gpu=1))
+    world.create(restricted_pod("stuck", foreign, cpu="1"))
+
+    def replicas(md: str) -> int:
+        obj = world.kube.get("cluster.x-k8s.io/v1beta1", "MachineDeployment", world.ns, md) or {}
+        return int(obj.get("spec", {}).get("replicas", -1))
+
+    world.wait(lambda: replicas("gpu-md") == 2, "MachineDeployment gpu-md at 2 replicas")
+    status = world.wait(
+        lambda: (s := world.status(name)).get("desiredNodes") == 2 and s, "desiredNodes 2"
+    )
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert (ready["reason"], status["nodes"]) == ("ScalingUp", 0)  # no Cluster API controller
+
+    cond = world.wait(
+        lambda: next(
+            (
+                c
+                for c in world.status(foreign).get("conditions", [])
+                if c["type"] == "ProviderReady" and c["status"] == "False"
+            ),
+            None,
+        ),
+        "ProviderReady=False on the foreign pool",
+    )
+    assert cond["reason"] == "ProviderError" and "refusing to scale" in cond["message"]
+    assert replicas("not-ours") == 0
