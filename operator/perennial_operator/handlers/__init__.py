@@ -1,5 +1,11 @@
 """kopf wiring only. Importing this package registers every handler."""
 
-from perennial_operator.handlers import inferenceservice, lifecycle, modelversion, trainingjob
+from perennial_operator.handlers import (
+    computepool,
+    inferenceservice,
+    lifecycle,
+    modelversion,
+    trainingjob,
+)
 
-__all__ = ["inferenceservice", "lifecycle", "modelversion", "trainingjob"]
+__all__ = ["computepool", "inferenceservice", "lifecycle", "modelversion", "trainingjob"]
