@@ -18,31 +18,46 @@ from perennial_operator.api.group import API_VERSION
 from perennial_operator.config import OperatorConfig
 from perennial_operator.k8s.resources import Kube
 from perennial_operator.reconcile.trainingjob import register_model
-from tests.support import kubelet
-from tests.support.operator_process import OperatorProcess
-from tests.support.poll import until
+from support import kubelet, storage
+from support.operator_process import OperatorProcess
+from support.poll import until
 
 pytestmark = pytest.mark.integration
 
 RESULT = {
-    "outcome": "Succeeded", "metrics": {"accuracy": 0.96, "roc_auc": 0.991},
-    "baselineMetrics": {}, "dataset": {"uri": "builtin://breast_cancer", "sha256": "ab" * 32, "rows": 569},
-    "artifact": {"format": "onnx", "sha256": "cd" * 32}, "algorithm": "random_forest",
+    "outcome": "Succeeded",
+    "metrics": {"accuracy": 0.96, "roc_auc": 0.991},
+    "baselineMetrics": {},
+    "dataset": {"uri": "builtin://breast_cancer", "sha256": "ab" * 32, "rows": 569},
+    "artifact": {"format": "onnx", "sha256": "cd" * 32},
+    "algorithm": "random_forest",
     "hyperparameters": {"n_estimators": 100},
-    "signature": {"inputs": [{"name": "mean radius", "datatype": "FP64"}],
-                  "outputs": [{"name": "label", "datatype": "INT64"}]},
+    "signature": {
+        "inputs": [{"name": "mean radius", "datatype": "FP64"}],
+        "outputs": [{"name": "label", "datatype": "INT64"}],
+    },
 }
-DATA_INVALID = {"outcome": "DataInvalid", "message": "1 data check failed",
-                "failures": [{"check": "min_rows", "column": None, "observed": 569,
-                              "expected": ">= 100000"}]}
+DATA_INVALID = {
+    "outcome": "DataInvalid",
+    "message": "1 data check failed",
+    "failures": [{"check": "min_rows", "column": None, "observed": 569, "expected": ">= 100000"}],
+}
 
 
 def trainingjob(name: str, model: str = "churn", **extra: Any) -> dict[str, Any]:
     return {
-        "apiVersion": API_VERSION, "kind": "TrainingJob", "metadata": {"name": name},
-        "spec": {"model": model, "task": "classification", "algorithm": "random_forest",
-                 "dataset": {"uri": "builtin://breast_cancer", "target": "target"},
-                 "resources": {"cpu": "100m", "memory": "128Mi"}, "backoffLimit": 2, **extra},
+        "apiVersion": API_VERSION,
+        "kind": "TrainingJob",
+        "metadata": {"name": name},
+        "spec": {
+            "model": model,
+            "task": "classification",
+            "algorithm": "random_forest",
+            "dataset": {"uri": "builtin://breast_cancer", "target": "target"},
+            "resources": {"cpu": "100m", "memory": "128Mi"},
+            "backoffLimit": 2,
+            **extra,
+        },
     }
 
 
@@ -53,8 +68,15 @@ def kube(cluster: Any) -> Kube:
 
 @pytest.fixture
 def operator(cluster: Any, namespace: str, tmp_path: Path):
-    proc = OperatorProcess(cluster.kubeconfig, namespace, tmp_path / "operator.log",
-                           pod_annotations=kubelet.LEAVE_TO_TEST).start()
+    storage.bound_claim(
+        Kube(cluster.api_client()), namespace, "perennial-artifacts", str(tmp_path / "pv")
+    )
+    proc = OperatorProcess(
+        str(cluster.kubeconfig),
+        namespace,
+        tmp_path / "operator.log",
+        pod_annotations=kubelet.LEAVE_TO_TEST,
+    ).start()
     yield proc
     proc.stop()
 
@@ -82,21 +104,39 @@ class World:
 
     def describe(self) -> str:
         tjs = self.kube.list(API_VERSION, "TrainingJob", self.ns)
-        return json.dumps({"trainingjobs": [t.get("status") for t in tjs],
-                           "jobs": [j.get("status") for j in self.jobs()]}, indent=1)[:4000] + \
-            "\n--- operator log ---\n" + self.op.log_tail()
+        return (
+            json.dumps(
+                {
+                    "trainingjobs": [t.get("status") for t in tjs],
+                    "jobs": [j.get("status") for j in self.jobs()],
+                },
+                indent=1,
+            )[:4000]
+            + "\n--- operator log ---\n"
+            + self.op.log_tail()
+        )
 
     def wait(self, fn, message: str, timeout: float = 60.0):
         return until(fn, timeout=timeout, message=message, describe=self.describe)
 
     def wait_phase(self, name: str, phase: str, timeout: float = 60.0) -> dict[str, Any]:
-        return self.wait(lambda: (t := self.tj(name)) and t.get("status", {}).get("phase") == phase
-                         and t, f"TrainingJob {name} phase {phase}", timeout)
+        return self.wait(
+            lambda: (t := self.tj(name)) and t.get("status", {}).get("phase") == phase and t,
+            f"TrainingJob {name} phase {phase}",
+            timeout,
+        )
 
     def new_pod(self, tj: str, count: int = 1, timeout: float = 60.0) -> str:
-        pods = self.wait(lambda: (p := self.pods(tj)) and len(p) >= count and p[count - 1]
-                         .get("spec", {}).get("nodeName") and p,
-                         f"pod #{count} of {tj} scheduled", timeout)
+        pods = self.wait(
+            lambda: (
+                (p := self.pods(tj))
+                and len(p) >= count
+                and p[count - 1].get("spec", {}).get("nodeName")
+                and p
+            ),
+            f"pod #{count} of {tj} scheduled",
+            timeout,
+        )
         return str(pods[count - 1]["metadata"]["name"])
 
 
@@ -131,8 +171,10 @@ def test_success_goes_through_the_phases_and_registers_a_model_with_lineage(worl
     kubelet.training(world.kube, world.ns, pod)
     world.wait_phase("happy", "Training")
     kubelet.finish(world.kube, world.ns, pod, exit_code=0, message=json.dumps(RESULT))
-    tj = world.wait(lambda: (t := world.tj("happy")) and t.get("status", {}).get("modelVersion")
-                    and t, "registration")
+    tj = world.wait(
+        lambda: (t := world.tj("happy")) and t.get("status", {}).get("modelVersion") and t,
+        "registration",
+    )
     status = tj["status"]
     assert status["phase"] == "Succeeded"
     assert status["metrics"] == {"accuracy": 0.96, "roc_auc": 0.991}
@@ -146,17 +188,23 @@ def test_success_goes_through_the_phases_and_registers_a_model_with_lineage(worl
     assert mv["spec"]["artifact"]["sha256"] == "cd" * 32
     assert mv["spec"]["artifact"]["uri"].startswith("pvc://perennial-artifacts/models/churn/")
     assert mv["spec"]["source"]["trainingJob"] == "happy"
-    assert mv["spec"]["source"]["dataset"] == {"uri": "builtin://breast_cancer",
-                                               "sha256": "ab" * 32, "rows": 569}
-    world.wait(lambda: (m := world.mvs()) and m[0].get("status", {}).get("phase") == "Ready",
-               "ModelVersion Ready")
+    assert mv["spec"]["source"]["dataset"] == {
+        "uri": "builtin://breast_cancer",
+        "sha256": "ab" * 32,
+        "rows": 569,
+    }
+    world.wait(
+        lambda: (m := world.mvs()) and m[0].get("status", {}).get("phase") == "Ready",
+        "ModelVersion Ready",
+    )
 
 
 def test_data_validation_failure_fails_at_once_without_retry(world: World) -> None:
     world.create(trainingjob("bad-data"))
     pod = world.new_pod("bad-data")
-    kubelet.finish(world.kube, world.ns, pod, exit_code=3, message=json.dumps(DATA_INVALID),
-                   in_init=True)
+    kubelet.finish(
+        world.kube, world.ns, pod, exit_code=3, message=json.dumps(DATA_INVALID), in_init=True
+    )
     tj = world.wait_phase("bad-data", "Failed")
     conds = {c["type"]: c for c in tj["status"]["conditions"]}
     assert conds["DataValidated"]["status"] == "False"
@@ -176,8 +224,10 @@ def test_a_crash_is_retried_and_the_retry_succeeds(world: World) -> None:
     second = world.new_pod("flaky", count=2, timeout=90)  # the Job controller's backoff
     assert second != first
     kubelet.finish(world.kube, world.ns, second, exit_code=0, message=json.dumps(RESULT))
-    tj = world.wait(lambda: (t := world.tj("flaky")) and t.get("status", {}).get("modelVersion")
-                    and t, "registration after retry")
+    tj = world.wait(
+        lambda: (t := world.tj("flaky")) and t.get("status", {}).get("modelVersion") and t,
+        "registration after retry",
+    )
     assert tj["status"]["attempts"] == 2
 
 
@@ -202,24 +252,39 @@ def test_two_jobs_finishing_together_get_distinct_versions(world: World) -> None
     world.create(trainingjob("twin-b"))
     pods = [world.new_pod("twin-a"), world.new_pod("twin-b")]
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        list(pool.map(lambda p: kubelet.finish(world.kube, world.ns, p, exit_code=0,
-                                               message=json.dumps(RESULT)), pods))
-    world.wait(lambda: all(world.tj(n).get("status", {}).get("modelVersion")
-                           for n in ("twin-a", "twin-b")), "both registered")
+        list(
+            pool.map(
+                lambda p: kubelet.finish(
+                    world.kube, world.ns, p, exit_code=0, message=json.dumps(RESULT)
+                ),
+                pods,
+            )
+        )
+    world.wait(
+        lambda: all(
+            world.tj(n).get("status", {}).get("modelVersion") for n in ("twin-a", "twin-b")
+        ),
+        "both registered",
+    )
     versions = sorted(m["spec"]["version"] for m in world.mvs())
     assert versions == [1, 2]
-    assert {world.tj(n)["status"]["modelVersion"] for n in ("twin-a", "twin-b")} == \
-        {"churn-v1", "churn-v2"}
+    assert {world.tj(n)["status"]["modelVersion"] for n in ("twin-a", "twin-b")} == {
+        "churn-v1",
+        "churn-v2",
+    }
 
 
 def test_registration_races_on_the_api_server_never_share_a_version(
-        kube: Kube, namespace: str) -> None:
+    kube: Kube, namespace: str
+) -> None:
     """Eight registrations at once against the real API server: create is atomic there."""
     config = OperatorConfig()
 
     def register(i: int) -> str:
-        tj = {"metadata": {"name": f"race-{i}", "namespace": namespace, "uid": f"uid-{i:04d}-x"},
-              "spec": {"model": "race", "dataset": {"uri": "builtin://iris"}}}
+        tj = {
+            "metadata": {"name": f"race-{i}", "namespace": namespace, "uid": f"uid-{i:04d}-x"},
+            "spec": {"model": "race", "dataset": {"uri": "builtin://iris"}},
+        }
         return register_model(kube, tj, RESULT, config)
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
@@ -233,9 +298,12 @@ def test_deleting_the_trainingjob_removes_children_but_keeps_the_model(world: Wo
     kubelet.finish(world.kube, world.ns, pod, exit_code=0, message=json.dumps(RESULT))
     world.wait(lambda: world.tj("doomed").get("status", {}).get("modelVersion"), "registration")
     world.kube.delete(API_VERSION, "TrainingJob", world.ns, "doomed")
-    world.wait(lambda: not world.jobs() and world.kube.get("v1", "ConfigMap", world.ns,
-                                                           "doomed-spec") is None,
-               "garbage collection of Job and ConfigMap")
+    world.wait(
+        lambda: (
+            not world.jobs() and world.kube.get("v1", "ConfigMap", world.ns, "doomed-spec") is None
+        ),
+        "garbage collection of Job and ConfigMap",
+    )
     assert [m["metadata"]["name"] for m in world.mvs()] == ["churn-v1"]
 
 
@@ -244,7 +312,8 @@ def test_spec_is_immutable_once_created(world: World) -> None:
 
     world.create(trainingjob("frozen"))
     with pytest.raises(ApiException) as err:
-        world.kube.patch(API_VERSION, "TrainingJob", world.ns, "frozen",
-                         {"spec": {"algorithm": "svm"}})
+        world.kube.patch(
+            API_VERSION, "TrainingJob", world.ns, "frozen", {"spec": {"algorithm": "svm"}}
+        )
     assert err.value.status == 422
     assert "immutable" in str(err.value.body)

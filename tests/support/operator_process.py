@@ -12,8 +12,14 @@ from typing import IO, Any
 
 
 class OperatorProcess:
-    def __init__(self, kubeconfig: str, namespace: str, log_path: Path,
-                 pod_annotations: dict[str, str] | None = None, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        kubeconfig: str,
+        namespace: str,
+        log_path: Path,
+        pod_annotations: dict[str, str] | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.namespace = namespace
         self.log_path = log_path
@@ -23,14 +29,29 @@ class OperatorProcess:
         self._log: IO[Any] | None = None
 
     def start(self) -> OperatorProcess:
-        env = {**os.environ, "KUBECONFIG": self.kubeconfig, "PERENNIAL_METRICS_PORT": "0",
-               "PERENNIAL_POD_ANNOTATIONS": json.dumps(self.pod_annotations),
-               "PERENNIAL_RUNTIME_IMAGE": "perennial/runtime:test", **self.extra_env}
+        env = {
+            **os.environ,
+            "KUBECONFIG": self.kubeconfig,
+            "PERENNIAL_METRICS_PORT": "0",
+            "PERENNIAL_POD_ANNOTATIONS": json.dumps(self.pod_annotations),
+            "PERENNIAL_RUNTIME_IMAGE": "perennial/runtime:test",
+            **self.extra_env,
+        }
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "perennial_operator", "--standalone", "-n", self.namespace,
-             "--verbose"],
-            env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "perennial_operator",
+                "--standalone",
+                "-n",
+                self.namespace,
+                "--verbose",
+            ],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         return self
 
@@ -39,6 +60,12 @@ class OperatorProcess:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log:
+            self._log.close()
+            self._log = None
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -47,9 +74,7 @@ class OperatorProcess:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
-        if self._log:
-            self._log.close()
-            self._log = None
+        self._close_log()
 
     def log_tail(self, lines: int = 60) -> str:
         try:

@@ -31,8 +31,10 @@ PLURALS = {
     "ComputePool": "computepools",
     "MachineDeployment": "machinedeployments",
     "Machine": "machines",
+    "PersistentVolume": "persistentvolumes",
+    "PersistentVolumeClaim": "persistentvolumeclaims",
 }
-CLUSTER_SCOPED = {"Node", "ComputePool"}
+CLUSTER_SCOPED = {"Node", "ComputePool", "PersistentVolume"}
 
 
 def now_iso() -> str:
