@@ -18,6 +18,7 @@ import fcntl
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Sequence
@@ -34,6 +35,8 @@ from perennial_hack.local_runtime_volumes import Layout
 log = logging.getLogger("perennial.local-runtime")
 ANNOTATIONS = {"perennial.dev/runtime": "local", "kwok.x-k8s.io/status": "custom"}
 BOUND = "spec.nodeName!="  # only pods the scheduler has placed
+# Which runtime runs a pod: two runtimes on one cluster must never both run it.
+OWNER_ANNOTATION = "perennial.dev/local-runtime"
 SHUTDOWN_GRACE_S = 10.0
 WATCH_TIMEOUT_S = 120
 
@@ -57,12 +60,14 @@ class LocalRuntime:
         self, api: Api, layout: Layout, bin_dir: Path, namespace: str | None = None
     ) -> None:
         self.api, self.layout, self.bin_dir, self.namespace = api, layout, bin_dir, namespace
+        self.owner = f"{socket.gethostname()}:{layout.state}"
         self.pool = LoopbackPool()
         self.workers: dict[str, PodWorker] = {}
         self.done: set[str] = set()  # pods that ended here: never run twice
         self._lock = threading.Lock()
         self._host_ips: dict[str, str] = {}
         self._warned: set[str] = set()
+        self._deleted_uids: set[str] = set()
 
     # --- events -------------------------------------------------------------------------
 
@@ -75,10 +80,17 @@ class LocalRuntime:
         with self._lock:
             worker = self.workers.get(uid)
         if kind == "DELETED" or meta.get("deletionTimestamp"):
-            self._deleted(pod, worker)
+            self._deleted(kind, pod, worker)
             return
         terminal = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
         if worker is not None or uid in self.done or terminal:
+            return
+        if not self.api.claim_pod(pod, OWNER_ANNOTATION, self.owner):
+            self._warn_once(
+                uid,
+                f"{meta['namespace']}/{meta['name']} is run by another "
+                f"local runtime ({(meta.get('annotations') or {}).get(OWNER_ANNOTATION)})",
+            )
             return
         if was_started(pod) and pod["spec"].get("restartPolicy") == "Never":
             self._fail_lost(pod)
@@ -100,15 +112,20 @@ class LocalRuntime:
         log.info("%s/%s: running locally at %s", meta["namespace"], meta["name"], pod_ip)
         worker.start()
 
-    def _deleted(self, pod: dict[str, Any], worker: PodWorker | None) -> None:
+    def _deleted(self, kind: str, pod: dict[str, Any], worker: PodWorker | None) -> None:
         meta = pod["metadata"]
         grace = meta.get("deletionGracePeriodSeconds")
         if worker is not None:
             worker.stop(deleting=True, grace_s=None if grace is None else float(grace))
-        elif meta.get("deletionTimestamp"):
+        elif meta.get("deletionTimestamp") and self._mine_or_nobodys(meta):
             # Nothing of it runs here: confirm at once, as a kubelet with no containers would.
             self.api.delete_pod_now(meta["namespace"], meta["name"], meta["uid"])
-        self.done.discard(meta["uid"])
+        if kind == "DELETED":
+            self._forget(meta["uid"])
+
+    def _mine_or_nobodys(self, meta: dict[str, Any]) -> bool:
+        owner = (meta.get("annotations") or {}).get(OWNER_ANNOTATION)
+        return owner in (None, self.owner)
 
     def _fail_lost(self, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]
@@ -119,21 +136,36 @@ class LocalRuntime:
         self.done.add(meta["uid"])
 
     def _ended(self, uid: str) -> None:
+        # The address stays taken until the pod object is gone: a finished pod still
+        # shows it in its status, and two pods showing one address would mislead.
         with self._lock:
             self.workers.pop(uid, None)
             self.done.add(uid)
+            deleted = uid in self._deleted_uids
+        if deleted:
+            self._forget(uid)
+
+    def _forget(self, uid: str) -> None:
+        """The pod object is gone: free its address once nothing of it runs any more."""
+        with self._lock:
+            if uid in self.workers:
+                self._deleted_uids.add(uid)
+                return
+            self._deleted_uids.discard(uid)
+            self.done.discard(uid)
         self.pool.release(uid)
 
     def _warn_half_annotated(self, pod: dict[str, Any]) -> None:
-        annotations = pod["metadata"].get("annotations") or {}
-        uid = pod["metadata"]["uid"]
-        if annotations.get("perennial.dev/runtime") == "local" and uid not in self._warned:
+        meta = pod["metadata"]
+        if (meta.get("annotations") or {}).get("perennial.dev/runtime") == "local":
+            self._warn_once(meta["uid"], f"{meta['namespace']}/{meta['name']} asks for the "
+                            "local runtime but lacks kwok.x-k8s.io/status=custom: kwok would "
+                            "fight us over its status, so it is left alone")  # fmt: skip
+
+    def _warn_once(self, uid: str, message: str) -> None:
+        if uid not in self._warned:
             self._warned.add(uid)
-            log.warning(
-                "%s/%s asks for the local runtime but lacks kwok.x-k8s.io/status=custom: "
-                "kwok would fight us over its status, so it is left alone",
-                pod["metadata"]["namespace"], pod["metadata"]["name"],
-            )  # fmt: skip
+            log.warning("%s", message)
 
     def sync(self, pods: list[dict[str, Any]]) -> None:
         """After a (re)list: start what is new, stop what disappeared while not watching."""
@@ -144,6 +176,8 @@ class LocalRuntime:
             gone = [w for uid, w in self.workers.items() if uid not in present]
         for worker in gone:
             worker.stop(deleting=True)
+        for uid in self.done - present:
+            self._forget(uid)
 
     # --- the loop -----------------------------------------------------------------------
 

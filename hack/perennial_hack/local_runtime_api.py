@@ -117,6 +117,25 @@ class Api:
             if err.code not in (404, 409):
                 raise
 
+    def claim_pod(self, pod: dict[str, Any], key: str, owner: str) -> bool:
+        """Mark the pod as run by `owner` unless another runtime has; the resourceVersion
+        makes two runtimes racing for one pod end with one owner."""
+        meta = pod["metadata"]
+        current = (meta.get("annotations") or {}).get(key)
+        if current is not None:
+            return bool(current == owner)
+        patch = {
+            "metadata": {"resourceVersion": meta["resourceVersion"], "annotations": {key: owner}}
+        }
+        try:
+            self.call("PATCH", f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
+                      patch, content_type="application/merge-patch+json")  # fmt: skip
+        except ApiError as err:
+            if err.code in (404, 409):
+                return False  # gone, or changed under us: the next event tries again
+            raise
+        return True
+
     def node_ip(self, name: str) -> str:
         node = self.get(f"/api/v1/nodes/{name}") or {}
         for address in (node.get("status") or {}).get("addresses") or []:
