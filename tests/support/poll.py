@@ -9,8 +9,14 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def until(fn: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.2,
-          message: str = "condition", describe: Callable[[], str] | None = None) -> T:
+def until(
+    fn: Callable[[], T | None],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.2,
+    message: str = "condition",
+    describe: Callable[[], str] | None = None,
+) -> T:
     """Return fn()'s first truthy value; fail with `message` (and describe()) on timeout."""
     deadline = time.monotonic() + timeout
     last: T | None = None

@@ -11,8 +11,15 @@ pytestmark = pytest.mark.unit
 
 
 def test_exit_codes_match():
-    for name in ("EXIT_CRASH", "EXIT_BAD_SPEC", "EXIT_DATA_INVALID", "EXIT_DATASET_UNAVAILABLE",
-                 "EXIT_BUDGET_TOO_SMALL", "PERMANENT_EXIT_CODES", "TERMINATION_MESSAGE_PATH"):
+    for name in (
+        "EXIT_CRASH",
+        "EXIT_BAD_SPEC",
+        "EXIT_DATA_INVALID",
+        "EXIT_DATASET_UNAVAILABLE",
+        "EXIT_BUDGET_TOO_SMALL",
+        "PERMANENT_EXIT_CODES",
+        "TERMINATION_MESSAGE_PATH",
+    ):
         assert getattr(mirrored, name) == getattr(contract, name), name
 
 

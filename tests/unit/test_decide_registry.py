@@ -15,29 +15,43 @@ pytestmark = pytest.mark.unit
 
 
 def mv(name, model, stage, version=1):
-    return {"metadata": {"name": name}, "spec": {"model": model, "stage": stage,
-                                                 "version": version}}
+    return {
+        "metadata": {"name": name},
+        "spec": {"model": model, "stage": stage, "version": version},
+    }
 
 
-@pytest.mark.parametrize(("existing", "expected"), [([], 1), ([1, 2, 3], 4), ([7, 2], 8)],
-                         ids=["first", "dense", "gaps-not-reused"])
+@pytest.mark.parametrize(
+    ("existing", "expected"),
+    [([], 1), ([1, 2, 3], 4), ([7, 2], 8)],
+    ids=["first", "dense", "gaps-not-reused"],
+)
 def test_next_version(existing, expected):
     assert next_version(existing) == expected
 
 
 def test_only_other_production_versions_of_the_same_model_are_archived():
     promoted = mv("churn-v3", "churn", "Production", 3)
-    siblings = [promoted, mv("churn-v2", "churn", "Production", 2), mv("churn-v1", "churn", "Archived"),
-                mv("fraud-v1", "fraud", "Production"), mv("churn-v4", "churn", "Staging", 4)]
+    siblings = [
+        promoted,
+        mv("churn-v2", "churn", "Production", 2),
+        mv("churn-v1", "churn", "Archived"),
+        mv("fraud-v1", "fraud", "Production"),
+        mv("churn-v4", "churn", "Staging", 4),
+    ]
     assert versions_to_archive(promoted, siblings) == ["churn-v2"]
 
 
-@pytest.mark.parametrize(("artifact", "problem"), [
-    ({"uri": "pvc://a/b", "format": "onnx"}, None),
-    ({"uri": "ftp://a/b", "format": "onnx"}, "unsupported scheme"),
-    ({"uri": "pvc://a/b", "format": "joblib"}, "allowUnsafePickle"),
-    ({"uri": "pvc://a/b", "format": "joblib", "allowUnsafePickle": True}, None),
-], ids=["ok", "bad-scheme", "pickle-not-allowed", "pickle-allowed"])
+@pytest.mark.parametrize(
+    ("artifact", "problem"),
+    [
+        ({"uri": "pvc://a/b", "format": "onnx"}, None),
+        ({"uri": "ftp://a/b", "format": "onnx"}, "unsupported scheme"),
+        ({"uri": "pvc://a/b", "format": "joblib"}, "allowUnsafePickle"),
+        ({"uri": "pvc://a/b", "format": "joblib", "allowUnsafePickle": True}, None),
+    ],
+    ids=["ok", "bad-scheme", "pickle-not-allowed", "pickle-allowed"],
+)
 def test_modelversion_problem(artifact, problem):
     found = modelversion_problem({"spec": {"artifact": artifact}})
     assert (found is None) if problem is None else (problem in (found or ""))
@@ -58,22 +72,36 @@ def test_failure_report_of_plain_text_and_json():
 
 
 def test_modelversion_for_records_lineage_and_is_not_owned_by_the_job():
-    tj = {"metadata": {"name": "churn-train", "namespace": "ml", "uid": "u1"},
-          "spec": {"model": "churn", "dataset": {"uri": "builtin://breast_cancer"}}}
-    result = {"artifact": {"sha256": "ab" * 32, "format": "onnx"},
-              "dataset": {"uri": "builtin://breast_cancer", "sha256": "cd" * 32, "rows": 569},
-              "metrics": {"roc_auc": 0.99, "note": "x"}, "algorithm": "svm",
-              "hyperparameters": {"C": 1.0}, "signature": {"inputs": ["a", "b"], "outputs": ["label"]}}
+    tj = {
+        "metadata": {"name": "churn-train", "namespace": "ml", "uid": "u1"},
+        "spec": {"model": "churn", "dataset": {"uri": "builtin://breast_cancer"}},
+    }
+    result = {
+        "artifact": {"sha256": "ab" * 32, "format": "onnx"},
+        "dataset": {"uri": "builtin://breast_cancer", "sha256": "cd" * 32, "rows": 569},
+        "metrics": {"roc_auc": 0.99, "note": "x"},
+        "algorithm": "svm",
+        "task": "",
+        "hyperparameters": {"C": 1.0},
+        "signature": {"inputs": ["a", "b"], "outputs": ["label"]},
+    }
     manifest = modelversion_for(tj, result, "pvc://art/models/churn/x", 4, "img:1")
     assert manifest["metadata"]["name"] == modelversion_name("churn", 4) == "churn-v4"
     assert "ownerReferences" not in manifest["metadata"]
     assert manifest["metadata"]["labels"]["perennial.dev/trainingjob-uid"] == "u1"
     spec = manifest["spec"]
-    assert spec["artifact"] == {"uri": "pvc://art/models/churn/x", "sha256": "ab" * 32,
-                                "format": "onnx"}
+    assert spec["artifact"] == {
+        "uri": "pvc://art/models/churn/x",
+        "sha256": "ab" * 32,
+        "format": "onnx",
+    }
     assert spec["metrics"] == {"roc_auc": 0.99}
     assert spec["signature"]["inputs"] == [{"name": "a"}, {"name": "b"}]
-    assert spec["source"] == {"trainingJob": "churn-train",
-                              "dataset": {"uri": "builtin://breast_cancer", "sha256": "cd" * 32,
-                                          "rows": 569},
-                              "algorithm": "svm", "hyperparameters": {"C": 1.0}, "image": "img:1"}
+    assert spec["source"] == {
+        "trainingJob": "churn-train",
+        "dataset": {"uri": "builtin://breast_cancer", "sha256": "cd" * 32, "rows": 569},
+        "algorithm": "svm",
+        "task": "",
+        "hyperparameters": {"C": 1.0},
+        "image": "img:1",
+    }

@@ -17,18 +17,31 @@ TJ = {
     "metadata": {"name": "t", "namespace": "ml", "uid": "u", "generation": 1},
     "spec": {"model": "churn", "task": "classification", "dataset": {"uri": "builtin://iris"}},
 }
-SUCCESS = json.dumps({
-    "outcome": "Succeeded", "metrics": {"accuracy": 0.97, "roc_auc": 0.995},
-    "dataset": {"uri": "builtin://iris", "sha256": "ab" * 32, "rows": 150},
-    "artifact": {"format": "onnx", "sha256": "cd" * 32}, "algorithm": "random_forest",
-    "hyperparameters": {"n_estimators": 100},
-})
-DATA_INVALID = json.dumps({
-    "outcome": "DataInvalid", "message": "2 data checks failed",
-    "failures": [{"check": "min_rows", "column": None, "observed": 50, "expected": ">= 100"},
-                 {"check": "max_missing_fraction", "column": "age", "observed": 0.3,
-                  "expected": "<= 0.05"}],
-})
+SUCCESS = json.dumps(
+    {
+        "outcome": "Succeeded",
+        "metrics": {"accuracy": 0.97, "roc_auc": 0.995},
+        "dataset": {"uri": "builtin://iris", "sha256": "ab" * 32, "rows": 150},
+        "artifact": {"format": "onnx", "sha256": "cd" * 32},
+        "algorithm": "random_forest",
+        "hyperparameters": {"n_estimators": 100},
+    }
+)
+DATA_INVALID = json.dumps(
+    {
+        "outcome": "DataInvalid",
+        "message": "2 data checks failed",
+        "failures": [
+            {"check": "min_rows", "column": None, "observed": 50, "expected": ">= 100"},
+            {
+                "check": "max_missing_fraction",
+                "column": "age",
+                "observed": 0.3,
+                "expected": "<= 0.05",
+            },
+        ],
+    }
+)
 
 
 def term(name, code, message=""):
@@ -43,16 +56,30 @@ def wait(name):
     return ContainerObs(name=name, state="waiting", reason="PodInitializing")
 
 
-def pod(init=(), main=(), phase="Running", created="2026-11-27T11:00:00Z", unschedulable=None,
-        name="p1"):
-    return PodObs(name=name, phase=phase, created=created, unschedulable=unschedulable,
-                  init=tuple(init), main=tuple(main))
+def pod(
+    init=(), main=(), phase="Running", created="2026-11-27T11:00:00Z", unschedulable=None, name="p1"
+):
+    return PodObs(
+        name=name,
+        phase=phase,
+        created=created,
+        unschedulable=unschedulable,
+        init=tuple(init),
+        main=tuple(main),
+    )
 
 
 def job(active=0, succeeded=0, failed=0, complete=False, failure=None):
-    return JobObs(name="t-train", active=active, succeeded=succeeded, failed=failed,
-                  complete=complete, failure=failure, start_time="2026-11-27T11:00:00Z",
-                  completion_time="2026-11-27T11:05:00Z" if complete else None)
+    return JobObs(
+        name="t-train",
+        active=active,
+        succeeded=succeeded,
+        failed=failed,
+        complete=complete,
+        failure=failure,
+        start_time="2026-11-27T11:00:00Z",
+        completion_time="2026-11-27T11:05:00Z" if complete else None,
+    )
 
 
 def conds(status):
@@ -62,51 +89,135 @@ def conds(status):
 CASES = [
     # id, job, pods, ctx, phase, expected conditions (subset)
     ("no-job-yet", None, [], CTX, "Pending", {}),
-    ("pool-missing", None, [], Context(now=NOW, artifact_uri="x", pool_problem="no pool gpu"),
-     "Pending", {"Scheduled": ("False", "ComputePoolNotFound")}),
+    (
+        "pool-missing",
+        None,
+        [],
+        Context(now=NOW, artifact_uri="x", pool_problem="no pool gpu"),
+        "Pending",
+        {"Scheduled": ("False", "ComputePoolNotFound")},
+    ),
     ("job-without-pod", job(active=1), [], CTX, "Pending", {}),
-    ("pod-unschedulable", job(active=1),
-     [pod(phase="Pending", unschedulable="0/2 nodes: Insufficient nvidia.com/gpu")], CTX,
-     "Pending", {"Scheduled": ("False", "Unschedulable")}),
+    (
+        "pod-unschedulable",
+        job(active=1),
+        [pod(phase="Pending", unschedulable="0/2 nodes: Insufficient nvidia.com/gpu")],
+        CTX,
+        "Pending",
+        {"Scheduled": ("False", "Unschedulable")},
+    ),
     ("pod-created-no-status", job(active=1), [pod(phase="Pending")], CTX, "Pending", {}),
-    ("validating", job(active=1), [pod(init=[run("validate")], main=[wait("train")])], CTX,
-     "Validating", {"DataValidated": ("Unknown", "Validating")}),
-    ("training", job(active=1), [pod(init=[term("validate", 0)], main=[run("train")])], CTX,
-     "Training", {"DataValidated": ("True", "DataChecksPassed")}),
-    ("retrying-after-crash", job(active=1, failed=1),
-     [pod(init=[term("validate", 0)], main=[term("train", 1, "boom")], phase="Failed"),
-      pod(init=[term("validate", 0)], main=[run("train")], name="p2",
-          created="2026-11-27T11:10:00Z")], CTX, "Training", {}),
-    ("succeeded-not-registered", job(succeeded=1, complete=True),
-     [pod(init=[term("validate", 0)], main=[term("train", 0, SUCCESS)], phase="Succeeded")], CTX,
-     "Succeeded", {"Complete": ("True", "TrainingSucceeded"), "Registered": ("False", "NotYet")}),
-    ("succeeded-registered", job(succeeded=1, complete=True),
-     [pod(init=[term("validate", 0)], main=[term("train", 0, SUCCESS)], phase="Succeeded")],
-     Context(now=NOW, artifact_uri="pvc://a/b", registered="churn-v4"), "Succeeded",
-     {"Registered": ("True", "ModelRegistered")}),
-    ("succeeded-without-result", job(succeeded=1, complete=True),
-     [pod(init=[term("validate", 0)], main=[term("train", 0, "not json")], phase="Succeeded")],
-     CTX, "Failed", {"Failed": ("True", "ResultUnreadable")}),
-    ("data-invalid", job(failed=1, failure=("PodFailurePolicy", "Container validate ...")),
-     [pod(init=[term("validate", 3, DATA_INVALID)], phase="Failed")], CTX, "Failed",
-     {"DataValidated": ("False", "DataValidationFailed"),
-      "Failed": ("True", "DataValidationFailed")}),
-    ("bad-spec-in-train", job(failed=1, failure=("PodFailurePolicy", "")),
-     [pod(init=[term("validate", 0)], main=[term("train", 2, '{"message": "unknown algorithm"}')],
-          phase="Failed")], CTX, "Failed", {"Failed": ("True", "InvalidSpec")}),
-    ("budget-too-small", job(failed=1, failure=("PodFailurePolicy", "")),
-     [pod(init=[term("validate", 0)], main=[term("train", 5, "")], phase="Failed")], CTX,
-     "Failed", {"Failed": ("True", "BudgetTooSmall")}),
-    ("backoff-exceeded", job(failed=3, failure=("BackoffLimitExceeded", "Job has reached limit")),
-     [pod(init=[term("validate", 0)], main=[term("train", 137, "")], phase="Failed")], CTX,
-     "Failed", {"Failed": ("True", "BackoffLimitExceeded")}),
-    ("deadline", job(failed=0, failure=("DeadlineExceeded", "Job was active longer")),
-     [], CTX, "Failed", {"Failed": ("True", "DeadlineExceeded")}),
+    (
+        "validating",
+        job(active=1),
+        [pod(init=[run("validate")], main=[wait("train")])],
+        CTX,
+        "Validating",
+        {"DataValidated": ("Unknown", "Validating")},
+    ),
+    (
+        "training",
+        job(active=1),
+        [pod(init=[term("validate", 0)], main=[run("train")])],
+        CTX,
+        "Training",
+        {"DataValidated": ("True", "DataChecksPassed")},
+    ),
+    (
+        "retrying-after-crash",
+        job(active=1, failed=1),
+        [
+            pod(init=[term("validate", 0)], main=[term("train", 1, "boom")], phase="Failed"),
+            pod(
+                init=[term("validate", 0)],
+                main=[run("train")],
+                name="p2",
+                created="2026-11-27T11:10:00Z",
+            ),
+        ],
+        CTX,
+        "Training",
+        {},
+    ),
+    (
+        "succeeded-not-registered",
+        job(succeeded=1, complete=True),
+        [pod(init=[term("validate", 0)], main=[term("train", 0, SUCCESS)], phase="Succeeded")],
+        CTX,
+        "Succeeded",
+        {"Complete": ("True", "TrainingSucceeded"), "Registered": ("False", "NotYet")},
+    ),
+    (
+        "succeeded-registered",
+        job(succeeded=1, complete=True),
+        [pod(init=[term("validate", 0)], main=[term("train", 0, SUCCESS)], phase="Succeeded")],
+        Context(now=NOW, artifact_uri="pvc://a/b", registered="churn-v4"),
+        "Succeeded",
+        {"Registered": ("True", "ModelRegistered")},
+    ),
+    (
+        "succeeded-without-result",
+        job(succeeded=1, complete=True),
+        [pod(init=[term("validate", 0)], main=[term("train", 0, "not json")], phase="Succeeded")],
+        CTX,
+        "Failed",
+        {"Failed": ("True", "ResultUnreadable")},
+    ),
+    (
+        "data-invalid",
+        job(failed=1, failure=("PodFailurePolicy", "Container validate ...")),
+        [pod(init=[term("validate", 3, DATA_INVALID)], phase="Failed")],
+        CTX,
+        "Failed",
+        {
+            "DataValidated": ("False", "DataValidationFailed"),
+            "Failed": ("True", "DataValidationFailed"),
+        },
+    ),
+    (
+        "bad-spec-in-train",
+        job(failed=1, failure=("PodFailurePolicy", "")),
+        [
+            pod(
+                init=[term("validate", 0)],
+                main=[term("train", 2, '{"message": "unknown algorithm"}')],
+                phase="Failed",
+            )
+        ],
+        CTX,
+        "Failed",
+        {"Failed": ("True", "InvalidSpec")},
+    ),
+    (
+        "budget-too-small",
+        job(failed=1, failure=("PodFailurePolicy", "")),
+        [pod(init=[term("validate", 0)], main=[term("train", 5, "")], phase="Failed")],
+        CTX,
+        "Failed",
+        {"Failed": ("True", "BudgetTooSmall")},
+    ),
+    (
+        "backoff-exceeded",
+        job(failed=3, failure=("BackoffLimitExceeded", "Job has reached limit")),
+        [pod(init=[term("validate", 0)], main=[term("train", 137, "")], phase="Failed")],
+        CTX,
+        "Failed",
+        {"Failed": ("True", "BackoffLimitExceeded")},
+    ),
+    (
+        "deadline",
+        job(failed=0, failure=("DeadlineExceeded", "Job was active longer")),
+        [],
+        CTX,
+        "Failed",
+        {"Failed": ("True", "DeadlineExceeded")},
+    ),
 ]
 
 
-@pytest.mark.parametrize(("job_", "pods", "ctx", "phase", "expected"),
-                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("job_", "pods", "ctx", "phase", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_phase_and_conditions(job_, pods, ctx, phase, expected):
     decision = trainingjob_status(TJ, job_, pods, ctx)
     assert decision.phase == phase
@@ -118,8 +229,11 @@ def test_phase_and_conditions(job_, pods, ctx, phase, expected):
 
 def test_data_failure_message_names_each_check_column_and_value():
     decision = trainingjob_status(
-        TJ, job(failed=1, failure=("PodFailurePolicy", "")),
-        [pod(init=[term("validate", 3, DATA_INVALID)], phase="Failed")], CTX)
+        TJ,
+        job(failed=1, failure=("PodFailurePolicy", "")),
+        [pod(init=[term("validate", 3, DATA_INVALID)], phase="Failed")],
+        CTX,
+    )
     message = decision.status["message"]
     assert "not retried" in message
     assert "min_rows: observed 50, expected >= 100" in message
@@ -129,9 +243,11 @@ def test_data_failure_message_names_each_check_column_and_value():
 
 def test_success_records_metrics_dataset_artifact_and_primary_metric():
     decision = trainingjob_status(
-        TJ, job(succeeded=1, complete=True),
+        TJ,
+        job(succeeded=1, complete=True),
         [pod(init=[term("validate", 0)], main=[term("train", 0, SUCCESS)], phase="Succeeded")],
-        Context(now=NOW, artifact_uri="pvc://a/b", registered="churn-v1"))
+        Context(now=NOW, artifact_uri="pvc://a/b", registered="churn-v1"),
+    )
     status = decision.status
     assert status["metrics"]["accuracy"] == 0.97
     assert status["dataset"] == {"uri": "builtin://iris", "sha256": "ab" * 32, "rows": 150}
@@ -154,19 +270,25 @@ def test_terminal_phases_are_sticky():
 
 
 def test_transition_time_moves_only_when_status_flips():
-    first = trainingjob_status(TJ, job(active=1),
-                               [pod(init=[term("validate", 0)], main=[run("train")])], CTX)
+    first = trainingjob_status(
+        TJ, job(active=1), [pod(init=[term("validate", 0)], main=[run("train")])], CTX
+    )
     later = Context(now="2026-11-27T13:00:00Z", artifact_uri=CTX.artifact_uri)
-    again = trainingjob_status({**TJ, "status": first.status}, job(active=1),
-                               [pod(init=[term("validate", 0)], main=[run("train")])], later)
+    again = trainingjob_status(
+        {**TJ, "status": first.status},
+        job(active=1),
+        [pod(init=[term("validate", 0)], main=[run("train")])],
+        later,
+    )
     (cond,) = [c for c in again.status["conditions"] if c["type"] == "DataValidated"]
     assert cond["lastTransitionTime"] == NOW
     assert again.events == []  # same phase: no new Event
 
 
 def test_phase_change_emits_one_event():
-    decision = trainingjob_status(TJ, job(active=1),
-                                  [pod(init=[run("validate")], main=[wait("train")])], CTX)
+    decision = trainingjob_status(
+        TJ, job(active=1), [pod(init=[run("validate")], main=[wait("train")])], CTX
+    )
     assert [(e.type, e.reason) for e in decision.events] == [("Normal", "Validating")]
 
 
@@ -176,19 +298,35 @@ def test_parsers_read_kubelet_shaped_dicts():
         "status": {
             "phase": "Failed",
             "conditions": [{"type": "PodScheduled", "status": "True"}],
-            "initContainerStatuses": [{"name": "validate", "state": {
-                "terminated": {"exitCode": 3, "reason": "Error", "message": DATA_INVALID}}}],
-            "containerStatuses": [{"name": "train", "state": {"waiting": {"reason": "PodInitializing"}}}],
+            "initContainerStatuses": [
+                {
+                    "name": "validate",
+                    "state": {
+                        "terminated": {"exitCode": 3, "reason": "Error", "message": DATA_INVALID}
+                    },
+                }
+            ],
+            "containerStatuses": [
+                {"name": "train", "state": {"waiting": {"reason": "PodInitializing"}}}
+            ],
         },
     }
     parsed = pod_obs(raw_pod)
     assert parsed.unschedulable is None
     assert parsed.container("validate") == term("validate", 3, DATA_INVALID).__class__(
-        name="validate", state="terminated", exit_code=3, reason="Error", message=DATA_INVALID)
+        name="validate", state="terminated", exit_code=3, reason="Error", message=DATA_INVALID
+    )
     assert parsed.container("train").state == "waiting"
-    raw_job = {"metadata": {"name": "j"}, "status": {"failed": 1, "conditions": [
-        {"type": "FailureTarget", "status": "True", "reason": "PodFailurePolicy"},
-        {"type": "Failed", "status": "True", "reason": "PodFailurePolicy", "message": "m"}]}}
+    raw_job = {
+        "metadata": {"name": "j"},
+        "status": {
+            "failed": 1,
+            "conditions": [
+                {"type": "FailureTarget", "status": "True", "reason": "PodFailurePolicy"},
+                {"type": "Failed", "status": "True", "reason": "PodFailurePolicy", "message": "m"},
+            ],
+        },
+    }
     assert job_obs(raw_job).failure == ("PodFailurePolicy", "m")
 
 
@@ -196,9 +334,17 @@ def test_result_without_a_valid_artifact_digest_is_not_registered():
     bad = json.loads(SUCCESS)
     bad["artifact"]["sha256"] = ""
     decision = trainingjob_status(
-        TJ, job(succeeded=1, complete=True),
-        [pod(init=[term("validate", 0)], main=[term("train", 0, json.dumps(bad))],
-             phase="Succeeded")], CTX)
+        TJ,
+        job(succeeded=1, complete=True),
+        [
+            pod(
+                init=[term("validate", 0)],
+                main=[term("train", 0, json.dumps(bad))],
+                phase="Succeeded",
+            )
+        ],
+        CTX,
+    )
     assert decision.phase == "Failed" and decision.result is None
     assert conds(decision.status)["Failed"] == ("True", "ResultUnreadable")
 
@@ -207,9 +353,17 @@ def test_only_numeric_metrics_reach_the_status():
     noisy = json.loads(SUCCESS)
     noisy["metrics"].update(note="n/a", ok=True, nan=float("nan"))
     decision = trainingjob_status(
-        TJ, job(succeeded=1, complete=True),
-        [pod(init=[term("validate", 0)], main=[term("train", 0, json.dumps(noisy))],
-             phase="Succeeded")], CTX)
+        TJ,
+        job(succeeded=1, complete=True),
+        [
+            pod(
+                init=[term("validate", 0)],
+                main=[term("train", 0, json.dumps(noisy))],
+                phase="Succeeded",
+            )
+        ],
+        CTX,
+    )
     assert decision.status["metrics"] == {"accuracy": 0.97, "roc_auc": 0.995}
 
 

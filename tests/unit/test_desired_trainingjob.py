@@ -21,7 +21,12 @@ CONFIG = OperatorConfig(runtime_image="perennial/runtime:test", artifact_pvc="ar
 TJ = {
     "apiVersion": "perennial.dev/v1alpha1",
     "kind": "TrainingJob",
-    "metadata": {"name": "churn-train", "namespace": "ml", "uid": "0123456789abcdef", "generation": 1},
+    "metadata": {
+        "name": "churn-train",
+        "namespace": "ml",
+        "uid": "0123456789abcdef",
+        "generation": 1,
+    },
     "spec": {
         "model": "churn",
         "task": "classification",
@@ -36,8 +41,10 @@ GPU_POOL = {
     "spec": {
         "node": {"cpu": "16", "memory": "64Gi", "gpu": 4},
         "labels": {"perennial.dev/pool": "gpu-a100"},
-        "taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},
-                   {"key": "dedicated", "effect": "NoExecute"}],
+        "taints": [
+            {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},
+            {"key": "dedicated", "effect": "NoExecute"},
+        ],
     }
 }
 
@@ -52,8 +59,12 @@ def test_children_are_a_configmap_and_a_job_owned_by_the_trainingjob():
     for child in children:
         (owner,) = child["metadata"]["ownerReferences"]
         assert owner == {
-            "apiVersion": "perennial.dev/v1alpha1", "kind": "TrainingJob", "name": "churn-train",
-            "uid": "0123456789abcdef", "controller": True, "blockOwnerDeletion": True,
+            "apiVersion": "perennial.dev/v1alpha1",
+            "kind": "TrainingJob",
+            "name": "churn-train",
+            "uid": "0123456789abcdef",
+            "controller": True,
+            "blockOwnerDeletion": True,
         }
         assert child["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "perennial"
         assert child["metadata"]["labels"]["perennial.dev/trainingjob"] == "churn-train"
@@ -95,8 +106,11 @@ def test_job_runs_validate_then_train_with_limits_and_failure_policy():
 
 def test_dataset_claim_is_mounted_read_only_beside_the_artifact_claim():
     pod = pod_spec(job(TJ, CONFIG, NO_POOL))
-    claims = {v["persistentVolumeClaim"]["claimName"]: v["persistentVolumeClaim"]["readOnly"]
-              for v in pod["volumes"] if "persistentVolumeClaim" in v}
+    claims = {
+        v["persistentVolumeClaim"]["claimName"]: v["persistentVolumeClaim"]["readOnly"]
+        for v in pod["volumes"]
+        if "persistentVolumeClaim" in v
+    }
     assert claims == {"artifacts": False, "datasets": True}
 
 
@@ -123,8 +137,11 @@ def test_baseline_directory_is_passed_and_mounted():
     manifest = job(TJ, CONFIG, NO_POOL, baseline_uri="pvc://models/churn/v3")
     args = pod_spec(manifest)["containers"][0]["args"]
     assert args[args.index("--baseline-dir") + 1] == "/mnt/pvc/models/churn/v3"
-    claims = [v["persistentVolumeClaim"]["claimName"] for v in pod_spec(manifest)["volumes"]
-              if "persistentVolumeClaim" in v]
+    claims = [
+        v["persistentVolumeClaim"]["claimName"]
+        for v in pod_spec(manifest)["volumes"]
+        if "persistentVolumeClaim" in v
+    ]
     assert claims == ["artifacts", "datasets", "models"]
 
 

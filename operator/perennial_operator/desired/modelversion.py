@@ -71,6 +71,7 @@ def modelversion_for(
                     "rows": int(dataset.get("rows", 0)),
                 },
                 "algorithm": str(result.get("algorithm") or spec.get("algorithm", "auto")),
+                "task": str(spec.get("task", "")),
                 "hyperparameters": dict(result.get("hyperparameters") or {}),
                 "image": image,
             },
