@@ -10,8 +10,15 @@ from train_support import train_direct
 
 from perennial_runtime.train.algorithms import ALGORITHMS
 from perennial_runtime.train.automl import Candidate, Entry, _estimate, candidates, rung_sizes
+from perennial_runtime.train.features import Columns
+from perennial_runtime.train.worker import CandidateFailed, Evaluator, ScoreJob
 
 pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
 
 
 def test_candidates_start_with_each_familys_defaults_and_are_distinct() -> None:
@@ -88,3 +95,26 @@ def test_clustering_search_picks_a_cluster_count_by_silhouette(tmp_path: Path) -
     trained = train_direct(tmp_path, spec)
     assert trained.message["algorithm"] == "kmeans"
     assert trained.message["metrics"]["silhouette"] > 0.3
+
+
+def test_worker_kills_a_candidate_that_outlives_its_time_and_recovers() -> None:
+    from sklearn.datasets import load_digits
+
+    data = load_digits(as_frame=True)
+    columns = Columns(numeric=tuple(data.data.columns))
+    slow = ScoreJob(
+        "classification", "random_forest", {"n_estimators": 2000}, columns, "accuracy", 10, 3, 0
+    )
+    quick = ScoreJob(
+        "classification", "logistic_regression", {"C": 0.1}, columns, "accuracy", 10, 3, 0
+    )
+    bad = ScoreJob(
+        "classification", "logistic_regression", {"C": -1.0}, columns, "accuracy", 10, 3, 0
+    )
+    X, y = data.data.iloc[:300], data.target.iloc[:300]
+    with Evaluator(threads=1) as evaluator:
+        assert evaluator.score(slow, X, y, key=0, timeout=0.5) is None
+        score = evaluator.score(quick, X, y, key=0, timeout=120)
+        assert score is not None and 0.8 < score <= 1
+        with pytest.raises(CandidateFailed, match="InvalidParameterError"):
+            evaluator.score(bad, X, y, key=0, timeout=120)

@@ -69,6 +69,15 @@ def test_manifest_may_be_yaml_or_json() -> None:
             id="hyperparameter",
         ),
         pytest.param(
+            {
+                "task": "recommendation",
+                "algorithm": "matrix_factorization",
+                "hyperparameters": {"n_factors": 0},
+            },
+            "invalid hyperparameter for algorithm matrix_factorization",
+            id="factorisation-value",
+        ),
+        pytest.param(
             {"hyperparameters": {"C": 1}},
             "needs a named spec.algorithm",
             id="hyperparameters-with-auto",

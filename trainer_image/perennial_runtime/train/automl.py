@@ -3,8 +3,9 @@
 Rung 0 cross-validates many candidates (each family's defaults first, then random
 configurations, families interleaved) on a subsample of the training split; each later
 rung keeps the best third on three times as many rows; the last rung uses every row. A
-candidate is launched only when its estimated cost still fits in the budget; fits already
-running are not interrupted. Nothing evaluated at all means the budget was too small.
+candidate is launched only when its estimated cost still fits in the budget, and runs in a
+worker process that is killed if it outlives the rung's deadline (worker.py). Nothing
+evaluated at all means the budget was too small.
 """
 
 from __future__ import annotations
@@ -12,21 +13,19 @@ from __future__ import annotations
 import math
 import random
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, train_test_split
+from sklearn.model_selection import train_test_split
 
 from perennial_runtime.train.algorithms import ALGORITHMS, CLASSIFICATION_TASKS, SEARCH_SPACES
 from perennial_runtime.train.errors import BudgetTooSmall
-from perennial_runtime.train.evaluate import natural, scorer
+from perennial_runtime.train.evaluate import natural
 from perennial_runtime.train.features import Columns
-from perennial_runtime.train.pipelines import build_pipeline
 from perennial_runtime.train.progress import Progress
+from perennial_runtime.train.worker import CandidateFailed, Evaluator, ScoreJob
 
 ETA = 3
 CONFIGS_PER_FAMILY = 12
@@ -68,6 +67,7 @@ class Search:
     folds: int
     seed: int
     progress: Progress
+    threads: int = 1
     clock: Callable[[], float] = time.monotonic
     entries: list[Entry] = field(default_factory=list)
 
@@ -97,24 +97,29 @@ def rung_sizes(rows: int, n_classes: int, folds: int) -> list[int]:
 
 
 def run_search(s: Search, X: pd.DataFrame, y: Any, budget: float) -> list[Entry]:
-    """Evaluate rung after rung until the budget ends; return the leaderboard, best first."""
-    start = s.clock()
-    sizes = rung_sizes(len(X), s.n_classes, s.folds)
-    pool = candidates(s.task, s.seed)
-    for rung, rows in enumerate(sizes):
-        deadline = start + budget * (rung + 1) / len(sizes)
-        Xr, yr = _subsample(s, X, y, rows)
-        evaluated = [
-            e
-            for e in (
-                _evaluate(s, c, Xr, yr, rung, deadline, i, len(pool)) for i, c in enumerate(pool)
-            )
-            if e is not None
-        ]
-        if not evaluated:
-            break
-        evaluated.sort(key=lambda e: e.score, reverse=True)
-        pool = [e.candidate for e in evaluated[: max(1, math.ceil(len(evaluated) / ETA))]]
+    """Evaluate rung after rung until the budget ends; return the leaderboard, best first.
+
+    The clock starts once the worker process is up (its interpreter start-up is a fixed
+    cost, like this process's own imports).
+    """
+    with Evaluator(s.threads) as evaluator:
+        if budget > 0:
+            evaluator.start()
+        start = s.clock()
+        sizes = rung_sizes(len(X), s.n_classes, s.folds)
+        pool = candidates(s.task, s.seed)
+        for rung, rows in enumerate(sizes):
+            deadline = start + budget * (rung + 1) / len(sizes)
+            Xr, yr = _subsample(s, X, y, rows)
+            evaluated = []
+            for index, candidate in enumerate(pool):
+                where = f"{index + 1}/{len(pool)} rung {rung}"
+                entry = _evaluate(s, evaluator, candidate, Xr, yr, rung, deadline, where)
+                evaluated += [entry] if entry is not None else []
+            if not evaluated:
+                break
+            evaluated.sort(key=lambda e: e.score, reverse=True)
+            pool = [e.candidate for e in evaluated[: max(1, math.ceil(len(evaluated) / ETA))]]
     if not s.entries:
         raise BudgetTooSmall(
             f"automl.timeBudgetSeconds={budget:g} ran out before any candidate could be "
@@ -130,36 +135,29 @@ def leaderboard(entries: list[Entry]) -> list[Entry]:
 
 def _evaluate(
     s: Search,
+    evaluator: Evaluator,
     c: Candidate,
     X: pd.DataFrame,
     y: Any,
     rung: int,
     deadline: float,
-    index: int,
-    total: int,
+    where: str,
 ) -> Entry | None:
     estimate = _estimate(s.entries, c.algorithm, len(X))
     now = s.clock()
     if now >= deadline or (estimate is not None and now + estimate > deadline):
         return None
-    s.progress.stage("fitting", f"{index + 1}/{total} rung {rung} {c.algorithm} rows={len(X)}")
-    pipeline = build_pipeline(s.task, c.algorithm, c.params, s.columns)
+    s.progress.stage("fitting", f"{where} {c.algorithm} {c.params} rows={len(X)}")
+    job = ScoreJob(s.task, c.algorithm, c.params, s.columns, s.metric, s.n_classes, s.folds, s.seed)
     try:
-        with warnings.catch_warnings():
-            # A candidate that has not converged is still a valid, just weaker, entry.
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            scores = cross_val_score(
-                pipeline,
-                X,
-                y,
-                cv=_folds(s),
-                scoring=scorer(s.task, s.metric, s.n_classes),
-                error_score="raise",
-            )
-    except (ValueError, ArithmeticError, MemoryError) as exc:
+        score = evaluator.score(job, X, y, key=rung, timeout=deadline - now)
+    except CandidateFailed as exc:
         s.progress.stage("fitting", f"skipped {c.algorithm} {c.params}: {exc}")
         return None
-    entry = Entry(c, float(scores.mean()), s.clock() - now, len(X), rung)
+    if score is None:
+        s.progress.stage("fitting", f"stopped {c.algorithm} {c.params}: out of budget")
+        return None
+    entry = Entry(c, score, s.clock() - now, len(X), rung)
     s.entries.append(entry)
     return entry
 
@@ -168,12 +166,6 @@ def _estimate(entries: list[Entry], algorithm: str, rows: int) -> float | None:
     """Seconds a family's next evaluation will probably take, scaled to ``rows``."""
     seen = [e.seconds * rows / e.rows for e in entries if e.candidate.algorithm == algorithm]
     return max(seen) if seen else None
-
-
-def _folds(s: Search) -> KFold | StratifiedKFold:
-    if s.task in CLASSIFICATION_TASKS:
-        return StratifiedKFold(s.folds, shuffle=True, random_state=s.seed)
-    return KFold(s.folds, shuffle=True, random_state=s.seed)
 
 
 def _subsample(s: Search, X: pd.DataFrame, y: Any, rows: int) -> tuple[pd.DataFrame, Any]:

@@ -27,9 +27,15 @@ class MatrixFactorization(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         self.n_iter = n_iter
         self.random_state = random_state
 
-    def fit(self, X: Any, y: Any) -> MatrixFactorization:
+    # No declarative rules: _validate_params below checks the values itself.
+    _parameter_constraints: dict[str, list[Any]] = {}
+
+    def _validate_params(self) -> None:
         if int(self.n_factors) < 1 or float(self.reg) < 0 or int(self.n_iter) < 1:
             raise ValueError("n_factors and n_iter must be >= 1 and reg >= 0")
+
+    def fit(self, X: Any, y: Any) -> MatrixFactorization:
+        self._validate_params()
         users, items = _ids(X)
         self.user_index_ = {u: i for i, u in enumerate(dict.fromkeys(users))}
         self.item_index_ = {v: i for i, v in enumerate(dict.fromkeys(items))}

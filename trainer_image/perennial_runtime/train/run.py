@@ -22,6 +22,7 @@ from perennial_runtime.train.features import Columns, Split, select_columns, tar
 from perennial_runtime.train.pipelines import build_pipeline
 from perennial_runtime.train.progress import Progress
 from perennial_runtime.train.spec import TrainingJob
+from perennial_runtime.train.threads import thread_limit
 
 
 @dataclass
@@ -85,6 +86,7 @@ def fit(job: TrainingJob, checked: Checked, data: Split, progress: Progress) -> 
         job.automl.cv_folds,
         job.dataset.seed,
         progress,
+        threads=thread_limit(),
     )
     board = automl.run_search(search, data.X_train, data.y_train, job.automl.time_budget_seconds)
     best = board[0].candidate
@@ -103,7 +105,8 @@ def _final(
     board: list[dict[str, Any]],
     progress: Progress,
 ) -> Fitted:
-    progress.stage("fitting", f"{algorithm} on {len(data.X_train)} rows (final)")
+    step = "final" if board else "1/1"
+    progress.stage("fitting", f"{step} {algorithm} {params} on {len(data.X_train)} rows")
     model = build_pipeline(job.task, algorithm, params, columns)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
