@@ -150,8 +150,7 @@ def _running_phase(b: _Builder, pod: PodObs | None, job: JobObs) -> tuple[str, s
         b.cond(c.DATA_VALIDATED, None, c.VALIDATING, "the data checks are running")
         return "Validating", f"checking the data in pod {pod.name}{retry}"
     b.cond(c.DATA_VALIDATED, True, c.DATA_CHECKS_PASSED, "every data check passed")
-    reason = c.RETRYING if job.failed else c.TRAINING
-    return "Training", f"training in pod {pod.name}{retry} ({reason})"
+    return "Training", f"training in pod {pod.name}{retry}"
 
 
 def _succeeded(b: _Builder, tj: dict[str, Any], pods: list[PodObs], ctx: Context) -> Decision:
