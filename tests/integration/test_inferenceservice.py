@@ -6,7 +6,8 @@ marks each scheduled pod Running and Ready with its own loopback IP (127.77.x.y:
 /v2/models/<name>/profile for every such IP; which pod was asked, it learns from the
 address the connection came in on. The operator reaches pods through
 PERENNIAL_POD_URL_TEMPLATE=http://{ip}:<that port>, so it scrapes each pod at its own IP,
-as it would in a cluster.
+as it would in a cluster. (The endpoints controller refuses loopback addresses and says so in
+Warning Events on the Service; the operator never reads Endpoints, so that is only noise.)
 """
 
 from __future__ import annotations
@@ -215,7 +216,7 @@ class World:
             return
         parts = [f"### {title}"]
         for args in (["get", "pisvc", "-o", "wide"], ["get", "deploy,hpa"],
-                     ["get", "events", "--field-selector", "involvedObject.name=churn",
+                     ["get", "events", "--field-selector", "involvedObject.kind=InferenceService",
                       "--sort-by", ".lastTimestamp"]):  # fmt: skip
             out = self.cluster.kubectl("-n", self.ns, *args, check=False)
             parts.append(f"$ kubectl {' '.join(args)}\n{out.stdout}{out.stderr}")
@@ -388,3 +389,23 @@ def test_tracking_waits_for_a_model_then_follows_the_stage(world: World) -> None
     stable = world.deployment("stable")
     assert stable["spec"]["template"]["metadata"]["labels"]["perennial.dev/model-version"] == "2"
     assert [r for _, r, _ in world.events()][-2:] == ["RolloutStarted", "RolledOut"]
+
+
+def test_operator_killed_mid_canary_resumes_at_its_step(world: World) -> None:
+    world.modelversion(1)
+    world.modelversion(2)
+    world.service({"version": 1}, replicas=2,
+                  rollout={"strategy": "Canary", "steps": [50, 100], "stepSeconds": 3})
+    world.wait_status("v1 Ready", phase="Ready", readyReplicas=2)
+    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
+                     {"spec": {"model": {"version": 2}}})  # fmt: skip
+    world.wait(lambda: (world.status().get("canary") or {}).get("weight") == 50, "step 1 (50%)")
+    world.op.kill()  # right after the step was written: the rollout must resume, not restart
+    world.op.start()
+    world.wait_status("promoted after the restart", phase="Ready", currentVersion=2, timeout=90)
+    reasons = [r for _, r, _ in world.events()]
+    assert reasons.count("CanaryStarted") == 1, reasons  # resumed, not restarted
+    assert reasons[reasons.index("CanaryStarted"):] == [
+        "CanaryStarted", "CanaryStep", "Promoted", "RolloutComplete"]
+    world.wait(lambda: len(world.kube.list("apps/v1", "Deployment", world.ns)) == 1,
+               "only the stable Deployment left")  # fmt: skip

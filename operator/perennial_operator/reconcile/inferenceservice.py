@@ -109,11 +109,13 @@ def _sync_locked(kube: Kube, isvc: dict[str, Any], config: OperatorConfig) -> st
         _reject(kube, by_name.get(plan.rollback.target.name), meta["name"], plan, now_iso())
     _apply_children(kube, isvc, plan, obs, by_name, config)
     status = inferenceservice_status(isvc, resolution, plan, _pods(obs, plan), now=now_iso())
-    _write_status(kube, isvc, status)
+    # Events before the status that moves past them: a crash in between repeats an Event
+    # on the next tick rather than losing it from the audit trail.
     for event in plan.events:
         kube.event(isvc, event.type, event.reason, event.message)
         if event.reason in OUTCOMES:
             metrics.ROLLOUTS.labels(outcome=OUTCOMES[event.reason]).inc()
+    _write_status(kube, isvc, status)
     return str(status["phase"])
 
 
