@@ -80,6 +80,7 @@ class FakePods:
         self.kube, self.ns = kube, namespace
         self.versions: dict[str, tuple[str, int]] = {}  # pod IP -> (model, version)
         self.behaviour: dict[int, Behaviour] = {}
+        self.never_ready: set[int] = set()  # versions whose pods never start
         self.scraped: set[str] = set()
         self.stop = threading.Event()
         self.server = ThreadingHTTPServer(("0.0.0.0", 0), self._handler())
@@ -132,7 +133,9 @@ class FakePods:
             try:
                 for pod in self.kube.list("v1", "Pod", self.ns, LABEL):
                     started = (pod.get("status") or {}).get("podIP")
-                    if pod["spec"].get("nodeName") and not started:
+                    version = int(pod["metadata"]["labels"]["perennial.dev/model-version"])
+                    if pod["spec"].get("nodeName") and not started \
+                            and version not in self.never_ready:
                         self._start(pod)
             except Exception:  # noqa: BLE001 (a namespace being deleted; the loop goes on)
                 continue
@@ -409,3 +412,21 @@ def test_operator_killed_mid_canary_resumes_at_its_step(world: World) -> None:
         "CanaryStarted", "CanaryStep", "Promoted", "RolloutComplete"]
     world.wait(lambda: len(world.kube.list("apps/v1", "Deployment", world.ns)) == 1,
                "only the stable Deployment left")  # fmt: skip
+
+
+def test_canary_never_ready_is_rolled_back_at_the_deadline(world: World) -> None:
+    world.pods.never_ready.add(2)
+    world.modelversion(1)
+    world.modelversion(2)
+    world.service({"version": 1}, replicas=2,
+                  rollout={"strategy": "Canary", "steps": [50, 100], "stepSeconds": 1,
+                           "readyDeadlineSeconds": 3})  # fmt: skip
+    world.wait_status("v1 Ready", phase="Ready", readyReplicas=2)
+    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
+                     {"spec": {"model": {"version": 2}}})  # fmt: skip
+    status = world.wait_status("rolled back at the deadline", phase="RolledBack", timeout=60)
+    assert status["lastRollback"]["reason"] == "ReadyDeadlineExceeded"
+    world.wait(lambda: world.deployment("canary") is None, "the canary Deployment removed")
+    (rejection,) = world.kube.get(API_VERSION, "ModelVersion", world.ns, "churn-v2")[
+        "status"]["rejections"]  # fmt: skip
+    assert "canary not ready within 3s (0/1 ready)" in rejection["message"]

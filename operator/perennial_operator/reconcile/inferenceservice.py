@@ -126,7 +126,7 @@ def _apply_children(kube: Kube, isvc: dict[str, Any], plan: Plan, obs: Observed,
     hpa = desired.hpa(isvc)
     if hpa is not None:
         kube.apply(hpa)
-    else:
+    elif kube.get("autoscaling/v2", "HorizontalPodAutoscaler", ns, isvc["metadata"]["name"]):
         kube.delete("autoscaling/v2", "HorizontalPodAutoscaler", ns, isvc["metadata"]["name"])
     placement = _placement(kube, isvc)
     if placement is None:
