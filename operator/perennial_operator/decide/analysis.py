@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from perennial_operator.api import conditions as c
-from perennial_operator.decide.samples import Sample, by_label, total
+from perennial_operator.decide.samples import Sample, by_label
 
 REQUESTS = "perennial_requests_total"
 BUCKETS = "perennial_request_duration_seconds_bucket"
@@ -80,7 +80,3 @@ def threshold_breach(
             f"p99 latency {stats.p99_ms:.1f}ms > maxP99LatencyMs {max_p99_ms}",
         )
     return None
-
-
-def total_requests(samples: Iterable[Sample]) -> float:
-    return total(samples, REQUESTS)

@@ -6,8 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from perennial_operator.decide.rollout import Track
-
-LABEL_MODEL_VERSION = "perennial.dev/model-version"  # desired/inferenceservice.py sets it
+from perennial_operator.desired.inferenceservice import LABEL_MODEL_VERSION
 
 
 def _version(labels: Mapping[str, str]) -> int | None:

@@ -192,9 +192,9 @@ def _start(spec: RolloutSpec, state: State, target: Target, obs: Observed, now: 
 
 
 def _canary_plan(
-    state: State, obs: Observed, reason: str, spec: RolloutSpec, extra: str = ""
+    state: State, obs: Observed, reason: str | None, spec: RolloutSpec, extra: str = ""
 ) -> Plan:
-    """Deployments and an Event for the canary step in `state`."""
+    """Deployments for the canary step in `state`, and an Event when `reason` is given."""
     flight, current = state.rollout, state.current
     assert flight is not None and flight.weight is not None and current is not None
     split = canary_split(obs.total, flight.weight)
@@ -207,7 +207,7 @@ def _canary_plan(
         (current, _replicas(obs, split.stable)),
         (flight.target, split.canary),
         (True, c.CANARY_STEP, message),
-        (Event("Normal", reason, message),),
+        (Event("Normal", reason, message),) if reason else (),
     )
 
 
@@ -249,7 +249,7 @@ def _canary(spec: RolloutSpec, state: State, flight: InFlight, obs: Observed, no
     assert flight.weight is not None
     wanted = canary_split(obs.total, flight.weight).canary
     ready = obs.canary is not None and obs.canary.serves(flight.target.version, wanted)
-    waiting = replace(_canary_plan(state, obs, "", spec), events=())
+    waiting = _canary_plan(state, obs, None, spec)
     if not ready:
         if now - flight.started <= spec.ready_deadline:
             return waiting
