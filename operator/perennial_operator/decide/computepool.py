@@ -130,7 +130,11 @@ def computepool_decision(pool: dict[str, Any], world: World) -> Decision:
     shape = Resources.of(pool_shape(pool))
     nodes = _staying([v for v in map(node_view, world.nodes) if not v.deleting], world.target)
     views = [pod_view(p) for p in world.pods]
-    pending = [pod_view(p) for p in world.pods if unschedulable_since(p) and selects_pool(p, pool)]
+    pending = [
+        pod_view(p)
+        for p in world.pods
+        if unschedulable_since(p) is not None and selects_pool(p, pool)
+    ]
     # Nodes a human cordoned take no pods; ours (about to go) may be taken back if needed.
     usable = [n for n in nodes if not n.cordoned or n.cordoned_by_us]
     booting = max(0, world.target - len(nodes))  # machines asked for, not yet registered
@@ -153,7 +157,9 @@ def computepool_decision(pool: dict[str, Any], world: World) -> Decision:
         pending=tuple(sorted(p.key for p in pending)),
         unfittable=unfit,
         overflow=tuple(sorted(packing.unplaced)),
-        waited_since=tuple(sorted(p.unschedulable_since or "" for p in onto_new)),
+        waited_since=tuple(
+            sorted(p.unschedulable_since or "" for p in onto_new if p.unschedulable_since)
+        ),
         reason=_up_reason(len(onto_new), packing.new_bins, low, current),
     )
     landing = {usable[i].name for i in packing.placed.values() if i < len(usable)}

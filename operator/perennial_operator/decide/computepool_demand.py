@@ -51,6 +51,7 @@ def pod_requests(pod: Mapping[str, Any]) -> Resources:
 
 
 def unschedulable_since(pod: Mapping[str, Any]) -> str | None:
+    """When the scheduler gave up on this pod (None: it did not, or the pod is placed)."""
     status = pod.get("status") or {}
     if status.get("phase", "Pending") != "Pending" or (pod.get("spec") or {}).get("nodeName"):
         return None
@@ -59,7 +60,7 @@ def unschedulable_since(pod: Mapping[str, Any]) -> str | None:
     for cond in status.get("conditions") or []:
         if cond.get("type") == "PodScheduled" and cond.get("status") == "False" \
                 and cond.get("reason") == "Unschedulable":  # fmt: skip
-            return str(cond.get("lastTransitionTime") or "") or None
+            return str(cond.get("lastTransitionTime") or "")  # "" still means: it is
     return None
 
 

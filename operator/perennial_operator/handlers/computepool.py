@@ -83,7 +83,7 @@ async def computepool_changed(name: str, body: kopf.Body, **_: Any) -> None:
 @kopf.on.event("", "v1", "pods")
 async def pod_changed(body: kopf.Body, event: kopf.RawEvent, **_: Any) -> None:
     pod: dict[str, Any] = dict(body)
-    if unschedulable_since(pod):
+    if unschedulable_since(pod) is not None:
         for pool in list(_pools.values()):
             if selects_pool(pod, dict(pool.body)):
                 pool.wake()
