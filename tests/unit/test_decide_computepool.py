@@ -425,3 +425,13 @@ def test_decision_stays_in_bounds_and_never_removes_a_busy_node(low, extra, coun
     }
     assert not busy & set(d.remove)
     assert set(d.pending) >= set(d.overflow) | {u.pod for u in d.unfittable}
+
+
+@pytest.mark.parametrize(
+    ("stamp", "removed"),
+    [("2026-11-27T11:00:00", ("n0",)), ("garbage", ())],
+    ids=["naive-time-read-as-utc", "unreadable-restarts-the-clock"],
+)
+def test_hand_edited_idle_annotation(stamp, removed):
+    d = decide(pool(), [node("n0", idle_since=stamp)], [])
+    assert d.remove == removed

@@ -102,9 +102,10 @@ def _iso(when: dt.datetime) -> str:
 
 def _parse(stamp: str) -> dt.datetime | None:
     try:
-        return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        when = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     except ValueError:
-        return None
+        return None  # a hand-edited annotation: the idle clock starts again
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def _free_room(nodes: Sequence[NodeView], pods: Sequence[PodView]) -> list[Resources]:
@@ -157,9 +158,7 @@ def computepool_decision(pool: dict[str, Any], world: World) -> Decision:
         pending=tuple(sorted(p.key for p in pending)),
         unfittable=unfit,
         overflow=tuple(sorted(packing.unplaced)),
-        waited_since=tuple(
-            sorted(p.unschedulable_since or "" for p in onto_new if p.unschedulable_since)
-        ),
+        waited_since=tuple(sorted(s for p in onto_new if (s := p.unschedulable_since))),
         reason=_up_reason(len(onto_new), packing.new_bins, low, current),
     )
     landing = {usable[i].name for i in packing.placed.values() if i < len(usable)}
