@@ -114,6 +114,8 @@ def container_env(
 ) -> tuple[dict[str, str], str | None]:
     """(environment, refusal). Values naming a mounted path are rewritten to the local one."""
     env = {"PATH": BASE_PATH, "LANG": "C.UTF-8", "HOSTNAME": pod["metadata"]["name"]}
+    if container.get("envFrom"):
+        return env, "envFrom is not supported locally"
     for item in container.get("env") or []:
         if "value" in item or "valueFrom" not in item:
             env[item["name"]] = rewrite(str(item.get("value", "")), paths)

@@ -144,6 +144,9 @@ def test_env_from_the_downward_api_and_refusal_of_other_sources(tmp_path: Path) 
     refused = container_plan(pod, {**container, "env": [secret]}, {}, ips=IPS, bin_dir=BIN,
                              pod_dir=tmp_path)  # fmt: skip
     assert refused.refused and "env S" in refused.refused
+    env_from = {**container, "envFrom": [{"configMapRef": {"name": "c"}}]}
+    refused = container_plan(pod, env_from, {}, ips=IPS, bin_dir=BIN, pod_dir=tmp_path)
+    assert refused.refused == "envFrom is not supported locally"
 
 
 def test_readiness_probe_goes_to_the_pod_address_with_named_ports() -> None:
