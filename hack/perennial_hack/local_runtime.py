@@ -82,8 +82,13 @@ class LocalRuntime:
         if kind == "DELETED" or meta.get("deletionTimestamp"):
             self._deleted(kind, pod, worker)
             return
-        terminal = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
-        if worker is not None or uid in self.done or terminal:
+        status = pod.get("status") or {}
+        if worker is not None or uid in self.done:
+            return
+        if status.get("phase") in ("Succeeded", "Failed"):
+            if self._mine_or_nobodys(meta) and status.get("podIP"):
+                self.pool.keep(uid, status["podIP"])  # no other pod may show it meanwhile
+            self.done.add(uid)
             return
         if not self.api.claim_pod(pod, OWNER_ANNOTATION, self.owner):
             self._warn_once(

@@ -47,17 +47,24 @@ class LoopbackPool:
             self._by_uid[uid] = self.address(index)
             return self._by_uid[uid]
 
+    def keep(self, uid: str, address: str) -> None:
+        """Hold an address a finished pod still shows (after a runtime restart)."""
+        with self._lock:
+            if address.startswith("127.") and address not in self._by_uid.values():
+                self._by_uid.setdefault(uid, address)
+
     def release(self, uid: str) -> None:
         with self._lock:
             self._by_uid.pop(uid, None)
 
 
 def _die_with_parent() -> None:
-    # SIGKILL the child when the thread that forked it exits (Linux ties PDEATHSIG to the
-    # thread), so a killed runtime leaves no training or serving process behind. Each pod's
-    # worker thread outlives its processes, so that is never too early.
+    # Signal the child when the thread that forked it exits (Linux ties PDEATHSIG to the
+    # thread; each pod's worker thread outlives its processes), so a runtime killed with
+    # SIGKILL leaves nothing behind. SIGTERM, not SIGKILL: perennial-serve then stops its
+    # own worker processes, which a SIGKILL of their parent would orphan.
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def spawn(

@@ -153,7 +153,10 @@ def test_loopback_addresses_are_distinct_kept_per_pod_and_reused_after_release()
     assert pool.take("c", prefer="127.0.0.2") != a
     assert pool.take("d", prefer="127.0.9.9") == "127.0.9.9"
     pool.release("a")
-    assert pool.take("e") == "127.0.0.2"
+    pool.keep("old", "127.0.0.2")  # a finished pod still showing it
+    assert pool.take("e") == "127.0.0.5"  # .3 and .4 are b and c
+    pool.release("old")
+    assert pool.take("f") == "127.0.0.2"
     assert LoopbackPool.address(253) == "127.0.1.2" and LoopbackPool.address(252) == "127.0.0.254"
 
 
