@@ -59,8 +59,10 @@ def wrk(url: str, body_file: Path, conns: int, seconds: int) -> dict[str, float]
     errors = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
     )
+    total = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
     return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),  # type: ignore[union-attr]
+        "rps": rps * (total - bad) / max(total, 1),  # only answers that were 2xx count
         "p50": latency["50"],
         "p99": latency["99"],
         "non2xx": bad,

@@ -12,11 +12,11 @@ import time
 import pytest
 import requests
 import skops.io as sio
+from serve_support.model_dirs import build
+from serve_support.server import ServerProcess, run_to_exit
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
-from tests.unit.serve_support.model_dirs import build
-from tests.unit.serve_support.server import ServerProcess, run_to_exit
 
 pytestmark = pytest.mark.unit
 

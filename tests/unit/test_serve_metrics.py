@@ -9,8 +9,8 @@ from collections import Counter
 import numpy as np
 import pytest
 import requests
-from tests.unit.serve_support.model_dirs import build
-from tests.unit.serve_support.server import ServerProcess
+from serve_support.model_dirs import build
+from serve_support.server import ServerProcess
 
 pytestmark = pytest.mark.unit
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from tests.unit.serve_support.model_dirs import build
-from tests.unit.serve_support.server import ServerProcess
+from serve_support.model_dirs import build
+from serve_support.server import ServerProcess
 
 pytestmark = pytest.mark.unit
 

@@ -8,8 +8,8 @@ import socket
 
 import pytest
 import requests
-from tests.unit.serve_support.model_dirs import build
-from tests.unit.serve_support.server import ServerProcess
+from serve_support.model_dirs import build
+from serve_support.server import ServerProcess
 
 pytestmark = pytest.mark.unit
 

@@ -20,7 +20,8 @@ import orjson
 
 from perennial_runtime.serve import feedback, protocol_v1, protocol_v2
 from perennial_runtime.serve.batching import MicroBatcher, Outcome, PredictFn
-from perennial_runtime.serve.metrics import Exporter, Recorder
+from perennial_runtime.serve.exposition import Exporter
+from perennial_runtime.serve.metrics import Recorder
 from perennial_runtime.serve.signature import Signature
 from perennial_runtime.serve.validation import Decoder, RequestError, bad_request
 

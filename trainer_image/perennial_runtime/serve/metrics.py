@@ -5,26 +5,16 @@ bins and classes come from the signature and profile), so each worker owns one r
 float64 array in an anonymous shared mapping created before the fork. A worker only adds
 to its own row (vectorised, a few microseconds per batch); ``/metrics`` on any worker sums
 the rows, so counters are exact across workers and stay monotonic if a worker restarts.
-prometheus-client renders the exposition format.
+exposition.py renders them with prometheus-client.
 """
 
 from __future__ import annotations
 
 import bisect
 import mmap
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-    UnknownMetricFamily,
-)
-from prometheus_client.registry import Collector
 
 from perennial_runtime.serve.batching import Outcome
 from perennial_runtime.serve.signature import CategoricalBins, NumericBins, Profile, Signature
@@ -80,17 +70,28 @@ class Layout:
         self.latency_sum = self._take(len(PROTOCOLS))
         self.batch = self._take(len(BATCH_BUCKETS) + 1)
         self.batch_sum = self._take(1)
-        # Numeric features with a profile: bins 0..k-1 then "missing".
+        self.bin_labels: list[tuple[str, str]] = []  # (feature, bin) per slot, in order
+        self.bins_start = self.size
+        self._numeric_layout(signature, profile)
+        self._categorical_layout(signature, profile)
+        self.bins_end = self.size
+        self.prediction_labels, self.class_index, self.prediction_edges = _prediction_bins(
+            signature, profile
+        )
+        self.predictions = self._take(len(self.prediction_labels))
+        self.feedback = self._take(len(FEEDBACK))
+
+    def _numeric_layout(self, signature: Signature, profile: Profile) -> None:
+        """Numeric features with a profile: bins 0..k-1, then "missing". The edges go into
+        one padded matrix so that a batch is binned with a single numpy comparison."""
         numeric = [f.name for f in signature.numeric_features]
         self.numeric_cols: list[int] = []
-        self.bin_labels: list[tuple[str, str]] = []  # (feature, bin) per slot, in order
         edges: list[tuple[float, ...]] = []
         for col, name in enumerate(numeric):
             bins = profile.features.get(name)
             if isinstance(bins, NumericBins):
                 self.numeric_cols.append(col)
                 edges.append(bins.edges)
-        self.bins_start = self.size
         width = max((len(e) for e in edges), default=0)
         self.edges = np.full((len(edges), width), np.inf)
         self.bin_base = np.zeros(len(edges), dtype=np.int64)
@@ -100,22 +101,17 @@ class Layout:
             self.bin_base[i] = self.size - self.bins_start
             self._label_bins(numeric[col], [str(b) for b in range(len(e) + 1)] + ["missing"])
             self.missing_slot[i] = self.size - self.bins_start - 1
-        # Categorical features: category index, "other" (unseen), "missing".
+
+    def _categorical_layout(self, signature: Signature, profile: Profile) -> None:
+        """Categorical features: category index, then "other" (unseen), then "missing"."""
         self.categorical: list[tuple[int, int, dict[str, int]]] = []  # (col, base, index)
         for col, feature in enumerate(signature.categorical_features):
             bins = profile.features.get(feature.name)
             if isinstance(bins, CategoricalBins):
-                base = self.size
                 index = {c: i for i, c in enumerate(bins.categories)}
-                self.categorical.append((col, base, index))
+                self.categorical.append((col, self.size, index))
                 labels = [str(i) for i in range(len(index))] + ["other", "missing"]
                 self._label_bins(feature.name, labels)
-        self.bins_end = self.size
-        self.prediction_labels, self.class_index, self.prediction_edges = _prediction_bins(
-            signature, profile
-        )
-        self.predictions = self._take(len(self.prediction_labels))
-        self.feedback = self._take(len(FEEDBACK))
 
     def _take(self, n: int) -> int:
         start, self.size = self.size, self.size + n
@@ -219,95 +215,3 @@ class Recorder:
         base = self.layout.feedback
         for offset, value in enumerate((correct, incorrect, abs_sum, sq_sum, n)):
             self.row[base + offset] += value
-
-
-class Exporter(Collector):
-    def __init__(self, layout: Layout, counters: SharedCounters, identity: Identity) -> None:
-        self.layout, self.counters, self.identity = layout, counters, identity
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(self)
-
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
-
-    def collect(self) -> Iterator[Metric]:
-        t, lay, ident = self.counters.totals(), self.layout, self.identity
-        mv = [ident.model, ident.version]
-        info = GaugeMetricFamily(
-            "perennial_model_info", "The model served", labels=["model", "version", "format"]
-        )
-        info.add_metric([*mv, ident.format], 1.0)
-        yield info
-        requests = CounterMetricFamily(
-            "perennial_requests",
-            "Inference requests by protocol and status code",
-            labels=["model", "version", "protocol", "code"],
-        )
-        latency = HistogramMetricFamily(
-            "perennial_request_duration_seconds",
-            "Time from request read to response written",
-            labels=["model", "version", "protocol"],
-        )
-        nb = len(LATENCY_BUCKETS) + 1
-        for p, protocol in enumerate(PROTOCOLS):
-            for c, code in enumerate(CODES):
-                requests.add_metric([*mv, protocol, code], t[lay.requests + p * len(CODES) + c])
-            counts = t[lay.latency + p * nb : lay.latency + (p + 1) * nb]
-            latency.add_metric(
-                [*mv, protocol], _buckets(LATENCY_BUCKETS, counts), t[lay.latency_sum + p]
-            )
-        yield requests
-        yield latency
-        batch = HistogramMetricFamily(
-            "perennial_batch_size", "Rows per predict call", labels=["model", "version"]
-        )
-        counts = t[lay.batch : lay.batch + len(BATCH_BUCKETS) + 1]
-        batch.add_metric(mv, _buckets(BATCH_BUCKETS, counts), t[lay.batch_sum])
-        yield batch
-        yield from self._drift(t, mv)
-        yield from self._feedback(t, mv)
-
-    def _drift(self, t: np.ndarray, mv: list[str]) -> Iterator[Metric]:
-        lay = self.layout
-        bins = CounterMetricFamily(
-            "perennial_feature_bin",
-            "Served feature values per profile.json bin",
-            labels=["model", "version", "feature", "bin"],
-        )
-        for slot, (feature, label) in enumerate(lay.bin_labels):
-            bins.add_metric([*mv, feature, label], t[lay.bins_start + slot])
-        yield bins
-        predictions = CounterMetricFamily(
-            "perennial_predictions",
-            "Predictions per class (regression: per profile bin)",
-            labels=["model", "version", "class"],
-        )
-        for i, label in enumerate(lay.prediction_labels):
-            predictions.add_metric([*mv, label], t[lay.predictions + i])
-        yield predictions
-
-    def _feedback(self, t: np.ndarray, mv: list[str]) -> Iterator[Metric]:
-        base = self.layout.feedback
-        outcome = CounterMetricFamily(
-            "perennial_feedback",
-            "Ground-truth feedback on classifications",
-            labels=["model", "version", "outcome"],
-        )
-        outcome.add_metric([*mv, "correct"], t[base])
-        outcome.add_metric([*mv, "incorrect"], t[base + 1])
-        yield outcome
-        # Plain names (no _total suffix) as the operator reads them; monotonic all the same.
-        for offset, name in ((2, "abs_error_sum"), (3, "squared_error_sum"), (4, "count")):
-            family = UnknownMetricFamily(
-                f"perennial_feedback_{name}",
-                "Regression feedback (monotonic)",
-                labels=["model", "version"],
-            )
-            family.add_metric(mv, t[base + offset])
-            yield family
-
-
-def _buckets(bounds: tuple[float, ...], counts: np.ndarray) -> list[tuple[str, float]]:
-    cumulative = np.cumsum(counts)
-    pairs = [(repr(float(b)), float(c)) for b, c in zip(bounds, cumulative, strict=False)]
-    return [*pairs, ("+Inf", float(cumulative[-1]))]

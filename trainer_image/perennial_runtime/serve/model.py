@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from perennial_runtime import contract
+from perennial_runtime.serve.onnx_predictor import OnnxPredictor, missing_as_empty
 from perennial_runtime.serve.signature import Profile, Signature, parse_profile, parse_signature
 
 # skops refuses every type it does not trust by default; these are the extra types a
@@ -136,76 +137,6 @@ def _load_skops(path: Path, trust_types: Sequence[str]) -> Any:
     return sio.load(file, trusted=sorted(trusted))
 
 
-_ORT_DTYPES = {
-    "tensor(float)": np.float32,
-    "tensor(double)": np.float64,
-    "tensor(int64)": np.int64,
-    "tensor(int32)": np.int32,
-    "tensor(string)": np.object_,
-}
-
-
-class OnnxPredictor:
-    def __init__(self, file: Path, signature: Signature) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        # One thread per session: the server already runs one worker process per CPU.
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
-        self._outputs = list(signature.onnx_outputs) or [
-            o.name for o in self._session.get_outputs()
-        ]
-        self._classification = signature.classification
-        inputs = self._session.get_inputs()
-        names = signature.names
-        numeric = [f.name for f in signature.numeric_features]
-        categorical = [f.name for f in signature.categorical_features]
-        self._single: tuple[str, Any] | None = None
-        self._columns: list[tuple[str, bool, int, Any]] = []
-        self.float32 = any(i.type == "tensor(float)" for i in inputs)
-        if len(inputs) == 1 and (len(names) > 1 or inputs[0].name not in names):
-            self._single = (inputs[0].name, _ORT_DTYPES.get(inputs[0].type, np.float32))
-            return
-        for item in inputs:
-            if item.name in numeric:
-                self._columns.append(
-                    (item.name, True, numeric.index(item.name), _ORT_DTYPES.get(item.type))
-                )
-            elif item.name in categorical:
-                self._columns.append((item.name, False, categorical.index(item.name), np.object_))
-            else:
-                raise ModelLoadError(f"model.onnx input {item.name!r} is not a signature feature")
-
-    def predict(
-        self, numeric: np.ndarray, categorical: np.ndarray | None, proba: bool
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        feeds: dict[str, np.ndarray] = {}
-        if self._single is not None:
-            name, dtype = self._single
-            feeds[name] = numeric.astype(dtype, copy=False)
-        else:
-            for name, is_numeric, index, dtype in self._columns:
-                if is_numeric:
-                    column = numeric[:, index : index + 1].astype(dtype)
-                else:
-                    assert categorical is not None
-                    column = _strings(categorical[:, index : index + 1])
-                feeds[name] = column
-        out = self._session.run(self._outputs, feeds)
-        if not self._classification:
-            return np.asarray(out[0]).reshape(-1), None
-        probabilities = np.asarray(out[1], dtype=np.float64) if len(out) > 1 else None
-        return np.asarray(out[0]).reshape(-1), probabilities
-
-
-def _strings(column: np.ndarray) -> np.ndarray:
-    # perennial-train encodes a missing category as "" before fitting (ONNX string
-    # tensors cannot hold None), so the server does the same.
-    return np.where(column == None, "", column).astype(np.object_)  # noqa: E711
-
-
 class SklearnPredictor:
     float32 = False
 
@@ -239,5 +170,5 @@ class SklearnPredictor:
         columns: dict[str, Any] = {n: numeric[:, i] for i, n in enumerate(self._numeric)}
         for i, name in enumerate(self._categorical):
             assert categorical is not None
-            columns[name] = _strings(categorical[:, i])
+            columns[name] = missing_as_empty(categorical[:, i])
         return pd.DataFrame(columns, columns=list(self._signature.names))

@@ -12,9 +12,10 @@ from perennial_runtime.serve import logs
 from perennial_runtime.serve.app import App, Served
 from perennial_runtime.serve.batching import MicroBatcher
 from perennial_runtime.serve.config import Config
+from perennial_runtime.serve.exposition import Exporter
 from perennial_runtime.serve.feedback import RecentPredictions
 from perennial_runtime.serve.http import HttpServer
-from perennial_runtime.serve.metrics import Exporter, Identity, Layout, Recorder, SharedCounters
+from perennial_runtime.serve.metrics import Identity, Layout, Recorder, SharedCounters
 from perennial_runtime.serve.model import ModelDir, ModelLoadError, Predictor, load_predictor
 from perennial_runtime.serve.validation import Decoder
 
