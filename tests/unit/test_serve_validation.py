@@ -156,6 +156,14 @@ CORPUS = [
         "unknown output 'logits'",
     ),
     (
+        "v2-no-rows",
+        V2,
+        lambda n: {"inputs": [tensor([0], [], name=name) for name in n]},
+        400,
+        "holds no rows",
+    ),
+    ("deep-nesting", V2, b'{"inputs": ' + b"[" * 5000 + b"]" * 5000 + b"}", 400, "not valid JSON"),
+    (
         "wrong-model",
         "/v2/models/churn/infer",
         lambda n: {"inputs": [tensor([1, 30], ROW)]},

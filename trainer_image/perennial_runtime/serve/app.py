@@ -6,7 +6,6 @@ through ``respond`` (possibly later, after the batch it joined has run).
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import secrets
@@ -24,8 +23,6 @@ from perennial_runtime.serve.exposition import Exporter
 from perennial_runtime.serve.metrics import Recorder
 from perennial_runtime.serve.signature import Signature
 from perennial_runtime.serve.validation import Decoder, RequestError, bad_request
-
-log = logging.getLogger("perennial.serve")
 
 JSON = b"application/json"
 PROMETHEUS = b"text/plain; version=0.0.4; charset=utf-8"
@@ -243,7 +240,6 @@ class App:
         self.batcher.submit(request.rows, proba, done)
 
     def _failed(self, protocol: int, exc: BaseException, respond: Respond, started: float) -> None:
-        log.error("predict failed", extra={"fields": {"error": repr(exc)}})
         respond(500, _error(f"prediction failed: {type(exc).__name__}"), JSON)
         self.recorder.request(protocol, 500, time.perf_counter() - started)
 

@@ -14,6 +14,7 @@ runs, the next requests pile up in the socket buffers and are all read in the ne
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -21,6 +22,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from perennial_runtime.serve.validation import Rows
+
+log = logging.getLogger("perennial.serve")
 
 
 class Handle(Protocol):
@@ -107,6 +110,7 @@ class MicroBatcher:
         try:
             labels, probabilities = self.predict(rows.numeric, rows.categorical, proba)
         except Exception as exc:  # reported to every waiting request as a 500
+            log.exception("predict failed on a batch of %d rows", rows.count)
             for job in jobs:
                 job.done(exc)
             return
@@ -116,12 +120,11 @@ class MicroBatcher:
         start = 0
         for job in jobs:
             end = start + job.rows.count
-            job.done(
-                Outcome(
-                    labels[start:end],
-                    probabilities[start:end] if probabilities is not None else None,
-                )
-            )
+            part = probabilities[start:end] if probabilities is not None else None
+            try:
+                job.done(Outcome(labels[start:end], part))
+            except Exception:  # one broken answer must not leave the rest unanswered
+                log.exception("answering a request failed")
             start = end
 
 

@@ -4,6 +4,7 @@ graceful drain. The routes live in app.py; this module only moves bytes."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from http import HTTPStatus
@@ -14,6 +15,7 @@ import httptools
 from perennial_runtime.serve.app import JSON, App, Respond
 from perennial_runtime.serve.batching import MicroBatcher
 
+log = logging.getLogger("perennial.serve")
 _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 
 
@@ -142,7 +144,13 @@ class Connection(asyncio.Protocol):
         path = self.url.split(b"?", 1)[0].decode("utf-8", "replace")
         body = b"".join(self.body) if len(self.body) != 1 else self.body[0]
         self.body = []
-        self.server.app.handle(self.parser.get_method(), path, body, self._responder(slot), started)
+        respond = self._responder(slot)
+        try:
+            self.server.app.handle(self.parser.get_method(), path, body, respond, started)
+        except Exception:  # a bug must cost one 500, never a hung client
+            log.exception("request failed", extra={"fields": {"path": path[:200]}})
+            if slot.data is None:
+                respond(500, b'{"error":"internal error"}', JSON)
 
     # answers ------------------------------------------------------------------------
     def _responder(self, slot: _Slot) -> Respond:

@@ -81,9 +81,17 @@ def _tensor(item: Any, i: int) -> _Tensor:
 
 
 def _flatten(data: list[Any]) -> list[Any]:
+    """Row-major flattening without recursion (a client controls the nesting depth)."""
     out: list[Any] = []
-    for value in data:
-        out.extend(_flatten(value) if isinstance(value, list) else [value])
+    stack = [iter(data)]
+    while stack:
+        for value in stack[-1]:
+            if isinstance(value, list):
+                stack.append(iter(value))
+                break
+            out.append(value)
+        else:
+            stack.pop()
     return out
 
 

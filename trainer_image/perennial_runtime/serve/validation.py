@@ -102,6 +102,8 @@ class Decoder:
                     self._check_value(feature, value, where)
             (numeric if feature.numeric else categorical).append(column)
         n = len(columns[0]) if columns else 0
+        if n == 0:
+            raise bad_request(f"{where} holds no rows")
         num = np.array(numeric, dtype=np.float64).T if numeric else np.empty((n, 0))
         cat = np.array(categorical, dtype=np.object_).T if categorical else None
         return self._finish(num.reshape(n, len(numeric)), cat, where)
