@@ -192,8 +192,10 @@ class World:
         return self.kube.get("apps/v1", "Deployment", self.ns, f"churn-{track}")
 
     def events(self) -> list[tuple[str, str, str]]:
+        # Timestamps have whole seconds; our Events are never updated, so their
+        # resourceVersion (etcd's revision) orders them as they were posted.
         items = sorted(self.kube.list("v1", "Event", self.ns),
-                       key=lambda e: (e.get("firstTimestamp") or "", e["metadata"]["name"]))
+                       key=lambda e: int(e["metadata"]["resourceVersion"]))
         return [(e["type"], e["reason"], e["message"]) for e in items
                 if e["involvedObject"]["kind"] == "InferenceService"]  # fmt: skip
 
