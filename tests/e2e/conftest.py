@@ -35,16 +35,16 @@ class LocalRuntimeProcess:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def children(self) -> list[int]:
-        """Processes whose parent is the runtime (its pods' processes)."""
+    def pod_processes(self) -> list[str]:
+        """Command lines of live processes started for its pods (they name its state)."""
         found = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
             try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
+                text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            if int(fields[1]) == self.proc.pid:
-                found.append(int(stat.parent.name))
+            if str(self.state / "p") in text and "perennial-" in text:
+                found.append(text)
         return found
 
 
@@ -73,6 +73,8 @@ def local_runtime(
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         log.close()
+        # A clean stop leaves no training or serving process behind.
+        assert runtime.pod_processes() == [], runtime.log_tail()
 
 
 @pytest.fixture

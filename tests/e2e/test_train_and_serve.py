@@ -137,10 +137,11 @@ def test_train_register_and_serve_for_real(loop: Loop) -> None:
     trained_s = time.monotonic() - started
 
     base = serve(loop, "bc", version=1)
-    rows = load_breast_cancer().data[:8]
+    frame = load_breast_cancer(as_frame=True).data.iloc[:8]
+    rows = frame.to_numpy()
     skops_file = model_dir / contract.MODEL_SKOPS
     model = skops_load(skops_file, trusted=get_untrusted_types(file=skops_file))
-    expected = [int(x) for x in model.predict(rows)]
+    expected = [int(x) for x in model.predict(frame)]  # the fitted pipeline's own answer
     v1 = post(f"{base}/v1/models/{MODEL}:predict", {"instances": rows.tolist()})
     assert [int(x) for x in v1["predictions"]] == expected
     v2 = post(f"{base}/v2/models/{MODEL}/infer", {"inputs": [
