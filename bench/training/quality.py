@@ -69,7 +69,7 @@ def score(metric: str, model: Any, X: Any, y: Any) -> float:
     return float(accuracy_score(y, model.predict(X)))
 
 
-def bench(name: str, budget: int, out: Path) -> dict[str, Any]:
+def bench(name: str, budget: int, out: Path, seed: int) -> dict[str, Any]:
     task, metric = CASES[name]
     spec = parse_spec(
         {
@@ -77,7 +77,7 @@ def bench(name: str, budget: int, out: Path) -> dict[str, Any]:
             "task": task,
             "algorithm": "auto",
             "automl": {"timeBudgetSeconds": budget, "metric": metric},
-            "dataset": {"uri": f"builtin://{name}"},
+            "dataset": {"uri": f"builtin://{name}", "seed": seed},
         }
     )
     quiet = Progress(stream=open("/dev/null", "w"))  # noqa: SIM115 - lives for the run
@@ -88,11 +88,13 @@ def bench(name: str, budget: int, out: Path) -> dict[str, Any]:
         model.fit(data.X_train, data.y_train)
         peer_scores[peer] = score(metric, model, data.X_test, data.y_test)
     started = time.perf_counter()
-    trained = command.train(spec, command.Options(out / name, datasets.pvc_root(None)), quiet)
+    model_dir = out / f"{name}-{seed}"
+    trained = command.train(spec, command.Options(model_dir, datasets.pvc_root(None)), quiet)
     seconds = time.perf_counter() - started
-    result = json.loads((out / name / "result.json").read_text())
+    result = json.loads((model_dir / "result.json").read_text())
     return {
         "dataset": name,
+        "seed": seed,
         "metric": metric,
         "automl": trained.message["metrics"][metric],
         "algorithm": result["algorithm"],
@@ -108,14 +110,16 @@ def main() -> int:
     parser.add_argument("--budget", type=int, default=60)
     parser.add_argument("--datasets", default=",".join(CASES))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seeds", default="42", help="split/CV seeds, comma separated")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp, threadpool_limits(args.threads):
         for name in args.datasets.split(","):
-            rows.append(bench(name, args.budget, Path(tmp)))
+            for seed in (int(x) for x in args.seeds.split(",")):
+                rows.append(bench(name, args.budget, Path(tmp), seed))
     print(f"\nAutoML ({args.budget}s budget) vs best default peer, same split (test metric)")
     print(
-        f"{'dataset':14} {'metric':9} {'automl':>8} {'best peer':>10} {'peer':20} "
+        f"{'dataset':14} {'seed':>4} {'metric':9} {'automl':>8} {'best peer':>10} {'peer':20} "
         f"{'delta':>8} {'ok':4} {'wall s':>7}  chosen"
     )
     ok_all = True
@@ -124,13 +128,15 @@ def main() -> int:
         ok = r["automl"] >= best - MARGIN
         ok_all &= ok
         print(
-            f"{r['dataset']:14} {r['metric']:9} {r['automl']:8.4f} {best:10.4f} {peer:20} "
+            f"{r['dataset']:14} {r['seed']:4} {r['metric']:9} {r['automl']:8.4f} "
+            f"{best:10.4f} {peer:20} "
             f"{r['automl'] - best:+8.4f} {'yes' if ok else 'NO':4} {r['seconds']:7.1f}  "
             f"{r['algorithm']} {json.dumps(r['params'])}"
         )
     for r in rows:
         print(
-            f"\nleaderboard {r['dataset']} (CV {r['metric']} on the training split; "
+            f"\nleaderboard {r['dataset']} seed {r['seed']} "
+            f"(CV {r['metric']} on the training split; "
             f"peers on test: {json.dumps({k: round(v, 4) for k, v in r['peers'].items()})})"
         )
         for e in r["leaderboard"]:
@@ -138,6 +144,12 @@ def main() -> int:
                 f"  rung {e['rung']} rows {e['rows']:5} {e['score']:8.4f} {e['fitSeconds']:7.2f}s"
                 f"  {e['algorithm']} {json.dumps(e['params'])}"
             )
+    deltas: dict[str, list[float]] = {}
+    for r in rows:
+        deltas.setdefault(r["dataset"], []).append(r["automl"] - max(r["peers"].values()))
+    for name, values in deltas.items():
+        if len(values) > 1:
+            print(f"\n{name}: mean delta over {len(values)} seeds {sum(values) / len(values):+.4f}")
     return 0 if ok_all else 1
 
 

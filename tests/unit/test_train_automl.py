@@ -9,8 +9,16 @@ import pytest
 from train_support import train_direct
 
 from perennial_runtime.train.algorithms import ALGORITHMS
-from perennial_runtime.train.automl import Candidate, Entry, _estimate, candidates, rung_sizes
+from perennial_runtime.train.automl import (
+    Candidate,
+    Entry,
+    Search,
+    _estimate,
+    candidates,
+    rung_sizes,
+)
 from perennial_runtime.train.features import Columns
+from perennial_runtime.train.progress import Progress
 from perennial_runtime.train.worker import CandidateFailed, Evaluator, ScoreJob
 
 pytestmark = pytest.mark.unit
@@ -45,12 +53,15 @@ def test_rung_sizes_grow_by_three_up_to_every_row(
 
 
 def test_cost_estimate_scales_the_slowest_fit_of_the_family_by_rows() -> None:
-    entries = [
+    search = Search("classification", Columns(), "accuracy", 2, 3, 0, Progress())
+    search.entries += [
         Entry(Candidate("svm", {}), 0.9, 2.0, 100, 0),
         Entry(Candidate("svm", {"C": 3.0}), 0.9, 1.0, 100, 0),
     ]
-    assert _estimate(entries, "svm", 300) == pytest.approx(6.0)
-    assert _estimate(entries, "random_forest", 300) is None
+    search.stopped.append(("random_forest", 5.0, 100))
+    assert _estimate(search, "svm", 300) == pytest.approx(6.0)
+    assert _estimate(search, "random_forest", 300) == pytest.approx(15.0)
+    assert _estimate(search, "hist_gradient_boosting", 300) is None
 
 
 def test_search_classification_within_a_small_budget(tmp_path: Path) -> None:

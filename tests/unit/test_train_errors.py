@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -206,3 +207,29 @@ def test_unreadable_manifest_is_a_bad_spec(tmp_path: Path) -> None:
         ]
     )
     assert code == contract.EXIT_BAD_SPEC
+
+
+def test_unexpected_error_is_a_crash_with_exit_code_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from perennial_runtime.train.cli import main
+
+    (tmp_path / "job.json").write_text(
+        json.dumps({"kind": "TrainingJob", "spec": _spec("builtin://iris")})
+    )
+    (tmp_path / "taken").write_text("a file where the model directory should go")
+    code = main(
+        [
+            "-f",
+            str(tmp_path / "job.json"),
+            "--output",
+            str(tmp_path / "taken"),
+            "--termination-log",
+            str(tmp_path / "t"),
+        ]
+    )
+    assert code == contract.EXIT_CRASH
+    assert "perennial-train: Crashed: perennial-train crashed: FileExistsError" in (
+        capsys.readouterr().err
+    )
+    assert json.loads((tmp_path / "t").read_text())["outcome"] == "Crashed"

@@ -28,8 +28,9 @@ from perennial_runtime.train.errors import BadSpec
 from perennial_runtime.train.recommend import MatrixFactorization
 
 ALGORITHMS: dict[str, tuple[str, ...]] = {
-    "classification": ("logistic_regression", "random_forest", "hist_gradient_boosting", "svm"),
-    "regression": ("ridge", "random_forest", "gradient_boosting", "hist_gradient_boosting", "svr"),
+    # Cheapest first: AutoML tries the families in this order.
+    "classification": ("logistic_regression", "svm", "random_forest", "hist_gradient_boosting"),
+    "regression": ("ridge", "svr", "random_forest", "gradient_boosting", "hist_gradient_boosting"),
     "text-classification": ("tfidf_logistic_regression", "tfidf_naive_bayes"),
     "recommendation": ("matrix_factorization",),
     "image-classification": ("logistic_regression", "svm", "random_forest", "mlp"),

@@ -31,6 +31,10 @@ ETA = 3
 CONFIGS_PER_FAMILY = 12
 MAX_RUNGS = 3
 LEADERBOARD_SIZE = 10
+# No candidate may use more than this share of its rung's time (but always 5 s), so one
+# slow configuration cannot starve the rest of the search.
+CANDIDATE_SHARE = 0.25
+MIN_CANDIDATE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,8 @@ class Search:
     threads: int = 1
     clock: Callable[[], float] = time.monotonic
     entries: list[Entry] = field(default_factory=list)
+    # (algorithm, seconds, rows) of candidates stopped at their limit: lower bounds of cost.
+    stopped: list[tuple[str, float, int]] = field(default_factory=list)
 
 
 def candidates(task: str, seed: int) -> list[Candidate]:
@@ -110,11 +116,12 @@ def run_search(s: Search, X: pd.DataFrame, y: Any, budget: float) -> list[Entry]
         pool = candidates(s.task, s.seed)
         for rung, rows in enumerate(sizes):
             deadline = start + budget * (rung + 1) / len(sizes)
+            cap = max(CANDIDATE_SHARE * budget / len(sizes), MIN_CANDIDATE_SECONDS)
             Xr, yr = _subsample(s, X, y, rows)
             evaluated = []
             for index, candidate in enumerate(pool):
                 where = f"{index + 1}/{len(pool)} rung {rung}"
-                entry = _evaluate(s, evaluator, candidate, Xr, yr, rung, deadline, where)
+                entry = _evaluate(s, evaluator, candidate, Xr, yr, rung, deadline, cap, where)
                 evaluated += [entry] if entry is not None else []
             if not evaluated:
                 break
@@ -141,30 +148,34 @@ def _evaluate(
     y: Any,
     rung: int,
     deadline: float,
+    cap: float,
     where: str,
 ) -> Entry | None:
-    estimate = _estimate(s.entries, c.algorithm, len(X))
+    estimate = _estimate(s, c.algorithm, len(X))
     now = s.clock()
-    if now >= deadline or (estimate is not None and now + estimate > deadline):
+    limit = min(deadline - now, cap)
+    if limit <= 0 or (estimate is not None and estimate > limit):
         return None
     s.progress.stage("fitting", f"{where} {c.algorithm} {c.params} rows={len(X)}")
     job = ScoreJob(s.task, c.algorithm, c.params, s.columns, s.metric, s.n_classes, s.folds, s.seed)
     try:
-        score = evaluator.score(job, X, y, key=rung, timeout=deadline - now)
+        score = evaluator.score(job, X, y, key=rung, timeout=limit)
     except CandidateFailed as exc:
         s.progress.stage("fitting", f"skipped {c.algorithm} {c.params}: {exc}")
         return None
     if score is None:
-        s.progress.stage("fitting", f"stopped {c.algorithm} {c.params}: out of budget")
+        s.progress.stage("fitting", f"stopped {c.algorithm} {c.params} after {limit:.1f}s")
+        s.stopped.append((c.algorithm, limit, len(X)))
         return None
     entry = Entry(c, score, s.clock() - now, len(X), rung)
     s.entries.append(entry)
     return entry
 
 
-def _estimate(entries: list[Entry], algorithm: str, rows: int) -> float | None:
+def _estimate(s: Search, algorithm: str, rows: int) -> float | None:
     """Seconds a family's next evaluation will probably take, scaled to ``rows``."""
-    seen = [e.seconds * rows / e.rows for e in entries if e.candidate.algorithm == algorithm]
+    seen = [e.seconds * rows / e.rows for e in s.entries if e.candidate.algorithm == algorithm]
+    seen += [seconds * rows / n for name, seconds, n in s.stopped if name == algorithm]
     return max(seen) if seen else None
 
 
