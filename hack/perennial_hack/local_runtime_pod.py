@@ -30,6 +30,7 @@ log = logging.getLogger("perennial.local-runtime")
 TICK_S = 0.1
 MOUNT_RETRY_S = 5.0
 MAX_BACKOFF_S = 30.0
+FINAL_PATCH_S = 60.0
 
 
 class PodApi(Protocol):
@@ -151,7 +152,7 @@ class PodWorker(threading.Thread):
                 return pod_plan(
                     self.pod, paths, ips=self.ips, bin_dir=self.bin_dir, pod_dir=pod_dir
                 )
-            except VolumeError as err:
+            except (VolumeError, OSError, RuntimeError) as err:  # missing object, API error
                 for run in (*self.run_state.init, *self.run_state.main):
                     run.wait("CreateContainerConfigError", str(err))
                 self._patch()
@@ -264,22 +265,35 @@ class PodWorker(threading.Thread):
 
     # --- status and the end -------------------------------------------------------------
 
-    def _patch(self) -> None:
+    def _patch(self) -> bool:
+        """Send the status if it changed; False if the API refused it (the next call
+        retries: a passing API error must not cost a training run)."""
         if self._deleting:
-            return  # the pod is going away; its status no longer matters
+            return True  # the pod is going away; its status no longer matters
         status = self.run_state.status(now_iso())
         if status == self._last_patch:
-            return
-        if not self.api.patch_pod_status(self.ns, self.pod_name, status):
+            return True
+        try:
+            found = self.api.patch_pod_status(self.ns, self.pod_name, status)
+        except (OSError, RuntimeError) as err:
+            log.warning("%s/%s: status not written, will retry: %s", self.ns, self.pod_name, err)
+            return False
+        if not found:
             self._stop_event.set()  # deleted under us
             self._deleting = True
         self._last_patch = status
+        return True
 
     def _finish(self) -> None:
-        if self._deleting:
-            self.api.delete_pod_now(self.ns, self.pod_name, self.uid)
-            shutil.rmtree(self.layout.pod(self.uid), ignore_errors=True)
-            log.info("%s/%s: stopped and deleted", self.ns, self.pod_name)
-        else:
-            self._patch()
-        self._on_exit(self.uid)
+        try:
+            if self._deleting:
+                self.api.delete_pod_now(self.ns, self.pod_name, self.uid)
+                shutil.rmtree(self.layout.pod(self.uid), ignore_errors=True)
+                log.info("%s/%s: stopped and deleted", self.ns, self.pod_name)
+            else:
+                # The last status (Succeeded, Failed) is the one that matters most.
+                deadline = time.monotonic() + FINAL_PATCH_S
+                while not self._patch() and time.monotonic() < deadline:
+                    time.sleep(1.0)
+        finally:
+            self._on_exit(self.uid)

@@ -154,3 +154,27 @@ def test_deletion_stops_a_server_and_confirms(tmp_path: Path, bin_dir: Path):
     assert api.deleted == ["ns/p/uid-1"]
     assert not (tmp_path / "state/pods/uid-1").exists()
     assert (tmp_path / "state/pvc/ns/art").is_dir()  # claims outlive pods
+
+
+class FlakyApi(FakeApi):
+    """Every other status patch fails, as an overloaded API server might."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def patch_pod_status(self, namespace: str, name: str, status: dict[str, Any]) -> bool:
+        self.calls += 1
+        if self.calls % 2:
+            raise RuntimeError("HTTP 500: etcdserver: request timed out")
+        return super().patch_pod_status(namespace, name, status)
+
+
+def test_api_errors_on_status_cost_nothing_but_a_retry(tmp_path: Path, bin_dir: Path):
+    api = FlakyApi()
+    main = {"name": "train", "args": ["perennial-train", "--output", "/mnt/pvc/art/m"]}
+    w = worker(pod({}, main), api, tmp_path, bin_dir)
+    w.start()
+    w.join(timeout=60)
+    assert api.last()["phase"] == "Succeeded"
+    assert api.last()["containerStatuses"][0]["state"]["terminated"]["message"] == "ok"
