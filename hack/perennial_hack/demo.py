@@ -233,10 +233,7 @@ class Demo:
         return None
 
     def get(self, kind: str, name: str) -> dict[str, Any]:
-        found: dict[str, Any] = json.loads(
-            self.kubectl("get", kind, name, "-n", NAMESPACE, "-o=json")
-        )
-        return found
+        return dict(json.loads(self.kubectl("get", kind, name, "-n", NAMESPACE, "-o=json")))
 
     def existing(self, plural: str) -> list[str]:
         out = self.kubectl("get", plural, "-n", NAMESPACE, "-o=name")
@@ -250,7 +247,8 @@ class Demo:
         say(f"  operator, runtime   {self.folder} (operator.log, local-runtime.log)")
         say(f"  try                 export KUBECONFIG={self.cluster.kubeconfig}")
         say(f"                      {self.kubectl_bin} get perennial -n {NAMESPACE}")
-        say("  stop everything     make demo-down   (make cluster-down stops only the cluster)")
+        name = "" if self.cluster.name == "default" else f" CLUSTER_NAME={self.cluster.name}"
+        say(f"  stop everything     make demo-down{name}   (cluster-down: the cluster only)")
 
     def teardown(self) -> None:
         say("\nteardown (DEMO_TEARDOWN=1)")
