@@ -257,6 +257,24 @@ def test_success_records_metrics_dataset_artifact_and_primary_metric():
     assert decision.result is not None and decision.result["algorithm"] == "random_forest"
 
 
+def test_a_succeeded_pod_keeps_training_until_the_job_completes():
+    decision = trainingjob_status(
+        TJ,
+        job(active=1),
+        [pod(init=[term("validate", 0)], main=[term("train", 0, SUCCESS)], phase="Succeeded")],
+        CTX,
+    )
+    assert decision.phase == "Training"
+
+
+def test_a_crashed_pod_waiting_for_retry_says_why():
+    decision = trainingjob_status(
+        TJ, job(active=0, failed=1), [pod(main=[term("train", 137, "")], phase="Failed")], CTX
+    )
+    assert decision.phase == "Pending"
+    assert "container train exited 137" in decision.status["message"]
+
+
 def test_attempts_count_every_pod_the_job_started():
     decision = trainingjob_status(TJ, job(active=1, failed=2), [], CTX)
     assert decision.status["attempts"] == 3

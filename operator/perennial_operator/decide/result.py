@@ -32,10 +32,11 @@ def failure_report(message: str) -> str:
     data = parse_message(message)
     if data is None:
         return message.strip()[:MAX_REPORT] or "no termination message"
-    parts = [str(data.get("message") or data.get("outcome") or "failed")]
-    for failure in data.get("failures") or []:
-        if not isinstance(failure, dict):
-            continue
+    failures = [f for f in data.get("failures") or [] if isinstance(f, dict)]
+    # With a list of failures the runtime's own message repeats them: keep the list only.
+    head = f"{len(failures)} failing check(s)" if failures else None
+    parts = [head or str(data.get("message") or data.get("outcome") or "failed")]
+    for failure in failures:
         column = failure.get("column")
         where = f" on column {column}" if column not in (None, "") else ""
         parts.append(

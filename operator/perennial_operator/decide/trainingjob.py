@@ -138,7 +138,12 @@ def _attempts(job: JobObs | None, pods: list[PodObs]) -> int:
 
 def _running_phase(b: _Builder, pod: PodObs | None, job: JobObs) -> tuple[str, str]:
     retry = f" (attempt {job.failed + 1}, after {job.failed} failed)" if job.failed else ""
-    if pod is None or pod.phase in ("Failed", "Succeeded"):
+    if pod is not None and pod.phase == "Succeeded":
+        # The Job controller marks the Job Complete a moment after its pod succeeds.
+        return "Training", f"pod {pod.name} finished; waiting for the Job to complete"
+    if pod is not None and pod.phase == "Failed":
+        return "Pending", f"{_last_crash([pod])}; waiting for the Job controller to retry"
+    if pod is None:
         return "Pending", f"waiting for the Job controller to start a pod{retry}"
     if pod.unschedulable:
         b.cond(c.SCHEDULED, False, c.UNSCHEDULABLE, pod.unschedulable)
