@@ -93,9 +93,7 @@ def _pinned(
     return _usable(mv, ())
 
 
-def _tracked(
-    model: str, stage: str, versions: list[Mapping[str, Any]], service: str
-) -> Resolution:
+def _tracked(model: str, stage: str, versions: list[Mapping[str, Any]], service: str) -> Resolution:
     in_stage = [m for m in versions if m["spec"].get("stage") == stage]
     if not in_stage:
         return Resolution(
