@@ -85,6 +85,7 @@ class Connection(asyncio.Protocol):
         self.body: list[bytes] = []
         self.body_bytes = 0
         self.in_message = False
+        self.expect_continue = False
         self.too_large = False
         self.reading = False
 
@@ -110,20 +111,26 @@ class Connection(asyncio.Protocol):
     # httptools callbacks ------------------------------------------------------------
     def on_message_begin(self) -> None:
         self.url, self.body, self.body_bytes, self.in_message = b"", [], 0, True
+        self.expect_continue = False
 
     def on_url(self, url: bytes) -> None:
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() == b"content-length" and value.isdigit():
+        lower = name.lower()
+        if lower == b"content-length" and value.isdigit():
             if int(value) > self.server.max_body_bytes:
                 self._reject_too_large()
+        elif lower == b"expect" and value.lower() == b"100-continue":
+            self.expect_continue = True  # curl waits a second for it on larger bodies
 
     def on_headers_complete(self) -> None:
         # Tell the batcher a request is half-read, so a batch may wait for its body.
         if not self.too_large and not self.reading:
             self.reading = True
             self.server.batcher.reading_started()
+        if self.expect_continue and not self.too_large and not self.pending and self.transport:
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         self.body_bytes += len(body)
