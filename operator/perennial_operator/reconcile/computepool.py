@@ -128,15 +128,24 @@ def sync_computepool(kube: Kube, name: str) -> Sync | None:
     for event in events:
         kube.event(pool, event.type, event.reason, event.message)
     _record(name, decision, outcome, status, now)
-    acted = bool(outcome.added or outcome.removed)
-    # Pods expected to land on room we have: look again soon, so status catches up.
-    landing = len(decision.pending) - len(decision.overflow) - len(decision.unfittable)
-    settling = status["readyNodes"] != status["desiredNodes"] or landing > 0
     return Sync(
-        recheck_after=1.0 if acted or settling else decision.recheck_after,
+        recheck_after=_recheck(decision, outcome, status),
         nodes=tuple(n["metadata"]["name"] for n in owned),
         failed=outcome.error is not None,
     )
+
+
+def _recheck(decision: Decision, outcome: Outcome, status: dict[str, Any]) -> float | None:
+    """Look again soon while things move, so status catches up without a pod event; nodes
+    that take minutes to boot (Cluster API) are polled gently, not every second."""
+    landing = len(decision.pending) - len(decision.overflow) - len(decision.unfittable)
+    if outcome.added or outcome.removed:
+        return 1.0
+    if landing > 0:
+        return 2.0
+    if status["readyNodes"] != status["desiredNodes"]:
+        return 5.0
+    return decision.recheck_after
 
 
 def _record(
