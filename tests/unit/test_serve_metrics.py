@@ -56,7 +56,7 @@ def test_counters_are_summed_across_workers(cases, servers):
     sent[1][0] = None
     answers = [server.post("/v1/models/bc-logreg:predict", {"instances": [row]}) for row in sent]
     assert {a.status_code for a in answers} == {200}
-    workers = {a.json()["id"].split("-")[0] for a in answers}
+    workers = {a.json()["id"].split("-")[1] for a in answers}  # <server>-<worker>-<n>
     assert len(workers) == 2, "SO_REUSEPORT spread 40 connections over both workers"
     samples = server.metrics()
     assert sample(samples, "perennial_requests_total", protocol="v1", code="200") == 40
@@ -93,6 +93,22 @@ def test_feedback_by_id_and_by_features(cases, servers):
     expected_right = right + by_features.json()["correct"]
     assert sample(samples, "perennial_feedback_total", outcome="correct") == expected_right
     assert sample(samples, "perennial_feedback_total", outcome="incorrect") == 14 - expected_right
+
+
+def test_feedback_by_id_reaches_the_right_worker_on_any_connection(cases, servers):
+    case, server = cases["logreg"], servers["logreg"]
+    rows = case.X_test.head(30).values.tolist()
+    answers = [server.post("/v1/models/bc-logreg:predict", {"instances": [row]}) for row in rows]
+    ids = [a.json()["id"] for a in answers]
+    assert len({i.split("-")[1] for i in ids}) == 2
+    for answer, request_id in zip(answers, ids, strict=True):
+        truth = answer.json()["predictions"]
+        scored = server.post("/v2/models/bc-logreg/feedback", {"id": request_id, "truth": truth})
+        assert scored.status_code == 200, scored.text  # a fresh connection: any worker
+        assert scored.json()["correct"] == 1
+    expired = ids[0].rsplit("-", 1)[0] + "-ffffff"
+    missing = server.post("/v2/models/bc-logreg/feedback", {"id": expired, "truth": [0]})
+    assert missing.status_code == 404
 
 
 def test_regression_feedback_and_prediction_bins(cases, servers):

@@ -6,13 +6,10 @@ through ``respond`` (possibly later, after the batch it joined has run).
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import count
 from typing import Any
 
 import orjson
@@ -21,6 +18,7 @@ from perennial_runtime.serve import feedback, protocol_v1, protocol_v2
 from perennial_runtime.serve.batching import MicroBatcher, Outcome, PredictFn
 from perennial_runtime.serve.exposition import Exporter
 from perennial_runtime.serve.metrics import Recorder
+from perennial_runtime.serve.recent import RecentPredictions
 from perennial_runtime.serve.signature import Signature
 from perennial_runtime.serve.validation import Decoder, RequestError, bad_request
 
@@ -52,15 +50,13 @@ class App:
         batcher: MicroBatcher,
         recorder: Recorder,
         exporter: Exporter,
-        recent: feedback.RecentPredictions,
+        recent: RecentPredictions,
         predict: PredictFn,
     ) -> None:
         self.served, self.decoder, self.batcher = served, decoder, batcher
         self._predict = predict  # feedback predicts outside the batcher: not live traffic
         self.recorder, self.exporter, self.recent = recorder, exporter, recent
         self.draining = False
-        self._ids = count()
-        self._id_prefix = f"{secrets.token_hex(4)}{os.getpid() % 0xFFFF:04x}"
         self._classification = served.signature.classification
         self._label_type = served.signature.label_datatype
         self._v2_head = {"model_name": served.name, "model_version": served.version}
@@ -178,9 +174,6 @@ class App:
             "parameters": {"classes": list(sig.classes) if sig.classes is not None else None},
         }
 
-    def _next_id(self) -> str:
-        return f"{self._id_prefix}-{next(self._ids):x}"
-
     def _decode(self, body: bytes) -> Any:
         try:
             return orjson.loads(body)
@@ -195,7 +188,7 @@ class App:
         except RequestError as exc:
             self.reject(":predict", exc.status, exc.message, respond, started)
             return
-        request_id = self._next_id()
+        request_id = self.recent.new_id()
 
         def done(outcome: Outcome | BaseException) -> None:
             if isinstance(outcome, BaseException):
@@ -217,7 +210,7 @@ class App:
         except RequestError as exc:
             self.reject("/infer", exc.status, exc.message, respond, started)
             return
-        request_id = request.request_id or self._next_id()
+        request_id = request.request_id or self.recent.new_id()
         proba = "probabilities" in request.outputs
 
         def done(outcome: Outcome | BaseException) -> None:

@@ -7,32 +7,10 @@ A single-row answer may give ``"truth": value`` instead of a one-element list.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from perennial_runtime.serve.validation import bad_request, unprocessable
-
-
-class RecentPredictions:
-    """A bounded LRU of id -> predicted labels, one per worker process."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._items: OrderedDict[str, list[Any]] = OrderedDict()
-
-    def remember(self, request_id: str, labels: list[Any]) -> None:
-        if self.capacity <= 0:
-            return
-        self._items[request_id] = labels
-        if len(self._items) > self.capacity:
-            self._items.popitem(last=False)
-
-    def get(self, request_id: str) -> list[Any] | None:
-        labels = self._items.get(request_id)
-        if labels is not None:
-            self._items.move_to_end(request_id)
-        return labels
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from perennial_runtime.serve.app import App, Served
 from perennial_runtime.serve.batching import MicroBatcher
 from perennial_runtime.serve.config import Config
 from perennial_runtime.serve.exposition import Exporter
-from perennial_runtime.serve.feedback import RecentPredictions
 from perennial_runtime.serve.http import HttpServer
 from perennial_runtime.serve.metrics import Identity, Layout, Recorder, SharedCounters
 from perennial_runtime.serve.model import ModelDir, ModelLoadError, Predictor, load_predictor
+from perennial_runtime.serve.recent import RecentPredictions, SharedRing
 from perennial_runtime.serve.validation import Decoder
 
 log = logging.getLogger("perennial.serve")
@@ -40,6 +40,7 @@ class Shared:
         self.config, self.model_dir, self.identity, self.port = config, model_dir, identity, port
         self.layout = Layout(model_dir.signature, model_dir.profile)
         self.counters = SharedCounters(config.workers, self.layout.size)
+        self.recent = SharedRing(config.workers, config.recent_ids)
 
 
 def run_worker(index: int, shared: Shared, ready_fd: int) -> int:
@@ -88,7 +89,7 @@ async def _serve(index: int, shared: Shared, predictor: Predictor, ready_fd: int
         batcher,
         recorder,
         Exporter(shared.layout, shared.counters, ident),
-        RecentPredictions(config.recent_ids),
+        RecentPredictions(shared.recent, index, signature.classes),
         predictor.predict,
     )
     server = HttpServer(app, batcher, config.max_body_bytes)
