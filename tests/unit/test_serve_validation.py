@@ -242,3 +242,17 @@ def test_the_server_survives_the_corpus_and_counts_it(servers):
     v1_cases = [c for c in CORPUS if c[1] == V1]
     assert counted["400"] == sum(c[3] == 400 for c in v1_cases)
     assert counted["422"] == sum(c[3] == 422 for c in v1_cases)
+
+
+def test_expect_100_continue_is_answered_before_the_body(servers):
+    server = servers["logreg"]
+    body = json.dumps({"instances": [ROW]}).encode()
+    head = (
+        f"POST {V1} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Expect: 100-continue\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head)
+        assert sock.recv(4096) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(body)
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200 OK")
