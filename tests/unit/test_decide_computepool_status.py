@@ -90,6 +90,9 @@ def test_overflow_reports_max_nodes_once():
     assert "maxNodes 2" in events[0].message and "ml/b" in events[0].message
     _, events = status_of(d, pool={**POOL, "status": status})
     assert events == []
+    other = Decision(current=2, desired=2, add=0, pending=("ml/a", "ml/b"), overflow=("ml/a",))
+    _, events = status_of(other, pool={**POOL, "status": status})
+    assert events == []  # another pod left over is no news
 
 
 def test_provider_error_is_a_condition_with_the_text():

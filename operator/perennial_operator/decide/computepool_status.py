@@ -94,11 +94,16 @@ def _events(pool: dict[str, Any], d: Decision, out: Outcome, conds: list[Conditi
             events.append(Event("Warning", c.POD_TOO_LARGE, f"pod {unfit.pod} requests more "
                                 f"{', '.join(unfit.resources)} than one node has ({have}); "
                                 "not scaling for it"))  # fmt: skip
-    for type_, reason in ((c.CAPACITY_AVAILABLE, c.MAX_NODES_REACHED),
-                          (c.PROVIDER_READY, c.PROVIDER_ERROR)):  # fmt: skip
-        old, new = get_condition(before, type_), get_condition(conds, type_)
-        seen = old and (old.get("reason"), old.get("message"))
-        if new and new["reason"] == reason and seen != (new["reason"], new["message"]):
+    # MaxNodesReached once when the pool fills up (which pod is left over may change);
+    # ProviderError again whenever the error itself changes.
+    watched = (
+        (c.CAPACITY_AVAILABLE, c.MAX_NODES_REACHED, ("reason",)),
+        (c.PROVIDER_READY, c.PROVIDER_ERROR, ("reason", "message")),
+    )
+    for type_, reason, keys in watched:
+        old, new = get_condition(before, type_) or {}, get_condition(conds, type_) or {}
+        fresh = any(old.get(k) != new.get(k) for k in keys)
+        if new.get("reason") == reason and fresh:
             events.append(Event("Warning", reason, str(new["message"])))
     return events
 
