@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import random
 import sys
 
 import kopf
@@ -45,6 +46,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="peering name: of several replicas only one acts (default: perennial)",
     )
     parser.add_argument(
+        "--priority",
+        type=int,
+        default=None,
+        help="peering priority: the highest live replica acts, the others pause "
+        "(default: random, so two replicas never tie; on a tie kopf pauses every peer)",
+    )
+    parser.add_argument(
         "--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
     )
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -58,8 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
     import perennial_operator.handlers  # noqa: F401  (registers the handlers)
 
+    priority = args.priority
+    if priority is None and not args.standalone:
+        priority = random.SystemRandom().randint(1, 2**30)
     kopf.run(
         standalone=args.standalone,
+        priority=priority,
         peering_name=None if args.standalone else args.peering,
         namespaces=args.namespace,
         clusterwide=not args.namespace,

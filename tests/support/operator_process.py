@@ -19,12 +19,14 @@ class OperatorProcess:
         log_path: Path,
         pod_annotations: dict[str, str] | None = None,
         extra_env: dict[str, str] | None = None,
+        args: list[str] | None = None,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.namespace = namespace
         self.log_path = log_path
         self.pod_annotations = pod_annotations or {}
         self.extra_env = extra_env or {}
+        self.args = ["--standalone"] if args is None else args
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[Any] | None = None
 
@@ -43,7 +45,7 @@ class OperatorProcess:
                 sys.executable,
                 "-m",
                 "perennial_operator",
-                "--standalone",
+                *self.args,
                 "-n",
                 self.namespace,
                 "--verbose",

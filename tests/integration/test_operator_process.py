@@ -1,0 +1,136 @@
+"""The operator process itself: metrics and liveness endpoints, and peering between replicas."""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from perennial_operator.api.group import API_VERSION
+from perennial_operator.k8s.resources import Kube
+from support import kubelet, storage
+from support.operator_process import OperatorProcess
+from support.poll import until
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def fetch(url: str) -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.read().decode()
+    except OSError:
+        return ""
+
+
+def trainingjob(name: str, namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "TrainingJob",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "model": "m",
+            "task": "classification",
+            "algorithm": "svm",
+            "dataset": {"uri": "builtin://iris", "target": "target"},
+            "resources": {"cpu": "100m", "memory": "128Mi"},
+        },
+    }
+
+
+def test_metrics_and_liveness_endpoints(cluster: Any, namespace: str, tmp_path: Path) -> None:
+    kube = Kube(cluster.api_client())
+    storage.bound_claim(kube, namespace, "perennial-artifacts", str(tmp_path / "pv"))
+    metrics, health = free_port(), free_port()
+    op = OperatorProcess(
+        str(cluster.kubeconfig),
+        namespace,
+        tmp_path / "op.log",
+        pod_annotations=kubelet.LEAVE_TO_TEST,
+        extra_env={"PERENNIAL_METRICS_PORT": str(metrics)},
+        args=["--standalone", f"--liveness=http://127.0.0.1:{health}/healthz"],
+    ).start()
+    try:
+        kube.create(trainingjob("metered", namespace))
+        text = until(
+            lambda: (
+                (t := fetch(f"http://127.0.0.1:{metrics}/metrics"))
+                and 'perennial_operator_reconciles_total{kind="TrainingJob"' in t
+                and t
+            ),
+            timeout=60,
+            message="a TrainingJob reconcile counted on /metrics",
+            describe=op.log_tail,
+        )
+        assert "perennial_operator_reconcile_duration_seconds_bucket" in text
+        assert 'perennial_operator_trainingjobs{phase="Pending"}' in text
+        assert '"handlers": "ok"' in until(
+            lambda: fetch(f"http://127.0.0.1:{health}/healthz"), timeout=30, message="healthz"
+        )
+    finally:
+        op.stop()
+
+
+def test_of_two_peered_replicas_only_the_higher_priority_one_acts(
+    cluster: Any, namespace: str, tmp_path: Path
+) -> None:
+    crds = [
+        d
+        for d in yaml.safe_load_all((REPO / "manifests" / "kopf-peering.yaml").read_text())
+        if d and d["kind"] == "CustomResourceDefinition"
+    ]
+    cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(crds))
+    cluster.kubectl("wait", "--for=condition=Established", "crd/kopfpeerings.kopf.dev")
+    peering = {
+        "apiVersion": "kopf.dev/v1",
+        "kind": "KopfPeering",
+        "metadata": {"name": "perennial", "namespace": namespace},
+    }
+    cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(peering))
+    kube = Kube(cluster.api_client())
+    storage.bound_claim(kube, namespace, "perennial-artifacts", str(tmp_path / "pv"))
+
+    def replica(name: str, priority: int) -> OperatorProcess:
+        return OperatorProcess(
+            str(cluster.kubeconfig),
+            namespace,
+            tmp_path / f"{name}.log",
+            pod_annotations=kubelet.LEAVE_TO_TEST,
+            args=["--peering=perennial", f"--priority={priority}"],
+        ).start()
+
+    high = replica("high", 200)
+    low = replica("low", 100)
+    try:
+        # Peering is mandatory, so each replica starts paused; only the highest resumes.
+        until(
+            lambda: "Resuming operations" in high.log_tail(400),
+            timeout=60,
+            message="the high-priority replica to resume",
+            describe=high.log_tail,
+        )
+        kube.create(trainingjob("peered", namespace))
+        until(
+            lambda: kube.get("batch/v1", "Job", namespace, "peered-train"),
+            timeout=60,
+            message="the Job, created by the acting replica",
+            describe=high.log_tail,
+        )
+        low_log = low.log_path.read_text()
+        assert "Resuming operations" not in low_log
+        assert "reconcile_trainingjob" not in low_log
+        assert "reconcile_trainingjob" in high.log_tail(400)
+    finally:
+        low.stop()
+        high.stop()
