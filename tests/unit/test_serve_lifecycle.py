@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import signal
 import threading
 import time
 
@@ -139,3 +141,22 @@ def test_sigterm_during_load_loses_no_accepted_request(logreg):
     assert set(load.statuses) == {200}
     # Every request a worker read was answered, and the client got every answer.
     assert sum(e["requests"] for e in stopped) == len(load.statuses)
+
+
+def test_workers_leave_when_the_parent_is_killed(logreg):
+    server = ServerProcess(logreg.path, "--workers", "2").wait_ready()
+    pids = next(e["pids"] for e in server.logs() if e.get("msg") == "ready")
+    server.proc.send_signal(signal.SIGKILL)
+    server.wait()
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in pids), "orphaned workers still hold the port"
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

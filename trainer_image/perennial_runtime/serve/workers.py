@@ -7,6 +7,7 @@ no signal can arrive in the middle of a fork or a reap.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import select
@@ -21,6 +22,7 @@ from perennial_runtime.serve.worker import Shared, run_worker
 log = logging.getLogger("perennial.serve")
 SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
 READY_TIMEOUT = 300.0
+PR_SET_PDEATHSIG = 1
 MAX_RESTARTS = 5  # per worker slot, then the pod crash-loops visibly instead
 
 
@@ -47,12 +49,14 @@ class Supervisor:
 
     def _spawn(self, index: int) -> int:
         read_fd, write_fd = os.pipe()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the worker
             code = 1
             try:
                 os.close(read_fd)
                 self.placeholder.close()
+                _die_with(parent)
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
                 code = run_worker(index, self.shared, write_fd)
             except BaseException:
@@ -131,6 +135,18 @@ class Supervisor:
         return worst
 
 
+def _die_with(parent: int) -> None:
+    """A worker drains and exits when the parent dies (even by SIGKILL), so a killed
+    server leaves no orphan holding the port."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the supervisor's SIGTERM still works
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def serve(shared: Shared, placeholder: socket.socket) -> int:
     supervisor = Supervisor(shared, placeholder)
     try:
@@ -148,6 +164,7 @@ def serve(shared: Shared, placeholder: socket.socket) -> int:
         model=shared.identity.model,
         version=shared.identity.version,
         format=shared.identity.format,
+        pids=sorted(supervisor.children),
     )
     code = supervisor.supervise()
     logs.event(log, "stopped", exit_code=code)
