@@ -122,3 +122,20 @@ def test_metadata_and_health(servers):
     ready = requests.get(server.url + "/v2/models/bc-mixed/versions/3/ready", timeout=10)
     assert ready.json() == {"name": "bc-mixed", "ready": True}
     assert requests.get(server.url + "/v1/models/bc-mixed", timeout=10).json()["ready"] is True
+
+
+def test_profile_endpoint_returns_the_verified_training_profile(cases, servers):
+    import json
+
+    case, server = cases["logreg"], servers["logreg"]
+    name = json.loads((case.path / "result.json").read_text())["model"]
+    response = requests_get(server, f"/v2/models/{name}/profile")
+    assert response.status_code == 200
+    assert response.json() == json.loads((case.path / "profile.json").read_text())
+    assert requests_get(server, "/v2/models/other/profile").status_code == 404
+
+
+def requests_get(server, path):
+    import requests
+
+    return requests.get(server.url + path, timeout=10)

@@ -26,7 +26,9 @@ JSON = b"application/json"
 PROMETHEUS = b"text/plain; version=0.0.4; charset=utf-8"
 V1, V2 = 0, 1
 Respond = Callable[[int, bytes, bytes], None]
-_V2_PATH = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?(/ready|/infer|/feedback)?$")
+_V2_PATH = re.compile(
+    r"^/v2/models/([^/]+)(?:/versions/([^/]+))?(/ready|/infer|/feedback|/profile)?$"
+)
 _V1_PATH = re.compile(r"^/v1/models/([^/:]+)(:predict)?$")
 
 
@@ -36,6 +38,7 @@ class Served:
     version: str
     platform: str
     signature: Signature
+    profile_json: bytes | None = None  # profile.json as verified at start: the drift reference
 
 
 def _error(message: str) -> bytes:
@@ -107,6 +110,9 @@ class App:
                 handler(body, respond, started)
                 return
             self._only(method, b"GET")
+            if action == "/profile":
+                self._profile(respond)
+                return
             state = {"name": self.served.name, "ready": not self.draining}
             respond(200, orjson.dumps(state if action else self._metadata()), JSON)
             return
@@ -136,6 +142,12 @@ class App:
             "/metrics": lambda: (200, self.exporter.render(), PROMETHEUS),
         }
         return routes.get(path)
+
+    def _profile(self, respond: Respond) -> None:
+        """The training profile, so the operator can compute PSI against the counters."""
+        if self.served.profile_json is None:
+            raise RequestError(404, f"model {self.served.name!r} has no profile.json")
+        respond(200, self.served.profile_json, JSON)
 
     @staticmethod
     def _only(method: bytes, allowed: bytes) -> None:

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 
+from perennial_runtime import contract
 from perennial_runtime.serve import logs
 from perennial_runtime.serve.app import App, Served
 from perennial_runtime.serve.batching import MicroBatcher
@@ -72,6 +73,13 @@ def _warm_up(predictor: Predictor, model_dir: ModelDir) -> None:
         raise ModelLoadError(f"the model fails on a warm-up row: {exc}") from exc
 
 
+def _profile_json(shared: Shared) -> bytes | None:
+    model_dir = shared.model_dir
+    if contract.PROFILE not in model_dir.result.get("artifacts", {}):
+        return None
+    return (model_dir.path / contract.PROFILE).read_bytes()  # verified against result.json
+
+
 async def _serve(index: int, shared: Shared, predictor: Predictor, ready_fd: int) -> int:
     config, ident = shared.config, shared.identity
     loop = asyncio.get_running_loop()
@@ -84,7 +92,7 @@ async def _serve(index: int, shared: Shared, predictor: Predictor, ready_fd: int
         observe=(recorder := Recorder(shared.layout, shared.counters.rows[index])).batch,
     )
     app = App(
-        Served(ident.model, ident.version, ident.format, signature),
+        Served(ident.model, ident.version, ident.format, signature, _profile_json(shared)),
         Decoder(signature, float32=predictor.float32),
         batcher,
         recorder,
