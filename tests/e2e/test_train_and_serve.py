@@ -106,6 +106,7 @@ def serve(loop: Loop, name: str, version: int) -> str:
     loop.create({"apiVersion": API_VERSION, "kind": "InferenceService",
                  "metadata": {"name": name},
                  "spec": {"model": {"name": MODEL, "version": version}, "replicas": 1,
+                          "monitoring": {"drift": {"enabled": True, "intervalSeconds": 10}},
                           "resources": {"cpu": "500m", "memory": "512Mi"}}})  # fmt: skip
     loop.wait(lambda: loop.phase("InferenceService", name) == "Ready",
               f"InferenceService {name} Ready", timeout=120)  # fmt: skip
@@ -149,6 +150,12 @@ def test_train_register_and_serve_for_real(loop: Loop) -> None:
          "data": rows.ravel().tolist()}]})  # fmt: skip
     labels = next(o for o in v2["outputs"] if o["name"] == "label")
     assert [int(x) for x in np.asarray(labels["data"]).ravel()] == expected
+    # Drift: the operator sums the server's bin counters and compares with the profile.
+    drift = loop.wait(lambda: (d := loop.get("InferenceService", "bc")["status"].get("drift"))
+                      and d.get("samples", 0) >= 16 and d,
+                      "drift in InferenceService status", timeout=90)  # fmt: skip
+    names = set(frame.columns) | set(frame.columns.str.replace(" ", "_"))
+    assert drift["psi"] >= 0 and drift["features"] and set(drift["features"]) <= names
     print(f"\ntrained and registered in {trained_s:.1f}s; "
           f"served and answered in {time.monotonic() - started - trained_s:.1f}s")
 
