@@ -53,3 +53,13 @@ DRIFT_PSI = Gauge(
     "Largest per-feature PSI of an InferenceService's current version, as last measured",
     ["namespace", "inferenceservice"],
 )
+RETRAIN_TRIGGERS = Counter(
+    "perennial_operator_retrain_triggers_total",
+    "RetrainPolicy triggers that started a TrainingJob, by reason (Schedule, Drift, Performance)",
+    ["reason"],
+)
+PROMOTION_DECISIONS = Counter(
+    "perennial_operator_promotion_decisions_total",
+    "RetrainPolicy gate outcomes, by the Promoted condition's reason",
+    ["reason"],
+)

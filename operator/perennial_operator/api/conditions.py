@@ -79,3 +79,22 @@ READY_DEADLINE_EXCEEDED: Final = "ReadyDeadlineExceeded"
 REPLICAS_READY: Final = "ReplicasReady"
 REPLICAS_NOT_READY: Final = "ReplicasNotReady"
 NOTHING_TO_SERVE: Final = "NothingToServe"
+
+# RetrainPolicy condition types
+TRIGGERED: Final = "Triggered"
+PROMOTED: Final = "Promoted"
+
+# RetrainPolicy reasons (Triggered also takes the trigger's own reason: Schedule, Drift...)
+WAITING_FOR_TRIGGER: Final = "WaitingForTrigger"
+COOLING_DOWN: Final = "CoolingDown"
+SUSPENDED: Final = "Suspended"
+INFERENCESERVICE_NOT_FOUND: Final = "InferenceServiceNotFound"
+NO_SERVING_VERSION: Final = "NoServingVersion"
+INVALID_SCHEDULE: Final = "InvalidSchedule"
+TRAINING_FAILED: Final = "TrainingFailed"
+CANDIDATE_PROMOTED: Final = "CandidatePromoted"
+AWAITING_APPROVAL: Final = "AwaitingApproval"
+VERSION_PINNED: Final = "VersionPinned"
+BELOW_MIN_IMPROVEMENT: Final = "BelowMinImprovement"
+CANDIDATE_METRIC_MISSING: Final = "CandidateMetricMissing"
+BASELINE_METRIC_MISSING: Final = "BaselineMetricMissing"

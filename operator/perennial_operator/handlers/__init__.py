@@ -5,7 +5,15 @@ from perennial_operator.handlers import (
     inferenceservice,
     lifecycle,
     modelversion,
+    retrainpolicy,
     trainingjob,
 )
 
-__all__ = ["computepool", "inferenceservice", "lifecycle", "modelversion", "trainingjob"]
+__all__ = [
+    "computepool",
+    "inferenceservice",
+    "lifecycle",
+    "modelversion",
+    "retrainpolicy",
+    "trainingjob",
+]

@@ -1,0 +1,221 @@
+"""RetrainPolicy, pure: from the policy, its InferenceService and its last TrainingJob, the
+next status and at most one action (start a TrainingJob, or promote a candidate).
+
+The phase is the state machine, kept in status so a restarted operator resumes it:
+Idle/Suspended -> (trigger) Training -> (job Succeeded) Evaluating -> gate -> Promoting or
+Idle. A trigger is recorded in status (lastTrigger, lastTrainingJob) before the job is
+created; while the phase is Training a missing job is (re)created under the same name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from perennial_operator.api import conditions as c
+from perennial_operator.decide.conditions import set_condition
+from perennial_operator.decide.promotion import Verdict, gate, gate_metric
+from perennial_operator.decide.retrainpolicy_triggers import (
+    Trigger,
+    fired_trigger,
+    format_time,
+    hold,
+    parse_time,
+)
+from perennial_operator.decide.schedule import next_fire, schedule_due, valid_schedule
+from perennial_operator.desired.retrainpolicy import trainingjob_name, trigger_id
+
+IDLE, TRAINING, EVALUATING, PROMOTING, SUSPENDED = (
+    "Idle", "Training", "Evaluating", "Promoting", "Suspended",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Observed:
+    isvc: Mapping[str, Any] | None
+    job: Mapping[str, Any] | None  # the TrainingJob named in status.lastTrainingJob
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Start:
+    """Create (or, after a crash, re-create) this TrainingJob."""
+
+    name: str
+    trigger: str
+    reason: str
+    baseline: str
+
+
+@dataclass
+class Plan:
+    status: dict[str, Any]
+    start: Start | None = None
+    promote: tuple[str, str] | None = None  # (ModelVersion, stage)
+    events: list[Event] = field(default_factory=list)
+
+    def condition(self, type_: str, ok: bool, reason: str, message: str, *, gen: int,
+                  now: str) -> None:  # fmt: skip
+        self.status["conditions"] = set_condition(
+            self.status.get("conditions") or [], type_=type_, status=ok, reason=reason,
+            message=message, generation=gen, now=now)  # fmt: skip
+
+
+def retrainpolicy_plan(policy: Mapping[str, Any], obs: Observed, *, now: dt.datetime) -> Plan:
+    spec, gen = policy["spec"], int(policy["metadata"].get("generation", 1))
+    previous = dict(policy.get("status") or {})
+    plan = Plan({**previous, "observedGeneration": gen})
+    due = _schedule(plan, spec, previous, gen, now)
+    phase = previous.get("phase")
+    if phase in (TRAINING, EVALUATING) and previous.get("lastTrainingJob"):
+        _follow_job(plan, policy, obs, gen, now)
+    elif phase == PROMOTING and _rolling_out(previous, obs.isvc):
+        pass
+    else:
+        _idle(plan, policy, obs, due, gen, now)
+    return plan
+
+
+def _schedule(plan: Plan, spec: Mapping[str, Any], previous: Mapping[str, Any], gen: int,
+              now: dt.datetime) -> bool:  # fmt: skip
+    """Is the schedule due? Also moves nextScheduledTime on. A fire that finds a job running,
+    a cooldown or suspend is skipped, as a CronJob with concurrencyPolicy Forbid does."""
+    cron = (spec.get("triggers") or {}).get("schedule")
+    if not cron or not valid_schedule(str(cron)):
+        plan.status["nextScheduledTime"] = None
+        if cron:
+            plan.condition(c.TRIGGERED, False, c.INVALID_SCHEDULE,
+                           f"schedule {cron!r} is not a valid cron expression",
+                           gen=gen, now=format_time(now))  # fmt: skip
+        return False
+    recorded = parse_time(previous.get("nextScheduledTime"))
+    if previous.get("observedGeneration") != gen:  # the schedule may have been edited
+        recorded = None
+    due = schedule_due(recorded, now)
+    if recorded is None or due:
+        recorded = next_fire(str(cron), now)
+    plan.status["nextScheduledTime"] = format_time(recorded)
+    return due
+
+
+def _idle(plan: Plan, policy: Mapping[str, Any], obs: Observed, due: bool, gen: int,
+          now: dt.datetime) -> None:  # fmt: skip
+    spec, stamp = policy["spec"], format_time(now)
+    held = hold(spec, plan.status, obs.isvc, now)
+    plan.status["phase"] = SUSPENDED if held and held.reason == c.SUSPENDED else IDLE
+    isvc_status = (obs.isvc or {}).get("status") or {}
+    trigger = fired_trigger(spec.get("triggers") or {}, isvc_status, due)
+    if held is not None:
+        if trigger is not None or held.reason != c.COOLING_DOWN:
+            plan.condition(c.TRIGGERED, False, held.reason, held.message, gen=gen, now=stamp)
+        return
+    if trigger is None:
+        invalid = plan.status.get("nextScheduledTime") is None and spec["triggers"].get("schedule")
+        if not invalid:
+            plan.condition(c.TRIGGERED, False, c.WAITING_FOR_TRIGGER,
+                           "no trigger has fired since the last TrainingJob",
+                           gen=gen, now=stamp)  # fmt: skip
+        return
+    _start(plan, policy, trigger, str(isvc_status["currentModelVersion"]), gen, now)
+
+
+def _start(plan: Plan, policy: Mapping[str, Any], trigger: Trigger, baseline: str, gen: int,
+           now: dt.datetime) -> None:  # fmt: skip
+    tid, stamp = trigger_id(now), format_time(now)
+    name = trainingjob_name(policy["metadata"]["name"], tid)
+    plan.status.update(
+        phase=TRAINING,
+        lastTrigger={"reason": trigger.reason, "time": stamp, "detail": trigger.detail},
+        lastTrainingJob=name,
+        candidateModelVersion=None,
+    )
+    plan.condition(c.TRIGGERED, True, trigger.reason, trigger.detail, gen=gen, now=stamp)
+    plan.start = Start(name, tid, trigger.reason, baseline)
+    plan.events += [
+        Event("Normal", "Triggered", f"{trigger.reason}: {trigger.detail}"),
+        Event("Normal", "TrainingStarted", f"created TrainingJob {name} with baseline {baseline}"),
+    ]
+
+
+def _follow_job(plan: Plan, policy: Mapping[str, Any], obs: Observed, gen: int,
+                now: dt.datetime) -> None:  # fmt: skip
+    status, job = plan.status, obs.job
+    if job is None:  # recorded but never created (a crash in between): create it now
+        last = status.get("lastTrigger") or {}
+        when = parse_time(last.get("time")) or now
+        baseline = ((obs.isvc or {}).get("status") or {}).get("currentModelVersion")
+        if baseline:
+            plan.start = Start(str(status["lastTrainingJob"]), trigger_id(when),
+                               str(last.get("reason", "")), str(baseline))  # fmt: skip
+        status["phase"] = TRAINING
+        return
+    job_status = job.get("status") or {}
+    if job_status.get("phase") == "Failed":
+        message = f"TrainingJob {job['metadata']['name']} failed; nothing to promote"
+        _decided(plan, gen, now, c.TRAINING_FAILED, message, "Warning", "TrainingFailed")
+    elif job_status.get("phase") == "Succeeded" and job_status.get("modelVersion"):
+        _evaluate(plan, policy, obs, job_status, gen, now)
+    else:  # Succeeded without a ModelVersion yet: registration is a moment away
+        status["phase"] = EVALUATING if job_status.get("phase") == "Succeeded" else TRAINING
+
+
+def _decided(plan: Plan, gen: int, now: dt.datetime, reason: str, message: str,
+             event_type: str, event_reason: str) -> None:  # fmt: skip
+    plan.status["phase"] = IDLE
+    plan.condition(c.PROMOTED, False, reason, message, gen=gen, now=format_time(now))
+    plan.events.append(Event(event_type, event_reason, message))
+
+
+def _evaluate(plan: Plan, policy: Mapping[str, Any], obs: Observed,
+              job_status: Mapping[str, Any], gen: int, now: dt.datetime) -> None:  # fmt: skip
+    spec = policy["spec"]
+    promotion = spec.get("promotion") or {}
+    candidate = str(job_status["modelVersion"])
+    plan.status["candidateModelVersion"] = candidate
+    verdict = gate(gate_metric(promotion, spec["template"]), job_status.get("metrics") or {},
+                   job_status.get("baselineMetrics") or {},
+                   float(promotion.get("minImprovement", 0)))  # fmt: skip
+    if not verdict.promote:
+        _decided(plan, gen, now, verdict.reason, f"{candidate} not promoted: {verdict.message}",
+                 "Normal", "NotPromoted")  # fmt: skip
+        return
+    model = ((obs.isvc or {}).get("spec") or {}).get("model") or {}
+    if promotion.get("mode", "Auto") == "Manual":
+        message = (f"{candidate} passes the gate ({verdict.message}); promotion.mode is Manual: "
+                   f"set its spec.stage to promote it")  # fmt: skip
+        _decided(plan, gen, now, c.AWAITING_APPROVAL, message, "Normal", "AwaitingApproval")
+    elif obs.isvc is None or model.get("version") is not None:
+        message = (f"{candidate} passes the gate ({verdict.message}) but InferenceService "
+                   f"{spec['inferenceService']} pins a version (or is gone): not promoted; "
+                   "point spec.model.version at it by hand")  # fmt: skip
+        _decided(plan, gen, now, c.VERSION_PINNED, message, "Warning", "NotPromoted")
+    else:
+        _promote(plan, candidate, str(model.get("stage") or "Production"), verdict, gen, now)
+
+
+def _promote(plan: Plan, candidate: str, stage: str, verdict: Verdict, gen: int,
+             now: dt.datetime) -> None:  # fmt: skip
+    stamp = format_time(now)
+    plan.promote = (candidate, stage)
+    plan.status["phase"] = PROMOTING
+    plan.status["lastPromotion"] = {"modelVersion": candidate, "time": stamp,
+                                    "metric": verdict.metric, "baseline": verdict.baseline,
+                                    "candidate": verdict.candidate}  # fmt: skip
+    message = f"{candidate} promoted to {stage}: {verdict.message}"
+    plan.condition(c.PROMOTED, True, c.CANDIDATE_PROMOTED, message, gen=gen, now=stamp)
+    plan.events.append(Event("Normal", "Promoted", message))
+
+
+def _rolling_out(previous: Mapping[str, Any], isvc: Mapping[str, Any] | None) -> bool:
+    """Promoting lasts while the service's canary carries the promoted version."""
+    promoted = (previous.get("lastPromotion") or {}).get("modelVersion")
+    canary = ((isvc or {}).get("status") or {}).get("canary") or {}
+    return bool(promoted) and canary.get("modelVersion") == promoted

@@ -1,0 +1,75 @@
+"""RetrainPolicy triggers: the policy itself, a timer (schedule, cooldown, the safety net),
+its TrainingJobs (to gate a candidate as soon as it is registered) and its InferenceService
+(to react to a drift or live-metric write at once)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from perennial_operator.api.group import (
+    GROUP,
+    INFERENCESERVICES,
+    MANAGED_BY,
+    MANAGED_BY_VALUE,
+    RETRAINPOLICIES,
+    TRAININGJOBS,
+    VERSION,
+)
+from perennial_operator.desired.retrainpolicy import LABEL_RETRAINPOLICY
+from perennial_operator.k8s.errors import as_kopf_errors
+from perennial_operator.reconcile.retrainpolicy import sync_retrainpolicy
+
+RP = (GROUP, VERSION, RETRAINPOLICIES)
+CHILDREN: dict[str, Any] = {MANAGED_BY: MANAGED_BY_VALUE, LABEL_RETRAINPOLICY: kopf.PRESENT}
+
+
+def _sync(memo: kopf.Memo, namespace: str | None, name: str) -> None:
+    assert namespace  # RetrainPolicy is namespaced
+    with as_kopf_errors(f"RetrainPolicy {namespace}/{name}"):
+        sync_retrainpolicy(memo.kube, namespace, name)
+
+
+def _sync_quietly(memo: kopf.Memo, namespace: str | None, name: str, logger: Any) -> None:
+    try:
+        _sync(memo, namespace, name)
+    except kopf.TemporaryError as exc:  # event handlers are not retried: the timer catches up
+        logger.warning("will retry on the next timer tick: %s", exc)
+
+
+@kopf.index(*RP)
+def retrainpolicies_by_service(
+    namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+) -> dict[tuple[str, str], str]:
+    return {(str(namespace), str(spec.get("inferenceService"))): name}
+
+
+@kopf.on.resume(*RP)
+@kopf.on.create(*RP)
+@kopf.on.update(*RP)
+def reconcile_retrainpolicy(namespace: str | None, name: str, memo: kopf.Memo,
+                            **_: Any) -> None:  # fmt: skip
+    _sync(memo, namespace, name)
+
+
+@kopf.timer(*RP, interval=10, initial_delay=2)
+def resync_retrainpolicy(namespace: str | None, name: str, memo: kopf.Memo,
+                         **_: Any) -> None:  # fmt: skip
+    _sync(memo, namespace, name)
+
+
+@kopf.on.event(GROUP, VERSION, TRAININGJOBS, labels=CHILDREN)
+def trainingjob_changed(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger,
+                        **_: Any) -> None:  # fmt: skip
+    owner = body.metadata.labels.get(LABEL_RETRAINPOLICY)
+    if owner:
+        _sync_quietly(memo, body.metadata.namespace, owner, logger)
+
+
+@kopf.on.event(GROUP, VERSION, INFERENCESERVICES)
+def inferenceservice_changed(namespace: str | None, name: str, memo: kopf.Memo,
+                             logger: kopf.Logger, **kwargs: Any) -> None:  # fmt: skip
+    index: kopf.Index[tuple[str, str], str] = kwargs["retrainpolicies_by_service"]
+    for policy in index.get((str(namespace), name), []):
+        _sync_quietly(memo, namespace, policy, logger)
