@@ -64,7 +64,7 @@ def gate(
     if baseline is None:
         return Verdict(False, c.BASELINE_METRIC_MISSING,
                        f"the baseline has no {metric} on the test split "
-                       f"(candidate {metric}={candidate:.6g})", metric, candidate)  # fmt: skip
+                       f"(candidate={candidate:.6g})", metric, candidate)  # fmt: skip
     gain = improvement(metric, candidate, baseline)
     direction = "lower" if metric in LOWER_IS_BETTER else "higher"
     numbers = (f"{metric} candidate={candidate:.6g} baseline={baseline:.6g} "
