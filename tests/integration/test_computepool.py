@@ -320,8 +320,15 @@ def test_max_nodes_is_respected_and_the_overflow_reported(world: World) -> None:
     cond = world.wait(overflow, "MaxNodesReached with two nodes")
     assert cond["status"] == "False" and "maxNodes 2" in cond["message"]
     assert len(world.nodes(name)) == 2
-    assert sum(1 for p in world.pods() if not p["spec"].get("nodeName")) == 1
-    assert world.status(name)["pendingPods"] == 1
+    # The scheduler places two pods on the new nodes a moment after they are Ready, and
+    # the pool's status follows on the next pod event: wait for both, never assume.
+    world.wait(
+        lambda: (
+            sum(1 for p in world.pods() if not p["spec"].get("nodeName")) == 1
+            and world.status(name).get("pendingPods") == 1
+        ),
+        "one pod left pending, in the cluster and in the pool's status",
+    )
     world.wait(
         lambda: any(e["reason"] == "MaxNodesReached" for e in world.events(name)),
         "a MaxNodesReached event",
