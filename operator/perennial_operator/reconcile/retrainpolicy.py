@@ -58,7 +58,8 @@ def _sync_locked(kube: Kube, policy: dict[str, Any], now: dt.datetime) -> Plan:
         # recorded trigger whose job the next call creates under the same name.
         _write_status(kube, policy, plan.status)
         _create_job(kube, policy, plan.start)
-        metrics.RETRAIN_TRIGGERS.labels(reason=plan.start.reason).inc()
+        if any(e.reason == "Triggered" for e in plan.events):  # not when re-creating
+            metrics.RETRAIN_TRIGGERS.labels(reason=plan.start.reason).inc()
     if plan.promote is not None:
         _promote(kube, policy, *plan.promote)
     # Events before the status that moves past them: a crash in between repeats an Event
