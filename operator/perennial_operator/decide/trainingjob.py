@@ -217,15 +217,19 @@ def _failed(b: _Builder, job: JobObs, pods: list[PodObs]) -> Decision:
     return Decision(b.status("Failed", message), events=[Event("Warning", reason, message)])
 
 
+def finished(status: dict[str, Any]) -> bool:
+    """Terminal and fully recorded: a Failed job, or a Succeeded one with its model registered."""
+    phase = status.get("phase")
+    return phase == "Failed" or (phase == "Succeeded" and bool(status.get("modelVersion")))
+
+
 def trainingjob_status(
     tj: dict[str, Any], job: JobObs | None, pods: list[PodObs], ctx: Context
 ) -> Decision:
     b = _Builder(tj, ctx.now)
     previous_phase = b.previous.get("phase")
-    if previous_phase == "Failed" or (
-        previous_phase == "Succeeded" and b.previous.get("modelVersion")
-    ):
-        return Decision(dict(b.previous))  # terminal and fully recorded: nothing moves again
+    if finished(b.previous):
+        return Decision(dict(b.previous))  # nothing moves again
     if ctx.pool_problem and job is None:
         b.cond(c.SCHEDULED, False, c.COMPUTE_POOL_NOT_FOUND, ctx.pool_problem)
         return Decision(b.status("Pending", ctx.pool_problem))

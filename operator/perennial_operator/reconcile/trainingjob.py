@@ -14,7 +14,12 @@ from perennial_operator.api.group import API_VERSION, LABEL_TRAININGJOB_UID
 from perennial_operator.config import OperatorConfig
 from perennial_operator.decide import observed
 from perennial_operator.decide.registry import next_version
-from perennial_operator.decide.trainingjob import Context, Decision, trainingjob_status
+from perennial_operator.decide.trainingjob import (
+    Context,
+    Decision,
+    finished,
+    trainingjob_status,
+)
 from perennial_operator.desired import trainingjob as desired_tj
 from perennial_operator.desired.modelversion import modelversion_for
 from perennial_operator.desired.placement import NO_POOL, Placement, pool_placement
@@ -27,10 +32,10 @@ _locks_guard = threading.Lock()
 _phases: dict[str, str] = {}
 
 
-def _lock(uid: str) -> threading.Lock:
+def _lock(key: str) -> threading.Lock:
     # Job and Pod events of one TrainingJob arrive on different threads; one at a time.
     with _locks_guard:
-        return _locks.setdefault(uid, threading.Lock())
+        return _locks.setdefault(key, threading.Lock())
 
 
 def _placement(kube: Kube, tj: dict[str, Any]) -> tuple[Placement, str | None]:
@@ -98,18 +103,15 @@ def _observe(
     return observed.job_obs(job), [observed.pod_obs(p) for p in pods]
 
 
-def _act_on_children(
-    kube: Kube, tj: dict[str, Any], config: OperatorConfig, job: observed.JobObs | None
-) -> str | None:
-    """Apply the ConfigMap and, if absent, the Job. Returns what blocks the start, if any."""
+def _start(kube: Kube, tj: dict[str, Any], config: OperatorConfig) -> str | None:
+    """Apply the ConfigMap and the Job; returns what blocks the start instead, if anything.
+
+    Called only while the Job is absent: its pod template is immutable, and the deterministic
+    name makes an apply after a restart a no-op, not a duplicate."""
     placement, pool_problem = _placement(kube, tj)
     baseline, baseline_problem = _baseline_uri(kube, tj)
-    if job is not None:
-        return None
     if pool_problem or baseline_problem:
         return pool_problem or baseline_problem
-    # The Job's pod template is immutable, so it is only applied while absent; the
-    # deterministic name makes a second apply after a restart a no-op, not a duplicate.
     for child in desired_tj.trainingjob_children(tj, config, placement, baseline):
         kube.apply(child)
     return None
@@ -119,11 +121,10 @@ def sync_trainingjob(
     kube: Kube, namespace: str, name: str, config: OperatorConfig
 ) -> Decision | None:
     started = time.monotonic()
-    tj = kube.get(API_VERSION, "TrainingJob", namespace, name)
-    if tj is None or tj["metadata"].get("deletionTimestamp"):
-        return None
-    with _lock(tj["metadata"]["uid"]):
-        tj = kube.get(API_VERSION, "TrainingJob", namespace, name) or tj
+    with _lock(f"{namespace}/{name}"):
+        tj = kube.get(API_VERSION, "TrainingJob", namespace, name)  # fresh, under the lock
+        if tj is None or tj["metadata"].get("deletionTimestamp"):
+            return None
         decision = _sync_locked(kube, tj, config)
     metrics.RECONCILE_SECONDS.labels(kind="TrainingJob").observe(time.monotonic() - started)
     metrics.RECONCILES.labels(kind="TrainingJob", outcome=decision.phase).inc()
@@ -135,17 +136,20 @@ def sync_trainingjob(
 
 def _sync_locked(kube: Kube, tj: dict[str, Any], config: OperatorConfig) -> Decision:
     previous = tj.get("status") or {}
-    terminal = previous.get("phase") == "Failed" or (
-        previous.get("phase") == "Succeeded" and previous.get("modelVersion")
-    )
+    if finished(previous):
+        return Decision(dict(previous))  # nothing to read or write for a finished job
     job, pods = _observe(kube, tj)
-    blocked = None if terminal else _act_on_children(kube, tj, config, job)
-    if job is None and not blocked and not terminal:
-        job, pods = _observe(kube, tj)
+    blocked = None
+    if job is None:
+        blocked = _start(kube, tj, config)
+        if not blocked:
+            job, pods = _observe(kube, tj)
+    # Only a completed Job can have registered a model: skip the lookup on every pod event.
+    registered = _registered(kube, tj) if job is not None and job.complete else None
     ctx = Context(
         now=now_iso(),
         artifact_uri=desired_tj.artifact_uri(tj, config),
-        registered=_registered(kube, tj),
+        registered=registered,
         pool_problem=blocked,
     )
     decision = trainingjob_status(tj, job, pods, ctx)
