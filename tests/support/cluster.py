@@ -1,10 +1,11 @@
-"""Polling helpers for tests against a real cluster: wait with a deadline, never sleep."""
+"""`wait_for`, the control-plane tests' name for support.poll.until (one polling loop)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TypeVar
+
+from support.poll import until
 
 T = TypeVar("T")
 
@@ -15,19 +16,6 @@ def wait_for(
     interval: float = 0.2,
     message: str = "condition",
 ) -> T:
-    """Call predicate until it returns something truthy, and return that.
-
-    Raises AssertionError after `timeout` seconds, naming `message` and the last value seen,
-    so a failing test says what it was waiting for.
-    """
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while True:
-        last = predicate()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise AssertionError(
-                f"timed out after {timeout:.0f}s waiting for {message}; last: {last!r}"
-            )
-        time.sleep(interval)
+    """Call predicate until it returns something truthy, and return that; AssertionError
+    naming `message` and the last value after `timeout` seconds."""
+    return until(predicate, timeout=timeout, interval=interval, message=message)
