@@ -19,8 +19,8 @@ import pytest
 
 from perennial_operator.api.group import API_VERSION
 from perennial_operator.k8s.resources import Kube, now_iso
-from support import kubelet, storage
-from support.operator_process import OperatorProcess
+from support import kubelet
+from support.operator_process import OperatorProcess, start_for_training
 from support.poll import until
 
 pytestmark = pytest.mark.integration
@@ -48,14 +48,8 @@ def kube(cluster: Any) -> Kube:
 
 
 @pytest.fixture
-def operator(cluster: Any, namespace: str, kube: Kube, tmp_path: Path):
-    storage.bound_claim(kube, namespace, CLAIM, str(tmp_path / "pv"))
-    proc = OperatorProcess(
-        str(cluster.kubeconfig),
-        namespace,
-        tmp_path / "operator.log",
-        pod_annotations=kubelet.LEAVE_TO_TEST,
-    ).start()
+def operator(cluster: Any, namespace: str, tmp_path: Path):
+    proc = start_for_training(str(cluster.kubeconfig), namespace, tmp_path)
     yield proc
     proc.stop()
 

@@ -18,8 +18,8 @@ from perennial_operator.api.group import API_VERSION
 from perennial_operator.config import OperatorConfig
 from perennial_operator.k8s.resources import Kube
 from perennial_operator.reconcile.trainingjob import register_model
-from support import kubelet, storage
-from support.operator_process import OperatorProcess
+from support import kubelet
+from support.operator_process import OperatorProcess, start_for_training
 from support.poll import until
 
 pytestmark = pytest.mark.integration
@@ -68,15 +68,7 @@ def kube(cluster: Any) -> Kube:
 
 @pytest.fixture
 def operator(cluster: Any, namespace: str, tmp_path: Path):
-    storage.bound_claim(
-        Kube(cluster.api_client()), namespace, "perennial-artifacts", str(tmp_path / "pv")
-    )
-    proc = OperatorProcess(
-        str(cluster.kubeconfig),
-        namespace,
-        tmp_path / "operator.log",
-        pod_annotations=kubelet.LEAVE_TO_TEST,
-    ).start()
+    proc = start_for_training(str(cluster.kubeconfig), namespace, tmp_path)
     yield proc
     proc.stop()
 

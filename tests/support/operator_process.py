@@ -83,3 +83,19 @@ class OperatorProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+def start_for_training(kubeconfig: str, namespace: str, tmp_path: Path) -> OperatorProcess:
+    """The operator as TrainingJob tests need it: the artifact claim bound (the scheduler
+    will not place a pod whose claim is missing) and pod status left to the test."""
+    from kubernetes import config
+
+    from perennial_operator.config import DEFAULT_ARTIFACT_PVC
+    from perennial_operator.k8s.resources import Kube
+    from support import kubelet, storage
+
+    kube = Kube(config.new_client_from_config(config_file=kubeconfig))
+    storage.bound_claim(kube, namespace, DEFAULT_ARTIFACT_PVC, str(tmp_path / "pv"))
+    return OperatorProcess(
+        kubeconfig, namespace, tmp_path / "operator.log", pod_annotations=kubelet.LEAVE_TO_TEST
+    ).start()
