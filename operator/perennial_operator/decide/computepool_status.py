@@ -9,6 +9,7 @@ from typing import Any
 from perennial_operator.api import conditions as c
 from perennial_operator.decide.computepool import Decision, World, node_view
 from perennial_operator.decide.conditions import Condition, get_condition, set_condition
+from perennial_operator.decide.events import Event
 from perennial_operator.desired.computepool_node import pool_shape
 
 MAX_LISTED = 64  # status.unfittablePods maxItems
@@ -21,13 +22,6 @@ class Outcome:
     added: int = 0
     removed: tuple[str, ...] = ()
     error: str | None = None
-
-
-@dataclass(frozen=True)
-class Event:
-    type: str
-    reason: str
-    message: str
 
 
 def precise(now: dt.datetime) -> str:

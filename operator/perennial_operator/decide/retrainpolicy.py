@@ -16,6 +16,7 @@ from typing import Any
 
 from perennial_operator.api import conditions as c
 from perennial_operator.decide.conditions import set_condition
+from perennial_operator.decide.events import Event
 from perennial_operator.decide.promotion import Verdict, gate, gate_metric
 from perennial_operator.decide.retrainpolicy_triggers import (
     Trigger,
@@ -36,13 +37,6 @@ IDLE, TRAINING, EVALUATING, PROMOTING, SUSPENDED = (
 class Observed:
     isvc: Mapping[str, Any] | None
     job: Mapping[str, Any] | None  # the TrainingJob named in status.lastTrainingJob
-
-
-@dataclass(frozen=True)
-class Event:
-    type: str
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 
 from perennial_operator.api import conditions as c
 from perennial_operator.decide.analysis import RequestStats, threshold_breach
+from perennial_operator.decide.events import Event
 from perennial_operator.decide.replicas import canary_split
 from perennial_operator.decide.resolution import Target
 
@@ -83,13 +84,6 @@ class Observed:
     autoscaled: bool = False
     canary_stats: RequestStats | None = None
     stable_stats: RequestStats | None = None
-
-
-@dataclass(frozen=True)
-class Event:
-    type: str
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True)

@@ -13,19 +13,13 @@ from typing import Any
 from perennial_operator.api import conditions as c
 from perennial_operator.api import runtime_contract as rc
 from perennial_operator.decide.conditions import Condition, set_condition
+from perennial_operator.decide.events import Event
 from perennial_operator.decide.observed import JobObs, PodObs
 from perennial_operator.decide.result import failure_report, parse_message, primary_metric
 
 VALIDATE = "validate"
 TRAIN = "train"
 TERMINAL = ("Succeeded", "Failed")
-
-
-@dataclass(frozen=True)
-class Event:
-    type: str  # Normal | Warning
-    reason: str
-    message: str
 
 
 @dataclass

@@ -77,3 +77,13 @@ def modelversion_for(
             },
         },
     }
+
+
+def stage_change(namespace: str, name: str, stage: str) -> dict[str, Any]:
+    """The apply body that moves a ModelVersion to `stage` (our field manager owns the field)."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ModelVersion",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"stage": stage},
+    }

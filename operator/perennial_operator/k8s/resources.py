@@ -173,6 +173,18 @@ class Kube:
                 raise NotFound(name) from exc
             raise
 
+    def patch_changed_status(self, obj: dict[str, Any], status: dict[str, Any]) -> None:
+        """Patch only the top-level status fields that differ from `obj`'s, so writers of
+        other fields (a drift timer, say) are not overwritten; `obj` is updated in place."""
+        previous = obj.get("status") or {}
+        changed = {k: v for k, v in status.items() if previous.get(k) != v}
+        if changed:
+            meta = obj["metadata"]
+            self.patch_status(
+                obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"], changed
+            )
+            obj["status"] = {**previous, **changed}
+
     def patch(
         self, api_version: str, kind: str, namespace: str | None, name: str, patch: dict[str, Any]
     ) -> dict[str, Any]:

@@ -115,7 +115,7 @@ def _sync_locked(kube: Kube, isvc: dict[str, Any], config: OperatorConfig) -> st
         kube.event(isvc, event.type, event.reason, event.message)
         if event.reason in OUTCOMES:
             metrics.ROLLOUTS.labels(outcome=OUTCOMES[event.reason]).inc()
-    _write_status(kube, isvc, status)
+    kube.patch_changed_status(isvc, status)  # the drift timer writes status.drift too
     return str(status["phase"])
 
 
@@ -154,15 +154,6 @@ def _pods(obs: Observed, plan: Plan) -> Pods:
         ready=sum(t.ready for t in tracks),
         stable=obs.stable,
     )
-
-
-def _write_status(kube: Kube, isvc: dict[str, Any], status: dict[str, Any]) -> None:
-    previous = isvc.get("status") or {}
-    # Only what changed: the drift timer writes status.drift concurrently.
-    changed = {k: v for k, v in status.items() if previous.get(k) != v}
-    if changed:
-        meta = isvc["metadata"]
-        kube.patch_status(API_VERSION, KIND, meta["namespace"], meta["name"], changed)
 
 
 def _reject(kube: Kube, mv: dict[str, Any] | None, service: str, plan: Plan, now: str) -> None:

@@ -16,6 +16,7 @@ from perennial_operator.decide.registry import (
     versions_to_archive,
 )
 from perennial_operator.decide.result import primary_metric
+from perennial_operator.desired.modelversion import stage_change
 from perennial_operator.k8s.resources import Kube, now_iso
 
 
@@ -75,14 +76,7 @@ def stage_changed(kube: Kube, mv: dict[str, Any], old: str | None, new: str | No
     siblings = kube.list(API_VERSION, "ModelVersion", meta["namespace"])
     archived = versions_to_archive(mv, siblings)
     for name in archived:
-        kube.apply(
-            {
-                "apiVersion": API_VERSION,
-                "kind": "ModelVersion",
-                "metadata": {"name": name, "namespace": meta["namespace"]},
-                "spec": {"stage": ARCHIVED},
-            }
-        )
+        kube.apply(stage_change(meta["namespace"], name, ARCHIVED))
         sibling = next(s for s in siblings if s["metadata"]["name"] == name)
         kube.event(
             sibling,

@@ -15,6 +15,7 @@ from perennial_operator.api.group import API_VERSION
 from perennial_operator.decide.conditions import get_condition
 from perennial_operator.decide.retrainpolicy import Observed, Plan, Start, retrainpolicy_plan
 from perennial_operator.desired import retrainpolicy as desired
+from perennial_operator.desired.modelversion import stage_change
 from perennial_operator.k8s.errors import AlreadyExists
 from perennial_operator.k8s.resources import Kube
 
@@ -56,7 +57,7 @@ def _sync_locked(kube: Kube, policy: dict[str, Any], now: dt.datetime) -> Plan:
     if plan.start is not None:
         # The trigger is in status before the job exists: a crash in between leaves a
         # recorded trigger whose job the next call creates under the same name.
-        _write_status(kube, policy, plan.status)
+        kube.patch_changed_status(policy, plan.status)
         _create_job(kube, policy, plan.start)
         if any(e.reason == "Triggered" for e in plan.events):  # not when re-creating
             metrics.RETRAIN_TRIGGERS.labels(reason=plan.start.reason).inc()
@@ -69,7 +70,7 @@ def _sync_locked(kube: Kube, policy: dict[str, Any], now: dt.datetime) -> Plan:
     if any(e.reason in ("Promoted", "NotPromoted", "AwaitingApproval") for e in plan.events):
         promoted = get_condition(plan.status.get("conditions") or [], c.PROMOTED) or {}
         metrics.PROMOTION_DECISIONS.labels(reason=str(promoted.get("reason"))).inc()
-    _write_status(kube, policy, plan.status)
+    kube.patch_changed_status(policy, plan.status)
     return plan
 
 
@@ -87,16 +88,4 @@ def _create_job(kube: Kube, policy: dict[str, Any], start: Start) -> None:
 def _promote(kube: Kube, policy: dict[str, Any], modelversion: str, stage: str) -> None:
     """Set the candidate's stage; the ModelVersion reconciler archives the old holder and
     the InferenceService, tracking that stage, rolls the candidate out."""
-    ns = policy["metadata"]["namespace"]
-    kube.apply({"apiVersion": API_VERSION, "kind": "ModelVersion",
-                "metadata": {"name": modelversion, "namespace": ns},
-                "spec": {"stage": stage}})  # fmt: skip
-
-
-def _write_status(kube: Kube, policy: dict[str, Any], status: dict[str, Any]) -> None:
-    previous = policy.get("status") or {}
-    changed = {k: v for k, v in status.items() if previous.get(k) != v}
-    if changed:
-        meta = policy["metadata"]
-        kube.patch_status(API_VERSION, KIND, meta["namespace"], meta["name"], changed)
-        policy["status"] = {**previous, **changed}
+    kube.apply(stage_change(policy["metadata"]["namespace"], modelversion, stage))
