@@ -4,6 +4,7 @@ verifies it against the ModelVersion digest and answers what the trained model p
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import subprocess
 import sys
@@ -79,5 +80,50 @@ def test_serves_what_perennial_train_wrote(trained):
         bins = [v for (name, labels), v in samples.items() if name == "perennial_feature_bin_total"
                 and ("feature", "mean radius") in labels]  # fmt: skip
         assert sum(bins) == 2 * len(frame) and np.count_nonzero(bins) > 3
+    finally:
+        assert server.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def ensemble_dir(tmp_path_factory):
+    """An AutoML-style ensemble (soft vote of two pipelines) written by the trainer's writer."""
+    from perennial_runtime.train import command, run
+    from perennial_runtime.train.features import split
+    from perennial_runtime.train.pipelines import build_ensemble
+    from perennial_runtime.train.progress import Progress
+    from perennial_runtime.train.spec import parse_spec
+
+    root = tmp_path_factory.mktemp("ensemble")
+    job = parse_spec(
+        {"model": "wine", "task": "classification", "dataset": {"uri": "builtin://wine"}}
+    )
+    progress = Progress(stream=io.StringIO())
+    checked = run.load_and_check(job, root, progress)
+    data = split(job, checked.frame, checked.columns)
+    members = [("logistic_regression", {}, 2), ("random_forest", {"n_estimators": 20}, 3)]
+    model = build_ensemble(job.task, members, checked.columns).fit(data.X_train, data.y_train)
+    fitted = run.Fitted(
+        model, "ensemble", {"members": []}, "accuracy", [], ("logistic_regression", "random_forest")
+    )
+    options = command.Options(root / "model", root)
+    command.evaluate_and_write(job, options, checked, data, fitted, progress)
+    return root / "model"
+
+
+def test_serves_an_ensemble_through_onnx(ensemble_dir):
+    digest = hashlib.sha256((ensemble_dir / contract.RESULT).read_bytes()).hexdigest()
+    assert (ensemble_dir / contract.MODEL_ONNX).exists()
+    server = ServerProcess(ensemble_dir, "--workers", "1", "--expected-sha256", digest)
+    try:
+        server.wait_ready()
+        from sklearn.datasets import load_wine
+
+        frame = load_wine(as_frame=True).frame.drop(columns="target")
+        model = load_model(ensemble_dir / contract.MODEL_SKOPS)
+        reply = server.post("/v1/models/wine:predict", {"instances": frame.to_dict("records")})
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["predictions"] == model.predict(frame).tolist()
+        info = ("perennial_model_info", frozenset({("format", "onnx")}))
+        assert server.metrics()[info] == 1
     finally:
         assert server.stop() == 0

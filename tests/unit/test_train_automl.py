@@ -76,8 +76,17 @@ def test_search_classification_within_a_small_budget(tmp_path: Path) -> None:
     board = result["leaderboard"]
     assert result["automl"]["metric"] == "roc_auc"
     assert 1 <= len(board) <= 10
-    assert result["algorithm"] == board[0]["algorithm"]
-    assert result["hyperparameters"] == board[0]["params"]
+    if result["algorithm"] == "ensemble":  # chosen only when it scores at least as well
+        members = result["hyperparameters"]["members"]
+        assert len(members) >= 2 and sum(m["weight"] for m in members) == 25
+        ranked = [(e["algorithm"], e["params"]) for e in board]
+        assert all((m["algorithm"], m["params"]) in ranked for m in members)
+        summary = result["ensemble"]
+        assert summary["outOfFoldScore"] >= summary["bestSingleOutOfFoldScore"]
+    else:
+        assert result["ensemble"] is None
+        assert result["algorithm"] == board[0]["algorithm"]
+        assert result["hyperparameters"] == board[0]["params"]
     assert all(0.5 < e["score"] <= 1 and e["fitSeconds"] > 0 for e in board)
     assert trained.message["metrics"]["roc_auc"] > 0.95
 
@@ -125,7 +134,7 @@ def test_worker_kills_a_candidate_that_outlives_its_time_and_recovers() -> None:
     X, y = data.data.iloc[:300], data.target.iloc[:300]
     with Evaluator(threads=1) as evaluator:
         assert evaluator.score(slow, X, y, key=0, timeout=0.5) is None
-        score = evaluator.score(quick, X, y, key=0, timeout=120)
-        assert score is not None and 0.8 < score <= 1
+        scored = evaluator.score(quick, X, y, key=0, timeout=120)
+        assert scored is not None and 0.8 < scored.score <= 1
         with pytest.raises(CandidateFailed, match="InvalidParameterError"):
             evaluator.score(bad, X, y, key=0, timeout=120)

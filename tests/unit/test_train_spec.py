@@ -32,10 +32,12 @@ def test_defaults_and_operator_fields_are_ignored() -> None:
         }
     )
     assert job.algorithm == "auto" and job.hyperparameters == {}
-    assert (job.automl.time_budget_seconds, job.automl.metric, job.automl.cv_folds) == (
+    automl = job.automl
+    assert (automl.time_budget_seconds, automl.metric, automl.cv_folds, automl.ensemble_size) == (
         120,
         None,
         3,
+        25,
     )
     assert (job.dataset.test_fraction, job.dataset.seed, job.dataset.format) == (0.2, 42, "auto")
     assert job.validation.min_rows == 1 and job.validation.max_missing_fraction == 1.0
@@ -89,6 +91,7 @@ def test_manifest_may_be_yaml_or_json() -> None:
             {"automl": {"timeBudgetSeconds": "soon"}}, "must be an integer", id="budget-type"
         ),
         pytest.param({"automl": {"cvFolds": 1}}, "cvFolds must be >= 2", id="folds"),
+        pytest.param({"automl": {"ensembleSize": 101}}, "ensembleSize must be in", id="ensemble"),
         pytest.param(
             {"dataset": {"uri": "file:///d.csv"}}, "spec.dataset.target is required", id="target"
         ),

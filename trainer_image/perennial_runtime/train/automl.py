@@ -17,9 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from perennial_runtime.train import ensemble
 from perennial_runtime.train.algorithms import ALGORITHMS, CLASSIFICATION_TASKS, SEARCH_SPACES
 from perennial_runtime.train.errors import BudgetTooSmall
 from perennial_runtime.train.evaluate import natural
@@ -50,6 +52,8 @@ class Entry:
     seconds: float
     rows: int
     rung: int
+    # Out-of-fold predictions on the rung's rows (worker.Scored), kept for the last rung only.
+    predictions: np.ndarray[Any, Any] | None = field(default=None, repr=False, compare=False)
 
     def report(self, metric: str) -> dict[str, Any]:
         return {
@@ -72,10 +76,13 @@ class Search:
     seed: int
     progress: Progress
     threads: int = 1
+    ensemble_size: int = ensemble.SIZE  # 0 or 1: no ensemble selection
     clock: Callable[[], float] = time.monotonic
     entries: list[Entry] = field(default_factory=list)
     # (algorithm, seconds, rows) of candidates stopped at their limit: lower bounds of cost.
     stopped: list[tuple[str, float, int]] = field(default_factory=list)
+    # The target of the last rung that evaluated anything: what Entry.predictions predict.
+    rung_y: Any = None
 
 
 def candidates(task: str, seed: int) -> list[Candidate]:
@@ -125,6 +132,10 @@ def run_search(s: Search, X: pd.DataFrame, y: Any, budget: float) -> list[Entry]
                 evaluated += [entry] if entry is not None else []
             if not evaluated:
                 break
+            for earlier in s.entries:
+                if earlier.rung < rung:
+                    earlier.predictions = None
+            s.rung_y = yr
             evaluated.sort(key=lambda e: e.score, reverse=True)
             pool = [e.candidate for e in evaluated[: max(1, math.ceil(len(evaluated) / ETA))]]
     if not s.entries:
@@ -157,17 +168,27 @@ def _evaluate(
     if limit <= 0 or (estimate is not None and estimate > limit):
         return None
     s.progress.stage("fitting", f"{where} {c.algorithm} {c.params} rows={len(X)}")
-    job = ScoreJob(s.task, c.algorithm, c.params, s.columns, s.metric, s.n_classes, s.folds, s.seed)
+    job = ScoreJob(
+        s.task,
+        c.algorithm,
+        c.params,
+        s.columns,
+        s.metric,
+        s.n_classes,
+        s.folds,
+        s.seed,
+        predictions=s.task in ensemble.TASKS and s.ensemble_size > 1,
+    )
     try:
-        score = evaluator.score(job, X, y, key=rung, timeout=limit)
+        scored = evaluator.score(job, X, y, key=rung, timeout=limit)
     except CandidateFailed as exc:
         s.progress.stage("fitting", f"skipped {c.algorithm} {c.params}: {exc}")
         return None
-    if score is None:
+    if scored is None:
         s.progress.stage("fitting", f"stopped {c.algorithm} {c.params} after {limit:.1f}s")
         s.stopped.append((c.algorithm, limit, len(X)))
         return None
-    entry = Entry(c, score, s.clock() - now, len(X), rung)
+    entry = Entry(c, scored.score, s.clock() - now, len(X), rung, scored.predictions)
     s.entries.append(entry)
     return entry
 
@@ -187,3 +208,39 @@ def _subsample(s: Search, X: pd.DataFrame, y: Any, rows: int) -> tuple[pd.DataFr
         X, y, train_size=rows, random_state=s.seed, stratify=stratify
     )
     return X_part, y_part
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    members: list[tuple[Candidate, int]]  # candidate, weight (times picked)
+    score: float  # out-of-fold, higher is better
+    best_single: float
+
+    def report(self, metric: str) -> dict[str, Any]:
+        return {
+            "members": [
+                {"algorithm": c.algorithm, "params": c.params, "weight": w} for c, w in self.members
+            ],
+            "outOfFoldScore": round(natural(metric, self.score), 6),
+            "bestSingleOutOfFoldScore": round(natural(metric, self.best_single), 6),
+        }
+
+
+def choose_ensemble(s: Search, board: list[Entry]) -> Ensemble | None:
+    """Ensemble selection over the best candidates of the last rung; None if it does not pay.
+
+    Only worth it with two or more distinct members that score at least as well out of
+    fold as the best single candidate.
+    """
+    top = [e for e in board if e.predictions is not None][: ensemble.NBEST]
+    if len(top) < 2 or s.ensemble_size < 2:
+        return None
+    classified = s.task in CLASSIFICATION_TASKS
+    classes = np.unique(np.asarray(s.rung_y)) if classified else None
+    score = ensemble.pooled_score(classified, s.metric, classes, s.rung_y)
+    predictions = [e.predictions for e in top if e.predictions is not None]
+    chosen = ensemble.select(predictions, score, s.seed, s.ensemble_size)
+    if len(chosen.weights) < 2 or chosen.score < chosen.best_single:
+        return None
+    members = [(top[i].candidate, w) for i, w in sorted(chosen.weights.items())]
+    return Ensemble(members, chosen.score, chosen.best_single)

@@ -51,12 +51,24 @@ def train(job: TrainingJob, options: Options, progress: Progress) -> Trained:
     checked = run.load_and_check(job, options.pvc_root, progress)
     data = split(job, checked.frame, checked.columns)
     fitted = run.fit(job, checked, data, progress)
+    return evaluate_and_write(job, options, checked, data, fitted, progress)
+
+
+def evaluate_and_write(
+    job: TrainingJob,
+    options: Options,
+    checked: run.Checked,
+    data: Split,
+    fitted: run.Fitted,
+    progress: Progress,
+) -> Trained:
+    """Evaluate a fitted model on the held-out split and write the model directory."""
     progress.stage("evaluating", f"{len(data.X_test)} held-out rows")
     metrics = evaluate(job.task, fitted.model, data.X_test, data.y_test, data.X_train, data.y_train)
     result: dict[str, Any] = {"metrics": metrics}
     result |= _baseline(job, options, checked.frame.loc[data.X_test.index], data)
     progress.stage("writing", str(options.output))
-    exported = export(job.task, fitted.algorithm, fitted.model, checked.columns, data.X_test)
+    exported = export(job.task, fitted.families, fitted.model, checked.columns, data.X_test)
     signature = build_signature(
         job.task, fitted.model, checked.columns, data.X_train, exported.model
     )
@@ -70,6 +82,7 @@ def train(job: TrainingJob, options: Options, progress: Progress) -> Trained:
         "hyperparameters": fitted.params,
         "automl": _automl(job, fitted),
         "leaderboard": fitted.leaderboard,
+        "ensemble": fitted.ensemble,
         "dataset": _dataset(checked),
         "split": {"train": len(data.X_train), "test": len(data.X_test)},
         "onnx": exported.report,
@@ -106,6 +119,7 @@ def _automl(job: TrainingJob, fitted: run.Fitted) -> dict[str, Any] | None:
         "metric": fitted.metric,
         "timeBudgetSeconds": job.automl.time_budget_seconds,
         "cvFolds": job.automl.cv_folds,
+        "ensembleSize": job.automl.ensemble_size,
         "evaluated": len(fitted.leaderboard),
     }
 

@@ -13,6 +13,7 @@ tolerance of the precision used), else no model.onnx is written and result.json 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ from sklearn.impute import SimpleImputer
 
 from perennial_runtime.train.algorithms import CLASSIFICATION_TASKS
 from perennial_runtime.train.features import Columns
+from perennial_runtime.train.pipelines import members_of
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 PROBABILITY_TOLERANCE = 1e-6  # absolute, either precision
@@ -46,15 +48,24 @@ class Export:
 
 
 def export(
-    task: str, algorithm: str, pipeline: Any, columns: Columns, X_check: pd.DataFrame
+    task: str,
+    algorithms: Collection[str],
+    pipeline: Any,
+    columns: Columns,
+    X_check: pd.DataFrame,
 ) -> Export:
-    """Try double, then float; return the first conversion that matches the pipeline."""
+    """Try double, then float; return the first conversion that matches the pipeline.
+
+    ``algorithms`` are those inside the model: one, or an ensemble's members (one ONNX
+    precision serves them all, so a tree among them means float).
+    """
     if task not in ONNX_TASKS:
         return Export(None, {"written": False, "reason": f"no ONNX converter for task {task}"})
-    if algorithm in UNCONVERTIBLE:
-        return Export(None, {"written": False, "reason": UNCONVERTIBLE[algorithm]})
+    for algorithm in sorted(algorithms):
+        if algorithm in UNCONVERTIBLE:
+            return Export(None, {"written": False, "reason": UNCONVERTIBLE[algorithm]})
     reasons = []
-    for precision in ("float",) if algorithm in TREES else ("double", "float"):
+    for precision in ("float",) if TREES & set(algorithms) else ("double", "float"):
         try:
             model = _convert(pipeline, columns, precision)
             report = compare(task, pipeline, model, columns, X_check, precision)
@@ -78,8 +89,9 @@ def _convert(pipeline: Any, columns: Columns, precision: str) -> onnx.ModelProto
     if hasattr(pipeline, "predict_proba"):
         options[id(pipeline)] = {"zipmap": False}
     if columns.text:
-        vectorizer = pipeline.named_steps["preprocess"].named_transformers_["text"]
-        options[id(vectorizer)] = {"locale": TEXT_LOCALE}
+        for member in members_of(pipeline):
+            vectorizer = member.named_steps["preprocess"].named_transformers_["text"]
+            options[id(vectorizer)] = {"locale": TEXT_LOCALE}
     with warnings.catch_warnings():
         # skl2onnx reads SVC.probA_/probB_, deprecated in scikit-learn 1.9 (still right).
         warnings.filterwarnings("ignore", message=".*prob[AB]_", category=FutureWarning)

@@ -25,6 +25,7 @@ TRUSTED: tuple[str, ...] = (
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
     "sklearn.tree._tree.Tree",
+    "sklearn.utils._bunch.Bunch",  # VotingClassifier.named_estimators_ (a dict)
 )
 
 

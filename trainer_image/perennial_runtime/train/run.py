@@ -19,7 +19,7 @@ from perennial_runtime.train.algorithms import CLASSIFICATION_TASKS
 from perennial_runtime.train.checks import run_checks
 from perennial_runtime.train.errors import DataInvalid, Failure
 from perennial_runtime.train.features import Columns, Split, select_columns, target_name
-from perennial_runtime.train.pipelines import build_pipeline
+from perennial_runtime.train.pipelines import build_ensemble, build_pipeline
 from perennial_runtime.train.progress import Progress
 from perennial_runtime.train.spec import TrainingJob
 from perennial_runtime.train.threads import thread_limit
@@ -40,6 +40,9 @@ class Fitted:
     params: dict[str, Any]
     metric: str | None
     leaderboard: list[dict[str, Any]]
+    # The algorithms inside the model: one, or an ensemble's members.
+    families: tuple[str, ...] = ()
+    ensemble: dict[str, Any] | None = None
 
 
 def load_and_check(job: TrainingJob, root: Path, progress: Progress) -> Checked:
@@ -87,12 +90,35 @@ def fit(job: TrainingJob, checked: Checked, data: Split, progress: Progress) -> 
         job.dataset.seed,
         progress,
         threads=thread_limit(),
+        ensemble_size=job.automl.ensemble_size,
     )
     board = automl.run_search(search, data.X_train, data.y_train, job.automl.time_budget_seconds)
     best = board[0].candidate
     report = [e.report(str(metric)) for e in board[: automl.LEADERBOARD_SIZE]]
     progress.stage("fitting", f"best {best.algorithm} {best.params} of {len(board)} evaluated")
-    return _final(job, checked.columns, data, best.algorithm, best.params, metric, report, progress)
+    chosen = automl.choose_ensemble(search, board)
+    if chosen is None:
+        return _final(
+            job, checked.columns, data, best.algorithm, best.params, metric, report, progress
+        )
+    described = chosen.report(str(metric))
+    progress.stage(
+        "fitting",
+        f"ensemble of {len(chosen.members)}: out-of-fold {metric} "
+        f"{described['outOfFoldScore']} vs {described['bestSingleOutOfFoldScore']} alone",
+    )
+    members = [(c.algorithm, c.params, w) for c, w in chosen.members]
+    model = build_ensemble(job.task, members, checked.columns)
+    _fit_logged(model, data, progress, f"final ensemble on {len(data.X_train)} rows")
+    return Fitted(
+        model,
+        "ensemble",
+        {"members": described["members"]},
+        metric,
+        report,
+        tuple(sorted({c.algorithm for c, _ in chosen.members})),
+        described,
+    )
 
 
 def _final(
@@ -106,8 +132,13 @@ def _final(
     progress: Progress,
 ) -> Fitted:
     step = "final" if board else "1/1"
-    progress.stage("fitting", f"{step} {algorithm} {params} on {len(data.X_train)} rows")
     model = build_pipeline(job.task, algorithm, params, columns)
+    _fit_logged(model, data, progress, f"{step} {algorithm} {params} on {len(data.X_train)} rows")
+    return Fitted(model, algorithm, params, metric, board, (algorithm,))
+
+
+def _fit_logged(model: Any, data: Split, progress: Progress, what: str) -> None:
+    progress.stage("fitting", what)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         model.fit(data.X_train, data.y_train)
@@ -118,4 +149,3 @@ def _final(
             warnings.warn_explicit(
                 warning.message, warning.category, warning.filename, warning.lineno
             )
-    return Fitted(model, algorithm, params, metric, board)

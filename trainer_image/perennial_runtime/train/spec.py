@@ -59,6 +59,7 @@ class AutoML:
     time_budget_seconds: int = 120
     metric: str | None = None  # None: the task's default, chosen once the labels are known
     cv_folds: int = 3
+    ensemble_size: int = 25  # ensemble selection steps; 0 or 1: the single best candidate
 
 
 @dataclass(frozen=True)
@@ -169,8 +170,13 @@ def _automl(raw: dict[str, Any]) -> AutoML:
         raise BadSpec(f"spec.automl.timeBudgetSeconds must be >= 0, got {budget}")
     if folds < 2:
         raise BadSpec(f"spec.automl.cvFolds must be >= 2, got {folds}")
+    size = _int(raw.get("ensembleSize", 25), "spec.automl.ensembleSize")
+    if not 0 <= size <= 100:
+        raise BadSpec(f"spec.automl.ensembleSize must be in [0, 100], got {size}")
     metric = raw.get("metric")
-    return AutoML(budget, None if metric is None else _str(metric, "spec.automl.metric"), folds)
+    return AutoML(
+        budget, None if metric is None else _str(metric, "spec.automl.metric"), folds, size
+    )
 
 
 def _validation(raw: dict[str, Any]) -> Validation:

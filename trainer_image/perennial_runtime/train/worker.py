@@ -15,9 +15,12 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.utils import _safe_indexing
 from threadpoolctl import threadpool_limits
 
 from perennial_runtime.train.algorithms import CLASSIFICATION_TASKS
@@ -38,33 +41,65 @@ class ScoreJob:
     n_classes: int
     folds: int
     seed: int
+    # Also return out-of-fold predictions (for ensemble selection, ensemble.py).
+    predictions: bool = False
+
+
+@dataclass(frozen=True)
+class Scored:
+    score: float  # mean of the fold scores, higher is better
+    # Out-of-fold class probabilities (columns: the sorted classes of ``y``) or predicted
+    # values, one row per row of ``y``; None when not asked for or not available.
+    predictions: np.ndarray[Any, Any] | None = None
 
 
 class CandidateFailed(Exception):
     """The candidate raised (bad parameter combination, numeric trouble) or its child died."""
 
 
-def cross_validate(job: ScoreJob, X: pd.DataFrame, y: Any) -> float:
-    """Mean CV score of one candidate (higher is better); runs inside the child."""
+def cross_validate(job: ScoreJob, X: pd.DataFrame, y: Any) -> Scored:
+    """CV score of one candidate (and its out-of-fold predictions); runs inside the child."""
     pipeline = build_pipeline(job.task, job.algorithm, job.params, job.columns)
-    if job.task in CLASSIFICATION_TASKS:
-        cv: KFold | StratifiedKFold = StratifiedKFold(
-            job.folds, shuffle=True, random_state=job.seed
-        )
-    else:
-        cv = KFold(job.folds, shuffle=True, random_state=job.seed)
+    classified = job.task in CLASSIFICATION_TASKS
+    cv: KFold | StratifiedKFold = (
+        StratifiedKFold(job.folds, shuffle=True, random_state=job.seed)
+        if classified
+        else KFold(job.folds, shuffle=True, random_state=job.seed)
+    )
+    score = scorer(job.task, job.metric, job.n_classes)
+    classes = np.unique(np.asarray(y)) if classified else None
+    scores = []
+    oof: np.ndarray[Any, Any] | None = None
+    wanted = job.predictions
     with warnings.catch_warnings():
         # A candidate that has not converged is still a valid, just weaker, entry.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        scores = cross_val_score(
-            pipeline,
-            X,
-            y,
-            cv=cv,
-            error_score="raise",
-            scoring=scorer(job.task, job.metric, job.n_classes),
-        )
-    return float(scores.mean())
+        for train, test in cv.split(X, y):
+            model = clone(pipeline).fit(_safe_indexing(X, train), _rows(y, train))
+            X_test = _safe_indexing(X, test)
+            scores.append(float(score(model, X_test, _rows(y, test))))
+            if not wanted:
+                continue
+            part = _predict(model, X_test, classes)
+            if part is None:
+                wanted, oof = False, None
+                continue
+            if oof is None:
+                oof = np.zeros((len(X), *part.shape[1:]))
+            oof[test] = part
+    return Scored(float(np.mean(scores)), oof)
+
+
+def _rows(y: Any, index: Any) -> Any:
+    return None if y is None else _safe_indexing(y, index)  # clustering has no target
+
+
+def _predict(model: Any, X: pd.DataFrame, classes: Any) -> np.ndarray[Any, Any] | None:
+    if classes is None:
+        return np.asarray(model.predict(X), dtype=float)
+    if not hasattr(model, "predict_proba") or not np.array_equal(model.classes_, classes):
+        return None  # a fold without some class: its columns would not line up
+    return np.asarray(model.predict_proba(X), dtype=float)
 
 
 class Evaluator:
@@ -92,7 +127,7 @@ class Evaluator:
 
     def score(
         self, job: ScoreJob, X: pd.DataFrame, y: Any, key: object, timeout: float
-    ) -> float | None:
+    ) -> Scored | None:
         self.start()
         assert self._conn is not None
         try:
@@ -109,7 +144,8 @@ class Evaluator:
             raise CandidateFailed(f"the worker process died: {exc}") from exc
         if kind == "error":
             raise CandidateFailed(str(value))
-        return float(value)
+        scored: Scored = value
+        return scored
 
     def stop(self) -> None:
         if self._process is not None:

@@ -1,0 +1,146 @@
+"""Ensemble selection: the greedy rule on crafted predictions, the scores it uses, the
+out-of-fold predictions the worker returns, and the ensemble model's safe round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_wine
+from sklearn.metrics import accuracy_score, log_loss, r2_score, roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict, cross_val_score
+
+from perennial_runtime.train import ensemble, persist
+from perennial_runtime.train.automl import Candidate, Entry, Search, choose_ensemble
+from perennial_runtime.train.features import Columns
+from perennial_runtime.train.onnx_export import export
+from perennial_runtime.train.pipelines import build_ensemble, build_pipeline
+from perennial_runtime.train.progress import Progress
+from perennial_runtime.train.worker import ScoreJob, cross_validate
+
+pytestmark = pytest.mark.unit
+
+Y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+
+
+def _proba(positive: list[float]) -> np.ndarray[Any, Any]:
+    p = np.asarray(positive)
+    return np.column_stack([1 - p, p])
+
+
+# Each of A and B is wrong on a different pair of rows, confidently enough that the
+# average of the two is right everywhere; C is a weaker copy of A.
+A = _proba([0.1, 0.1, 0.6, 0.6, 0.9, 0.9, 0.9, 0.9])
+B = _proba([0.4, 0.4, 0.1, 0.1, 0.3, 0.3, 0.9, 0.9])
+C = _proba([0.6, 0.1, 0.6, 0.6, 0.9, 0.9, 0.9, 0.4])
+ACCURACY = ensemble.pooled_score(True, "accuracy", [0, 1], Y)
+
+
+def test_complementary_candidates_are_averaged_and_beat_either_alone() -> None:
+    chosen = ensemble.select([A, B, C], ACCURACY, seed=0)
+    assert chosen.best_single == 0.75
+    assert chosen.score == 1.0
+    assert {0, 1} <= set(chosen.weights)  # C may join once the score cannot improve
+    assert sum(chosen.weights.values()) == ensemble.SIZE
+
+
+def test_selection_is_deterministic_for_a_seed() -> None:
+    first = ensemble.select([A, B, C, A.copy()], ACCURACY, seed=7)
+    assert ensemble.select([A, B, C, A.copy()], ACCURACY, seed=7) == first
+
+
+def test_a_dominant_candidate_stands_alone() -> None:
+    perfect = _proba([0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0])
+    chosen = ensemble.select([perfect, C], ensemble.pooled_score(True, "log_loss", [0, 1], Y), 0)
+    assert chosen.weights == {0: ensemble.SIZE}
+
+
+@pytest.mark.parametrize(
+    ("metric", "expected"),
+    [
+        ("accuracy", lambda p: accuracy_score(Y, p.argmax(axis=1))),
+        ("roc_auc", lambda p: roc_auc_score(Y, p[:, 1])),
+        ("log_loss", lambda p: -log_loss(Y, p)),
+    ],
+)
+def test_pooled_scores_are_the_metric_higher_is_better(metric: str, expected: Any) -> None:
+    assert ensemble.pooled_score(True, metric, [0, 1], Y)(C) == pytest.approx(expected(C))
+
+
+def test_pooled_regression_score_is_r2_of_the_values() -> None:
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    guess = np.array([1.5, 2.0, 2.5, 4.5])
+    assert ensemble.pooled_score(False, "r2", None, y)(guess) == pytest.approx(r2_score(y, guess))
+    assert ensemble.pooled_score(False, "rmse", None, y)(guess) < 0
+
+
+def test_choose_ensemble_uses_last_rung_predictions_and_names_members() -> None:
+    search = Search("classification", Columns(), "accuracy", 2, 3, 0, Progress())
+    search.rung_y = Y
+    search.entries = [
+        Entry(Candidate("svm", {}), 0.75, 1.0, 8, 0, A),
+        Entry(Candidate("random_forest", {}), 0.75, 1.0, 8, 0, B),
+        Entry(Candidate("logistic_regression", {}), 0.70, 1.0, 8, 0, C),
+    ]
+    chosen = choose_ensemble(search, search.entries)
+    assert chosen is not None
+    assert [c.algorithm for c, _ in chosen.members][:2] == ["svm", "random_forest"]
+    report = chosen.report("accuracy")
+    assert report["outOfFoldScore"] == 1.0 and report["bestSingleOutOfFoldScore"] == 0.75
+    # Without predictions (an earlier rung's entries) there is nothing to select from.
+    for entry in search.entries:
+        entry.predictions = None
+    assert choose_ensemble(search, search.entries) is None
+
+
+def _wine() -> tuple[pd.DataFrame, pd.Series, Columns]:
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    return X, y, Columns(numeric=tuple(X.columns))
+
+
+def test_worker_out_of_fold_predictions_are_scikit_learns() -> None:
+    X, y, columns = _wine()
+    job = ScoreJob("classification", "logistic_regression", {}, columns, "accuracy", 3, 3, 5)
+    scored = cross_validate(ScoreJob(**{**job.__dict__, "predictions": True}), X, y)
+    pipeline = build_pipeline("classification", "logistic_regression", {}, columns)
+    cv = StratifiedKFold(3, shuffle=True, random_state=5)
+    assert scored.score == pytest.approx(cross_val_score(pipeline, X, y, cv=cv).mean())
+    assert scored.predictions is not None
+    expected = cross_val_predict(pipeline, X, y, cv=cv, method="predict_proba")
+    np.testing.assert_allclose(scored.predictions, expected, rtol=0, atol=1e-12)
+    assert cross_validate(job, X, y).predictions is None
+
+
+LINEAR = [("svm", {"C": 10.0}, 3), ("logistic_regression", {}, 2)]
+WITH_TREES = [("logistic_regression", {}, 1), ("random_forest", {"n_estimators": 20}, 2)]
+
+
+@pytest.mark.parametrize(
+    ("members", "precision"),
+    [
+        pytest.param(LINEAR, "double", id="linear"),
+        pytest.param(WITH_TREES, "float", id="with-trees"),
+    ],
+)
+def test_ensemble_round_trips_through_skops_and_onnx(
+    tmp_path: Path, members: list[tuple[str, dict[str, Any], int]], precision: str
+) -> None:
+    X, y, columns = _wine()
+    model = build_ensemble("classification", members, columns).fit(X.iloc[::2], y.iloc[::2])
+    X_check = X.iloc[1::2]
+    # The soft vote is the weighted average of the members' probabilities.
+    weights = np.array([w for _, _, w in members], dtype=float)
+    average = (
+        sum(w * m.predict_proba(X_check) for w, m in zip(weights, model.estimators_, strict=True))
+        / weights.sum()
+    )
+    np.testing.assert_allclose(model.predict_proba(X_check), average, rtol=0, atol=1e-12)
+    persist.save_model(model, tmp_path / "model.skops")
+    loaded = persist.load_model(tmp_path / "model.skops")
+    np.testing.assert_array_equal(loaded.predict_proba(X_check), model.predict_proba(X_check))
+    exported = export("classification", {m[0] for m in members}, model, columns, X_check)
+    assert exported.report["written"], exported.report
+    assert exported.report["precision"] == precision

@@ -1,0 +1,89 @@
+"""Ensemble selection (Caruana et al., 2004) over the AutoML candidates' out-of-fold predictions.
+
+Greedy forward selection with replacement: SIZE times, add the candidate whose addition
+gives the best score of the averaged out-of-fold predictions (ties broken at random,
+seeded); each candidate's weight is how often it was picked. As in auto-sklearn the whole
+path is kept, with no roll-back to the best step: on small data many candidates tie on the
+held-out folds, and averaging tied models lowers the variance the folds cannot measure.
+The caller keeps the single best candidate unless the ensemble scores at least as well.
+Pure functions: no fitting happens here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn import metrics as skm
+
+from perennial_runtime.train.algorithms import CLASSIFICATION_TASKS
+
+TASKS = CLASSIFICATION_TASKS | {"regression"}  # tasks whose candidates can be averaged
+SIZE = 25  # selection steps (auto-sklearn: 50, AutoGluon: 25)
+NBEST = 10  # candidates considered, best first
+
+Predictions = np.ndarray[Any, Any]
+PooledScore = Callable[[Predictions], float]
+
+
+@dataclass(frozen=True)
+class Selection:
+    weights: dict[int, int]  # candidate index → times picked
+    score: float  # of the weighted average, higher is better
+    best_single: float  # the best one candidate alone, same scoring
+
+
+def select(
+    predictions: Sequence[Predictions], score: PooledScore, seed: int, size: int = SIZE
+) -> Selection:
+    """Greedy selection with replacement over ``predictions`` (one array per candidate)."""
+    if not predictions:
+        raise ValueError("ensemble selection needs at least one candidate")
+    rng = np.random.default_rng(seed)
+    singles = [score(p) for p in predictions]
+    total = np.zeros_like(predictions[0])
+    weights: dict[int, int] = {}
+    current = -np.inf
+    for step in range(1, size + 1):
+        trial = [score((total + p) / step) for p in predictions]
+        best = max(trial)
+        pick = int(rng.choice([i for i, s in enumerate(trial) if s == best]))
+        weights[pick] = weights.get(pick, 0) + 1
+        total += predictions[pick]
+        current = best
+    return Selection(weights, float(current), float(max(singles)))
+
+
+def pooled_score(task_is_classification: bool, metric: str, classes: Any, y: Any) -> PooledScore:
+    """``metric`` of out-of-fold predictions against ``y``, higher is better.
+
+    Classification predictions are probabilities with one column per sorted class (the
+    label is the most probable class, as in VotingClassifier's soft vote); regression
+    predictions are values.
+    """
+    y = np.asarray(y)
+    if not task_is_classification:
+        regression: dict[str, Callable[[Predictions], float]] = {
+            "r2": lambda p: float(skm.r2_score(y, p)),
+            "rmse": lambda p: -float(skm.root_mean_squared_error(y, p)),
+            "mae": lambda p: -float(skm.mean_absolute_error(y, p)),
+        }
+        return regression[metric]
+    classes = np.asarray(classes)
+
+    def labels(p: Predictions) -> Any:
+        return classes[np.argmax(p, axis=1)]
+
+    classification: dict[str, Callable[[Predictions], float]] = {
+        "accuracy": lambda p: float(np.mean(labels(p) == y)),
+        "f1_macro": lambda p: float(skm.f1_score(y, labels(p), average="macro")),
+        "log_loss": lambda p: -float(skm.log_loss(y, p, labels=classes)),
+        "roc_auc": (
+            (lambda p: float(skm.roc_auc_score(y, p[:, 1])))
+            if len(classes) == 2
+            else (lambda p: float(skm.roc_auc_score(y, p, multi_class="ovr", labels=classes)))
+        ),
+    }
+    return classification[metric]
