@@ -3,6 +3,11 @@
 perennial-train -f trainingjob.yaml --output DIR [--baseline-dir DIR] [--pvc-root DIR]
                 [--termination-log PATH]
 perennial-train validate -f trainingjob.yaml [--pvc-root DIR] [--termination-log PATH]
+perennial-train fingerprint -f trainingjob.yaml [--pvc-root DIR] [--termination-log PATH]
+
+`validate` runs the data checks only; `fingerprint` only reads the dataset and reports its
+sha256 and row count (what a RetrainPolicy's newData probe runs). All write one compact JSON
+object as the termination message and exit with the codes in perennial_runtime.contract.
 """
 
 from __future__ import annotations
@@ -20,27 +25,36 @@ from perennial_runtime import contract
 from perennial_runtime.train import command
 from perennial_runtime.train.datasets import pvc_root
 from perennial_runtime.train.errors import TrainError
+from perennial_runtime.train.fingerprint import fingerprint
 from perennial_runtime.train.progress import Progress
 from perennial_runtime.train.result import compact_failure, encode
 from perennial_runtime.train.spec import TrainingJob, parse_manifest
 from perennial_runtime.train.threads import thread_limit
 
+VALIDATE, FINGERPRINT = "validate", "fingerprint"
+STEPS = {
+    VALIDATE: "Check the data only.",
+    FINGERPRINT: "Report the dataset's sha256 and row count only.",
+}
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    validating = bool(args) and args[0] == "validate"
-    options = _parser(validating).parse_args(args[1:] if validating else args)
+    step = args[0] if args and args[0] in STEPS else None
+    options = _parser(step).parse_args(args[1:] if step else args)
     progress = Progress()
     with threadpool_limits(limits=thread_limit()):
-        return _run(validating, options, progress)
+        return _run(step, options, progress)
 
 
-def _run(validating: bool, options: argparse.Namespace, progress: Progress) -> int:
+def _run(step: str | None, options: argparse.Namespace, progress: Progress) -> int:
     try:
         job = _read_job(options.file)
         root = pvc_root(options.pvc_root)
-        if validating:
+        if step == VALIDATE:
             message = command.validate(job, root, progress)
+        elif step == FINGERPRINT:
+            message = fingerprint(job, root, progress)
         else:
             message = command.train(job, _train_options(options, root), progress).message
     except TrainError as error:
@@ -53,13 +67,13 @@ def _run(validating: bool, options: argparse.Namespace, progress: Progress) -> i
     return contract.EXIT_OK
 
 
-def _parser(validating: bool) -> argparse.ArgumentParser:
+def _parser(step: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="perennial-train" + (" validate" if validating else ""),
-        description="Check the data only." if validating else "Train a TrainingJob.",
+        prog="perennial-train" + (f" {step}" if step else ""),
+        description=STEPS[step] if step else "Train a TrainingJob.",
     )
     parser.add_argument("-f", "--file", required=True, help="TrainingJob manifest, '-' = stdin")
-    if not validating:
+    if step is None:
         parser.add_argument("--output", required=True, type=Path, help="model directory")
         parser.add_argument("--baseline-dir", type=Path, help="the baseline's model directory")
     parser.add_argument("--pvc-root", help="where pvc://<claim>/ is mounted (default /mnt/pvc)")
