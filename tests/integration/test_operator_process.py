@@ -74,7 +74,16 @@ def test_metrics_and_liveness_endpoints(cluster: Any, namespace: str, tmp_path: 
             describe=op.log_tail,
         )
         assert "perennial_operator_reconcile_duration_seconds_bucket" in text
-        assert 'perennial_operator_trainingjobs{phase="Pending"}' in text
+        assert 'perennial_operator_trainingjobs{phase="Pending"} 1.0' in text
+        kube.delete(API_VERSION, "TrainingJob", namespace, "metered")
+        until(
+            lambda: (
+                'trainingjobs{phase="Pending"} 0.0' in fetch(f"http://127.0.0.1:{metrics}/metrics")
+            ),
+            timeout=60,
+            message="a deleted TrainingJob leaves the by-phase gauge",
+            describe=op.log_tail,
+        )
         assert '"handlers": "ok"' in until(
             lambda: fetch(f"http://127.0.0.1:{health}/healthz"), timeout=30, message="healthz"
         )

@@ -15,7 +15,7 @@ from perennial_operator.api.group import (
     VERSION,
 )
 from perennial_operator.k8s.errors import as_kopf_errors
-from perennial_operator.reconcile.trainingjob import sync_trainingjob
+from perennial_operator.reconcile.trainingjob import forget_trainingjob, sync_trainingjob
 
 CHILDREN: dict[str, Any] = {
     MANAGED_BY: MANAGED_BY_VALUE,
@@ -30,6 +30,13 @@ def reconcile_trainingjob(namespace: str | None, name: str, memo: kopf.Memo, **_
     assert namespace  # TrainingJob is namespaced
     with as_kopf_errors(f"TrainingJob {namespace}/{name}"):
         sync_trainingjob(memo.kube, namespace, name, memo.config)
+
+
+@kopf.on.event(GROUP, VERSION, TRAININGJOBS)
+def trainingjob_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    # No finalizer (deletion must never wait on the operator): the DELETED event is enough.
+    if event.get("type") == "DELETED" and body.metadata.namespace and body.metadata.name:
+        forget_trainingjob(body.metadata.namespace, body.metadata.name, body.metadata.uid or "")
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=CHILDREN)

@@ -29,7 +29,8 @@ from perennial_operator.k8s.resources import Kube, now_iso
 log = logging.getLogger(__name__)
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
-_phases: dict[str, str] = {}
+_phases: dict[str, str] = {}  # uid → phase, for the TrainingJobs-by-phase gauge
+_published: set[str] = set()
 
 
 def _lock(key: str) -> threading.Lock:
@@ -128,10 +129,28 @@ def sync_trainingjob(
         decision = _sync_locked(kube, tj, config)
     metrics.RECONCILE_SECONDS.labels(kind="TrainingJob").observe(time.monotonic() - started)
     metrics.RECONCILES.labels(kind="TrainingJob", outcome=decision.phase).inc()
-    _phases[tj["metadata"]["uid"]] = decision.phase
-    for phase, count in Tally(_phases.values()).items():
-        metrics.TRAININGJOBS.labels(phase=phase).set(count)
+    _publish_phase(tj["metadata"]["uid"], decision.phase)
     return decision
+
+
+def forget_trainingjob(namespace: str, name: str, uid: str) -> None:
+    """A deleted TrainingJob leaves the by-phase gauge (and its lock goes)."""
+    _publish_phase(uid, None)
+    with _locks_guard:
+        _locks.pop(f"{namespace}/{name}", None)
+
+
+def _publish_phase(uid: str, phase: str | None) -> None:
+    # Every phase ever published is set again, so one nobody is in any more reads 0.
+    with _locks_guard:
+        if phase is None:
+            _phases.pop(uid, None)
+        else:
+            _phases[uid] = phase
+        counts = Tally(_phases.values())
+        _published.update(counts)
+        for published in _published:
+            metrics.TRAININGJOBS.labels(phase=published).set(counts.get(published, 0))
 
 
 def _sync_locked(kube: Kube, tj: dict[str, Any], config: OperatorConfig) -> Decision:
