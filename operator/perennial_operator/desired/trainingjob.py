@@ -77,8 +77,17 @@ def configmap(tj: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _claim_of(uri: str) -> str | None:
+def claim_of(uri: str) -> str | None:
+    """The claim a pvc://<claim>/<path> URI names (None for other schemes)."""
     return uri.removeprefix("pvc://").split("/", 1)[0] if uri.startswith("pvc://") else None
+
+
+def data_image(spec: dict[str, Any], config: OperatorConfig) -> str:
+    """The image that reads the data with our runtime (the data checks, a dataset probe):
+    the job's own image, unless that runs a custom command."""
+    if spec.get("command"):
+        return config.runtime_image
+    return str(spec.get("image") or config.runtime_image)
 
 
 def _claims(
@@ -90,20 +99,19 @@ def _claims(
         str(tj["spec"]["dataset"]["uri"]),
         baseline_uri or str(tj["spec"].get("baseline", {}).get("uri", "")),
     ):
-        claim = _claim_of(uri)
+        claim = claim_of(uri)
         if claim and claim not in {c for c, _ in claims}:
             claims.append((claim, True))
     return claims
 
 
-def _volumes(
-    tj: dict[str, Any], config: OperatorConfig, baseline_uri: str | None
-) -> list[dict[str, Any]]:
+def pod_volumes(configmap: str, claims: list[tuple[str, bool]]) -> list[dict[str, Any]]:
+    """A runtime pod's volumes: the spec ConfigMap, a scratch /tmp and the claims."""
     volumes: list[dict[str, Any]] = [
-        {"name": "spec", "configMap": {"name": configmap_name(tj)}},
+        {"name": "spec", "configMap": {"name": configmap}},
         {"name": "tmp", "emptyDir": {}},
     ]
-    for index, (claim, read_only) in enumerate(_claims(tj, config, baseline_uri)):
+    for index, (claim, read_only) in enumerate(claims):
         volumes.append(
             {
                 "name": f"pvc-{index}",
@@ -113,23 +121,35 @@ def _volumes(
     return volumes
 
 
-def _mounts(
-    tj: dict[str, Any], config: OperatorConfig, baseline_uri: str | None
-) -> list[dict[str, Any]]:
+def pod_mounts(claims: list[tuple[str, bool]]) -> list[dict[str, Any]]:
+    """Where pod_volumes go: the spec under SPEC_DIR, each claim under PVC_ROOT/<claim>."""
     mounts: list[dict[str, Any]] = [
         {"name": "spec", "mountPath": SPEC_DIR, "readOnly": True},
         {"name": "tmp", "mountPath": "/tmp"},
     ]
-    for index, (claim, read_only) in enumerate(_claims(tj, config, baseline_uri)):
+    for index, (claim, read_only) in enumerate(claims):
         mounts.append(
             {"name": f"pvc-{index}", "mountPath": f"{PVC_ROOT}/{claim}", "readOnly": read_only}
         )
     return mounts
 
 
-def _container(
+def _volumes(
+    tj: dict[str, Any], config: OperatorConfig, baseline_uri: str | None
+) -> list[dict[str, Any]]:
+    return pod_volumes(configmap_name(tj), _claims(tj, config, baseline_uri))
+
+
+def _mounts(
+    tj: dict[str, Any], config: OperatorConfig, baseline_uri: str | None
+) -> list[dict[str, Any]]:
+    return pod_mounts(_claims(tj, config, baseline_uri))
+
+
+def runtime_container(
     name: str, args: list[str], image: str, resources: dict[str, Any], mounts: list[dict[str, Any]]
 ) -> dict[str, Any]:
+    """A container of the runtime image: restricted, its result in the termination message."""
     return {
         "name": name,
         "image": image,
@@ -175,7 +195,7 @@ def job(
     spec_path = f"{SPEC_DIR}/{SPEC_FILE}"
     image = str(spec.get("image") or config.runtime_image)
     # A custom command runs in the user's image; the data checks still use our runtime.
-    validate_image = config.runtime_image if spec.get("command") else image
+    validate_image = data_image(spec, config)
     resources = resource_requirements(
         spec.get("resources", {}), placement.gpus_for(int(spec.get("resources", {}).get("gpu", 0)))
     )
@@ -191,7 +211,7 @@ def job(
         "automountServiceAccountToken": False,
         "securityContext": restricted_pod_security(),
         "initContainers": [
-            _container(
+            runtime_container(
                 VALIDATE_CONTAINER,
                 ["perennial-train", "validate", "-f", spec_path],
                 validate_image,
@@ -199,7 +219,7 @@ def job(
                 mounts,
             )
         ],
-        "containers": [_container(TRAIN_CONTAINER, train_args, image, resources, mounts)],
+        "containers": [runtime_container(TRAIN_CONTAINER, train_args, image, resources, mounts)],
         "volumes": _volumes(tj, config, baseline_uri),
     }
     if placement.node_selector:

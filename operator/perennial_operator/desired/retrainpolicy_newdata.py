@@ -1,0 +1,130 @@
+"""The newData probe of a RetrainPolicy, pure: a ConfigMap with the template as a
+TrainingJob manifest and a one-pod Job running `perennial-train fingerprint` on it.
+
+The operator cannot read the dataset itself (it may sit on a claim or behind credentials
+only training pods have), so a pod of the runtime image reads it, with the template's
+image and dataset claim, and reports its sha256 and rows as the termination message.
+The pod is built from the TrainingJob pieces (restricted security, spec and claim mounts,
+the runtime container), so it reads the data exactly as training will. It does not go to
+the template's ComputePool: it needs no GPU, and a pending probe must not scale a pool up
+from zero every poll.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from perennial_operator.api.group import API_VERSION, GROUP, child_labels
+from perennial_operator.config import OperatorConfig
+from perennial_operator.desired.common import (
+    child_name,
+    owner_reference,
+    resource_requirements,
+    restricted_pod_security,
+)
+from perennial_operator.desired.retrainpolicy import KIND
+from perennial_operator.desired.trainingjob import (
+    SPEC_DIR,
+    SPEC_FILE,
+    claim_of,
+    data_image,
+    pod_mounts,
+    pod_volumes,
+    runtime_container,
+)
+
+CONTAINER = "fingerprint"
+# On the probe Job and its pod: the Job's name, so the pod is found by it.
+LABEL_PROBE = f"{GROUP}/newdata-probe"
+PROBE_CPU = "100m"  # hashing is I/O; memory is what parsing the data takes (the template's)
+TTL_SECONDS = 600  # a finished probe stays this long for `kubectl logs`, then goes
+
+
+def configmap_name(policy_name: str) -> str:
+    return child_name(policy_name, "newdata")
+
+
+def probe_job_name(policy_name: str, probe_id: str) -> str:
+    """`probe_id` is the start time as digits (desired.retrainpolicy.trigger_id)."""
+    return child_name(policy_name, f"newdata-{probe_id}")
+
+
+def probe_selector(job_name: str) -> str:
+    return f"{LABEL_PROBE}={job_name}"
+
+
+def _labels(policy_name: str, job_name: str | None = None) -> dict[str, str]:
+    labels = child_labels(KIND, policy_name)
+    if job_name:
+        labels[LABEL_PROBE] = job_name
+    return labels
+
+
+def probe_configmap(policy: Mapping[str, Any]) -> dict[str, Any]:
+    """The template as the TrainingJob manifest `perennial-train fingerprint -f` reads."""
+    meta = policy["metadata"]
+    document = {
+        "apiVersion": API_VERSION,
+        "kind": "TrainingJob",
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+        "spec": policy["spec"]["template"],
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": configmap_name(meta["name"]),
+            "namespace": meta["namespace"],
+            "labels": _labels(meta["name"]),
+            "ownerReferences": [owner_reference(dict(policy))],
+        },
+        "data": {SPEC_FILE: yaml.safe_dump(document, sort_keys=True)},
+    }
+
+
+def probe_job(policy: Mapping[str, Any], name: str, config: OperatorConfig) -> dict[str, Any]:
+    """One pod, no retries (a failed probe is simply tried again at the next poll), gone
+    TTL_SECONDS after it finished; the template's deadline bounds a probe stuck pending."""
+    meta, template = policy["metadata"], policy["spec"]["template"]
+    claim = claim_of(str(template["dataset"]["uri"]))
+    claims = [(claim, True)] if claim else []  # read-only; no artifact claim: nothing is written
+    memory = (template.get("resources") or {}).get("memory")
+    resources = resource_requirements(
+        {"cpu": PROBE_CPU, **({"memory": memory} if memory else {})}, gpu=0
+    )
+    args = ["perennial-train", "fingerprint", "-f", f"{SPEC_DIR}/{SPEC_FILE}"]
+    container = runtime_container(
+        CONTAINER, args, data_image(template, config), resources, pod_mounts(claims)
+    )
+    labels = _labels(meta["name"], name)
+    pod_meta: dict[str, Any] = {"labels": labels}
+    if config.pod_annotations:
+        pod_meta["annotations"] = dict(config.pod_annotations)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "ownerReferences": [owner_reference(dict(policy))],
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": int(template.get("activeDeadlineSeconds", 3600)),
+            "ttlSecondsAfterFinished": TTL_SECONDS,
+            "template": {
+                "metadata": pod_meta,
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "securityContext": restricted_pod_security(),
+                    "containers": [container],
+                    "volumes": pod_volumes(configmap_name(meta["name"]), claims),
+                },
+            },
+        },
+    }
