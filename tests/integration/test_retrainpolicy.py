@@ -6,12 +6,14 @@ status.currentModelVersion (the baseline). No server runs, so the test writes st
 through the status subresource, as the drift timer would; the service has drift monitoring
 switched off so that timer never overwrites it, and the service reconciler patches only the
 status fields it owns. Training pods are finished the way a kubelet would, with the result
-JSON (metrics and baselineMetrics) the runtime writes.
+JSON (metrics and baselineMetrics) the runtime writes. The newData probe pods are finished
+the same way, with the termination message `perennial-train fingerprint` writes.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ import pytest
 
 from perennial_operator.api.group import API_VERSION
 from perennial_operator.k8s.resources import Kube, now_iso
-from support import kubelet
+from support import kubelet, storage
 from support.operator_process import OperatorProcess, start_for_training
 from support.poll import until
 
@@ -27,6 +29,9 @@ pytestmark = pytest.mark.integration
 
 CLAIM = "perennial-artifacts"
 POLICY_LABEL = "perennial.dev/retrainpolicy=churn"
+PROBE_LABEL = "perennial.dev/newdata-probe"
+SERVED_SHA, NEW_SHA = "5e" * 32, "9b" * 32
+DATASET = "pvc://datasets/churn.csv"
 
 
 def result(candidate: float, baseline: float) -> str:
@@ -98,7 +103,7 @@ class World:
     def wait(self, fn, message: str, timeout: float = 60.0):
         return until(fn, timeout=timeout, message=message, describe=self.describe)
 
-    def serving_v1_with_drift(self) -> None:
+    def serving_v1(self) -> None:
         self.create(
             "ModelVersion",
             "churn-v1",
@@ -107,6 +112,7 @@ class World:
                 "version": 1,
                 "stage": "Production",
                 "artifact": {"uri": f"pvc://{CLAIM}/models/churn/v1", "sha256": "01" * 32},
+                "source": {"dataset": {"uri": DATASET, "sha256": SERVED_SHA, "rows": 500}},
             },
         )
         self.create(
@@ -126,6 +132,9 @@ class World:
             ),
             "churn-v1 served",
         )
+
+    def serving_v1_with_drift(self) -> None:
+        self.serving_v1()
         self.kube.patch_status(
             API_VERSION,
             "InferenceService",
@@ -134,7 +143,11 @@ class World:
             {"drift": {"psi": 0.31, "samples": 900, "time": now_iso()}},
         )
 
-    def policy(self) -> None:
+    def policy(
+        self,
+        triggers: dict[str, Any] | None = None,
+        dataset: str = "builtin://breast_cancer",
+    ) -> None:
         self.create(
             "RetrainPolicy",
             "churn",
@@ -144,10 +157,10 @@ class World:
                     "model": "churn",
                     "task": "classification",
                     "algorithm": "random_forest",
-                    "dataset": {"uri": "builtin://breast_cancer", "target": "target"},
+                    "dataset": {"uri": dataset, "target": "target"},
                     "resources": {"cpu": "100m", "memory": "128Mi"},
                 },
-                "triggers": {"drift": {"psi": 0.2, "minSamples": 500}},
+                "triggers": triggers or {"drift": {"psi": 0.2, "minSamples": 500}},
                 "cooldownSeconds": 3600,
                 "promotion": {"mode": "Auto", "metric": "roc_auc", "minImprovement": 0.005},
             },
@@ -173,6 +186,51 @@ class World:
         )
         kubelet.training(self.kube, self.ns, pod)
         kubelet.finish(self.kube, self.ns, pod, exit_code=0, message=result(candidate, baseline))
+
+    def probes(self) -> list[str]:
+        jobs = self.kube.list("batch/v1", "Job", self.ns, f"{POLICY_LABEL},{PROBE_LABEL}")
+        return sorted(j["metadata"]["name"] for j in jobs)
+
+    def finish_probe(self, number: int, exit_code: int, message: dict[str, Any]) -> str:
+        """Wait for the number-th probe Job's pod, then end it as a kubelet would."""
+        job = self.wait(
+            lambda: len(self.probes()) >= number and self.probes()[number - 1],
+            f"probe Job #{number}",
+        )
+        pod = self.wait(
+            lambda: next(
+                (
+                    p
+                    for p in self.kube.list("v1", "Pod", self.ns, f"{PROBE_LABEL}={job}")
+                    if p.get("spec", {}).get("nodeName")
+                ),
+                None,
+            ),
+            f"pod of {job} scheduled (admitted under Pod Security restricted)",
+        )
+        (container,) = pod["spec"]["containers"]
+        assert container["args"][:2] == ["perennial-train", "fingerprint"]
+        stamp = now_iso()
+        terminated = {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error",
+                      "message": json.dumps(message, separators=(",", ":")),
+                      "startedAt": stamp, "finishedAt": stamp}  # fmt: skip
+        self.kube.patch_status("v1", "Pod", self.ns, pod["metadata"]["name"], {
+            "phase": "Succeeded" if exit_code == 0 else "Failed",
+            "startTime": stamp,
+            "containerStatuses": [{"name": "fingerprint", "image": container["image"],
+                                   "imageID": "", "ready": False, "restartCount": 0,
+                                   "state": {"terminated": terminated}}],
+        })  # fmt: skip
+        return str(job)
+
+    def newdata_policy(self) -> None:
+        storage.bound_claim(self.kube, self.ns, "datasets", "/tmp/perennial-test-datasets")
+        self.serving_v1()
+        self.policy({"newData": {"pollSeconds": 10}}, dataset=DATASET)
+
+
+def fingerprinted(sha256: str, rows: int = 1234) -> dict[str, Any]:
+    return {"outcome": "Fingerprinted", "dataset": {"uri": DATASET, "sha256": sha256, "rows": rows}}
 
 
 @pytest.fixture
@@ -260,3 +318,68 @@ def test_a_worse_candidate_is_not_promoted_and_the_cooldown_holds_the_drift(
     )
     assert world.get("RetrainPolicy", "churn")["status"]["phase"] == "Idle"
     assert len(world.jobs()) == 1
+
+
+def test_new_data_found_by_the_probe_starts_one_trainingjob(world: World) -> None:
+    world.newdata_policy()
+    probe = world.finish_probe(1, 0, fingerprinted(NEW_SHA))
+
+    job = world.the_one_job()
+    assert job["metadata"]["annotations"]["perennial.dev/retrain-reason"] == "NewData"
+    assert job["spec"]["baseline"] == {"modelVersion": "churn-v1"}
+    assert job["spec"]["dataset"]["uri"] == DATASET
+    status = world.get("RetrainPolicy", "churn")["status"]
+    assert status["lastTrigger"]["reason"] == "NewData"
+    assert status["lastTrigger"]["detail"] == "dataset sha256 5e5e5e5e…→9b9b9b9b… (1234 rows)"
+    record = status["newData"]
+    assert "probeJob" not in record  # none in flight: the policy is training
+    assert (record["sha256"], record["rows"], record["triggeredSha256"]) == (
+        NEW_SHA, 1234, NEW_SHA,
+    )  # fmt: skip
+    checked = world.condition("DatasetChecked")
+    assert (checked["status"], checked["reason"]) == ("True", "DatasetChanged")
+    assert probe in checked["message"]
+    # The probe is the policy's child, cleaned up after it finished.
+    probe_job = world.kube.get("batch/v1", "Job", world.ns, probe) or {}
+    assert probe_job["metadata"]["ownerReferences"][0]["kind"] == "RetrainPolicy"
+    assert probe_job["spec"]["ttlSecondsAfterFinished"] > 0
+    assert world.probes() == [probe]  # no probe while training
+    assert len(world.jobs()) == 1
+
+
+def test_a_failed_probe_warns_and_the_same_data_retrains_nothing(world: World) -> None:
+    world.newdata_policy()
+    failure = {"outcome": "DatasetUnavailable",
+               "message": f"{DATASET}: no such file /mnt/pvc/datasets/churn.csv"}  # fmt: skip
+    first = world.finish_probe(1, 4, failure)
+    world.wait(
+        lambda: world.condition("DatasetChecked").get("reason") == "DatasetUnavailable",
+        "DatasetChecked=False DatasetUnavailable",
+    )
+    warnings = world.wait(
+        lambda: [m for r, m in world.events() if r == "NewDataProbeFailed"],
+        "NewDataProbeFailed Event",
+    )
+    assert first in warnings[0] and "no such file" in warnings[0]
+
+    # The next poll probes again; this time the data is what churn-v1 was trained on.
+    second = world.finish_probe(2, 0, fingerprinted(SERVED_SHA, rows=500))
+    assert second != first
+    world.wait(
+        lambda: world.condition("DatasetChecked").get("reason") == "DatasetUnchanged",
+        "DatasetChecked=True DatasetUnchanged",
+    )
+    record = world.get("RetrainPolicy", "churn")["status"]["newData"]
+    assert (record["sha256"], record["rows"]) == (SERVED_SHA, 500)
+    assert world.condition("Triggered")["reason"] == "WaitingForTrigger"
+
+    # It keeps polling, one probe at a time: the third stays alone while it runs.
+    world.wait(lambda: len(world.probes()) == 3, "a third probe, pollSeconds later")
+    third = world.probes()[2]
+    world.wait(
+        lambda: world.get("RetrainPolicy", "churn")["status"]["newData"].get("probeJob") == third,
+        "third probe recorded as in flight",
+    )
+    time.sleep(15)  # longer than pollSeconds and the 10 s timer
+    assert len(world.probes()) == 3
+    assert world.jobs() == []

@@ -98,3 +98,10 @@ VERSION_PINNED: Final = "VersionPinned"
 BELOW_MIN_IMPROVEMENT: Final = "BelowMinImprovement"
 CANDIDATE_METRIC_MISSING: Final = "CandidateMetricMissing"
 BASELINE_METRIC_MISSING: Final = "BaselineMetricMissing"
+
+# RetrainPolicy condition type of the newData trigger's probe, and its reasons (a failed
+# probe also says DatasetUnavailable or InvalidSpec, as a TrainingJob would)
+DATASET_CHECKED: Final = "DatasetChecked"
+DATASET_CHANGED: Final = "DatasetChanged"
+DATASET_UNCHANGED: Final = "DatasetUnchanged"
+PROBE_FAILED: Final = "ProbeFailed"

@@ -5,6 +5,10 @@ The phase is the state machine, kept in status so a restarted operator resumes i
 Idle/Suspended -> (trigger) Training -> (job Succeeded) Evaluating -> gate -> Promoting or
 Idle. A trigger is recorded in status (lastTrigger, lastTrainingJob) before the job is
 created; while the phase is Training a missing job is (re)created under the same name.
+
+The newData trigger needs a probe (a one-pod Job that hashes the dataset): a finished probe
+is recorded in any phase; a new one starts only when an idle policy could act on its result
+(nothing holds it back, no other trigger fired) and pollSeconds passed since the last.
 """
 
 from __future__ import annotations
@@ -18,7 +22,20 @@ from perennial_operator.api import conditions as c
 from perennial_operator.decide.conditions import set_condition
 from perennial_operator.decide.events import Event
 from perennial_operator.decide.promotion import Verdict, gate, gate_metric
+from perennial_operator.decide.retrainpolicy_newdata import (
+    ProbeObs,
+    after_probe,
+    checked,
+    new_data_arrived,
+    poll_seconds,
+    probe_due,
+    probe_result,
+    record_of,
+    replaced,
+    triggered,
+)
 from perennial_operator.decide.retrainpolicy_triggers import (
+    NEW_DATA,
     Trigger,
     fired_trigger,
     format_time,
@@ -27,6 +44,7 @@ from perennial_operator.decide.retrainpolicy_triggers import (
 )
 from perennial_operator.decide.schedule import next_fire, schedule_due, valid_schedule
 from perennial_operator.desired.retrainpolicy import trainingjob_name, trigger_id
+from perennial_operator.desired.retrainpolicy_newdata import probe_job_name
 
 IDLE, TRAINING, EVALUATING, PROMOTING, SUSPENDED = (
     "Idle", "Training", "Evaluating", "Promoting", "Suspended",
@@ -37,6 +55,8 @@ IDLE, TRAINING, EVALUATING, PROMOTING, SUSPENDED = (
 class Observed:
     isvc: Mapping[str, Any] | None
     job: Mapping[str, Any] | None  # the TrainingJob named in status.lastTrainingJob
+    serving: Mapping[str, Any] | None = None  # the serving ModelVersion (read for newData)
+    probe: ProbeObs | None = None  # the probe Job named in status.newData.probeJob
 
 
 @dataclass(frozen=True)
@@ -54,6 +74,7 @@ class Plan:
     status: dict[str, Any]
     start: Start | None = None
     promote: tuple[str, str] | None = None  # (ModelVersion, stage)
+    probe: str | None = None  # create this newData probe Job (already named in status)
     events: list[Event] = field(default_factory=list)
 
     def condition(self, type_: str, ok: bool, reason: str, message: str, *, gen: int,
@@ -68,6 +89,7 @@ def retrainpolicy_plan(policy: Mapping[str, Any], obs: Observed, *, now: dt.date
     previous = dict(policy.get("status") or {})
     plan = Plan({**previous, "observedGeneration": gen})
     due = _schedule(plan, spec, previous, gen, now)
+    _record_probe(plan, spec, obs, gen, now)
     phase = previous.get("phase")
     if phase in (TRAINING, EVALUATING) and previous.get("lastTrainingJob"):
         _follow_job(plan, policy, obs, gen, now)
@@ -105,8 +127,9 @@ def _idle(plan: Plan, policy: Mapping[str, Any], obs: Observed, due: bool, gen: 
     spec, stamp = policy["spec"], format_time(now)
     held = hold(spec, plan.status, obs.isvc, now)
     plan.status["phase"] = SUSPENDED if held and held.reason == c.SUSPENDED else IDLE
-    isvc_status = (obs.isvc or {}).get("status") or {}
-    trigger = fired_trigger(spec.get("triggers") or {}, isvc_status, due)
+    isvc_status, triggers = (obs.isvc or {}).get("status") or {}, spec.get("triggers") or {}
+    new_data = new_data_arrived(triggers, record_of(plan.status), obs.serving)
+    trigger = fired_trigger(triggers, isvc_status, due, new_data)
     if held is not None:
         if trigger is not None or held.reason != c.COOLING_DOWN:
             plan.condition(c.TRIGGERED, False, held.reason, held.message, gen=gen, now=stamp)
@@ -117,6 +140,7 @@ def _idle(plan: Plan, policy: Mapping[str, Any], obs: Observed, due: bool, gen: 
             plan.condition(c.TRIGGERED, False, c.WAITING_FOR_TRIGGER,
                            "no trigger has fired since the last TrainingJob",
                            gen=gen, now=stamp)  # fmt: skip
+        _start_probe(plan, policy, now)
         return
     _start(plan, policy, trigger, str(isvc_status["currentModelVersion"]), gen, now)
 
@@ -131,12 +155,47 @@ def _start(plan: Plan, policy: Mapping[str, Any], trigger: Trigger, baseline: st
         lastTrainingJob=name,
         candidateModelVersion=None,
     )
+    if trigger.reason == NEW_DATA:
+        plan.status["newData"] = triggered(record_of(plan.status))
     plan.condition(c.TRIGGERED, True, trigger.reason, trigger.detail, gen=gen, now=stamp)
     plan.start = Start(name, tid, trigger.reason, baseline)
     plan.events += [
         Event("Normal", "Triggered", f"{trigger.reason}: {trigger.detail}"),
         Event("Normal", "TrainingStarted", f"created TrainingJob {name} with baseline {baseline}"),
     ]
+
+
+def _record_probe(plan: Plan, spec: Mapping[str, Any], obs: Observed, gen: int,
+                  now: dt.datetime) -> None:  # fmt: skip
+    """A finished probe: record what it found (or a Warning and the reason it failed)."""
+    record, probe = record_of(plan.status), obs.probe
+    if probe is None or not record.get("probeJob") or probe.name != record["probeJob"]:
+        return
+    if probe.job is None:  # never created (a crash in between) or already gone: forget it
+        plan.status["newData"] = replaced(record, {k: v for k, v in record.items()
+                                                   if k != "probeJob"})  # fmt: skip
+        return
+    found = probe_result(probe)
+    if found is None:
+        return  # still running
+    stamp = format_time(now)
+    ok, reason, message = checked(
+        probe.name, found, obs.serving, record, poll_seconds(spec.get("triggers") or {})
+    )
+    plan.status["newData"] = after_probe(record, found, stamp)
+    plan.condition(c.DATASET_CHECKED, ok, reason, message, gen=gen, now=stamp)
+    if not ok:
+        plan.events.append(Event("Warning", "NewDataProbeFailed", message))
+
+
+def _start_probe(plan: Plan, policy: Mapping[str, Any], now: dt.datetime) -> None:
+    """Probe the dataset when pollSeconds passed; the name goes to status before the Job is
+    created, so a probe in flight is never started twice."""
+    record = record_of(plan.status)
+    if not probe_due(policy["spec"].get("triggers") or {}, record, now):
+        return
+    plan.probe = probe_job_name(policy["metadata"]["name"], trigger_id(now))
+    plan.status["newData"] = {**record, "probeJob": plan.probe}
 
 
 def _follow_job(plan: Plan, policy: Mapping[str, Any], obs: Observed, gen: int,

@@ -2,7 +2,9 @@
 
 Each check reads like a sentence and returns a Trigger (reason and the numbers behind it)
 or None. The live numbers come from the InferenceService's status, written by its own
-drift timer: status.drift {psi, samples} and status.liveMetric {name, value, samples}.
+drift timer: status.drift {psi, samples} and status.liveMetric {name, value, samples}. The
+newData check needs the policy's own probe record: it lives in retrainpolicy_newdata and is
+passed in here to take its place in the order.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from perennial_operator.api import conditions as c
 SCHEDULE = "Schedule"
 DRIFT = "Drift"
 PERFORMANCE = "Performance"
+NEW_DATA = "NewData"
 
 
 @dataclass(frozen=True)
@@ -78,11 +81,16 @@ def performance_below_threshold(
 
 
 def fired_trigger(
-    triggers: Mapping[str, Any], isvc_status: Mapping[str, Any], schedule_due: bool
+    triggers: Mapping[str, Any],
+    isvc_status: Mapping[str, Any],
+    schedule_due: bool,
+    new_data: Trigger | None = None,
 ) -> Trigger | None:
-    """The first trigger that fires: the live signals before the calendar."""
-    found = drift_above_threshold(triggers, isvc_status) or performance_below_threshold(
-        triggers, isvc_status
+    """The first trigger that fires: the live signals, then new data, then the calendar."""
+    found = (
+        drift_above_threshold(triggers, isvc_status)
+        or performance_below_threshold(triggers, isvc_status)
+        or new_data
     )
     if found is None and schedule_due:
         found = Trigger(SCHEDULE, f"schedule {triggers.get('schedule')!r} is due")

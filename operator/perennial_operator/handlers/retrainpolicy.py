@@ -1,6 +1,7 @@
-"""RetrainPolicy triggers: the policy itself, a timer (schedule, cooldown, the safety net),
-its TrainingJobs (to gate a candidate as soon as it is registered) and its InferenceService
-(to react to a drift or live-metric write at once)."""
+"""RetrainPolicy triggers: the policy itself, a timer (schedule, cooldown, newData polls, the
+safety net), its TrainingJobs (to gate a candidate as soon as it is registered), its newData
+probe Jobs (to record a finished probe at once) and its InferenceService (to react to a drift
+or live-metric write at once)."""
 
 from __future__ import annotations
 
@@ -18,17 +19,19 @@ from perennial_operator.api.group import (
     VERSION,
 )
 from perennial_operator.desired.retrainpolicy import LABEL_RETRAINPOLICY
+from perennial_operator.desired.retrainpolicy_newdata import LABEL_PROBE
 from perennial_operator.k8s.errors import as_kopf_errors
 from perennial_operator.reconcile.retrainpolicy import sync_retrainpolicy
 
 RP = (GROUP, VERSION, RETRAINPOLICIES)
 CHILDREN: dict[str, Any] = {MANAGED_BY: MANAGED_BY_VALUE, LABEL_RETRAINPOLICY: kopf.PRESENT}
+PROBES: dict[str, Any] = {**CHILDREN, LABEL_PROBE: kopf.PRESENT}
 
 
 def _sync(memo: kopf.Memo, namespace: str | None, name: str) -> None:
     assert namespace  # RetrainPolicy is namespaced
     with as_kopf_errors(f"RetrainPolicy {namespace}/{name}"):
-        sync_retrainpolicy(memo.kube, namespace, name)
+        sync_retrainpolicy(memo.kube, namespace, name, memo.config)
 
 
 def _sync_quietly(memo: kopf.Memo, namespace: str | None, name: str, logger: Any) -> None:
@@ -64,6 +67,13 @@ def trainingjob_changed(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger,
                         **_: Any) -> None:  # fmt: skip
     owner = body.metadata.labels.get(LABEL_RETRAINPOLICY)
     if owner:
+        _sync_quietly(memo, body.metadata.namespace, owner, logger)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=PROBES)
+def probe_changed(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    owner = body.metadata.labels.get(LABEL_RETRAINPOLICY)
+    if owner and body.status.get("conditions"):  # finished, or about to
         _sync_quietly(memo, body.metadata.namespace, owner, logger)
 
 

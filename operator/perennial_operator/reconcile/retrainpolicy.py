@@ -12,9 +12,13 @@ from typing import Any
 from perennial_operator import metrics
 from perennial_operator.api import conditions as c
 from perennial_operator.api.group import API_VERSION
+from perennial_operator.config import OperatorConfig
+from perennial_operator.decide import observed
 from perennial_operator.decide.conditions import get_condition
 from perennial_operator.decide.retrainpolicy import Observed, Plan, Start, retrainpolicy_plan
+from perennial_operator.decide.retrainpolicy_newdata import ProbeObs
 from perennial_operator.desired import retrainpolicy as desired
+from perennial_operator.desired import retrainpolicy_newdata as desired_probe
 from perennial_operator.desired.modelversion import stage_change
 from perennial_operator.k8s.errors import AlreadyExists
 from perennial_operator.k8s.resources import Kube
@@ -30,7 +34,9 @@ def _lock(uid: str) -> threading.Lock:
         return _locks.setdefault(uid, threading.Lock())
 
 
-def sync_retrainpolicy(kube: Kube, namespace: str, name: str) -> Plan | None:
+def sync_retrainpolicy(
+    kube: Kube, namespace: str, name: str, config: OperatorConfig
+) -> Plan | None:
     started = time.monotonic()
     policy = kube.get(API_VERSION, KIND, namespace, name)
     if policy is None or policy["metadata"].get("deletionTimestamp"):
@@ -38,7 +44,7 @@ def sync_retrainpolicy(kube: Kube, namespace: str, name: str) -> Plan | None:
     with _lock(policy["metadata"]["uid"]):
         # Re-read under the lock: the status must show what a previous call recorded.
         policy = kube.get(API_VERSION, KIND, namespace, name) or policy
-        plan = _sync_locked(kube, policy, dt.datetime.now(dt.UTC))
+        plan = _sync_locked(kube, policy, dt.datetime.now(dt.UTC), config)
     metrics.RECONCILE_SECONDS.labels(kind=KIND).observe(time.monotonic() - started)
     metrics.RECONCILES.labels(kind=KIND, outcome=str(plan.status.get("phase"))).inc()
     return plan
@@ -49,10 +55,38 @@ def _observe(kube: Kube, policy: dict[str, Any]) -> Observed:
     isvc = kube.get(API_VERSION, "InferenceService", ns, spec["inferenceService"])
     job_name = (policy.get("status") or {}).get("lastTrainingJob")
     job = kube.get(API_VERSION, "TrainingJob", ns, job_name) if job_name else None
-    return Observed(isvc, job)
+    return Observed(isvc, job, _serving(kube, policy, isvc), _probe(kube, policy))
 
 
-def _sync_locked(kube: Kube, policy: dict[str, Any], now: dt.datetime) -> Plan:
+def _serving(
+    kube: Kube, policy: dict[str, Any], isvc: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The serving ModelVersion, whose lineage the newData trigger compares with."""
+    current = ((isvc or {}).get("status") or {}).get("currentModelVersion")
+    if not current or (policy["spec"].get("triggers") or {}).get("newData") is None:
+        return None
+    return kube.get(API_VERSION, "ModelVersion", policy["metadata"]["namespace"], current)
+
+
+def _probe(kube: Kube, policy: dict[str, Any]) -> ProbeObs | None:
+    """The probe in flight; its pods (for the termination message) once it finished."""
+    name = ((policy.get("status") or {}).get("newData") or {}).get("probeJob")
+    if not name:
+        return None
+    ns = policy["metadata"]["namespace"]
+    job = kube.get("batch/v1", "Job", ns, name)
+    if job is None:
+        return ProbeObs(name, None)
+    seen = observed.job_obs(job)
+    if not (seen.complete or seen.failure):
+        return ProbeObs(name, seen)
+    pods = kube.list("v1", "Pod", ns, desired_probe.probe_selector(name))
+    return ProbeObs(name, seen, tuple(observed.pod_obs(p) for p in pods))
+
+
+def _sync_locked(
+    kube: Kube, policy: dict[str, Any], now: dt.datetime, config: OperatorConfig
+) -> Plan:
     plan = retrainpolicy_plan(policy, _observe(kube, policy), now=now)
     if plan.start is not None:
         # The trigger is in status before the job exists: a crash in between leaves a
@@ -63,6 +97,11 @@ def _sync_locked(kube: Kube, policy: dict[str, Any], now: dt.datetime) -> Plan:
             metrics.RETRAIN_TRIGGERS.labels(reason=plan.start.reason).inc()
     if plan.promote is not None:
         _promote(kube, policy, *plan.promote)
+    if plan.probe is not None:
+        # Named in status first: a crash before the create leaves a name with no Job, which
+        # the next call forgets (and probes again), never a second probe in flight.
+        kube.patch_changed_status(policy, plan.status)
+        _create_probe(kube, policy, plan.probe, config)
     # Events before the status that moves past them: a crash in between repeats an Event
     # rather than losing it.
     for event in plan.events:
@@ -81,6 +120,14 @@ def _create_job(kube: Kube, policy: dict[str, Any], start: Start) -> None:
         return  # this trigger's job already exists
     try:
         kube.create(desired.trainingjob_for(policy, start.trigger, start.baseline, start.reason))
+    except AlreadyExists:
+        pass
+
+
+def _create_probe(kube: Kube, policy: dict[str, Any], name: str, config: OperatorConfig) -> None:
+    kube.apply(desired_probe.probe_configmap(policy))  # the template as it is now
+    try:
+        kube.create(desired_probe.probe_job(policy, name, config))
     except AlreadyExists:
         pass
 
