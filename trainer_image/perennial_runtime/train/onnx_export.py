@@ -98,7 +98,21 @@ def _convert(pipeline: Any, columns: Columns, precision: str) -> onnx.ModelProto
         model: onnx.ModelProto = convert_sklearn(
             pipeline, initial_types=types, options=options or None, target_opset=TARGET_OPSET
         )
+    _drop_unused_initializers(model.graph)
     return model
+
+
+def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
+    # skl2onnx's voting converters leave a constant no node reads ('classes_ind'), which
+    # onnxruntime reports on stderr every time a session loads the model.
+    if any(a.g.node or a.graphs for node in graph.node for a in node.attribute):
+        return  # subgraphs may read outer initializers; leave such a graph alone
+    used = {name for node in graph.node for name in node.input}
+    used |= {output.name for output in graph.output}
+    kept = [i for i in graph.initializer if i.name in used]
+    if len(kept) < len(graph.initializer):
+        del graph.initializer[:]
+        graph.initializer.extend(kept)
 
 
 def feeds(model: onnx.ModelProto, columns: Columns, X: pd.DataFrame) -> dict[str, Any]:
