@@ -12,6 +12,11 @@ Deployments to run, the Events to post, and whether a version is rolled back.
   spec.rollout.steps. A step passes when the canary is ready, was held stepSeconds, and its
   metrics are within the thresholds. After the last step the target becomes current: the
   stable Deployment rolls to it while the canary still serves, then the canary goes.
+- With spec.rollout.httpRoute the route's weights make the percentages exact (decide/traffic.py
+  sets them), so the stable keeps all its replicas during a canary, as Argo Rollouts does with
+  traffic routing: its capacity never drops below its share, and a rollback needs no scale-up.
+  A canary does not start or move to another step while the route cannot be steered
+  (`Observed.route_problem`): it holds, and a rollback still happens.
 - A different target arriving mid-rollout supersedes the rollout: the in-flight version is
   dropped (not rejected: it did nothing wrong) and a new rollout starts from the current
   stable at step 0. A target falling back to the current version (or to nothing servable)
@@ -23,9 +28,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from perennial_operator.api import conditions as c
+from perennial_operator.api.traffic import WAITING_FOR_HTTPROUTE
 from perennial_operator.decide.analysis import RequestStats, threshold_breach
 from perennial_operator.decide.events import Event
-from perennial_operator.decide.replicas import canary_split
+from perennial_operator.decide.replicas import Split, canary_split
 from perennial_operator.decide.resolution import Target
 
 CANARY = "Canary"
@@ -40,6 +46,11 @@ class RolloutSpec:
     max_error_rate: float = 0.01
     max_p99_ms: float = 250.0
     ready_deadline: float = 300.0
+    http_route: str | None = None  # spec.rollout.httpRoute.name: weights are set on it
+
+    @property
+    def routed(self) -> bool:
+        return self.http_route is not None
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,7 @@ class Observed:
     autoscaled: bool = False
     canary_stats: RequestStats | None = None
     stable_stats: RequestStats | None = None
+    route_problem: str | None = None  # why spec.rollout.httpRoute cannot be steered now
 
 
 @dataclass(frozen=True)
@@ -103,12 +115,19 @@ class Plan:
     rollback: Rollback | None = None
 
 
+def split(spec: RolloutSpec, obs: Observed, weight: int) -> Split:
+    """Replicas per track at a canary weight. By replica ratio without a route; with one the
+    canary is sized for its share and the stable keeps every replica."""
+    ratio = canary_split(obs.total, weight)
+    return Split(obs.total, ratio.canary) if spec.routed else ratio
+
+
 def analysis_due(spec: RolloutSpec, state: State, obs: Observed, now: float) -> bool:
     """Should the caller scrape metrics before calling `advance`?"""
     flight = state.rollout
     if flight is None or flight.weight is None or state.promoting or spec.strategy != CANARY:
         return False
-    wanted = canary_split(obs.total, flight.weight).canary
+    wanted = split(spec, obs, flight.weight).canary
     ready = obs.canary is not None and obs.canary.serves(flight.target.version, wanted)
     return ready and now - flight.started >= spec.step_seconds
 
@@ -122,12 +141,14 @@ def advance(
     if target is not None and target != state.current:
         kind_changed = flight is not None and (flight.weight is None) != (spec.strategy != CANARY)
         if flight is None or flight.target != target or kind_changed:
+            if spec.strategy == CANARY and obs.route_problem is not None:
+                return _held(spec, state, obs, f"{target.name} waits: {obs.route_problem}")
             return _start(spec, state, target, obs, now)
         if flight.weight is None:
             return _rolling(spec, state, flight, obs, now)
         return _canary(spec, state, flight, obs, now)
     if state.promoting:
-        return _promoting(state, obs)
+        return _promoting(spec, state, obs)
     return _settle(state, obs, target)
 
 
@@ -191,18 +212,33 @@ def _canary_plan(
     """Deployments for the canary step in `state`, and an Event when `reason` is given."""
     flight, current = state.rollout, state.current
     assert flight is not None and flight.weight is not None and current is not None
-    split = canary_split(obs.total, flight.weight)
+    pods = split(spec, obs, flight.weight)
+    share = f"of requests via HTTPRoute {spec.http_route} " if spec.routed else ""
     message = (
         f"step {flight.step + 1}/{len(spec.steps)}: {flight.target.name} at {flight.weight}% "
-        f"({split.canary} canary, {split.stable} stable pods){extra}"
+        f"{share}({pods.canary} canary, {pods.stable} stable pods){extra}"
     )
     return Plan(
         state,
-        (current, _replicas(obs, split.stable)),
-        (flight.target, split.canary),
+        (current, _replicas(obs, pods.stable)),
+        (flight.target, pods.canary),
         (True, c.CANARY_STEP, message),
         (Event("Normal", reason, message),) if reason else (),
     )
+
+
+def _held(spec: RolloutSpec, state: State, obs: Observed, why: str) -> Plan:
+    """The route cannot be steered: keep the Deployments as the current state has them, start
+    nothing, pass no step. Weights are never guessed."""
+    flight, current = state.rollout, state.current
+    assert current is not None
+    if flight is not None and flight.weight is not None and not state.promoting:
+        plan = _canary_plan(state, obs, None, spec)
+    elif flight is not None and flight.weight is None:  # a Rolling update a canary would replace
+        plan = Plan(state, (flight.target, _replicas(obs, obs.total)), None, None)
+    else:
+        plan = Plan(state, (current, _replicas(obs, obs.total)), None, None)
+    return replace(plan, progressing=(flight is not None, WAITING_FOR_HTTPROUTE, why))
 
 
 def _rollback(state: State, obs: Observed, flight: InFlight, reason: str, detail: str) -> Plan:
@@ -241,7 +277,7 @@ def _rolling(spec: RolloutSpec, state: State, flight: InFlight, obs: Observed, n
 
 def _canary(spec: RolloutSpec, state: State, flight: InFlight, obs: Observed, now: float) -> Plan:
     assert flight.weight is not None
-    wanted = canary_split(obs.total, flight.weight).canary
+    wanted = split(spec, obs, flight.weight).canary
     ready = obs.canary is not None and obs.canary.serves(flight.target.version, wanted)
     waiting = _canary_plan(state, obs, None, spec)
     if not ready:
@@ -258,11 +294,14 @@ def _canary(spec: RolloutSpec, state: State, flight: InFlight, obs: Observed, no
     )
     if breach is not None:
         return _rollback(state, obs, flight, breach[0], breach[1] + measured)
+    if obs.route_problem is not None:
+        where = f"step {flight.step + 1}/{len(spec.steps)} ({flight.weight}%)"
+        return _held(spec, state, obs, f"{flight.target.name} held at {where}: {obs.route_problem}")
     if flight.step + 1 < len(spec.steps):
         step = flight.step + 1
         nxt = InFlight(flight.target, step, spec.steps[step], now)
         return _canary_plan(State(state.current, nxt), obs, "CanaryStep", spec, measured)
-    return _promote(state, flight, obs, measured)
+    return _promote(spec, state, flight, obs, measured)
 
 
 def _measured(obs: Observed) -> str:
@@ -271,18 +310,20 @@ def _measured(obs: Observed) -> str:
     return f"; canary: {canary}; stable: {stable}"
 
 
-def _promote(state: State, flight: InFlight, obs: Observed, measured: str) -> Plan:
+def _promote(
+    spec: RolloutSpec, state: State, flight: InFlight, obs: Observed, measured: str
+) -> Plan:
     message = f"{flight.target.name} passed every step and becomes stable{measured}"
     return Plan(
         State(flight.target, flight),
         (flight.target, _replicas(obs, obs.total)),
-        (flight.target, canary_split(obs.total, 100).canary),
+        (flight.target, split(spec, obs, 100).canary),
         (True, c.PROMOTING, message),
         (Event("Normal", "Promoted", message),),
     )
 
 
-def _promoting(state: State, obs: Observed) -> Plan:
+def _promoting(spec: RolloutSpec, state: State, obs: Observed) -> Plan:
     current = state.current
     assert current is not None
     wanted = obs.stable.replicas if obs.autoscaled and obs.stable else obs.total
@@ -297,4 +338,4 @@ def _promoting(state: State, obs: Observed) -> Plan:
             (Event("Normal", "RolloutComplete", message),),
         )
     progress = (True, c.PROMOTING, f"stable Deployment rolling to {current.name}")
-    return Plan(state, stable, (current, canary_split(obs.total, 100).canary), progress)
+    return Plan(state, stable, (current, split(spec, obs, 100).canary), progress)
