@@ -1,7 +1,10 @@
 """InferenceService triggers: the object, its ModelVersions and Deployments, and timers.
 
 A fast timer drives a rollout in flight (each canary step is held stepSeconds, so the tick
-must be finer than that); a slow one is the safety net; a third measures drift.
+must be finer than that); a slow one is the safety net; a third measures drift. A change to an
+HTTPRoute named in spec.rollout.httpRoute (created, edited, deleted) re-syncs the services
+that name it; without the Gateway API CRDs kopf logs that it cannot watch httproutes, and
+picks them up once they are installed.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from perennial_operator.api.group import (
     MODELVERSIONS,
     VERSION,
 )
+from perennial_operator.api.traffic import GATEWAY_GROUP, GATEWAY_VERSION, HTTPROUTES
 from perennial_operator.k8s.errors import as_kopf_errors
 from perennial_operator.k8s.scrape import PodProfileSource
 from perennial_operator.reconcile.inferenceservice import sync_inferenceservice
@@ -50,6 +54,14 @@ def inferenceservices_by_model(
     return {(str(namespace), str(spec.get("model", {}).get("name"))): name}
 
 
+@kopf.index(*ISVC)
+def inferenceservices_by_httproute(
+    namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+) -> dict[tuple[str, str], str] | None:
+    route = ((spec.get("rollout") or {}).get("httpRoute") or {}).get("name")
+    return {(str(namespace), str(route)): name} if route else None
+
+
 @kopf.on.resume(*ISVC)
 @kopf.on.create(*ISVC)
 @kopf.on.update(*ISVC)
@@ -65,6 +77,15 @@ def modelversion_changed(namespace: str | None, spec: kopf.Spec, memo: kopf.Memo
     index: kopf.Index[tuple[str, str], str] = kwargs["inferenceservices_by_model"]
     for name in index.get((str(namespace), str(spec.get("model"))), []):
         _sync_quietly(memo, namespace, name, logger)
+
+
+@kopf.on.event(GATEWAY_GROUP, GATEWAY_VERSION, HTTPROUTES)
+def httproute_changed(namespace: str | None, name: str, memo: kopf.Memo, logger: kopf.Logger,
+                      **kwargs: Any) -> None:  # fmt: skip
+    """A user created, edited or deleted a route a service steers (or we patched it)."""
+    index: kopf.Index[tuple[str, str], str] = kwargs["inferenceservices_by_httproute"]
+    for service in index.get((str(namespace), str(name)), []):
+        _sync_quietly(memo, namespace, service, logger)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=CHILDREN)

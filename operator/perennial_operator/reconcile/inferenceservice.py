@@ -26,6 +26,7 @@ from perennial_operator.decide.rollout import Observed, Plan, State, advance, an
 from perennial_operator.desired import inferenceservice as desired
 from perennial_operator.desired.placement import NO_POOL, Placement, pool_placement
 from perennial_operator.k8s.resources import Kube, now_iso
+from perennial_operator.reconcile import inferenceservice_traffic as traffic
 from perennial_operator.reconcile.inferenceservice_pods import pod_urls, samples_of
 
 log = logging.getLogger(__name__)
@@ -101,17 +102,27 @@ def _sync_locked(kube: Kube, isvc: dict[str, Any], config: OperatorConfig) -> st
     resolution = resolve(spec["model"], mvs, meta["name"])
     state = state_from_status(isvc.get("status") or {})
     obs, rspec, now = _observe(kube, isvc), rollout_spec(spec), time.time()
+    route = traffic.observe(kube, isvc, rspec)
+    if route is not None:  # the weights of the state as it is must stick before it moves on
+        route = traffic.steer(kube, isvc, route, rspec, state, obs)
+        obs = replace(obs, route_problem=route.problem.message if route.problem else None)
+    else:
+        traffic.drop_services(kube, isvc)
     if analysis_due(rspec, state, obs, now):
         obs = _measure(kube, isvc, state, obs, config)
     plan = advance(rspec, state, resolution.target, obs, now)
     by_name = {m["metadata"]["name"]: m for m in mvs}
     if plan.rollback is not None:  # first, so a crash after it cannot roll the version out again
         _reject(kube, by_name.get(plan.rollback.target.name), meta["name"], plan, now_iso())
+    if route is not None and plan.state != state:  # before a canary Deployment is deleted
+        route = traffic.steer(kube, isvc, route, rspec, plan.state, obs)
     _apply_children(kube, isvc, plan, obs, by_name, config)
-    status = inferenceservice_status(isvc, resolution, plan, _pods(obs, plan), now=now_iso())
+    stamp = now_iso()
+    status = inferenceservice_status(isvc, resolution, plan, _pods(obs, plan), now=stamp)
+    status, route_events = traffic.status(isvc, status, route, plan.state, stamp)
     # Events before the status that moves past them: a crash in between repeats an Event
     # on the next tick rather than losing it from the audit trail.
-    for event in plan.events:
+    for event in (*plan.events, *route_events):
         kube.event(isvc, event.type, event.reason, event.message)
         if event.reason in OUTCOMES:
             metrics.ROLLOUTS.labels(outcome=OUTCOMES[event.reason]).inc()
