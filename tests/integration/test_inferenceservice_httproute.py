@@ -1,0 +1,234 @@
+"""spec.rollout.httpRoute on the real control plane: the operator sets the weights of a
+user's Gateway API HTTPRoute (CRD: tests/fixtures, Gateway API v1.7.0, standard channel).
+
+No gateway controller runs here: what is tested is the contract with the API server, the
+route's backendRefs the operator writes at each step and the fields of the user it must not
+touch. The CRD is installed by this module only (the first test needs a cluster without it)
+and removed again when the module is done.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from perennial_operator.api.group import API_VERSION
+from support.inferenceservice_world import Behaviour, World, world
+
+pytestmark = pytest.mark.integration
+__all__ = ["world"]  # the fixture
+
+CRD_FILE = Path(__file__).resolve().parents[1] / "fixtures" / (
+    "gateway.networking.k8s.io_httproutes.yaml")  # fmt: skip
+CRD_NAME = "httproutes.gateway.networking.k8s.io"
+GROUP, VERSION, PLURAL = "gateway.networking.k8s.io", "v1", "httproutes"
+PARENTS = [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "public",
+            "namespace": "gateways"}]  # fmt: skip
+SERVE_MATCH = [{"path": {"type": "PathPrefix", "value": "/v2/models/churn"}}]
+DOCS_RULE = {"matches": [{"path": {"type": "PathPrefix", "value": "/docs"}}],
+             "backendRefs": [{"group": "", "kind": "Service", "name": "docs", "port": 8080,
+                              "weight": 1}]}  # fmt: skip
+
+
+def _crd_present(cluster: Any) -> bool:
+    return cluster.kubectl("get", "crd", CRD_NAME, check=False).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def gateway_api(cluster: Any) -> Iterator[None]:
+    """The HTTPRoute CRD, for this module's tests only."""
+    ours = not _crd_present(cluster)
+    if ours:
+        cluster.kubectl("apply", "--server-side", "-f", str(CRD_FILE))
+        cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}",
+                        "--timeout=60s")  # fmt: skip
+    yield
+    if ours:
+        cluster.kubectl("delete", "crd", CRD_NAME, "--wait=false", check=False)
+
+
+def create_route(world: World) -> None:
+    """The user's route, applied server-side under a GitOps tool's field manager."""
+    route = {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "HTTPRoute",
+        "metadata": {"name": "churn", "namespace": world.ns},
+        "spec": {"parentRefs": PARENTS, "hostnames": ["churn.example.com"],
+                 "rules": [{"matches": SERVE_MATCH, "backendRefs": [{"name": "churn",
+                                                                    "port": 80}]},
+                           DOCS_RULE]},
+    }  # fmt: skip
+    world.cluster.kubectl("apply", "--server-side", "--field-manager=gitops", "-f", "-",
+                          stdin=json.dumps(route))  # fmt: skip
+
+
+def route(world: World) -> dict[str, Any]:
+    api = client.CustomObjectsApi(world.kube.api)
+    got: dict[str, Any] = api.get_namespaced_custom_object(GROUP, VERSION, world.ns, PLURAL,
+                                                           "churn")  # fmt: skip
+    return got
+
+
+def weights(world: World) -> tuple[tuple[str, int], ...]:
+    """(Service, weight) of the rule that serves the model."""
+    refs = route(world)["spec"]["rules"][0]["backendRefs"]
+    return tuple((r["name"], r.get("weight", 1)) for r in refs)
+
+
+def selects(world: World, service: str) -> str | None:
+    svc = world.kube.get("v1", "Service", world.ns, service)
+    return svc["spec"]["selector"].get("perennial.dev/model-version") if svc else None
+
+
+def condition(world: World, type_: str) -> dict[str, Any]:
+    conds = world.status().get("conditions") or []
+    return next((c for c in conds if c["type"] == type_), {})
+
+
+def canary_spec(route_name: str = "churn", **extra: Any) -> dict[str, Any]:
+    return {"strategy": "Canary", "httpRoute": {"name": route_name}, **extra}
+
+
+def test_without_the_gateway_api_the_canary_waits_with_a_condition(world: World) -> None:
+    if _crd_present(world.cluster):
+        pytest.skip("this cluster has the Gateway API installed")
+    world.modelversion(1)
+    world.modelversion(2)
+    world.service({"version": 1}, replicas=1,
+                  rollout=canary_spec(steps=[50, 100], stepSeconds=1))  # fmt: skip
+    world.wait_status("v1 Ready: a first deployment needs no weights", phase="Ready",
+                      readyReplicas=1)  # fmt: skip
+    cond = world.wait(lambda: (c := condition(world, "TrafficRouted")).get("status") == "False"
+                      and c, "TrafficRouted=False")  # fmt: skip
+    assert cond["reason"] == "GatewayAPINotInstalled"
+    assert "httproutes.gateway.networking.k8s.io/v1" in cond["message"]
+    assert ("Warning", "GatewayAPINotInstalled") in [(t, r) for t, r, _ in world.events()]
+    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
+                     {"spec": {"model": {"version": 2}}})  # fmt: skip
+    world.wait(lambda: condition(world, "Progressing").get("reason") == "WaitingForHTTPRoute",
+               "the rollout of v2 waiting for the route")  # fmt: skip
+    assert "churn-v2 waits: the Gateway API is not installed" in condition(
+        world, "Progressing")["message"]  # fmt: skip
+    status = world.status()
+    assert world.deployment("canary") is None and "canary" not in status
+    assert status["currentVersion"] == 1 and "traffic" not in status
+    warnings = [r for t, r, _ in world.events() if t == "Warning"]
+    assert warnings == ["GatewayAPINotInstalled"], "one Warning, not one per tick"
+
+
+def test_route_weights_follow_every_canary_step_exactly(world: World, gateway_api: None) -> None:
+    world.modelversion(1)
+    world.modelversion(2)
+    create_route(world)
+    world.service({"version": 1}, replicas=2,
+                  rollout=canary_spec(steps=[25, 50, 100], stepSeconds=2))  # fmt: skip
+    world.wait_status("v1 Ready", phase="Ready", readyReplicas=2)
+    world.wait(lambda: weights(world) == (("churn-stable", 100),),
+               "the user's backendRef to churn replaced by churn-stable at 100")  # fmt: skip
+    world.wait(lambda: world.status().get("traffic") == [
+        {"service": "churn-stable", "version": 1, "weight": 100}], "status.traffic at rest")
+    assert condition(world, "TrafficRouted")["reason"] == "WeightsApplied"
+    assert selects(world, "churn-stable") == "1" and selects(world, "churn-canary") == "1"
+
+    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
+                     {"spec": {"model": {"version": 2}}})  # fmt: skip
+    seen: list[tuple[tuple[str, int], ...]] = []
+    stable_sizes: set[int] = set()
+    canary_selects: set[str | None] = set()
+
+    def promoted() -> bool:
+        now = weights(world)
+        if not seen or seen[-1] != now:
+            seen.append(now)
+        if dict(now).get("churn-canary", 0) in (25, 50):
+            canary_selects.add(selects(world, "churn-canary"))
+            stable = world.deployment("stable")
+            stable_sizes.add(stable["spec"]["replicas"] if stable else -1)
+        status = world.status()
+        return status.get("currentVersion") == 2 and not status.get("canary")
+
+    world.wait(promoted, "promotion of v2", timeout=90)
+    world.wait(lambda: weights(world) == (("churn-stable", 100),), "everything back on stable")
+    seen.append(weights(world))
+    steps = [(("churn-stable", 100 - w), ("churn-canary", w)) for w in (0, 25, 50, 100)]
+    allowed = [(("churn-stable", 100),), *steps, (("churn-stable", 100),)]
+    assert all(s in allowed for s in seen), seen  # never a weight of its own invention
+    order = [allowed.index(s, 1 if i else 0) for i, s in enumerate(seen)]
+    assert order == sorted(order), seen  # only forward, step by step
+    for step in steps[1:]:
+        assert step in seen, seen  # 25, 50 and 100 each held long enough to be seen
+    assert stable_sizes == {2}, "with a route the stable keeps all its replicas"
+    assert canary_selects == {"2"}
+    assert selects(world, "churn-stable") == "2" and selects(world, "churn-canary") == "2"
+    world.wait(lambda: world.status().get("traffic") == [
+        {"service": "churn-stable", "version": 2, "weight": 100}], "status.traffic promoted")
+
+    # The user's fields are untouched; the operator is an Update manager of spec.rules only.
+    after = route(world)
+    assert after["spec"]["parentRefs"] == PARENTS
+    assert after["spec"]["hostnames"] == ["churn.example.com"]
+    assert after["spec"]["rules"][0]["matches"] == SERVE_MATCH
+    assert after["spec"]["rules"][1] == DOCS_RULE
+    ours = [m for m in after["metadata"]["managedFields"] if m["manager"] == "perennial-traffic"]
+    assert [m["operation"] for m in ours] == ["Update"]
+    assert set(ours[0]["fieldsV1"]["f:spec"]) == {"f:rules"}
+    shifted = [m for _, r, m in world.events() if r == "TrafficShifted"]
+    assert "HTTPRoute churn: churn-stable 75%, churn-canary 25%" in shifted
+    assert "HTTPRoute churn: churn-stable 50%, churn-canary 50%" in shifted
+    canary_steps = [m for _, r, m in world.events() if r in ("CanaryStarted", "CanaryStep")]
+    assert "at 25% of requests via HTTPRoute churn (1 canary, 2 stable pods)" in canary_steps[0]
+
+    # Without spec.rollout.httpRoute the role Services, the condition and status.traffic go.
+    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
+                     {"spec": {"rollout": {"httpRoute": None}}})  # fmt: skip
+    world.wait(lambda: world.kube.get("v1", "Service", world.ns, "churn-stable") is None
+               and world.kube.get("v1", "Service", world.ns, "churn-canary") is None,
+               "the role Services deleted")  # fmt: skip
+    world.wait(lambda: not condition(world, "TrafficRouted") and "traffic" not in world.status(),
+               "TrafficRouted and status.traffic gone")  # fmt: skip
+    assert world.kube.get("v1", "Service", world.ns, "churn") is not None
+
+
+def test_missing_route_holds_the_canary_and_a_rollback_returns_all_to_stable(
+    world: World, gateway_api: None
+) -> None:
+    world.pods.behaviour[2] = Behaviour(ok=160, errors=40)
+    world.modelversion(1)
+    world.modelversion(2)
+    world.service({"version": 1}, replicas=2,
+                  rollout=canary_spec(steps=[50, 100], stepSeconds=4, maxErrorRate=0.05))
+    world.wait_status("v1 Ready", phase="Ready", readyReplicas=2)
+    cond = world.wait(lambda: (c := condition(world, "TrafficRouted")).get("status") == "False"
+                      and c, "TrafficRouted=False")  # fmt: skip
+    assert cond["reason"] == "HTTPRouteNotFound"
+    assert cond["message"] == f"HTTPRoute churn not found in {world.ns}"
+    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
+                     {"spec": {"model": {"version": 2}}})  # fmt: skip
+    world.wait(lambda: condition(world, "Progressing").get("reason") == "WaitingForHTTPRoute",
+               "the rollout of v2 waiting for the route")  # fmt: skip
+    assert world.deployment("canary") is None, "no canary runs on a guess"
+    assert [r for t, r, _ in world.events() if t == "Warning"] == ["HTTPRouteNotFound"]
+
+    create_route(world)  # the watch on HTTPRoutes wakes the service
+    seen: list[tuple[tuple[str, int], ...]] = []
+
+    def rolled_back() -> bool:
+        now = weights(world)
+        if not seen or seen[-1] != now:
+            seen.append(now)
+        return world.status().get("phase") == "RolledBack"
+
+    status = world.wait(rolled_back, "the breach rolled back", timeout=90)
+    assert (("churn-stable", 50), ("churn-canary", 50)) in seen, seen
+    world.wait(lambda: weights(world) == (("churn-stable", 100),), "100% back on stable")
+    status = world.status()
+    assert status["lastRollback"]["reason"] == "ErrorRateExceeded"
+    assert status["traffic"] == [{"service": "churn-stable", "version": 1, "weight": 100}]
+    assert selects(world, "churn-canary") == "1", "the canary Service fell back to v1's pods"
+    assert condition(world, "TrafficRouted")["status"] == "True"
+    world.wait(lambda: world.deployment("canary") is None, "the canary Deployment removed")
+    assert world.deployment("stable")["spec"]["replicas"] == 2

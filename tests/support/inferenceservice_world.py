@@ -1,0 +1,248 @@
+"""The world InferenceService integration tests run in: the operator as a real process, a
+kubelet stand-in for the serving pods, and their HTTP endpoint.
+
+kwok leaves the serving pods alone (kwok.x-k8s.io/status=custom); a small kubelet stand-in
+marks each scheduled pod Running and Ready with its own loopback IP (127.77.x.y: all of
+127.0.0.0/8 is loopback on Linux). One HTTP server on a free port answers /metrics and
+/v2/models/<name>/profile for every such IP; which pod was asked, it learns from the
+address the connection came in on. The operator reaches pods through
+PERENNIAL_POD_URL_TEMPLATE=http://{ip}:<that port>, so it scrapes each pod at its own IP,
+as it would in a cluster. (The endpoints controller refuses loopback addresses and says so in
+Warning Events on the Service; the operator never reads Endpoints, so that is only noise.)
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from perennial_hack.local_runtime_claims import claim_manifests, pv_name
+from perennial_operator.api.group import API_VERSION
+from perennial_operator.k8s.resources import Kube, now_iso
+from support.operator_process import OperatorProcess
+from support.poll import until
+
+CLAIM = "perennial-artifacts"
+LABEL = "perennial.dev/inferenceservice"
+_addresses = itertools.count(1)
+PROFILE = {"features": [{"name": "age", "kind": "numeric", "edges": [30.0],
+                         "proportions": [0.5, 0.5], "missing": 0.0}]}  # fmt: skip
+
+
+@dataclass
+class Behaviour:
+    """What the pods of one model version report on /metrics."""
+
+    ok: int = 200
+    errors: int = 0
+    latency_s: float = 0.004
+
+    def metrics(self, model: str, version: int) -> str:
+        mv = f'model="{model}",version="{version}"'
+        lv = f'{mv},protocol="v2"'
+        slow = self.latency_s > 0.005
+        fast_count = 0 if slow else self.ok + self.errors
+        total = self.ok + self.errors
+        return "\n".join([
+            "# TYPE perennial_requests counter",
+            f'perennial_requests_total{{{lv},code="200"}} {self.ok}',
+            f'perennial_requests_total{{{lv},code="500"}} {self.errors}',
+            "# TYPE perennial_request_duration_seconds histogram",
+            f'perennial_request_duration_seconds_bucket{{{lv},le="0.005"}} {fast_count}',
+            f'perennial_request_duration_seconds_bucket{{{lv},le="1.0"}} {total}',
+            f'perennial_request_duration_seconds_bucket{{{lv},le="+Inf"}} {total}',
+            f"perennial_request_duration_seconds_count{{{lv}}} {total}",
+            f"perennial_request_duration_seconds_sum{{{lv}}} {total * self.latency_s}",
+            "# TYPE perennial_feature_bin counter",
+            f'perennial_feature_bin_total{{{mv},feature="age",bin="0"}} 75',
+            f'perennial_feature_bin_total{{{mv},feature="age",bin="1"}} 25',
+            "# TYPE perennial_feedback counter",
+            f'perennial_feedback_total{{{mv},outcome="correct"}} 9',
+            f'perennial_feedback_total{{{mv},outcome="incorrect"}} 1',
+            "",
+        ])  # fmt: skip
+
+
+class FakePods:
+    """The kubelet stand-in and the pods' HTTP endpoint, for one namespace."""
+
+    def __init__(self, kube: Kube, namespace: str) -> None:
+        self.kube, self.ns = kube, namespace
+        self.versions: dict[str, tuple[str, int]] = {}  # pod IP -> (model, version)
+        self.behaviour: dict[int, Behaviour] = {}
+        self.never_ready: set[int] = set()  # versions whose pods never start
+        self.scraped: set[str] = set()
+        self.stop = threading.Event()
+        self.server = ThreadingHTTPServer(("0.0.0.0", 0), self._handler())
+        self.port = self.server.server_address[1]
+        self.threads = [threading.Thread(target=self.server.serve_forever, daemon=True),
+                        threading.Thread(target=self._kubelet, daemon=True)]  # fmt: skip
+
+    def __enter__(self) -> FakePods:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+        for thread in self.threads:
+            thread.join(timeout=10)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                ip = self.connection.getsockname()[0]
+                model, version = fake.versions.get(ip, ("", 0))
+                if self.path == "/metrics" and version:
+                    fake.scraped.add(ip)
+                    body = fake.behaviour.get(version, Behaviour()).metrics(model, version)
+                    self._send(200, body.encode(), "text/plain; version=0.0.4")
+                elif self.path == f"/v2/models/{model}/profile" and version:
+                    self._send(200, json.dumps(PROFILE).encode(), "application/json")
+                else:
+                    self._send(404, b"{}", "application/json")
+
+            def _send(self, code: int, body: bytes, ctype: str) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        return Handler
+
+    def _kubelet(self) -> None:
+        while not self.stop.wait(0.2):
+            try:
+                for pod in self.kube.list("v1", "Pod", self.ns, LABEL):
+                    started = (pod.get("status") or {}).get("podIP")
+                    version = int(pod["metadata"]["labels"]["perennial.dev/model-version"])
+                    if pod["spec"].get("nodeName") and not started \
+                            and version not in self.never_ready:
+                        self._start(pod)
+            except Exception:  # noqa: BLE001 (a namespace being deleted; the loop goes on)
+                continue
+
+    def _start(self, pod: dict[str, Any]) -> None:
+        n = next(_addresses)
+        ip = f"127.77.{n // 250}.{n % 250 + 1}"
+        labels = pod["metadata"]["labels"]
+        version = int(labels["perennial.dev/model-version"])
+        self.versions[ip] = (labels["perennial.dev/model"], version)
+        stamp = now_iso()
+        conditions = [
+            {"type": t, "status": "True", "lastTransitionTime": stamp}
+            for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+        ]
+        container = {"name": "server", "image": pod["spec"]["containers"][0]["image"],
+                     "imageID": "", "ready": True, "started": True, "restartCount": 0,
+                     "state": {"running": {"startedAt": stamp}}}  # fmt: skip
+        self.kube.patch_status("v1", "Pod", self.ns, pod["metadata"]["name"], {
+            "phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "hostIP": "10.0.0.1",
+            "startTime": stamp, "conditions": conditions, "containerStatuses": [container],
+        })  # fmt: skip
+
+
+class World:
+    def __init__(self, kube: Kube, ns: str, op: OperatorProcess, pods: FakePods,
+                 cluster: Any) -> None:  # fmt: skip
+        self.kube, self.ns, self.op, self.pods, self.cluster = kube, ns, op, pods, cluster
+
+    def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        manifest["metadata"]["namespace"] = self.ns
+        return self.kube.create(manifest)
+
+    def modelversion(self, version: int, stage: str = "None") -> None:
+        self.create({"apiVersion": API_VERSION, "kind": "ModelVersion",
+                     "metadata": {"name": f"churn-v{version}"},
+                     "spec": {"model": "churn", "version": version, "stage": stage,
+                              "artifact": {"uri": f"pvc://{CLAIM}/models/churn/v{version}",
+                                           "sha256": f"{version:02d}" * 32}}})  # fmt: skip
+
+    def service(self, model: dict[str, Any], **spec: Any) -> None:
+        self.create({"apiVersion": API_VERSION, "kind": "InferenceService",
+                     "metadata": {"name": "churn"},
+                     "spec": {"model": {"name": "churn", **model},
+                              "resources": {"cpu": "50m", "memory": "64Mi"}, **spec}})  # fmt: skip
+
+    def isvc(self) -> dict[str, Any]:
+        return self.kube.get(API_VERSION, "InferenceService", self.ns, "churn") or {}
+
+    def status(self) -> dict[str, Any]:
+        return self.isvc().get("status") or {}
+
+    def deployment(self, track: str) -> dict[str, Any] | None:
+        return self.kube.get("apps/v1", "Deployment", self.ns, f"churn-{track}")
+
+    def events(self) -> list[tuple[str, str, str]]:
+        # Timestamps have whole seconds; our Events are never updated, so their
+        # resourceVersion (etcd's revision) orders them as they were posted.
+        items = sorted(self.kube.list("v1", "Event", self.ns),
+                       key=lambda e: int(e["metadata"]["resourceVersion"]))
+        return [(e["type"], e["reason"], e["message"]) for e in items
+                if e["involvedObject"]["kind"] == "InferenceService"]  # fmt: skip
+
+    def describe(self) -> str:
+        return (json.dumps(self.status(), indent=1)[:3000] + "\n--- events ---\n"
+                + "\n".join(map(str, self.events()[-15:]))
+                + "\n--- operator log ---\n" + self.op.log_tail())  # fmt: skip
+
+    def wait(self, fn: Any, message: str, timeout: float = 60.0) -> Any:
+        return until(fn, timeout=timeout, message=message, describe=self.describe)
+
+    def wait_status(self, message: str, timeout: float = 60.0, **want: Any) -> dict[str, Any]:
+        def matches() -> dict[str, Any] | None:
+            status = self.status()
+            return status if all(status.get(k) == v for k, v in want.items()) else None
+
+        return self.wait(matches, message, timeout)
+
+    def snapshot(self, title: str) -> None:
+        """kubectl output for the docs, when PERENNIAL_ISVC_SNAPSHOTS names a file."""
+        target = os.environ.get("PERENNIAL_ISVC_SNAPSHOTS")
+        if not target:
+            return
+        parts = [f"### {title}"]
+        for args in (["get", "pisvc", "-o", "wide"], ["get", "deploy,hpa"],
+                     ["get", "events", "--field-selector", "involvedObject.kind=InferenceService",
+                      "--sort-by", ".lastTimestamp"]):  # fmt: skip
+            out = self.cluster.kubectl("-n", self.ns, *args, check=False)
+            parts.append(f"$ kubectl {' '.join(args)}\n{out.stdout}{out.stderr}")
+        with open(target, "a") as fh:
+            fh.write("\n".join(parts) + "\n")
+
+
+@pytest.fixture
+def world(cluster: Any, namespace: str, tmp_path: Path):
+    kube = Kube(cluster.api_client())
+    core = client.CoreV1Api(kube.api)
+    pv, pvc = claim_manifests(namespace, CLAIM, tmp_path / "claim")
+    core.create_persistent_volume(pv)
+    core.create_namespaced_persistent_volume_claim(namespace, pvc)
+    with FakePods(kube, namespace) as pods:
+        op = OperatorProcess(
+            str(cluster.kubeconfig), namespace, tmp_path / "operator.log",
+            pod_annotations={"kwok.x-k8s.io/status": "custom"},
+            extra_env={"PERENNIAL_POD_URL_TEMPLATE": f"http://{{ip}}:{pods.port}"},
+        ).start()  # fmt: skip
+        try:
+            yield World(kube, namespace, op, pods, cluster)
+        finally:
+            op.stop()
+            core.delete_persistent_volume(pv_name(namespace, CLAIM))
