@@ -61,9 +61,13 @@ def _observe(kube: Kube, policy: dict[str, Any]) -> Observed:
 def _serving(
     kube: Kube, policy: dict[str, Any], isvc: dict[str, Any] | None
 ) -> dict[str, Any] | None:
-    """The serving ModelVersion, whose lineage the newData trigger compares with."""
+    """The serving ModelVersion, whose lineage the newData trigger (and a probe in flight,
+    should the trigger have been removed meanwhile) compares with."""
     current = ((isvc or {}).get("status") or {}).get("currentModelVersion")
-    if not current or (policy["spec"].get("triggers") or {}).get("newData") is None:
+    wanted = (policy["spec"].get("triggers") or {}).get("newData") is not None or (
+        (policy.get("status") or {}).get("newData") or {}
+    ).get("probeJob")
+    if not current or not wanted:
         return None
     return kube.get(API_VERSION, "ModelVersion", policy["metadata"]["namespace"], current)
 
