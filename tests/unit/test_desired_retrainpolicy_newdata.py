@@ -37,7 +37,7 @@ POLICY = {
             "dataset": {"uri": "pvc://datasets/churn/latest.csv", "target": "label"},
             "resources": {"cpu": "8", "memory": "6Gi", "gpu": 2},
             "computePool": "gpu-a100",
-            "activeDeadlineSeconds": 900,
+            "activeDeadlineSeconds": 600,
         },
     },
 }
@@ -80,7 +80,7 @@ def test_job_is_one_restricted_pod_running_fingerprint_owned_and_labelled():
     spec = job["spec"]
     assert spec["backoffLimit"] == 0  # a failed probe is tried again at the next poll
     assert spec["ttlSecondsAfterFinished"] > 0
-    assert spec["activeDeadlineSeconds"] == 900  # the template's
+    assert spec["activeDeadlineSeconds"] == 600  # the template's, under the cap
     assert spec["template"]["metadata"] == {
         "labels": labels, "annotations": {"kwok.x-k8s.io/status": "custom"},
     }  # fmt: skip
@@ -145,6 +145,6 @@ def test_defaults_and_determinism():
         policy["spec"]["template"].pop(key)
     job = probe_job(policy, NAME, OperatorConfig(runtime_image="r:1"))
     assert job == probe_job(policy, NAME, OperatorConfig(runtime_image="r:1"))
-    assert job["spec"]["activeDeadlineSeconds"] == 3600
+    assert job["spec"]["activeDeadlineSeconds"] == 900  # capped: the template's is 3600
     assert pod_of(job)["containers"][0]["resources"]["requests"]["memory"] == "2Gi"
     assert "annotations" not in job["spec"]["template"]["metadata"]

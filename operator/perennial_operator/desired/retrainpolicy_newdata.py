@@ -41,6 +41,9 @@ CONTAINER = "fingerprint"
 LABEL_PROBE = f"{GROUP}/newdata-probe"
 PROBE_CPU = "100m"  # hashing is I/O; memory is what parsing the data takes (the template's)
 TTL_SECONDS = 600  # a finished probe stays this long for `kubectl logs`, then goes
+# A probe only reads and hashes: one stuck pending must not hold the next poll for the
+# template's (training-sized) deadline.
+PROBE_DEADLINE_SECONDS = 900
 
 
 def configmap_name(policy_name: str) -> str:
@@ -87,7 +90,8 @@ def probe_configmap(policy: Mapping[str, Any]) -> dict[str, Any]:
 
 def probe_job(policy: Mapping[str, Any], name: str, config: OperatorConfig) -> dict[str, Any]:
     """One pod, no retries (a failed probe is simply tried again at the next poll), gone
-    TTL_SECONDS after it finished; the template's deadline bounds a probe stuck pending."""
+    TTL_SECONDS after it finished; the template's deadline, at most PROBE_DEADLINE_SECONDS,
+    bounds a probe stuck pending."""
     meta, template = policy["metadata"], policy["spec"]["template"]
     claim = claim_of(str(template["dataset"]["uri"]))
     claims = [(claim, True)] if claim else []  # read-only; no artifact claim: nothing is written
@@ -114,7 +118,9 @@ def probe_job(policy: Mapping[str, Any], name: str, config: OperatorConfig) -> d
         },
         "spec": {
             "backoffLimit": 0,
-            "activeDeadlineSeconds": int(template.get("activeDeadlineSeconds", 3600)),
+            "activeDeadlineSeconds": min(
+                int(template.get("activeDeadlineSeconds", 3600)), PROBE_DEADLINE_SECONDS
+            ),
             "ttlSecondsAfterFinished": TTL_SECONDS,
             "template": {
                 "metadata": pod_meta,
