@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.support.operator_process import OperatorProcess
-from tests.support.poll import until
 
 from perennial_operator.api.group import API_VERSION, LABEL_COMPUTEPOOL
 from perennial_operator.k8s.resources import Kube
+from support.operator_process import OperatorProcess
+from support.poll import until
 
 pytestmark = pytest.mark.integration
 
