@@ -8,13 +8,14 @@
   was read, so a rule the user edited in between is never overwritten on a stale read.
 
 Why not server-side apply: in the HTTPRoute CRD both `spec.rules` and `rules[].backendRefs`
-are atomic lists (x-kubernetes-list-type: atomic). An applied configuration cannot name one
-rule's backendRefs without naming the whole `rules` list, so the operator's field manager
-would own every rule, matches, filters and all: the user's next `kubectl apply
---server-side` of a changed match would conflict with the operator, and the operator would
-have to re-send rules it does not understand. A JSON patch touches only the backendRefs of
-our rules and records the operator as an Update manager of `spec.rules` (atomic: ownership
-is per list), which never blocks the user's own writes.
+are atomic lists (x-kubernetes-list-type: atomic), and ownership of an atomic list is per
+list. Whoever changes one rule's weights owns all of `spec.rules`, with SSA or without:
+after our first change the user's server-side apply of the rules conflicts with
+`perennial-traffic` unless forced (docs/inferenceservice.md says what that means for GitOps).
+SSA would not narrow that, but it would widen what we write: the applied configuration would
+have to carry every rule as read, so a match the user changed between our read and our
+write would be reverted, with only resourceVersion (moved by every gateway status update) to
+guard it. The JSON patch carries only the backendRefs it changes, each behind a `test`.
 """
 
 from __future__ import annotations
