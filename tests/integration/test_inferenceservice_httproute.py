@@ -19,6 +19,7 @@ from kubernetes import client
 
 from perennial_operator.api.group import API_VERSION
 from support.inferenceservice_world import Behaviour, World, world
+from support.poll import until
 
 pytestmark = pytest.mark.integration
 __all__ = ["world"]  # the fixture
@@ -45,14 +46,17 @@ def gateway_api(cluster: Any) -> Iterator[None]:
     ours = not _crd_present(cluster)
     if ours:
         cluster.kubectl("apply", "--server-side", "-f", str(CRD_FILE))
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}",
-                        "--timeout=60s")  # fmt: skip
+        # Not `kubectl wait`: it fails while the new CRD has no conditions at all yet.
+        path = '{.status.conditions[?(@.type=="Established")].status}'
+        until(lambda: cluster.kubectl("get", "crd", CRD_NAME, "-o", f"jsonpath={path}",
+                                      check=False).stdout == "True",
+              timeout=60, message=f"{CRD_NAME} Established")  # fmt: skip
     yield
     if ours:
         cluster.kubectl("delete", "crd", CRD_NAME, "--wait=false", check=False)
 
 
-def create_route(world: World) -> None:
+def create_route(world: World, *flags: str) -> None:
     """The user's route, applied server-side under a GitOps tool's field manager."""
     route = {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "HTTPRoute",
@@ -62,7 +66,7 @@ def create_route(world: World) -> None:
                                                                     "port": 80}]},
                            DOCS_RULE]},
     }  # fmt: skip
-    world.cluster.kubectl("apply", "--server-side", "--field-manager=gitops", "-f", "-",
+    world.cluster.kubectl("apply", "--server-side", "--field-manager=gitops", *flags, "-f", "-",
                           stdin=json.dumps(route))  # fmt: skip
 
 
@@ -93,7 +97,9 @@ def canary_spec(route_name: str = "churn", **extra: Any) -> dict[str, Any]:
     return {"strategy": "Canary", "httpRoute": {"name": route_name}, **extra}
 
 
-def test_without_the_gateway_api_the_canary_waits_with_a_condition(world: World) -> None:
+def test_without_the_gateway_api_the_canary_waits_then_goes_once_it_is_installed(
+    world: World, request: pytest.FixtureRequest
+) -> None:
     if _crd_present(world.cluster):
         pytest.skip("this cluster has the Gateway API installed")
     world.modelversion(1)
@@ -118,6 +124,16 @@ def test_without_the_gateway_api_the_canary_waits_with_a_condition(world: World)
     assert status["currentVersion"] == 1 and "traffic" not in status
     warnings = [r for t, r, _ in world.events() if t == "Warning"]
     assert warnings == ["GatewayAPINotInstalled"], "one Warning, not one per tick"
+
+    # The CRD arrives while the operator runs: kopf starts watching routes by itself, and
+    # the route's creation lets the canary go.
+    request.getfixturevalue("gateway_api")
+    create_route(world)  # within 10 s: the watch, not the 30 s resync
+    world.wait(lambda: (world.status().get("canary") or {}).get("weight") == 50,
+               "the canary started", timeout=10)  # fmt: skip
+    world.wait_status("v2 promoted", phase="Ready", currentVersion=2, timeout=60)
+    assert weights(world) == (("churn-stable", 100),)
+    assert condition(world, "TrafficRouted")["reason"] == "WeightsApplied"
 
 
 def test_route_weights_follow_every_canary_step_exactly(world: World, gateway_api: None) -> None:
@@ -182,6 +198,12 @@ def test_route_weights_follow_every_canary_step_exactly(world: World, gateway_ap
     canary_steps = [m for _, r, m in world.events() if r in ("CanaryStarted", "CanaryStep")]
     assert "at 25% of requests via HTTPRoute churn (1 canary, 2 stable pods)" in canary_steps[0]
 
+    # A GitOps tool forcing the user's file back resets the rule; the watch on HTTPRoutes
+    # restores the weights at once (at rest no timer runs faster than the 30 s resync).
+    create_route(world, "--force-conflicts")
+    world.wait(lambda: weights(world) == (("churn-stable", 100),), "the weights restored",
+               timeout=10)  # fmt: skip
+
     # Without spec.rollout.httpRoute the role Services, the condition and status.traffic go.
     world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
                      {"spec": {"rollout": {"httpRoute": None}}})  # fmt: skip
@@ -232,3 +254,54 @@ def test_missing_route_holds_the_canary_and_a_rollback_returns_all_to_stable(
     assert condition(world, "TrafficRouted")["status"] == "True"
     world.wait(lambda: world.deployment("canary") is None, "the canary Deployment removed")
     assert world.deployment("stable")["spec"]["replicas"] == 2
+
+
+def test_the_patch_is_guarded_and_what_it_means_for_the_users_server_side_apply(
+    cluster: Any, namespace: str, gateway_api: None
+) -> None:
+    """The JSON patch's `test` guards a rule the user changed after the operator read it.
+    And because spec.rules is atomic, the operator's patch makes it the owner of the whole
+    list: the user's next server-side apply of the rules conflicts unless forced."""
+    from perennial_operator.desired.httproute import route_patch
+    from perennial_operator.k8s import httproute
+    from perennial_operator.k8s.resources import Kube
+
+    kube = Kube(cluster.api_client())
+    mine = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "HTTPRoute",
+            "metadata": {"name": "r", "namespace": namespace},
+            "spec": {"hostnames": ["a.example.com"],
+                     "rules": [{"backendRefs": [{"name": "churn", "port": 80}]}]}}  # fmt: skip
+
+    def user_apply(*flags: str) -> Any:
+        return cluster.kubectl("apply", "--server-side", "--field-manager=gitops", *flags,
+                               "-f", "-", stdin=json.dumps(mine), check=False)  # fmt: skip
+
+    assert user_apply().returncode == 0
+    read, what, _ = httproute.read(kube, namespace, "r")
+    assert read is not None and what is None
+    refs = [{"name": "churn-stable", "port": 80, "weight": 100}]
+    ops = route_patch(read, ("churn", "churn-stable", "churn-canary"), refs)
+    assert ops
+    stale = [dict(op) for op in ops]
+    stale[0]["value"] = [{"name": "churn", "port": 81}]  # what the user wrote meanwhile
+    written, what, detail = httproute.patch(kube, namespace, "r", stale)
+    assert (written, what) == (None, "patch") and detail.startswith("HTTP 422")
+    written, what, _ = httproute.patch(kube, namespace, "r", ops)
+    assert what is None and written is not None
+    assert written["spec"]["rules"][0]["backendRefs"] == [
+        {"group": "", "kind": "Service", "name": "churn-stable", "port": 80, "weight": 100}]
+    owners = {m["manager"]: set(m["fieldsV1"]["f:spec"]) for m in written["metadata"][
+        "managedFields"]}  # fmt: skip
+    assert owners == {"gitops": {"f:hostnames"}, "perennial-traffic": {"f:rules"}}
+
+    # The user's file, re-applied, differs from the route in spec.rules (the weights, and the
+    # defaults the API server filled in): a conflict with the operator, whatever else changed.
+    mine["spec"]["hostnames"] = ["b.example.com"]
+    refused = user_apply()
+    assert refused.returncode != 0
+    assert 'conflict with "perennial-traffic"' in refused.stderr
+    assert ".spec.rules" in refused.stderr
+    assert user_apply("--force-conflicts").returncode == 0  # the user takes the list back
+    back, _, _ = httproute.read(kube, namespace, "r")
+    assert back is not None and back["spec"]["rules"][0]["backendRefs"][0]["name"] == "churn"
+    assert httproute.read(kube, namespace, "gone")[1] == "route"

@@ -71,7 +71,7 @@ def patch(
             return None, MISSING, ""
         if exc.status == 403:
             return None, FORBIDDEN, _message(exc)
-        if exc.status in (400, 409, 422, 500):
+        if exc.status in (400, 409, 422):  # a failed `test` is 422 Invalid
             return None, PATCH_FAILED, _message(exc)
         raise
     return written, None, ""
