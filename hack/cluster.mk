@@ -1,6 +1,8 @@
 # The local control plane (hack/): included by the root Makefile.
 #   make k8s-build     build kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
-#                      etcd and kwok into ~/.cache/perennial/k8s/ (a no-op when cached)
+#                      etcd and kwok into ~/.cache/perennial/k8s/, and fake-gcs-server (the
+#                      gs:// tests' emulator) into ~/.cache/perennial/fake-gcs-server/
+#                      (a no-op when cached)
 #   make cluster-up    start it; prints `export KUBECONFIG=...` last
 #   make cluster-down  stop it
 CLUSTER_NAME ?= default

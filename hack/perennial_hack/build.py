@@ -3,6 +3,9 @@
 Binaries go to ${XDG_CACHE_HOME:-~/.cache}/perennial/k8s/v<version>/bin/. A stamp file records
 what was built (the wrapper go.mod/go.sum and the flags); when it matches and every binary is
 there, nothing is built, so `make test` can depend on this for free.
+
+fake-gcs-server (the GCS emulator of the gs:// dataset tests) is built alongside, into its own
+cache folder with its own stamp: see the end of this file.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 
 from perennial_hack import paths
 from perennial_hack.gomod import GOMOD_DIR
-from perennial_hack.versions import Versions
+from perennial_hack.versions import VERSIONS_FILE, Versions, parse_env
 
 BINARIES = (
     "kube-apiserver",
@@ -147,6 +150,7 @@ def run_step(step: BuildStep, parallelism: int) -> None:
 
 
 def build(versions: Versions, *, parallelism: int = 2, force: bool = False) -> Path:
+    build_fake_gcs_server(parallelism=parallelism, force=force)
     bin_dir = paths.bin_dir(versions)
     key = stamp_key(GOMOD_DIR, versions)
     if not force and is_built(bin_dir, key):
@@ -166,6 +170,74 @@ def build(versions: Versions, *, parallelism: int = 2, force: bool = False) -> P
     (bin_dir / STAMP).write_text(key + "\n")
     print(f"==> built in {time.monotonic() - started:.0f}s: {bin_dir}", flush=True)
     return bin_dir
+
+
+# --- fake-gcs-server: the GCS emulator the gs:// dataset tests run on 127.0.0.1 ----------
+# Not part of the control plane: its own pin, cache folder and stamp, so bumping it never
+# rebuilds Kubernetes. Its go.mod is written by hand (see its header), not by `gen`.
+
+FAKE_GCS_PIN = "FAKE_GCS_SERVER_VERSION"  # in hack/versions.env
+FAKE_GCS_MODULE = "fake-gcs-server"  # folder under gomod/
+FAKE_GCS_PACKAGE = "github.com/fsouza/fake-gcs-server"  # its main package is the module root
+
+
+def fake_gcs_version(env_file: Path = VERSIONS_FILE) -> str:
+    return parse_env(env_file.read_text())[FAKE_GCS_PIN].removeprefix("v")
+
+
+def fake_gcs_bin_dir(version: str, root: Path | None = None) -> Path:
+    return (root or paths.cache_root()) / "fake-gcs-server" / f"v{version}" / "bin"
+
+
+def fake_gcs_server_path(root: Path | None = None) -> Path:
+    """Where `make k8s-build` puts fake-gcs-server for the pinned version (built or not)."""
+    return fake_gcs_bin_dir(fake_gcs_version(), root) / FAKE_GCS_MODULE
+
+
+def fake_gcs_step(bin_dir: Path) -> BuildStep:
+    return BuildStep(FAKE_GCS_MODULE, (FAKE_GCS_PACKAGE,), str(bin_dir / FAKE_GCS_MODULE), "-s -w")
+
+
+def fake_gcs_pin_mismatch(gomod_dir: Path, version: str) -> str | None:
+    """Why the committed go.mod does not build the pinned version, or None when it does."""
+    wanted = f"{FAKE_GCS_PACKAGE} v{version}"
+    if wanted in (gomod_dir / FAKE_GCS_MODULE / "go.mod").read_text():
+        return None
+    return (
+        f"{gomod_dir / FAKE_GCS_MODULE / 'go.mod'} does not require {wanted} "
+        f"({FAKE_GCS_PIN} in hack/versions.env): edit its require and run `go mod tidy` there"
+    )
+
+
+def fake_gcs_stamp_key(gomod_dir: Path, version: str) -> str:
+    digest = hashlib.sha256(version.encode())
+    for name in ("go.mod", "go.sum"):
+        digest.update((gomod_dir / FAKE_GCS_MODULE / name).read_bytes())
+    digest.update(fake_gcs_step(Path()).ldflags.encode())
+    return digest.hexdigest()
+
+
+def build_fake_gcs_server(*, parallelism: int = 2, force: bool = False) -> Path:
+    version = fake_gcs_version()
+    mismatch = fake_gcs_pin_mismatch(GOMOD_DIR, version)
+    if mismatch:
+        raise SystemExit(mismatch)
+    bin_dir = fake_gcs_bin_dir(version)
+    binary, stamp = bin_dir / FAKE_GCS_MODULE, bin_dir / STAMP
+    key = fake_gcs_stamp_key(GOMOD_DIR, version)
+    cached = os.access(binary, os.X_OK) and stamp.is_file() and stamp.read_text().strip() == key
+    if cached and not force:
+        print(f"fake-gcs-server v{version} is cached in {bin_dir}", flush=True)
+        return binary
+    if shutil.which("go") is None:
+        raise SystemExit(f"no `go` on PATH: install Go >= the go line of {FAKE_GCS_MODULE}/go.mod")
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    stamp.unlink(missing_ok=True)
+    started = time.monotonic()
+    run_step(fake_gcs_step(bin_dir), parallelism)
+    stamp.write_text(key + "\n")
+    print(f"==> built fake-gcs-server in {time.monotonic() - started:.0f}s: {binary}", flush=True)
+    return binary
 
 
 def main(argv: Sequence[str] | None = None) -> None:
