@@ -32,7 +32,7 @@ from sklearn.datasets import load_iris
 from perennial_hack import process
 from perennial_hack.build import fake_gcs_server_path
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration  # needs a Go-built server (make k8s-build)
 
 BUCKET = "datasets"
 KEY = "iris/train.csv"
