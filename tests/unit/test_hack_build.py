@@ -54,3 +54,27 @@ def test_stamp_key_changes_with_the_pins():
     from perennial_hack.gomod import GOMOD_DIR
 
     assert build.stamp_key(GOMOD_DIR, PINS) != build.stamp_key(GOMOD_DIR, bumped)
+
+
+def test_the_committed_fake_gcs_go_mod_builds_the_pinned_version():
+    assert build.fake_gcs_pin_mismatch(build.GOMOD_DIR, build.fake_gcs_version()) is None
+
+
+def test_a_pin_the_go_mod_does_not_require_is_refused_with_the_fix(tmp_path: Path):
+    module = tmp_path / build.FAKE_GCS_MODULE
+    module.mkdir()
+    (module / "go.mod").write_text(f"require {build.FAKE_GCS_PACKAGE} v1.0.0\n")
+    assert build.fake_gcs_pin_mismatch(tmp_path, "1.0.0") is None
+    problem = build.fake_gcs_pin_mismatch(tmp_path, "1.56.1")
+    assert problem is not None and "go mod tidy" in problem
+
+
+def test_fake_gcs_stamp_changes_with_the_version_and_go_sum(tmp_path: Path):
+    module = tmp_path / build.FAKE_GCS_MODULE
+    module.mkdir()
+    (module / "go.mod").write_text("module x\n")
+    (module / "go.sum").write_text("a\n")
+    first = build.fake_gcs_stamp_key(tmp_path, "1.0.0")
+    assert build.fake_gcs_stamp_key(tmp_path, "1.0.1") != first
+    (module / "go.sum").write_text("b\n")
+    assert build.fake_gcs_stamp_key(tmp_path, "1.0.0") != first
