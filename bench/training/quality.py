@@ -69,14 +69,18 @@ def score(metric: str, model: Any, X: Any, y: Any) -> float:
     return float(accuracy_score(y, model.predict(X)))
 
 
-def bench(name: str, budget: int, out: Path, seed: int) -> dict[str, Any]:
+def bench(
+    name: str, budget: int, out: Path, seed: int, folds: int | None, ensemble: int | None
+) -> dict[str, Any]:
     task, metric = CASES[name]
     spec = parse_spec(
         {
             "model": name,
             "task": task,
             "algorithm": "auto",
-            "automl": {"timeBudgetSeconds": budget, "metric": metric},
+            "automl": {"timeBudgetSeconds": budget, "metric": metric}
+            | ({"cvFolds": folds} if folds else {})
+            | ({"ensembleSize": ensemble} if ensemble is not None else {}),
             "dataset": {"uri": f"builtin://{name}", "seed": seed},
         }
     )
@@ -111,12 +115,16 @@ def main() -> int:
     parser.add_argument("--datasets", default=",".join(CASES))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seeds", default="42", help="split/CV seeds, comma separated")
+    parser.add_argument("--cv-folds", type=int, default=None, help="default: the CRD's")
+    parser.add_argument("--ensemble-size", type=int, default=None, help="0: no ensemble")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp, threadpool_limits(args.threads):
         for name in args.datasets.split(","):
             for seed in (int(x) for x in args.seeds.split(",")):
-                rows.append(bench(name, args.budget, Path(tmp), seed))
+                rows.append(
+                    bench(name, args.budget, Path(tmp), seed, args.cv_folds, args.ensemble_size)
+                )
     print(f"\nAutoML ({args.budget}s budget) vs best default peer, same split (test metric)")
     print(
         f"{'dataset':14} {'seed':>4} {'metric':9} {'automl':>8} {'best peer':>10} {'peer':20} "
