@@ -13,11 +13,9 @@ retries for 60 s per open before it falls back; with no credentials it fails at 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -26,22 +24,22 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-import yaml
-from sklearn.datasets import load_iris
 
 from perennial_hack import process
 from perennial_hack.build import fake_gcs_server_path
+from support.remote_dataset import (
+    assert_dataset_unavailable,
+    assert_trained_on_iris,
+    iris_csv,
+    train_from,
+)
 
 pytestmark = pytest.mark.integration  # needs a Go-built server (make k8s-build)
 
 BUCKET = "datasets"
 KEY = "iris/train.csv"
 START_TIMEOUT_S = 30.0
-
-
-def _iris_csv() -> bytes:
-    csv: str = load_iris(as_frame=True).frame.to_csv(index=False)
-    return csv.encode()
+HIDDEN = ("GOOGLE_APPLICATION_CREDENTIALS",)  # see the module docstring
 
 
 def _request(method: str, url: str, body: bytes, content_type: str) -> None:
@@ -87,7 +85,7 @@ def gcs_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         bucket = json.dumps({"name": BUCKET}).encode()
         _request("POST", f"{base}/storage/v1/b?project=test", bucket, "application/json")
         upload = f"{base}/upload/storage/v1/b/{BUCKET}/o?uploadType=media&name={quote(KEY)}"
-        _request("POST", upload, _iris_csv(), "text/csv")
+        _request("POST", upload, iris_csv(), "text/csv")
         (work / "gcloud").mkdir()
         yield {
             "STORAGE_EMULATOR_HOST": base,
@@ -99,44 +97,13 @@ def gcs_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         proc.wait(timeout=10)
 
 
-def _train(tmp_path: Path, uri: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    job = {
-        "apiVersion": "perennial.dev/v1alpha1",
-        "kind": "TrainingJob",
-        "metadata": {"name": "iris-gcs"},
-        "spec": {
-            "model": "iris",
-            "task": "classification",
-            "algorithm": "logistic_regression",
-            "dataset": {"uri": uri, "target": "target"},
-        },
-    }
-    (tmp_path / "job.yaml").write_text(yaml.safe_dump(job))
-    script = Path(sys.executable).parent / "perennial-train"
-    ambient = {k: v for k, v in os.environ.items() if k != "GOOGLE_APPLICATION_CREDENTIALS"}
-    return subprocess.run(
-        [str(script), "-f", str(tmp_path / "job.yaml"), "--output", str(tmp_path / "model")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**ambient, **env, "OMP_NUM_THREADS": "1"},
-    )
-
-
 def test_trains_from_gcs_and_records_the_objects_sha256(
     tmp_path: Path, gcs_env: dict[str, str]
 ) -> None:
-    done = _train(tmp_path, f"gs://{BUCKET}/{KEY}", gcs_env)
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads((tmp_path / "model" / "result.json").read_text())
-    assert result["dataset"]["sha256"] == hashlib.sha256(_iris_csv()).hexdigest()
-    assert result["dataset"]["rows"] == 150
-    assert result["metrics"]["accuracy"] > 0.8
+    done = train_from(tmp_path, f"gs://{BUCKET}/{KEY}", gcs_env, hide=HIDDEN)
+    assert_trained_on_iris(done, tmp_path)
 
 
 def test_a_missing_object_is_a_dataset_error(tmp_path: Path, gcs_env: dict[str, str]) -> None:
-    from perennial_runtime.train.errors import DatasetUnavailable
-
-    done = _train(tmp_path, f"gs://{BUCKET}/iris/absent.csv", gcs_env)
-    assert done.returncode == DatasetUnavailable.exit_code, done.stderr[-2000:]
-    assert "gs://datasets/iris/absent.csv: cannot be read" in done.stderr
+    uri = f"gs://{BUCKET}/iris/absent.csv"
+    assert_dataset_unavailable(train_from(tmp_path, uri, gcs_env, hide=HIDDEN), uri)
