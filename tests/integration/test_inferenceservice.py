@@ -7,11 +7,13 @@ HTTP server answers /metrics and the drift profile for every such IP.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
 from perennial_operator.api.group import API_VERSION
+from perennial_operator.decide.inferenceservice import parse_time
 from support.inferenceservice_world import LABEL, Behaviour, World, world
 
 pytestmark = pytest.mark.integration
@@ -201,3 +203,71 @@ def test_canary_never_ready_is_rolled_back_at_the_deadline(world: World) -> None
     (rejection,) = world.kube.get(API_VERSION, "ModelVersion", world.ns, "churn-v2")[
         "status"]["rejections"]  # fmt: skip
     assert "canary not ready within 3s (0/1 ready)" in rejection["message"]
+
+
+def test_a_canary_ready_late_still_serves_its_share_for_step_seconds(world: World) -> None:
+    """The step's clock starts when the canary is ready at the step's size, not when the step
+    began: a canary that took longer than stepSeconds to come up is not passed at once."""
+    world.pods.never_ready.add(2)
+    world.modelversion(1)
+    world.modelversion(2)
+    world.service({"version": 1}, replicas=2,
+                  rollout={"strategy": "Canary", "steps": [50, 100], "stepSeconds": 3})
+    world.wait_status("v1 Ready", phase="Ready", readyReplicas=2)
+    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
+                     {"spec": {"model": {"version": 2}}})  # fmt: skip
+    began = world.wait(lambda: (c := world.status().get("canary")) and c.get("weight") == 50
+                       and c, "step 1 (50%) began")  # fmt: skip
+    world.wait(lambda: world.deployment("canary"), "the canary Deployment")
+    time.sleep(5)  # the canary's pods stay unready for longer than stepSeconds (setup)
+    waiting = world.status()["canary"]
+    assert waiting["step"] == 0 and "servingSince" not in waiting, waiting
+    world.pods.never_ready.discard(2)  # the kubelet starts them now
+
+    serving = world.wait(lambda: (c := world.status().get("canary")) and c.get("servingSince")
+                         and c, "the step's clock started")  # fmt: skip
+    assert serving["step"] == 0
+    assert serving["stepStartedAt"] == began["stepStartedAt"]
+    late = parse_time(serving["servingSince"]) - parse_time(serving["stepStartedAt"])
+    assert late >= 5, serving
+    nxt = world.wait(lambda: (c := world.status().get("canary")) and c.get("step") == 1 and c,
+                     "step 2 (100%)", timeout=30)  # fmt: skip
+    held = parse_time(nxt["stepStartedAt"]) - parse_time(serving["servingSince"])
+    assert held >= 3, (serving, nxt)  # stepSeconds at the step's share, counted from ready
+    world.wait_status("v2 promoted", phase="Ready", currentVersion=2, timeout=60)
+    reasons = [r for _, r, _ in world.events()]
+    assert reasons[reasons.index("CanaryStarted"):] == [
+        "CanaryStarted", "CanaryStep", "Promoted", "RolloutComplete"]
+
+
+def test_a_missing_compute_pool_is_a_condition_until_the_pool_appears(world: World) -> None:
+    pool = f"isvc-{world.ns}"[:63]
+    world.modelversion(1)
+    world.service({"version": 1}, replicas=1, computePool=pool)
+    cond = world.wait(lambda: (c := world.condition("Progressing")).get("reason")
+                      == "ComputePoolNotFound" and c, "Progressing=False, ComputePoolNotFound")
+    assert cond["status"] == "False"
+    assert cond["message"] == (f"ComputePool {pool} does not exist; the Deployments are left "
+                               "as they are")  # fmt: skip
+    assert world.status()["phase"] == "Pending"
+    assert world.deployment("stable") is None, "no pod placed off its pool"
+    # Another reconcile (a spec change) keeps the condition and posts no second Warning.
+    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
+                     {"spec": {"replicas": 2}})  # fmt: skip
+    generation = world.isvc()["metadata"]["generation"]
+    world.wait_status("the change reconciled", observedGeneration=generation)
+    assert world.condition("Progressing")["reason"] == "ComputePoolNotFound"
+    warnings = [(r, m) for t, r, m in world.events() if t == "Warning"]
+    assert warnings == [("ComputePoolNotFound", cond["message"])], warnings
+
+    world.pool(pool)
+    try:
+        status = world.wait_status("Ready on the pool once it exists", phase="Ready",
+                                   readyReplicas=2, timeout=90)  # fmt: skip
+        cond = world.condition("Progressing")
+        assert (cond["status"], cond["reason"]) == ("False", "RolloutComplete"), status
+        pod = world.deployment("stable")["spec"]["template"]["spec"]
+        assert pod["nodeSelector"] == {"perennial.dev/test-pool": pool}
+        assert [t for t, r, _ in world.events() if r == "ComputePoolNotFound"] == ["Warning"]
+    finally:
+        world.drop_pool(pool)

@@ -26,7 +26,7 @@ import pytest
 from kubernetes import client
 
 from perennial_hack.local_runtime_claims import claim_manifests, pv_name
-from perennial_operator.api.group import API_VERSION
+from perennial_operator.api.group import API_VERSION, LABEL_COMPUTEPOOL
 from perennial_operator.k8s.resources import Kube, now_iso
 from support.operator_process import OperatorProcess
 from support.poll import until
@@ -180,6 +180,27 @@ class World:
                      "metadata": {"name": "churn"},
                      "spec": {"model": {"name": "churn", **model},
                               "resources": {"cpu": "50m", "memory": "64Mi"}, **spec}})  # fmt: skip
+
+    def pool(self, name: str) -> None:
+        """A ComputePool of kwok nodes with one node up from the start (cluster-scoped: the
+        caller removes it with `drop_pool`)."""
+        self.kube.create({"apiVersion": API_VERSION, "kind": "ComputePool",
+                          "metadata": {"name": name},
+                          "spec": {"node": {"cpu": "4", "memory": "16Gi", "gpu": 0},
+                                   "labels": {"perennial.dev/test-pool": name},
+                                   "taints": [{"key": "perennial.dev/test-pool", "value": name,
+                                               "effect": "NoSchedule"}],
+                                   "minNodes": 1, "maxNodes": 1, "scaleDownDelaySeconds": 3,
+                                   "provider": {"kwok": {}}}})  # fmt: skip
+
+    def drop_pool(self, name: str) -> None:
+        self.kube.delete(API_VERSION, "ComputePool", None, name)
+        for node in self.kube.list("v1", "Node", None, f"{LABEL_COMPUTEPOOL}={name}"):
+            self.kube.delete("v1", "Node", None, node["metadata"]["name"])
+
+    def condition(self, type_: str) -> dict[str, Any]:
+        conds = self.status().get("conditions") or []
+        return next((c for c in conds if c["type"] == type_), {})
 
     def isvc(self) -> dict[str, Any]:
         return self.kube.get(API_VERSION, "InferenceService", self.ns, "churn") or {}

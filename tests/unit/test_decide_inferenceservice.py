@@ -11,6 +11,7 @@ from perennial_operator.decide.inferenceservice import (
     Pods,
     format_time,
     inferenceservice_status,
+    pool_events,
     rollout_spec,
     state_from_status,
 )
@@ -145,6 +146,54 @@ def test_rollout_state_round_trips_through_status() -> None:
     plan = Plan(rolling, (V2, 2), None, (True, "RollingUpdate", "rolling"))
     status = inferenceservice_status(isvc(), OK, plan, pods(2, 2), now=NOW)
     assert "weight" not in status["canary"] and state_from_status(status) == rolling
+
+
+def test_the_step_clock_survives_a_restart() -> None:
+    """servingSince is in status: a restarted operator neither resets nor skips the clock."""
+    state = State(V1, InFlight(V2, 1, 50, 1_790_000_000.0, 1_790_000_042.0))
+    plan = Plan(state, (V1, 2), (V2, 2), (True, "CanaryStep", "step 2"))
+    status = inferenceservice_status(isvc(), OK, plan, pods(4, 4), now=NOW)
+    assert status["canary"]["servingSince"] == format_time(1_790_000_042.0)
+    restarted = state_from_status(status)
+    assert restarted == state
+    from perennial_operator.decide.rollout import Observed, RolloutSpec, advance
+
+    spec = RolloutSpec(strategy="Canary", steps=(50, 100), step_seconds=10)
+    world = Observed(Track(1, 2, 2, True), Track(2, 2, 2, True), 4)
+    kept = advance(spec, restarted, V2, world, 1_790_000_045.0)
+    assert kept.state == state  # still counting from 1_790_000_042, not from the restart
+
+
+POOL = "ComputePool gpu does not exist; the Deployments are left as they are"
+HELD = Plan(State(V1), (V1, 2), None, (False, "ComputePoolNotFound", POOL))
+
+
+def test_a_missing_pool_is_a_condition_and_one_warning() -> None:
+    first = inferenceservice_status(isvc(phase="Ready"), OK, HELD, pods(2, 2), now=NOW)
+    cond = next(c for c in first["conditions"] if c["type"] == "Progressing")
+    assert (cond["status"], cond["reason"], cond["message"]) == (
+        "False", "ComputePoolNotFound", POOL)
+    assert first["phase"] == "Ready"  # what runs still serves
+    (event,) = pool_events(isvc(phase="Ready"), HELD)
+    assert (event.type, event.reason, event.message) == ("Warning", "ComputePoolNotFound", POOL)
+    assert pool_events(first, HELD) == []  # once per change, not per tick
+    other = Plan(State(V1), (V1, 2), None, (False, "ComputePoolNotFound", "ComputePool cpu x"))
+    assert [e.reason for e in pool_events(first, other)] == ["ComputePoolNotFound"]
+    assert pool_events(first, Plan(State(V1), (V1, 2), None, None)) == []
+
+
+def test_the_pool_condition_clears_when_the_pool_appears() -> None:
+    held = inferenceservice_status(isvc(phase="Ready"), OK, HELD, pods(2, 2), now=NOW)
+    back = inferenceservice_status({**ISVC, "status": held}, OK,
+                                   Plan(State(V1), (V1, 2), None, None), pods(2, 2), now=NOW)
+    cond = next(c for c in back["conditions"] if c["type"] == "Progressing")
+    assert (cond["status"], cond["reason"]) == ("False", "RolloutComplete")
+    # Any other False reason stays as it was (a rollback's reason, say).
+    rolled = {**held, "conditions": [{**cond, "reason": "ErrorRateExceeded", "message": "x"}]}
+    kept = inferenceservice_status({**ISVC, "status": rolled}, OK,
+                                   Plan(State(V1), (V1, 2), None, None), pods(2, 2), now=NOW)
+    assert next(c for c in kept["conditions"] if c["type"] == "Progressing")["reason"] == \
+        "ErrorRateExceeded"  # fmt: skip
 
 
 def test_rollout_spec_defaults() -> None:

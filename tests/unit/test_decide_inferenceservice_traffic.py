@@ -4,6 +4,7 @@ status, condition and Events that report it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -50,12 +51,14 @@ def scaling(version: int, replicas: int, ready_now: int) -> Track:
 
 
 def obs(stable: Track | None = None, canary: Track | None = None, total: int = 4,
-        canary_stats: RequestStats | None = None, problem: str | None = None) -> Observed:
-    return Observed(stable, canary, total, False, canary_stats, GOOD, problem)  # fmt: skip
+        canary_stats: RequestStats | None = None, problem: str | None = None,
+        route_weight: int | None = None) -> Observed:  # fmt: skip
+    return Observed(stable, canary, total, False, canary_stats, GOOD, problem, route_weight)
 
 
-def flight(target: Target, step: int, weight: int | None, started: float = T0) -> InFlight:
-    return InFlight(target, step, weight, started)
+def flight(target: Target, step: int, weight: int | None, started: float = T0,
+           serving: float | None = None) -> InFlight:  # fmt: skip
+    return InFlight(target, step, weight, started, serving)
 
 
 def weights(spec: RolloutSpec, state: State, observed: Observed) -> list[tuple[str, Any, int]]:
@@ -133,14 +136,18 @@ def _drive(spec: RolloutSpec, total: int = 4) -> list[tuple[Any, ...]]:
         stable = ready(plan.stable[0].version, plan.stable[1]) if plan.stable else None
         canary = ready(plan.canary[0].version, plan.canary[1]) if plan.canary else None
         world = obs(stable, canary, total=total)
-        seen.append((state.rollout.weight if state.rollout else None, plan.stable[1],
-                     plan.canary[1] if plan.canary else None,
-                     [w for _, _, w in weights(spec, state, world)]))  # fmt: skip
+        held = [w for _, _, w in weights(spec, state, world)]  # what the route holds now
+        if spec.routed:
+            world = obs(stable, canary, total=total, route_weight=held[-1])
+        tick = (state.rollout.weight if state.rollout else None, plan.stable[1],
+                plan.canary[1] if plan.canary else None, held)  # fmt: skip
+        if not seen or seen[-1] != tick or state.promoting:  # not ticks that start the clock
+            seen.append(tick)
         if state.rollout is None:
             break
         now += 11
         if analysis_due(spec, state, world, now):
-            world = obs(stable, canary, total=total, canary_stats=GOOD)
+            world = replace(world, canary_stats=GOOD)
         plan = advance(spec, state, V2, world, now)
     return seen
 
@@ -227,6 +234,49 @@ def test_a_rollback_gives_the_stable_everything() -> None:
     assert plan.rollback is not None
     assert weights(ROUTED, plan.state, world) == [("stable", 1, 100)]
     assert service_versions(plan.state)["canary"] == 1  # the canary Service: v1's pods now
+
+
+# id, state, observed, now -> the step's clock (InFlight.serving_since) after the tick
+CLOCK_CASES = [
+    ("ready-but-the-route-still-holds-the-previous-weight", flight(V2, 1, 50),
+     obs(ready(1, 4), ready(2, 2), route_weight=10), T0 + 20, None),
+    ("the-route-carries-the-step-weight-the-clock-starts", flight(V2, 1, 50),
+     obs(ready(1, 4), ready(2, 2), route_weight=50), T0 + 20, T0 + 20),
+    ("the-route-carries-it-but-the-canary-lost-a-pod", flight(V2, 1, 50, serving=T0 + 20),
+     obs(ready(1, 4), scaling(2, 2, 1), route_weight=50), T0 + 25, None),
+    ("held-route-stops-the-clock", flight(V2, 1, 50, serving=T0 + 20),
+     obs(ready(1, 4), ready(2, 2), problem=MISSING), T0 + 25, None),
+    ("route-back-starts-it-again-from-zero", flight(V2, 1, 50),
+     obs(ready(1, 4), ready(2, 2), route_weight=50), T0 + 40, T0 + 40),
+    ("running-clock-is-kept", flight(V2, 1, 50, serving=T0 + 20),
+     obs(ready(1, 4), ready(2, 2), route_weight=50), T0 + 25, T0 + 20),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("inflight", "observed", "now", "since"), [c[1:] for c in CLOCK_CASES],
+                         ids=[c[0] for c in CLOCK_CASES])  # fmt: skip
+def test_the_step_clock_runs_only_while_the_route_carries_the_step(
+    inflight: InFlight, observed: Observed, now: float, since: float | None
+) -> None:
+    plan = advance(ROUTED, State(V1, inflight), V2, observed, now)
+    assert plan.state.rollout is not None
+    assert plan.state.rollout.step == inflight.step  # nothing passed
+    assert plan.state.rollout.serving_since == since
+
+
+def test_a_routed_step_passes_stepseconds_after_the_route_carried_it_not_before() -> None:
+    """The step began at T0; the canary was ready and the route carried 50% only at T0 + 30."""
+    started = State(V1, flight(V2, 1, 50, serving=T0 + 30))
+    world = obs(ready(1, 4), ready(2, 2), route_weight=50)
+    assert not analysis_due(ROUTED, started, world, T0 + 35)
+    early = advance(ROUTED, started, V2, replace(world, canary_stats=GOOD), T0 + 35)
+    assert early.state == started and early.events == ()
+    assert analysis_due(ROUTED, started, world, T0 + 40)
+    passed = advance(ROUTED, started, V2, replace(world, canary_stats=GOOD), T0 + 40)
+    assert passed.state.rollout == flight(V2, 2, 100, started=T0 + 40)
+    # A held route still watches a ready canary for breaches once its step began long ago.
+    held = obs(ready(1, 4), ready(2, 2), problem=MISSING)
+    assert analysis_due(ROUTED, State(V1, flight(V2, 1, 50)), held, T0 + 11)
 
 
 def test_events_in_routed_mode_name_the_route_and_the_pods() -> None:

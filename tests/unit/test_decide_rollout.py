@@ -4,6 +4,9 @@ rate from Prometheus counters)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import pytest
 
 from perennial_operator.decide.analysis import (
@@ -50,8 +53,14 @@ def obs(stable: Track | None = None, canary: Track | None = None, total: int = 4
     return Observed(stable, canary, total, autoscaled, canary_stats, GOOD)
 
 
-def flight(target: Target, step: int, weight: int | None, started: float = T0) -> InFlight:
-    return InFlight(target, step, weight, started)
+def flight(target: Target, step: int, weight: int | None, started: float = T0,
+           serving: float | None = None) -> InFlight:  # fmt: skip
+    return InFlight(target, step, weight, started, serving)
+
+
+def served(target: Target, step: int, weight: int, since: float = T0) -> InFlight:
+    """A canary step whose share the canary has served since `since`."""
+    return flight(target, step, weight, T0, since)
 
 
 # id, spec, state, target, observed, now,
@@ -69,16 +78,38 @@ CASES = [
     ("canary-not-ready-waits", CANARY, State(V1, flight(V2, 0, 25)), V2,
      obs(ready(1, 3), starting(2, 1)), T0 + 30,
      State(V1, flight(V2, 0, 25)), (V1, 3), (V2, 1), "CanaryStep", [], None),
-    ("canary-ready-but-step-not-held-long-enough", CANARY, State(V1, flight(V2, 0, 25)), V2,
+    ("canary-ready-but-step-not-held-long-enough", CANARY, State(V1, served(V2, 0, 25)), V2,
      obs(ready(1, 3), ready(2, 1), canary_stats=GOOD), T0 + 5,
-     State(V1, flight(V2, 0, 25)), (V1, 3), (V2, 1), "CanaryStep", [], None),
-    ("step-held-but-not-measured-yet", CANARY, State(V1, flight(V2, 0, 25)), V2,
+     State(V1, served(V2, 0, 25)), (V1, 3), (V2, 1), "CanaryStep", [], None),
+    ("step-held-but-not-measured-yet", CANARY, State(V1, served(V2, 0, 25)), V2,
      obs(ready(1, 3), ready(2, 1)), T0 + 11,
-     State(V1, flight(V2, 0, 25)), (V1, 3), (V2, 1), "CanaryStep", [], None),
-    ("healthy-step-advances", CANARY, State(V1, flight(V2, 0, 25)), V2,
+     State(V1, served(V2, 0, 25)), (V1, 3), (V2, 1), "CanaryStep", [], None),
+    ("healthy-step-advances", CANARY, State(V1, served(V2, 0, 25)), V2,
      obs(ready(1, 3), ready(2, 1), canary_stats=GOOD), T0 + 11,
      State(V1, flight(V2, 1, 50, T0 + 11)), (V1, 2), (V2, 2), "CanaryStep", ["CanaryStep"], None),
-    ("healthy-last-step-promotes", CANARY, State(V1, flight(V2, 2, 100)), V2,
+    # The step clock starts when the canary serves its share, not when the step began.
+    ("ready-canary-starts-its-clock-at-the-next-whole-second", CANARY,
+     State(V1, flight(V2, 0, 25)), V2, obs(ready(1, 3), ready(2, 1)), T0 + 30.4,
+     State(V1, served(V2, 0, 25, T0 + 31)), (V1, 3), (V2, 1), "CanaryStep", [], None),
+    ("slow-canary-is-not-passed-on-the-time-since-its-step-began", CANARY,
+     State(V1, served(V2, 0, 25, T0 + 30)), V2,
+     obs(ready(1, 3), ready(2, 1), canary_stats=GOOD), T0 + 35,
+     State(V1, served(V2, 0, 25, T0 + 30)), (V1, 3), (V2, 1), "CanaryStep", [], None),
+    ("slow-canary-passes-after-step-seconds-at-its-share", CANARY,
+     State(V1, served(V2, 0, 25, T0 + 30)), V2,
+     obs(ready(1, 3), ready(2, 1), canary_stats=GOOD), T0 + 40,
+     State(V1, flight(V2, 1, 50, T0 + 40)), (V1, 2), (V2, 2), "CanaryStep", ["CanaryStep"], None),
+    ("canary-losing-a-ready-pod-stops-the-clock", CANARY, State(V1, served(V2, 1, 50)), V2,
+     obs(ready(1, 2), Track(2, 2, 1, True)), T0 + 5,
+     State(V1, flight(V2, 1, 50)), (V1, 2), (V2, 2), "CanaryStep", [], None),
+    ("clock-restarts-from-zero-once-ready-again", CANARY, State(V1, flight(V2, 1, 50)), V2,
+     obs(ready(1, 2), ready(2, 2), canary_stats=GOOD), T0 + 20,
+     State(V1, served(V2, 1, 50, T0 + 20)), (V1, 2), (V2, 2), "CanaryStep", [], None),
+    ("ready-deadline-still-counts-from-the-step-start", CANARY,
+     State(V1, served(V2, 1, 50, T0 + 30)), V2, obs(ready(1, 2), Track(2, 2, 1, True)),
+     T0 + 61,
+     State(V1), (V1, 4), None, "ReadyDeadlineExceeded", ["RolledBack"], "ReadyDeadlineExceeded"),
+    ("healthy-last-step-promotes", CANARY, State(V1, served(V2, 2, 100)), V2,
      obs(ready(1, 0), ready(2, 4), canary_stats=GOOD), T0 + 11,
      State(V2, flight(V2, 2, 100)), (V2, 4), (V2, 4), "Promoting", ["Promoted"], None),
     ("promoting-waits-for-stable", CANARY, State(V2, flight(V2, 2, 100)), V2,
@@ -93,7 +124,7 @@ CASES = [
     ("latency-breach-rolls-back", CANARY, State(V1, flight(V2, 0, 25)), V2,
      obs(ready(1, 3), ready(2, 1), canary_stats=SLOW), T0 + 11,
      State(V1), (V1, 4), None, "LatencyExceeded", ["RolledBack"], "LatencyExceeded"),
-    ("no-traffic-is-not-a-breach", CANARY, State(V1, flight(V2, 0, 25)), V2,
+    ("no-traffic-is-not-a-breach", CANARY, State(V1, served(V2, 0, 25)), V2,
      obs(ready(1, 3), ready(2, 1), canary_stats=RequestStats(0, 0, None)), T0 + 11,
      State(V1, flight(V2, 1, 50, T0 + 11)), (V1, 2), (V2, 2), "CanaryStep", ["CanaryStep"], None),
     ("canary-never-ready-rolls-back", CANARY, State(V1, flight(V2, 0, 25)), V2,
@@ -159,8 +190,10 @@ def test_a_whole_canary_walks_every_step_in_order() -> None:
     state, now, seen = State(V1), T0, []
     plan = advance(CANARY, state, V2, obs(ready(1, 4)), now)
     for _ in range(20):
-        seen.append((plan.state.rollout.weight if plan.state.rollout else None,
-                     plan.stable, plan.canary))  # fmt: skip
+        tick = (plan.state.rollout.weight if plan.state.rollout else None,
+                plan.stable, plan.canary, plan.state.promoting)  # fmt: skip
+        if not seen or seen[-1] != tick:  # a tick that only started the step clock
+            seen.append(tick)
         state = plan.state
         if state.rollout is None:
             break
@@ -172,22 +205,64 @@ def test_a_whole_canary_walks_every_step_in_order() -> None:
             world = obs(world.stable, world.canary, canary_stats=GOOD)
         plan = advance(CANARY, state, V2, world, now)
     assert seen == [
-        (25, (V1, 3), (V2, 1)),
-        (50, (V1, 2), (V2, 2)),
-        (100, (V1, 0), (V2, 4)),
-        (100, (V2, 4), (V2, 4)),  # promoted: the stable catches up while the canary serves
-        (None, (V2, 4), None),
+        (25, (V1, 3), (V2, 1), False),
+        (50, (V1, 2), (V2, 2), False),
+        (100, (V1, 0), (V2, 4), False),
+        (100, (V2, 4), (V2, 4), True),  # promoted: the stable catches up while the canary serves
+        (None, (V2, 4), None, False),
     ]
 
 
-def test_analysis_is_due_only_for_a_ready_canary_held_long_enough() -> None:
-    state = State(V1, flight(V2, 0, 25))
+def test_analysis_is_due_only_for_a_canary_that_served_its_share_long_enough() -> None:
+    state = State(V1, served(V2, 0, 25))
     world = obs(ready(1, 3), ready(2, 1))
     assert analysis_due(CANARY, state, world, T0 + 11)
     assert not analysis_due(CANARY, state, world, T0 + 5)
     assert not analysis_due(CANARY, state, obs(ready(1, 3), starting(2, 1)), T0 + 11)
-    assert not analysis_due(CANARY, State(V2, flight(V2, 2, 100)), world, T0 + 11)
+    assert not analysis_due(CANARY, State(V2, served(V2, 2, 100)), world, T0 + 11)
     assert not analysis_due(ROLLING, State(V1, flight(V2, 0, None)), world, T0 + 11)
+    # Began long ago, but only now ready: the clock starts now, the analysis waits for it.
+    assert not analysis_due(CANARY, State(V1, flight(V2, 0, 25)), world, T0 + 100)
+
+
+
+POOL = "ComputePool gpu does not exist; the Deployments are left as they are"
+
+
+def no_pool(observed: Observed) -> Observed:
+    return replace(observed, pool_problem=POOL)
+
+
+# id, state, target, observed, now -> state, stable, canary (what the current state runs;
+# the caller applies nothing while the pool is missing)
+POOL_CASES = [
+    ("nothing-deployed-waits-for-the-pool", State(None), V1, no_pool(obs()), T0,
+     State(None), None, None),
+    ("no-rollout-starts", State(V1), V2, no_pool(obs(ready(1, 4))), T0,
+     State(V1), (V1, 4), None),
+    ("a-canary-step-does-not-pass", State(V1, served(V2, 0, 25)), V2,
+     no_pool(obs(ready(1, 3), ready(2, 1), canary_stats=GOOD)), T0 + 30,
+     State(V1, served(V2, 0, 25)), (V1, 3), (V2, 1)),
+    ("no-deadline-runs-out-on-unplaceable-pods", State(V1, flight(V2, 0, 25)), V2,
+     no_pool(obs(ready(1, 3), starting(2, 1))), T0 + 600,
+     State(V1, flight(V2, 0, 25)), (V1, 3), (V2, 1)),
+    ("a-rolling-update-is-not-rolled-back", ROLLING, State(V1, flight(V2, 0, None)), V2,
+     no_pool(obs(starting(2, 4))), T0 + 600,
+     State(V1, flight(V2, 0, None)), (V2, 4), None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case",), [(c,) for c in POOL_CASES], ids=[c[0] for c in POOL_CASES])
+def test_a_missing_pool_holds_the_service_where_it_is(case: tuple[Any, ...]) -> None:
+    spec = case[1] if isinstance(case[1], RolloutSpec) else CANARY
+    state, target, observed, now, want_state, want_stable, want_canary = (
+        case[2:] if isinstance(case[1], RolloutSpec) else case[1:])  # fmt: skip
+    plan = advance(spec, state, target, observed, now)
+    assert plan.state == want_state
+    assert (plan.stable, plan.canary) == (want_stable, want_canary)
+    assert plan.progressing == (False, "ComputePoolNotFound", POOL)
+    assert plan.events == () and plan.rollback is None
+    assert not analysis_due(spec, state, observed, now)
 
 
 # ---- analysis -----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import Any
 from perennial_operator.api import conditions as c
 from perennial_operator.api.group import LABEL_INFERENCESERVICE
 from perennial_operator.decide.conditions import Condition, get_condition, set_condition
+from perennial_operator.decide.events import Event
 from perennial_operator.decide.resolution import Resolution, Target
 from perennial_operator.decide.rollout import InFlight, Plan, RolloutSpec, State, Track
 
@@ -51,11 +52,13 @@ def state_from_status(status: Mapping[str, Any]) -> State:
     flight = None
     if canary.get("modelVersion") and canary.get("version") is not None:
         weight = canary.get("weight")
+        serving = canary.get("servingSince")
         flight = InFlight(
             Target(str(canary["modelVersion"]), int(canary["version"])),
             int(canary.get("step", 0)),
             None if weight is None else int(weight),
             parse_time(canary.get("stepStartedAt")),
+            parse_time(serving) if serving else None,
         )
     return State(current, flight)
 
@@ -75,6 +78,8 @@ def _state_fields(state: State) -> dict[str, Any]:
         }
         if flight.weight is not None:
             canary["weight"] = flight.weight
+        if flight.serving_since is not None:
+            canary["servingSince"] = format_time(flight.serving_since)
         fields["canary"] = canary
     return fields
 
@@ -112,11 +117,28 @@ def _progressing(conds: list[Condition], plan: Plan, phase: str, pods: Pods, gen
         status, reason, message = True, c.DEPLOYING, f"{pods.ready}/{pods.desired} replicas ready"
     else:
         old = get_condition(conds, c.PROGRESSING)
-        if old is not None and old.get("status") == "False":
+        stuck = old is not None and old.get("reason") == c.COMPUTE_POOL_NOT_FOUND
+        if old is not None and old.get("status") == "False" and not stuck:
             return conds
         status, reason, message = False, c.ROLLOUT_COMPLETE, "no rollout in progress"
     return set_condition(conds, type_=c.PROGRESSING, status=status, reason=reason,
                          message=message, generation=gen, now=now)  # fmt: skip
+
+
+def pool_events(previous: Mapping[str, Any], plan: Plan) -> list[Event]:
+    """A Warning when the ComputePool goes missing (or another one is missing now): once per
+    change, not on every tick. `previous` is the status before this tick."""
+    if plan.progressing is None or plan.progressing[1] != c.COMPUTE_POOL_NOT_FOUND:
+        return []
+    old = get_condition(previous.get("conditions") or [], c.PROGRESSING)
+    message = plan.progressing[2]
+    if (
+        old is not None
+        and old.get("reason") == c.COMPUTE_POOL_NOT_FOUND
+        and old.get("message") == message
+    ):
+        return []
+    return [Event("Warning", c.COMPUTE_POOL_NOT_FOUND, message)]
 
 
 def inferenceservice_status(

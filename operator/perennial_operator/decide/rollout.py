@@ -9,9 +9,13 @@ Deployments to run, the Events to post, and whether a version is rolled back.
   rolling update); done when it has rolled out, rolled back if that takes longer than
   readyDeadlineSeconds.
 - Canary: a canary Deployment runs the target beside the stable; the replica ratio follows
-  spec.rollout.steps. A step passes when the canary is ready, was held stepSeconds, and its
-  metrics are within the thresholds. After the last step the target becomes current: the
-  stable Deployment rolls to it while the canary still serves, then the canary goes.
+  spec.rollout.steps. A step's clock (`InFlight.serving_since`) starts when the canary serves
+  the step's share: its Deployment ready at the step's size and, with an HTTPRoute, the route
+  carrying the step's weight. It stops (and starts again from zero) whenever the canary stops
+  serving it. A step passes when the canary has served its share for stepSeconds and its
+  metrics are within the thresholds. readyDeadlineSeconds still counts from the step's start.
+  After the last step the target becomes current: the stable Deployment rolls to it while the
+  canary still serves, then the canary goes.
 - With spec.rollout.httpRoute the route's weights make the percentages exact (decide/traffic.py
   sets them), so the stable keeps all its replicas during a canary, as Argo Rollouts does with
   traffic routing: its capacity never drops below its share, and a rollback needs no scale-up.
@@ -25,6 +29,7 @@ Deployments to run, the Events to post, and whether a version is rolled back.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from perennial_operator.api import conditions as c
@@ -61,6 +66,9 @@ class InFlight:
     step: int
     weight: int | None
     started: float  # when the current step started (epoch seconds)
+    # when the canary began serving the step's share (whole epoch seconds, rounded up so a
+    # status round trip never shortens the step); None while it does not serve it
+    serving_since: float | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,8 @@ class Observed:
     canary_stats: RequestStats | None = None
     stable_stats: RequestStats | None = None
     route_problem: str | None = None  # why spec.rollout.httpRoute cannot be steered now
+    route_weight: int | None = None  # the canary's weight the route holds after this tick's write
+    pool_problem: str | None = None  # the ComputePool named in the spec does not exist
 
 
 @dataclass(frozen=True)
@@ -122,19 +132,61 @@ def split(spec: RolloutSpec, obs: Observed, weight: int) -> Split:
     return Split(obs.total, ratio.canary) if spec.routed else ratio
 
 
+def _ready(spec: RolloutSpec, flight: InFlight, obs: Observed) -> bool:
+    """The canary Deployment runs the step's size, every pod ready."""
+    assert flight.weight is not None
+    wanted = split(spec, obs, flight.weight).canary
+    return obs.canary is not None and obs.canary.serves(flight.target.version, wanted)
+
+
+def serves_share(spec: RolloutSpec, flight: InFlight, obs: Observed) -> bool:
+    """Does the canary get its step's share now? Without a route: when its Deployment is
+    ready at the step's size. With one: when, in addition, the route holds the step's weight
+    after this tick's write (decide/traffic.py raises it once the canary is ready)."""
+    if not _ready(spec, flight, obs):
+        return False
+    if not spec.routed:
+        return True
+    return obs.route_problem is None and obs.route_weight == flight.weight
+
+
+def clocked(spec: RolloutSpec, flight: InFlight, obs: Observed, now: float) -> InFlight:
+    """`flight` with its step clock started (at the next whole second) when the canary has
+    just got its share, or stopped when it lost it; unchanged otherwise."""
+    if flight.weight is None:
+        return flight
+    if not serves_share(spec, flight, obs):
+        return replace(flight, serving_since=None)
+    if flight.serving_since is None:
+        return replace(flight, serving_since=float(math.ceil(now)))
+    return flight
+
+
+def step_served(spec: RolloutSpec, flight: InFlight, now: float) -> bool:
+    """The canary has served the step's share for stepSeconds."""
+    since = flight.serving_since
+    return since is not None and now - since >= spec.step_seconds
+
+
 def analysis_due(spec: RolloutSpec, state: State, obs: Observed, now: float) -> bool:
-    """Should the caller scrape metrics before calling `advance`?"""
+    """Should the caller scrape metrics before calling `advance`? When the step may pass,
+    and, while the route is held, once the step began stepSeconds ago: a breach still rolls
+    back a canary that cannot move on."""
     flight = state.rollout
     if flight is None or flight.weight is None or state.promoting or spec.strategy != CANARY:
         return False
-    wanted = split(spec, obs, flight.weight).canary
-    ready = obs.canary is not None and obs.canary.serves(flight.target.version, wanted)
-    return ready and now - flight.started >= spec.step_seconds
+    if obs.pool_problem is not None or not _ready(spec, flight, obs):
+        return False
+    if spec.routed and obs.route_problem is not None:
+        return now - flight.started >= spec.step_seconds
+    return step_served(spec, clocked(spec, flight, obs, now), now)
 
 
 def advance(
     spec: RolloutSpec, state: State, target: Target | None, obs: Observed, now: float
 ) -> Plan:
+    if obs.pool_problem is not None:
+        return _pool_held(spec, state, obs, obs.pool_problem)
     if state.current is None:
         return _first_deploy(target, obs)
     flight = state.rollout
@@ -241,6 +293,17 @@ def _held(spec: RolloutSpec, state: State, obs: Observed, why: str) -> Plan:
     return replace(plan, progressing=(flight is not None, WAITING_FOR_HTTPROUTE, why))
 
 
+def _pool_held(spec: RolloutSpec, state: State, obs: Observed, why: str) -> Plan:
+    """The ComputePool is missing: nothing moves (no rollout starts, no step passes, no
+    deadline runs out on pods that cannot be placed) and the caller leaves the Deployments as
+    they are, since neither an unplaced pod nor a deleted one is what the spec asks for."""
+    if state.current is None:
+        plan = Plan(state, None, None, None)
+    else:
+        plan = _held(spec, state, obs, why)
+    return replace(plan, progressing=(False, c.COMPUTE_POOL_NOT_FOUND, why))
+
+
 def _rollback(state: State, obs: Observed, flight: InFlight, reason: str, detail: str) -> Plan:
     current = state.current
     assert current is not None
@@ -276,17 +339,19 @@ def _rolling(spec: RolloutSpec, state: State, flight: InFlight, obs: Observed, n
 
 
 def _canary(spec: RolloutSpec, state: State, flight: InFlight, obs: Observed, now: float) -> Plan:
-    assert flight.weight is not None
-    wanted = split(spec, obs, flight.weight).canary
-    ready = obs.canary is not None and obs.canary.serves(flight.target.version, wanted)
+    weight = flight.weight
+    assert weight is not None
+    flight = clocked(spec, flight, obs, now)
+    state = State(state.current, flight)
     waiting = _canary_plan(state, obs, None, spec)
-    if not ready:
+    if not _ready(spec, flight, obs):
         if now - flight.started <= spec.ready_deadline:
             return waiting
         have = obs.canary.ready if obs.canary else 0
+        wanted = split(spec, obs, weight).canary
         detail = f"canary not ready within {spec.ready_deadline:.0f}s ({have}/{wanted} ready)"
         return _rollback(state, obs, flight, c.READY_DEADLINE_EXCEEDED, detail)
-    if now - flight.started < spec.step_seconds or obs.canary_stats is None:
+    if obs.canary_stats is None:
         return waiting
     measured = _measured(obs)
     breach = threshold_breach(
@@ -297,6 +362,8 @@ def _canary(spec: RolloutSpec, state: State, flight: InFlight, obs: Observed, no
     if obs.route_problem is not None:
         where = f"step {flight.step + 1}/{len(spec.steps)} ({flight.weight}%)"
         return _held(spec, state, obs, f"{flight.target.name} held at {where}: {obs.route_problem}")
+    if not step_served(spec, flight, now):
+        return waiting
     if flight.step + 1 < len(spec.steps):
         step = flight.step + 1
         nxt = InFlight(flight.target, step, spec.steps[step], now)
@@ -315,7 +382,7 @@ def _promote(
 ) -> Plan:
     message = f"{flight.target.name} passed every step and becomes stable{measured}"
     return Plan(
-        State(flight.target, flight),
+        State(flight.target, replace(flight, serving_since=None)),
         (flight.target, _replicas(obs, obs.total)),
         (flight.target, split(spec, obs, 100).canary),
         (True, c.PROMOTING, message),

@@ -17,6 +17,7 @@ from perennial_operator.decide.analysis import request_stats
 from perennial_operator.decide.inferenceservice import (
     Pods,
     inferenceservice_status,
+    pool_events,
     rollout_spec,
     state_from_status,
 )
@@ -102,10 +103,17 @@ def _sync_locked(kube: Kube, isvc: dict[str, Any], config: OperatorConfig) -> st
     resolution = resolve(spec["model"], mvs, meta["name"])
     state = state_from_status(isvc.get("status") or {})
     obs, rspec, now = _observe(kube, isvc), rollout_spec(spec), time.time()
+    placement = _placement(kube, isvc)
+    if placement is None:
+        pool = spec.get("computePool")
+        why = f"ComputePool {pool} does not exist; the Deployments are left as they are"
+        log.warning("%s/%s: %s", meta["namespace"], meta["name"], why)
+        obs = replace(obs, pool_problem=why)
     route = traffic.observe(kube, isvc, rspec)
     if route is not None:  # the weights of the state as it is must stick before it moves on
         route = traffic.steer(kube, isvc, route, rspec, state, obs)
-        obs = replace(obs, route_problem=route.problem.message if route.problem else None)
+        obs = replace(obs, route_problem=route.problem.message if route.problem else None,
+                      route_weight=traffic.canary_weight_held(isvc, route, state))  # fmt: skip
     else:
         traffic.drop_services(kube, isvc)
     if analysis_due(rspec, state, obs, now):
@@ -116,13 +124,14 @@ def _sync_locked(kube: Kube, isvc: dict[str, Any], config: OperatorConfig) -> st
         _reject(kube, by_name.get(plan.rollback.target.name), meta["name"], plan, now_iso())
     if route is not None and plan.state != state:  # before a canary Deployment is deleted
         route = traffic.steer(kube, isvc, route, rspec, plan.state, obs)
-    _apply_children(kube, isvc, plan, obs, by_name, config)
+    _apply_children(kube, isvc, plan, obs, by_name, config, placement)
     stamp = now_iso()
     status = inferenceservice_status(isvc, resolution, plan, _pods(obs, plan), now=stamp)
     status, route_events = traffic.status(isvc, status, route, plan.state, stamp)
+    pool = pool_events(isvc.get("status") or {}, plan)
     # Events before the status that moves past them: a crash in between repeats an Event
     # on the next tick rather than losing it from the audit trail.
-    for event in (*plan.events, *route_events):
+    for event in (*pool, *plan.events, *route_events):
         kube.event(isvc, event.type, event.reason, event.message)
         if event.reason in OUTCOMES:
             metrics.ROLLOUTS.labels(outcome=OUTCOMES[event.reason]).inc()
@@ -131,7 +140,8 @@ def _sync_locked(kube: Kube, isvc: dict[str, Any], config: OperatorConfig) -> st
 
 
 def _apply_children(kube: Kube, isvc: dict[str, Any], plan: Plan, obs: Observed,
-                    mvs: dict[str, Any], config: OperatorConfig) -> None:  # fmt: skip
+                    mvs: dict[str, Any], config: OperatorConfig,
+                    placement: Placement | None) -> None:  # fmt: skip
     ns = isvc["metadata"]["namespace"]
     kube.apply(desired.service(isvc))
     hpa = desired.hpa(isvc)
@@ -139,10 +149,7 @@ def _apply_children(kube: Kube, isvc: dict[str, Any], plan: Plan, obs: Observed,
         kube.apply(hpa)
     elif kube.get("autoscaling/v2", "HorizontalPodAutoscaler", ns, isvc["metadata"]["name"]):
         kube.delete("autoscaling/v2", "HorizontalPodAutoscaler", ns, isvc["metadata"]["name"])
-    placement = _placement(kube, isvc)
-    if placement is None:
-        log.warning("%s/%s: ComputePool %s does not exist; Deployments left as they are",
-                    ns, isvc["metadata"]["name"], isvc["spec"].get("computePool"))  # fmt: skip
+    if placement is None:  # the ComputePool is missing: Progressing=False, ComputePoolNotFound
         return
     tracks = ((desired.STABLE, plan.stable, obs.stable), (desired.CANARY, plan.canary, obs.canary))
     for track, want, seen in tracks:

@@ -75,6 +75,16 @@ def _versions(isvc: dict[str, Any], state: State) -> dict[str, int | None]:
             for role, version in traffic.service_versions(state).items()}  # fmt: skip
 
 
+def canary_weight_held(isvc: dict[str, Any], view: RouteView, state: State) -> int | None:
+    """The weight the route holds for `<name>-canary` after this tick's write; None when the
+    route is unusable or does not list it. The step clock runs only while it is the step's."""
+    if view.route is None or view.problem is not None:
+        return None
+    applied = desired.applied(view.route, desired.our_services(isvc), _versions(isvc, state))
+    name = desired.role_service_name(isvc, traffic.CANARY_ROLE)
+    return next((int(a["weight"]) for a in applied or () if a["service"] == name), None)
+
+
 def status(isvc: dict[str, Any], new_status: dict[str, Any], view: RouteView | None,
            state: State, now: str) -> tuple[dict[str, Any], list[Event]]:  # fmt: skip
     """status.traffic and the TrafficRouted condition, and the Events they call for."""
