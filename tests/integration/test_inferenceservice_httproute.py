@@ -10,6 +10,7 @@ and removed again when the module is done.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from kubernetes import client
 
 from perennial_operator.api.group import API_VERSION
+from perennial_operator.decide.inferenceservice import parse_time
 from support.inferenceservice_world import Behaviour, World, world
 from support.poll import until
 
@@ -254,6 +256,43 @@ def test_missing_route_holds_the_canary_and_a_rollback_returns_all_to_stable(
     assert condition(world, "TrafficRouted")["status"] == "True"
     world.wait(lambda: world.deployment("canary") is None, "the canary Deployment removed")
     assert world.deployment("stable")["spec"]["replicas"] == 2
+
+
+def test_a_routed_step_is_timed_from_when_the_route_carries_its_weight(
+    world: World, gateway_api: None
+) -> None:
+    """The canary's pods come up later than stepSeconds: the route gets the step's weight
+    only then, and the step's clock starts with it, so the step is measured at 50%."""
+    world.pods.never_ready.add(2)
+    world.modelversion(1)
+    world.modelversion(2)
+    create_route(world)
+    world.service({"version": 1}, replicas=2,
+                  rollout=canary_spec(steps=[50, 100], stepSeconds=3))  # fmt: skip
+    world.wait_status("v1 Ready", phase="Ready", readyReplicas=2)
+    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
+                     {"spec": {"model": {"version": 2}}})  # fmt: skip
+    world.wait(lambda: weights(world) == (("churn-stable", 100), ("churn-canary", 0)),
+               "the canary listed at 0 while it is not ready")  # fmt: skip
+    time.sleep(5)  # the canary's pods stay unready for longer than stepSeconds (setup)
+    waiting = world.status()["canary"]
+    assert waiting["step"] == 0 and "servingSince" not in waiting, waiting
+    world.pods.never_ready.discard(2)
+
+    def serving() -> dict[str, Any] | None:
+        status = world.status()
+        canary = status.get("canary") or {}
+        return status if canary.get("servingSince") and canary.get("step") == 0 else None
+
+    status = world.wait(serving, "the step's clock started")
+    # The clock and the route's weight arrive together: the same status write shows both.
+    assert {"service": "churn-canary", "version": 2, "weight": 50} in status["traffic"]
+    since = parse_time(status["canary"]["servingSince"])
+    assert since - parse_time(status["canary"]["stepStartedAt"]) >= 5
+    nxt = world.wait(lambda: (c := world.status().get("canary")) and c.get("step") == 1 and c,
+                     "step 2 (100%)", timeout=30)  # fmt: skip
+    assert parse_time(nxt["stepStartedAt"]) - since >= 3, nxt
+    world.wait_status("v2 promoted", phase="Ready", currentVersion=2, timeout=60)
 
 
 def test_the_patch_is_guarded_and_what_it_means_for_the_users_server_side_apply(
