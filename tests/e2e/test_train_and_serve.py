@@ -156,8 +156,10 @@ def test_train_register_and_serve_for_real(loop: Loop) -> None:
                       "drift in InferenceService status", timeout=90)  # fmt: skip
     names = set(frame.columns) | set(frame.columns.str.replace(" ", "_"))
     assert drift["psi"] >= 0 and drift["features"] and set(drift["features"]) <= names
-    print(f"\ntrained and registered in {trained_s:.1f}s; "
-          f"served and answered in {time.monotonic() - started - trained_s:.1f}s")
+    print(
+        f"\ntrained and registered in {trained_s:.1f}s; "
+        f"served and answered in {time.monotonic() - started - trained_s:.1f}s"
+    )
 
 
 def test_a_data_check_failure_fails_the_job_with_the_validators_report(loop: Loop) -> None:

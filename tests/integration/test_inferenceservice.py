@@ -56,6 +56,7 @@ def test_pinned_service_with_autoscaling_serves_then_deletes_everything(world: W
     assert drift["psi"] == drift["features"]["age"] and drift["worst"] == ["age"]
     assert world.status()["liveMetric"] == {"name": "accuracy", "value": 0.9, "samples": 20}
     world.kube.delete(API_VERSION, "InferenceService", world.ns, "churn")
+
     def all_gone() -> bool:
         return (not world.kube.list("apps/v1", "Deployment", world.ns)
                 and world.kube.get("v1", "Service", world.ns, "churn") is None
@@ -74,8 +75,11 @@ def _snapshot_rollout(world: World) -> tuple[Any, ...]:
 def test_canary_walks_every_step_and_promotes(world: World) -> None:
     world.modelversion(1)
     world.modelversion(2)
-    world.service({"version": 1}, replicas=2,
-                  rollout={"strategy": "Canary", "steps": [25, 50, 100], "stepSeconds": 2})
+    world.service(
+        {"version": 1},
+        replicas=2,
+        rollout={"strategy": "Canary", "steps": [25, 50, 100], "stepSeconds": 2},
+    )
     world.wait_status("v1 Ready", phase="Ready", readyReplicas=2)
     world.cluster.kubectl("-n", world.ns, "scale", "inferenceservice/churn", "--replicas=4")
     world.wait_status("scaled to 4 through the scale subresource", phase="Ready",
@@ -102,8 +106,13 @@ def test_canary_walks_every_step_and_promotes(world: World) -> None:
     stable = world.deployment("stable")
     assert stable["spec"]["template"]["metadata"]["labels"]["perennial.dev/model-version"] == "2"
     reasons = [r for _, r, _ in world.events()]
-    assert reasons[reasons.index("CanaryStarted"):] == [
-        "CanaryStarted", "CanaryStep", "CanaryStep", "Promoted", "RolloutComplete"]
+    assert reasons[reasons.index("CanaryStarted") :] == [
+        "CanaryStarted",
+        "CanaryStep",
+        "CanaryStep",
+        "Promoted",
+        "RolloutComplete",
+    ]
     messages = [m for _, r, m in world.events() if r in ("CanaryStarted", "CanaryStep")]
     assert "at 25% (1 canary, 3 stable pods)" in messages[0]
     assert "at 50% (2 canary, 2 stable pods)" in messages[1]
@@ -170,8 +179,11 @@ def test_tracking_waits_for_a_model_then_follows_the_stage(world: World) -> None
 def test_operator_killed_mid_canary_resumes_at_its_step(world: World) -> None:
     world.modelversion(1)
     world.modelversion(2)
-    world.service({"version": 1}, replicas=2,
-                  rollout={"strategy": "Canary", "steps": [50, 100], "stepSeconds": 3})
+    world.service(
+        {"version": 1},
+        replicas=2,
+        rollout={"strategy": "Canary", "steps": [50, 100], "stepSeconds": 3},
+    )
     world.wait_status("v1 Ready", phase="Ready", readyReplicas=2)
     world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
                      {"spec": {"model": {"version": 2}}})  # fmt: skip
@@ -181,8 +193,12 @@ def test_operator_killed_mid_canary_resumes_at_its_step(world: World) -> None:
     world.wait_status("promoted after the restart", phase="Ready", currentVersion=2, timeout=90)
     reasons = [r for _, r, _ in world.events()]
     assert reasons.count("CanaryStarted") == 1, reasons  # resumed, not restarted
-    assert reasons[reasons.index("CanaryStarted"):] == [
-        "CanaryStarted", "CanaryStep", "Promoted", "RolloutComplete"]
+    assert reasons[reasons.index("CanaryStarted") :] == [
+        "CanaryStarted",
+        "CanaryStep",
+        "Promoted",
+        "RolloutComplete",
+    ]
     world.wait(lambda: len(world.kube.list("apps/v1", "Deployment", world.ns)) == 1,
                "only the stable Deployment left")  # fmt: skip
 
@@ -211,8 +227,11 @@ def test_a_canary_ready_late_still_serves_its_share_for_step_seconds(world: Worl
     world.pods.never_ready.add(2)
     world.modelversion(1)
     world.modelversion(2)
-    world.service({"version": 1}, replicas=2,
-                  rollout={"strategy": "Canary", "steps": [50, 100], "stepSeconds": 3})
+    world.service(
+        {"version": 1},
+        replicas=2,
+        rollout={"strategy": "Canary", "steps": [50, 100], "stepSeconds": 3},
+    )
     world.wait_status("v1 Ready", phase="Ready", readyReplicas=2)
     world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
                      {"spec": {"model": {"version": 2}}})  # fmt: skip
@@ -236,16 +255,22 @@ def test_a_canary_ready_late_still_serves_its_share_for_step_seconds(world: Worl
     assert held >= 3, (serving, nxt)  # stepSeconds at the step's share, counted from ready
     world.wait_status("v2 promoted", phase="Ready", currentVersion=2, timeout=60)
     reasons = [r for _, r, _ in world.events()]
-    assert reasons[reasons.index("CanaryStarted"):] == [
-        "CanaryStarted", "CanaryStep", "Promoted", "RolloutComplete"]
+    assert reasons[reasons.index("CanaryStarted") :] == [
+        "CanaryStarted",
+        "CanaryStep",
+        "Promoted",
+        "RolloutComplete",
+    ]
 
 
 def test_a_missing_compute_pool_is_a_condition_until_the_pool_appears(world: World) -> None:
     pool = f"isvc-{world.ns}"[:63]
     world.modelversion(1)
     world.service({"version": 1}, replicas=1, computePool=pool)
-    cond = world.wait(lambda: (c := world.condition("Progressing")).get("reason")
-                      == "ComputePoolNotFound" and c, "Progressing=False, ComputePoolNotFound")
+    cond = world.wait(
+        lambda: (c := world.condition("Progressing")).get("reason") == "ComputePoolNotFound" and c,
+        "Progressing=False, ComputePoolNotFound",
+    )
     assert cond["status"] == "False"
     assert cond["message"] == (f"ComputePool {pool} does not exist; the Deployments are left "
                                "as they are")  # fmt: skip

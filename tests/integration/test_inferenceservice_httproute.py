@@ -147,8 +147,13 @@ def test_route_weights_follow_every_canary_step_exactly(world: World, gateway_ap
     world.wait_status("v1 Ready", phase="Ready", readyReplicas=2)
     world.wait(lambda: weights(world) == (("churn-stable", 100),),
                "the user's backendRef to churn replaced by churn-stable at 100")  # fmt: skip
-    world.wait(lambda: world.status().get("traffic") == [
-        {"service": "churn-stable", "version": 1, "weight": 100}], "status.traffic at rest")
+    world.wait(
+        lambda: (
+            world.status().get("traffic")
+            == [{"service": "churn-stable", "version": 1, "weight": 100}]
+        ),
+        "status.traffic at rest",
+    )
     assert condition(world, "TrafficRouted")["reason"] == "WeightsApplied"
     assert selects(world, "churn-stable") == "1" and selects(world, "churn-canary") == "1"
 
@@ -182,8 +187,13 @@ def test_route_weights_follow_every_canary_step_exactly(world: World, gateway_ap
     assert stable_sizes == {2}, "with a route the stable keeps all its replicas"
     assert canary_selects == {"2"}
     assert selects(world, "churn-stable") == "2" and selects(world, "churn-canary") == "2"
-    world.wait(lambda: world.status().get("traffic") == [
-        {"service": "churn-stable", "version": 2, "weight": 100}], "status.traffic promoted")
+    world.wait(
+        lambda: (
+            world.status().get("traffic")
+            == [{"service": "churn-stable", "version": 2, "weight": 100}]
+        ),
+        "status.traffic promoted",
+    )
 
     # The user's fields are untouched; the operator is an Update manager of spec.rules only.
     after = route(world)
@@ -223,8 +233,11 @@ def test_missing_route_holds_the_canary_and_a_rollback_returns_all_to_stable(
     world.pods.behaviour[2] = Behaviour(ok=160, errors=40)
     world.modelversion(1)
     world.modelversion(2)
-    world.service({"version": 1}, replicas=2,
-                  rollout=canary_spec(steps=[50, 100], stepSeconds=4, maxErrorRate=0.05))
+    world.service(
+        {"version": 1},
+        replicas=2,
+        rollout=canary_spec(steps=[50, 100], stepSeconds=4, maxErrorRate=0.05),
+    )
     world.wait_status("v1 Ready", phase="Ready", readyReplicas=2)
     cond = world.wait(lambda: (c := condition(world, "TrafficRouted")).get("status") == "False"
                       and c, "TrafficRouted=False")  # fmt: skip
@@ -328,7 +341,8 @@ def test_the_patch_is_guarded_and_what_it_means_for_the_users_server_side_apply(
     written, what, _ = httproute.patch(kube, namespace, "r", ops)
     assert what is None and written is not None
     assert written["spec"]["rules"][0]["backendRefs"] == [
-        {"group": "", "kind": "Service", "name": "churn-stable", "port": 80, "weight": 100}]
+        {"group": "", "kind": "Service", "name": "churn-stable", "port": 80, "weight": 100}
+    ]
     owners = {m["manager"]: set(m["fieldsV1"]["f:spec"]) for m in written["metadata"][
         "managedFields"]}  # fmt: skip
     assert owners == {"gitops": {"f:hostnames"}, "perennial-traffic": {"f:rules"}}

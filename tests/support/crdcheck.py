@@ -132,8 +132,10 @@ def _schema_error(error: jsonschema.ValidationError) -> list[str]:
         return [f"{where}: Unsupported value: {_quote(value)}: supported values: {allowed}"]
     if kind in ("type", "anyOf"):
         expected = arg if kind == "type" else "integer or string"
-        return [f'{where}: Invalid value: "{_type_name(value)}": {where} in body must be of type '
-                f'{expected}: "{_type_name(value)}"']
+        return [
+            f'{where}: Invalid value: "{_type_name(value)}": {where} in body must be of type '
+            f'{expected}: "{_type_name(value)}"'
+        ]
     if kind == "pattern":
         return [f"{where}: Invalid value: {_quote(value)}: {where} in body should match '{arg}'"]
     bounds = {
@@ -151,8 +153,15 @@ def _schema_error(error: jsonschema.ValidationError) -> list[str]:
 
 
 def _type_name(value: Any) -> str:
-    names = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
-             dict: "object", type(None): "null"}
+    names = {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "array",
+        dict: "object",
+        type(None): "null",
+    }
     return names.get(type(value), type(value).__name__)
 
 
@@ -221,12 +230,16 @@ def cel_errors(schema: Schema, value: Any, old: Any = None, path: str = "") -> l
         transition = re.search(r"\boldSelf\b", rule["rule"]) is not None
         if transition and old is None:
             continue
-        result = evaluate(rule["rule"], to_cel(schema, value),
-                          to_cel(schema, old) if transition else None)
+        result = evaluate(
+            rule["rule"], to_cel(schema, value), to_cel(schema, old) if transition else None
+        )
         if result is not True:
-            detail = rule.get("message", f"failed rule: {rule['rule']}") if result is False else (
-                f"{result} evaluating rule: {rule['rule']}")
-            errors.append(f'{path or "<root>"}: Invalid value: {detail}')  # as in 1.37
+            detail = (
+                rule.get("message", f"failed rule: {rule['rule']}")
+                if result is False
+                else (f"{result} evaluating rule: {rule['rule']}")
+            )
+            errors.append(f"{path or '<root>'}: Invalid value: {detail}")  # as in 1.37
     if isinstance(value, dict):
         props, extra = schema.get("properties", {}), schema.get("additionalProperties")
         for key, sub_value in value.items():
@@ -236,8 +249,9 @@ def cel_errors(schema: Schema, value: Any, old: Any = None, path: str = "") -> l
                 errors += cel_errors(sub, sub_value, sub_old, f"{path}.{key}" if path else key)
     elif isinstance(value, list) and "items" in schema:
         for index, item in enumerate(value):
-            errors += cel_errors(schema["items"], item, _old_item(schema, item, old),
-                                 f"{path}[{index}]")
+            errors += cel_errors(
+                schema["items"], item, _old_item(schema, item, old), f"{path}[{index}]"
+            )
     return errors
 
 

@@ -133,8 +133,11 @@ class FakePods:
                 for pod in self.kube.list("v1", "Pod", self.ns, LABEL):
                     started = (pod.get("status") or {}).get("podIP")
                     version = int(pod["metadata"]["labels"]["perennial.dev/model-version"])
-                    if pod["spec"].get("nodeName") and not started \
-                            and version not in self.never_ready:
+                    if (
+                        pod["spec"].get("nodeName")
+                        and not started
+                        and version not in self.never_ready
+                    ):
                         self._start(pod)
             except Exception:  # noqa: BLE001 (a namespace being deleted; the loop goes on)
                 continue
@@ -214,8 +217,10 @@ class World:
     def events(self) -> list[tuple[str, str, str]]:
         # Timestamps have whole seconds; our Events are never updated, so their
         # resourceVersion (etcd's revision) orders them as they were posted.
-        items = sorted(self.kube.list("v1", "Event", self.ns),
-                       key=lambda e: int(e["metadata"]["resourceVersion"]))
+        items = sorted(
+            self.kube.list("v1", "Event", self.ns),
+            key=lambda e: int(e["metadata"]["resourceVersion"]),
+        )
         return [(e["type"], e["reason"], e["message"]) for e in items
                 if e["involvedObject"]["kind"] == "InferenceService"]  # fmt: skip
 

@@ -45,8 +45,11 @@ def test_include_merges_local_keys_and_concatenates_rules(tmp_path: Path) -> Non
     (tmp_path / "_frag.yaml").write_text(
         "type: object\ndescription: old\nx-kubernetes-validations: [{rule: a, message: A}]\n"
     )
-    node = {"$include": "_frag.yaml", "description": "new",
-            "x-kubernetes-validations": [{"rule": "b", "message": "B"}]}
+    node = {
+        "$include": "_frag.yaml",
+        "description": "new",
+        "x-kubernetes-validations": [{"rule": "b", "message": "B"}],
+    }
     assert GENERATE.expand(node, tmp_path) == {
         "type": "object",
         "description": "new",
@@ -57,8 +60,9 @@ def test_include_merges_local_keys_and_concatenates_rules(tmp_path: Path) -> Non
 def test_retrain_template_is_the_trainingjob_spec() -> None:
     crds = Checker.load().crds
     spec = dict(version_schema(crds["TrainingJob"])["properties"]["spec"])
-    template = dict(version_schema(crds["RetrainPolicy"])["properties"]["spec"]["properties"]
-                    ["template"])
+    template = dict(
+        version_schema(crds["RetrainPolicy"])["properties"]["spec"]["properties"]["template"]
+    )
     immutable = spec["x-kubernetes-validations"][-1]
     assert immutable["rule"] == "self == oldSelf"
     spec["x-kubernetes-validations"] = spec["x-kubernetes-validations"][:-1]

@@ -31,8 +31,13 @@ def find_kubectl() -> Path | None:
 def rendered() -> list[dict[str, Any]]:
     kubectl = find_kubectl()
     assert kubectl is not None, "no kubectl: run `make k8s-build` (or install kubectl)"
-    out = subprocess.run([str(kubectl), "kustomize", str(REPO / "manifests")],
-                         capture_output=True, text=True, timeout=120, check=False)
+    out = subprocess.run(
+        [str(kubectl), "kustomize", str(REPO / "manifests")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
 
@@ -43,12 +48,27 @@ def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 def test_renders_every_piece(rendered: list[dict[str, Any]]) -> None:
     crds = {doc["metadata"]["name"] for doc in by_kind(rendered, "CustomResourceDefinition")}
-    assert {f"{p}.perennial.dev" for p in ("trainingjobs", "modelversions", "inferenceservices",
-                                          "retrainpolicies", "computepools")} <= crds
+    assert {
+        f"{p}.perennial.dev"
+        for p in (
+            "trainingjobs",
+            "modelversions",
+            "inferenceservices",
+            "retrainpolicies",
+            "computepools",
+        )
+    } <= crds
     assert {"clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"} <= crds
     kinds = {doc["kind"] for doc in rendered}
-    assert {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment",
-            "Service", "ClusterKopfPeering"} <= kinds
+    assert {
+        "Namespace",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "Service",
+        "ClusterKopfPeering",
+    } <= kinds
 
 
 def test_crds_kustomization_lists_every_crd_file() -> None:
@@ -65,8 +85,13 @@ def test_rbac_is_explicit_and_covers_our_resources(rendered: list[dict[str, Any]
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
                 granted.setdefault((group, resource), set()).update(rule["verbs"])
-    for plural in ("trainingjobs", "modelversions", "inferenceservices", "retrainpolicies",
-                   "computepools"):
+    for plural in (
+        "trainingjobs",
+        "modelversions",
+        "inferenceservices",
+        "retrainpolicies",
+        "computepools",
+    ):
         assert {"get", "list", "watch", "patch"} <= granted[("perennial.dev", plural)]
         assert {"patch"} <= granted[("perennial.dev", f"{plural}/status")]
         assert {"update"} <= granted[("perennial.dev", f"{plural}/finalizers")]

@@ -80,8 +80,11 @@ def test_inference_service_scales() -> None:
 def test_every_field_has_a_description(kind: str) -> None:
     schema = version_schema(CRDS[kind])
     assert schema.get("description")
-    missing = [path for path, sub in properties(schema) if path != ".metadata"
-               and not sub.get("description")]
+    missing = [
+        path
+        for path, sub in properties(schema)
+        if path != ".metadata" and not sub.get("description")
+    ]
     assert missing == []
 
 
@@ -112,8 +115,14 @@ def test_status_follows_api_conventions(kind: str) -> None:
     assert conditions["x-kubernetes-list-type"] == "map"
     assert conditions["x-kubernetes-list-map-keys"] == ["type"]
     item = conditions["items"]["properties"]
-    assert set(item) == {"type", "status", "observedGeneration", "lastTransitionTime",
-                         "reason", "message"}
+    assert set(item) == {
+        "type",
+        "status",
+        "observedGeneration",
+        "lastTransitionTime",
+        "reason",
+        "message",
+    }
     assert item["status"]["enum"] == ["True", "False", "Unknown"]
 
 
@@ -142,8 +151,11 @@ def test_printer_columns_resolve_and_match_their_types(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_rule_has_a_message_and_compiles(kind: str) -> None:
-    rules = [rule for _, node in nodes(version_schema(CRDS[kind]))
-             for rule in node.get("x-kubernetes-validations", [])]
+    rules = [
+        rule
+        for _, node in nodes(version_schema(CRDS[kind]))
+        for rule in node.get("x-kubernetes-validations", [])
+    ]
     assert rules
     for rule in rules:
         assert rule.get("message"), rule

@@ -64,8 +64,11 @@ RESOLVE_CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("model", "mvs", "version", "reason", "rejected"),
-                         [c[1:] for c in RESOLVE_CASES], ids=[c[0] for c in RESOLVE_CASES])
+@pytest.mark.parametrize(
+    ("model", "mvs", "version", "reason", "rejected"),
+    [c[1:] for c in RESOLVE_CASES],
+    ids=[c[0] for c in RESOLVE_CASES],
+)
 def test_resolve(model: dict[str, Any], mvs: list[dict[str, Any]], version: int | None,
                  reason: str, rejected: tuple[int, ...]) -> None:  # fmt: skip
     res = resolve({"name": "churn", **model}, mvs, "svc")
@@ -110,8 +113,11 @@ STATUS_CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("previous", "res", "plan", "observed", "phase", "conds"),
-                         [c[1:] for c in STATUS_CASES], ids=[c[0] for c in STATUS_CASES])
+@pytest.mark.parametrize(
+    ("previous", "res", "plan", "observed", "phase", "conds"),
+    [c[1:] for c in STATUS_CASES],
+    ids=[c[0] for c in STATUS_CASES],
+)
 def test_status(previous: dict[str, Any], res: Resolution, plan: Plan, observed: Pods,
                 phase: str, conds: dict[str, tuple[str, str]]) -> None:  # fmt: skip
     status = inferenceservice_status(isvc(**previous), res, plan, observed, now=NOW)
@@ -139,8 +145,13 @@ def test_rollout_state_round_trips_through_status() -> None:
     state = State(V1, InFlight(V2, 1, 50, 1_790_000_000.0))
     plan = Plan(state, (V1, 2), (V2, 2), (True, "CanaryStep", "step 2"))
     status = inferenceservice_status(isvc(), OK, plan, pods(4, 4), now=NOW)
-    assert status["canary"] == {"version": 2, "modelVersion": "churn-v2", "step": 1,
-                                "weight": 50, "stepStartedAt": format_time(1_790_000_000.0)}
+    assert status["canary"] == {
+        "version": 2,
+        "modelVersion": "churn-v2",
+        "step": 1,
+        "weight": 50,
+        "stepStartedAt": format_time(1_790_000_000.0),
+    }
     assert state_from_status(status) == state
     rolling = State(V1, InFlight(V2, 0, None, 1_790_000_000.0))
     plan = Plan(rolling, (V2, 2), None, (True, "RollingUpdate", "rolling"))
@@ -172,7 +183,10 @@ def test_a_missing_pool_is_a_condition_and_one_warning() -> None:
     first = inferenceservice_status(isvc(phase="Ready"), OK, HELD, pods(2, 2), now=NOW)
     cond = next(c for c in first["conditions"] if c["type"] == "Progressing")
     assert (cond["status"], cond["reason"], cond["message"]) == (
-        "False", "ComputePoolNotFound", POOL)
+        "False",
+        "ComputePoolNotFound",
+        POOL,
+    )
     assert first["phase"] == "Ready"  # what runs still serves
     (event,) = pool_events(isvc(phase="Ready"), HELD)
     assert (event.type, event.reason, event.message) == ("Warning", "ComputePoolNotFound", POOL)
@@ -184,14 +198,16 @@ def test_a_missing_pool_is_a_condition_and_one_warning() -> None:
 
 def test_the_pool_condition_clears_when_the_pool_appears() -> None:
     held = inferenceservice_status(isvc(phase="Ready"), OK, HELD, pods(2, 2), now=NOW)
-    back = inferenceservice_status({**ISVC, "status": held}, OK,
-                                   Plan(State(V1), (V1, 2), None, None), pods(2, 2), now=NOW)
+    back = inferenceservice_status(
+        {**ISVC, "status": held}, OK, Plan(State(V1), (V1, 2), None, None), pods(2, 2), now=NOW
+    )
     cond = next(c for c in back["conditions"] if c["type"] == "Progressing")
     assert (cond["status"], cond["reason"]) == ("False", "RolloutComplete")
     # Any other False reason stays as it was (a rollback's reason, say).
     rolled = {**held, "conditions": [{**cond, "reason": "ErrorRateExceeded", "message": "x"}]}
-    kept = inferenceservice_status({**ISVC, "status": rolled}, OK,
-                                   Plan(State(V1), (V1, 2), None, None), pods(2, 2), now=NOW)
+    kept = inferenceservice_status(
+        {**ISVC, "status": rolled}, OK, Plan(State(V1), (V1, 2), None, None), pods(2, 2), now=NOW
+    )
     assert next(c for c in kept["conditions"] if c["type"] == "Progressing")["reason"] == \
         "ErrorRateExceeded"  # fmt: skip
 
@@ -237,6 +253,11 @@ def test_ready_pod_ips_of_one_version() -> None:
         return {"metadata": meta, "status": {"podIP": ip, "conditions": [
             {"type": "Ready", "status": ready}]}}  # fmt: skip
 
-    found = [pod("10.0.0.2", "4"), pod("10.0.0.1", "4"), pod("10.0.0.3", "5"),
-             pod("10.0.0.4", "4", ready="False"), pod("10.0.0.5", "4", deleting=True)]
+    found = [
+        pod("10.0.0.2", "4"),
+        pod("10.0.0.1", "4"),
+        pod("10.0.0.3", "5"),
+        pod("10.0.0.4", "4", ready="False"),
+        pod("10.0.0.5", "4", deleting=True),
+    ]
     assert ready_pod_ips(found, 4) == ["10.0.0.1", "10.0.0.2"]

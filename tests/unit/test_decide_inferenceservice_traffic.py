@@ -165,7 +165,12 @@ def test_a_routed_canary_walks_exact_weights_and_keeps_the_stable_whole() -> Non
 def test_without_a_route_the_stable_shrinks_by_the_replica_ratio() -> None:
     spec = RolloutSpec(strategy="Canary", steps=(10, 50, 100), step_seconds=10)
     assert [s[:3] for s in _drive(spec)] == [
-        (10, 3, 1), (50, 2, 2), (100, 0, 4), (100, 4, 4), (None, 4, None)]
+        (10, 3, 1),
+        (50, 2, 2),
+        (100, 0, 4),
+        (100, 4, 4),
+        (None, 4, None),
+    ]
 
 
 # id, spec, state, target, observed, now -> state, stable, canary, progressing, events, rollback
@@ -330,7 +335,8 @@ def test_status_without_a_route_drops_the_condition_and_the_traffic() -> None:
                        generation=1, now=NOW)  # fmt: skip
     assert out["traffic"] is None
     assert [(c["status"], c["reason"]) for c in out["conditions"]] == [
-        ("False", "HTTPRouteNotFound")]
+        ("False", "HTTPRouteNotFound")
+    ]
     unset = with_traffic(out, None, None, None, generation=2, now=NOW)
     assert unset["conditions"] == [] and unset["traffic"] is None
 
@@ -343,7 +349,9 @@ def test_a_warning_once_per_problem_and_an_event_per_shift() -> None:
     assert traffic_events(already, "churn", missing, None) == []
     other = RouteProblem("GatewayAPINotInstalled", "no API")
     assert [e.reason for e in traffic_events(already, "churn", other, None)] == [
-        "GatewayAPINotInstalled"]
+        "GatewayAPINotInstalled"
+    ]
     shifted = traffic_events(already, "churn", None, APPLIED)
     assert [(e.type, e.reason, e.message) for e in shifted] == [
-        ("Normal", "TrafficShifted", "HTTPRoute churn: churn-stable 90%, churn-canary 10%")]
+        ("Normal", "TrafficShifted", "HTTPRoute churn: churn-stable 90%, churn-canary 10%")
+    ]

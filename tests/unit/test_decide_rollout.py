@@ -198,8 +198,10 @@ def test_a_whole_canary_walks_every_step_in_order() -> None:
         if state.rollout is None:
             break
         stable_version, stable_n = plan.stable[0].version, plan.stable[1]
-        world = obs(ready(stable_version, stable_n),
-                    ready(plan.canary[0].version, plan.canary[1]) if plan.canary else None)
+        world = obs(
+            ready(stable_version, stable_n),
+            ready(plan.canary[0].version, plan.canary[1]) if plan.canary else None,
+        )
         now += 11
         if analysis_due(CANARY, state, world, now):
             world = obs(world.stable, world.canary, canary_stats=GOOD)
@@ -223,7 +225,6 @@ def test_analysis_is_due_only_for_a_canary_that_served_its_share_long_enough() -
     assert not analysis_due(ROLLING, State(V1, flight(V2, 0, None)), world, T0 + 11)
     # Began long ago, but only now ready: the clock starts now, the analysis waits for it.
     assert not analysis_due(CANARY, State(V1, flight(V2, 0, 25)), world, T0 + 100)
-
 
 
 POOL = "ComputePool gpu does not exist; the Deployments are left as they are"

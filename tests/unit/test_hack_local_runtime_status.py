@@ -98,8 +98,13 @@ def test_a_pod_status_from_start_to_success() -> None:
     running = pod.status(T1)
     conditions = {x["type"]: x["status"] for x in running["conditions"]}
     assert running["phase"] == "Running"
-    assert conditions == {"PodReadyToStartContainers": "True", "Initialized": "True",
-                          "ContainersReady": "True", "Ready": "True", "PodScheduled": "True"}
+    assert conditions == {
+        "PodReadyToStartContainers": "True",
+        "Initialized": "True",
+        "ContainersReady": "True",
+        "Ready": "True",
+        "PodScheduled": "True",
+    }
     pod.main[0].end(0, "{}", T2)
     done = pod.status(T2)
     conditions = {x["type"]: (x["status"], x.get("reason")) for x in done["conditions"]}

@@ -85,8 +85,12 @@ def test_a_half_run_never_pod_from_an_earlier_runtime_is_failed(
     runtime: tuple[LocalRuntime, FakeApi],
 ):
     rt, api = runtime
-    status = {"phase": "Running", "containerStatuses": [
-        {"name": "train", "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]}
+    status = {
+        "phase": "Running",
+        "containerStatuses": [
+            {"name": "train", "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}
+        ],
+    }
     rt.handle("ADDED", pod("orphan", status=status))
     assert rt.started == []  # type: ignore[attr-defined]
     assert api.patched["orphan"]["phase"] == "Failed"
