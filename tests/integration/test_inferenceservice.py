@@ -149,12 +149,61 @@ def test_canary_breaching_the_error_rate_is_rolled_back(world: World) -> None:
     assert "error rate 0.2000 > maxErrorRate 0.05" in rejection["message"]
     rolled = [(t, m) for t, r, m in world.events() if r == "RolledBack"]
     assert rolled and rolled[0][0] == "Warning"
+    reasons = [r for _, r, _ in world.events()]
+    assert reasons[reasons.index("CanaryStarted") :] == ["CanaryStarted", "RolledBack"]  # step 1
     conds = {c["type"]: c for c in status["conditions"]}
     assert conds["ModelResolved"]["reason"] == "ModelVersionRejected"
     assert conds["Progressing"]["reason"] == "ErrorRateExceeded"
     # Resolution now skips v2: the operator does not try it again.
     world.wait_status("still rolled back after a resync", phase="RolledBack", currentVersion=1)
     assert world.deployment("canary") is None
+
+
+def test_a_breach_in_a_later_step_is_not_hidden_by_the_earlier_steps(world: World) -> None:
+    """Each step is judged on its own traffic. Step 1 serves 2000 clean requests per scrape;
+    step 2 answers 10 of every 110 with a 500 (9 %). Since the pods started that is well
+    under 1 %, so a cumulative analysis would promote; the step's own numbers roll it back."""
+    world.pods.behaviour[2] = Behaviour(ok=2000)
+    world.modelversion(1)
+    world.modelversion(2)
+    world.service({"version": 1}, replicas=2,
+                  rollout={"strategy": "Canary", "steps": [50, 100], "stepSeconds": 2,
+                           "maxErrorRate": 0.05})  # fmt: skip
+    world.wait_status("v1 Ready", phase="Ready", readyReplicas=2)
+    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
+                     {"spec": {"model": {"version": 2}}})  # fmt: skip
+    world.wait(lambda: (world.status().get("canary") or {}).get("step") == 1, "step 2")
+    world.pods.behaviour[2] = Behaviour(ok=100, errors=10)
+    status = world.wait_status("rolled back", phase="RolledBack", timeout=90)
+    assert status["lastRollback"]["reason"] == "ErrorRateExceeded"
+    reasons = [r for _, r, _ in world.events()]
+    assert reasons[reasons.index("CanaryStarted") :] == [
+        "CanaryStarted",
+        "CanaryStep",
+        "RolledBack",
+    ]
+    mv = world.kube.get(API_VERSION, "ModelVersion", world.ns, "churn-v2")
+    (rejection,) = mv["status"]["rejections"]
+    assert "error rate 0.0909 > maxErrorRate 0.05" in rejection["message"], rejection
+
+
+def test_errors_before_a_step_began_do_not_fail_it(world: World) -> None:
+    """The canary's pods count 100 errors before the step's clock starts (a burst while
+    coming up), then serve clean. Since the pods started that is a 20 % error rate at the
+    first step; the steps themselves are clean, so the canary is promoted."""
+    world.pods.behaviour[2] = Behaviour(ok=200, startup_errors=100)
+    world.modelversion(1)
+    world.modelversion(2)
+    world.service({"version": 1}, replicas=2,
+                  rollout={"strategy": "Canary", "steps": [50, 100], "stepSeconds": 1,
+                           "maxErrorRate": 0.05})  # fmt: skip
+    world.wait_status("v1 Ready", phase="Ready", readyReplicas=2)
+    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
+                     {"spec": {"model": {"version": 2}}})  # fmt: skip
+    world.wait_status("v2 promoted", currentVersion=2, timeout=90)
+    steps = [m for _, r, m in world.events() if r in ("CanaryStep", "Promoted")]
+    assert len(steps) == 2 and all("error rate 0.0000" in m for m in steps), steps
+    assert "RolledBack" not in [r for _, r, _ in world.events()]
 
 
 def test_tracking_waits_for_a_model_then_follows_the_stage(world: World) -> None:

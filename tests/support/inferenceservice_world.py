@@ -40,28 +40,51 @@ PROFILE = {"features": [{"name": "age", "kind": "numeric", "edges": [30.0],
 
 @dataclass
 class Behaviour:
-    """What the pods of one model version report on /metrics."""
+    """What the pods of one model version serve, as their /metrics show it.
+
+    Counters grow as a server's do: every scrape of a pod finds one more batch of `ok` and
+    `errors` requests (all faster or all slower than 5 ms, by `latency_s`) answered since the
+    last one. So a pod's counters rise with the scrapes, and changing a version's Behaviour
+    mid-rollout changes what its pods serve from then on. `startup_errors` are 5xx answers a
+    pod has already counted when it is first scraped: a burst before any step's clock."""
 
     ok: int = 200
     errors: int = 0
     latency_s: float = 0.004
+    startup_errors: int = 0
+
+
+@dataclass
+class Served:
+    """One pod's counters since it started."""
+
+    ok: int = 0
+    errors: int = 0
+    fast: int = 0
+    slow: int = 0
+
+    def add(self, b: Behaviour) -> None:
+        self.ok += b.ok
+        self.errors += b.errors
+        if b.latency_s > 0.005:
+            self.slow += b.ok + b.errors
+        else:
+            self.fast += b.ok + b.errors
 
     def metrics(self, model: str, version: int) -> str:
         mv = f'model="{model}",version="{version}"'
         lv = f'{mv},protocol="v2"'
-        slow = self.latency_s > 0.005
-        fast_count = 0 if slow else self.ok + self.errors
         total = self.ok + self.errors
         return "\n".join([
             "# TYPE perennial_requests counter",
             f'perennial_requests_total{{{lv},code="200"}} {self.ok}',
             f'perennial_requests_total{{{lv},code="500"}} {self.errors}',
             "# TYPE perennial_request_duration_seconds histogram",
-            f'perennial_request_duration_seconds_bucket{{{lv},le="0.005"}} {fast_count}',
+            f'perennial_request_duration_seconds_bucket{{{lv},le="0.005"}} {self.fast}',
             f'perennial_request_duration_seconds_bucket{{{lv},le="1.0"}} {total}',
             f'perennial_request_duration_seconds_bucket{{{lv},le="+Inf"}} {total}',
             f"perennial_request_duration_seconds_count{{{lv}}} {total}",
-            f"perennial_request_duration_seconds_sum{{{lv}}} {total * self.latency_s}",
+            f"perennial_request_duration_seconds_sum{{{lv}}} {self.fast * 0.004 + self.slow}",
             "# TYPE perennial_feature_bin counter",
             f'perennial_feature_bin_total{{{mv},feature="age",bin="0"}} 75',
             f'perennial_feature_bin_total{{{mv},feature="age",bin="1"}} 25',
@@ -79,6 +102,8 @@ class FakePods:
         self.kube, self.ns = kube, namespace
         self.versions: dict[str, tuple[str, int]] = {}  # pod IP -> (model, version)
         self.behaviour: dict[int, Behaviour] = {}
+        self.served: dict[str, Served] = {}  # pod IP -> its counters
+        self.served_lock = threading.Lock()
         self.never_ready: set[int] = set()  # versions whose pods never start
         self.scraped: set[str] = set()
         self.stop = threading.Event()
@@ -99,6 +124,17 @@ class FakePods:
         for thread in self.threads:
             thread.join(timeout=10)
 
+    def scrape(self, ip: str, model: str, version: int) -> str:
+        """The pod's /metrics after one more batch of what its version serves now."""
+        behaviour = self.behaviour.get(version, Behaviour())
+        with self.served_lock:
+            if ip not in self.served:
+                burst = behaviour.startup_errors
+                self.served[ip] = Served(errors=burst, fast=burst)
+            served = self.served[ip]
+            served.add(behaviour)
+            return served.metrics(model, version)
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
@@ -108,8 +144,8 @@ class FakePods:
                 model, version = fake.versions.get(ip, ("", 0))
                 if self.path == "/metrics" and version:
                     fake.scraped.add(ip)
-                    body = fake.behaviour.get(version, Behaviour()).metrics(model, version)
-                    self._send(200, body.encode(), "text/plain; version=0.0.4")
+                    body = fake.scrape(ip, model, version).encode()
+                    self._send(200, body, "text/plain; version=0.0.4")
                 elif self.path == f"/v2/models/{model}/profile" and version:
                     self._send(200, json.dumps(PROFILE).encode(), "application/json")
                 else:

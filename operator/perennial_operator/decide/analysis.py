@@ -1,10 +1,17 @@
 """Canary analysis: error rate and p99 latency from the servers' Prometheus counters,
-compared with the rollout's thresholds."""
+compared with the rollout's thresholds.
+
+A canary step is judged on its own traffic: when the step's clock starts, the counters of
+every canary pod are kept as the step's baseline (`PodCounters`, in status), and the
+analysis uses what each pod counted since (`increase`), summed across pods (`step_stats`).
+A pod whose counters went down, or whose container restarted, counts from zero, as
+Prometheus' increase() does with counter resets; so does a pod that joined mid-step.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from perennial_operator.api import conditions as c
@@ -51,16 +58,96 @@ def histogram_quantile(q: float, buckets: Iterable[tuple[float, float]]) -> floa
     return lower
 
 
-def request_stats(samples: Iterable[Sample]) -> RequestStats:
-    """Totals across replicas: 5xx answers are errors (4xx are the client's fault)."""
+def _stats(requests: float, errors: float, buckets: Iterable[tuple[float, float]]) -> RequestStats:
+    p99 = histogram_quantile(0.99, buckets) if requests else None
+    return RequestStats(requests, errors, None if p99 is None else p99 * 1000.0)
+
+
+def _totals(samples: Iterable[Sample]) -> tuple[float, float, dict[float, float]]:
+    """Requests, 5xx errors (4xx are the client's fault), and the latency histogram's
+    cumulative count per upper bound, summed over every series (protocol, replica)."""
     samples = list(samples)
     codes = by_label(samples, REQUESTS, "code")
     requests = sum(codes.values())
     errors = sum(v for (code,), v in codes.items() if code.startswith("5"))
-    cumulative = by_label(samples, BUCKETS, "le")
-    buckets = [(float(le), count) for (le,), count in cumulative.items() if le]
-    p99 = histogram_quantile(0.99, buckets) if requests else None
-    return RequestStats(requests, errors, None if p99 is None else p99 * 1000.0)
+    buckets: dict[float, float] = {}
+    for (le,), count in by_label(samples, BUCKETS, "le").items():
+        if le:
+            buckets[float(le)] = buckets.get(float(le), 0.0) + count
+    return requests, errors, buckets
+
+
+def request_stats(samples: Iterable[Sample]) -> RequestStats:
+    """Totals across replicas since each started: 5xx answers are errors."""
+    requests, errors, buckets = _totals(samples)
+    return _stats(requests, errors, buckets.items())
+
+
+@dataclass(frozen=True)
+class PodCounters:
+    """What one canary pod has counted since it started: just what the analysis needs.
+    `buckets` holds (upper bound, cumulative count) of the latency histogram, from the
+    highest bound that still counts 0 upwards: lower bounds count 0 too and are left out
+    (a missing bound counts 0), and the one kept is where interpolation starts."""
+
+    pod: str
+    restarts: int  # the pod's container restarts: a restart resets its counters
+    requests: float
+    errors: float
+    buckets: tuple[tuple[float, float], ...]
+
+    def bucket_map(self) -> dict[float, float]:
+        return dict(self.buckets)
+
+
+def pod_counters(pod: str, restarts: int, samples: Iterable[Sample]) -> PodCounters:
+    """One pod's counters from its samples (the caller keeps only the version's series)."""
+    requests, errors, buckets = _totals(samples)
+    return PodCounters(pod, restarts, requests, errors, compact(buckets.items()))
+
+
+def compact(buckets: Iterable[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+    """Cumulative buckets without the leading zeros, except the last one: the quantile
+    interpolates from that bound, so histogram_quantile gives the same answer."""
+    ordered = sorted(buckets)
+    first = next((i for i, (_, count) in enumerate(ordered) if count), len(ordered))
+    return tuple(ordered[max(first - 1, 0) :]) if first < len(ordered) else ()
+
+
+def increase(now: PodCounters, base: PodCounters | None) -> PodCounters:
+    """What a pod counted since `base`. Without a base (the pod joined after it was taken),
+    after a container restart, or when any counter went down (the process restarted), the
+    pod counted everything it shows now: Prometheus' increase() on a counter reset."""
+    if base is None or base.restarts != now.restarts:
+        return now
+    old, new = base.bucket_map(), now.bucket_map()
+    reset = (
+        now.requests < base.requests
+        or now.errors < base.errors
+        or any(new.get(le, 0.0) < count for le, count in old.items())
+    )
+    if reset:
+        return now
+    delta = tuple(sorted((le, count - old.get(le, 0.0)) for le, count in new.items()))
+    return PodCounters(
+        now.pod, now.restarts, now.requests - base.requests, now.errors - base.errors, delta
+    )
+
+
+def step_stats(pods: Iterable[PodCounters], baseline: Iterable[PodCounters] | None) -> RequestStats:
+    """The canary's error rate and p99 over the step: each pod's increase since the step's
+    baseline, summed across pods. No baseline (None) counts from each pod's start.
+    A pod that left since the baseline is not counted."""
+    base: Mapping[str, PodCounters] = {b.pod: b for b in baseline or ()}
+    requests = errors = 0.0
+    buckets: dict[float, float] = {}
+    for pod in pods:
+        step = increase(pod, base.get(pod.pod))
+        requests += step.requests
+        errors += step.errors
+        for le, count in step.buckets:
+            buckets[le] = buckets.get(le, 0.0) + count
+    return _stats(requests, errors, buckets.items())
 
 
 def threshold_breach(

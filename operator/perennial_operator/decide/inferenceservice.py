@@ -7,12 +7,14 @@ the time.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from perennial_operator.api import conditions as c
 from perennial_operator.api.group import LABEL_INFERENCESERVICE
+from perennial_operator.decide.analysis import PodCounters
 from perennial_operator.decide.conditions import Condition, get_condition, set_condition
 from perennial_operator.decide.events import Event
 from perennial_operator.decide.resolution import Resolution, Target
@@ -59,8 +61,42 @@ def state_from_status(status: Mapping[str, Any]) -> State:
             None if weight is None else int(weight),
             parse_time(canary.get("stepStartedAt")),
             parse_time(serving) if serving else None,
+            _baseline_from(canary.get("baseline")),
         )
     return State(current, flight)
+
+
+def _le(bound: float) -> str:
+    return "+Inf" if bound == math.inf else repr(bound)
+
+
+def _baseline_fields(baseline: tuple[PodCounters, ...]) -> list[dict[str, Any]]:
+    """status.canary.baseline: per canary pod, whole counts (they are counters)."""
+    return [
+        {
+            "pod": p.pod,
+            "restarts": p.restarts,
+            "requests": round(p.requests),
+            "errors": round(p.errors),
+            "buckets": {_le(le): round(count) for le, count in p.buckets},
+        }
+        for p in baseline
+    ]
+
+
+def _baseline_from(raw: Any) -> tuple[PodCounters, ...] | None:
+    if raw is None:
+        return None
+    return tuple(
+        PodCounters(
+            str(p["pod"]),
+            int(p.get("restarts", 0)),
+            float(p.get("requests", 0)),
+            float(p.get("errors", 0)),
+            tuple(sorted((float(le), float(n)) for le, n in (p.get("buckets") or {}).items())),
+        )
+        for p in raw
+    )
 
 
 def _state_fields(state: State) -> dict[str, Any]:
@@ -80,8 +116,19 @@ def _state_fields(state: State) -> dict[str, Any]:
             canary["weight"] = flight.weight
         if flight.serving_since is not None:
             canary["servingSince"] = format_time(flight.serving_since)
+        if flight.baseline is not None:
+            canary["baseline"] = _baseline_fields(flight.baseline)
         fields["canary"] = canary
     return fields
+
+
+def _removing(previous: Any, canary: Any) -> Any:
+    """status.canary for a merge patch: a field the previous status had and this one lacks
+    becomes null, so the patch removes it (a merge patch keeps what it does not name)."""
+    if not isinstance(previous, Mapping) or not isinstance(canary, dict):
+        return canary
+    gone = {k: None for k in previous if k not in canary}
+    return {**canary, **gone} if gone else canary
 
 
 @dataclass(frozen=True)
@@ -176,6 +223,7 @@ def inferenceservice_status(
         "readyReplicas": pods.ready,
         "selector": f"{LABEL_INFERENCESERVICE}={meta['name']}",
     }
+    status["canary"] = _removing(previous.get("canary"), status["canary"])
     if last_rollback:
         status["lastRollback"] = last_rollback
     return status

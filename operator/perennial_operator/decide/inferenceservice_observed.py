@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from perennial_operator.decide.rollout import Track
@@ -40,6 +41,32 @@ def pod_is_ready(pod: Mapping[str, Any]) -> bool:
         return False
     conditions = status.get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+@dataclass(frozen=True)
+class ServingPod:
+    name: str
+    ip: str
+    restarts: int  # container restarts: each one resets the server's counters
+
+
+def ready_pods(pods: Iterable[Mapping[str, Any]], version: int) -> list[ServingPod]:
+    """The ready pods that serve `version`, by name."""
+    return sorted(
+        (
+            ServingPod(
+                str(p["metadata"]["name"]),
+                str(p["status"]["podIP"]),
+                sum(
+                    int(s.get("restartCount", 0))
+                    for s in p["status"].get("containerStatuses") or []
+                ),
+            )
+            for p in pods
+            if pod_is_ready(p) and _version(p["metadata"].get("labels") or {}) == version
+        ),
+        key=lambda pod: pod.name,
+    )
 
 
 def ready_pod_ips(pods: Iterable[Mapping[str, Any]], version: int) -> list[str]:

@@ -13,7 +13,10 @@ Deployments to run, the Events to post, and whether a version is rolled back.
   the step's share: its Deployment ready at the step's size and, with an HTTPRoute, the route
   carrying the step's weight. It stops (and starts again from zero) whenever the canary stops
   serving it. A step passes when the canary has served its share for stepSeconds and its
-  metrics are within the thresholds. readyDeadlineSeconds still counts from the step's start.
+  metrics are within the thresholds. The metrics are the step's own: when the clock starts,
+  the canary pods' counters are kept in the state (`InFlight.baseline`), and the caller
+  measures from there (decide/analysis.py `step_stats`). readyDeadlineSeconds still counts
+  from the step's start.
   After the last step the target becomes current: the stable Deployment rolls to it while the
   canary still serves, then the canary goes.
 - With spec.rollout.httpRoute the route's weights make the percentages exact (decide/traffic.py
@@ -34,7 +37,7 @@ from dataclasses import dataclass, replace
 
 from perennial_operator.api import conditions as c
 from perennial_operator.api.traffic import WAITING_FOR_HTTPROUTE
-from perennial_operator.decide.analysis import RequestStats, threshold_breach
+from perennial_operator.decide.analysis import PodCounters, RequestStats, threshold_breach
 from perennial_operator.decide.events import Event
 from perennial_operator.decide.replicas import Split, canary_split
 from perennial_operator.decide.resolution import Target
@@ -69,6 +72,9 @@ class InFlight:
     # when the canary began serving the step's share (whole epoch seconds, rounded up so a
     # status round trip never shortens the step); None while it does not serve it
     serving_since: float | None = None
+    # the canary pods' counters when the step's clock last started: the step is judged on
+    # what they counted since. None: not taken in this step (counts from each pod's start)
+    baseline: tuple[PodCounters, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,8 @@ class Observed:
     route_problem: str | None = None  # why spec.rollout.httpRoute cannot be steered now
     route_weight: int | None = None  # the canary's weight the route holds after this tick's write
     pool_problem: str | None = None  # the ComputePool named in the spec does not exist
+    # every ready canary pod's counters, scraped when `baseline_due` (None: not scraped)
+    canary_pods: tuple[PodCounters, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -152,14 +160,28 @@ def serves_share(spec: RolloutSpec, flight: InFlight, obs: Observed) -> bool:
 
 def clocked(spec: RolloutSpec, flight: InFlight, obs: Observed, now: float) -> InFlight:
     """`flight` with its step clock started (at the next whole second) when the canary has
-    just got its share, or stopped when it lost it; unchanged otherwise."""
+    just got its share, or stopped when it lost it; unchanged otherwise. A clock that starts
+    takes the canary pods' counters (`obs.canary_pods`) as the step's baseline; a stopped
+    one keeps its baseline until the clock starts again, so a held step is still judged
+    from there."""
     if flight.weight is None:
         return flight
     if not serves_share(spec, flight, obs):
         return replace(flight, serving_since=None)
     if flight.serving_since is None:
-        return replace(flight, serving_since=float(math.ceil(now)))
+        return replace(flight, serving_since=float(math.ceil(now)), baseline=obs.canary_pods)
     return flight
+
+
+def baseline_due(spec: RolloutSpec, state: State, obs: Observed, now: float) -> bool:
+    """Should the caller scrape the canary pods' counters (`Observed.canary_pods`) before
+    calling `advance`? When the step's clock starts on this tick: they become its baseline."""
+    flight = state.rollout
+    if flight is None or flight.weight is None or state.promoting or spec.strategy != CANARY:
+        return False
+    if obs.pool_problem is not None or flight.serving_since is not None:
+        return False
+    return clocked(spec, flight, obs, now).serving_since is not None
 
 
 def step_served(spec: RolloutSpec, flight: InFlight, now: float) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 from perennial_operator import metrics
 from perennial_operator.api.group import API_VERSION
 from perennial_operator.config import OperatorConfig
-from perennial_operator.decide.analysis import request_stats
+from perennial_operator.decide.analysis import request_stats, step_stats
 from perennial_operator.decide.inferenceservice import (
     Pods,
     inferenceservice_status,
@@ -23,12 +23,20 @@ from perennial_operator.decide.inferenceservice import (
 )
 from perennial_operator.decide.inferenceservice_observed import track_of
 from perennial_operator.decide.resolution import resolve
-from perennial_operator.decide.rollout import Observed, Plan, State, advance, analysis_due
+from perennial_operator.decide.rollout import (
+    Observed,
+    Plan,
+    State,
+    advance,
+    analysis_due,
+    baseline_due,
+)
+from perennial_operator.decide.samples import of_version
 from perennial_operator.desired import inferenceservice as desired
 from perennial_operator.desired.placement import NO_POOL, Placement, pool_placement
 from perennial_operator.k8s.resources import Kube, now_iso
 from perennial_operator.reconcile import inferenceservice_traffic as traffic
-from perennial_operator.reconcile.inferenceservice_pods import pod_urls, samples_of
+from perennial_operator.reconcile.inferenceservice_pods import counters_of, pod_urls, samples_of
 
 log = logging.getLogger(__name__)
 KIND = "InferenceService"
@@ -71,21 +79,28 @@ def _observe(kube: Kube, isvc: dict[str, Any]) -> Observed:
 
 
 def _measure(kube: Kube, isvc: dict[str, Any], state: State, obs: Observed,
-             config: OperatorConfig) -> Observed:  # fmt: skip
-    ns = isvc["metadata"]["namespace"]
-    assert state.rollout is not None and state.current is not None
-    tracks = ((desired.CANARY, state.rollout.target.version),
-              (desired.STABLE, state.current.version))  # fmt: skip
-    stats = []
-    for track, version in tracks:
-        urls = pod_urls(kube, ns, desired.selector(isvc, track), version, config)
-        samples, answered = samples_of(urls)
-        if answered < len(urls):
-            missing = len(urls) - answered
-            log.warning("%s/%s: %d of %d %s pods did not answer /metrics",
-                        ns, isvc["metadata"]["name"], missing, len(urls), track)  # fmt: skip
-        stats.append(request_stats(s for s in samples if s.labels.get("version") == str(version)))
-    return replace(obs, canary_stats=stats[0], stable_stats=stats[1])
+             config: OperatorConfig, *, analyse: bool) -> Observed:  # fmt: skip
+    """Scrape the canary pods' counters (for a baseline, and for the step's analysis) and,
+    when `analyse`, the stable's totals (shown in Events for comparison)."""
+    ns, name = isvc["metadata"]["namespace"], isvc["metadata"]["name"]
+    flight = state.rollout
+    assert flight is not None and state.current is not None
+    selector = desired.selector(isvc, desired.CANARY)
+    pods, asked = counters_of(kube, ns, selector, flight.target.version, config)
+    if len(pods) < asked:
+        log.warning("%s/%s: %d of %d canary pods did not answer /metrics",
+                    ns, name, asked - len(pods), asked)  # fmt: skip
+    obs = replace(obs, canary_pods=tuple(pods))
+    if not analyse:
+        return obs
+    urls = pod_urls(kube, ns, desired.selector(isvc, desired.STABLE), state.current.version,
+                    config)  # fmt: skip
+    samples, answered = samples_of(urls)
+    if answered < len(urls):
+        log.warning("%s/%s: %d of %d stable pods did not answer /metrics",
+                    ns, name, len(urls) - answered, len(urls))  # fmt: skip
+    stable = request_stats(of_version(samples, state.current.version))
+    return replace(obs, canary_stats=step_stats(pods, flight.baseline), stable_stats=stable)
 
 
 def _placement(kube: Kube, isvc: dict[str, Any]) -> Placement | None:
@@ -116,8 +131,9 @@ def _sync_locked(kube: Kube, isvc: dict[str, Any], config: OperatorConfig) -> st
                       route_weight=traffic.canary_weight_held(isvc, route, state))  # fmt: skip
     else:
         traffic.drop_services(kube, isvc)
-    if analysis_due(rspec, state, obs, now):
-        obs = _measure(kube, isvc, state, obs, config)
+    analyse = analysis_due(rspec, state, obs, now)
+    if analyse or baseline_due(rspec, state, obs, now):
+        obs = _measure(kube, isvc, state, obs, config, analyse=analyse)
     plan = advance(rspec, state, resolution.target, obs, now)
     by_name = {m["metadata"]["name"]: m for m in mvs}
     if plan.rollback is not None:  # first, so a crash after it cannot roll the version out again

@@ -5,8 +5,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from perennial_operator.config import OperatorConfig
-from perennial_operator.decide.inferenceservice_observed import ready_pod_ips
-from perennial_operator.decide.samples import Sample
+from perennial_operator.decide.analysis import PodCounters, pod_counters
+from perennial_operator.decide.inferenceservice_observed import ready_pod_ips, ready_pods
+from perennial_operator.decide.samples import Sample, of_version
 from perennial_operator.desired.inferenceservice import SERVE_PORT
 from perennial_operator.k8s.resources import Kube
 from perennial_operator.k8s.scrape import pod_url, scrape
@@ -30,3 +31,22 @@ def samples_of(urls: list[str]) -> tuple[list[Sample], int]:
     answered = [raw for raw in results if raw is not None]
     samples = [Sample(name, labels, value) for raw in answered for name, labels, value in raw]
     return samples, len(answered)
+
+
+def counters_of(kube: Kube, namespace: str, selector: dict[str, str], version: int,
+                config: OperatorConfig) -> tuple[list[PodCounters], int]:  # fmt: skip
+    """Each ready pod's request counters for `version`, by pod name (the pods that did not
+    answer are left out), and how many pods were asked."""
+    labels = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+    pods = ready_pods(kube.list("v1", "Pod", namespace, labels), version)
+    if not pods:
+        return [], 0
+    urls = [pod_url(config.pod_url_template, p.ip, SERVE_PORT) for p in pods]
+    with ThreadPoolExecutor(max_workers=min(PARALLEL, len(urls))) as pool:
+        results = list(pool.map(scrape, urls))
+    counters = [
+        pod_counters(p.name, p.restarts, of_version((Sample(*s) for s in raw), version))
+        for p, raw in zip(pods, results, strict=True)
+        if raw is not None
+    ]
+    return counters, len(pods)
