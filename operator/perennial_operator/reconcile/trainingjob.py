@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections import Counter as Tally
+from collections import OrderedDict
 from typing import Any
 
 from perennial_operator import metrics
@@ -31,6 +32,9 @@ _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 _phases: dict[str, str] = {}  # uid → phase, for the TrainingJobs-by-phase gauge
 _published: set[str] = set()
+# uids of deleted TrainingJobs (never reused), so a sync still in flight cannot re-add one.
+_deleted: OrderedDict[str, None] = OrderedDict()
+MAX_TOMBSTONES = 10_000
 
 
 def _lock(key: str) -> threading.Lock:
@@ -145,6 +149,11 @@ def _publish_phase(uid: str, phase: str | None) -> None:
     with _locks_guard:
         if phase is None:
             _phases.pop(uid, None)
+            _deleted[uid] = None
+            while len(_deleted) > MAX_TOMBSTONES:
+                _deleted.popitem(last=False)
+        elif uid in _deleted:
+            return  # a sync that read the job just before its deletion finished after it
         else:
             _phases[uid] = phase
         counts = Tally(_phases.values())
