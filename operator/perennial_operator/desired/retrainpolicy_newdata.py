@@ -15,9 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
-from perennial_operator.api.group import API_VERSION, GROUP, child_labels
+from perennial_operator.api.group import GROUP, child_labels
 from perennial_operator.config import OperatorConfig
 from perennial_operator.desired.common import (
     child_name,
@@ -34,6 +32,7 @@ from perennial_operator.desired.trainingjob import (
     pod_mounts,
     pod_volumes,
     runtime_container,
+    spec_configmap,
 )
 
 CONTAINER = "fingerprint"
@@ -68,24 +67,8 @@ def _labels(policy_name: str, job_name: str | None = None) -> dict[str, str]:
 
 def probe_configmap(policy: Mapping[str, Any]) -> dict[str, Any]:
     """The template as the TrainingJob manifest `perennial-train fingerprint -f` reads."""
-    meta = policy["metadata"]
-    document = {
-        "apiVersion": API_VERSION,
-        "kind": "TrainingJob",
-        "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
-        "spec": policy["spec"]["template"],
-    }
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": configmap_name(meta["name"]),
-            "namespace": meta["namespace"],
-            "labels": _labels(meta["name"]),
-            "ownerReferences": [owner_reference(dict(policy))],
-        },
-        "data": {SPEC_FILE: yaml.safe_dump(document, sort_keys=True)},
-    }
+    name = policy["metadata"]["name"]
+    return spec_configmap(policy, configmap_name(name), _labels(name), policy["spec"]["template"])
 
 
 def probe_job(policy: Mapping[str, Any], name: str, config: OperatorConfig) -> dict[str, Any]:

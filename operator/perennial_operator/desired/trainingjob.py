@@ -5,6 +5,7 @@ Pure: the same TrainingJob, config and placement always give the same manifests.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -57,21 +58,29 @@ def _labels(tj: dict[str, Any]) -> dict[str, str]:
 
 
 def configmap(tj: dict[str, Any]) -> dict[str, Any]:
-    meta = tj["metadata"]
+    return spec_configmap(tj, configmap_name(tj), _labels(tj), tj["spec"])
+
+
+def spec_configmap(
+    owner: Mapping[str, Any], name: str, labels: dict[str, str], spec: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A ConfigMap `name` holding `spec` as the TrainingJob manifest `perennial-train -f`
+    reads (named like its owner), owned by `owner`."""
+    meta = owner["metadata"]
     document = {
         "apiVersion": API_VERSION,
         "kind": "TrainingJob",
         "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
-        "spec": tj["spec"],
+        "spec": spec,
     }
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {
-            "name": configmap_name(tj),
+            "name": name,
             "namespace": meta["namespace"],
-            "labels": _labels(tj),
-            "ownerReferences": [owner_reference(tj)],
+            "labels": labels,
+            "ownerReferences": [owner_reference(dict(owner))],
         },
         "data": {SPEC_FILE: yaml.safe_dump(document, sort_keys=True)},
     }
