@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sklearn.datasets import load_iris
-from train_support import run_job
+from train_support import iris_pvc, run_job
 
 from perennial_runtime import contract
 
@@ -35,11 +34,7 @@ def _one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def pvc(tmp_path: Path) -> Path:
-    root = tmp_path / "pvc"
-    (root / "data" / "sets").mkdir(parents=True)
-    frame = load_iris(as_frame=True).frame.rename(columns={"target": "species"})
-    frame.to_csv(root / "data" / "sets" / "iris.csv", index=False)
-    return root
+    return iris_pvc(tmp_path)
 
 
 def test_console_script_trains_from_stdin_yaml(tmp_path: Path, pvc: Path) -> None:

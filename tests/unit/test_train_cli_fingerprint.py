@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sklearn.datasets import load_iris
-from train_support import manifest, run_job
+from train_support import iris_pvc, manifest, run_job
 
 from perennial_runtime import contract
 from perennial_runtime.train.cli import main
@@ -34,11 +33,7 @@ def _one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def pvc(tmp_path: Path) -> Path:
-    root = tmp_path / "pvc"
-    (root / "data" / "sets").mkdir(parents=True)
-    frame = load_iris(as_frame=True).frame.rename(columns={"target": "species"})
-    frame.to_csv(root / "data" / "sets" / "iris.csv", index=False)
-    return root
+    return iris_pvc(tmp_path)
 
 
 def fingerprint(tmp_path: Path, spec: dict, *extra: str) -> tuple[int, bytes]:

@@ -47,6 +47,17 @@ def run_job(tmp_path: Path, spec: dict[str, Any], *extra: str, validate: bool = 
     return Run(code, output, message)
 
 
+def iris_pvc(tmp_path: Path) -> Path:
+    """A PVC root holding data/sets/iris.csv, its label column named `species`."""
+    from sklearn.datasets import load_iris
+
+    root = tmp_path / "pvc"
+    (root / "data" / "sets").mkdir(parents=True)
+    frame = load_iris(as_frame=True).frame.rename(columns={"target": "species"})
+    frame.to_csv(root / "data" / "sets" / "iris.csv", index=False)
+    return root
+
+
 def text_frame(rows: int = 240, seed: int = 0) -> pd.DataFrame:
     """Short reviews whose words give away the label, plus shared filler words."""
     rng = np.random.default_rng(seed)
