@@ -1,4 +1,4 @@
-"""Safe loading: every algorithm's model loads with TRUSTED; anything else is refused."""
+"""Safe loading: every algorithm's model loads with the trusted list; anything else is refused."""
 
 from __future__ import annotations
 

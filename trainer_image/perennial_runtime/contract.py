@@ -29,6 +29,32 @@ SIGNATURE = "signature.json"
 PROFILE = "profile.json"
 RESULT = "result.json"
 
+# Types beyond skops' defaults that a model written by perennial-train may hold; both the
+# trainer's own loader and the server trust exactly these (one list, so they cannot drift).
+# Anything else is refused with its name. Some are trusted by skops itself in newer
+# versions; listing them keeps older skops working. A unit test saves every algorithm
+# and checks that its untrusted types are all listed here.
+SKOPS_TRUSTED_TYPES: tuple[str, ...] = (
+    "builtins.slice",
+    "numpy.dtype",
+    "perennial_runtime.train.recommend.MatrixFactorization",
+    "sklearn._loss.link.IdentityLink",
+    "sklearn._loss.link.Interval",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.link.MultinomialLogit",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn._loss.loss.HalfMultinomialLoss",
+    "sklearn._loss.loss.HalfSquaredError",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.compose._column_transformer._RemainderColsList",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.tree._tree.Tree",
+    "sklearn.utils._bunch.Bunch",  # VotingClassifier.named_estimators_ (a dict)
+)
+
 # Where the kubelet picks up the container's termination message (the operator reads it).
 TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 TERMINATION_MESSAGE_MAX_BYTES = 4096

@@ -19,30 +19,6 @@ from perennial_runtime import contract
 from perennial_runtime.serve.onnx_predictor import OnnxPredictor, missing_as_empty
 from perennial_runtime.serve.signature import Profile, Signature, parse_profile, parse_signature
 
-# skops refuses every type it does not trust by default; these are the extra types a
-# scikit-learn pipeline written by perennial-train needs. Anything else is refused with
-# its name, and an operator can extend the list with --trust-type after reviewing it.
-TRUSTED_SKOPS_TYPES: tuple[str, ...] = (
-    "builtins.slice",
-    "numpy.dtype",
-    "perennial_runtime.train.recommend.MatrixFactorization",
-    "sklearn.calibration._CalibratedClassifier",
-    "sklearn.calibration._SigmoidCalibration",
-    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
-    "sklearn.utils._bunch.Bunch",
-    "sklearn.tree._tree.Tree",
-    "sklearn.compose._column_transformer._RemainderColsList",
-    "sklearn._loss.link.Interval",
-    "sklearn._loss.link.IdentityLink",
-    "sklearn._loss.link.LogitLink",
-    "sklearn._loss.link.MultinomialLogit",
-    "sklearn._loss.loss.HalfBinomialLoss",
-    "sklearn._loss.loss.HalfMultinomialLoss",
-    "sklearn._loss.loss.HalfSquaredError",
-    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-)
-
 
 class ModelLoadError(Exception):
     """The model directory cannot be served: tampered, missing or unsafe artifacts."""
@@ -127,7 +103,7 @@ def _load_skops(path: Path, trust_types: Sequence[str]) -> Any:
     import skops.io as sio
 
     file = path / contract.MODEL_SKOPS
-    trusted = set(TRUSTED_SKOPS_TYPES) | set(trust_types)
+    trusted = set(contract.SKOPS_TRUSTED_TYPES) | set(trust_types)
     unknown = sorted(set(sio.get_untrusted_types(file=file)) - trusted)
     if unknown:
         raise ModelLoadError(

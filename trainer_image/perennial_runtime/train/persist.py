@@ -15,18 +15,8 @@ import skops.io as sio
 
 from perennial_runtime import contract
 
-# Types beyond skops' defaults that the pipelines of ALGORITHMS contain. A unit test
-# saves every algorithm and checks that its untrusted types are all listed here.
-TRUSTED: tuple[str, ...] = (
-    "numpy.dtype",
-    "perennial_runtime.train.recommend.MatrixFactorization",
-    "sklearn.calibration._CalibratedClassifier",
-    "sklearn.calibration._SigmoidCalibration",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
-    "sklearn.tree._tree.Tree",
-    "sklearn.utils._bunch.Bunch",  # VotingClassifier.named_estimators_ (a dict)
-)
+# The one list the server trusts too (contract.py).
+TRUSTED = contract.SKOPS_TRUSTED_TYPES
 
 
 class UntrustedModelError(Exception):
