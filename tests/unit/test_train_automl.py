@@ -76,13 +76,25 @@ def test_search_classification_within_a_small_budget(tmp_path: Path) -> None:
     board = result["leaderboard"]
     assert result["automl"]["metric"] == "roc_auc"
     assert 1 <= len(board) <= 10
-    if result["algorithm"] == "ensemble":  # chosen only when it scores at least as well
+    if result["algorithm"] == "ensemble":
         members = result["hyperparameters"]["members"]
-        assert len(members) >= 2 and sum(m["weight"] for m in members) == 25
-        ranked = [(e["algorithm"], e["params"]) for e in board]
-        assert all((m["algorithm"], m["params"]) in ranked for m in members)
         summary = result["ensemble"]
-        assert summary["outOfFoldScore"] >= summary["bestSingleOutOfFoldScore"]
+        assert len(members) >= 2 and summary["members"] == members
+        if summary["method"] == "family-vote":  # each family's best candidate, equal weights
+            families = [m["algorithm"] for m in members]
+            assert len(set(families)) == len(families) and {m["weight"] for m in members} == {1}
+            best = board[0]
+            assert (members[0]["algorithm"], members[0]["params"]) == (
+                best["algorithm"],
+                best["params"],
+            )
+            assert members[0]["score"] == best["score"]
+        else:  # selection: kept only when it scores at least as well out of fold
+            assert summary["method"] == "selection"
+            assert sum(m["weight"] for m in members) == 25
+            assert summary["outOfFoldScore"] >= summary["bestSingleOutOfFoldScore"]
+            ranked = [(e["algorithm"], e["params"]) for e in board]
+            assert all((m["algorithm"], m["params"]) in ranked for m in members)
     else:
         assert result["ensemble"] is None
         assert result["algorithm"] == board[0]["algorithm"]

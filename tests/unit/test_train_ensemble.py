@@ -1,5 +1,6 @@
-"""Ensemble selection: the greedy rule on crafted predictions, the scores it uses, the
-out-of-fold predictions the worker returns, and the ensemble model's safe round trip."""
+"""Combining candidates: the family vote and the greedy selection on crafted predictions, the
+scores they use, the out-of-fold predictions the worker returns, and the ensemble model's safe
+round trip."""
 
 from __future__ import annotations
 
@@ -77,23 +78,86 @@ def test_pooled_regression_score_is_r2_of_the_values() -> None:
     assert ensemble.pooled_score(False, "rmse", None, y)(guess) < 0
 
 
-def test_choose_ensemble_uses_last_rung_predictions_and_names_members() -> None:
-    search = Search("classification", Columns(), "accuracy", 2, 3, 0, Progress())
-    search.rung_y = Y
-    search.entries = [
-        Entry(Candidate("svm", {}), 0.75, 1.0, 8, 0, A),
+def _search(task: str, metric: str, entries: list[Entry], y: Any) -> Search:
+    search = Search(task, Columns(), metric, 2 if task != "regression" else 0, 3, 0, Progress())
+    search.rung_y, search.entries = y, entries
+    return search
+
+
+def test_classification_votes_the_best_of_each_family_with_equal_weights() -> None:
+    # Board order (best first): the second svm and the second forest are not voters.
+    D = _proba([0.2, 0.2, 0.2, 0.2, 0.8, 0.8, 0.8, 0.4])
+    entries = [
+        Entry(Candidate("svm", {"C": 1.0}), 0.75, 1.0, 8, 0, A),
+        Entry(Candidate("svm", {"C": 10.0}), 0.75, 1.0, 8, 0, C),
         Entry(Candidate("random_forest", {}), 0.75, 1.0, 8, 0, B),
-        Entry(Candidate("logistic_regression", {}), 0.70, 1.0, 8, 0, C),
+        Entry(Candidate("random_forest", {"max_depth": 8}), 0.70, 1.0, 8, 0, C),
+        Entry(Candidate("logistic_regression", {}), 0.875, 1.0, 8, 0, D),
     ]
-    chosen = choose_ensemble(search, search.entries)
-    assert chosen is not None
-    assert [c.algorithm for c, _ in chosen.members][:2] == ["svm", "random_forest"]
+    chosen = choose_ensemble(_search("classification", "accuracy", entries, Y), entries)
+    assert chosen is not None and chosen.method == "family-vote"
+    assert [(c.algorithm, c.params, w) for c, w in chosen.members] == [
+        ("svm", {"C": 1.0}, 1),
+        ("random_forest", {}, 1),
+        ("logistic_regression", {}, 1),
+    ]
+    assert chosen.member_scores == [0.75, 0.75, 0.875]
+    # Out-of-fold score of the plain average of A, B and D, and of the best one alone (D).
+    assert chosen.score == accuracy_score(Y, ((A + B + D) / 3).argmax(axis=1))
+    assert chosen.best_single == 0.875
+    report = chosen.report("accuracy")
+    assert report["method"] == "family-vote"
+    assert [m["score"] for m in report["members"]] == [0.75, 0.75, 0.875]
+
+
+def test_classification_vote_is_kept_even_when_out_of_fold_says_otherwise() -> None:
+    # A weaker family still votes: on small data the folds cannot rank families (ensemble.py).
+    perfect = _proba([0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0])
+    entries = [
+        Entry(Candidate("svm", {}), 1.0, 1.0, 8, 0, perfect),
+        Entry(Candidate("random_forest", {}), 0.70, 1.0, 8, 0, C),
+    ]
+    chosen = choose_ensemble(_search("classification", "accuracy", entries, Y), entries)
+    assert chosen is not None and chosen.method == "family-vote"
+    assert chosen.best_single == 1.0 and chosen.score <= 1.0
+
+
+def test_one_family_left_falls_back_to_selection() -> None:
+    entries = [
+        Entry(Candidate("svm", {"C": 1.0}), 0.75, 1.0, 8, 0, A),
+        Entry(Candidate("svm", {"C": 3.0}), 0.75, 1.0, 8, 0, B),
+        Entry(Candidate("svm", {"C": 10.0}), 0.70, 1.0, 8, 0, C),
+    ]
+    chosen = choose_ensemble(_search("classification", "accuracy", entries, Y), entries)
+    assert chosen is not None and chosen.method == "selection"
+    assert [c.params for c, _ in chosen.members][:2] == [{"C": 1.0}, {"C": 3.0}]
     report = chosen.report("accuracy")
     assert report["outOfFoldScore"] == 1.0 and report["bestSingleOutOfFoldScore"] == 0.75
-    # Without predictions (an earlier rung's entries) there is nothing to select from.
-    for entry in search.entries:
+    # Without predictions (an earlier rung's entries) there is nothing to combine.
+    for entry in entries:
         entry.predictions = None
-    assert choose_ensemble(search, search.entries) is None
+    assert choose_ensemble(_search("classification", "accuracy", entries, Y), entries) is None
+
+
+def test_regression_uses_selection_not_an_equal_vote() -> None:
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    good, weak = np.array([1.1, 2.0, 2.9, 4.0]), np.array([2.5, 2.5, 2.5, 2.5])
+    entries = [
+        Entry(Candidate("ridge", {}), 0.99, 1.0, 4, 0, good),
+        Entry(Candidate("random_forest", {}), 0.0, 1.0, 4, 0, weak),
+    ]
+    # Selection only ever picks the ridge: one member, so the single best is kept.
+    assert choose_ensemble(_search("regression", "r2", entries, y), entries) is None
+
+
+def test_ensemble_size_below_two_turns_combining_off() -> None:
+    entries = [
+        Entry(Candidate("svm", {}), 0.75, 1.0, 8, 0, A),
+        Entry(Candidate("random_forest", {}), 0.75, 1.0, 8, 0, B),
+    ]
+    search = _search("classification", "accuracy", entries, Y)
+    search.ensemble_size = 1
+    assert choose_ensemble(search, entries) is None
 
 
 def _wine() -> tuple[pd.DataFrame, pd.Series, Columns]:

@@ -215,11 +215,20 @@ class Ensemble:
     members: list[tuple[Candidate, int]]  # candidate, weight (times picked)
     score: float  # out-of-fold, higher is better
     best_single: float
+    method: str  # family-vote | selection
+    member_scores: list[float]  # each member's own CV score (it may be outside the top 10)
 
     def report(self, metric: str) -> dict[str, Any]:
         return {
+            "method": self.method,
             "members": [
-                {"algorithm": c.algorithm, "params": c.params, "weight": w} for c, w in self.members
+                {
+                    "algorithm": c.algorithm,
+                    "params": c.params,
+                    "weight": w,
+                    "score": round(natural(metric, score), 6),
+                }
+                for (c, w), score in zip(self.members, self.member_scores, strict=True)
             ],
             "outOfFoldScore": round(natural(metric, self.score), 6),
             "bestSingleOutOfFoldScore": round(natural(metric, self.best_single), 6),
@@ -227,20 +236,32 @@ class Ensemble:
 
 
 def choose_ensemble(s: Search, board: list[Entry]) -> Ensemble | None:
-    """Ensemble selection over the best candidates of the last rung; None if it does not pay.
+    """How to combine the last rung's candidates (ensemble.py); None keeps the best one.
 
-    Only worth it with two or more distinct members that score at least as well out of
-    fold as the best single candidate.
+    Classification: the family vote when two or more families reached the last rung.
+    Otherwise (regression, or one family left): ensemble selection over the best
+    candidates, kept only with two or more distinct members that score at least as well
+    out of fold as the best single candidate.
     """
-    top = [e for e in board if e.predictions is not None][: ensemble.NBEST]
-    if len(top) < 2 or s.ensemble_size < 2:
+    last = [e for e in board if e.predictions is not None]
+    predictions = [e.predictions for e in board if e.predictions is not None]
+    if len(last) < 2 or s.ensemble_size < 2:
         return None
     classified = s.task in CLASSIFICATION_TASKS
     classes = np.unique(np.asarray(s.rung_y)) if classified else None
     score = ensemble.pooled_score(classified, s.metric, classes, s.rung_y)
-    predictions = [e.predictions for e in top if e.predictions is not None]
-    chosen = ensemble.select(predictions, score, s.seed, s.ensemble_size)
+    best_single = max(score(p) for p in predictions)
+    voters = ensemble.family_vote([e.candidate.algorithm for e in last])
+    if classified and len(voters) >= 2:
+        average = np.mean([predictions[i] for i in voters], axis=0)
+        members = [(last[i].candidate, 1) for i in voters]
+        scores = [last[i].score for i in voters]
+        return Ensemble(members, score(average), best_single, "family-vote", scores)
+    top = last[: ensemble.NBEST]
+    chosen = ensemble.select(predictions[: len(top)], score, s.seed, s.ensemble_size)
     if len(chosen.weights) < 2 or chosen.score < chosen.best_single:
         return None
-    members = [(top[i].candidate, w) for i, w in sorted(chosen.weights.items())]
-    return Ensemble(members, chosen.score, chosen.best_single)
+    picked = sorted(chosen.weights.items())
+    members = [(top[i].candidate, w) for i, w in picked]
+    scores = [top[i].score for i, _ in picked]
+    return Ensemble(members, chosen.score, chosen.best_single, "selection", scores)

@@ -104,7 +104,7 @@ def fit(job: TrainingJob, checked: Checked, data: Split, progress: Progress) -> 
     described = chosen.report(str(metric))
     progress.stage(
         "fitting",
-        f"ensemble of {len(chosen.members)}: out-of-fold {metric} "
+        f"ensemble of {len(chosen.members)} ({chosen.method}): out-of-fold {metric} "
         f"{described['outOfFoldScore']} vs {described['bestSingleOutOfFoldScore']} alone",
     )
     members = [(c.algorithm, c.params, w) for c, w in chosen.members]
