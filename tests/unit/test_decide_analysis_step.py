@@ -6,12 +6,16 @@ state and status."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from perennial_operator.decide.analysis import (
+    MAX_BASELINE_PODS,
     PodCounters,
+    baseline_of,
     compact,
     histogram_quantile,
     increase,
@@ -47,6 +51,8 @@ V1, V2 = Target("m-v1", 1), Target("m-v2", 2)
 SPEC = RolloutSpec(strategy="Canary", steps=(50, 100), step_seconds=10,
                    max_error_rate=0.05, max_p99_ms=250, ready_deadline=60)  # fmt: skip
 T0 = 1000.0
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def pod(name: str, requests: float, errors: float = 0, slow: float = 0,
@@ -298,3 +304,29 @@ def test_ready_pods_carry_name_and_restarts() -> None:
         ("a", "10.0.0.1", 0),
         ("b", "10.0.0.2", 3),
     ]
+
+
+def test_a_canary_larger_than_the_status_can_hold_is_judged_on_a_fixed_sample() -> None:
+    names = [f"m-canary-{i:04d}" for i in range(MAX_BASELINE_PODS + 5)]
+    at_start = [pod(n, 100) for n in reversed(names)]
+    waiting = State(V1, InFlight(V2, 0, 50, T0))
+    plan = advance(SPEC, waiting, V2, world(pods=tuple(at_start)), T0 + 2.5)
+    baseline = plan.state.rollout.baseline if plan.state.rollout else None
+    assert baseline is not None and len(baseline) == MAX_BASELINE_PODS
+    assert [p.pod for p in baseline] == names[:MAX_BASELINE_PODS]  # by name, not scrape order
+    # In the step the sampled pods served 10 requests each, no errors; the 5 pods outside
+    # the sample had 100 errors before the step, which must not count against it.
+    now = [pod(n, 110) for n in names[:MAX_BASELINE_PODS]]
+    now += [pod(n, 110, errors=100) for n in names[MAX_BASELINE_PODS:]]
+    stats = step_stats(now, baseline)
+    assert stats.requests == 10 * MAX_BASELINE_PODS and stats.errors == 0
+    # Below the cap a pod that joined mid-step still counts from zero.
+    partial = baseline_of([pod("m-canary-a", 100)])
+    assert step_stats([pod("m-canary-a", 110), pod("m-canary-b", 7, 7)], partial).errors == 7
+
+
+def test_the_sample_size_is_the_status_schema_limit() -> None:
+    crd = yaml.safe_load((ROOT / "crds" / "inferenceservice.yaml").read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    canary = schema["properties"]["status"]["properties"]["canary"]
+    assert canary["properties"]["baseline"]["maxItems"] == MAX_BASELINE_PODS

@@ -6,6 +6,7 @@ every canary pod are kept as the step's baseline (`PodCounters`, in status), and
 analysis uses what each pod counted since (`increase`), summed across pods (`step_stats`).
 A pod whose counters went down, or whose container restarted, counts from zero, as
 Prometheus' increase() does with counter resets; so does a pod that joined mid-step.
+A canary of more than MAX_BASELINE_PODS pods is judged on a fixed sample of them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from perennial_operator.api import conditions as c
 from perennial_operator.decide.samples import Sample, by_label
 
 REQUESTS = "perennial_requests_total"
+# status.canary.baseline holds at most this many pods (the CRD's maxItems: about 0.5 KB
+# each, and the status must stay well under etcd's object size limit). A larger canary is
+# judged on a sample: the first MAX_BASELINE_PODS pods by name when the clock started.
+MAX_BASELINE_PODS = 1000
 BUCKETS = "perennial_request_duration_seconds_bucket"
 
 
@@ -134,14 +139,24 @@ def increase(now: PodCounters, base: PodCounters | None) -> PodCounters:
     )
 
 
+def baseline_of(pods: Iterable[PodCounters]) -> tuple[PodCounters, ...]:
+    """The step's baseline: every canary pod, or a sample of MAX_BASELINE_PODS by name."""
+    return tuple(sorted(pods, key=lambda p: p.pod)[:MAX_BASELINE_PODS])
+
+
 def step_stats(pods: Iterable[PodCounters], baseline: Iterable[PodCounters] | None) -> RequestStats:
     """The canary's error rate and p99 over the step: each pod's increase since the step's
     baseline, summed across pods. No baseline (None) counts from each pod's start.
-    A pod that left since the baseline is not counted."""
+    A pod that left since the baseline is not counted. A full baseline is a sample
+    (`baseline_of`): only its pods are counted, since the others' counts before the step
+    are unknown."""
     base: Mapping[str, PodCounters] = {b.pod: b for b in baseline or ()}
+    sampled = len(base) >= MAX_BASELINE_PODS
     requests = errors = 0.0
     buckets: dict[float, float] = {}
     for pod in pods:
+        if sampled and pod.pod not in base:
+            continue
         step = increase(pod, base.get(pod.pod))
         requests += step.requests
         errors += step.errors

@@ -37,7 +37,12 @@ from dataclasses import dataclass, replace
 
 from perennial_operator.api import conditions as c
 from perennial_operator.api.traffic import WAITING_FOR_HTTPROUTE
-from perennial_operator.decide.analysis import PodCounters, RequestStats, threshold_breach
+from perennial_operator.decide.analysis import (
+    PodCounters,
+    RequestStats,
+    baseline_of,
+    threshold_breach,
+)
 from perennial_operator.decide.events import Event
 from perennial_operator.decide.replicas import Split, canary_split
 from perennial_operator.decide.resolution import Target
@@ -169,7 +174,8 @@ def clocked(spec: RolloutSpec, flight: InFlight, obs: Observed, now: float) -> I
     if not serves_share(spec, flight, obs):
         return replace(flight, serving_since=None)
     if flight.serving_since is None:
-        return replace(flight, serving_since=float(math.ceil(now)), baseline=obs.canary_pods)
+        pods = None if obs.canary_pods is None else baseline_of(obs.canary_pods)
+        return replace(flight, serving_since=float(math.ceil(now)), baseline=pods)
     return flight
 
 
