@@ -341,6 +341,8 @@ def test_a_missing_compute_pool_is_a_condition_until_the_pool_appears(world: Wor
 
     world.pool(pool)
     try:
+        # The pool's creation itself re-syncs the service (well before the 30 s resync timer).
+        world.wait(lambda: world.deployment("stable"), "the stable Deployment", timeout=15)
         status = world.wait_status("Ready on the pool once it exists", phase="Ready",
                                    readyReplicas=2, timeout=90)  # fmt: skip
         cond = world.condition("Progressing")

@@ -1,10 +1,12 @@
-"""InferenceService triggers: the object, its ModelVersions and Deployments, and timers.
+"""InferenceService triggers: the object, its ModelVersions, Deployments, ComputePool and
+HTTPRoute, and timers.
 
 A fast timer drives a rollout in flight (each canary step is held stepSeconds, so the tick
 must be finer than that); a slow one is the safety net; a third measures drift. A change to an
 HTTPRoute named in spec.rollout.httpRoute (created, edited, deleted) re-syncs the services
-that name it; without the Gateway API CRDs kopf logs that it cannot watch httproutes, and
-picks them up once they are installed.
+that name it; so does a ComputePool named in spec.computePool (a service held because its
+pool did not exist starts as soon as the pool is created). Without the Gateway API CRDs
+kopf logs that it cannot watch httproutes, and picks them up once they are installed.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import kopf
 
 from perennial_operator.api.group import (
+    COMPUTEPOOLS,
     GROUP,
     INFERENCESERVICES,
     LABEL_INFERENCESERVICE,
@@ -62,6 +65,14 @@ def inferenceservices_by_httproute(
     return {(str(namespace), str(route)): name} if route else None
 
 
+@kopf.index(*ISVC)
+def inferenceservices_by_computepool(
+    namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+) -> dict[str, tuple[str, str]] | None:
+    pool = spec.get("computePool")
+    return {str(pool): (str(namespace), name)} if pool else None
+
+
 @kopf.on.resume(*ISVC)
 @kopf.on.create(*ISVC)
 @kopf.on.update(*ISVC)
@@ -85,6 +96,15 @@ def httproute_changed(namespace: str | None, name: str, memo: kopf.Memo, logger:
     """A user created, edited or deleted a route a service steers (or we patched it)."""
     index: kopf.Index[tuple[str, str], str] = kwargs["inferenceservices_by_httproute"]
     for service in index.get((str(namespace), str(name)), []):
+        _sync_quietly(memo, namespace, service, logger)
+
+
+@kopf.on.event(GROUP, VERSION, COMPUTEPOOLS)
+def computepool_changed_for_services(name: str, memo: kopf.Memo, logger: kopf.Logger,
+                                     **kwargs: Any) -> None:  # fmt: skip
+    """A pool a service names was created, changed or deleted: re-place its pods."""
+    index: kopf.Index[str, tuple[str, str]] = kwargs["inferenceservices_by_computepool"]
+    for namespace, service in index.get(name, []):
         _sync_quietly(memo, namespace, service, logger)
 
 
