@@ -85,6 +85,18 @@ def weights(world: World) -> tuple[tuple[str, int], ...]:
     return tuple((r["name"], r.get("weight", 1)) for r in refs)
 
 
+def route_status(world: World, accepted: str, reason: str, message: str = "") -> None:
+    """What a gateway controller would report about the route (none runs here)."""
+    condition = {"type": "Accepted", "status": accepted, "reason": reason, "message": message,
+                 "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                 "observedGeneration": route(world)["metadata"]["generation"]}  # fmt: skip
+    parent = {"parentRef": PARENTS[0], "controllerName": "example.com/gateway-controller",
+              "conditions": [condition]}  # fmt: skip
+    api = client.CustomObjectsApi(world.kube.api)
+    api.patch_namespaced_custom_object_status(GROUP, VERSION, world.ns, PLURAL, "churn",
+                                              {"status": {"parents": [parent]}})  # fmt: skip
+
+
 def selects(world: World, service: str) -> str | None:
     svc = world.kube.get("v1", "Service", world.ns, service)
     return svc["spec"]["selector"].get("perennial.dev/model-version") if svc else None
@@ -358,3 +370,33 @@ def test_the_patch_is_guarded_and_what_it_means_for_the_users_server_side_apply(
     back, _, _ = httproute.read(kube, namespace, "r")
     assert back is not None and back["spec"]["rules"][0]["backendRefs"][0]["name"] == "churn"
     assert httproute.read(kube, namespace, "gone")[1] == "route"
+
+
+def test_a_route_its_gateway_refuses_holds_the_canary_until_it_is_accepted(
+    world: World, gateway_api: None
+) -> None:
+    world.modelversion(1)
+    world.modelversion(2)
+    create_route(world)
+    route_status(world, "False", "NotAllowedByListeners", "no listener allows namespace ml")
+    world.service({"version": 1}, replicas=1, rollout=canary_spec(steps=[50, 100], stepSeconds=2))
+    world.wait_status("v1 Ready", phase="Ready", readyReplicas=1)
+    cond = world.wait(lambda: (c := condition(world, "TrafficRouted")).get("status") == "False"
+                      and c, "TrafficRouted=False")  # fmt: skip
+    assert cond["reason"] == "HTTPRouteNotAccepted"
+    assert cond["message"] == (
+        "HTTPRoute churn is not accepted by Gateway public (example.com/gateway-controller): "
+        "NotAllowedByListeners: no listener allows namespace ml"
+    )
+    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
+                     {"spec": {"model": {"version": 2}}})  # fmt: skip
+    world.wait(lambda: condition(world, "Progressing").get("reason") == "WaitingForHTTPRoute",
+               "the rollout of v2 waiting for the route")  # fmt: skip
+    assert world.deployment("canary") is None, "no canary on a route that carries nothing"
+    assert weights(world) == (("churn", 1),), "a refused route is left as the user wrote it"
+
+    route_status(world, "True", "Accepted")  # the watch on HTTPRoutes wakes the service
+    world.wait_status("v2 promoted", currentVersion=2, phase="Ready", timeout=90)
+    assert condition(world, "TrafficRouted")["status"] == "True"
+    reasons = [r for t, r, _ in world.events() if t == "Warning"]
+    assert reasons == ["HTTPRouteNotAccepted"], reasons

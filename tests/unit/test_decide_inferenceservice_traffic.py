@@ -24,6 +24,7 @@ from perennial_operator.decide.rollout import (
 from perennial_operator.decide.traffic import (
     RouteProblem,
     backends,
+    parent_problem,
     read_problem,
     service_versions,
     traffic_events,
@@ -311,6 +312,38 @@ def test_read_problems(kind: str, reason: str, text: str) -> None:
     problem = read_problem(kind, "churn", "ml", "HTTP 403")
     assert problem is not None and problem.reason == reason and text in problem.message
     assert read_problem(None, "churn", "ml") is None
+
+
+def _parent(name: str, accepted: str, reason: str = "", message: str = "") -> dict[str, Any]:
+    cond = {"type": "Accepted", "status": accepted, "reason": reason, "message": message}
+    return {"parentRef": {"kind": "Gateway", "name": name}, "controllerName": "example.com/gw",
+            "conditions": [cond, {"type": "ResolvedRefs", "status": "True"}]}  # fmt: skip
+
+
+def test_a_gateway_that_refuses_the_route_is_a_problem() -> None:
+    refused = {"status": {"parents": [
+        _parent("public", "True"),
+        _parent("internal", "False", "NotAllowedByListeners", "no listener allows namespace ml"),
+    ]}}  # fmt: skip
+    problem = parent_problem("churn", refused)
+    assert problem is not None and problem.reason == "HTTPRouteNotAccepted"
+    assert problem.message == (
+        "HTTPRoute churn is not accepted by Gateway internal (example.com/gw): "
+        "NotAllowedByListeners: no listener allows namespace ml"
+    )
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        {},  # no controller has looked at it (or none runs)
+        {"status": {"parents": []}},
+        {"status": {"parents": [_parent("public", "True")]}},
+        {"status": {"parents": [_parent("public", "Unknown", "Pending")]}},
+    ],
+)
+def test_no_refusal_no_problem(route: dict[str, Any]) -> None:
+    assert parent_problem("churn", route) is None
 
 
 NOW = "2026-11-27T14:00:00Z"

@@ -23,6 +23,7 @@ GATEWAY_API_NOT_INSTALLED: Final = "GatewayAPINotInstalled"
 HTTPROUTE_FORBIDDEN: Final = "HTTPRouteForbidden"
 HTTPROUTE_NO_BACKEND: Final = "HTTPRouteHasNoBackendRef"
 HTTPROUTE_PATCH_FAILED: Final = "HTTPRoutePatchFailed"
+HTTPROUTE_NOT_ACCEPTED: Final = "HTTPRouteNotAccepted"
 
 # Progressing reason while a canary waits for a usable route
 WAITING_FOR_HTTPROUTE: Final = "WaitingForHTTPRoute"

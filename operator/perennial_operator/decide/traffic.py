@@ -122,6 +122,25 @@ def no_backend_problem(route: str, services: Sequence[str]) -> RouteProblem:
     )
 
 
+def parent_problem(route_name: str, route: Mapping[str, Any]) -> RouteProblem | None:
+    """A gateway that refused the route (status.parents[].conditions Accepted=False): weights
+    written to it reach no traffic through that gateway, so the canary must not count on
+    them. Only what a controller reported counts: a route no controller has looked at yet
+    (or a cluster with none, like a bare API server) has no parents in its status."""
+    for parent in (route.get("status") or {}).get("parents") or []:
+        for cond in parent.get("conditions") or []:
+            if cond.get("type") == "Accepted" and cond.get("status") == "False":
+                ref = parent.get("parentRef") or {}
+                where = f"{ref.get('kind', 'Gateway')} {ref.get('name', '?')}"
+                said = ": ".join(str(x) for x in (cond.get("reason"), cond.get("message")) if x)
+                return RouteProblem(
+                    t.HTTPROUTE_NOT_ACCEPTED,
+                    f"HTTPRoute {route_name} is not accepted by {where} "
+                    f"({parent.get('controllerName', 'its controller')}): {said}".rstrip(": "),
+                )
+    return None
+
+
 def describe(applied: Sequence[Mapping[str, Any]]) -> str:
     return ", ".join(f"{b['service']} {b['weight']}%" for b in applied)
 

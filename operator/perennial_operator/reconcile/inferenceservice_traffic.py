@@ -43,6 +43,8 @@ def observe(kube: Kube, isvc: dict[str, Any], spec: RolloutSpec) -> RouteView | 
     services = desired.our_services(isvc)
     if route is not None and desired.applied(route, services, {}) is None:
         problem = traffic.no_backend_problem(spec.http_route, services)
+    elif route is not None and problem is None:
+        problem = traffic.parent_problem(spec.http_route, route)
     return RouteView(spec.http_route, route, problem)
 
 
