@@ -127,3 +127,53 @@ def test_serves_an_ensemble_through_onnx(ensemble_dir):
         assert server.metrics()[info] == 1
     finally:
         assert server.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def skops_vote_dir(tmp_path_factory):
+    """A family vote with a HistGradientBoosting member: skops-only, served by scikit-learn."""
+    from perennial_runtime.train import command, run
+    from perennial_runtime.train.features import split
+    from perennial_runtime.train.pipelines import build_ensemble
+    from perennial_runtime.train.progress import Progress
+    from perennial_runtime.train.spec import parse_spec
+
+    root = tmp_path_factory.mktemp("vote")
+    job = parse_spec(
+        {"model": "wine", "task": "classification", "dataset": {"uri": "builtin://wine"}}
+    )
+    progress = Progress(stream=io.StringIO())
+    checked = run.load_and_check(job, root, progress)
+    data = split(job, checked.frame, checked.columns)
+    members = [("svm", {}, 1), ("hist_gradient_boosting", {"max_iter": 20}, 1)]
+    model = build_ensemble(job.task, members, checked.columns).fit(data.X_train, data.y_train)
+    fitted = run.Fitted(
+        model, "ensemble", {"members": []}, "accuracy", [], ("svm", "hist_gradient_boosting")
+    )
+    command.evaluate_and_write(
+        job, command.Options(root / "model", root), checked, data, fitted, progress
+    )
+    return root / "model"
+
+
+@pytest.mark.parametrize("proba", [True, False])
+def test_a_skops_vote_predicts_what_scikit_learn_predicts(skops_vote_dir, proba):
+    # With probabilities asked for, the labels come from them (one pass through the members):
+    # they must be exactly what the model's own predict() says.
+    from sklearn.datasets import load_wine
+
+    from perennial_runtime.serve.model import load_predictor, open_model_dir
+
+    opened = open_model_dir(skops_vote_dir)
+    assert opened.format == "skops"
+    predictor = load_predictor(opened)
+    frame = load_wine(as_frame=True).frame.drop(columns="target")
+    model = load_model(skops_vote_dir / contract.MODEL_SKOPS)
+    names = [f.name for f in opened.signature.numeric_features]
+    labels, probabilities = predictor.predict(frame[names].to_numpy(np.float64), None, proba)
+    assert labels.tolist() == model.predict(frame).tolist()
+    if proba:
+        assert probabilities is not None
+        np.testing.assert_allclose(probabilities, model.predict_proba(frame), rtol=0, atol=1e-12)
+    else:
+        assert probabilities is None

@@ -113,6 +113,20 @@ def _load_skops(path: Path, trust_types: Sequence[str]) -> Any:
     return sio.load(file, trusted=sorted(trusted))
 
 
+def _labels_follow_proba(model: Any) -> bool:
+    """Is ``model.predict`` by scikit-learn's own definition the class of highest
+    ``predict_proba``? Then one call gives both, and an ensemble served from skops runs its
+    members once per request instead of twice."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import RandomForestClassifier, VotingClassifier
+    from sklearn.pipeline import Pipeline
+
+    final = model.steps[-1][1] if isinstance(model, Pipeline) else model
+    if isinstance(final, VotingClassifier):
+        return bool(final.voting == "soft")
+    return isinstance(final, CalibratedClassifierCV | RandomForestClassifier)
+
+
 class SklearnPredictor:
     float32 = False
 
@@ -122,6 +136,7 @@ class SklearnPredictor:
         self._by_name = hasattr(pipeline, "feature_names_in_")
         self._numeric = [f.name for f in signature.numeric_features]
         self._categorical = [f.name for f in signature.categorical_features]
+        self._labels_follow_proba = _labels_follow_proba(pipeline)
         # Worker processes already use every CPU; nested joblib threads only contend.
         params = pipeline.get_params() if hasattr(pipeline, "get_params") else {}
         jobs = {key: 1 for key in params if key == "n_jobs" or key.endswith("__n_jobs")}
@@ -132,10 +147,13 @@ class SklearnPredictor:
         self, numeric: np.ndarray, categorical: np.ndarray | None, proba: bool
     ) -> tuple[np.ndarray, np.ndarray | None]:
         frame = self._frame(numeric, categorical)
-        labels = np.asarray(self._pipeline.predict(frame))
         probabilities = None
         if proba and self._signature.classification and hasattr(self._pipeline, "predict_proba"):
             probabilities = np.asarray(self._pipeline.predict_proba(frame), dtype=np.float64)
+        if probabilities is not None and self._labels_follow_proba:
+            labels = np.asarray(self._pipeline.classes_)[np.argmax(probabilities, axis=1)]
+        else:
+            labels = np.asarray(self._pipeline.predict(frame))
         return labels.reshape(-1), probabilities
 
     def _frame(self, numeric: np.ndarray, categorical: np.ndarray | None) -> Any:
