@@ -84,30 +84,34 @@ def test_serves_what_perennial_train_wrote(trained):
         assert server.stop() == 0
 
 
-@pytest.fixture(scope="module")
-def ensemble_dir(tmp_path_factory):
-    """An AutoML-style ensemble (soft vote of two pipelines) written by the trainer's writer."""
+def _write_wine_ensemble(root: Path, members: list[tuple[str, dict, int]]) -> Path:
+    """A soft vote of ``members`` (algorithm, params, weight) fitted on wine and written by
+    the trainer's own writer, as AutoML would."""
     from perennial_runtime.train import command, run
     from perennial_runtime.train.features import split
     from perennial_runtime.train.pipelines import build_ensemble
     from perennial_runtime.train.progress import Progress
     from perennial_runtime.train.spec import parse_spec
 
-    root = tmp_path_factory.mktemp("ensemble")
     job = parse_spec(
         {"model": "wine", "task": "classification", "dataset": {"uri": "builtin://wine"}}
     )
     progress = Progress(stream=io.StringIO())
     checked = run.load_and_check(job, root, progress)
     data = split(job, checked.frame, checked.columns)
-    members = [("logistic_regression", {}, 2), ("random_forest", {"n_estimators": 20}, 3)]
     model = build_ensemble(job.task, members, checked.columns).fit(data.X_train, data.y_train)
-    fitted = run.Fitted(
-        model, "ensemble", {"members": []}, "accuracy", [], ("logistic_regression", "random_forest")
-    )
+    families = tuple(name for name, _, _ in members)
+    fitted = run.Fitted(model, "ensemble", {"members": []}, "accuracy", [], families)
     options = command.Options(root / "model", root)
     command.evaluate_and_write(job, options, checked, data, fitted, progress)
     return root / "model"
+
+
+@pytest.fixture(scope="module")
+def ensemble_dir(tmp_path_factory):
+    """An ensemble ONNX can express: logistic regression and a random forest."""
+    members = [("logistic_regression", {}, 2), ("random_forest", {"n_estimators": 20}, 3)]
+    return _write_wine_ensemble(tmp_path_factory.mktemp("ensemble"), members)
 
 
 def test_serves_an_ensemble_through_onnx(ensemble_dir):
@@ -132,28 +136,8 @@ def test_serves_an_ensemble_through_onnx(ensemble_dir):
 @pytest.fixture(scope="module")
 def skops_vote_dir(tmp_path_factory):
     """A family vote with a HistGradientBoosting member: skops-only, served by scikit-learn."""
-    from perennial_runtime.train import command, run
-    from perennial_runtime.train.features import split
-    from perennial_runtime.train.pipelines import build_ensemble
-    from perennial_runtime.train.progress import Progress
-    from perennial_runtime.train.spec import parse_spec
-
-    root = tmp_path_factory.mktemp("vote")
-    job = parse_spec(
-        {"model": "wine", "task": "classification", "dataset": {"uri": "builtin://wine"}}
-    )
-    progress = Progress(stream=io.StringIO())
-    checked = run.load_and_check(job, root, progress)
-    data = split(job, checked.frame, checked.columns)
     members = [("svm", {}, 1), ("hist_gradient_boosting", {"max_iter": 20}, 1)]
-    model = build_ensemble(job.task, members, checked.columns).fit(data.X_train, data.y_train)
-    fitted = run.Fitted(
-        model, "ensemble", {"members": []}, "accuracy", [], ("svm", "hist_gradient_boosting")
-    )
-    command.evaluate_and_write(
-        job, command.Options(root / "model", root), checked, data, fitted, progress
-    )
-    return root / "model"
+    return _write_wine_ensemble(tmp_path_factory.mktemp("vote"), members)
 
 
 @pytest.mark.parametrize("proba", [True, False])
