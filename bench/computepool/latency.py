@@ -34,7 +34,7 @@ from typing import Any
 
 from kubernetes import config
 
-from perennial_hack.cluster import Cluster
+from perennial_hack.cluster.control_plane import Cluster
 from perennial_operator.api.group import API_VERSION
 from perennial_operator.k8s.resources import Kube
 

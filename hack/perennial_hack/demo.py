@@ -23,12 +23,12 @@ from typing import Any
 
 import yaml
 
-from perennial_hack import process
-from perennial_hack.cluster import Cluster, ClusterError
-from perennial_hack.local_runtime import ANNOTATIONS
-from perennial_hack.local_runtime_api import Api
-from perennial_hack.local_runtime_claims import claim_bound, ensure_claim
-from perennial_hack.local_runtime_volumes import Layout
+from perennial_hack.cluster import process
+from perennial_hack.cluster.control_plane import Cluster, ClusterError
+from perennial_hack.local_runtime.api import Api
+from perennial_hack.local_runtime.claims import claim_bound, ensure_claim
+from perennial_hack.local_runtime.runtime import ANNOTATIONS
+from perennial_hack.local_runtime.volumes import Layout
 
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "demo"

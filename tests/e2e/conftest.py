@@ -15,10 +15,10 @@ from typing import IO, Any
 
 import pytest
 
-from perennial_hack.local_runtime import ANNOTATIONS
-from perennial_hack.local_runtime_api import Api
-from perennial_hack.local_runtime_claims import claim_bound, delete_volume, ensure_claim
-from perennial_hack.local_runtime_volumes import Layout
+from perennial_hack.local_runtime.api import Api
+from perennial_hack.local_runtime.claims import claim_bound, delete_volume, ensure_claim
+from perennial_hack.local_runtime.runtime import ANNOTATIONS
+from perennial_hack.local_runtime.volumes import Layout
 from perennial_operator.config import DEFAULT_ARTIFACT_PVC
 from perennial_operator.k8s.resources import Kube
 from support.operator_process import OperatorProcess

@@ -3,7 +3,7 @@ operator registers the ModelVersion, an InferenceService serves it from a local
 perennial-serve process, and predictions come back from the pod's own address.
 
 The control plane is real (etcd, kube-apiserver, controller-manager, scheduler, kwok nodes);
-the pods run through the local runtime (hack/perennial_hack/local_runtime.py).
+the pods run through the local runtime (hack/perennial_hack/local_runtime/).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from perennial_hack.nodes import GPU_RESOURCE
+from perennial_hack.cluster.nodes import GPU_RESOURCE
 from support.cluster import wait_for
 
 pytestmark = pytest.mark.integration

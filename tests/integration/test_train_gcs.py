@@ -25,8 +25,8 @@ from urllib.parse import quote
 
 import pytest
 
-from perennial_hack import process
-from perennial_hack.build import fake_gcs_server_path
+from perennial_hack.cluster import process
+from perennial_hack.cluster.build import fake_gcs_server_path
 from support.remote_dataset import (
     assert_dataset_unavailable,
     assert_trained_on_iris,

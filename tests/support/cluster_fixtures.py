@@ -27,8 +27,8 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from perennial_hack import nodes
-from perennial_hack.cluster import Cluster
+from perennial_hack.cluster import nodes
+from perennial_hack.cluster.control_plane import Cluster
 from support.cluster import wait_for
 
 REPO = Path(__file__).resolve().parents[2]

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from perennial_hack.local_runtime_claims import claim_manifests, pv_name
+from perennial_hack.local_runtime.claims import claim_manifests, pv_name
 from perennial_operator.api.group import API_VERSION, LABEL_COMPUTEPOOL
 from perennial_operator.k8s.resources import Kube, now_iso
 from support.operator_process import OperatorProcess

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from perennial_hack.nodes import node_manifest
+from perennial_hack.cluster.nodes import node_manifest
 from perennial_operator.desired.computepool_node import (
     LABEL_GPU_TYPE,
     computepool_node,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from perennial_hack import build
-from perennial_hack.versions import Versions
+from perennial_hack.cluster import build
+from perennial_hack.cluster.versions import Versions
 
 pytestmark = pytest.mark.unit
 
@@ -51,7 +51,7 @@ def test_is_built_needs_every_binary_and_a_matching_stamp(tmp_path: Path):
 
 def test_stamp_key_changes_with_the_pins():
     bumped = Versions(kubernetes="1.37.3", etcd="3.7.0", kwok="0.8.0")
-    from perennial_hack.gomod import GOMOD_DIR
+    from perennial_hack.cluster.gomod import GOMOD_DIR
 
     assert build.stamp_key(GOMOD_DIR, PINS) != build.stamp_key(GOMOD_DIR, bumped)
 

@@ -7,8 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from perennial_hack import flags, pki
-from perennial_hack.cluster import COMPONENTS, STAGES_FILE, component_argv, node_is_ready
+from perennial_hack.cluster import flags, pki
+from perennial_hack.cluster.control_plane import (
+    COMPONENTS,
+    STAGES_FILE,
+    component_argv,
+    node_is_ready,
+)
 
 pytestmark = pytest.mark.unit
 

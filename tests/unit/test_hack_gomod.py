@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from perennial_hack import gomod, versions
-from perennial_hack.versions import Versions
+from perennial_hack.cluster import gomod, versions
+from perennial_hack.cluster.versions import Versions
 
 pytestmark = pytest.mark.unit
 

@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from perennial_hack.local_runtime_plan import (
+from perennial_hack.local_runtime.plan import (
     container_plan,
     cpu_count,
     http_probe,
     pod_plan,
     runtime_args,
 )
-from perennial_hack.local_runtime_volumes import (
+from perennial_hack.local_runtime.volumes import (
     Layout,
     VolumeError,
     config_files,

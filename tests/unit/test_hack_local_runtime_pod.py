@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from perennial_hack.local_runtime_pod import PodWorker
-from perennial_hack.local_runtime_volumes import Layout
+from perennial_hack.local_runtime.pod import PodWorker
+from perennial_hack.local_runtime.volumes import Layout
 from support.poll import until
 
 pytestmark = pytest.mark.unit

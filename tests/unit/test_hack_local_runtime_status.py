@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from perennial_hack.local_runtime import is_ours, was_started
-from perennial_hack.local_runtime_node import LoopbackPool, exit_code
-from perennial_hack.local_runtime_status import (
+from perennial_hack.local_runtime.node import LoopbackPool, exit_code, loopback_block
+from perennial_hack.local_runtime.runtime import is_ours, was_started
+from perennial_hack.local_runtime.status import (
     ContainerRun,
     PodRun,
     lost_status,
@@ -162,7 +162,14 @@ def test_loopback_addresses_are_distinct_kept_per_pod_and_reused_after_release()
     assert pool.take("e") == "127.0.0.5"  # .3 and .4 are b and c
     pool.release("old")
     assert pool.take("f") == "127.0.0.2"
-    assert LoopbackPool.address(253) == "127.0.1.2" and LoopbackPool.address(252) == "127.0.0.254"
+    assert pool.address(253) == "127.0.1.2" and pool.address(252) == "127.0.0.254"
+    assert LoopbackPool(block=7).address(0) == "127.7.0.2"
+
+
+def test_two_state_folders_get_blocks_of_their_own_that_survive_a_restart(tmp_path: Path) -> None:
+    blocks = {loopback_block(tmp_path / f"state-{i}") for i in range(20)}
+    assert len(blocks) > 15 and all(1 <= b <= 254 for b in blocks)  # hash spread, never 0
+    assert loopback_block(tmp_path / "state-0") == loopback_block(tmp_path / "state-0")
 
 
 def test_exit_codes_of_signalled_processes_read_like_a_container_runtime() -> None:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from perennial_hack.local_runtime import ANNOTATIONS, OWNER_ANNOTATION, LocalRuntime
-from perennial_hack.local_runtime_volumes import Layout
+from perennial_hack.local_runtime.runtime import ANNOTATIONS, OWNER_ANNOTATION, LocalRuntime
+from perennial_hack.local_runtime.volumes import Layout
 
 pytestmark = pytest.mark.unit
 
@@ -75,10 +75,11 @@ def test_finished_pods_are_never_run_again_and_keep_their_address(
     runtime: tuple[LocalRuntime, FakeApi],
 ):
     rt, api = runtime
-    rt.handle("ADDED", pod("done", status={"phase": "Succeeded", "podIP": "127.0.0.2"}))
-    assert rt.started == [] and rt.pool.take("new") == "127.0.0.3"  # type: ignore[attr-defined]
+    first, second = rt.pool.address(0), rt.pool.address(1)
+    rt.handle("ADDED", pod("done", status={"phase": "Succeeded", "podIP": first}))
+    assert rt.started == [] and rt.pool.take("new") == second  # type: ignore[attr-defined]
     rt.handle("DELETED", pod("done"))
-    assert rt.pool.take("newer") == "127.0.0.2"
+    assert rt.pool.take("newer") == first
 
 
 def test_a_half_run_never_pod_from_an_earlier_runtime_is_failed(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from perennial_hack.nodes import GPU_RESOURCE, KWOK_TAINT, create_node, node_manifest
+from perennial_hack.cluster.nodes import GPU_RESOURCE, KWOK_TAINT, create_node, node_manifest
 
 pytestmark = pytest.mark.unit
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from perennial_hack import versions
+from perennial_hack.cluster import versions
 
 pytestmark = pytest.mark.unit
 

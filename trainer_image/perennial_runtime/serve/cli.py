@@ -86,8 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault(var, "1")
     from perennial_runtime.serve.metrics import Identity
     from perennial_runtime.serve.model import ModelLoadError, open_model_dir
-    from perennial_runtime.serve.worker import Shared, reuseport_socket
-    from perennial_runtime.serve.workers import serve
+    from perennial_runtime.serve.supervisor import serve
+    from perennial_runtime.serve.worker_process import Shared, reuseport_socket
 
     try:
         model_dir = open_model_dir(

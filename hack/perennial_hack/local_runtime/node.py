@@ -7,6 +7,7 @@ address of its own (and listen on 8080 next to the others) without any network s
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import os
 import signal
 import subprocess
@@ -19,18 +20,24 @@ _PR_SET_PDEATHSIG = 1
 
 
 class LoopbackPool:
-    """127.0.0.2 .. 127.0.255.254, one per pod uid; 127.0.0.1 stays the API server's."""
+    """127.B.0.2 .. 127.B.255.254, one per pod uid; 127.0.0.1 stays the API server's.
 
-    def __init__(self) -> None:
+    B (the block) keeps two runtimes on one machine (two test sessions) off each other's
+    addresses: every serving pod listens on 8080.
+    """
+
+    def __init__(self, block: int = 0) -> None:
+        if not 0 <= block <= 255:
+            raise ValueError(f"loopback block {block} is not in 0..255")
+        self.block = block
         self._by_uid: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    @staticmethod
-    def address(index: int) -> str:
+    def address(self, index: int) -> str:
         third, fourth = divmod(index, 253)
         if third > 255:
             raise RuntimeError("no loopback addresses left")
-        return f"127.0.{third}.{fourth + 2}"
+        return f"127.{self.block}.{third}.{fourth + 2}"
 
     def take(self, uid: str, prefer: str | None = None) -> str:
         """The pod's address; `prefer` (an address it had before) is kept when free."""
@@ -56,6 +63,11 @@ class LoopbackPool:
     def release(self, uid: str) -> None:
         with self._lock:
             self._by_uid.pop(uid, None)
+
+
+def loopback_block(state: Path) -> int:
+    """A block (1..254) that depends only on the state folder: stable across restarts."""
+    return 1 + int(hashlib.sha256(str(state.resolve()).encode()).hexdigest(), 16) % 254
 
 
 def _die_with_parent() -> None:

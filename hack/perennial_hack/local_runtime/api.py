@@ -88,7 +88,7 @@ class Api:
             raise
         return True
 
-    # --- what a pod worker needs (local_runtime_pod.PodApi) ------------------------------
+    # --- what a pod worker needs (pod.PodApi) ------------------------------
 
     def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return self.get(f"/api/v1/namespaces/{namespace}/{PLURALS[kind]}/{name}")

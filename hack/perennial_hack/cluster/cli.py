@@ -14,8 +14,8 @@ import json
 import sys
 from collections.abc import Sequence
 
-from perennial_hack import build, gomod, versions
-from perennial_hack.cluster import Cluster, ClusterError
+from perennial_hack.cluster import build, gomod, versions
+from perennial_hack.cluster.control_plane import Cluster, ClusterError
 
 
 def _log(message: str) -> None:

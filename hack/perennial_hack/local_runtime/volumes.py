@@ -6,7 +6,7 @@
 - emptyDir: <state>/pods/<uid>/volumes/<name>, removed with the pod.
 
 A container sees its mounts through `path_map`: mountPath -> local folder. Arguments and
-environment values that start with a mountPath are rewritten with it (local_runtime_plan).
+environment values that start with a mountPath are rewritten with it (plan.py).
 """
 
 from __future__ import annotations

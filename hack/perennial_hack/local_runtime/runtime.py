@@ -4,9 +4,9 @@
 
 It takes pods annotated perennial.dev/runtime=local and kwok.x-k8s.io/status=custom (so kwok
 leaves their status to us) once the scheduler has bound them to a node, and for each one:
-gives it a loopback address of its own (127.0.x.y), lays its volumes out under DIR, runs
-its init containers in order and then its containers from this Python environment's bin
-folder, probes readiness, and patches the pod's status as a kubelet would. When a pod is
+gives it a loopback address of its own (127.B.x.y, B fixed by the state folder), lays its
+volumes out under DIR, runs its init containers in order and then its containers from this
+Python environment's bin folder, probes readiness, and patches the pod's status as a kubelet would. When a pod is
 deleted its processes get SIGTERM, the grace period, then SIGKILL, and the deletion is
 confirmed. SIGTERM or SIGINT stops every process it started. See docs/local-runtime.md.
 """
@@ -25,12 +25,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from perennial_hack.local_runtime_api import Api, ApiError
-from perennial_hack.local_runtime_node import LoopbackPool
-from perennial_hack.local_runtime_plan import RUNTIME_COMMANDS
-from perennial_hack.local_runtime_pod import PodWorker
-from perennial_hack.local_runtime_status import lost_status, now_iso
-from perennial_hack.local_runtime_volumes import Layout
+from perennial_hack.local_runtime.api import Api, ApiError
+from perennial_hack.local_runtime.node import LoopbackPool, loopback_block
+from perennial_hack.local_runtime.plan import RUNTIME_COMMANDS
+from perennial_hack.local_runtime.pod import PodWorker
+from perennial_hack.local_runtime.status import lost_status, now_iso
+from perennial_hack.local_runtime.volumes import Layout
 
 log = logging.getLogger("perennial.local-runtime")
 ANNOTATIONS = {"perennial.dev/runtime": "local", "kwok.x-k8s.io/status": "custom"}
@@ -61,7 +61,7 @@ class LocalRuntime:
     ) -> None:
         self.api, self.layout, self.bin_dir, self.namespace = api, layout, bin_dir, namespace
         self.owner = f"{socket.gethostname()}:{layout.state}"
-        self.pool = LoopbackPool()
+        self.pool = LoopbackPool(loopback_block(layout.state))
         self.workers: dict[str, PodWorker] = {}
         self.done: set[str] = set()  # pods that ended here: never run twice
         self._lock = threading.Lock()
@@ -269,7 +269,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     runtime.shutdown()
     lock.close()
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

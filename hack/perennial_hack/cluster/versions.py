@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-HACK_DIR = Path(__file__).resolve().parent.parent
+HACK_DIR = Path(__file__).resolve().parents[2]
 VERSIONS_FILE = HACK_DIR / "versions.env"
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from perennial_hack.local_runtime_api import Api
-from perennial_hack.local_runtime_volumes import Layout
+from perennial_hack.local_runtime.api import Api
+from perennial_hack.local_runtime.volumes import Layout
 
 STORAGE_CLASS = "perennial-local"
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from perennial_hack.local_runtime_volumes import rewrite
+from perennial_hack.local_runtime.volumes import rewrite
 
 TRAIN, SERVE = "perennial-train", "perennial-serve"
 RUNTIME_COMMANDS = (TRAIN, SERVE)
@@ -205,7 +205,7 @@ def pod_plan(
     bin_dir: Path,
     pod_dir: Path,
 ) -> PodPlan:
-    """paths_of: container name -> its path map (local_runtime_volumes.path_map)."""
+    """paths_of: container name -> its path map (volumes.path_map)."""
     spec = pod["spec"]
 
     def plans(key: str) -> tuple[ContainerPlan, ...]:

@@ -16,7 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from perennial_hack.versions import Versions
+from perennial_hack.cluster.versions import Versions
 
 GOMOD_DIR = Path(__file__).resolve().parent / "gomod"
 

@@ -17,7 +17,7 @@ import time
 import traceback
 
 from perennial_runtime.serve import logs
-from perennial_runtime.serve.worker import Shared, run_worker
+from perennial_runtime.serve.worker_process import Shared, run_worker
 
 log = logging.getLogger("perennial.serve")
 SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from perennial_hack.versions import Versions
+from perennial_hack.cluster.versions import Versions
 
 
 def cache_root(env: dict[str, str] | None = None) -> Path:

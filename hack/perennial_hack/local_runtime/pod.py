@@ -16,15 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from perennial_hack import local_runtime_node as node
-from perennial_hack.local_runtime_plan import ContainerPlan, HttpProbe, PodPlan, pod_plan
-from perennial_hack.local_runtime_status import (
+from perennial_hack.local_runtime import node
+from perennial_hack.local_runtime.plan import ContainerPlan, HttpProbe, PodPlan, pod_plan
+from perennial_hack.local_runtime.status import (
     ContainerRun,
     PodRun,
     now_iso,
     termination_message,
 )
-from perennial_hack.local_runtime_volumes import Layout, VolumeError, materialise, path_map
+from perennial_hack.local_runtime.volumes import Layout, VolumeError, materialise, path_map
 
 log = logging.getLogger("perennial.local-runtime")
 TICK_S = 0.1

@@ -22,10 +22,10 @@ from typing import Any
 
 import yaml
 
-from perennial_hack import flags, kubeapi, paths, pki, process
-from perennial_hack.nodes import node_manifest
-from perennial_hack.versions import Versions
-from perennial_hack.versions import load as load_versions
+from perennial_hack.cluster import flags, kubeapi, paths, pki, process
+from perennial_hack.cluster.nodes import node_manifest
+from perennial_hack.cluster.versions import Versions
+from perennial_hack.cluster.versions import load as load_versions
 
 STAGES_FILE = Path(__file__).resolve().parent / "kwok-stages.yaml"
 # Start order; stop goes the other way.

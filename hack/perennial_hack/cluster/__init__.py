@@ -1,0 +1,1 @@
+"""The local control plane: build Kubernetes components from Go modules, start and stop them."""
