@@ -34,8 +34,9 @@ def test_deployment_runs_perennial_serve_on_the_artifact() -> None:
     assert dep["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     pod = dep["spec"]["template"]
     (container,) = pod["spec"]["containers"]
+    assert container["command"] == ["perennial-serve"]
     assert container["args"] == [
-        "perennial-serve", "--model-dir", "/mnt/pvc/artifacts/models/churn/x", "--port", "8080",
+        "--model-dir", "/mnt/pvc/artifacts/models/churn/x", "--port", "8080",
         "--name", "churn", "--model-version", "4", "--expected-sha256", "ab" * 32,
         "--max-batch-size", "64", "--max-latency-ms", "5",
     ]  # fmt: skip

@@ -85,8 +85,10 @@ def test_job_runs_validate_then_train_with_limits_and_failure_policy():
     assert pod["restartPolicy"] == "Never"
     (init,) = pod["initContainers"]
     (main,) = pod["containers"]
-    assert init["args"][:2] == ["perennial-train", "validate"]
-    assert main["args"][0] == "perennial-train" and "--output" in main["args"]
+    # The program is the command (it replaces the image's ENTRYPOINT); flags are args.
+    assert init["command"] == ["perennial-train"] and init["args"][0] == "validate"
+    assert main["command"] == ["perennial-train"] and main["args"][0] == "-f"
+    assert "--output" in main["args"]
     output = main["args"][main["args"].index("--output") + 1]
     assert output == "/mnt/pvc/artifacts/models/churn/ml-churn-train-01234567"
     assert artifact_uri(TJ, CONFIG) == "pvc://artifacts/models/churn/ml-churn-train-01234567"
@@ -150,7 +152,8 @@ def test_custom_command_runs_in_custom_image_but_data_checks_use_the_runtime():
     tj["spec"].update(image="corp/trainer:1", command=["python", "train.py"])
     pod = pod_spec(job(tj, CONFIG, NO_POOL))
     assert pod["containers"][0]["image"] == "corp/trainer:1"
-    assert pod["containers"][0]["args"] == ["python", "train.py"]
+    assert pod["containers"][0]["command"] == ["python", "train.py"]
+    assert pod["containers"][0]["args"] == []
     assert pod["initContainers"][0]["image"] == "perennial/runtime:test"
 
 

@@ -80,7 +80,8 @@ def pod(init_env: dict[str, str], main: dict[str, Any], policy: str = "Never") -
             "volumes": [{"name": "spec", "configMap": {"name": "cm"}},
                         {"name": "art", "persistentVolumeClaim": {"claimName": "art"}}],
             "initContainers": [{"name": "validate", "volumeMounts": mounts,
-                                "args": ["perennial-train", "validate", "-f", "/etc/perennial/x"],
+                                "command": ["perennial-train"],
+                                "args": ["validate", "-f", "/etc/perennial/x"],
                                 "env": env + extra}],
             "containers": [{"volumeMounts": mounts, "env": env, **main}],
         },
@@ -94,7 +95,7 @@ def worker(spec: dict[str, Any], api: FakeApi, tmp_path: Path, bin_dir: Path) ->
 
 def test_init_then_main_container_and_a_kubelet_shaped_success(tmp_path: Path, bin_dir: Path):
     api = FakeApi()
-    main = {"name": "train", "args": ["perennial-train", "--output", "/mnt/pvc/art/m"],
+    main = {"name": "train", "command": ["perennial-train"], "args": ["--output", "/mnt/pvc/art/m"],
             "terminationMessagePath": "/dev/termination-log"}  # fmt: skip
     w = worker(pod({}, main), api, tmp_path, bin_dir)
     w.start()
@@ -114,7 +115,7 @@ def test_init_then_main_container_and_a_kubelet_shaped_success(tmp_path: Path, b
 def test_a_failing_init_container_fails_the_pod_with_its_message(tmp_path: Path, bin_dir: Path):
     api = FakeApi()
     init = {"FAKE_EXIT": "3", "FAKE_MESSAGE": '{"outcome":"DataInvalid"}'}
-    w = worker(pod(init, {"name": "train", "args": ["perennial-train"]}), api, tmp_path, bin_dir)
+    w = worker(pod(init, {"name": "train", "command": ["perennial-train"]}), api, tmp_path, bin_dir)
     w.start()
     w.join(timeout=30)
     final = api.last()
@@ -139,7 +140,11 @@ def test_a_foreign_command_is_refused_with_a_clear_status(tmp_path: Path, bin_di
 
 def test_deletion_stops_a_server_and_confirms(tmp_path: Path, bin_dir: Path):
     api = FakeApi()
-    main = {"name": "serve", "args": ["perennial-serve", "--model-dir", "/mnt/pvc/art/m"]}
+    main = {
+        "name": "serve",
+        "command": ["perennial-serve"],
+        "args": ["--model-dir", "/mnt/pvc/art/m"],
+    }
     w = worker(pod({}, main, policy="Always"), api, tmp_path, bin_dir)
     w.start()
     until(lambda: api.last().get("phase") == "Running"
@@ -172,7 +177,7 @@ class FlakyApi(FakeApi):
 
 def test_api_errors_on_status_cost_nothing_but_a_retry(tmp_path: Path, bin_dir: Path):
     api = FlakyApi()
-    main = {"name": "train", "args": ["perennial-train", "--output", "/mnt/pvc/art/m"]}
+    main = {"name": "train", "command": ["perennial-train"], "args": ["--output", "/mnt/pvc/art/m"]}
     w = worker(pod({}, main), api, tmp_path, bin_dir)
     w.start()
     w.join(timeout=60)

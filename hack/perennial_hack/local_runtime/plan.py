@@ -1,6 +1,8 @@
 """What the local runtime will run for a pod: pure, from the pod spec and local folders.
 
-Only our runtime's own commands run (perennial-train, perennial-serve, from the Python
+The command line is resolved as a kubelet does, against the runtime image's ENTRYPOINT and
+CMD (read from trainer_image/Dockerfile; tests check the built image says the same). Only
+our runtime's own programs run (perennial-train, perennial-serve, from the Python
 environment the runtime itself lives in); a container asking for anything else gets a
 refusal that ends up in its status, never a process.
 """
@@ -14,12 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from perennial_hack.images.dockerfile import ImageConfig, image_config
+from perennial_hack.images.spec import REPO, by_name
 from perennial_hack.local_runtime.volumes import rewrite
 
 TRAIN, SERVE = "perennial-train", "perennial-serve"
 RUNTIME_COMMANDS = (TRAIN, SERVE)
 # What the runtime image's environment provides besides the container's own env.
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
+# ENTRYPOINT and CMD of the image every pod here is taken to run.
+RUNTIME_IMAGE = image_config((REPO / by_name("runtime").dockerfile).read_text())
 
 
 @dataclass(frozen=True)
@@ -148,9 +154,17 @@ def http_probe(container: dict[str, Any], pod_ip: str) -> HttpProbe | None:
     )
 
 
+def resolve_argv(command: list[str], args: list[str], image: ImageConfig) -> list[str]:
+    """The process a container runs, by Kubernetes' rules: `command` replaces the image's
+    ENTRYPOINT (and its CMD is then ignored); `args` replaces the image's CMD."""
+    if command:
+        return [*command, *args]
+    return [*image.entrypoint, *(args or image.cmd)]
+
+
 def _refusal(argv: list[str]) -> str | None:
     if not argv:
-        return "no command: the local runtime needs perennial-train or perennial-serve in args"
+        return "no command: neither the container nor the image names a program"
     if argv[0] not in RUNTIME_COMMANDS:
         return (
             f"the local runtime runs only {' and '.join(RUNTIME_COMMANDS)}; "
@@ -167,12 +181,14 @@ def container_plan(
     ips: tuple[str, str],
     bin_dir: Path,
     pod_dir: Path,
+    image: ImageConfig = RUNTIME_IMAGE,
 ) -> ContainerPlan:
-    """ips = (pod IP, host IP). The image's entrypoint is taken to be empty (as in ours):
-    command + args is the whole command line."""
+    """ips = (pod IP, host IP); `image`: the ENTRYPOINT and CMD the container's own
+    command and args are resolved against."""
     name = container["name"]
     termination_log = pod_dir / "termination" / name
-    raw = [str(a) for a in (container.get("command") or []) + (container.get("args") or [])]
+    command = [str(a) for a in container.get("command") or []]
+    raw = resolve_argv(command, [str(a) for a in container.get("args") or []], image)
     env, env_refusal = container_env(pod, container, paths, ips)
     refused = _refusal(raw) or env_refusal
     argv: tuple[str, ...] = ()
@@ -188,7 +204,7 @@ def container_plan(
         image=str(container.get("image", "")),
         argv=argv,
         env=env,
-        cwd=rewrite(container.get("workingDir") or str(pod_dir), paths),
+        cwd=rewrite(container.get("workingDir") or image.workdir or str(pod_dir), paths),
         termination_log=termination_log,
         log=pod_dir / "logs" / f"{name}.log",
         fallback_to_logs=container.get("terminationMessagePolicy") == "FallbackToLogsOnError",

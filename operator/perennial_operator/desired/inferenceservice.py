@@ -60,6 +60,7 @@ def _model_dir(mv: dict[str, Any]) -> tuple[str, str]:
 
 
 def _args(isvc: dict[str, Any], mv: dict[str, Any]) -> list[str]:
+    """The server's whole command line: perennial-serve and its flags."""
     spec, artifact = isvc["spec"], mv["spec"]["artifact"]
     batching = spec.get("batching") or {}
     args = [
@@ -95,7 +96,10 @@ def _container(
     return {
         "name": CONTAINER,
         "image": str(spec.get("image") or config.runtime_image),
-        "args": _args(isvc, mv),
+        # The program in `command` replaces the image's ENTRYPOINT (perennial-train in the
+        # runtime image); its flags go in `args`.
+        "command": _args(isvc, mv)[:1],
+        "args": _args(isvc, mv)[1:],
         "ports": [{"name": "http", "containerPort": SERVE_PORT, "protocol": "TCP"}],
         "env": [{"name": "HOME", "value": "/tmp"}],
         "resources": resource_requirements(

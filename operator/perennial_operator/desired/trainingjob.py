@@ -156,13 +156,19 @@ def _mounts(
 
 
 def runtime_container(
-    name: str, args: list[str], image: str, resources: dict[str, Any], mounts: list[dict[str, Any]]
+    name: str, argv: list[str], image: str, resources: dict[str, Any], mounts: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    """A container of the runtime image: restricted, its result in the termination message."""
+    """A container of the runtime image: restricted, its result in the termination message.
+
+    `argv` is the whole command line. Its program goes in `command`, which replaces the
+    image's ENTRYPOINT (perennial-train in ours), so the same pod runs perennial-serve or
+    a custom image's own program too; the rest goes in `args`.
+    """
     return {
         "name": name,
         "image": image,
-        "args": args,
+        "command": argv[:1],
+        "args": argv[1:],
         "env": [
             {"name": "PERENNIAL_PVC_ROOT", "value": PVC_ROOT},
             {"name": "HOME", "value": "/tmp"},
@@ -213,8 +219,10 @@ def job(
     train_args: list[str] = ["perennial-train", "-f", spec_path, "--output", output]
     if baseline_uri and baseline_uri.startswith("pvc://"):
         train_args += ["--baseline-dir", f"{PVC_ROOT}/{baseline_uri.removeprefix('pvc://')}"]
+    train_container = runtime_container(TRAIN_CONTAINER, train_args, image, resources, mounts)
     if spec.get("command"):
-        train_args = [str(part) for part in spec["command"]]
+        # The custom image's own command, as written: it replaces that image's ENTRYPOINT.
+        train_container.update(command=[str(part) for part in spec["command"]], args=[])
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
@@ -228,7 +236,7 @@ def job(
                 mounts,
             )
         ],
-        "containers": [runtime_container(TRAIN_CONTAINER, train_args, image, resources, mounts)],
+        "containers": [train_container],
         "volumes": _volumes(tj, config, baseline_uri),
     }
     if placement.node_selector:
