@@ -17,6 +17,13 @@ _TESTS = str(Path(__file__).resolve().parent)
 if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
 
+import pytest  # noqa: E402
+
+from support import pod_runtimes  # noqa: E402
 from support.cluster_fixtures import cluster, core, namespace  # noqa: E402
 
 __all__ = ["cluster", "core", "namespace"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    pod_runtimes.add_option(parser)

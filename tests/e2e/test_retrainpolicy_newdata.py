@@ -3,8 +3,9 @@ RetrainPolicy's probe pods run the real `perennial-train fingerprint` on the sam
 unchanged file fires nothing, and a changed one starts a TrainingJob whose trainer hashes
 the data exactly as the probe did.
 
-The control plane is real; the pods run through the local runtime, which shares a claim's
-folder between the pods of a namespace (so the test edits the dataset in place).
+The control plane is real; the pods run on a real node (or the local runtime); either way
+a claim is a folder on this host shared by the pods of a namespace, so the test edits the
+dataset in place.
 """
 
 from __future__ import annotations
@@ -59,16 +60,17 @@ class World:
                   for p in pods]  # fmt: skip
         return (json.dumps({"policy": self.policy_status(), "probes": probes}, indent=1)[-5000:]
                 + "\n--- operator ---\n" + self.operator.log_tail(30)
-                + "\n--- local runtime ---\n" + self.runtime.log_tail(30))  # fmt: skip
+                + f"\n--- {self.runtime.kind} runtime ---\n"
+                + self.runtime.log_tail(30))  # fmt: skip
 
     def wait(self, fn: Any, message: str, timeout: float = 120) -> Any:
         return until(fn, timeout=timeout, message=message, describe=self.describe)
 
 
 @pytest.fixture
-def world(kube: Kube, namespace: str, operator: Any, local_runtime: Any,
+def world(kube: Kube, namespace: str, operator: Any, pod_runtime: Any,
           artifacts: Path) -> World:  # fmt: skip
-    return World(kube, namespace, operator, local_runtime)
+    return World(kube, namespace, operator, pod_runtime)
 
 
 def test_the_probe_and_the_trainer_agree_and_changed_data_retrains(

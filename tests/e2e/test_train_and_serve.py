@@ -1,9 +1,10 @@
-"""The whole loop for real: a TrainingJob trains in a local perennial-train process, the
-operator registers the ModelVersion, an InferenceService serves it from a local
-perennial-serve process, and predictions come back from the pod's own address.
+"""The whole loop for real: a TrainingJob trains in a perennial-train pod, the operator
+registers the ModelVersion, an InferenceService serves it from a perennial-serve pod, and
+predictions come back from the pod's own address.
 
-The control plane is real (etcd, kube-apiserver, controller-manager, scheduler, kwok nodes);
-the pods run through the local runtime (hack/perennial_hack/local_runtime/).
+The control plane is real (etcd, kube-apiserver, controller-manager, scheduler); the pods
+run from the built runtime image on a real node (kubelet, containerd, runc), or through the
+host-process local runtime with --e2e-runtime=local (tests/support/pod_runtimes.py).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class Loop:
         objects["pods"] = [{"name": p["metadata"]["name"], "status": p.get("status")}
                            for p in self.pods("")]  # fmt: skip
         return (json.dumps(objects, indent=1)[-5000:] + "\n--- operator ---\n"
-                + self.operator.log_tail(30) + "\n--- local runtime ---\n"
+                + self.operator.log_tail(30) + f"\n--- {self.runtime.kind} runtime ---\n"
                 + self.runtime.log_tail(30))  # fmt: skip
 
     def wait(self, fn: Any, message: str, timeout: float) -> Any:
@@ -70,8 +71,8 @@ class Loop:
 
 
 @pytest.fixture
-def loop(kube: Kube, namespace: str, operator: Any, local_runtime: Any, artifacts: Path) -> Loop:
-    return Loop(kube, namespace, operator, local_runtime)
+def loop(kube: Kube, namespace: str, operator: Any, pod_runtime: Any, artifacts: Path) -> Loop:
+    return Loop(kube, namespace, operator, pod_runtime)
 
 
 def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -83,9 +84,9 @@ def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def local_dir(loop: Loop, uri: str) -> Path:
-    """pvc://<claim>/<path> as the local runtime keeps it."""
+    """pvc://<claim>/<path> as this host keeps it."""
     claim, _, path = uri.removeprefix("pvc://").partition("/")
-    return loop.runtime.state / "pvc" / loop.ns / claim / path
+    return loop.runtime.claim_folder(loop.ns, claim) / path
 
 
 def train(loop: Loop, name: str) -> tuple[dict[str, Any], set[str]]:
@@ -126,7 +127,8 @@ def test_train_register_and_serve_for_real(loop: Loop) -> None:
     assert 0.9 < status["metrics"]["roc_auc"] <= 1.0
     assert status["dataset"]["rows"] == 569
     (pod,) = loop.pods("perennial.dev/trainingjob=bc-1")
-    assert pod["status"]["phase"] == "Succeeded" and pod["status"]["podIP"].startswith("127.")
+    assert pod["status"]["phase"] == "Succeeded"
+    assert loop.runtime.owns_pod_ip(pod["status"]["podIP"])
     message = json.loads(pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"])
     assert message["outcome"] == "Succeeded"
 
