@@ -1,10 +1,11 @@
 # `make demo`: the whole loop on the local cluster (hack/perennial_hack/demo.py), included
-# by the root Makefile. It leaves the cluster, the operator and the local runtime running;
-# `make demo-down` stops all three. DEMO_TEARDOWN=1 make demo stops them at the end.
+# by the root Makefile: the built images run on a real node (DEMO_RUNTIME=local: through
+# the host-process local runtime). It leaves the cluster, the node and the operator
+# running; `make demo-down` stops them. DEMO_TEARDOWN=1 make demo stops them at the end.
 CLUSTER_NAME ?= default
 .PHONY: demo demo-down
 
-demo: install k8s-build
+demo: install k8s-build images node
 	@$(BIN)/python -m perennial_hack.demo --name $(CLUSTER_NAME)
 
 demo-down: install
