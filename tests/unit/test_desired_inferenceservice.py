@@ -100,3 +100,19 @@ def test_unsafe_pickle_is_passed_on_only_when_allowed() -> None:
     args = d.deployment(ISVC, d.STABLE, mv, 1, CONFIG, NO_POOL)["spec"]["template"]["spec"][
         "containers"][0]["args"]  # fmt: skip
     assert args[-1] == "--allow-unsafe-pickle"
+
+
+def test_service_account_and_env_from_reach_the_server() -> None:
+    isvc = {
+        **ISVC,
+        "spec": {
+            **ISVC["spec"],
+            "serviceAccountName": "server",
+            "envFrom": [{"secretRef": {"name": "gcs", "optional": True}}],
+        },
+    }
+    pod = d.deployment(isvc, d.STABLE, MV, 1, CONFIG, NO_POOL)["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "server"
+    assert pod["containers"][0]["envFrom"] == [{"secretRef": {"name": "gcs", "optional": True}}]
+    plain = d.deployment(ISVC, d.STABLE, MV, 1, CONFIG, NO_POOL)["spec"]["template"]["spec"]
+    assert "serviceAccountName" not in plain and "envFrom" not in plain["containers"][0]

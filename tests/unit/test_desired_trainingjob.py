@@ -170,3 +170,16 @@ def test_operator_pod_annotations_reach_the_pod_template():
     config = OperatorConfig(pod_annotations={"kwok.x-k8s.io/status": "custom"})
     template = job(TJ, config, NO_POOL)["spec"]["template"]
     assert template["metadata"]["annotations"] == {"kwok.x-k8s.io/status": "custom"}
+
+
+def test_credentials_reach_every_runtime_container_by_reference_only():
+    tj = copy.deepcopy(TJ)
+    env_from = [{"secretRef": {"name": "s3-credentials"}}, {"configMapRef": {"name": "s3"}}]
+    tj["spec"].update(serviceAccountName="trainer", envFrom=env_from)
+    pod = pod_spec(job(tj, CONFIG, NO_POOL))
+    assert pod["serviceAccountName"] == "trainer"
+    assert pod["automountServiceAccountToken"] is False  # the identity, not an API token
+    for container in pod["initContainers"] + pod["containers"]:
+        assert container["envFrom"] == env_from  # the data checks read the same data
+    plain = pod_spec(job(TJ, CONFIG, NO_POOL))
+    assert "serviceAccountName" not in plain and "envFrom" not in plain["containers"][0]

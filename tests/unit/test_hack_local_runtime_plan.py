@@ -21,8 +21,10 @@ from perennial_hack.local_runtime.volumes import (
     Layout,
     VolumeError,
     config_files,
+    env_objects,
     materialise,
     path_map,
+    read_env_objects,
     rewrite,
 )
 from perennial_operator.config import OperatorConfig
@@ -173,13 +175,53 @@ def test_env_from_the_downward_api_and_refusal_of_other_sources(tmp_path: Path) 
     container = {"name": "c", "command": ["perennial-serve"], "env": env}
     plan = container_plan(pod, container, {}, ips=IPS, bin_dir=BIN, pod_dir=tmp_path)
     assert (plan.env["POD_IP"], plan.env["NS"], plan.env["APP"]) == ("127.0.0.7", "ns", "a")
-    secret = {"name": "S", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}
-    refused = container_plan(pod, {**container, "env": [secret]}, {}, ips=IPS, bin_dir=BIN,
+    resource = {"name": "R", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}}
+    refused = container_plan(pod, {**container, "env": [resource]}, {}, ips=IPS, bin_dir=BIN,
                              pod_dir=tmp_path)  # fmt: skip
-    assert refused.refused and "env S" in refused.refused
-    env_from = {**container, "envFrom": [{"configMapRef": {"name": "c"}}]}
-    refused = container_plan(pod, env_from, {}, ips=IPS, bin_dir=BIN, pod_dir=tmp_path)
-    assert refused.refused == "envFrom is not supported locally"
+    assert refused.refused and "env R" in refused.refused
+
+
+def test_env_from_secrets_and_config_maps_as_a_kubelet_fills_it(tmp_path: Path) -> None:
+    pod = {
+        "metadata": {"name": "p", "namespace": "ns", "uid": "u"},
+        "spec": {
+            "containers": [
+                {
+                    "name": "c",
+                    "command": ["perennial-train"],
+                    "envFrom": [
+                        {"secretRef": {"name": "s3"}},
+                        {"configMapRef": {"name": "cfg", "optional": True}, "prefix": "X_"},
+                        {"secretRef": {"name": "gone", "optional": True}},
+                    ],
+                    "env": [
+                        {"name": "AWS_ACCESS_KEY_ID", "value": "explicit"},
+                        {"name": "ONE", "valueFrom": {"secretKeyRef": {"name": "s3", "key": "k"}}},
+                    ],
+                }
+            ]
+        },
+    }
+    secret = {
+        "data": {
+            "AWS_ACCESS_KEY_ID": base64.b64encode(b"from-secret").decode(),
+            "k": base64.b64encode(b"v").decode(),
+        }
+    }
+    stored = {("Secret", "s3"): secret, ("ConfigMap", "cfg"): {"data": {"A": "1"}}}
+    assert env_objects(pod) == {
+        ("Secret", "s3", False),
+        ("ConfigMap", "cfg", True),
+        ("Secret", "gone", True),
+    }
+    objects = read_env_objects(pod, lambda kind, ns, name: stored.get((kind, name)))
+    plan = container_plan(pod, pod["spec"]["containers"][0], {}, ips=IPS, bin_dir=BIN,
+                          pod_dir=tmp_path, objects=objects)  # fmt: skip
+    assert plan.refused is None
+    assert plan.env["AWS_ACCESS_KEY_ID"] == "explicit"  # env wins over envFrom
+    assert (plan.env["k"], plan.env["ONE"], plan.env["X_A"]) == ("v", "v", "1")
+    with pytest.raises(VolumeError, match="Secret ns/s3 does not exist"):
+        read_env_objects(pod, lambda kind, ns, name: None)  # required: the pod waits
 
 
 def test_readiness_probe_goes_to_the_pod_address_with_named_ports() -> None:

@@ -115,21 +115,51 @@ def field_value(pod: dict[str, Any], path: str, pod_ip: str, host_ip: str) -> st
     return None
 
 
+# (kind, name) -> the object's data, decoded (a Secret's values are base64 in the API).
+EnvObjects = Mapping[tuple[str, str], Mapping[str, str]]
+
+
+def _env_from(container: dict[str, Any], objects: EnvObjects) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for source in container.get("envFrom") or []:
+        for key, kind in (("secretRef", "Secret"), ("configMapRef", "ConfigMap")):
+            if key in source:
+                data = objects.get((kind, source[key]["name"]), {})
+                env |= {source.get("prefix", "") + k: v for k, v in data.items()}
+    return env
+
+
 def container_env(
-    pod: dict[str, Any], container: dict[str, Any], paths: Mapping[str, str], ips: tuple[str, str]
+    pod: dict[str, Any],
+    container: dict[str, Any],
+    paths: Mapping[str, str],
+    ips: tuple[str, str],
+    objects: EnvObjects | None = None,
 ) -> tuple[dict[str, str], str | None]:
-    """(environment, refusal). Values naming a mounted path are rewritten to the local one."""
+    """(environment, refusal). Values naming a mounted path are rewritten to the local one.
+    `objects`: the ConfigMaps and Secrets env_objects names, as the worker read them (a
+    missing optional one is absent; a missing required one never gets here)."""
+    objects = objects or {}
     env = {"PATH": BASE_PATH, "LANG": "C.UTF-8", "HOSTNAME": pod["metadata"]["name"]}
-    if container.get("envFrom"):
-        return env, "envFrom is not supported locally"
+    env |= _env_from(container, objects)  # env entries below win, as in a kubelet
     for item in container.get("env") or []:
         if "value" in item or "valueFrom" not in item:
             env[item["name"]] = rewrite(str(item.get("value", "")), paths)
             continue
-        ref = item["valueFrom"].get("fieldRef")
+        value_from = item["valueFrom"]
+        key_ref = value_from.get("secretKeyRef") or value_from.get("configMapKeyRef")
+        if key_ref:
+            kind = "Secret" if "secretKeyRef" in value_from else "ConfigMap"
+            data = objects.get((kind, key_ref["name"]), {})
+            if key_ref["key"] in data:
+                env[item["name"]] = data[key_ref["key"]]
+            elif not key_ref.get("optional"):
+                return env, f"env {item['name']}: key {key_ref['key']} not in {key_ref['name']}"
+            continue
+        ref = value_from.get("fieldRef")
         value = field_value(pod, ref["fieldPath"], *ips) if ref else None
         if value is None:
-            return env, f"env {item['name']}: only fieldRef values are supported locally"
+            return env, f"env {item['name']}: only fieldRef and key references work locally"
         env[item["name"]] = value
     return env, None
 
@@ -182,6 +212,7 @@ def container_plan(
     bin_dir: Path,
     pod_dir: Path,
     image: ImageConfig = RUNTIME_IMAGE,
+    objects: EnvObjects | None = None,
 ) -> ContainerPlan:
     """ips = (pod IP, host IP); `image`: the ENTRYPOINT and CMD the container's own
     command and args are resolved against."""
@@ -189,7 +220,7 @@ def container_plan(
     termination_log = pod_dir / "termination" / name
     command = [str(a) for a in container.get("command") or []]
     raw = resolve_argv(command, [str(a) for a in container.get("args") or []], image)
-    env, env_refusal = container_env(pod, container, paths, ips)
+    env, env_refusal = container_env(pod, container, paths, ips, objects)
     refused = _refusal(raw) or env_refusal
     argv: tuple[str, ...] = ()
     if refused is None:
@@ -220,13 +251,23 @@ def pod_plan(
     ips: tuple[str, str],
     bin_dir: Path,
     pod_dir: Path,
+    objects: EnvObjects | None = None,
 ) -> PodPlan:
-    """paths_of: container name -> its path map (volumes.path_map)."""
+    """paths_of: container name -> its path map (volumes.path_map); objects: see
+    container_env."""
     spec = pod["spec"]
 
     def plans(key: str) -> tuple[ContainerPlan, ...]:
         return tuple(
-            container_plan(pod, c, paths_of[c["name"]], ips=ips, bin_dir=bin_dir, pod_dir=pod_dir)
+            container_plan(
+                pod,
+                c,
+                paths_of[c["name"]],
+                ips=ips,
+                bin_dir=bin_dir,
+                pod_dir=pod_dir,
+                objects=objects,
+            )  # fmt: skip
             for c in spec.get(key) or []
         )
 

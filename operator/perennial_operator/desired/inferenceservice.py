@@ -21,6 +21,7 @@ from perennial_operator.desired.common import (
     restricted_pod_security,
 )
 from perennial_operator.desired.placement import Placement
+from perennial_operator.desired.trainingjob import pod_identity
 
 STABLE = "stable"
 CANARY = "canary"
@@ -115,6 +116,7 @@ def _container(
             {"name": "tmp", "mountPath": "/tmp"},
         ],
         "securityContext": restricted_container_security(),
+        **({"envFrom": [dict(s) for s in spec["envFrom"]]} if spec.get("envFrom") else {}),
     }
 
 
@@ -147,6 +149,7 @@ def _pod_template(
             {"name": "tmp", "emptyDir": {}},
         ],
     }
+    pod_identity(isvc["spec"], pod_spec)
     if placement.node_selector:
         pod_spec["nodeSelector"] = dict(placement.node_selector)
     if placement.tolerations:

@@ -29,6 +29,7 @@ from perennial_operator.desired.trainingjob import (
     SPEC_FILE,
     claim_of,
     data_image,
+    pod_identity,
     pod_mounts,
     pod_volumes,
     runtime_container,
@@ -84,12 +85,21 @@ def probe_job(policy: Mapping[str, Any], name: str, config: OperatorConfig) -> d
     )
     args = ["perennial-train", "fingerprint", "-f", f"{SPEC_DIR}/{SPEC_FILE}"]
     container = runtime_container(
-        CONTAINER, args, data_image(template, config), resources, pod_mounts(claims)
-    )
+        CONTAINER, args, data_image(template, config), resources, pod_mounts(claims),
+        list(template.get("envFrom") or []),
+    )  # fmt: skip
     labels = _labels(meta["name"], name)
     pod_meta: dict[str, Any] = {"labels": labels}
     if config.pod_annotations:
         pod_meta["annotations"] = dict(config.pod_annotations)
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "securityContext": restricted_pod_security(),
+        "containers": [container],
+        "volumes": pod_volumes(configmap_name(meta["name"]), claims),
+    }
+    pod_identity(template, pod_spec)  # the trainer's identity reads the same data
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -105,15 +115,6 @@ def probe_job(policy: Mapping[str, Any], name: str, config: OperatorConfig) -> d
                 int(template.get("activeDeadlineSeconds", 3600)), PROBE_DEADLINE_SECONDS
             ),
             "ttlSecondsAfterFinished": TTL_SECONDS,
-            "template": {
-                "metadata": pod_meta,
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": False,
-                    "securityContext": restricted_pod_security(),
-                    "containers": [container],
-                    "volumes": pod_volumes(configmap_name(meta["name"]), claims),
-                },
-            },
+            "template": {"metadata": pod_meta, "spec": pod_spec},
         },
     }

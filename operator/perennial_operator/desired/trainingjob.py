@@ -156,15 +156,21 @@ def _mounts(
 
 
 def runtime_container(
-    name: str, argv: list[str], image: str, resources: dict[str, Any], mounts: list[dict[str, Any]]
+    name: str,
+    argv: list[str],
+    image: str,
+    resources: dict[str, Any],
+    mounts: list[dict[str, Any]],
+    env_from: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A container of the runtime image: restricted, its result in the termination message.
 
     `argv` is the whole command line. Its program goes in `command`, which replaces the
     image's ENTRYPOINT (perennial-train in ours), so the same pod runs perennial-serve or
-    a custom image's own program too; the rest goes in `args`.
+    a custom image's own program too; the rest goes in `args`. `env_from`: the spec's
+    envFrom (Secret references: credentials reach the process, never our objects).
     """
-    return {
+    container: dict[str, Any] = {
         "name": name,
         "image": image,
         "command": argv[:1],
@@ -179,6 +185,15 @@ def runtime_container(
         "terminationMessagePath": rc.TERMINATION_MESSAGE_PATH,
         "terminationMessagePolicy": "File",
     }
+    if env_from:
+        container["envFrom"] = [dict(source) for source in env_from]
+    return container
+
+
+def pod_identity(spec: Mapping[str, Any], pod_spec: dict[str, Any]) -> None:
+    """spec.serviceAccountName onto the pod (its API token stays unmounted)."""
+    if spec.get("serviceAccountName"):
+        pod_spec["serviceAccountName"] = str(spec["serviceAccountName"])
 
 
 def _pod_failure_policy() -> dict[str, Any]:
@@ -215,11 +230,14 @@ def job(
         spec.get("resources", {}), placement.gpus_for(int(spec.get("resources", {}).get("gpu", 0)))
     )
     mounts = _mounts(tj, config, baseline_uri)
+    env_from = list(spec.get("envFrom") or [])
     output = f"{PVC_ROOT}/{artifact_claim(tj, config)}/{artifact_path(tj)}"
     train_args: list[str] = ["perennial-train", "-f", spec_path, "--output", output]
     if baseline_uri and baseline_uri.startswith("pvc://"):
         train_args += ["--baseline-dir", f"{PVC_ROOT}/{baseline_uri.removeprefix('pvc://')}"]
-    train_container = runtime_container(TRAIN_CONTAINER, train_args, image, resources, mounts)
+    train_container = runtime_container(
+        TRAIN_CONTAINER, train_args, image, resources, mounts, env_from
+    )
     if spec.get("command"):
         # The custom image's own command, as written: it replaces that image's ENTRYPOINT.
         train_container.update(command=[str(part) for part in spec["command"]], args=[])
@@ -234,11 +252,13 @@ def job(
                 validate_image,
                 resources,
                 mounts,
+                env_from,
             )
         ],
         "containers": [train_container],
         "volumes": _volumes(tj, config, baseline_uri),
     }
+    pod_identity(spec, pod_spec)
     if placement.node_selector:
         pod_spec["nodeSelector"] = dict(placement.node_selector)
     if placement.tolerations:
