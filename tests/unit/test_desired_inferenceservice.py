@@ -116,3 +116,16 @@ def test_service_account_and_env_from_reach_the_server() -> None:
     assert pod["containers"][0]["envFrom"] == [{"secretRef": {"name": "gcs", "optional": True}}]
     plain = d.deployment(ISVC, d.STABLE, MV, 1, CONFIG, NO_POOL)["spec"]["template"]["spec"]
     assert "serviceAccountName" not in plain and "envFrom" not in plain["containers"][0]
+
+
+def test_an_object_store_model_is_copied_by_the_server_not_mounted() -> None:
+    mv = {**MV, "spec": {**MV["spec"], "artifact": {"uri": "s3://models/churn/v4",
+                                                     "sha256": "ab" * 32}}}  # fmt: skip
+    pod = d.deployment(ISVC, d.STABLE, mv, 1, CONFIG, NO_POOL)["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    args = container["args"]
+    assert args[args.index("--model-uri") + 1] == "s3://models/churn/v4"
+    assert args[args.index("--model-dir") + 1] == d.COPY_DIR
+    assert args[args.index("--expected-sha256") + 1] == "ab" * 32  # verified before ready
+    assert [v["name"] for v in pod["volumes"]] == ["tmp"]
+    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp"]

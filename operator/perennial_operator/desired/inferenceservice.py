@@ -29,6 +29,7 @@ LABEL_TRACK = f"{GROUP}/track"
 LABEL_MODEL_VERSION = f"{GROUP}/model-version"
 SERVE_PORT = 8080
 PVC_ROOT = "/mnt/pvc"
+COPY_DIR = "/tmp/model"  # where an object-store model is copied (the /tmp emptyDir)
 CONTAINER = "server"
 RPS_METRIC = "perennial_requests_per_second"  # served by a custom-metrics adapter
 
@@ -54,9 +55,14 @@ def _meta(isvc: dict[str, Any], name: str, labels: dict[str, str]) -> dict[str, 
     }
 
 
-def _model_dir(mv: dict[str, Any]) -> tuple[str, str]:
-    """(claim, directory in the pod) of a pvc://<claim>/<path> artifact."""
-    claim, _, path = str(mv["spec"]["artifact"]["uri"]).removeprefix("pvc://").partition("/")
+def _model_dir(mv: dict[str, Any]) -> tuple[str | None, str]:
+    """(claim, directory in the pod) of the artifact: a pvc://<claim>/<path> is mounted;
+    an object-store URI (s3://, gs://) has no claim and is copied into COPY_DIR (an
+    emptyDir) by the server itself, which verifies it before it is ready."""
+    uri = str(mv["spec"]["artifact"]["uri"])
+    if not uri.startswith("pvc://"):
+        return None, COPY_DIR
+    claim, _, path = uri.removeprefix("pvc://").partition("/")
     return claim, f"{PVC_ROOT}/{claim}/{path}".rstrip("/")
 
 
@@ -74,6 +80,8 @@ def _args(isvc: dict[str, Any], mv: dict[str, Any]) -> list[str]:
         "--max-batch-size", str(batching.get("maxBatchSize", 32)),
         "--max-latency-ms", str(batching.get("maxLatencyMs", 2)),
     ]  # fmt: skip
+    if _model_dir(mv)[0] is None:
+        args += ["--model-uri", str(artifact["uri"])]
     if artifact.get("allowUnsafePickle"):
         args.append("--allow-unsafe-pickle")
     return args
@@ -94,6 +102,7 @@ def _container(
     spec = isvc["spec"]
     resources = spec.get("resources") or {}
     gpus = placement.gpus_for(int(resources.get("gpu", 0) or 0))
+    claim = _model_dir(mv)[0]
     return {
         "name": CONTAINER,
         "image": str(spec.get("image") or config.runtime_image),
@@ -112,9 +121,13 @@ def _container(
         "livenessProbe": _probe("/v2/health/live", 10, 3),
         "readinessProbe": _probe("/v2/health/ready", 5, 2),
         "volumeMounts": [
-            {"name": "model", "mountPath": f"{PVC_ROOT}/{_model_dir(mv)[0]}", "readOnly": True},
+            *(
+                [{"name": "model", "mountPath": f"{PVC_ROOT}/{claim}", "readOnly": True}]
+                if claim
+                else []
+            ),
             {"name": "tmp", "mountPath": "/tmp"},
-        ],
+        ],  # fmt: skip
         "securityContext": restricted_container_security(),
         **({"envFrom": [dict(s) for s in spec["envFrom"]]} if spec.get("envFrom") else {}),
     }
@@ -142,12 +155,13 @@ def _pod_template(
         "securityContext": restricted_pod_security(),
         "containers": [_container(isvc, mv, config, placement)],
         "volumes": [
-            {
-                "name": "model",
-                "persistentVolumeClaim": {"claimName": _model_dir(mv)[0], "readOnly": True},
-            },
+            *(
+                [{"name": "model", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}]
+                if (claim := _model_dir(mv)[0])
+                else []
+            ),
             {"name": "tmp", "emptyDir": {}},
-        ],
+        ],  # fmt: skip
     }
     pod_identity(isvc["spec"], pod_spec)
     if placement.node_selector:
