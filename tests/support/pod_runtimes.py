@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import pytest
 
-from perennial_hack.images.build import records
+from perennial_hack.images.build import records, stale
 from perennial_hack.local_runtime.api import Api
 from perennial_hack.local_runtime.claims import ensure_claim as local_claim
 from perennial_hack.local_runtime.runtime import ANNOTATIONS
@@ -65,6 +65,11 @@ class NodeRuntime:
     def claim_folder(self, namespace: str, claim: str) -> Path:
         return storage.claim_folder(self.node.layout, namespace, claim)
 
+    @property
+    def host_address(self) -> str:
+        """An address of this host the pods can reach (the node's bridge)."""
+        return self.node.ip
+
     def owns_pod_ip(self, ip: str) -> bool:
         network = self.node.network
         return network is not None and ipaddress.ip_address(ip) in network.subnet
@@ -96,6 +101,8 @@ class LocalRuntimeProcess:
     def claim_folder(self, namespace: str, claim: str) -> Path:
         return Layout(self.state).pvc(namespace, claim)
 
+    host_address: str = "127.0.0.1"  # the pods are processes of this host
+
     def owns_pod_ip(self, ip: str) -> bool:
         return ip.startswith("127.")
 
@@ -125,11 +132,10 @@ PodRuntime = NodeRuntime | LocalRuntimeProcess
 
 def runtime_image() -> tuple[str, Path]:
     """(tag, OCI archive) of the runtime image `make images` built."""
-    record = records().get("runtime")
-    if record is None or not Path(record.archive).is_file():
-        raise pytest.UsageError(
-            "no runtime image: run `make images` (or --e2e-runtime=local for the fast mode)"
-        )
+    problem = stale("runtime")
+    if problem:  # pods would run other code than the tests read
+        raise pytest.UsageError(f"{problem} (or --e2e-runtime=local for the fast mode)")
+    record = records()["runtime"]
     return record.tag, Path(record.archive)
 
 

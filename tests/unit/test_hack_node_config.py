@@ -100,3 +100,25 @@ def test_the_committed_kubelet_module_builds_the_control_planes_release():
     assert build.kubelet_pin_mismatch(build.KUBELET_MODULE, load()) is None
     bumped = Versions(kubernetes="1.99.0", etcd="3.7.0", kwok="0.8.0")
     assert "1.99.0" in (build.kubelet_pin_mismatch(build.KUBELET_MODULE, bumped) or "")
+
+
+def test_the_provisioner_makes_a_bound_host_path_volume_for_a_pending_claim_of_its_class():
+    from perennial_hack.node import provisioner
+
+    pvc = {"metadata": {"name": "perennial-artifacts", "namespace": "ml", "uid": "u-1"},
+           "spec": {"storageClassName": "perennial-local", "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": "10Gi"}}},
+           "status": {"phase": "Pending"}}  # fmt: skip
+    assert provisioner.wants_volume(pvc)
+    for other in ({"storageClassName": "standard"}, {"volumeName": "pv-1"}):
+        assert not provisioner.wants_volume({**pvc, "spec": {**pvc["spec"], **other}})
+    assert not provisioner.wants_volume({**pvc, "status": {"phase": "Bound"}})
+    pv = provisioner.volume_for(pvc, Path("/v/ml/perennial-artifacts"))
+    assert pv["metadata"]["name"] == "pvc-u-1"
+    assert pv["spec"]["claimRef"] == {"namespace": "ml", "name": "perennial-artifacts",
+                                      "uid": "u-1"}  # fmt: skip
+    assert pv["spec"]["hostPath"]["path"] == "/v/ml/perennial-artifacts"
+    assert pv["spec"]["capacity"] == {"storage": "10Gi"}
+    assert pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
+    annotations = provisioner.storage_class()["metadata"]["annotations"]
+    assert annotations["storageclass.kubernetes.io/is-default-class"] == "true"

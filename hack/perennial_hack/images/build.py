@@ -174,12 +174,32 @@ def uncompressed_size(image: oci.OciImage) -> int:
     return total
 
 
+def current_key(image: spec.ImageSpec, base: str | None, base_id: str) -> str:
+    tag = image.tag(spec.project_version((spec.REPO / "pyproject.toml").read_text()))
+    argv = spec.build_argv(image, tag, base=base, ca_bundle=ca_bundle(dict(os.environ)))
+    return spec.image_key(spec.REPO, image, base_id, argv)
+
+
+def stale(name: str) -> str | None:
+    """Why the recorded image `name` is not what `make images` would build now, or None.
+    Never pulls or builds: the base is the one the record names, as present here."""
+    record = records().get(name)
+    if record is None or not Path(record.archive).is_file():
+        return f"no {name} image: run `make images`"
+    image = spec.by_name(name)
+    default = build_args((spec.REPO / image.dockerfile).read_text())[spec.BASE_ARG]
+    base = None if record.base == default else record.base
+    if current_key(image, base, image_id(record.base) or "") != record.key:
+        return f"the {name} image is older than its sources: run `make images`"
+    return None
+
+
 def build_one(
     image: spec.ImageSpec, version: str, base: str | None, base_id: str, force: bool
 ) -> ImageRecord:
     tag, reference = image.tag(version), image.reference(version)
     argv = spec.build_argv(image, tag, base=base, ca_bundle=ca_bundle(dict(os.environ)))
-    key = spec.image_key(spec.REPO, image, base_id, argv)
+    key = current_key(image, base, base_id)
     archive = archive_path(image.name)
     known = records().get(image.name)
     if not force and known and known.key == key and archive.is_file():

@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -139,7 +140,7 @@ class LocalNode:
         # Only processes that still name this node's folder: a recorded pid may have been
         # reused since a crashed run.
         pids = {c: p for c, p in state.get("pids", {}).items() if self._names_us(p)}
-        process.stop([pids[c] for c in ("kubelet",) if c in pids], grace_s=10.0)
+        process.stop([pids[c] for c in ("kubelet", "provisioner") if c in pids], grace_s=10.0)
         if "containerd" in pids:
             self._remove_containers()
         process.stop([pids[c] for c in ("containerd",) if c in pids], grace_s=10.0)
@@ -225,6 +226,10 @@ class LocalNode:
         self.layout.kubelet_config.write_text(yaml.safe_dump(config))
         argv = kubelet_argv(self.kubelet_bin, self.layout, self.name, net.gateway)
         self._spawn("kubelet", argv, state)
+        provisioner = [sys.executable, "-m", "perennial_hack.node.provisioner",
+                       f"--kubeconfig={self.cluster.kubeconfig}",
+                       f"--root={self.layout.volumes / 'dynamic'}"]  # fmt: skip
+        self._spawn("provisioner", provisioner, state)
         api = self._api()
         wait_until(lambda: self._ready(api), left(), f"node {self.name} Ready", interval=0.5)
 

@@ -22,6 +22,7 @@ from perennial_operator.decide.trainingjob import (
     trainingjob_status,
 )
 from perennial_operator.desired import trainingjob as desired_tj
+from perennial_operator.desired.artifacts import artifact_claim, creates_claim
 from perennial_operator.desired.modelversion import modelversion_for
 from perennial_operator.desired.placement import NO_POOL, Placement, pool_placement
 from perennial_operator.k8s.errors import AlreadyExists
@@ -108,6 +109,20 @@ def _observe(
     return observed.job_obs(job), [observed.pod_obs(p) for p in pods]
 
 
+def _ensure_artifact_claim(kube: Kube, tj: dict[str, Any], config: OperatorConfig) -> None:
+    """Create the namespace's artifact claim if missing; an existing one is never changed."""
+    namespace = tj["metadata"]["namespace"]
+    if not creates_claim(tj, config):
+        return
+    if kube.get("v1", "PersistentVolumeClaim", namespace, config.artifact_pvc) is not None:
+        return
+    try:
+        kube.create(artifact_claim(namespace, config))
+    except AlreadyExists:
+        pass  # another TrainingJob's sync made it first
+    log.info("created PersistentVolumeClaim %s/%s for models", namespace, config.artifact_pvc)
+
+
 def _start(kube: Kube, tj: dict[str, Any], config: OperatorConfig) -> str | None:
     """Apply the ConfigMap and the Job; returns what blocks the start instead, if anything.
 
@@ -117,6 +132,7 @@ def _start(kube: Kube, tj: dict[str, Any], config: OperatorConfig) -> str | None
     baseline, baseline_problem = _baseline_uri(kube, tj)
     if pool_problem or baseline_problem:
         return pool_problem or baseline_problem
+    _ensure_artifact_claim(kube, tj, config)
     for child in desired_tj.trainingjob_children(tj, config, placement, baseline):
         kube.apply(child)
     return None
