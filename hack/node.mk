@@ -6,7 +6,8 @@
 #   make node        build the kubelet and the pause image into ~/.cache/perennial/node/
 #   make node-up     a real node for the running local cluster (make cluster-up), images loaded
 #   make node-down   stop it
-NODE_APT := buildah mmdebstrap containerd runc containernetworking-plugins iproute2 gcc libc6-dev
+NODE_APT := buildah mmdebstrap containerd runc containernetworking-plugins iproute2 iptables \
+	gcc libc6-dev
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
 .PHONY: node-deps images node node-up node-down

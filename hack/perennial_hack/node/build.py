@@ -39,6 +39,7 @@ HOST_TOOLS = {
     "runc": "runc",
     "ctr": "containerd",
     "ip": "iproute2",
+    "iptables": "iptables",
     "gcc": "gcc",
 }
 CNI_BIN_DIRS = (Path("/usr/lib/cni"), Path("/opt/cni/bin"))

@@ -194,7 +194,7 @@ class KubeletPorts:
 
 
 def kubelet_config(
-    layout: Layout, network: Network, ports: KubeletPorts, client_ca: Path
+    layout: Layout, network: Network, ports: KubeletPorts, client_ca: Path, taint: bool = True
 ) -> dict[str, Any]:
     """KubeletConfiguration. What this machine needs, as kind does on similar hosts:
     cgroupfs (no systemd), cgroup v1 allowed (failCgroupV1), no QoS cgroup hierarchy and so
@@ -231,7 +231,9 @@ def kubelet_config(
             "nodefs.inodesFree": "0%",
             "imagefs.available": "0%",
         },
-        "registerWithTaints": [dict(NODE_TAINT)],
+        # Tainted next to kwok nodes, so only namespaces that ask land here; untainted
+        # as a cluster's only node, where every pod lands (as in kind).
+        "registerWithTaints": [dict(NODE_TAINT)] if taint else [],
         "resolvConf": "/etc/resolv.conf",
         "serializeImagePulls": False,
         "staticPodPath": "",
@@ -261,3 +263,14 @@ def containerd_argv(layout: Layout) -> list[str]:
 def node_subject(node_name: str) -> tuple[str, str]:
     """(CN, O) of the kubelet's client certificate, as the Node authorizer expects."""
     return f"system:node:{node_name}", "system:nodes"
+
+
+def apiserver_nat_rule(network: Network, service_ip: str, apiserver_port: int) -> list[str]:
+    """iptables arguments (after -A/-D) sending the `kubernetes` Service (what in-cluster
+    clients dial, <service_ip>:443) from this node's pods to the API server on this host's
+    loopback: the one Service kube-proxy would route here. Needs route_localnet on the
+    bridge, as kube-proxy's localhost node ports do."""
+    return [
+        "PREROUTING", "-t", "nat", "-i", network.bridge, "-d", f"{service_ip}/32", "-p", "tcp",
+        "--dport", "443", "-j", "DNAT", "--to-destination", f"127.0.0.1:{apiserver_port}",
+    ]  # fmt: skip

@@ -62,3 +62,15 @@ def delete(bridge: str) -> None:
     for link in json.loads(_ip("-j", "link", "show", "master", bridge) or "[]"):
         subprocess.run(["ip", "link", "del", link["ifname"]], capture_output=True)
     _ip("link", "del", bridge)
+
+
+def route_service(bridge: str, rule: list[str]) -> None:
+    """Let the bridge's packets reach 127.0.0.1 and add the DNAT rule (config)."""
+    Path(f"/proc/sys/net/ipv4/conf/{bridge}/route_localnet").write_text("1\n")
+    done = subprocess.run(["iptables", "-A", *rule], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"iptables -A {' '.join(rule)}: {done.stderr.strip()}")
+
+
+def unroute_service(rule: list[str]) -> None:
+    subprocess.run(["iptables", "-D", *rule], capture_output=True)

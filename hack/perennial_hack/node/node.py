@@ -27,11 +27,13 @@ import yaml
 
 from perennial_hack.cluster import kubeapi, pki, process
 from perennial_hack.cluster.control_plane import Cluster, node_is_ready, wait_until
+from perennial_hack.cluster.flags import SERVICE_IP
 from perennial_hack.node import build, network
 from perennial_hack.node.config import (
     KubeletPorts,
     Layout,
     Network,
+    apiserver_nat_rule,
     cni_config,
     containerd_argv,
     containerd_config,
@@ -79,6 +81,7 @@ class LocalNode:
         cluster: Cluster,
         *,
         images: Sequence[Path] = (),
+        taint: bool = True,
         tie_to_parent: bool = False,
         log: Callable[[str], None] = print,
     ) -> None:
@@ -86,6 +89,7 @@ class LocalNode:
         self.layout = Layout(cluster.run_dir / "node")
         self.name = f"perennial-{cluster.name}"
         self.images = tuple(images)
+        self.taint = taint
         self.kubelet_bin = build.kubelet_path(cluster.versions)
         self.pause = build.pause_archive(cluster.versions)
         self._tie = tie_to_parent
@@ -149,6 +153,8 @@ class LocalNode:
             child.wait()
         self._children.clear()
         self._unmount_all()
+        if state.get("nat"):
+            network.unroute_service(state["nat"])
         if state.get("bridge"):
             network.delete(state["bridge"])
         for folder in (self.layout.containerd_state, self.layout.kubelet_root):
@@ -209,6 +215,10 @@ class LocalNode:
         net = network.allocate()
         state: dict[str, Any] = {"bridge": net.bridge, "subnet": str(net.subnet), "pids": {}}
         self._save(state)
+        port = int(self.cluster.server.rsplit(":", 1)[1])
+        state["nat"] = apiserver_nat_rule(net, SERVICE_IP, port)
+        self._save(state)
+        network.route_service(net.bridge, state["nat"])
         cni_dir = build.cni_bin_dir()
         assert cni_dir is not None  # preflight checked it
         self.layout.containerd_config.write_text(containerd_config(self.layout, cni_dir))
@@ -222,7 +232,8 @@ class LocalNode:
             self.import_image(archive)
             self._log(f"  imported {archive.name} in {time.monotonic() - started:.0f}s")
         ports = KubeletPorts(*process.free_ports(2))
-        config = kubelet_config(self.layout, net, ports, self.cluster.layout.pki / "ca.crt")
+        ca = self.cluster.layout.pki / "ca.crt"
+        config = kubelet_config(self.layout, net, ports, ca, taint=self.taint)
         self.layout.kubelet_config.write_text(yaml.safe_dump(config))
         argv = kubelet_argv(self.kubelet_bin, self.layout, self.name, net.gateway)
         self._spawn("kubelet", argv, state)
