@@ -97,3 +97,11 @@ def test_sizes_within_the_budget(built):
           f"{record.build_seconds:.0f}s")  # fmt: skip
     assert record.compressed_bytes == image.compressed_size
     assert image.compressed_size <= BUDGET_MB[name] * 1_000_000
+
+
+def test_the_user_has_a_passwd_entry(built):
+    """kopf (and getpass) look the user up: a uid without an entry crashed the operator."""
+    _, image, _ = built
+    uid = image.image_config().user.split(":")[0]
+    entries = [line.split(":") for line in oci.read_file(image, "/etc/passwd").decode().split()]
+    assert any(fields[2] == uid for fields in entries if len(fields) > 2)

@@ -78,16 +78,19 @@ def read(path: Path) -> OciImage:
     return OciImage(path, reference, config, layers)
 
 
-def _layer_entries(archive: tarfile.TarFile, layer: Layer) -> Iterator[tarfile.TarInfo]:
+def _open_layer(archive: tarfile.TarFile, layer: Layer) -> tarfile.TarFile:
+    """The layer as a streaming tar (read its entries in order, once)."""
     data = blob(archive, layer.digest)
     if layer.media_type.endswith("gzip"):
-        with tarfile.open(fileobj=data, mode="r|gz") as gz:
-            yield from gz
-    elif layer.media_type.endswith("tar"):
-        with tarfile.open(fileobj=data, mode="r|") as plain:
-            yield from plain
-    else:
-        raise ValueError(f"layer media type {layer.media_type} is not readable here")
+        return tarfile.open(fileobj=data, mode="r|gz")
+    if layer.media_type.endswith("tar"):
+        return tarfile.open(fileobj=data, mode="r|")
+    raise ValueError(f"layer media type {layer.media_type} is not readable here")
+
+
+def _layer_entries(archive: tarfile.TarFile, layer: Layer) -> Iterator[tarfile.TarInfo]:
+    with _open_layer(archive, layer) as stream:
+        yield from stream
 
 
 def apply_layer(files: dict[str, int], entries: Iterator[tarfile.TarInfo]) -> None:
@@ -113,3 +116,18 @@ def file_sizes(image: OciImage) -> dict[str, int]:
         for layer in image.layers:
             apply_layer(files, _layer_entries(archive, layer))
     return files
+
+
+def read_file(image: OciImage, path: str) -> bytes:
+    """A regular file's content, as the last layer holding it has it (b"" if none)."""
+    found = b""
+    wanted = posixpath.normpath("/" + path)
+    with tarfile.open(image.archive) as archive:
+        for layer in image.layers:
+            with _open_layer(archive, layer) as stream:
+                for entry in stream:
+                    name = posixpath.normpath("/" + entry.name.removeprefix("./"))
+                    if name == wanted and entry.isreg():
+                        handle = stream.extractfile(entry)
+                        found = handle.read() if handle else b""
+    return found
