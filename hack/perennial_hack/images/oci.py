@@ -121,7 +121,7 @@ def file_sizes(image: OciImage) -> dict[str, int]:
 def read_file(image: OciImage, path: str) -> bytes:
     """A regular file's content, as the last layer holding it has it (b"" if none)."""
     found = b""
-    wanted = posixpath.normpath("/" + path)
+    wanted = posixpath.normpath("/" + path.lstrip("/"))
     with tarfile.open(image.archive) as archive:
         for layer in image.layers:
             with _open_layer(archive, layer) as stream:
