@@ -40,7 +40,11 @@ from perennial_studio.store import Store
 from perennial_studio.timeline import timeline
 from perennial_studio.views.compare import compare_page
 from perennial_studio.views.computepool import pools_page
-from perennial_studio.views.inferenceservice import drift_chart, request_charts, service_page
+from perennial_studio.views.inferenceservice import (
+    drift_chart,
+    request_charts,
+    service_page,
+)
 from perennial_studio.views.model import compare_link, metric_chart, model_page
 from perennial_studio.views.overview import overview
 from perennial_studio.views.retrainpolicy import policy_page

@@ -152,7 +152,7 @@ def _from_state(snap: Snapshot) -> list[Entry]:
                 facts.name(mv),
                 "registered",
                 "Registered",
-                f"registered {facts.name(mv)} (stage {facts.stage(mv)})",
+                f"registered {facts.name(mv)}",
             )
         )
     for rp in snap.items("RetrainPolicy"):

@@ -225,48 +225,37 @@ def service_page(
     )
 
 
+def _ago(seconds: float) -> str:
+    if seconds < 1:
+        return "now"
+    return f"-{seconds:.0f} s" if seconds < 120 else f"-{seconds / 60:.0f} min"
+
+
 def request_charts(series: ServiceSeries | None, now: float) -> dict[str, Markup]:
-    """Requests per second, error rate and p99 over the scraped history (x: minutes ago)."""
+    """Requests per second, error rate and p99 over the scraped history (x: time ago)."""
     if series is None or not series.points:
         return {}
     points = list(series.points)
 
     def xy(value: Callable[[Point], float | None]) -> list[tuple[float, float | None]]:
-        return [(-(now - p.time) / 60.0, value(p)) for p in points]
+        return [(p.time - now, value(p)) for p in points]
 
-    labels = {x: f"{-x:.0f} min ago" if x < -0.5 else "now" for x, _ in xy(lambda p: p.rps)}
+    labels = {p.time - now: _ago(now - p.time) for p in points}
+
+    def chart(series: svg.Series, title: str) -> Markup:
+        return svg.line_chart([series], title=title, y_label=series.name, x_labels=labels,
+                              y_min=0.0, width=460, height=180)  # fmt: skip
+
+    rate = xy(lambda p: None if p.error_rate is None else p.error_rate * 100)
     return {
-        "rps": svg.line_chart(
-            [svg.Series("requests/s", xy(lambda p: p.rps))],
-            title="requests per second",
-            y_label="requests/s",
-            x_labels=labels,
-            y_min=0.0,
-            height=160,
-        ),
-        "errors": svg.line_chart(
-            [
-                svg.Series(
-                    "error rate %",
-                    xy(lambda p: None if p.error_rate is None else p.error_rate * 100),
-                    "#c62828",
-                )
-            ],
-            title="error rate (5xx) in percent",
-            y_label="5xx %",
-            x_labels=labels,
-            y_min=0.0,
-            height=160,
-        ),
-        "p99": svg.line_chart(
-            [svg.Series("p99 ms", xy(lambda p: p.p99_ms), "#6a1b9a")],
-            title="p99 latency in ms",
-            y_label="p99 ms",
-            x_labels=labels,
-            y_min=0.0,
-            height=160,
-        ),
+        "rps": chart(svg.Series("requests/s", xy(lambda p: p.rps)), "requests per second"),
+        "errors": chart(svg.Series("5xx %", rate, "#c62828"), "error rate (5xx) in percent"),
+        "p99": chart(svg.Series("p99 ms", xy(lambda p: p.p99_ms), "#6a1b9a"), "p99 latency"),
     }
+
+
+def last_point(series: ServiceSeries | None) -> Point | None:
+    return series.points[-1] if series is not None and series.points else None
 
 
 def drift_chart(page: ServicePage) -> Markup | None:

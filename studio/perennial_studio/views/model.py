@@ -59,7 +59,7 @@ class ModelPage:
     policies: list[Obj] = field(default_factory=list)
 
 
-def version_row(ns: str, mv: Obj) -> VersionRow:
+def version_row(ns: str, mv: Obj, metric_name: str | None = None) -> VersionRow:
     source = facts.spec(mv).get("source") or {}
     data = source.get("dataset") or {}
     job = str(source.get("trainingJob") or "")
@@ -68,7 +68,7 @@ def version_row(ns: str, mv: Obj) -> VersionRow:
         facts.version(mv),
         facts.stage(mv),
         str(facts.status(mv).get("phase") or "Pending"),
-        facts.primary_metric(mv),
+        facts.primary_metric(mv) or _spec_metric(mv, metric_name),
         str(data.get("sha256") or ""),
         data.get("rows"),
         str(data.get("uri") or ""),
@@ -77,6 +77,12 @@ def version_row(ns: str, mv: Obj) -> VersionRow:
         facts.created(mv),
         list(facts.status(mv).get("rejections") or []),
     )
+
+
+def _spec_metric(mv: Obj, name: str | None) -> tuple[str, float] | None:
+    """Before the operator writes status.primaryMetric: the model's metric from the spec."""
+    value = facts.metrics_of(mv).get(name) if name else None
+    return None if name is None or value is None else (name, value)
 
 
 def stage_history(snap: Snapshot, group: ModelGroup) -> list[StageChange]:
@@ -121,7 +127,7 @@ def model_page(snap: Snapshot, namespace: str, model: str) -> ModelPage | None:
     if group is None:
         return None
     metric_name, points = metric_series(group)
-    rows = [version_row(namespace, mv) for mv in group.versions]
+    rows = [version_row(namespace, mv, metric_name) for mv in group.versions]
     return ModelPage(
         namespace,
         model,

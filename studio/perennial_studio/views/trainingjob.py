@@ -197,7 +197,7 @@ def trainingjob_page(snap: Snapshot, namespace: str, name: str) -> TrainingJobPa
         data_report(tj, pods),
         metrics_table(tj),
         ensemble_members(tj),
-        dict(result.get("timings") or {}),
+        ordered_timings(result.get("timings") or {}),
         pods,
         snap.get("Job", namespace, str(status.get("jobName") or ""))
         if status.get("jobName")
@@ -208,6 +208,16 @@ def trainingjob_page(snap: Snapshot, namespace: str, name: str) -> TrainingJobPa
         annotations.get(facts.ANNOTATION_RETRAIN_REASON),
         snap.get("ModelVersion", namespace, str(mv_name)) if mv_name else None,
     )
+
+
+TRAINER_STAGES = ("loading", "validating", "fitting", "evaluating", "writing", "done", "total")
+
+
+def ordered_timings(timings: dict[str, Any]) -> dict[str, float]:
+    """The trainer's stage timings in the order it runs them (its JSON sorts the keys)."""
+    rank = {name: i for i, name in enumerate(TRAINER_STAGES)}
+    numbers = {k: float(v) for k, v in timings.items() if isinstance(v, int | float)}
+    return dict(sorted(numbers.items(), key=lambda kv: (rank.get(kv[0], len(rank) - 1), kv[0])))
 
 
 def running(page: TrainingJobPage) -> bool:

@@ -1,0 +1,227 @@
+"""Perennial Studio in a real headless Chromium, on the real control plane with the operator
+and the local runtime: a model is trained, registered, promoted (with the Studio's own
+button), served, and a canary starts; the pages follow along without a reload.
+
+Screenshots of every page go to docs/studio/ (linked from docs/studio.md)."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from perennial_operator.api.group import API_VERSION
+from perennial_operator.k8s.resources import Kube
+from studio_support.browser import chromium, full_page_screenshot
+from studio_support.process import StudioProcess
+from support.poll import until
+
+pytestmark = pytest.mark.e2e
+MODEL = "iris"
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "studio"
+
+
+def trainingjob(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION, "kind": "TrainingJob", "metadata": {"name": name},
+        "spec": {"model": MODEL, "task": "classification", "algorithm": "logistic_regression",
+                 "dataset": {"uri": "builtin://iris", "target": "target", "seed": 3},
+                 "resources": {"cpu": "100m", "memory": "256Mi"}, "backoffLimit": 0, **spec},
+    }  # fmt: skip
+
+
+@pytest.fixture
+def studio(cluster: Any, tmp_path: Path, operator: Any, local_runtime: Any,
+           artifacts: Path) -> Iterator[StudioProcess]:  # fmt: skip
+    proc = StudioProcess(str(cluster.kubeconfig), tmp_path / "studio.log", "--allow-actions",
+                         "--poll-ms", "500", "--scrape-interval", "2").start()  # fmt: skip
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
+    driver = chromium(tmp_path / "chromium")
+    yield driver
+    driver.quit()
+
+
+class Page:
+    """What the test reads off the browser, polled with a deadline."""
+
+    def __init__(self, driver: WebDriver, studio: StudioProcess, kube: Kube, ns: str) -> None:
+        self.d, self.studio, self.kube, self.ns = driver, studio, kube, ns
+
+    def open(self, path: str) -> None:
+        self.d.get(self.studio.url + path)
+        # A marker that only survives as long as this document does: a reload would drop it.
+        self.d.execute_script("window.__studioNoReload = true;")
+
+    def not_reloaded(self) -> bool:
+        return bool(self.d.execute_script("return window.__studioNoReload === true;"))
+
+    def text(self, css: str) -> str:
+        found = self.d.find_elements(By.CSS_SELECTOR, css)
+        return " ".join(e.text for e in found)
+
+    def wait(self, fn: Any, message: str, timeout: float = 120) -> Any:
+        return until(fn, timeout=timeout, interval=0.2, message=message,
+                     describe=lambda: f"{self.d.current_url}\n{self.text('main')[:3000]}\n"
+                     f"--- studio ---\n{self.studio.log_tail(20)}")  # fmt: skip
+
+    def shot(self, name: str) -> None:
+        full_page_screenshot(self.d, SHOTS / f"{name}.png")
+
+    def create(self, manifest: dict[str, Any]) -> None:
+        self.kube.create({**manifest, "metadata": {**manifest["metadata"], "namespace": self.ns}})
+
+
+def test_studio_follows_a_model_from_training_to_canary(
+    studio: StudioProcess, browser: WebDriver, kube: Kube, namespace: str
+) -> None:
+    page = Page(browser, studio, kube, namespace)
+    ns = namespace
+
+    # 1. A TrainingJob's page shows its phase advancing, with no reload.
+    page.create(trainingjob("iris-1"))
+    page.open(f"/ns/{ns}/trainingjobs/iris-1")
+    seen: list[str] = []
+
+    def phase_done() -> bool:
+        phase = page.text("h1 .pill")
+        if phase and (not seen or seen[-1] != phase):
+            seen.append(phase)
+        return phase == "Succeeded" and "iris-v1" in page.text("dl.facts")
+
+    page.wait(phase_done, "TrainingJob iris-1 Succeeded on its page", timeout=180)
+    assert page.not_reloaded(), "the page reloaded instead of updating in place"
+    assert len(seen) >= 2 and seen[-1] == "Succeeded", seen
+    done = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "ol.stepper li.done")]
+    assert done == ["Pending", "Validating", "Training", "Succeeded"], done
+    assert "passed" in page.text("#checks-h + p")
+    trained = kube.get(API_VERSION, "TrainingJob", ns, "iris-1")["status"]["metrics"]
+    metrics = page.text("#metrics-h + table")
+    assert f"accuracy {trained['accuracy']:.4g}" in metrics, metrics
+    page.shot("trainingjob")
+
+    # 2. The registered version on the model page, with its metric.
+    page.open(f"/ns/{ns}/models/{MODEL}")
+    row = page.wait(lambda: page.text("tr#iris-v1"), "iris-v1 on the model page")
+    status = kube.get(API_VERSION, "ModelVersion", ns, "iris-v1")["status"]
+    name, value = status["primaryMetric"].split("=")
+    assert name in row and f"{float(value):.4g}" in row, row
+    assert "iris-1" in row  # its job
+
+    # 3. Promote it with the Studio's button (an Event records it), then serve Production.
+    browser.find_element(By.CSS_SELECTOR, "tr#iris-v1 form.action button[type=submit]")
+    [production] = [b for b in browser.find_elements(By.CSS_SELECTOR, "tr#iris-v1 button")
+                    if b.text == "Production"]  # fmt: skip
+    production.click()
+    page.wait(lambda: "done: set iris-v1 to stage Production" in page.text(".banner.ok"),
+              "the promotion's notice")  # fmt: skip
+    assert kube.get(API_VERSION, "ModelVersion", ns, "iris-v1")["spec"]["stage"] == "Production"
+    events = kube.list("v1", "Event", ns, field_selector="involvedObject.name=iris-v1")
+    assert any(e["reason"] == "StageSet" and e["source"]["component"] == "perennial-studio"
+               for e in events), events  # fmt: skip
+    page.create({
+        "apiVersion": API_VERSION, "kind": "InferenceService", "metadata": {"name": MODEL},
+        "spec": {"model": {"name": MODEL, "stage": "Production"}, "replicas": 1,
+                 "resources": {"cpu": "200m", "memory": "256Mi"},
+                 "rollout": {"strategy": "Canary", "steps": [50, 100], "stepSeconds": 600}},
+    })  # fmt: skip
+
+    # 4. The lineage graph links job -> version -> service, once the service serves it.
+    page.open(f"/ns/{ns}/models/{MODEL}")
+    service_link = f'svg.lineage a[href="/ns/{ns}/inferenceservices/{MODEL}"]'
+    page.wait(lambda: browser.find_elements(By.CSS_SELECTOR, service_link),
+              "the service in the lineage graph")  # fmt: skip
+    assert page.not_reloaded()
+    edges = {(e.get_attribute("data-from"), e.get_attribute("data-to"))
+             for e in browser.find_elements(By.CSS_SELECTOR, "svg.lineage path.edge")}  # fmt: skip
+    assert ("job:iris-1", "version:iris-v1") in edges, edges
+    assert ("version:iris-v1", f"service:{MODEL}") in edges, edges
+    assert browser.find_elements(By.CSS_SELECTOR,
+                                 f'svg.lineage a[href="/ns/{ns}/trainingjobs/iris-1"]')  # fmt: skip
+    page.wait(lambda: kube.get(API_VERSION, "InferenceService", ns, MODEL)["status"].get(
+        "phase") == "Ready", "InferenceService Ready")  # fmt: skip
+
+    # 5. A second version, promoted with kubectl's merge patch, starts a canary: its step
+    #    appears on the service's page while it is open.
+    page.create(trainingjob("iris-2", hyperparameters={"C": 0.5}))
+    page.wait(lambda: (kube.get(API_VERSION, "TrainingJob", ns, "iris-2") or {}).get(
+        "status", {}).get("modelVersion"), "iris-2 registered", timeout=180)  # fmt: skip
+    page.open(f"/ns/{ns}/models/{MODEL}")
+    page.wait(lambda: page.text("tr#iris-v2"), "iris-v2 on the model page")
+    page.shot("model")
+    page.open(f"/ns/{ns}/models/{MODEL}/compare?a=iris-v1&b=iris-v2")
+    assert "C" in page.text("table.compare-table") and "accuracy" in page.text("table.metrics")
+    page.shot("compare")
+    page.open(f"/ns/{ns}/inferenceservices/{MODEL}")
+    kube.patch(API_VERSION, "ModelVersion", ns, "iris-v2", {"spec": {"stage": "Production"}})
+    page.wait(lambda: "current" in page.text("table.steps tr.step-current")
+              and "50 %" in page.text("table.steps tr.step-current"),
+              "the canary's first step on the service page")  # fmt: skip
+    assert page.not_reloaded()
+    assert "iris-v2" in page.text("dl.facts")
+    predict(kube, ns, requests=30)
+    page.wait(lambda: any(rate > 0 for rate in chart_values(browser, "requests/s")),
+              "the requests in the request-rate chart, from the pods' metrics")  # fmt: skip
+    page.shot("inferenceservice")
+    page.open("/")
+    page.wait(lambda: "iris-v2" in page.text("table.models"), "the canary on the overview")
+    assert "promoted" in page.text("ol.timeline").lower()
+    page.shot("overview")
+
+
+def chart_values(browser: WebDriver, series: str) -> list[float]:
+    """The values a chart's points carry in their <title> ("requests/s -4 s: 12.5")."""
+    values = []
+    for title in browser.find_elements(By.CSS_SELECTOR, ".charts svg circle title"):
+        text = title.get_attribute("textContent") or ""
+        if text.startswith(series + " "):
+            values.append(float(text.rsplit(": ", 1)[1].replace(",", "")))
+    return values
+
+
+def predict(kube: Kube, ns: str, requests: int) -> None:
+    """Requests to every ready serving pod, so the Studio's scrapes see traffic."""
+    pods = kube.list("v1", "Pod", ns, f"perennial.dev/inferenceservice={MODEL}")
+    ips = [p["status"]["podIP"] for p in pods if p.get("status", {}).get("podIP")
+           and any(c["type"] == "Ready" and c["status"] == "True"
+                   for c in p["status"].get("conditions", []))]  # fmt: skip
+    assert ips, pods
+    body = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}).encode()
+    for i in range(requests):
+        url = f"http://{ips[i % len(ips)]}:8080/v1/models/{MODEL}:predict"
+        req = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status == 200
+
+
+def test_a_failed_data_check_lists_each_failing_check(
+    studio: StudioProcess, browser: WebDriver, kube: Kube, namespace: str
+) -> None:
+    page = Page(browser, studio, kube, namespace)
+    schema = {"sepal length (cm)": {"type": "number", "max": 5.0},
+              "petal width (cm)": {"type": "number", "min": 1.0}}  # fmt: skip
+    page.create(trainingjob("bad-data", validation={"minRows": 1000, "schema": schema}))
+    page.open(f"/ns/{namespace}/trainingjobs/bad-data")
+    page.wait(lambda: page.text("h1 .pill") == "Failed", "bad-data Failed on its page", 120)
+    assert page.not_reloaded()
+    rows = page.wait(lambda: browser.find_elements(By.CSS_SELECTOR, "table.failures tbody tr"),
+                     "the failing checks")  # fmt: skip
+    cells = [[td.text for td in r.find_elements(By.TAG_NAME, "td")] for r in rows]
+    checks = {c[0]: c for c in cells}
+    assert checks["dataset_rows_below_minimum"][2:] == ["150", ">= 1000"], cells
+    assert checks["value_above_maximum"][1:] == ["sepal length (cm)", "7.9", "<= 5.0"], cells
+    assert checks["value_below_minimum"][1:] == ["petal width (cm)", "0.1", ">= 1.0"], cells
+    failed = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "ol.stepper li.failed")]
+    assert failed == ["Validating", "Failed"], failed
+    page.shot("trainingjob-failed-checks")
