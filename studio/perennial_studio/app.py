@@ -42,6 +42,7 @@ from perennial_studio.views.compare import compare_page
 from perennial_studio.views.computepool import pools_page
 from perennial_studio.views.inferenceservice import (
     drift_chart,
+    last_point,
     request_charts,
     service_page,
 )
@@ -254,6 +255,7 @@ class Pages:
                 "rollback": self._rollback_preview(snap, page.obj),
                 "charts": request_charts(series, time.time()),
                 "drift_chart": drift_chart(page),
+                "last": last_point(series),
             }
 
         kinds = ("InferenceService", "ModelVersion", "Pod", "Deployment", "Event", "RetrainPolicy")
@@ -334,13 +336,15 @@ class Pages:
         return RedirectResponse(_with(back, notice=f"done: {plan.summary}"), status_code=303)
 
     def _refuse(self, request: Request, form: dict[str, str]) -> str | None:
-        if not self.s.settings.allow_actions or self.s.kube is None:
+        if not self.s.settings.allow_actions:
             return "actions are off: start perennial-studio with --allow-actions"
         if not secrets.compare_digest(form.get("token", ""), self.s.token):
             return "stale or missing form token: reload the page and try again"
         origin = request.headers.get("origin")
         if origin and urlsplit(origin).netloc != request.headers.get("host"):
             return "cross-site request refused"
+        if self.s.kube is None:
+            return "no connection to the API server"
         return None
 
     def _plan(self, action: str, form: dict[str, str]) -> actions.Plan:

@@ -29,18 +29,34 @@ SHOTS = Path(__file__).resolve().parents[2] / "docs" / "studio"
 
 def trainingjob(name: str, **spec: Any) -> dict[str, Any]:
     return {
-        "apiVersion": API_VERSION, "kind": "TrainingJob", "metadata": {"name": name},
-        "spec": {"model": MODEL, "task": "classification", "algorithm": "logistic_regression",
-                 "dataset": {"uri": "builtin://iris", "target": "target", "seed": 3},
-                 "resources": {"cpu": "100m", "memory": "256Mi"}, "backoffLimit": 0, **spec},
-    }  # fmt: skip
+        "apiVersion": API_VERSION,
+        "kind": "TrainingJob",
+        "metadata": {"name": name},
+        "spec": {
+            "model": MODEL,
+            "task": "classification",
+            "algorithm": "logistic_regression",
+            "dataset": {"uri": "builtin://iris", "target": "target", "seed": 3},
+            "resources": {"cpu": "100m", "memory": "256Mi"},
+            "backoffLimit": 0,
+            **spec,
+        },
+    }
 
 
 @pytest.fixture
-def studio(cluster: Any, tmp_path: Path, operator: Any, local_runtime: Any,
-           artifacts: Path) -> Iterator[StudioProcess]:  # fmt: skip
-    proc = StudioProcess(str(cluster.kubeconfig), tmp_path / "studio.log", "--allow-actions",
-                         "--poll-ms", "500", "--scrape-interval", "2").start()  # fmt: skip
+def studio(
+    cluster: Any, tmp_path: Path, operator: Any, local_runtime: Any, artifacts: Path
+) -> Iterator[StudioProcess]:
+    proc = StudioProcess(
+        str(cluster.kubeconfig),
+        tmp_path / "studio.log",
+        "--allow-actions",
+        "--poll-ms",
+        "500",
+        "--scrape-interval",
+        "2",
+    ).start()
     yield proc
     proc.stop()
 
@@ -71,9 +87,16 @@ class Page:
         return " ".join(e.text for e in found)
 
     def wait(self, fn: Any, message: str, timeout: float = 120) -> Any:
-        return until(fn, timeout=timeout, interval=0.2, message=message,
-                     describe=lambda: f"{self.d.current_url}\n{self.text('main')[:3000]}\n"
-                     f"--- studio ---\n{self.studio.log_tail(20)}")  # fmt: skip
+        return until(
+            fn,
+            timeout=timeout,
+            interval=0.2,
+            message=message,
+            describe=lambda: (
+                f"{self.d.current_url}\n{self.text('main')[:3000]}\n"
+                f"--- studio ---\n{self.studio.log_tail(20)}"
+            ),
+        )
 
     def shot(self, name: str) -> None:
         full_page_screenshot(self.d, SHOTS / f"{name}.png")
@@ -120,42 +143,71 @@ def test_studio_follows_a_model_from_training_to_canary(
 
     # 3. Promote it with the Studio's button (an Event records it), then serve Production.
     browser.find_element(By.CSS_SELECTOR, "tr#iris-v1 form.action button[type=submit]")
-    [production] = [b for b in browser.find_elements(By.CSS_SELECTOR, "tr#iris-v1 button")
-                    if b.text == "Production"]  # fmt: skip
+    [production] = [
+        b
+        for b in browser.find_elements(By.CSS_SELECTOR, "tr#iris-v1 button")
+        if b.text == "Production"
+    ]
     production.click()
-    page.wait(lambda: "done: set iris-v1 to stage Production" in page.text(".banner.ok"),
-              "the promotion's notice")  # fmt: skip
+    page.wait(
+        lambda: "done: set iris-v1 to stage Production" in page.text(".banner.ok"),
+        "the promotion's notice",
+    )
     assert kube.get(API_VERSION, "ModelVersion", ns, "iris-v1")["spec"]["stage"] == "Production"
     events = kube.list("v1", "Event", ns, field_selector="involvedObject.name=iris-v1")
-    assert any(e["reason"] == "StageSet" and e["source"]["component"] == "perennial-studio"
-               for e in events), events  # fmt: skip
-    page.create({
-        "apiVersion": API_VERSION, "kind": "InferenceService", "metadata": {"name": MODEL},
-        "spec": {"model": {"name": MODEL, "stage": "Production"}, "replicas": 1,
-                 "resources": {"cpu": "200m", "memory": "256Mi"},
-                 "rollout": {"strategy": "Canary", "steps": [50, 100], "stepSeconds": 600}},
-    })  # fmt: skip
+    assert any(
+        e["reason"] == "StageSet" and e["source"]["component"] == "perennial-studio" for e in events
+    ), events
+    page.create(
+        {
+            "apiVersion": API_VERSION,
+            "kind": "InferenceService",
+            "metadata": {"name": MODEL},
+            "spec": {
+                "model": {"name": MODEL, "stage": "Production"},
+                "replicas": 1,
+                "resources": {"cpu": "200m", "memory": "256Mi"},
+                "rollout": {"strategy": "Canary", "steps": [50, 100], "stepSeconds": 600},
+            },
+        }
+    )
 
     # 4. The lineage graph links job -> version -> service, once the service serves it.
     page.open(f"/ns/{ns}/models/{MODEL}")
     service_link = f'svg.lineage a[href="/ns/{ns}/inferenceservices/{MODEL}"]'
-    page.wait(lambda: browser.find_elements(By.CSS_SELECTOR, service_link),
-              "the service in the lineage graph")  # fmt: skip
+    page.wait(
+        lambda: browser.find_elements(By.CSS_SELECTOR, service_link),
+        "the service in the lineage graph",
+    )
     assert page.not_reloaded()
-    edges = {(e.get_attribute("data-from"), e.get_attribute("data-to"))
-             for e in browser.find_elements(By.CSS_SELECTOR, "svg.lineage path.edge")}  # fmt: skip
+    edges = {
+        (e.get_attribute("data-from"), e.get_attribute("data-to"))
+        for e in browser.find_elements(By.CSS_SELECTOR, "svg.lineage path.edge")
+    }
     assert ("job:iris-1", "version:iris-v1") in edges, edges
     assert ("version:iris-v1", f"service:{MODEL}") in edges, edges
-    assert browser.find_elements(By.CSS_SELECTOR,
-                                 f'svg.lineage a[href="/ns/{ns}/trainingjobs/iris-1"]')  # fmt: skip
-    page.wait(lambda: kube.get(API_VERSION, "InferenceService", ns, MODEL)["status"].get(
-        "phase") == "Ready", "InferenceService Ready")  # fmt: skip
+    assert browser.find_elements(
+        By.CSS_SELECTOR, f'svg.lineage a[href="/ns/{ns}/trainingjobs/iris-1"]'
+    )
+    page.wait(
+        lambda: (
+            kube.get(API_VERSION, "InferenceService", ns, MODEL)["status"].get("phase") == "Ready"
+        ),
+        "InferenceService Ready",
+    )
 
     # 5. A second version, promoted with kubectl's merge patch, starts a canary: its step
     #    appears on the service's page while it is open.
     page.create(trainingjob("iris-2", hyperparameters={"C": 0.5}))
-    page.wait(lambda: (kube.get(API_VERSION, "TrainingJob", ns, "iris-2") or {}).get(
-        "status", {}).get("modelVersion"), "iris-2 registered", timeout=180)  # fmt: skip
+    page.wait(
+        lambda: (
+            (kube.get(API_VERSION, "TrainingJob", ns, "iris-2") or {})
+            .get("status", {})
+            .get("modelVersion")
+        ),
+        "iris-2 registered",
+        timeout=180,
+    )
     page.open(f"/ns/{ns}/models/{MODEL}")
     page.wait(lambda: page.text("tr#iris-v2"), "iris-v2 on the model page")
     page.shot("model")
@@ -164,14 +216,20 @@ def test_studio_follows_a_model_from_training_to_canary(
     page.shot("compare")
     page.open(f"/ns/{ns}/inferenceservices/{MODEL}")
     kube.patch(API_VERSION, "ModelVersion", ns, "iris-v2", {"spec": {"stage": "Production"}})
-    page.wait(lambda: "current" in page.text("table.steps tr.step-current")
-              and "50 %" in page.text("table.steps tr.step-current"),
-              "the canary's first step on the service page")  # fmt: skip
+    page.wait(
+        lambda: (
+            "current" in page.text("table.steps tr.step-current")
+            and "50 %" in page.text("table.steps tr.step-current")
+        ),
+        "the canary's first step on the service page",
+    )
     assert page.not_reloaded()
     assert "iris-v2" in page.text("dl.facts")
     predict(kube, ns, requests=30)
-    page.wait(lambda: any(rate > 0 for rate in chart_values(browser, "requests/s")),
-              "the requests in the request-rate chart, from the pods' metrics")  # fmt: skip
+    page.wait(
+        lambda: any(rate > 0 for rate in chart_values(browser, "requests/s")),
+        "the requests in the request-rate chart, from the pods' metrics",
+    )
     page.shot("inferenceservice")
     page.open("/")
     page.wait(lambda: "iris-v2" in page.text("table.models"), "the canary on the overview")
@@ -192,15 +250,22 @@ def chart_values(browser: WebDriver, series: str) -> list[float]:
 def predict(kube: Kube, ns: str, requests: int) -> None:
     """Requests to every ready serving pod, so the Studio's scrapes see traffic."""
     pods = kube.list("v1", "Pod", ns, f"perennial.dev/inferenceservice={MODEL}")
-    ips = [p["status"]["podIP"] for p in pods if p.get("status", {}).get("podIP")
-           and any(c["type"] == "Ready" and c["status"] == "True"
-                   for c in p["status"].get("conditions", []))]  # fmt: skip
+    ips = [
+        p["status"]["podIP"]
+        for p in pods
+        if p.get("status", {}).get("podIP")
+        and any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in p["status"].get("conditions", [])
+        )
+    ]
     assert ips, pods
     body = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}).encode()
     for i in range(requests):
         url = f"http://{ips[i % len(ips)]}:8080/v1/models/{MODEL}:predict"
-        req = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})  # fmt: skip
+        req = urllib.request.Request(
+            url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(req, timeout=10) as resp:
             assert resp.status == 200
 
@@ -209,14 +274,18 @@ def test_a_failed_data_check_lists_each_failing_check(
     studio: StudioProcess, browser: WebDriver, kube: Kube, namespace: str
 ) -> None:
     page = Page(browser, studio, kube, namespace)
-    schema = {"sepal length (cm)": {"type": "number", "max": 5.0},
-              "petal width (cm)": {"type": "number", "min": 1.0}}  # fmt: skip
+    schema = {
+        "sepal length (cm)": {"type": "number", "max": 5.0},
+        "petal width (cm)": {"type": "number", "min": 1.0},
+    }
     page.create(trainingjob("bad-data", validation={"minRows": 1000, "schema": schema}))
     page.open(f"/ns/{namespace}/trainingjobs/bad-data")
     page.wait(lambda: page.text("h1 .pill") == "Failed", "bad-data Failed on its page", 120)
     assert page.not_reloaded()
-    rows = page.wait(lambda: browser.find_elements(By.CSS_SELECTOR, "table.failures tbody tr"),
-                     "the failing checks")  # fmt: skip
+    rows = page.wait(
+        lambda: browser.find_elements(By.CSS_SELECTOR, "table.failures tbody tr"),
+        "the failing checks",
+    )
     cells = [[td.text for td in r.find_elements(By.TAG_NAME, "td")] for r in rows]
     checks = {c[0]: c for c in cells}
     assert checks["dataset_rows_below_minimum"][2:] == ["150", ">= 1000"], cells

@@ -29,12 +29,21 @@ class StudioProcess:
         self._log: IO[Any] | None = None
 
     def start(self, timeout: float = 60.0) -> StudioProcess:
-        argv = [sys.executable, "-m", "perennial_studio", "--kubeconfig", self.kubeconfig,
-                "--port", str(self.port), *self.args]  # fmt: skip
+        argv = [
+            sys.executable,
+            "-m",
+            "perennial_studio",
+            "--kubeconfig",
+            self.kubeconfig,
+            "--port",
+            str(self.port),
+            *self.args,
+        ]
         self._log = self.log_path.open("ab")
         env = {k: v for k, v in os.environ.items() if k != "KUBERNETES_SERVICE_HOST"}
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=env,
-                                     start_new_session=True)  # fmt: skip
+        self.proc = subprocess.Popen(
+            argv, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
