@@ -77,10 +77,13 @@ class Kube:
 
     def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": "perennial-studio"}
-        token = self.cfg.get_api_key_with_prefix("authorization")  # refreshes a rotated token
-        if token:
-            headers["Authorization"] = token
-        elif self.cfg.username or self.cfg.password:
+        # auth_settings() asks the configuration for the token each time, which re-reads a
+        # rotated in-cluster token (its refresh hook); its key name varies across versions.
+        settings: dict[str, dict[str, Any]] = dict(self.cfg.auth_settings())  # type: ignore[arg-type]
+        for setting in settings.values():
+            if setting.get("in") == "header" and setting.get("value"):
+                headers[str(setting["key"]).title()] = str(setting["value"])
+        if "Authorization" not in headers and (self.cfg.username or self.cfg.password):
             headers |= urllib3.make_headers(basic_auth=f"{self.cfg.username}:{self.cfg.password}")
         return headers | dict(extra or {})
 
