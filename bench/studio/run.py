@@ -252,23 +252,31 @@ def create_all(kube: Kube) -> None:
 
 
 def request_counts(kube: Kube) -> dict[str, float]:
-    """apiserver_request_total summed by verb (all clients)."""
+    """apiserver_request_total summed by verb and resource (all clients)."""
     text = kube.text("/metrics", timeout=30.0)
     counts: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == "apiserver_request_total":
-                verb = sample.labels.get("verb", "")
-                counts[verb] = counts.get(verb, 0.0) + sample.value
+                labels = sample.labels
+                resource = labels.get("resource", "") + (
+                    f"/{labels['subresource']}" if labels.get("subresource") else ""
+                )
+                key = f"{labels.get('verb', '')} {resource or labels.get('path', '-')}"
+                counts[key] = counts.get(key, 0.0) + sample.value
     return counts
 
 
 def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, int]:
     return {
-        v: int(after[v] - before.get(v, 0.0))
-        for v in sorted(after)
-        if after[v] - before.get(v, 0.0)
+        k: int(after[k] - before.get(k, 0.0))
+        for k in sorted(after)
+        if after[k] - before.get(k, 0.0)
     }
+
+
+def lists(counts: dict[str, int]) -> int:
+    return sum(n for key, n in counts.items() if key.startswith("LIST "))
 
 
 def render_ms(url: str) -> tuple[float, float]:

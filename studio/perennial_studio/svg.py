@@ -64,14 +64,14 @@ def line_chart(
     y_min: float | None = None,
 ) -> Markup:
     left, right, top, bottom = 56, 16, 16, 34
-    xs = [x for s in series for x, y in s.points if y is not None]
+    xs = [x for s in series for x, _ in s.points]  # the whole span, gaps included
     ys = [y for s in series for _, y in s.points if y is not None]
     out = [
         f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="100%" '
         f'preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
     ]
-    if not xs:
+    if not ys:
         out.append(
             f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" '
             f'class="muted">no data yet</text></svg>'
@@ -80,8 +80,9 @@ def line_chart(
     x0, x1 = min(xs), max(xs)
     lo = min(ys) if y_min is None else min(y_min, min(ys))
     hi = max(ys)
-    if hi == lo:
-        lo, hi = lo - (abs(lo) * 0.05 or 1.0), hi + (abs(hi) * 0.05 or 1.0)
+    if hi == lo:  # one value: a band around it, never below y_min
+        spread = abs(hi) * 0.05 or 1.0
+        lo, hi = (lo if y_min is not None and lo <= y_min else lo - spread), hi + spread
     pad = (hi - lo) * 0.08
     lo, hi = (lo if y_min is not None and lo == y_min else lo - pad), hi + pad
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from perennial_operator.api.group import API_VERSION
@@ -82,9 +81,43 @@ class Page:
     def not_reloaded(self) -> bool:
         return bool(self.d.execute_script("return window.__studioNoReload === true;"))
 
+    # Reads go through one script call each: live updates swap <main> at any moment, so an
+    # element found by one WebDriver call may be gone by the next.
+    def texts(self, css: str) -> list[str]:
+        found = self.d.execute_script(
+            "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.innerText);",
+            css,
+        )
+        return [" ".join(str(t).split()) for t in found]
+
     def text(self, css: str) -> str:
-        found = self.d.find_elements(By.CSS_SELECTOR, css)
-        return " ".join(e.text for e in found)
+        return " ".join(self.texts(css))
+
+    def attrs(self, css: str, *names: str) -> list[tuple[str, ...]]:
+        found = self.d.execute_script(
+            "return Array.from(document.querySelectorAll(arguments[0]))"
+            ".map(e => arguments[1].map(n => e.getAttribute(n)));",
+            css,
+            list(names),
+        )
+        return [tuple(str(v) for v in row) for row in found]
+
+    def cells(self, css: str) -> list[list[str]]:
+        found = self.d.execute_script(
+            "return Array.from(document.querySelectorAll(arguments[0]))"
+            ".map(r => Array.from(r.cells).map(c => c.innerText.trim()));",
+            css,
+        )
+        return [list(map(str, row)) for row in found]
+
+    def click_button(self, css: str, label: str) -> None:
+        clicked = self.d.execute_script(
+            "const b = Array.from(document.querySelectorAll(arguments[0]))"
+            ".find(e => e.textContent.trim() === arguments[1]); if (b) b.click(); return !!b;",
+            css,
+            label,
+        )
+        assert clicked, f"no button {label!r} in {css}"
 
     def wait(self, fn: Any, message: str, timeout: float = 120) -> Any:
         return until(
@@ -125,7 +158,7 @@ def test_studio_follows_a_model_from_training_to_canary(
     page.wait(phase_done, "TrainingJob iris-1 Succeeded on its page", timeout=180)
     assert page.not_reloaded(), "the page reloaded instead of updating in place"
     assert len(seen) >= 2 and seen[-1] == "Succeeded", seen
-    done = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "ol.stepper li.done")]
+    done = page.texts("ol.stepper li.done")
     assert done == ["Pending", "Validating", "Training", "Succeeded"], done
     assert "passed" in page.text("#checks-h + p")
     trained = kube.get(API_VERSION, "TrainingJob", ns, "iris-1")["status"]["metrics"]
@@ -142,13 +175,7 @@ def test_studio_follows_a_model_from_training_to_canary(
     assert "iris-1" in row  # its job
 
     # 3. Promote it with the Studio's button (an Event records it), then serve Production.
-    browser.find_element(By.CSS_SELECTOR, "tr#iris-v1 form.action button[type=submit]")
-    [production] = [
-        b
-        for b in browser.find_elements(By.CSS_SELECTOR, "tr#iris-v1 button")
-        if b.text == "Production"
-    ]
-    production.click()
+    page.click_button("tr#iris-v1 form.action button", "Production")
     page.wait(
         lambda: "done: set iris-v1 to stage Production" in page.text(".banner.ok"),
         "the promotion's notice",
@@ -175,20 +202,12 @@ def test_studio_follows_a_model_from_training_to_canary(
     # 4. The lineage graph links job -> version -> service, once the service serves it.
     page.open(f"/ns/{ns}/models/{MODEL}")
     service_link = f'svg.lineage a[href="/ns/{ns}/inferenceservices/{MODEL}"]'
-    page.wait(
-        lambda: browser.find_elements(By.CSS_SELECTOR, service_link),
-        "the service in the lineage graph",
-    )
+    page.wait(lambda: page.attrs(service_link, "href"), "the service in the lineage graph")
     assert page.not_reloaded()
-    edges = {
-        (e.get_attribute("data-from"), e.get_attribute("data-to"))
-        for e in browser.find_elements(By.CSS_SELECTOR, "svg.lineage path.edge")
-    }
+    edges = set(page.attrs("svg.lineage path.edge", "data-from", "data-to"))
     assert ("job:iris-1", "version:iris-v1") in edges, edges
     assert ("version:iris-v1", f"service:{MODEL}") in edges, edges
-    assert browser.find_elements(
-        By.CSS_SELECTOR, f'svg.lineage a[href="/ns/{ns}/trainingjobs/iris-1"]'
-    )
+    assert page.attrs(f'svg.lineage a[href="/ns/{ns}/trainingjobs/iris-1"]', "href")
     page.wait(
         lambda: (
             kube.get(API_VERSION, "InferenceService", ns, MODEL)["status"].get("phase") == "Ready"
@@ -227,7 +246,7 @@ def test_studio_follows_a_model_from_training_to_canary(
     assert "iris-v2" in page.text("dl.facts")
     predict(kube, ns, requests=30)
     page.wait(
-        lambda: any(rate > 0 for rate in chart_values(browser, "requests/s")),
+        lambda: any(rate > 0 for rate in chart_values(page, "requests/s")),
         "the requests in the request-rate chart, from the pods' metrics",
     )
     page.shot("inferenceservice")
@@ -237,14 +256,17 @@ def test_studio_follows_a_model_from_training_to_canary(
     page.shot("overview")
 
 
-def chart_values(browser: WebDriver, series: str) -> list[float]:
+def chart_values(page: Page, series: str) -> list[float]:
     """The values a chart's points carry in their <title> ("requests/s -4 s: 12.5")."""
-    values = []
-    for title in browser.find_elements(By.CSS_SELECTOR, ".charts svg circle title"):
-        text = title.get_attribute("textContent") or ""
-        if text.startswith(series + " "):
-            values.append(float(text.rsplit(": ", 1)[1].replace(",", "")))
-    return values
+    titles = page.d.execute_script(
+        "return Array.from(document.querySelectorAll('.charts svg circle title'))"
+        ".map(t => t.textContent);"
+    )
+    return [
+        float(str(t).rsplit(": ", 1)[1].replace(",", ""))
+        for t in titles
+        if str(t).startswith(series + " ")
+    ]
 
 
 def predict(kube: Kube, ns: str, requests: int) -> None:
@@ -282,15 +304,11 @@ def test_a_failed_data_check_lists_each_failing_check(
     page.open(f"/ns/{namespace}/trainingjobs/bad-data")
     page.wait(lambda: page.text("h1 .pill") == "Failed", "bad-data Failed on its page", 120)
     assert page.not_reloaded()
-    rows = page.wait(
-        lambda: browser.find_elements(By.CSS_SELECTOR, "table.failures tbody tr"),
-        "the failing checks",
-    )
-    cells = [[td.text for td in r.find_elements(By.TAG_NAME, "td")] for r in rows]
+    cells = page.wait(lambda: page.cells("table.failures tbody tr"), "the failing checks")
     checks = {c[0]: c for c in cells}
     assert checks["dataset_rows_below_minimum"][2:] == ["150", ">= 1000"], cells
     assert checks["value_above_maximum"][1:] == ["sepal length (cm)", "7.9", "<= 5.0"], cells
     assert checks["value_below_minimum"][1:] == ["petal width (cm)", "0.1", ">= 1.0"], cells
-    failed = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "ol.stepper li.failed")]
+    failed = page.texts("ol.stepper li.failed")
     assert failed == ["Validating", "Failed"], failed
     page.shot("trainingjob-failed-checks")

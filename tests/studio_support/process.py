@@ -47,10 +47,12 @@ class StudioProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self.stop()
                 raise AssertionError(f"perennial-studio exited:\n{self.log_tail()}")
             if self.get("/readyz")[0] == 200:
                 return self
             time.sleep(0.2)
+        self.stop()  # never leave it running behind a failed test
         raise AssertionError(f"perennial-studio not ready in {timeout}s:\n{self.log_tail()}")
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
