@@ -412,9 +412,12 @@ def main() -> int:
             "before rendering)"
         )
         print(f"Studio RSS after {views} page views: {rss_mib(studio.pid):.0f} MiB")
-        print(f"API requests during {views} page views ({spent:.0f}s): {delta(after, before)}")
+        during, quiet = delta(after, before), delta(quiet_end, quiet_start)
+        print(f"API requests during {views} page views ({spent:.0f}s): {during}")
+        print(f"API requests in a quiet {spent:.0f}s (no page views): {quiet}")
         print(
-            f"API requests in a quiet {spent:.0f}s (no page views): {delta(quiet_end, quiet_start)}"
+            f"LIST requests: {lists(during)} during the page views, {lists(quiet)} in the "
+            "quiet interval (a WATCH is counted when it ends: none ended in either)"
         )
     finally:
         if studio is not None:
