@@ -13,12 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from perennial_operator.api.group import API_VERSION
 from perennial_operator.k8s.resources import Kube
+from perennial_studio.app import Settings, Studio
 from studio_support.browser import chromium, full_page_screenshot
 from studio_support.process import StudioProcess
+from studio_support.serve import serving
+from studio_support.world import NS, store
 from support.poll import until
 
 pytestmark = pytest.mark.e2e
@@ -312,3 +316,51 @@ def test_a_failed_data_check_lists_each_failing_check(
     failed = page.texts("ol.stepper li.failed")
     assert failed == ["Validating", "Failed"], failed
     page.shot("trainingjob-failed-checks")
+
+
+@pytest.fixture
+def world_url() -> Iterator[str]:
+    """The Studio over a fixed small world (no cluster): for what does not need one."""
+    with serving(Studio(store(), None, None, Settings())) as base:
+        yield base
+
+
+def test_pages_read_completely_with_javascript_off(world_url: str, tmp_path: Path) -> None:
+    driver = chromium(tmp_path / "chromium", javascript=False)
+    try:
+        for path, phrase in [
+            ("/", "churn-v3 at 50 %"),
+            (f"/ns/{NS}/models/churn", "churn-v2"),
+            (f"/ns/{NS}/trainingjobs/churn-bad", "column_has_nulls"),
+            (f"/ns/{NS}/inferenceservices/churn", "900 samples"),
+            (f"/ns/{NS}/retrainpolicies/churn-fresh", "promoted"),
+            ("/computepools", "gpu-a100-1"),
+        ]:
+            driver.get(world_url + path)
+            body = driver.find_element(By.TAG_NAME, "body").text
+            assert phrase in body, path
+            assert "live updates need JavaScript" in body  # says how to refresh
+            assert driver.find_elements(By.CSS_SELECTOR, "svg, table"), path
+    finally:
+        driver.quit()
+
+
+def test_tables_sort_and_times_show_the_absolute_time_on_hover(
+    world_url: str, browser: WebDriver
+) -> None:
+    browser.get(world_url + "/trainingjobs")
+    page = Page(browser, None, None, NS)  # type: ignore[arg-type]
+
+    def names() -> list[str]:
+        return [row[1] for row in page.cells("table.sortable tbody tr")]
+
+    assert names()[0] == "churn-running"  # newest first, as served
+    page.click_button("table.sortable thead th button.sort", "name")
+    assert names() == sorted(names())
+    page.click_button("table.sortable thead th button.sort", "name")
+    assert names() == sorted(names(), reverse=True)
+    [(sort,)] = page.attrs("table.sortable thead th[aria-sort]", "aria-sort")
+    assert sort == "descending"
+    times = page.attrs("table.sortable time", "datetime", "title")
+    assert times and all(title.endswith(" UTC") and when[:10] in title for when, title in times)
+    assert all(t.endswith("ago") for t in page.texts("table.sortable time"))
