@@ -92,9 +92,9 @@ def rollback_plan(
     model = isvc["spec"]["model"]
     if model.get("version") is not None:
         raise Refused(
-            f"InferenceService {name} pins spec.model.version {model['version']}: a rollback "
-            "would be undone by the next sync. Change the pinned version in Git (the "
-            "InferenceService's manifest) instead."
+            f"InferenceService {name} pins spec.model.version {model['version']}: rolling it "
+            "back means editing its spec, which Git owns; change the pinned version in Git "
+            "(the InferenceService's manifest) and let it sync"
         )
     stage = str(model.get("stage"))
     ours = [mv for mv in mvs if (mv.get("spec") or {}).get("model") == model["name"]]

@@ -41,8 +41,9 @@ class Finding:
     message: str
 
 
-class Loader(yaml.SafeLoader):
-    """SafeLoader that keeps timestamps as strings, as JSON (and the API server) does."""
+class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """SafeLoader (libyaml's when there is one: CRDs are big) that keeps timestamps as
+    strings, as JSON (and the API server) does."""
 
 
 Loader.yaml_implicit_resolvers = {
@@ -204,14 +205,17 @@ def to_cel(schema: Schema, value: Any) -> Any:
     return json_to_cel(value)
 
 
-_ENV = celpy.Environment()
+_ENV: list[Any] = []  # built on first use: building the CEL parser takes most of a second
 _PROGRAMS: dict[str, Any] = {}
 
 
 def compile_rule(rule: str) -> Any:
     """The compiled CEL program (cached); raises on a syntax error."""
     if rule not in _PROGRAMS:
-        _PROGRAMS[rule] = _ENV.program(_ENV.compile(rule))
+        if not _ENV:
+            _ENV.append(celpy.Environment())
+        env = _ENV[0]
+        _PROGRAMS[rule] = env.program(env.compile(rule))
     return _PROGRAMS[rule]
 
 

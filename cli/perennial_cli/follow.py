@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from perennial_cli import trainingjob as tj
-from perennial_cli.kube import Kube, KubeError
+from perennial_cli.errors import KubeError
+from perennial_cli.kube import Kube
 
 POLL_S = 1.0
 

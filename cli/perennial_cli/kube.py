@@ -12,9 +12,11 @@ from typing import Any
 
 from kubernetes import client, watch
 from kubernetes import config as _config
+from kubernetes.client.exceptions import ApiException
+
+from perennial_cli.errors import KubeError
 
 config: Any = _config  # the loaders are untyped
-from kubernetes.client.exceptions import ApiException
 
 GROUP = "perennial.dev"
 VERSION = "v1alpha1"
@@ -27,10 +29,6 @@ PLURALS = {
     "ComputePool": "computepools",
 }
 CLUSTER_SCOPED = {"ComputePool"}
-
-
-class KubeError(Exception):
-    """An API error in words a user can act on."""
 
 
 def _explain(err: ApiException, what: str) -> KubeError:

@@ -10,15 +10,18 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from perennial_cli import actions, render, views
 from perennial_cli.crdcheck import CRD_DIR, Checker
-from perennial_cli.kube import Kube, KubeError
+from perennial_cli.errors import KubeError
 from perennial_cli.manifests import Document, ManifestError, read_files, render_kustomization
 from perennial_cli.validate import check
+
+if TYPE_CHECKING:
+    from perennial_cli.kube import Kube
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_FAILED = 1  # a check failed, an action was refused, a job failed
@@ -34,6 +37,8 @@ def cluster_options(fn: F) -> F:
 
 
 def connect(kubeconfig: str | None, context: str | None, namespace: str | None) -> Kube:
+    from perennial_cli.kube import Kube  # the client takes a second to import: not for validate
+
     if kubeconfig and ":" in kubeconfig:  # KUBECONFIG may list several files; kubectl merges
         kubeconfig = kubeconfig.split(":")[0]
     try:
@@ -43,7 +48,7 @@ def connect(kubeconfig: str | None, context: str | None, namespace: str | None) 
 
 
 def fail(message: str) -> None:
-    render.console(stderr=True).print(f"[red]error:[/red] {message}", markup=True)
+    click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_FAILED)
 
 
@@ -97,15 +102,15 @@ def validate(
         click.echo(str(problem))
     if not quiet or not outcome.ok:
         verdict = "ok" if outcome.ok else f"{len(outcome.problems)} problem(s)"
-        render.console(stderr=True).print(
+        click.echo(
             f"{outcome.checked} object(s) checked, {outcome.skipped} of other kinds skipped: "
             f"{verdict}",
-            markup=False,
+            err=True,
         )
     if not outcome.ok:
         sys.exit(EXIT_FAILED)
     if outcome.checked == 0 and not quiet:
-        render.console(stderr=True).print("warning: no perennial.dev objects found")
+        click.echo("warning: no perennial.dev objects found", err=True)
 
 
 def _documents(paths: tuple[Path, ...], kustomize: bool) -> list[Document]:

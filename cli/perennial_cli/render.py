@@ -15,7 +15,7 @@ from perennial_cli.views import Table, View
 def console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     # Piped (CI, tests, `| less`): no colours, and wide enough that tables are not squeezed.
-    width = None if stream.isatty() else int(os.environ.get("COLUMNS", "200"))
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS") or 200)
     return Console(file=stream, width=width, highlight=False, soft_wrap=False)
 
 
