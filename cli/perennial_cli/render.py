@@ -6,6 +6,7 @@ import os
 import sys
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table as RichTable
 
@@ -20,7 +21,8 @@ def console(stderr: bool = False) -> Console:
 
 
 def table(spec: Table) -> RichTable:
-    out = RichTable(title=spec.title, title_justify="left", show_edge=False, pad_edge=False)
+    out = RichTable(title=spec.title, title_justify="left", box=box.SIMPLE_HEAD,
+                    show_edge=False, pad_edge=False)  # fmt: skip
     for column in spec.columns:
         out.add_column(column, overflow="fold")
     for row in spec.rows:

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from perennial_cli import views
 from perennial_cli import trainingjob as tj
+from perennial_cli import views
 
 pytestmark = pytest.mark.unit
 
