@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Callable
 
@@ -14,6 +16,7 @@ from perennial_cli.errors import KubeError
 from perennial_cli.kube import Kube
 
 POLL_S = 1.0
+QUIET_S = 2.0  # after the container ended: lines still in flight arrive within this
 
 
 def _pod(kube: Kube, name: str, wait: bool, deadline: float) -> dict[str, object]:
@@ -49,8 +52,11 @@ def print_logs(
             return
         if len(names) > 1:
             echo(f"# {pod_name} {cname}")
-        for line in kube.log_lines(pod_name, cname, follow=follow):
-            echo(line)
+        if follow and not _ended(kube, pod_name, cname):
+            _follow(kube, pod_name, cname, echo)
+        else:
+            for line in kube.log_lines(pod_name, cname, follow=False):
+                echo(line)
         if follow and index + 1 < len(names) and _failed(kube, pod_name, cname):
             return
 
@@ -73,6 +79,39 @@ def _wait_started(kube: Kube, pod_name: str, container: str, deadline: float) ->
             return False
         time.sleep(POLL_S)
     return False
+
+
+def _follow(kube: Kube, pod_name: str, container: str, echo: Callable[[str], None]) -> None:
+    """Stream until the container has ended and its last lines are out. A kubelet closes the
+    stream itself then; some kubelet stand-ins (kwok) never do, so the pod is watched too."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        try:
+            for line in kube.log_lines(pod_name, container, follow=True):
+                lines.put(line)
+        finally:
+            lines.put(None)
+
+    threading.Thread(target=read, name=f"log-{container}", daemon=True).start()
+    ended_at: float | None = None
+    while True:
+        try:
+            line = lines.get(timeout=POLL_S)
+        except queue.Empty:
+            if ended_at is None and _ended(kube, pod_name, container):
+                ended_at = time.monotonic()
+            if ended_at is not None and time.monotonic() - ended_at > QUIET_S:
+                return
+            continue
+        if line is None:
+            return
+        echo(line)
+
+
+def _ended(kube: Kube, pod_name: str, container: str) -> bool:
+    pod = kube.pod(pod_name)
+    return pod is None or tj.finished(pod, container)
 
 
 def _failed(kube: Kube, pod_name: str, container: str) -> bool:
