@@ -12,8 +12,8 @@ import pytest
 
 from perennial_operator.api.group import API_VERSION
 from perennial_operator.k8s.resources import Kube
+from support.argocd_health import health
 from support.cli_process import perennial
-from support.poll import until
 
 pytestmark = pytest.mark.e2e
 
@@ -44,6 +44,8 @@ def test_watch_lineage_and_logs_of_a_real_training(
     assert follow.returncode == 0, follow.stderr
     assert follow.stdout.index("validating passed") < follow.stdout.index("] done result.json")
     assert "bc-1: Succeeded trained and registered as bc-v1" in watched.stdout
+    tj = kube.get(API_VERSION, "TrainingJob", namespace, "bc-1") or {}
+    assert health("TrainingJob", tj) == {"status": "Healthy", "message": tj["status"]["message"]}
 
     lineage = perennial(cluster.kubeconfig, namespace, "lineage", "bc-v1")
     assert lineage.returncode == 0, lineage.stderr
@@ -67,7 +69,9 @@ def test_watch_exits_1_when_the_data_checks_fail(
     watched = perennial(cluster.kubeconfig, namespace, "watch", "too-few", "--timeout", "180")
     assert watched.returncode == 1, watched.stdout + watched.stderr
     assert "too-few: Failed DataValidationFailed" in watched.stdout
+    tj = kube.get(API_VERSION, "TrainingJob", namespace, "too-few") or {}
+    verdict = health("TrainingJob", tj)
+    assert verdict["status"] == "Degraded" and "dataset_rows_below_minimum" in verdict["message"]
     logs = perennial(cluster.kubeconfig, namespace, "logs", "too-few")
     assert logs.returncode == 0, logs.stderr
     assert "dataset_rows_below_minimum" in logs.stdout
-    until(lambda: kube.get(API_VERSION, "TrainingJob", namespace, "too-few"), timeout=5)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from perennial_operator.api.group import API_VERSION
+from support.argocd_health import health
 from support.cli_process import perennial
 from support.inferenceservice_world import World, world
 
@@ -47,6 +48,11 @@ def test_promote_then_rollback_moves_the_service_and_back(world: World) -> None:
                "the operator's StageChanged Event on churn-v2")  # fmt: skip
     world.wait(lambda: stage(world, "churn-v1") == "Archived", "the operator archives v1")
     world.wait_status("v2 serving", phase="Ready", currentVersion=2, timeout=90)
+
+    # Argo CD's view of the same objects (manifests/argocd/ health.lua)
+    assert health("InferenceService", world.isvc())["status"] == "Healthy"
+    mv = world.kube.get(API_VERSION, "ModelVersion", world.ns, "churn-v2") or {}
+    assert health("ModelVersion", mv)["status"] == "Healthy"
 
     status = cli(world, "status", "churn")
     assert status.returncode == 0, status.stderr

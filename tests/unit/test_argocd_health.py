@@ -5,22 +5,20 @@ case gives the expected status and message."""
 from __future__ import annotations
 
 import importlib.util
-import json
 import subprocess
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import lupa.lua51 as lua51  # Argo CD runs gopher-lua, a Lua 5.1
 import pytest
 import yaml
 
+from support.argocd_health import GROUP_DIR, health
 from support.kubectl_binary import find_kubectl
 
 pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
 ARGOCD = REPO / "manifests" / "argocd"
-GROUP_DIR = ARGOCD / "resource_customizations" / "perennial.dev"
 KINDS = ("TrainingJob", "ModelVersion", "InferenceService", "RetrainPolicy", "ComputePool")
 
 
@@ -39,15 +37,6 @@ def cases() -> list[Any]:
         for case in tests:
             out.append(pytest.param(kind, case, id=f"{kind}-{Path(case['inputPath']).stem}"))
     return out
-
-
-def health(kind: str, obj: dict[str, Any]) -> dict[str, str]:
-    """Run the kind's health.lua with `obj` as Argo CD does (a global; JSON-shaped tables)."""
-    lua = lua51.LuaRuntime(unpack_returned_tuples=False)
-    as_json = json.loads(json.dumps(obj))  # what Argo CD hands over: plain JSON values
-    lua.globals().obj = lua.table_from(as_json, recursive=True)
-    result = lua.execute((GROUP_DIR / kind / "health.lua").read_text())
-    return {key: result[key] for key in ("status", "message")}
 
 
 @pytest.mark.parametrize(("kind", "case"), cases())
