@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -47,7 +47,7 @@ def connect(kubeconfig: str | None, context: str | None, namespace: str | None) 
         raise click.ClickException(f"cannot use the kubeconfig: {exc}") from exc
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_FAILED)
 
