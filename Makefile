@@ -16,7 +16,7 @@ help:
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[operator,runtime,studio,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[operator,runtime,studio,cli,dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)

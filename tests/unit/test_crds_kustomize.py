@@ -4,8 +4,6 @@ puts in the cache); without one this test fails rather than skips."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -13,18 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from support.crdcheck import REPO
+from support.kubectl_binary import find_kubectl
 
 pytestmark = pytest.mark.unit
-
-
-def find_kubectl() -> Path | None:
-    found = shutil.which("kubectl")
-    if found:
-        return Path(found)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    built = sorted((cache / "perennial" / "k8s").glob("*/bin/kubectl"))
-    return built[-1] if built else None
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -50,6 +50,9 @@ class FakeApi:
             self.statuses.append(json.loads(json.dumps(status)))
         return True
 
+    def register_logs(self, namespace: str, name: str, uid: str, files: dict[str, str]) -> None:
+        self.logs = files
+
     def delete_pod_now(self, namespace: str, name: str, uid: str | None = None) -> None:
         self.deleted.append(f"{namespace}/{name}/{uid}")
 

@@ -27,6 +27,9 @@ class FakeApi:
         self.patched[name] = status
         return True
 
+    def register_logs(self, namespace: str, name: str, uid: str, files: dict[str, str]) -> None:
+        self.logs = files
+
     def delete_pod_now(self, namespace: str, name: str, uid: str | None = None) -> None:
         self.calls.append(("delete", name))
 

@@ -4,7 +4,11 @@ Three steps, in the API server's order: apply the schema's defaults, check the s
 OpenAPI schema (as JSON Schema), then evaluate every ``x-kubernetes-validations`` CEL rule
 at its node with cel-python, with ``oldSelf`` for transition rules when an old object is
 given. Error strings imitate the server's (``spec.task: Required value``, CEL messages
-verbatim), so the invalid corpus's ``# expect:`` lines hold for both.
+verbatim), so the invalid corpus's ``# expect:`` lines hold for both. Each finding keeps
+the path of the field it is about, so ``perennial validate`` can point at a line.
+
+``perennial validate`` and the unit tests (tests/unit/test_crds_*.py) both use this module:
+one implementation of the checks.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +27,26 @@ from celpy import celtypes
 from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError
 
-REPO = Path(__file__).resolve().parents[2]
-CRD_DIR = REPO / "crds"
+# The CRDs ship with the package (in a checkout, crds/ here is a link to the repository's).
+CRD_DIR = Path(__file__).resolve().parent / "crds"
 Schema = dict[str, Any]
+FieldPath = tuple[str | int, ...]
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps timestamps as strings, as JSON (and the API server) does."""
+@dataclass(frozen=True)
+class Finding:
+    """One thing the API server would refuse: the field it is about, and its message."""
+
+    path: FieldPath
+    message: str
 
 
-_Loader.yaml_implicit_resolvers = {
+class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """SafeLoader (libyaml's when there is one: CRDs are big) that keeps timestamps as
+    strings, as JSON (and the API server) does."""
+
+
+Loader.yaml_implicit_resolvers = {
     key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
@@ -40,7 +54,7 @@ _Loader.yaml_implicit_resolvers = {
 
 def load_docs(path: Path) -> list[dict[str, Any]]:
     """Every non-empty YAML document in a file."""
-    return [doc for doc in yaml.load_all(path.read_text(), Loader=_Loader) if doc]
+    return [doc for doc in yaml.load_all(path.read_text(), Loader=Loader) if doc]
 
 
 def load_crds(directory: Path = CRD_DIR) -> dict[str, dict[str, Any]]:
@@ -106,7 +120,7 @@ def to_json_schema(schema: Schema) -> Schema:
     return out
 
 
-def _path(parts: Iterator[Any] | list[Any]) -> str:
+def _path(parts: Iterator[Any] | list[Any] | tuple[Any, ...]) -> str:
     text = ""
     for part in parts:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
@@ -117,27 +131,31 @@ def _quote(value: Any) -> str:
     return f'"{value}"' if isinstance(value, str) else str(value)
 
 
-def _schema_error(error: jsonschema.ValidationError) -> list[str]:
-    where = _path(list(error.absolute_path))
+def _schema_error(error: jsonschema.ValidationError) -> list[Finding]:
+    at: FieldPath = tuple(error.absolute_path)
+    where = _path(at)
     kind, arg, value = error.validator, error.validator_value, error.instance
     if kind == "required":
         missing = [name for name in arg if isinstance(value, dict) and name not in value]
-        return [f"{_path([*error.absolute_path, name])}: Required value" for name in missing]
+        return [Finding(at, f"{_path([*at, name])}: Required value") for name in missing]
     if kind == "additionalProperties":
         known = set(error.schema.get("properties", {}))
         extra = [k for k in value if k not in known]
-        return [f'unknown field "{_path([*error.absolute_path, k])}"' for k in extra]
+        return [Finding((*at, k), f'unknown field "{_path([*at, k])}"') for k in extra]
     if kind == "enum":
         allowed = ", ".join(_quote(v) for v in arg)
-        return [f"{where}: Unsupported value: {_quote(value)}: supported values: {allowed}"]
+        return [
+            Finding(at, f"{where}: Unsupported value: {_quote(value)}: supported values: {allowed}")
+        ]
     if kind in ("type", "anyOf"):
         expected = arg if kind == "type" else "integer or string"
-        return [
-            f'{where}: Invalid value: "{_type_name(value)}": {where} in body must be of type '
-            f'{expected}: "{_type_name(value)}"'
-        ]
+        name = _type_name(value)
+        message = f'{where}: Invalid value: "{name}": {where} in body must be of type '
+        message += f'{expected}: "{name}"'
+        return [Finding(at, message)]
     if kind == "pattern":
-        return [f"{where}: Invalid value: {_quote(value)}: {where} in body should match '{arg}'"]
+        message = f"{where}: Invalid value: {_quote(value)}: {where} in body should match '{arg}'"
+        return [Finding(at, message)]
     bounds = {
         "minimum": "should be greater than or equal to",
         "maximum": "should be less than or equal to",
@@ -149,7 +167,7 @@ def _schema_error(error: jsonschema.ValidationError) -> list[str]:
     }
     phrase = bounds.get(str(kind), f"violates {kind}")
     phrase = phrase.format(arg) if "{}" in phrase else f"{phrase} {arg}"
-    return [f"{where}: Invalid value: {_quote(value)}: {where} in body {phrase}"]
+    return [Finding(at, f"{where}: Invalid value: {_quote(value)}: {where} in body {phrase}")]
 
 
 def _type_name(value: Any) -> str:
@@ -187,14 +205,17 @@ def to_cel(schema: Schema, value: Any) -> Any:
     return json_to_cel(value)
 
 
-_ENV = celpy.Environment()
+_ENV: list[Any] = []  # built on first use: building the CEL parser takes most of a second
 _PROGRAMS: dict[str, Any] = {}
 
 
 def compile_rule(rule: str) -> Any:
     """The compiled CEL program (cached); raises on a syntax error."""
     if rule not in _PROGRAMS:
-        _PROGRAMS[rule] = _ENV.program(_ENV.compile(rule))
+        if not _ENV:
+            _ENV.append(celpy.Environment())
+        env = _ENV[0]
+        _PROGRAMS[rule] = env.program(env.compile(rule))
     return _PROGRAMS[rule]
 
 
@@ -223,7 +244,7 @@ def _old_item(schema: Schema, item: Any, old: Any) -> Any:
     return None
 
 
-def cel_errors(schema: Schema, value: Any, old: Any = None, path: str = "") -> list[str]:
+def cel_errors(schema: Schema, value: Any, old: Any = None, path: FieldPath = ()) -> list[Finding]:
     """Evaluate every rule at its node; messages as the API server prints them."""
     errors = []
     for rule in schema.get("x-kubernetes-validations", []):
@@ -239,18 +260,19 @@ def cel_errors(schema: Schema, value: Any, old: Any = None, path: str = "") -> l
                 if result is False
                 else (f"{result} evaluating rule: {rule['rule']}")
             )
-            errors.append(f"{path or '<root>'}: Invalid value: {detail}")  # as in 1.37
+            # as kube-apiserver 1.37 prints it
+            errors.append(Finding(path, f"{_path(path) or '<root>'}: Invalid value: {detail}"))
     if isinstance(value, dict):
         props, extra = schema.get("properties", {}), schema.get("additionalProperties")
         for key, sub_value in value.items():
             sub = props.get(key, extra if isinstance(extra, dict) else None)
             if sub is not None:
                 sub_old = old.get(key) if isinstance(old, dict) else None
-                errors += cel_errors(sub, sub_value, sub_old, f"{path}.{key}" if path else key)
+                errors += cel_errors(sub, sub_value, sub_old, (*path, key))
     elif isinstance(value, list) and "items" in schema:
         for index, item in enumerate(value):
             errors += cel_errors(
-                schema["items"], item, _old_item(schema, item, old), f"{path}[{index}]"
+                schema["items"], item, _old_item(schema, item, old), (*path, index)
             )
     return errors
 
@@ -261,20 +283,37 @@ def cel_errors(schema: Schema, value: Any, old: Any = None, path: str = "") -> l
 @dataclass
 class Checker:
     crds: dict[str, dict[str, Any]]
+    _validators: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, directory: Path = CRD_DIR) -> Checker:
         return cls(load_crds(directory))
 
-    def errors(self, obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[str]:
+    def kind_of(self, obj: dict[str, Any]) -> str | None:
+        """The kind, when ``obj`` belongs to one of our CRDs' groups (else None)."""
+        group = str(obj.get("apiVersion", "")).rpartition("/")[0]
+        groups = {crd["spec"]["group"] for crd in self.crds.values()}
+        return str(obj.get("kind")) if group in groups else None
+
+    def findings(self, obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[Finding]:
         """Everything the API server would say about creating ``obj`` (or updating ``old``)."""
         group, _, version = str(obj.get("apiVersion", "")).rpartition("/")
         crd = self.crds.get(str(obj.get("kind")))
         if crd is None or group != crd["spec"]["group"]:
-            return [f"no CRD for {obj.get('apiVersion')} {obj.get('kind')}"]
-        schema = version_schema(crd, version)
+            message = f"no CRD for {obj.get('apiVersion')} {obj.get('kind')}"
+            return [Finding((), message)]
+        try:
+            schema = version_schema(crd, version)
+        except KeyError as exc:
+            return [Finding(("apiVersion",), str(exc.args[0]))]
         obj = apply_defaults(schema, copy.deepcopy(obj))
         old = apply_defaults(schema, copy.deepcopy(old)) if old is not None else None
-        validator = jsonschema.Draft202012Validator(to_json_schema(schema))
-        errors = [m for e in validator.iter_errors(obj) for m in _schema_error(e)]
-        return errors + cel_errors(schema, obj, old)
+        key = (crd["metadata"]["name"], version)
+        if key not in self._validators:
+            self._validators[key] = jsonschema.Draft202012Validator(to_json_schema(schema))
+        found = [f for e in self._validators[key].iter_errors(obj) for f in _schema_error(e)]
+        return found + cel_errors(schema, obj, old)
+
+    def errors(self, obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[str]:
+        """The messages of ``findings``."""
+        return [finding.message for finding in self.findings(obj, old)]
