@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from perennial_operator.api.group import API_VERSION
-from perennial_operator.decide.inferenceservice import parse_time
+from perennial_operator.api.timestamps import epoch
 from support.inferenceservice_world import LABEL, Behaviour, World, world
 
 pytestmark = pytest.mark.integration
@@ -301,11 +301,11 @@ def test_a_canary_ready_late_still_serves_its_share_for_step_seconds(world: Worl
                          and c, "the step's clock started")  # fmt: skip
     assert serving["step"] == 0
     assert serving["stepStartedAt"] == began["stepStartedAt"]
-    late = parse_time(serving["servingSince"]) - parse_time(serving["stepStartedAt"])
+    late = epoch(serving["servingSince"]) - epoch(serving["stepStartedAt"])
     assert late >= 5, serving
     nxt = world.wait(lambda: (c := world.status().get("canary")) and c.get("step") == 1 and c,
                      "step 2 (100%)", timeout=30)  # fmt: skip
-    held = parse_time(nxt["stepStartedAt"]) - parse_time(serving["servingSince"])
+    held = epoch(nxt["stepStartedAt"]) - epoch(serving["servingSince"])
     assert held >= 3, (serving, nxt)  # stepSeconds at the step's share, counted from ready
     world.wait_status("v2 promoted", phase="Ready", currentVersion=2, timeout=60)
     reasons = [r for _, r, _ in world.events()]

@@ -19,7 +19,7 @@ import pytest
 from kubernetes import client
 
 from perennial_operator.api.group import API_VERSION
-from perennial_operator.decide.inferenceservice import parse_time
+from perennial_operator.api.timestamps import epoch
 from support.inferenceservice_world import Behaviour, World, world
 from support.poll import until
 
@@ -312,11 +312,11 @@ def test_a_routed_step_is_timed_from_when_the_route_carries_its_weight(
     status = world.wait(serving, "the step's clock started")
     # The clock and the route's weight arrive together: the same status write shows both.
     assert {"service": "churn-canary", "version": 2, "weight": 50} in status["traffic"]
-    since = parse_time(status["canary"]["servingSince"])
-    assert since - parse_time(status["canary"]["stepStartedAt"]) >= 5
+    since = epoch(status["canary"]["servingSince"])
+    assert since - epoch(status["canary"]["stepStartedAt"]) >= 5
     nxt = world.wait(lambda: (c := world.status().get("canary")) and c.get("step") == 1 and c,
                      "step 2 (100%)", timeout=30)  # fmt: skip
-    assert parse_time(nxt["stepStartedAt"]) - since >= 3, nxt
+    assert epoch(nxt["stepStartedAt"]) - since >= 3, nxt
     world.wait_status("v2 promoted", phase="Ready", currentVersion=2, timeout=60)
 
 

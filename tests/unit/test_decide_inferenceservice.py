@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from perennial_operator.api.timestamps import format_time
 from perennial_operator.decide.inferenceservice import (
     Pods,
-    format_time,
     inferenceservice_status,
     pool_events,
     rollout_spec,

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from perennial_operator.api.names import modelversion_name
 from perennial_operator.decide.registry import (
-    modelversion_name,
     modelversion_problem,
     next_version,
     versions_to_archive,

@@ -5,11 +5,9 @@ from __future__ import annotations
 import pytest
 
 from perennial_hack.cluster.nodes import node_manifest
-from perennial_operator.desired.computepool_node import (
-    LABEL_GPU_TYPE,
-    computepool_node,
-    pool_node_labels,
-)
+from perennial_operator.api.computepool import pool_node_labels
+from perennial_operator.api.group import LABEL_GPU_TYPE
+from perennial_operator.desired.computepool_node import computepool_node
 from perennial_operator.desired.placement import pool_placement
 
 pytestmark = pytest.mark.unit

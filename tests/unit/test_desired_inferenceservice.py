@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from perennial_operator.api.tracks import CANARY, STABLE
 from perennial_operator.config import OperatorConfig
 from perennial_operator.desired import inferenceservice as d
 from perennial_operator.desired.placement import NO_POOL, Placement
@@ -27,7 +28,7 @@ CONFIG = OperatorConfig(runtime_image="perennial/runtime:t",
 
 
 def test_deployment_runs_perennial_serve_on_the_artifact() -> None:
-    dep = d.deployment(ISVC, d.STABLE, MV, 2, CONFIG, NO_POOL)
+    dep = d.deployment(ISVC, STABLE, MV, 2, CONFIG, NO_POOL)
     assert dep["metadata"]["name"] == "churn-stable"
     assert dep["metadata"]["ownerReferences"][0]["uid"] == "u-1"
     assert dep["spec"]["replicas"] == 2
@@ -55,8 +56,8 @@ def test_deployment_runs_perennial_serve_on_the_artifact() -> None:
 
 
 def test_selectors_hold_only_our_labels_and_the_service_spans_both_tracks() -> None:
-    stable = d.deployment(ISVC, d.STABLE, MV, 1, CONFIG, NO_POOL)
-    canary = d.deployment(ISVC, d.CANARY, MV, 1, CONFIG, NO_POOL)
+    stable = d.deployment(ISVC, STABLE, MV, 1, CONFIG, NO_POOL)
+    canary = d.deployment(ISVC, CANARY, MV, 1, CONFIG, NO_POOL)
     assert stable["spec"]["selector"]["matchLabels"] == {
         "perennial.dev/inferenceservice": "churn", "perennial.dev/track": "stable"}  # fmt: skip
     assert canary["metadata"]["name"] == "churn-canary"
@@ -68,7 +69,7 @@ def test_selectors_hold_only_our_labels_and_the_service_spans_both_tracks() -> N
 
 
 def test_replicas_left_to_the_hpa() -> None:
-    dep = d.deployment(ISVC, d.STABLE, MV, None, CONFIG, NO_POOL)
+    dep = d.deployment(ISVC, STABLE, MV, None, CONFIG, NO_POOL)
     assert "replicas" not in dep["spec"]
 
 
@@ -87,7 +88,7 @@ def test_hpa_only_with_autoscaling() -> None:
 def test_compute_pool_placement() -> None:
     placement = Placement({"pool": "gpu"}, [{"key": "gpu", "operator": "Exists",
                                              "effect": "NoSchedule"}], 4)  # fmt: skip
-    pod = d.deployment(ISVC, d.STABLE, MV, 1, CONFIG, placement)["spec"]["template"]["spec"]
+    pod = d.deployment(ISVC, STABLE, MV, 1, CONFIG, placement)["spec"]["template"]["spec"]
     assert pod["nodeSelector"] == {"pool": "gpu"}
     assert pod["tolerations"][0]["key"] == "gpu"
     assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
@@ -96,6 +97,6 @@ def test_compute_pool_placement() -> None:
 def test_unsafe_pickle_is_passed_on_only_when_allowed() -> None:
     mv = {**MV, "spec": {**MV["spec"], "artifact": {**MV["spec"]["artifact"],
                                                      "allowUnsafePickle": True}}}  # fmt: skip
-    args = d.deployment(ISVC, d.STABLE, mv, 1, CONFIG, NO_POOL)["spec"]["template"]["spec"][
+    args = d.deployment(ISVC, STABLE, mv, 1, CONFIG, NO_POOL)["spec"]["template"]["spec"][
         "containers"][0]["args"]  # fmt: skip
     assert args[-1] == "--allow-unsafe-pickle"

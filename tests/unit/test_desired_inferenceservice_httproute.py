@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from perennial_operator.decide.traffic import Backend
+from perennial_operator.api.traffic import Backend
 from perennial_operator.desired import httproute as d
 
 pytestmark = pytest.mark.unit

@@ -4,12 +4,9 @@ import datetime as dt
 
 import pytest
 
-from perennial_operator.desired.retrainpolicy import (
-    trainingjob_for,
-    trainingjob_name,
-    trigger_id,
-    trigger_selector,
-)
+from perennial_operator.api.names import retrain_trainingjob_name as trainingjob_name
+from perennial_operator.api.names import trigger_id
+from perennial_operator.desired.retrainpolicy import trainingjob_for, trigger_selector
 
 pytestmark = pytest.mark.unit
 

@@ -8,12 +8,12 @@ import copy
 import pytest
 import yaml
 
+from perennial_operator.api.names import probe_job_name
 from perennial_operator.config import OperatorConfig
 from perennial_operator.desired.retrainpolicy_newdata import (
     configmap_name,
     probe_configmap,
     probe_job,
-    probe_job_name,
     probe_selector,
 )
 

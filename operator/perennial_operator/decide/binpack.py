@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
+from perennial_operator.api.computepool import GPU_RESOURCE
+
 CPU = "cpu"
 MEMORY = "memory"
-GPU = "nvidia.com/gpu"
+GPU = GPU_RESOURCE
 PODS = "pods"
 PACKED = (CPU, MEMORY, GPU, PODS)  # what a pool node is packed by
 

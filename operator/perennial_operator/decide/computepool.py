@@ -20,9 +20,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Final
+from typing import Any
 
-from perennial_operator.api.group import GROUP
+from perennial_operator.api.computepool import pool_shape
+from perennial_operator.api.group import ANNOTATION_CORDONED_FOR_REMOVAL, ANNOTATION_IDLE_SINCE
+from perennial_operator.api.timestamps import format_precise, parse_time
 from perennial_operator.decide.binpack import Item, Resources, first_fit_decreasing, total
 from perennial_operator.decide.computepool_demand import (
     PodView,
@@ -30,10 +32,6 @@ from perennial_operator.decide.computepool_demand import (
     selects_pool,
     unschedulable_since,
 )
-from perennial_operator.desired.computepool_node import pool_shape
-
-IDLE_SINCE: Final = f"{GROUP}/idle-since"  # node annotation: when the node was first seen idle
-CORDONED_FOR_REMOVAL: Final = f"{GROUP}/cordoned-for-removal"  # we cordoned it, not a human
 
 
 @dataclass(frozen=True)
@@ -58,10 +56,10 @@ def node_view(node: Mapping[str, Any]) -> NodeView:
         name=str(meta.get("name")),
         ready=ready,
         cordoned=bool((node.get("spec") or {}).get("unschedulable")),
-        cordoned_by_us=CORDONED_FOR_REMOVAL in annotations,
+        cordoned_by_us=ANNOTATION_CORDONED_FOR_REMOVAL in annotations,
         deleting=bool(meta.get("deletionTimestamp")),
         allocatable=Resources.of(status.get("allocatable") or status.get("capacity") or {}),
-        idle_since=annotations.get(IDLE_SINCE),
+        idle_since=annotations.get(ANNOTATION_IDLE_SINCE),
     )
 
 
@@ -93,19 +91,6 @@ class Decision:
     waited_since: tuple[str, ...] = ()  # unschedulable-since of pods that new nodes are for
     reason: str = ""
     recheck_after: float | None = None  # seconds until the next idle node may go
-
-
-def _iso(when: dt.datetime) -> str:
-    # Microseconds: a short scaleDownDelaySeconds must not lose up to a second to rounding.
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse(stamp: str) -> dt.datetime | None:
-    try:
-        when = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None  # a hand-edited annotation: the idle clock starts again
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def _free_room(nodes: Sequence[NodeView], pods: Sequence[PodView]) -> list[Resources]:
@@ -189,9 +174,10 @@ def _scale_down(
             if node.idle_since is not None:
                 marks[node.name] = None
             continue
-        since = _parse(node.idle_since) if node.idle_since else None
+        since = parse_time(node.idle_since)  # None for a hand-edited one: the clock restarts
         if since is None:
-            marks[node.name], since = _iso(now), now
+            # Microseconds: a short scaleDownDelaySeconds must not lose a second to rounding.
+            marks[node.name], since = format_precise(now), now
         left = delay - (now - since).total_seconds()
         if node.cordoned and not node.cordoned_by_us:
             continue  # a human's cordon: their node to deal with

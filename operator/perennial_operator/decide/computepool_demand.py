@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from perennial_operator.api.computepool import pool_node_labels, pool_taints
 from perennial_operator.api.group import LABEL_COMPUTEPOOL
 from perennial_operator.decide.binpack import PODS, Resources, milli
-from perennial_operator.desired.computepool_node import pool_node_labels, pool_taints
 
 HARD_EFFECTS = ("NoSchedule", "NoExecute")  # PreferNoSchedule does not keep a pod away
 

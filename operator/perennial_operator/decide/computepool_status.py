@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from perennial_operator.api import conditions as c
+from perennial_operator.api.computepool import pool_shape
+from perennial_operator.api.timestamps import format_precise, format_time
 from perennial_operator.decide.computepool import Decision, World, node_view
 from perennial_operator.decide.conditions import Condition, get_condition, set_condition
 from perennial_operator.decide.events import Event
-from perennial_operator.desired.computepool_node import pool_shape
 
 MAX_LISTED = 64  # status.unfittablePods maxItems
 
@@ -22,11 +23,6 @@ class Outcome:
     added: int = 0
     removed: tuple[str, ...] = ()
     error: str | None = None
-
-
-def precise(now: dt.datetime) -> str:
-    """RFC 3339 with microseconds: scale decisions are compared with sub-second latencies."""
-    return now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _listing(keys: tuple[str, ...] | list[str], limit: int = 5) -> str:
@@ -103,7 +99,8 @@ def _events(pool: dict[str, Any], d: Decision, out: Outcome, conds: list[Conditi
 
 
 def _scale(now: dt.datetime, before: int, after: int, reason: str) -> dict[str, Any]:
-    return {"time": precise(now), "from": before, "to": after, "reason": reason[:1024]}
+    # Microseconds: scale decisions are compared with sub-second latencies.
+    return {"time": format_precise(now), "from": before, "to": after, "reason": reason[:1024]}
 
 
 def computepool_status(
@@ -112,7 +109,7 @@ def computepool_status(
     """The whole status (conditions included: a merge patch replaces lists) and Events."""
     live = [v for v in map(node_view, world.nodes) if not v.deleting]
     ready = sum(1 for v in live if v.ready)
-    stamp = now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = format_time(now)
     conds = _conditions(pool, _readiness(len(live), ready, d, out), d, out, stamp)
     status: dict[str, Any] = {
         **{

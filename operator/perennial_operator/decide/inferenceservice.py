@@ -6,7 +6,6 @@ the time.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from typing import Any
 
 from perennial_operator.api import conditions as c
 from perennial_operator.api.group import LABEL_INFERENCESERVICE
+from perennial_operator.api.timestamps import epoch, format_time
 from perennial_operator.decide.analysis import PodCounters
 from perennial_operator.decide.conditions import Condition, get_condition, set_condition
 from perennial_operator.decide.events import Event
@@ -21,16 +21,6 @@ from perennial_operator.decide.resolution import Resolution, Target
 from perennial_operator.decide.rollout import InFlight, Plan, RolloutSpec, State, Track
 
 SETTLED_PHASES = ("Ready", "Degraded", "RolledBack")
-
-
-def parse_time(stamp: str | None) -> float:
-    if not stamp:
-        return 0.0
-    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-
-
-def format_time(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def rollout_spec(spec: Mapping[str, Any]) -> RolloutSpec:
@@ -59,8 +49,8 @@ def state_from_status(status: Mapping[str, Any]) -> State:
             Target(str(canary["modelVersion"]), int(canary["version"])),
             int(canary.get("step", 0)),
             None if weight is None else int(weight),
-            parse_time(canary.get("stepStartedAt")),
-            parse_time(serving) if serving else None,
+            epoch(canary.get("stepStartedAt")),
+            epoch(serving) if serving else None,
             _baseline_from(canary.get("baseline")),
         )
     return State(current, flight)

@@ -6,8 +6,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from perennial_operator.api.group import LABEL_MODEL_VERSION
 from perennial_operator.decide.rollout import Track
-from perennial_operator.desired.inferenceservice import LABEL_MODEL_VERSION
 
 
 def _version(labels: Mapping[str, str]) -> int | None:

@@ -14,10 +14,6 @@ def next_version(existing: Iterable[int]) -> int:
     return max(existing, default=0) + 1
 
 
-def modelversion_name(model: str, version: int) -> str:
-    return f"{model}-v{version}"
-
-
 def versions_to_archive(promoted: dict[str, Any], siblings: Iterable[dict[str, Any]]) -> list[str]:
     """Names of the other ModelVersions of the same model that still hold Production."""
     model = promoted["spec"]["model"]

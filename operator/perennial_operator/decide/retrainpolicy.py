@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from perennial_operator.api import conditions as c
+from perennial_operator.api.names import probe_job_name, retrain_trainingjob_name, trigger_id
+from perennial_operator.api.timestamps import format_time, parse_time
 from perennial_operator.decide.conditions import set_condition
 from perennial_operator.decide.events import Event
 from perennial_operator.decide.promotion import Verdict, gate, gate_metric
@@ -38,13 +40,9 @@ from perennial_operator.decide.retrainpolicy_triggers import (
     NEW_DATA,
     Trigger,
     fired_trigger,
-    format_time,
     hold,
-    parse_time,
 )
 from perennial_operator.decide.schedule import next_fire, schedule_due, valid_schedule
-from perennial_operator.desired.retrainpolicy import trainingjob_name, trigger_id
-from perennial_operator.desired.retrainpolicy_newdata import probe_job_name
 
 IDLE, TRAINING, EVALUATING, PROMOTING, SUSPENDED = (
     "Idle", "Training", "Evaluating", "Promoting", "Suspended",
@@ -148,7 +146,7 @@ def _idle(plan: Plan, policy: Mapping[str, Any], obs: Observed, due: bool, gen: 
 def _start(plan: Plan, policy: Mapping[str, Any], trigger: Trigger, baseline: str, gen: int,
            now: dt.datetime) -> None:  # fmt: skip
     tid, stamp = trigger_id(now), format_time(now)
-    name = trainingjob_name(policy["metadata"]["name"], tid)
+    name = retrain_trainingjob_name(policy["metadata"]["name"], tid)
     plan.status.update(
         phase=TRAINING,
         lastTrigger={"reason": trigger.reason, "time": stamp, "detail": trigger.detail},

@@ -16,10 +16,11 @@ from typing import Any
 
 from perennial_operator.api import conditions as c
 from perennial_operator.api import runtime_contract as rc
+from perennial_operator.api.names import PROBE_CONTAINER
+from perennial_operator.api.timestamps import parse_time
 from perennial_operator.decide.observed import JobObs, PodObs
 from perennial_operator.decide.result import failure_report, parse_message
-from perennial_operator.decide.retrainpolicy_triggers import NEW_DATA, Trigger, parse_time
-from perennial_operator.desired.retrainpolicy_newdata import CONTAINER
+from perennial_operator.decide.retrainpolicy_triggers import NEW_DATA, Trigger
 
 DEFAULT_POLL_SECONDS = 300
 FINGERPRINTED = "Fingerprinted"  # the outcome `perennial-train fingerprint` reports
@@ -90,7 +91,9 @@ def probe_result(probe: ProbeObs) -> Probed | None:
     if job is None or not (job.complete or job.failure):
         return None
     pods = sorted(probe.pods, key=lambda p: (p.created, p.name), reverse=True)
-    ends = [ctr for pod in pods if (ctr := pod.container(CONTAINER)) and ctr.state == "terminated"]
+    ends = [
+        ctr for pod in pods if (ctr := pod.container(PROBE_CONTAINER)) and ctr.state == "terminated"
+    ]
     if job.complete:
         text = ends[0].message if ends and ends[0].exit_code == 0 else ""
         found = _fingerprint(parse_message(text) or {})

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from perennial_operator.api import conditions as c
+from perennial_operator.api.timestamps import format_time, parse_time
 
 SCHEDULE = "Schedule"
 DRIFT = "Drift"
@@ -34,19 +35,6 @@ class Hold:
 
     reason: str
     message: str
-
-
-def parse_time(value: Any) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(dt.UTC)
-    except ValueError:
-        return None
-
-
-def format_time(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def drift_above_threshold(

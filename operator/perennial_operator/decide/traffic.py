@@ -28,12 +28,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from perennial_operator.api import traffic as t
+from perennial_operator.api.tracks import CANARY, STABLE
+from perennial_operator.api.traffic import Backend
 from perennial_operator.decide.conditions import Condition, get_condition, set_condition
 from perennial_operator.decide.events import Event
 from perennial_operator.decide.rollout import Observed, RolloutSpec, State, split
-
-STABLE_ROLE = "stable"
-CANARY_ROLE = "canary"
 
 
 @dataclass(frozen=True)
@@ -44,20 +43,13 @@ class RouteProblem:
     message: str
 
 
-@dataclass(frozen=True)
-class Backend:
-    role: str  # stable | canary
-    version: int | None  # what the role's Service selects; None: the stable Deployment's pods
-    weight: int
-
-
 def service_versions(state: State) -> dict[str, int | None]:
     """The model version each role's Service selects in `state` (None: track stable)."""
     flight, current = state.rollout, state.current
     rolling = flight is not None and flight.weight is None
     stable = None if rolling or current is None else current.version
     canary = flight.target.version if flight is not None and flight.weight is not None else stable
-    return {STABLE_ROLE: stable, CANARY_ROLE: canary}
+    return {STABLE: stable, CANARY: canary}
 
 
 def canary_weight(spec: RolloutSpec, state: State, obs: Observed) -> int:
@@ -82,11 +74,11 @@ def backends(spec: RolloutSpec, state: State, obs: Observed) -> tuple[Backend, .
     versions = service_versions(state)
     flight = state.rollout
     if flight is None or flight.weight is None:
-        return (Backend(STABLE_ROLE, versions[STABLE_ROLE], 100),)
+        return (Backend(STABLE, versions[STABLE], 100),)
     weight = canary_weight(spec, state, obs)
     return (
-        Backend(STABLE_ROLE, versions[STABLE_ROLE], 100 - weight),
-        Backend(CANARY_ROLE, versions[CANARY_ROLE], weight),
+        Backend(STABLE, versions[STABLE], 100 - weight),
+        Backend(CANARY, versions[CANARY], weight),
     )
 
 

@@ -12,13 +12,12 @@ from typing import Any
 
 from perennial_operator.api import conditions as c
 from perennial_operator.api import runtime_contract as rc
+from perennial_operator.api.names import TRAIN_CONTAINER, VALIDATE_CONTAINER
 from perennial_operator.decide.conditions import Condition, set_condition
 from perennial_operator.decide.events import Event
 from perennial_operator.decide.observed import JobObs, PodObs
 from perennial_operator.decide.result import failure_report, parse_message, primary_metric
 
-VALIDATE = "validate"
-TRAIN = "train"
 TERMINAL = ("Succeeded", "Failed")
 
 
@@ -70,7 +69,7 @@ def _last_crash(pods: list[PodObs]) -> str:
 
 def _success_result(pods: list[PodObs]) -> dict[str, Any] | None:
     for pod in sorted(pods, key=lambda p: p.created, reverse=True):
-        train = pod.container(TRAIN)
+        train = pod.container(TRAIN_CONTAINER)
         if train and train.state == "terminated" and train.exit_code == 0:
             return parse_message(train.message)
     return None
@@ -142,7 +141,7 @@ def _running_phase(b: _Builder, pod: PodObs | None, job: JobObs) -> tuple[str, s
     if pod.unschedulable:
         b.cond(c.SCHEDULED, False, c.UNSCHEDULABLE, pod.unschedulable)
         return "Pending", f"pod {pod.name} cannot be scheduled: {pod.unschedulable}"
-    validate = pod.container(VALIDATE)
+    validate = pod.container(VALIDATE_CONTAINER)
     if validate is None or validate.state != "terminated":
         if pod.phase == "Pending" and not pod.init:
             return "Pending", f"waiting for pod {pod.name} to start{retry}"

@@ -12,14 +12,14 @@ import kopf
 from perennial_operator.api.group import (
     GROUP,
     INFERENCESERVICES,
+    LABEL_PROBE,
+    LABEL_RETRAINPOLICY,
     MANAGED_BY,
     MANAGED_BY_VALUE,
     RETRAINPOLICIES,
     TRAININGJOBS,
     VERSION,
 )
-from perennial_operator.desired.retrainpolicy import LABEL_RETRAINPOLICY
-from perennial_operator.desired.retrainpolicy_newdata import LABEL_PROBE
 from perennial_operator.k8s.errors import as_kopf_errors
 from perennial_operator.reconcile.retrainpolicy import sync_retrainpolicy
 

@@ -12,10 +12,14 @@ from typing import Any, Final
 from kubernetes.client.exceptions import ApiException
 
 from perennial_operator import metrics
-from perennial_operator.api.group import API_VERSION, LABEL_COMPUTEPOOL
+from perennial_operator.api.group import (
+    ANNOTATION_CORDONED_FOR_REMOVAL,
+    ANNOTATION_IDLE_SINCE,
+    API_VERSION,
+    LABEL_COMPUTEPOOL,
+)
+from perennial_operator.api.timestamps import format_time, parse_time
 from perennial_operator.decide.computepool import (
-    CORDONED_FOR_REMOVAL,
-    IDLE_SINCE,
     Decision,
     World,
     computepool_decision,
@@ -43,9 +47,9 @@ def describe(exc: BaseException) -> str:
 
 
 def _cordon(kube: Kube, name: str, on: bool, now: dt.datetime) -> None:
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ") if on else None
+    stamp = format_time(now) if on else None
     patch = {"spec": {"unschedulable": True if on else None},
-             "metadata": {"annotations": {CORDONED_FOR_REMOVAL: stamp}}}  # fmt: skip
+             "metadata": {"annotations": {ANNOTATION_CORDONED_FOR_REMOVAL: stamp}}}  # fmt: skip
     kube.patch("v1", "Node", None, name, patch)
 
 
@@ -79,7 +83,8 @@ def _act(
     now: dt.datetime,
 ) -> Outcome:
     for name, since in decision.idle_marks.items():
-        kube.patch("v1", "Node", None, name, {"metadata": {"annotations": {IDLE_SINCE: since}}})
+        mark = {"metadata": {"annotations": {ANNOTATION_IDLE_SINCE: since}}}
+        kube.patch("v1", "Node", None, name, mark)
     for name in decision.uncordon:
         _cordon(kube, name, False, now)
     added = 0
@@ -165,8 +170,8 @@ def _record(
         metrics.COMPUTEPOOL_SCALE_ACTIONS.labels(pool=name, direction="down", outcome=ok).inc()
     if outcome.added:
         for since in decision.waited_since:
-            waited = now - dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
-            metrics.COMPUTEPOOL_DECISION_SECONDS.labels(pool=name).observe(
-                max(0.0, waited.total_seconds())
-            )
+            when = parse_time(since)
+            if when is not None:
+                waited = (now - when).total_seconds()
+                metrics.COMPUTEPOOL_DECISION_SECONDS.labels(pool=name).observe(max(0.0, waited))
         log.info("pool %s: %s", name, decision.reason)

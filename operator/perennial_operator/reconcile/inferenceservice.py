@@ -12,6 +12,7 @@ from typing import Any
 
 from perennial_operator import metrics
 from perennial_operator.api.group import API_VERSION
+from perennial_operator.api.tracks import CANARY, STABLE
 from perennial_operator.config import OperatorConfig
 from perennial_operator.decide.analysis import request_stats, step_stats
 from perennial_operator.decide.inferenceservice import (
@@ -68,7 +69,7 @@ def _observe(kube: Kube, isvc: dict[str, Any]) -> Observed:
     ns, spec = isvc["metadata"]["namespace"], isvc["spec"]
     stable, canary = (
         track_of(kube.get("apps/v1", "Deployment", ns, desired.deployment_name(isvc, track)))
-        for track in (desired.STABLE, desired.CANARY)
+        for track in (STABLE, CANARY)
     )
     auto = spec.get("autoscaling")
     if auto:  # the HPA owns the stable's replicas; a canary is sized against its choice
@@ -85,7 +86,7 @@ def _measure(kube: Kube, isvc: dict[str, Any], state: State, obs: Observed,
     ns, name = isvc["metadata"]["namespace"], isvc["metadata"]["name"]
     flight = state.rollout
     assert flight is not None and state.current is not None
-    selector = desired.selector(isvc, desired.CANARY)
+    selector = desired.selector(isvc, CANARY)
     pods, asked = counters_of(kube, ns, selector, flight.target.version, config)
     if len(pods) < asked:
         log.warning("%s/%s: %d of %d canary pods did not answer /metrics",
@@ -93,7 +94,7 @@ def _measure(kube: Kube, isvc: dict[str, Any], state: State, obs: Observed,
     obs = replace(obs, canary_pods=tuple(pods))
     if not analyse:
         return obs
-    urls = pod_urls(kube, ns, desired.selector(isvc, desired.STABLE), state.current.version,
+    urls = pod_urls(kube, ns, desired.selector(isvc, STABLE), state.current.version,
                     config)  # fmt: skip
     samples, answered = samples_of(urls)
     if answered < len(urls):
@@ -167,7 +168,7 @@ def _apply_children(kube: Kube, isvc: dict[str, Any], plan: Plan, obs: Observed,
         kube.delete("autoscaling/v2", "HorizontalPodAutoscaler", ns, isvc["metadata"]["name"])
     if placement is None:  # the ComputePool is missing: Progressing=False, ComputePoolNotFound
         return
-    tracks = ((desired.STABLE, plan.stable, obs.stable), (desired.CANARY, plan.canary, obs.canary))
+    tracks = ((STABLE, plan.stable, obs.stable), (CANARY, plan.canary, obs.canary))
     for track, want, seen in tracks:
         mv = mvs.get(want[0].name) if want else None
         if want is not None and mv is not None:  # a deleted ModelVersion: keep what runs

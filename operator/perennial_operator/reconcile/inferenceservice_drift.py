@@ -9,9 +9,9 @@ from typing import Any
 
 from perennial_operator import metrics
 from perennial_operator.api.group import API_VERSION
+from perennial_operator.api.timestamps import epoch
 from perennial_operator.config import OperatorConfig
 from perennial_operator.decide.drift import drift_report
-from perennial_operator.decide.inferenceservice import parse_time
 from perennial_operator.decide.live_metric import live_metric
 from perennial_operator.decide.samples import of_version
 from perennial_operator.desired import inferenceservice as desired
@@ -27,7 +27,7 @@ def drift_due(isvc: dict[str, Any], now: float) -> bool:
     drift = (isvc["spec"].get("monitoring") or {}).get("drift") or {}
     if not drift.get("enabled", True) or not (isvc.get("status") or {}).get("currentVersion"):
         return False
-    written = parse_time(((isvc.get("status") or {}).get("drift") or {}).get("time"))
+    written = epoch(((isvc.get("status") or {}).get("drift") or {}).get("time"))
     last = max(written, _attempts.get(isvc["metadata"]["uid"], 0.0))
     return now - last >= float(drift.get("intervalSeconds", 60))
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from perennial_operator.api import traffic as t
+from perennial_operator.api.tracks import CANARY
 from perennial_operator.decide import traffic
 from perennial_operator.decide.conditions import get_condition
 from perennial_operator.decide.events import Event
@@ -83,7 +84,7 @@ def canary_weight_held(isvc: dict[str, Any], view: RouteView, state: State) -> i
     if view.route is None or view.problem is not None:
         return None
     applied = desired.applied(view.route, desired.our_services(isvc), _versions(isvc, state))
-    name = desired.role_service_name(isvc, traffic.CANARY_ROLE)
+    name = desired.role_service_name(isvc, CANARY)
     return next((int(a["weight"]) for a in applied or () if a["service"] == name), None)
 
 
