@@ -20,7 +20,7 @@ from perennial_hack.local_runtime.claims import claim_bound, delete_volume, ensu
 from perennial_hack.local_runtime.runtime import ANNOTATIONS
 from perennial_hack.local_runtime.volumes import Layout
 from perennial_operator.config import DEFAULT_ARTIFACT_PVC
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.kube import Kube
 from support.operator_process import OperatorProcess
 from support.poll import until
 

@@ -18,7 +18,7 @@ from sklearn.datasets import load_iris
 
 from perennial_operator.api.group import API_VERSION
 from perennial_operator.config import DEFAULT_ARTIFACT_PVC
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.kube import Kube
 from perennial_runtime import contract
 from support.poll import until
 

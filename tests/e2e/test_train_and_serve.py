@@ -21,7 +21,7 @@ from skops.io import get_untrusted_types
 from skops.io import load as skops_load
 
 from perennial_operator.api.group import API_VERSION
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.kube import Kube
 from perennial_runtime import contract
 from support.poll import until
 

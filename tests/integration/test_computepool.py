@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from perennial_operator.api.group import API_VERSION, LABEL_COMPUTEPOOL
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.kube import Kube
 from support.operator_process import OperatorProcess
 from support.poll import until
 

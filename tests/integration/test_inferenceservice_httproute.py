@@ -328,7 +328,7 @@ def test_the_patch_is_guarded_and_what_it_means_for_the_users_server_side_apply(
     list: the user's next server-side apply of the rules conflicts unless forced."""
     from perennial_operator.desired.httproute import route_patch
     from perennial_operator.k8s import httproute
-    from perennial_operator.k8s.resources import Kube
+    from perennial_operator.k8s.kube import Kube
 
     kube = Kube(cluster.api_client())
     mine = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "HTTPRoute",

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from perennial_operator.api.group import API_VERSION
-from perennial_operator.k8s.resources import Kube, now_iso
+from perennial_operator.k8s.kube import Kube, now_iso
 from support import kubelet, storage
 from support.operator_process import OperatorProcess, start_for_training
 from support.poll import until

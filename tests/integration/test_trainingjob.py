@@ -16,7 +16,7 @@ import pytest
 
 from perennial_operator.api.group import API_VERSION
 from perennial_operator.config import OperatorConfig
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.kube import Kube
 from perennial_operator.reconcile.trainingjob import register_model
 from support import kubelet
 from support.operator_process import OperatorProcess, start_for_training

@@ -27,7 +27,7 @@ from kubernetes import client
 
 from perennial_hack.local_runtime.claims import claim_manifests, pv_name
 from perennial_operator.api.group import API_VERSION, LABEL_COMPUTEPOOL
-from perennial_operator.k8s.resources import Kube, now_iso
+from perennial_operator.k8s.kube import Kube, now_iso
 from support.operator_process import OperatorProcess
 from support.poll import until
 

@@ -91,7 +91,7 @@ def start_for_training(kubeconfig: str, namespace: str, tmp_path: Path) -> Opera
     from kubernetes import config
 
     from perennial_operator.config import DEFAULT_ARTIFACT_PVC
-    from perennial_operator.k8s.resources import Kube
+    from perennial_operator.k8s.kube import Kube
     from support import kubelet, storage
 
     kube = Kube(config.new_client_from_config(config_file=kubeconfig))

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from perennial_operator.decide.analysis import (
+from perennial_operator.decide.monitoring.samples import Sample
+from perennial_operator.decide.rollout.analysis import (
     MAX_BASELINE_PODS,
     PodCounters,
     baseline_of,
@@ -24,14 +25,7 @@ from perennial_operator.decide.analysis import (
     step_stats,
     threshold_breach,
 )
-from perennial_operator.decide.inferenceservice import (
-    Pods,
-    inferenceservice_status,
-    state_from_status,
-)
-from perennial_operator.decide.inferenceservice_observed import ready_pods
-from perennial_operator.decide.resolution import Resolution, Target
-from perennial_operator.decide.rollout import (
+from perennial_operator.decide.rollout.machine import (
     InFlight,
     Observed,
     Plan,
@@ -42,7 +36,13 @@ from perennial_operator.decide.rollout import (
     analysis_due,
     baseline_due,
 )
-from perennial_operator.decide.samples import Sample
+from perennial_operator.decide.rollout.observed import ready_pods
+from perennial_operator.decide.rollout.resolution import Resolution, Target
+from perennial_operator.decide.rollout.status import (
+    Pods,
+    inferenceservice_status,
+    state_from_status,
+)
 
 pytestmark = pytest.mark.unit
 

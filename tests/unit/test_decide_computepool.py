@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perennial_operator.api.group import ANNOTATION_CORDONED_FOR_REMOVAL, ANNOTATION_IDLE_SINCE
-from perennial_operator.decide.computepool import World, computepool_decision
-from perennial_operator.decide.computepool_demand import pod_requests, selects_pool
+from perennial_operator.decide.computepool.decision import World, computepool_decision
+from perennial_operator.decide.computepool.demand import pod_requests, selects_pool
 
 pytestmark = pytest.mark.unit
 

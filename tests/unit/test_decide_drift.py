@@ -9,15 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from perennial_operator.decide.drift import (
+from perennial_operator.decide.monitoring.drift import (
     EPSILON,
     drift_report,
     feature_counts,
     psi,
     reference_bins,
 )
-from perennial_operator.decide.live_metric import live_metric
-from perennial_operator.decide.samples import Sample
+from perennial_operator.decide.monitoring.live_metric import live_metric
+from perennial_operator.decide.monitoring.samples import Sample
 
 pytestmark = pytest.mark.unit
 

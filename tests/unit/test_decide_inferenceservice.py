@@ -8,16 +8,16 @@ from typing import Any
 import pytest
 
 from perennial_operator.api.timestamps import format_time
-from perennial_operator.decide.inferenceservice import (
+from perennial_operator.decide.rollout.machine import InFlight, Plan, State, Track
+from perennial_operator.decide.rollout.observed import ready_pod_ips, track_of
+from perennial_operator.decide.rollout.resolution import Resolution, Target, resolve
+from perennial_operator.decide.rollout.status import (
     Pods,
     inferenceservice_status,
     pool_events,
     rollout_spec,
     state_from_status,
 )
-from perennial_operator.decide.inferenceservice_observed import ready_pod_ips, track_of
-from perennial_operator.decide.resolution import Resolution, Target, resolve
-from perennial_operator.decide.rollout import InFlight, Plan, State, Track
 
 pytestmark = pytest.mark.unit
 
@@ -131,7 +131,7 @@ def test_status(previous: dict[str, Any], res: Resolution, plan: Plan, observed:
 
 
 def test_rollback_is_recorded_in_status() -> None:
-    from perennial_operator.decide.rollout import Rollback
+    from perennial_operator.decide.rollout.machine import Rollback
 
     plan = Plan(State(V1), (V1, 2), None, (False, "ErrorRateExceeded", "rolled back"),
                 rollback=Rollback(V2, "ErrorRateExceeded", "error rate 0.2 > 0.01"))  # fmt: skip
@@ -167,7 +167,7 @@ def test_the_step_clock_survives_a_restart() -> None:
     assert status["canary"]["servingSince"] == format_time(1_790_000_042.0)
     restarted = state_from_status(status)
     assert restarted == state
-    from perennial_operator.decide.rollout import Observed, RolloutSpec, advance
+    from perennial_operator.decide.rollout.machine import Observed, RolloutSpec, advance
 
     spec = RolloutSpec(strategy="Canary", steps=(50, 100), step_seconds=10)
     world = Observed(Track(1, 2, 2, True), Track(2, 2, 2, True), 4)

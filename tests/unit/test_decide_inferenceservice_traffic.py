@@ -9,10 +9,8 @@ from typing import Any
 
 import pytest
 
-from perennial_operator.decide.analysis import RequestStats
-from perennial_operator.decide.inferenceservice import rollout_spec
-from perennial_operator.decide.resolution import Target
-from perennial_operator.decide.rollout import (
+from perennial_operator.decide.rollout.analysis import RequestStats
+from perennial_operator.decide.rollout.machine import (
     InFlight,
     Observed,
     RolloutSpec,
@@ -21,7 +19,9 @@ from perennial_operator.decide.rollout import (
     advance,
     analysis_due,
 )
-from perennial_operator.decide.traffic import (
+from perennial_operator.decide.rollout.resolution import Target
+from perennial_operator.decide.rollout.status import rollout_spec
+from perennial_operator.decide.rollout.traffic import (
     RouteProblem,
     backends,
     parent_problem,

@@ -3,12 +3,12 @@ from __future__ import annotations
 import pytest
 
 from perennial_operator.api.names import modelversion_name
-from perennial_operator.decide.registry import (
+from perennial_operator.decide.modelversion.registry import (
     modelversion_problem,
     next_version,
     versions_to_archive,
 )
-from perennial_operator.decide.result import failure_report, primary_metric
+from perennial_operator.decide.trainingjob.termination import failure_report, primary_metric
 from perennial_operator.desired.modelversion import modelversion_for
 
 pytestmark = pytest.mark.unit

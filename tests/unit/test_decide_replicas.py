@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from perennial_operator.decide.replicas import Split, canary_share, canary_split
+from perennial_operator.decide.rollout.replicas import Split, canary_share, canary_split
 
 pytestmark = pytest.mark.unit
 

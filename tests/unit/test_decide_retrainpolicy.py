@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from perennial_operator.decide.conditions import get_condition
-from perennial_operator.decide.retrainpolicy import Observed, retrainpolicy_plan
+from perennial_operator.decide.retrainpolicy.plan import Observed, retrainpolicy_plan
 
 pytestmark = pytest.mark.unit
 

@@ -10,9 +10,9 @@ import json
 import pytest
 
 from perennial_operator.decide.conditions import get_condition
-from perennial_operator.decide.observed import ContainerObs, JobObs, PodObs
-from perennial_operator.decide.retrainpolicy import Observed, retrainpolicy_plan
-from perennial_operator.decide.retrainpolicy_newdata import ProbeObs, probe_result
+from perennial_operator.decide.retrainpolicy.newdata import ProbeObs, probe_result
+from perennial_operator.decide.retrainpolicy.plan import Observed, retrainpolicy_plan
+from perennial_operator.decide.trainingjob.observed import ContainerObs, JobObs, PodObs
 
 pytestmark = pytest.mark.unit
 

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from perennial_operator.decide.analysis import (
+from perennial_operator.decide.monitoring.samples import Sample
+from perennial_operator.decide.rollout.analysis import (
     RequestStats,
     histogram_quantile,
     request_stats,
     threshold_breach,
 )
-from perennial_operator.decide.resolution import Target
-from perennial_operator.decide.rollout import (
+from perennial_operator.decide.rollout.machine import (
     InFlight,
     Observed,
     RolloutSpec,
@@ -25,7 +25,7 @@ from perennial_operator.decide.rollout import (
     advance,
     analysis_due,
 )
-from perennial_operator.decide.samples import Sample
+from perennial_operator.decide.rollout.resolution import Target
 
 pytestmark = pytest.mark.unit
 

@@ -80,7 +80,7 @@ def test_cpu_pool_has_no_gpu_capacity_and_no_taints():
 
 
 def test_a_pod_with_the_pool_placement_selects_the_pool():
-    from perennial_operator.decide.computepool_demand import selects_pool
+    from perennial_operator.decide.computepool.demand import selects_pool
 
     placement = pool_placement(POOL)
     pod = {"spec": {"nodeSelector": placement.node_selector, "tolerations": placement.tolerations}}

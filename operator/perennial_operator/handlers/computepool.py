@@ -15,7 +15,7 @@ from typing import Any
 import kopf
 
 from perennial_operator.api.group import COMPUTEPOOLS, GROUP, VERSION
-from perennial_operator.decide.computepool_demand import selects_pool, unschedulable_since
+from perennial_operator.decide.computepool.demand import selects_pool, unschedulable_since
 from perennial_operator.reconcile.computepool import sync_computepool
 
 BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)  # after consecutive failures, as kopf's errors

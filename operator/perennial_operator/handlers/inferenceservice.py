@@ -29,8 +29,8 @@ from perennial_operator.api.group import (
 from perennial_operator.api.traffic import GATEWAY_GROUP, GATEWAY_VERSION, HTTPROUTES
 from perennial_operator.k8s.errors import as_kopf_errors
 from perennial_operator.k8s.scrape import PodProfileSource
-from perennial_operator.reconcile.inferenceservice import sync_inferenceservice
-from perennial_operator.reconcile.inferenceservice_drift import drift_due, measure_drift
+from perennial_operator.reconcile.inferenceservice.drift import drift_due, measure_drift
+from perennial_operator.reconcile.inferenceservice.sync import sync_inferenceservice
 
 ISVC = (GROUP, VERSION, INFERENCESERVICES)
 CHILDREN: dict[str, Any] = {MANAGED_BY: MANAGED_BY_VALUE, LABEL_INFERENCESERVICE: kopf.PRESENT}

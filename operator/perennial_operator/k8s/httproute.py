@@ -13,7 +13,7 @@ from perennial_operator.api.traffic import (
     HTTPROUTES,
     TRAFFIC_FIELD_MANAGER,
 )
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.kube import Kube
 
 API = f"/apis/{GATEWAY_GROUP}/{GATEWAY_VERSION}"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.kube import Kube
 from perennial_operator.providers.base import NodeProvider, ProviderError
 from perennial_operator.providers.clusterapi import ClusterAPIProvider
 from perennial_operator.providers.kwok import KwokProvider

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from perennial_operator.api.group import LABEL_COMPUTEPOOL
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.kube import Kube
 from perennial_operator.providers.base import ProviderError
 
 CAPI_VERSION: Final = "cluster.x-k8s.io/v1beta1"

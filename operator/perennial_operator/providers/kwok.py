@@ -13,7 +13,7 @@ from typing import Any
 from perennial_operator.api.group import LABEL_COMPUTEPOOL
 from perennial_operator.desired.computepool_node import computepool_node, node_name
 from perennial_operator.k8s.errors import AlreadyExists
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.kube import Kube
 from perennial_operator.providers.base import ProviderError
 
 

@@ -19,14 +19,14 @@ from perennial_operator.api.group import (
     LABEL_COMPUTEPOOL,
 )
 from perennial_operator.api.timestamps import format_time, parse_time
-from perennial_operator.decide.computepool import (
+from perennial_operator.decide.computepool.decision import (
     Decision,
     World,
     computepool_decision,
 )
-from perennial_operator.decide.computepool_demand import pod_view
-from perennial_operator.decide.computepool_status import Outcome, computepool_status
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.decide.computepool.demand import pod_view
+from perennial_operator.decide.computepool.status import Outcome, computepool_status
+from perennial_operator.k8s.kube import Kube
 from perennial_operator.providers import NodeProvider, ProviderError, provider_for
 
 log = logging.getLogger(__name__)

@@ -9,15 +9,15 @@ from perennial_operator import metrics
 from perennial_operator.api import conditions as c
 from perennial_operator.api.group import API_VERSION
 from perennial_operator.decide.conditions import set_condition
-from perennial_operator.decide.registry import (
+from perennial_operator.decide.modelversion.registry import (
     ARCHIVED,
     PRODUCTION,
     modelversion_problem,
     versions_to_archive,
 )
-from perennial_operator.decide.result import primary_metric
+from perennial_operator.decide.trainingjob.termination import primary_metric
 from perennial_operator.desired.modelversion import stage_change
-from perennial_operator.k8s.resources import Kube, now_iso
+from perennial_operator.k8s.kube import Kube, now_iso
 
 
 def modelversion_status(mv: dict[str, Any], now: str) -> dict[str, Any]:

@@ -13,15 +13,15 @@ from perennial_operator import metrics
 from perennial_operator.api import conditions as c
 from perennial_operator.api.group import API_VERSION
 from perennial_operator.config import OperatorConfig
-from perennial_operator.decide import observed
 from perennial_operator.decide.conditions import get_condition
-from perennial_operator.decide.retrainpolicy import Observed, Plan, Start, retrainpolicy_plan
-from perennial_operator.decide.retrainpolicy_newdata import ProbeObs
+from perennial_operator.decide.retrainpolicy.newdata import ProbeObs
+from perennial_operator.decide.retrainpolicy.plan import Observed, Plan, Start, retrainpolicy_plan
+from perennial_operator.decide.trainingjob import observed
 from perennial_operator.desired import retrainpolicy as desired
 from perennial_operator.desired import retrainpolicy_newdata as desired_probe
 from perennial_operator.desired.modelversion import stage_change
 from perennial_operator.k8s.errors import AlreadyExists
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.kube import Kube
 
 KIND = "RetrainPolicy"
 _locks: dict[str, threading.Lock] = {}

@@ -13,9 +13,9 @@ from typing import Any
 from perennial_operator import metrics
 from perennial_operator.api.group import API_VERSION, LABEL_TRAININGJOB_UID
 from perennial_operator.config import OperatorConfig
-from perennial_operator.decide import observed
-from perennial_operator.decide.registry import next_version
-from perennial_operator.decide.trainingjob import (
+from perennial_operator.decide.modelversion.registry import next_version
+from perennial_operator.decide.trainingjob import observed
+from perennial_operator.decide.trainingjob.status import (
     Context,
     Decision,
     finished,
@@ -25,7 +25,7 @@ from perennial_operator.desired import trainingjob as desired_tj
 from perennial_operator.desired.modelversion import modelversion_for
 from perennial_operator.desired.placement import NO_POOL, Placement, pool_placement
 from perennial_operator.k8s.errors import AlreadyExists
-from perennial_operator.k8s.resources import Kube, now_iso
+from perennial_operator.k8s.kube import Kube, now_iso
 
 log = logging.getLogger(__name__)
 _locks: dict[str, threading.Lock] = {}

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from perennial_operator.api import conditions as c
-from perennial_operator.decide.samples import Sample, by_label
+from perennial_operator.decide.monitoring.samples import Sample, by_label
 
 REQUESTS = "perennial_requests_total"
 # status.canary.baseline holds at most this many pods (the CRD's maxItems: about 0.5 KB

@@ -5,11 +5,11 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from perennial_operator.config import OperatorConfig
-from perennial_operator.decide.analysis import PodCounters, pod_counters
-from perennial_operator.decide.inferenceservice_observed import ready_pod_ips, ready_pods
-from perennial_operator.decide.samples import Sample, of_version
+from perennial_operator.decide.monitoring.samples import Sample, of_version
+from perennial_operator.decide.rollout.analysis import PodCounters, pod_counters
+from perennial_operator.decide.rollout.observed import ready_pod_ips, ready_pods
 from perennial_operator.desired.inferenceservice import SERVE_PORT
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.kube import Kube
 from perennial_operator.k8s.scrape import pod_url, scrape
 
 PARALLEL = 8  # pods scraped at once: one slow pod must not hold the rollout tick for long

@@ -14,7 +14,7 @@ from typing import Any
 
 from perennial_operator.api.computepool import pool_node_labels, pool_taints
 from perennial_operator.api.group import LABEL_COMPUTEPOOL
-from perennial_operator.decide.binpack import PODS, Resources, milli
+from perennial_operator.decide.computepool.binpack import PODS, Resources, milli
 
 HARD_EFFECTS = ("NoSchedule", "NoExecute")  # PreferNoSchedule does not keep a pod away
 

@@ -23,8 +23,7 @@ from perennial_operator.api.names import probe_job_name, retrain_trainingjob_nam
 from perennial_operator.api.timestamps import format_time, parse_time
 from perennial_operator.decide.conditions import set_condition
 from perennial_operator.decide.events import Event
-from perennial_operator.decide.promotion import Verdict, gate, gate_metric
-from perennial_operator.decide.retrainpolicy_newdata import (
+from perennial_operator.decide.retrainpolicy.newdata import (
     ProbeObs,
     after_probe,
     checked,
@@ -36,13 +35,14 @@ from perennial_operator.decide.retrainpolicy_newdata import (
     replaced,
     triggered,
 )
-from perennial_operator.decide.retrainpolicy_triggers import (
+from perennial_operator.decide.retrainpolicy.promotion import Verdict, gate, gate_metric
+from perennial_operator.decide.retrainpolicy.schedule import next_fire, schedule_due, valid_schedule
+from perennial_operator.decide.retrainpolicy.triggers import (
     NEW_DATA,
     Trigger,
     fired_trigger,
     hold,
 )
-from perennial_operator.decide.schedule import next_fire, schedule_due, valid_schedule
 
 IDLE, TRAINING, EVALUATING, PROMOTING, SUSPENDED = (
     "Idle", "Training", "Evaluating", "Promoting", "Suspended",

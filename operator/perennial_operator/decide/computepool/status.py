@@ -9,7 +9,7 @@ from typing import Any
 from perennial_operator.api import conditions as c
 from perennial_operator.api.computepool import pool_shape
 from perennial_operator.api.timestamps import format_precise, format_time
-from perennial_operator.decide.computepool import Decision, World, node_view
+from perennial_operator.decide.computepool.decision import Decision, World, node_view
 from perennial_operator.decide.conditions import Condition, get_condition, set_condition
 from perennial_operator.decide.events import Event
 

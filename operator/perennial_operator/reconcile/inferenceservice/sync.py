@@ -14,17 +14,9 @@ from perennial_operator import metrics
 from perennial_operator.api.group import API_VERSION
 from perennial_operator.api.tracks import CANARY, STABLE
 from perennial_operator.config import OperatorConfig
-from perennial_operator.decide.analysis import request_stats, step_stats
-from perennial_operator.decide.inferenceservice import (
-    Pods,
-    inferenceservice_status,
-    pool_events,
-    rollout_spec,
-    state_from_status,
-)
-from perennial_operator.decide.inferenceservice_observed import track_of
-from perennial_operator.decide.resolution import resolve
-from perennial_operator.decide.rollout import (
+from perennial_operator.decide.monitoring.samples import of_version
+from perennial_operator.decide.rollout.analysis import request_stats, step_stats
+from perennial_operator.decide.rollout.machine import (
     Observed,
     Plan,
     State,
@@ -32,12 +24,20 @@ from perennial_operator.decide.rollout import (
     analysis_due,
     baseline_due,
 )
-from perennial_operator.decide.samples import of_version
+from perennial_operator.decide.rollout.observed import track_of
+from perennial_operator.decide.rollout.resolution import resolve
+from perennial_operator.decide.rollout.status import (
+    Pods,
+    inferenceservice_status,
+    pool_events,
+    rollout_spec,
+    state_from_status,
+)
 from perennial_operator.desired import inferenceservice as desired
 from perennial_operator.desired.placement import NO_POOL, Placement, pool_placement
-from perennial_operator.k8s.resources import Kube, now_iso
-from perennial_operator.reconcile import inferenceservice_traffic as traffic
-from perennial_operator.reconcile.inferenceservice_pods import counters_of, pod_urls, samples_of
+from perennial_operator.k8s.kube import Kube, now_iso
+from perennial_operator.reconcile.inferenceservice import traffic
+from perennial_operator.reconcile.inferenceservice.pods import counters_of, pod_urls, samples_of
 
 log = logging.getLogger(__name__)
 KIND = "InferenceService"

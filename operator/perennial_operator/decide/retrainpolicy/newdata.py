@@ -18,9 +18,9 @@ from perennial_operator.api import conditions as c
 from perennial_operator.api import runtime_contract as rc
 from perennial_operator.api.names import PROBE_CONTAINER
 from perennial_operator.api.timestamps import parse_time
-from perennial_operator.decide.observed import JobObs, PodObs
-from perennial_operator.decide.result import failure_report, parse_message
-from perennial_operator.decide.retrainpolicy_triggers import NEW_DATA, Trigger
+from perennial_operator.decide.retrainpolicy.triggers import NEW_DATA, Trigger
+from perennial_operator.decide.trainingjob.observed import JobObs, PodObs
+from perennial_operator.decide.trainingjob.termination import failure_report, parse_message
 
 DEFAULT_POLL_SECONDS = 300
 FINGERPRINTED = "Fingerprinted"  # the outcome `perennial-train fingerprint` reports

@@ -14,11 +14,11 @@ from typing import Any
 from perennial_operator.api import conditions as c
 from perennial_operator.api.group import LABEL_INFERENCESERVICE
 from perennial_operator.api.timestamps import epoch, format_time
-from perennial_operator.decide.analysis import PodCounters
 from perennial_operator.decide.conditions import Condition, get_condition, set_condition
 from perennial_operator.decide.events import Event
-from perennial_operator.decide.resolution import Resolution, Target
-from perennial_operator.decide.rollout import InFlight, Plan, RolloutSpec, State, Track
+from perennial_operator.decide.rollout.analysis import PodCounters
+from perennial_operator.decide.rollout.machine import InFlight, Plan, RolloutSpec, State, Track
+from perennial_operator.decide.rollout.resolution import Resolution, Target
 
 SETTLED_PHASES = ("Ready", "Degraded", "RolledBack")
 

@@ -32,7 +32,7 @@ from perennial_operator.api.tracks import CANARY, STABLE
 from perennial_operator.api.traffic import Backend
 from perennial_operator.decide.conditions import Condition, get_condition, set_condition
 from perennial_operator.decide.events import Event
-from perennial_operator.decide.rollout import Observed, RolloutSpec, State, split
+from perennial_operator.decide.rollout.machine import Observed, RolloutSpec, State, split
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 The InferenceService reconciler calls `observe` first, `steer` for the rollout state as it
 is (so a route that cannot take our weights holds the rollout before it moves), then `steer`
-again for the state the plan moves to, and `status` last. Decisions are in decide/traffic.py,
-manifests and the patch in desired/httproute.py.
+again for the state the plan moves to, and `status` last. Decisions are in
+decide/rollout/traffic.py, manifests and the patch in desired/httproute.py.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from typing import Any
 
 from perennial_operator.api import traffic as t
 from perennial_operator.api.tracks import CANARY
-from perennial_operator.decide import traffic
 from perennial_operator.decide.conditions import get_condition
 from perennial_operator.decide.events import Event
-from perennial_operator.decide.rollout import Observed, RolloutSpec, State
+from perennial_operator.decide.rollout import traffic
+from perennial_operator.decide.rollout.machine import Observed, RolloutSpec, State
 from perennial_operator.desired import httproute as desired
 from perennial_operator.k8s import httproute
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.kube import Kube
 
 log = logging.getLogger(__name__)
 

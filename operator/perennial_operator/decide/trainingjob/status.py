@@ -15,8 +15,12 @@ from perennial_operator.api import runtime_contract as rc
 from perennial_operator.api.names import TRAIN_CONTAINER, VALIDATE_CONTAINER
 from perennial_operator.decide.conditions import Condition, set_condition
 from perennial_operator.decide.events import Event
-from perennial_operator.decide.observed import JobObs, PodObs
-from perennial_operator.decide.result import failure_report, parse_message, primary_metric
+from perennial_operator.decide.trainingjob.observed import JobObs, PodObs
+from perennial_operator.decide.trainingjob.termination import (
+    failure_report,
+    parse_message,
+    primary_metric,
+)
 
 TERMINAL = ("Succeeded", "Failed")
 

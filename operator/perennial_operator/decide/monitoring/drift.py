@@ -18,7 +18,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from perennial_operator.decide.samples import Sample, by_label
+from perennial_operator.decide.monitoring.samples import Sample, by_label
 
 EPSILON = 1e-4
 FEATURE_BINS = "perennial_feature_bin_total"

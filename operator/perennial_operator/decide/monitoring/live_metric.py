@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from perennial_operator.decide.samples import Sample, total
+from perennial_operator.decide.monitoring.samples import Sample, total
 
 OUTCOMES = "perennial_feedback_total"
 ABS_ERROR_SUM = "perennial_feedback_abs_error_sum"

@@ -15,12 +15,12 @@ Deployments to run, the Events to post, and whether a version is rolled back.
   serving it. A step passes when the canary has served its share for stepSeconds and its
   metrics are within the thresholds. The metrics are the step's own: when the clock starts,
   the canary pods' counters are kept in the state (`InFlight.baseline`), and the caller
-  measures from there (decide/analysis.py `step_stats`). readyDeadlineSeconds still counts
+  measures from there (analysis.py `step_stats`). readyDeadlineSeconds still counts
   from the step's start.
   After the last step the target becomes current: the stable Deployment rolls to it while the
   canary still serves, then the canary goes.
-- With spec.rollout.httpRoute the route's weights make the percentages exact (decide/traffic.py
-  sets them), so the stable keeps all its replicas during a canary, as Argo Rollouts does with
+- With spec.rollout.httpRoute the route's weights make the percentages exact (traffic.py sets
+  them), so the stable keeps all its replicas during a canary, as Argo Rollouts does with
   traffic routing: its capacity never drops below its share, and a rollback needs no scale-up.
   A canary does not start or move to another step while the route cannot be steered
   (`Observed.route_problem`): it holds, and a rollback still happens.
@@ -37,15 +37,15 @@ from dataclasses import dataclass, replace
 
 from perennial_operator.api import conditions as c
 from perennial_operator.api.traffic import WAITING_FOR_HTTPROUTE
-from perennial_operator.decide.analysis import (
+from perennial_operator.decide.events import Event
+from perennial_operator.decide.rollout.analysis import (
     PodCounters,
     RequestStats,
     baseline_of,
     threshold_breach,
 )
-from perennial_operator.decide.events import Event
-from perennial_operator.decide.replicas import Split, canary_split
-from perennial_operator.decide.resolution import Target
+from perennial_operator.decide.rollout.replicas import Split, canary_split
+from perennial_operator.decide.rollout.resolution import Target
 
 CANARY = "Canary"
 ROLLING = "Rolling"
@@ -155,7 +155,7 @@ def _ready(spec: RolloutSpec, flight: InFlight, obs: Observed) -> bool:
 def serves_share(spec: RolloutSpec, flight: InFlight, obs: Observed) -> bool:
     """Does the canary get its step's share now? Without a route: when its Deployment is
     ready at the step's size. With one: when, in addition, the route holds the step's weight
-    after this tick's write (decide/traffic.py raises it once the canary is ready)."""
+    after this tick's write (traffic.py raises it once the canary is ready)."""
     if not _ready(spec, flight, obs):
         return False
     if not spec.routed:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from perennial_operator.api.group import LABEL_MODEL_VERSION
-from perennial_operator.decide.rollout import Track
+from perennial_operator.decide.rollout.machine import Track
 
 
 def _version(labels: Mapping[str, str]) -> int | None:

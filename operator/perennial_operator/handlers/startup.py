@@ -10,7 +10,7 @@ from prometheus_client import start_http_server
 
 from perennial_operator.config import OperatorConfig
 from perennial_operator.k8s.client import make_api_client
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.kube import Kube
 
 
 @kopf.on.startup()

@@ -11,13 +11,13 @@ from perennial_operator import metrics
 from perennial_operator.api.group import API_VERSION
 from perennial_operator.api.timestamps import epoch
 from perennial_operator.config import OperatorConfig
-from perennial_operator.decide.drift import drift_report
-from perennial_operator.decide.live_metric import live_metric
-from perennial_operator.decide.samples import of_version
+from perennial_operator.decide.monitoring.drift import drift_report
+from perennial_operator.decide.monitoring.live_metric import live_metric
+from perennial_operator.decide.monitoring.samples import of_version
 from perennial_operator.desired import inferenceservice as desired
-from perennial_operator.k8s.resources import Kube, now_iso
+from perennial_operator.k8s.kube import Kube, now_iso
 from perennial_operator.k8s.scrape import ReferenceSource
-from perennial_operator.reconcile.inferenceservice_pods import pod_urls, samples_of
+from perennial_operator.reconcile.inferenceservice.pods import pod_urls, samples_of
 
 log = logging.getLogger(__name__)
 _attempts: dict[str, float] = {}  # uid -> last measurement attempt, even one without data

@@ -25,8 +25,13 @@ from typing import Any
 from perennial_operator.api.computepool import pool_shape
 from perennial_operator.api.group import ANNOTATION_CORDONED_FOR_REMOVAL, ANNOTATION_IDLE_SINCE
 from perennial_operator.api.timestamps import format_precise, parse_time
-from perennial_operator.decide.binpack import Item, Resources, first_fit_decreasing, total
-from perennial_operator.decide.computepool_demand import (
+from perennial_operator.decide.computepool.binpack import (
+    Item,
+    Resources,
+    first_fit_decreasing,
+    total,
+)
+from perennial_operator.decide.computepool.demand import (
     PodView,
     pod_view,
     selects_pool,
