@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from perennial_operator.api import conditions as c
-from perennial_operator.decide.trainingjob.termination import PRIMARY_METRICS
+from perennial_operator.decide.modelversion.metrics import PRIMARY_METRICS
 
 # Error metrics: smaller is better, so the improvement is baseline - candidate.
 LOWER_IS_BETTER = frozenset({"rmse", "mse", "mae", "mape", "log_loss", "brier_score"})

@@ -15,12 +15,9 @@ from perennial_operator.api import runtime_contract as rc
 from perennial_operator.api.names import TRAIN_CONTAINER, VALIDATE_CONTAINER
 from perennial_operator.decide.conditions import Condition, set_condition
 from perennial_operator.decide.events import Event
+from perennial_operator.decide.modelversion.metrics import primary_metric
 from perennial_operator.decide.trainingjob.observed import JobObs, PodObs
-from perennial_operator.decide.trainingjob.termination import (
-    failure_report,
-    parse_message,
-    primary_metric,
-)
+from perennial_operator.decide.trainingjob.termination import failure_report, parse_message
 
 TERMINAL = ("Succeeded", "Failed")
 

@@ -1,4 +1,5 @@
-"""Reading the runtime's compact result (the container's termination message)."""
+"""Reading what a runtime container leaves in its termination message: one compact JSON
+object (a training result, a dataset fingerprint, or a failure report)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,6 @@ import json
 from typing import Any
 
 MAX_REPORT = 1500  # characters of a failure report kept in a condition message
-
-PRIMARY_METRICS = {
-    "classification": ("roc_auc", "accuracy"),
-    "image-classification": ("accuracy",),
-    "text-classification": ("accuracy", "f1_macro"),
-    "regression": ("r2", "rmse"),
-    "recommendation": ("precision_at_k", "rmse"),
-    "clustering": ("silhouette",),
-    "anomaly-detection": ("roc_auc", "anomaly_fraction"),
-}
 
 
 def parse_message(message: str) -> dict[str, Any] | None:
@@ -46,15 +37,3 @@ def failure_report(message: str) -> str:
     if data.get("truncated"):
         parts.append("(more failures truncated)")
     return "; ".join(parts)[:MAX_REPORT]
-
-
-def primary_metric(task: str, metrics: dict[str, Any], preferred: str | None = None) -> str:
-    """`name=value` of the metric a person looks at first, for the printer column."""
-    for name in ((preferred,) if preferred else ()) + PRIMARY_METRICS.get(task, ()):
-        value = metrics.get(name) if name else None
-        if isinstance(value, int | float):
-            return f"{name}={value:.4g}"
-    for name, value in sorted(metrics.items()):
-        if isinstance(value, int | float):
-            return f"{name}={value:.4g}"
-    return ""
