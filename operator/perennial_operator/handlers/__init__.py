@@ -9,11 +9,11 @@ from perennial_operator.handlers import (
     trainingjob,
 )
 
-__all__ = [
+__all__ = (
     "computepool",
     "inferenceservice",
     "modelversion",
     "retrainpolicy",
     "startup",
     "trainingjob",
-]
+)

@@ -5,6 +5,8 @@ or live-metric write at once)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import kopf
@@ -24,14 +26,16 @@ from perennial_operator.k8s.errors import as_kopf_errors
 from perennial_operator.reconcile.retrainpolicy import sync_retrainpolicy
 
 RP = (GROUP, VERSION, RETRAINPOLICIES)
-CHILDREN: dict[str, Any] = {MANAGED_BY: MANAGED_BY_VALUE, LABEL_RETRAINPOLICY: kopf.PRESENT}
-PROBES: dict[str, Any] = {**CHILDREN, LABEL_PROBE: kopf.PRESENT}
+CHILDREN: Mapping[str, Any] = MappingProxyType(
+    {MANAGED_BY: MANAGED_BY_VALUE, LABEL_RETRAINPOLICY: kopf.PRESENT}
+)
+PROBES: Mapping[str, Any] = MappingProxyType({**CHILDREN, LABEL_PROBE: kopf.PRESENT})
 
 
 def _sync(memo: kopf.Memo, namespace: str | None, name: str) -> None:
     assert namespace  # RetrainPolicy is namespaced
     with as_kopf_errors(f"RetrainPolicy {namespace}/{name}"):
-        sync_retrainpolicy(memo.kube, namespace, name, memo.config)
+        sync_retrainpolicy(memo.kube, namespace, name, memo.config, memo.locks)
 
 
 def _sync_quietly(memo: kopf.Memo, namespace: str | None, name: str, logger: Any) -> None:

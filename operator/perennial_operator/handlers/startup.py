@@ -1,4 +1,6 @@
-"""Operator start-up: kopf settings, the API client, the metrics endpoint."""
+"""Operator start-up: kopf settings, and what every handler shares through kopf's memo (the
+settings, the API client, the per-object locks), the metrics endpoint. A kind's own start-up
+state (a cache, a gauge, its loops) is made by a startup handler in that kind's module."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from prometheus_client import start_http_server
 from perennial_operator.config import OperatorConfig
 from perennial_operator.k8s.client import make_api_client
 from perennial_operator.k8s.kube import Kube
+from perennial_operator.reconcile.locks import KeyedLocks
 
 
 @kopf.on.startup()
@@ -32,6 +35,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     config = OperatorConfig.from_env()
     memo.config = config
     memo.kube = Kube(make_api_client())
+    memo.locks = KeyedLocks()
     if config.metrics_port:
         start_http_server(config.metrics_port, addr="0.0.0.0")
 

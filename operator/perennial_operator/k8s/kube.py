@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from types import MappingProxyType
 from typing import Any
 
 from kubernetes.client import ApiClient
@@ -15,26 +16,28 @@ from kubernetes.client.exceptions import ApiException
 from perennial_operator.api.group import FIELD_MANAGER, GROUP
 from perennial_operator.k8s.errors import AlreadyExists, NotFound
 
-PLURALS = {
-    "ConfigMap": "configmaps",
-    "Pod": "pods",
-    "Service": "services",
-    "Event": "events",
-    "Node": "nodes",
-    "Job": "jobs",
-    "Deployment": "deployments",
-    "HorizontalPodAutoscaler": "horizontalpodautoscalers",
-    "TrainingJob": "trainingjobs",
-    "ModelVersion": "modelversions",
-    "InferenceService": "inferenceservices",
-    "RetrainPolicy": "retrainpolicies",
-    "ComputePool": "computepools",
-    "MachineDeployment": "machinedeployments",
-    "Machine": "machines",
-    "PersistentVolume": "persistentvolumes",
-    "PersistentVolumeClaim": "persistentvolumeclaims",
-}
-CLUSTER_SCOPED = {"Node", "ComputePool", "PersistentVolume"}
+PLURALS = MappingProxyType(
+    {
+        "ConfigMap": "configmaps",
+        "Pod": "pods",
+        "Service": "services",
+        "Event": "events",
+        "Node": "nodes",
+        "Job": "jobs",
+        "Deployment": "deployments",
+        "HorizontalPodAutoscaler": "horizontalpodautoscalers",
+        "TrainingJob": "trainingjobs",
+        "ModelVersion": "modelversions",
+        "InferenceService": "inferenceservices",
+        "RetrainPolicy": "retrainpolicies",
+        "ComputePool": "computepools",
+        "MachineDeployment": "machinedeployments",
+        "Machine": "machines",
+        "PersistentVolume": "persistentvolumes",
+        "PersistentVolumeClaim": "persistentvolumeclaims",
+    }
+)
+CLUSTER_SCOPED = frozenset({"Node", "ComputePool", "PersistentVolume"})
 
 
 def now_iso() -> str:

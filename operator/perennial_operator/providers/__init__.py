@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from perennial_operator.k8s.kube import Kube
@@ -13,7 +14,9 @@ from perennial_operator.providers.kwok import KwokProvider
 Factory = Callable[[Kube, dict[str, Any], Sequence[dict[str, Any]]], NodeProvider]
 
 # spec.provider key -> implementation; a new cloud is one more entry (see base.py).
-PROVIDERS: dict[str, Factory] = {"kwok": KwokProvider, "clusterAPI": ClusterAPIProvider}
+PROVIDERS: Mapping[str, Factory] = MappingProxyType(
+    {"kwok": KwokProvider, "clusterAPI": ClusterAPIProvider}
+)
 
 
 def provider_for(kube: Kube, pool: dict[str, Any], nodes: Sequence[dict[str, Any]]) -> NodeProvider:
@@ -23,4 +26,4 @@ def provider_for(kube: Kube, pool: dict[str, Any], nodes: Sequence[dict[str, Any
     return PROVIDERS[chosen[0]](kube, pool, nodes)
 
 
-__all__ = ["PROVIDERS", "NodeProvider", "ProviderError", "provider_for"]
+__all__ = ("PROVIDERS", "NodeProvider", "ProviderError", "provider_for")

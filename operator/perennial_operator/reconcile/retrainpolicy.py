@@ -5,7 +5,6 @@ times, from any state, after any restart."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
 from typing import Any
 
@@ -22,28 +21,21 @@ from perennial_operator.desired import retrainpolicy_newdata as desired_probe
 from perennial_operator.desired.modelversion import stage_change
 from perennial_operator.k8s.errors import AlreadyExists
 from perennial_operator.k8s.kube import Kube
+from perennial_operator.reconcile.locks import KeyedLocks
 
 KIND = "RetrainPolicy"
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-def _lock(uid: str) -> threading.Lock:
-    # The timer and the job and service events may fire together for one policy.
-    with _locks_guard:
-        return _locks.setdefault(uid, threading.Lock())
 
 
 def sync_retrainpolicy(
-    kube: Kube, namespace: str, name: str, config: OperatorConfig
+    kube: Kube, namespace: str, name: str, config: OperatorConfig, locks: KeyedLocks
 ) -> Plan | None:
     started = time.monotonic()
-    policy = kube.get(API_VERSION, KIND, namespace, name)
-    if policy is None or policy["metadata"].get("deletionTimestamp"):
-        return None
-    with _lock(policy["metadata"]["uid"]):
-        # Re-read under the lock: the status must show what a previous call recorded.
-        policy = kube.get(API_VERSION, KIND, namespace, name) or policy
+    # The timer and the job and service events may fire together for one policy.
+    with locks.hold(f"{KIND}/{namespace}/{name}"):
+        # Read under the lock: the status must show what a previous call recorded.
+        policy = kube.get(API_VERSION, KIND, namespace, name)
+        if policy is None or policy["metadata"].get("deletionTimestamp"):
+            return None
         plan = _sync_locked(kube, policy, dt.datetime.now(dt.UTC), config)
     metrics.RECONCILE_SECONDS.labels(kind=KIND).observe(time.monotonic() - started)
     metrics.RECONCILES.labels(kind=KIND, outcome=str(plan.status.get("phase"))).inc()

@@ -4,10 +4,7 @@ resume, Job and Pod events, the safety timer); safe to run any number of times."
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import Counter as Tally
-from collections import OrderedDict
 from typing import Any
 
 from perennial_operator import metrics
@@ -26,21 +23,10 @@ from perennial_operator.desired.modelversion import modelversion_for
 from perennial_operator.desired.placement import NO_POOL, Placement, pool_placement
 from perennial_operator.k8s.errors import AlreadyExists
 from perennial_operator.k8s.kube import Kube, now_iso
+from perennial_operator.metrics import TrainingJobPhases
+from perennial_operator.reconcile.locks import KeyedLocks
 
 log = logging.getLogger(__name__)
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
-_phases: dict[str, str] = {}  # uid → phase, for the TrainingJobs-by-phase gauge
-_published: set[str] = set()
-# uids of deleted TrainingJobs (never reused), so a sync still in flight cannot re-add one.
-_deleted: OrderedDict[str, None] = OrderedDict()
-MAX_TOMBSTONES = 10_000
-
-
-def _lock(key: str) -> threading.Lock:
-    # Job and Pod events of one TrainingJob arrive on different threads; one at a time.
-    with _locks_guard:
-        return _locks.setdefault(key, threading.Lock())
 
 
 def _placement(kube: Kube, tj: dict[str, Any]) -> tuple[Placement, str | None]:
@@ -123,43 +109,24 @@ def _start(kube: Kube, tj: dict[str, Any], config: OperatorConfig) -> str | None
 
 
 def sync_trainingjob(
-    kube: Kube, namespace: str, name: str, config: OperatorConfig
+    kube: Kube,
+    namespace: str,
+    name: str,
+    config: OperatorConfig,
+    locks: KeyedLocks,
+    phases: TrainingJobPhases,
 ) -> Decision | None:
     started = time.monotonic()
-    with _lock(f"{namespace}/{name}"):
+    # Job and Pod events of one TrainingJob arrive on different threads: one at a time.
+    with locks.hold(f"TrainingJob/{namespace}/{name}"):
         tj = kube.get(API_VERSION, "TrainingJob", namespace, name)  # fresh, under the lock
         if tj is None or tj["metadata"].get("deletionTimestamp"):
             return None
         decision = _sync_locked(kube, tj, config)
     metrics.RECONCILE_SECONDS.labels(kind="TrainingJob").observe(time.monotonic() - started)
     metrics.RECONCILES.labels(kind="TrainingJob", outcome=decision.phase).inc()
-    _publish_phase(tj["metadata"]["uid"], decision.phase)
+    phases.publish(tj["metadata"]["uid"], decision.phase)
     return decision
-
-
-def forget_trainingjob(namespace: str, name: str, uid: str) -> None:
-    """A deleted TrainingJob leaves the by-phase gauge (and its lock goes)."""
-    _publish_phase(uid, None)
-    with _locks_guard:
-        _locks.pop(f"{namespace}/{name}", None)
-
-
-def _publish_phase(uid: str, phase: str | None) -> None:
-    # Every phase ever published is set again, so one nobody is in any more reads 0.
-    with _locks_guard:
-        if phase is None:
-            _phases.pop(uid, None)
-            _deleted[uid] = None
-            while len(_deleted) > MAX_TOMBSTONES:
-                _deleted.popitem(last=False)
-        elif uid in _deleted:
-            return  # a sync that read the job just before its deletion finished after it
-        else:
-            _phases[uid] = phase
-        counts = Tally(_phases.values())
-        _published.update(counts)
-        for published in _published:
-            metrics.TRAININGJOBS.labels(phase=published).set(counts.get(published, 0))
 
 
 def _sync_locked(kube: Kube, tj: dict[str, Any], config: OperatorConfig) -> Decision:

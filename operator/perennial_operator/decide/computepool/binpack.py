@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
+from types import MappingProxyType
 
 from perennial_operator.api.computepool import GPU_RESOURCE
 
@@ -22,11 +23,11 @@ GPU = GPU_RESOURCE
 PODS = "pods"
 PACKED = (CPU, MEMORY, GPU, PODS)  # what a pool node is packed by
 
-_SUFFIX: dict[str, Fraction | int] = {
+_SUFFIX: Mapping[str, Fraction | int] = MappingProxyType({
     "": 1, "n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000),
     "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
     "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
-}  # fmt: skip
+})  # fmt: skip
 _QUANTITY = re.compile(
     r"^(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+))"
     r"(?P<suffix>[KMGTPE]i|[numkMGTPE]|[eE][+-]?\d+)?$"

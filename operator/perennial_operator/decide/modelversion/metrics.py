@@ -3,17 +3,21 @@ ModelVersions, and the promotion gate's default."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
-PRIMARY_METRICS = {
-    "classification": ("roc_auc", "accuracy"),
-    "image-classification": ("accuracy",),
-    "text-classification": ("accuracy", "f1_macro"),
-    "regression": ("r2", "rmse"),
-    "recommendation": ("precision_at_k", "rmse"),
-    "clustering": ("silhouette",),
-    "anomaly-detection": ("roc_auc", "anomaly_fraction"),
-}
+PRIMARY_METRICS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "classification": ("roc_auc", "accuracy"),
+        "image-classification": ("accuracy",),
+        "text-classification": ("accuracy", "f1_macro"),
+        "regression": ("r2", "rmse"),
+        "recommendation": ("precision_at_k", "rmse"),
+        "clustering": ("silhouette",),
+        "anomaly-detection": ("roc_auc", "anomaly_fraction"),
+    }
+)
 
 
 def primary_metric(task: str, metrics: dict[str, Any], preferred: str | None = None) -> str:

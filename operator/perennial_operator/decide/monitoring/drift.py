@@ -18,12 +18,24 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from perennial_operator.api.timestamps import epoch
 from perennial_operator.decide.monitoring.samples import Sample, by_label
 
 EPSILON = 1e-4
 FEATURE_BINS = "perennial_feature_bin_total"
 WORST = 5  # features listed in status.drift.worst
 MAX_FEATURES = 4096  # the CRD's bound on status.drift.features
+
+
+def drift_due(isvc: Mapping[str, Any], now: float, attempted: float) -> bool:
+    """Is a measurement due: drift monitoring on, a version served, and intervalSeconds
+    passed since the last one written or attempted (an attempt may find no data to write)."""
+    drift = (isvc["spec"].get("monitoring") or {}).get("drift") or {}
+    status = isvc.get("status") or {}
+    if not drift.get("enabled", True) or not status.get("currentVersion"):
+        return False
+    last = max(epoch((status.get("drift") or {}).get("time")), attempted)
+    return now - last >= float(drift.get("intervalSeconds", 60))
 
 
 def reference_bins(feature: Mapping[str, Any]) -> dict[str, float]:

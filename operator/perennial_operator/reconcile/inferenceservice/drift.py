@@ -4,12 +4,10 @@ PSI per feature against the version's profile, and write status.drift and liveMe
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from perennial_operator import metrics
 from perennial_operator.api.group import API_VERSION
-from perennial_operator.api.timestamps import epoch
 from perennial_operator.config import OperatorConfig
 from perennial_operator.decide.monitoring.drift import drift_report
 from perennial_operator.decide.monitoring.live_metric import live_metric
@@ -20,23 +18,12 @@ from perennial_operator.k8s.scrape import ReferenceSource
 from perennial_operator.reconcile.inferenceservice.pods import pod_urls, samples_of
 
 log = logging.getLogger(__name__)
-_attempts: dict[str, float] = {}  # uid -> last measurement attempt, even one without data
-
-
-def drift_due(isvc: dict[str, Any], now: float) -> bool:
-    drift = (isvc["spec"].get("monitoring") or {}).get("drift") or {}
-    if not drift.get("enabled", True) or not (isvc.get("status") or {}).get("currentVersion"):
-        return False
-    written = epoch(((isvc.get("status") or {}).get("drift") or {}).get("time"))
-    last = max(written, _attempts.get(isvc["metadata"]["uid"], 0.0))
-    return now - last >= float(drift.get("intervalSeconds", 60))
 
 
 def measure_drift(kube: Kube, isvc: dict[str, Any], config: OperatorConfig,
                   source: ReferenceSource) -> dict[str, Any] | None:  # fmt: skip
     """Measure and write; returns the status patch (None when there was nothing to write)."""
     meta, status = isvc["metadata"], isvc.get("status") or {}
-    _attempts[meta["uid"]] = time.time()
     ns, version = meta["namespace"], int(status["currentVersion"])
     mv = kube.get(API_VERSION, "ModelVersion", ns, str(status.get("currentModelVersion")))
     if mv is None:

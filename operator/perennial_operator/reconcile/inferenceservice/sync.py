@@ -5,9 +5,9 @@ run any number of times, from any state, after any restart."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 from perennial_operator import metrics
@@ -38,28 +38,25 @@ from perennial_operator.desired.placement import NO_POOL, Placement, pool_placem
 from perennial_operator.k8s.kube import Kube, now_iso
 from perennial_operator.reconcile.inferenceservice import traffic
 from perennial_operator.reconcile.inferenceservice.pods import counters_of, pod_urls, samples_of
+from perennial_operator.reconcile.locks import KeyedLocks
 
 log = logging.getLogger(__name__)
 KIND = "InferenceService"
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
-OUTCOMES = {"Promoted": "promoted", "RolledBack": "rolled_back", "RolledOut": "rolled_out",
-            "RolloutSuperseded": "superseded", "RolloutAbandoned": "abandoned"}  # fmt: skip
+OUTCOMES = MappingProxyType({
+    "Promoted": "promoted", "RolledBack": "rolled_back", "RolledOut": "rolled_out",
+    "RolloutSuperseded": "superseded", "RolloutAbandoned": "abandoned",
+})  # fmt: skip
 
 
-def _lock(uid: str) -> threading.Lock:
-    # Timers, our own update handler and child events may fire together for one service.
-    with _locks_guard:
-        return _locks.setdefault(uid, threading.Lock())
-
-
-def sync_inferenceservice(kube: Kube, namespace: str, name: str, config: OperatorConfig) -> None:
+def sync_inferenceservice(
+    kube: Kube, namespace: str, name: str, config: OperatorConfig, locks: KeyedLocks
+) -> None:
     started = time.monotonic()
-    isvc = kube.get(API_VERSION, KIND, namespace, name)
-    if isvc is None or isvc["metadata"].get("deletionTimestamp"):
-        return
-    with _lock(isvc["metadata"]["uid"]):
-        isvc = kube.get(API_VERSION, KIND, namespace, name) or isvc
+    # Timers, our own update handler and child events may fire together for one service.
+    with locks.hold(f"{KIND}/{namespace}/{name}"):
+        isvc = kube.get(API_VERSION, KIND, namespace, name)  # fresh, under the lock
+        if isvc is None or isvc["metadata"].get("deletionTimestamp"):
+            return
         phase = _sync_locked(kube, isvc, config)
     metrics.RECONCILE_SECONDS.labels(kind=KIND).observe(time.monotonic() - started)
     metrics.RECONCILES.labels(kind=KIND, outcome=phase).inc()
