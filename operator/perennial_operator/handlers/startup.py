@@ -12,7 +12,7 @@ from prometheus_client import start_http_server
 
 from perennial_operator.config import OperatorConfig
 from perennial_operator.k8s.client import make_api_client
-from perennial_operator.k8s.kube import Kube
+from perennial_operator.k8s.kube import Kube, KubeApi
 from perennial_operator.reconcile.locks import KeyedLocks
 
 
@@ -34,7 +34,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.execution.max_workers = 8
     config = OperatorConfig.from_env()
     memo.config = config
-    memo.kube = Kube(make_api_client())
+    kube: KubeApi = Kube(make_api_client())
+    memo.kube = kube
     memo.locks = KeyedLocks()
     if config.metrics_port:
         start_http_server(config.metrics_port, addr="0.0.0.0")

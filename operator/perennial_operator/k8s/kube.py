@@ -1,6 +1,9 @@
-"""The one place that talks to the API server: get, list, apply (SSA), create, status, events.
+"""The one place that talks to the API server: get, list, apply (SSA), create, patch,
+status, events.
 
-Objects are plain dicts in and out, so the pure layers never see client classes.
+`KubeApi` is what the reconcilers and providers need of it; `Kube` is the real one, over the
+Kubernetes client (tests/support/fake_kube.py holds an in-memory one for unit tests). Objects
+are plain dicts in and out, so the pure layers never see client classes.
 """
 
 from __future__ import annotations
@@ -8,12 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from perennial_operator.api.group import FIELD_MANAGER, GROUP
+from perennial_operator.api.group import API_VERSION, FIELD_MANAGER
+from perennial_operator.api.timestamps import format_time
 from perennial_operator.k8s.errors import AlreadyExists, NotFound
 
 PLURALS = MappingProxyType(
@@ -35,13 +39,14 @@ PLURALS = MappingProxyType(
         "Machine": "machines",
         "PersistentVolume": "persistentvolumes",
         "PersistentVolumeClaim": "persistentvolumeclaims",
+        "HTTPRoute": "httproutes",
     }
 )
 CLUSTER_SCOPED = frozenset({"Node", "ComputePool", "PersistentVolume"})
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(dt.datetime.now(dt.UTC))
 
 
 def resource_path(
@@ -53,7 +58,103 @@ def resource_path(
     return f"{prefix}{ns}/{plural}" + (f"/{name}" if name else "")
 
 
+class KubeApi(Protocol):
+    """What reconcilers and providers ask of the API server. Errors are the client's
+    ApiException, except where a method says otherwise."""
+
+    def get(
+        self, api_version: str, kind: str, namespace: str | None, name: str
+    ) -> dict[str, Any] | None:
+        """The object, or None when it does not exist. `name` may end in /scale."""
+        ...
+
+    def apply(self, manifest: dict[str, Any], *, force: bool = True) -> dict[str, Any]:
+        """Server-side apply under our one field manager."""
+        ...
+
+    def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Raises AlreadyExists when the name is taken."""
+        ...
+
+    def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> None:
+        """Gone already is fine."""
+        ...
+
+    def patch(
+        self, api_version: str, kind: str, namespace: str | None, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A merge patch (RFC 7386). `name` may end in /scale."""
+        ...
+
+    def json_patch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        ops: list[dict[str, Any]],
+        *,
+        field_manager: str,
+    ) -> dict[str, Any]:
+        """A JSON patch (RFC 6902); a failed `test` is HTTP 422."""
+        ...
+
+    def patch_status(
+        self, api_version: str, kind: str, namespace: str | None, name: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A merge patch of /status. Raises NotFound when the object is gone."""
+        ...
+
+    def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        """A core/v1 Event about `obj`."""
+        ...
+
+    def served_resources(self, api_version: str) -> list[str] | None:
+        """The resources (plurals) the API server serves in `api_version`; None when it
+        does not serve that group version at all."""
+        ...
+
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        label_selector: str = "",
+        field_selector: str = "",
+    ) -> list[dict[str, Any]]: ...
+
+
+def patch_changed_status(kube: KubeApi, obj: dict[str, Any], status: dict[str, Any]) -> None:
+    """Patch only the top-level status fields that differ from `obj`'s, so writers of other
+    fields (a drift timer, say) are not overwritten; `obj` is updated in place."""
+    previous = obj.get("status") or {}
+    changed = {k: v for k, v in status.items() if previous.get(k) != v}
+    if changed:
+        meta = obj["metadata"]
+        kube.patch_status(
+            obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"], changed
+        )
+        obj["status"] = {**previous, **changed}
+
+
+def get_scale(
+    kube: KubeApi, api_version: str, kind: str, namespace: str | None, name: str
+) -> dict[str, Any] | None:
+    """The autoscaling/v1 Scale of anything with a scale subresource."""
+    return kube.get(api_version, kind, namespace, f"{name}/scale")
+
+
+def patch_scale(
+    kube: KubeApi, api_version: str, kind: str, namespace: str | None, name: str, replicas: int
+) -> dict[str, Any]:
+    return kube.patch(
+        api_version, kind, namespace, f"{name}/scale", {"spec": {"replicas": replicas}}
+    )
+
+
 class Kube:
+    """KubeApi over the Kubernetes client."""
+
     def __init__(self, api_client: ApiClient) -> None:
         self.api = api_client
 
@@ -110,19 +211,6 @@ class Kube:
                 return None
             raise
 
-    def list(
-        self,
-        api_version: str,
-        kind: str,
-        namespace: str | None,
-        label_selector: str = "",
-        field_selector: str = "",
-    ) -> list[dict[str, Any]]:
-        query = [("labelSelector", label_selector)] if label_selector else []
-        query += [("fieldSelector", field_selector)] if field_selector else []
-        items = self._call("GET", resource_path(api_version, kind, namespace), query=query)
-        return list(items.get("items") or [])
-
     def apply(self, manifest: dict[str, Any], *, force: bool = True) -> dict[str, Any]:
         """Server-side apply under our one field manager."""
         meta = manifest["metadata"]
@@ -176,36 +264,38 @@ class Kube:
                 raise NotFound(name) from exc
             raise
 
-    def patch_changed_status(self, obj: dict[str, Any], status: dict[str, Any]) -> None:
-        """Patch only the top-level status fields that differ from `obj`'s, so writers of
-        other fields (a drift timer, say) are not overwritten; `obj` is updated in place."""
-        previous = obj.get("status") or {}
-        changed = {k: v for k, v in status.items() if previous.get(k) != v}
-        if changed:
-            meta = obj["metadata"]
-            self.patch_status(
-                obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"], changed
-            )
-            obj["status"] = {**previous, **changed}
-
     def patch(
         self, api_version: str, kind: str, namespace: str | None, name: str, patch: dict[str, Any]
     ) -> dict[str, Any]:
         path = resource_path(api_version, kind, namespace, name)
         return self._call("PATCH", path, body=patch, content_type="application/merge-patch+json")
 
-    def get_scale(
-        self, api_version: str, kind: str, namespace: str | None, name: str
-    ) -> dict[str, Any] | None:
-        """The autoscaling/v1 Scale of anything with a scale subresource."""
-        return self.get(api_version, kind, namespace, f"{name}/scale")
-
-    def patch_scale(
-        self, api_version: str, kind: str, namespace: str | None, name: str, replicas: int
+    def json_patch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        ops: list[dict[str, Any]],
+        *,
+        field_manager: str,
     ) -> dict[str, Any]:
-        return self.patch(
-            api_version, kind, namespace, f"{name}/scale", {"spec": {"replicas": replicas}}
+        return self._call(
+            "PATCH",
+            resource_path(api_version, kind, namespace, name),
+            query=[("fieldManager", field_manager)],
+            body=ops,
+            content_type="application/json-patch+json",
         )
+
+    def served_resources(self, api_version: str) -> list[str] | None:
+        try:
+            group = self._call("GET", f"/apis/{api_version}")
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return [str(r.get("name")) for r in group.get("resources") or []]
 
     def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
         """A core/v1 Event about `obj`, for `kubectl describe` and audit logs."""
@@ -217,7 +307,7 @@ class Kube:
             "kind": "Event",
             "metadata": {"generateName": f"{meta['name']}.", "namespace": namespace},
             "involvedObject": {
-                "apiVersion": obj.get("apiVersion", f"{GROUP}/v1alpha1"),
+                "apiVersion": obj.get("apiVersion", API_VERSION),
                 "kind": obj["kind"],
                 "name": meta["name"],
                 "namespace": meta.get("namespace"),
@@ -233,3 +323,16 @@ class Kube:
             "reportingComponent": "perennial-operator",
         }
         self._call("POST", resource_path("v1", "Event", namespace), body=event)
+
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        label_selector: str = "",
+        field_selector: str = "",
+    ) -> list[dict[str, Any]]:
+        query = [("labelSelector", label_selector)] if label_selector else []
+        query += [("fieldSelector", field_selector)] if field_selector else []
+        items = self._call("GET", resource_path(api_version, kind, namespace), query=query)
+        return list(items.get("items") or [])

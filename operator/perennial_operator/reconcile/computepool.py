@@ -26,7 +26,7 @@ from perennial_operator.decide.computepool.decision import (
 )
 from perennial_operator.decide.computepool.demand import pod_view
 from perennial_operator.decide.computepool.status import Outcome, computepool_status
-from perennial_operator.k8s.kube import Kube
+from perennial_operator.k8s.kube import KubeApi
 from perennial_operator.providers import NodeProvider, ProviderError, provider_for
 
 log = logging.getLogger(__name__)
@@ -46,21 +46,21 @@ def describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _cordon(kube: Kube, name: str, on: bool, now: dt.datetime) -> None:
+def _cordon(kube: KubeApi, name: str, on: bool, now: dt.datetime) -> None:
     stamp = format_time(now) if on else None
     patch = {"spec": {"unschedulable": True if on else None},
              "metadata": {"annotations": {ANNOTATION_CORDONED_FOR_REMOVAL: stamp}}}  # fmt: skip
     kube.patch("v1", "Node", None, name, patch)
 
 
-def _still_empty(kube: Kube, name: str) -> bool:
+def _still_empty(kube: KubeApi, name: str) -> bool:
     """Re-checked after the cordon: a pod the scheduler bound meanwhile keeps the node."""
     pods = kube.list("v1", "Pod", None, field_selector=f"spec.nodeName={name},{ACTIVE_PODS}")
     return not any(not v.daemon for v in map(pod_view, pods))
 
 
 def _remove(
-    kube: Kube, provider: NodeProvider, nodes: Sequence[dict[str, Any]], now: dt.datetime
+    kube: KubeApi, provider: NodeProvider, nodes: Sequence[dict[str, Any]], now: dt.datetime
 ) -> tuple[str, ...]:
     empty = []
     for node in nodes:
@@ -76,7 +76,7 @@ def _remove(
 
 
 def _act(
-    kube: Kube,
+    kube: KubeApi,
     provider: NodeProvider,
     decision: Decision,
     nodes: Sequence[dict[str, Any]],
@@ -102,7 +102,7 @@ def _act(
 
 
 def _gather(
-    kube: Kube, pool: dict[str, Any]
+    kube: KubeApi, pool: dict[str, Any]
 ) -> tuple[NodeProvider | None, list[dict[str, Any]], int, str | None]:
     nodes = kube.list("v1", "Node", None, f"{LABEL_COMPUTEPOOL}={pool['metadata']['name']}")
     try:
@@ -113,7 +113,7 @@ def _gather(
         return None, [], 0, describe(exc)
 
 
-def sync_computepool(kube: Kube, name: str) -> Sync | None:
+def sync_computepool(kube: KubeApi, name: str) -> Sync | None:
     pool = kube.get(API_VERSION, "ComputePool", None, name)
     if pool is None or pool["metadata"].get("deletionTimestamp"):
         return None

@@ -14,10 +14,10 @@ from perennial_operator.decide.modelversion.registry import (
 )
 from perennial_operator.decide.modelversion.status import modelversion_status
 from perennial_operator.desired.modelversion import stage_change
-from perennial_operator.k8s.kube import Kube, now_iso
+from perennial_operator.k8s.kube import KubeApi, now_iso
 
 
-def sync_modelversion(kube: Kube, mv: dict[str, Any]) -> dict[str, Any]:
+def sync_modelversion(kube: KubeApi, mv: dict[str, Any]) -> dict[str, Any]:
     status = modelversion_status(mv, now_iso())
     if status != (mv.get("status") or {}):
         meta = mv["metadata"]
@@ -25,7 +25,7 @@ def sync_modelversion(kube: Kube, mv: dict[str, Any]) -> dict[str, Any]:
     return status
 
 
-def stage_changed(kube: Kube, mv: dict[str, Any], old: str | None, new: str | None) -> list[str]:
+def stage_changed(kube: KubeApi, mv: dict[str, Any], old: str | None, new: str | None) -> list[str]:
     """Record the change; when a version becomes Production, archive the previous one(s)."""
     meta, spec = mv["metadata"], mv["spec"]
     if (old or "None") == (new or "None"):

@@ -22,14 +22,14 @@ from perennial_operator.desired import trainingjob as desired_tj
 from perennial_operator.desired.modelversion import modelversion_for
 from perennial_operator.desired.placement import NO_POOL, Placement, pool_placement
 from perennial_operator.k8s.errors import AlreadyExists
-from perennial_operator.k8s.kube import Kube, now_iso
+from perennial_operator.k8s.kube import KubeApi, now_iso
 from perennial_operator.metrics import TrainingJobPhases
 from perennial_operator.reconcile.locks import KeyedLocks
 
 log = logging.getLogger(__name__)
 
 
-def _placement(kube: Kube, tj: dict[str, Any]) -> tuple[Placement, str | None]:
+def _placement(kube: KubeApi, tj: dict[str, Any]) -> tuple[Placement, str | None]:
     pool_name = tj["spec"].get("computePool")
     if not pool_name:
         return NO_POOL, None
@@ -39,7 +39,7 @@ def _placement(kube: Kube, tj: dict[str, Any]) -> tuple[Placement, str | None]:
     return pool_placement(pool), None
 
 
-def _baseline_uri(kube: Kube, tj: dict[str, Any]) -> tuple[str | None, str | None]:
+def _baseline_uri(kube: KubeApi, tj: dict[str, Any]) -> tuple[str | None, str | None]:
     name = (tj["spec"].get("baseline") or {}).get("modelVersion")
     if not name:
         return None, None
@@ -49,7 +49,7 @@ def _baseline_uri(kube: Kube, tj: dict[str, Any]) -> tuple[str | None, str | Non
     return str(mv["spec"]["artifact"]["uri"]), None
 
 
-def _registered(kube: Kube, tj: dict[str, Any]) -> str | None:
+def _registered(kube: KubeApi, tj: dict[str, Any]) -> str | None:
     found = kube.list(
         API_VERSION,
         "ModelVersion",
@@ -60,7 +60,7 @@ def _registered(kube: Kube, tj: dict[str, Any]) -> str | None:
 
 
 def register_model(
-    kube: Kube, tj: dict[str, Any], result: dict[str, Any], config: OperatorConfig
+    kube: KubeApi, tj: dict[str, Any], result: dict[str, Any], config: OperatorConfig
 ) -> str:
     """Create <model>-v<N> with the next free N. Create (not apply) is atomic on the API
     server: when two jobs race for the same N, one gets AlreadyExists and takes N+1."""
@@ -84,7 +84,7 @@ def register_model(
 
 
 def _observe(
-    kube: Kube, tj: dict[str, Any]
+    kube: KubeApi, tj: dict[str, Any]
 ) -> tuple[observed.JobObs | None, list[observed.PodObs]]:
     namespace = tj["metadata"]["namespace"]
     job = kube.get("batch/v1", "Job", namespace, desired_tj.job_name(tj))
@@ -94,7 +94,7 @@ def _observe(
     return observed.job_obs(job), [observed.pod_obs(p) for p in pods]
 
 
-def _start(kube: Kube, tj: dict[str, Any], config: OperatorConfig) -> str | None:
+def _start(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> str | None:
     """Apply the ConfigMap and the Job; returns what blocks the start instead, if anything.
 
     Called only while the Job is absent: its pod template is immutable, and the deterministic
@@ -109,7 +109,7 @@ def _start(kube: Kube, tj: dict[str, Any], config: OperatorConfig) -> str | None
 
 
 def sync_trainingjob(
-    kube: Kube,
+    kube: KubeApi,
     namespace: str,
     name: str,
     config: OperatorConfig,
@@ -129,7 +129,7 @@ def sync_trainingjob(
     return decision
 
 
-def _sync_locked(kube: Kube, tj: dict[str, Any], config: OperatorConfig) -> Decision:
+def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> Decision:
     previous = tj.get("status") or {}
     if finished(previous):
         return Decision(dict(previous))  # nothing to read or write for a finished job

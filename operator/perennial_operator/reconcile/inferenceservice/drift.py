@@ -13,14 +13,14 @@ from perennial_operator.decide.monitoring.drift import drift_report
 from perennial_operator.decide.monitoring.live_metric import live_metric
 from perennial_operator.decide.monitoring.samples import of_version
 from perennial_operator.desired import inferenceservice as desired
-from perennial_operator.k8s.kube import Kube, now_iso
+from perennial_operator.k8s.kube import KubeApi, now_iso
 from perennial_operator.k8s.scrape import ReferenceSource
 from perennial_operator.reconcile.inferenceservice.pods import pod_urls, samples_of
 
 log = logging.getLogger(__name__)
 
 
-def measure_drift(kube: Kube, isvc: dict[str, Any], config: OperatorConfig,
+def measure_drift(kube: KubeApi, isvc: dict[str, Any], config: OperatorConfig,
                   source: ReferenceSource) -> dict[str, Any] | None:  # fmt: skip
     """Measure and write; returns the status patch (None when there was nothing to write)."""
     meta, status = isvc["metadata"], isvc.get("status") or {}

@@ -9,13 +9,13 @@ from perennial_operator.decide.monitoring.samples import Sample, of_version
 from perennial_operator.decide.rollout.analysis import PodCounters, pod_counters
 from perennial_operator.decide.rollout.observed import ready_pod_ips, ready_pods
 from perennial_operator.desired.inferenceservice import SERVE_PORT
-from perennial_operator.k8s.kube import Kube
+from perennial_operator.k8s.kube import KubeApi
 from perennial_operator.k8s.scrape import pod_url, scrape
 
 PARALLEL = 8  # pods scraped at once: one slow pod must not hold the rollout tick for long
 
 
-def pod_urls(kube: Kube, namespace: str, selector: dict[str, str], version: int,
+def pod_urls(kube: KubeApi, namespace: str, selector: dict[str, str], version: int,
              config: OperatorConfig) -> list[str]:  # fmt: skip
     labels = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
     pods = kube.list("v1", "Pod", namespace, labels)
@@ -33,7 +33,7 @@ def samples_of(urls: list[str]) -> tuple[list[Sample], int]:
     return samples, len(answered)
 
 
-def counters_of(kube: Kube, namespace: str, selector: dict[str, str], version: int,
+def counters_of(kube: KubeApi, namespace: str, selector: dict[str, str], version: int,
                 config: OperatorConfig) -> tuple[list[PodCounters], int]:  # fmt: skip
     """Each ready pod's request counters for `version`, by pod name (the pods that did not
     answer are left out), and how many pods were asked."""

@@ -35,7 +35,7 @@ from perennial_operator.decide.rollout.status import (
 )
 from perennial_operator.desired import inferenceservice as desired
 from perennial_operator.desired.placement import NO_POOL, Placement, pool_placement
-from perennial_operator.k8s.kube import Kube, now_iso
+from perennial_operator.k8s.kube import KubeApi, now_iso, patch_changed_status
 from perennial_operator.reconcile.inferenceservice import traffic
 from perennial_operator.reconcile.inferenceservice.pods import counters_of, pod_urls, samples_of
 from perennial_operator.reconcile.locks import KeyedLocks
@@ -49,7 +49,7 @@ OUTCOMES = MappingProxyType({
 
 
 def sync_inferenceservice(
-    kube: Kube, namespace: str, name: str, config: OperatorConfig, locks: KeyedLocks
+    kube: KubeApi, namespace: str, name: str, config: OperatorConfig, locks: KeyedLocks
 ) -> None:
     started = time.monotonic()
     # Timers, our own update handler and child events may fire together for one service.
@@ -62,7 +62,7 @@ def sync_inferenceservice(
     metrics.RECONCILES.labels(kind=KIND, outcome=phase).inc()
 
 
-def _observe(kube: Kube, isvc: dict[str, Any]) -> Observed:
+def _observe(kube: KubeApi, isvc: dict[str, Any]) -> Observed:
     ns, spec = isvc["metadata"]["namespace"], isvc["spec"]
     stable, canary = (
         track_of(kube.get("apps/v1", "Deployment", ns, desired.deployment_name(isvc, track)))
@@ -76,7 +76,7 @@ def _observe(kube: Kube, isvc: dict[str, Any]) -> Observed:
     return Observed(stable, canary, total, autoscaled=bool(auto))
 
 
-def _measure(kube: Kube, isvc: dict[str, Any], state: State, obs: Observed,
+def _measure(kube: KubeApi, isvc: dict[str, Any], state: State, obs: Observed,
              config: OperatorConfig, *, analyse: bool) -> Observed:  # fmt: skip
     """Scrape the canary pods' counters (for a baseline, and for the step's analysis) and,
     when `analyse`, the stable's totals (shown in Events for comparison)."""
@@ -101,7 +101,7 @@ def _measure(kube: Kube, isvc: dict[str, Any], state: State, obs: Observed,
     return replace(obs, canary_stats=step_stats(pods, flight.baseline), stable_stats=stable)
 
 
-def _placement(kube: Kube, isvc: dict[str, Any]) -> Placement | None:
+def _placement(kube: KubeApi, isvc: dict[str, Any]) -> Placement | None:
     pool_name = isvc["spec"].get("computePool")
     if not pool_name:
         return NO_POOL
@@ -109,7 +109,7 @@ def _placement(kube: Kube, isvc: dict[str, Any]) -> Placement | None:
     return pool_placement(pool) if pool else None
 
 
-def _sync_locked(kube: Kube, isvc: dict[str, Any], config: OperatorConfig) -> str:
+def _sync_locked(kube: KubeApi, isvc: dict[str, Any], config: OperatorConfig) -> str:
     meta, spec = isvc["metadata"], isvc["spec"]
     mvs = [m for m in kube.list(API_VERSION, "ModelVersion", meta["namespace"])
            if m["spec"].get("model") == spec["model"]["name"]]  # fmt: skip
@@ -149,11 +149,11 @@ def _sync_locked(kube: Kube, isvc: dict[str, Any], config: OperatorConfig) -> st
         kube.event(isvc, event.type, event.reason, event.message)
         if event.reason in OUTCOMES:
             metrics.ROLLOUTS.labels(outcome=OUTCOMES[event.reason]).inc()
-    kube.patch_changed_status(isvc, status)  # the drift timer writes status.drift too
+    patch_changed_status(kube, isvc, status)  # the drift timer writes status.drift too
     return str(status["phase"])
 
 
-def _apply_children(kube: Kube, isvc: dict[str, Any], plan: Plan, obs: Observed,
+def _apply_children(kube: KubeApi, isvc: dict[str, Any], plan: Plan, obs: Observed,
                     mvs: dict[str, Any], config: OperatorConfig,
                     placement: Placement | None) -> None:  # fmt: skip
     ns = isvc["metadata"]["namespace"]
@@ -188,7 +188,7 @@ def _pods(obs: Observed, plan: Plan) -> Pods:
     )
 
 
-def _reject(kube: Kube, mv: dict[str, Any] | None, service: str, plan: Plan, now: str) -> None:
+def _reject(kube: KubeApi, mv: dict[str, Any] | None, service: str, plan: Plan, now: str) -> None:
     """Record the rollback on the ModelVersion, so resolution skips it from now on."""
     rollback = plan.rollback
     if mv is None or rollback is None:

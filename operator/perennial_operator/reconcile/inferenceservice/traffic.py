@@ -20,7 +20,7 @@ from perennial_operator.decide.rollout import traffic
 from perennial_operator.decide.rollout.machine import Observed, RolloutSpec, State
 from perennial_operator.desired import httproute as desired
 from perennial_operator.k8s import httproute
-from perennial_operator.k8s.kube import Kube
+from perennial_operator.k8s.kube import KubeApi
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class RouteView:
     shifted: list[dict[str, Any]] | None = None  # our weights, when this tick changed them
 
 
-def observe(kube: Kube, isvc: dict[str, Any], spec: RolloutSpec) -> RouteView | None:
+def observe(kube: KubeApi, isvc: dict[str, Any], spec: RolloutSpec) -> RouteView | None:
     if spec.http_route is None:
         return None
     ns = isvc["metadata"]["namespace"]
@@ -49,7 +49,7 @@ def observe(kube: Kube, isvc: dict[str, Any], spec: RolloutSpec) -> RouteView | 
     return RouteView(spec.http_route, route, problem)
 
 
-def steer(kube: Kube, isvc: dict[str, Any], view: RouteView, spec: RolloutSpec, state: State,
+def steer(kube: KubeApi, isvc: dict[str, Any], view: RouteView, spec: RolloutSpec, state: State,
           obs: Observed) -> RouteView:  # fmt: skip
     """Point the role Services at `state`'s versions, then give the route `state`'s weights.
     Services first: a route never names a Service that does not exist yet."""
@@ -103,7 +103,7 @@ def status(isvc: dict[str, Any], new_status: dict[str, Any], view: RouteView | N
     return out, traffic.traffic_events(previous, view.name, view.problem, view.shifted)
 
 
-def drop_services(kube: Kube, isvc: dict[str, Any]) -> None:
+def drop_services(kube: KubeApi, isvc: dict[str, Any]) -> None:
     """spec.rollout.httpRoute was removed: the role Services go (once: the condition marks
     that they were made)."""
     previous = (isvc.get("status") or {}).get("conditions") or []
