@@ -84,6 +84,10 @@ def _sync_locked(
     kube: KubeApi, policy: dict[str, Any], now: dt.datetime, config: OperatorConfig
 ) -> Plan:
     plan = retrainpolicy_plan(policy, _observe(kube, policy), now=now)
+    # Events before the status that moves past them: a crash in between repeats an Event
+    # rather than losing it.
+    for event in plan.events:
+        kube.event(policy, event.type, event.reason, event.message)
     if plan.start is not None:
         # The trigger is in status before the job exists: a crash in between leaves a
         # recorded trigger whose job the next call creates under the same name.
@@ -98,10 +102,6 @@ def _sync_locked(
         # the next call forgets (and probes again), never a second probe in flight.
         patch_changed_status(kube, policy, plan.status)
         _create_probe(kube, policy, plan.probe, config)
-    # Events before the status that moves past them: a crash in between repeats an Event
-    # rather than losing it.
-    for event in plan.events:
-        kube.event(policy, event.type, event.reason, event.message)
     if any(e.reason in ("Promoted", "NotPromoted", "AwaitingApproval") for e in plan.events):
         promoted = get_condition(plan.status.get("conditions") or [], c.PROMOTED) or {}
         metrics.PROMOTION_DECISIONS.labels(reason=str(promoted.get("reason"))).inc()

@@ -153,6 +153,10 @@ def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> D
         kube.event(tj, "Normal", "Registered", f"registered ModelVersion {name}")
         ctx = Context(now=ctx.now, artifact_uri=ctx.artifact_uri, registered=name)
         decision = trainingjob_status(tj, job, pods, ctx)
+    # Events before the status that moves past them: a crash in between repeats an Event on
+    # the next sync rather than losing it from the audit trail.
+    for event in decision.events:
+        kube.event(tj, event.type, event.reason, event.message)
     if decision.status != previous:
         kube.patch_status(
             API_VERSION,
@@ -161,6 +165,4 @@ def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> D
             tj["metadata"]["name"],
             decision.status,
         )
-    for event in decision.events:
-        kube.event(tj, event.type, event.reason, event.message)
     return decision

@@ -11,7 +11,7 @@ Deployments to run, the Events to post, and whether a version is rolled back.
 - Canary: a canary Deployment runs the target beside the stable; the replica ratio follows
   spec.rollout.steps. A step's clock (`InFlight.serving_since`) starts when the canary serves
   the step's share: its Deployment ready at the step's size and, with an HTTPRoute, the route
-  carrying the step's weight. It stops (and starts again from zero) whenever the canary stops
+  read carrying the step's weight. It stops (and starts again from zero) whenever the canary stops
   serving it. A step passes when the canary has served its share for stepSeconds and its
   metrics are within the thresholds. The metrics are the step's own: when the clock starts,
   the canary pods' counters are kept in the state (`InFlight.baseline`), and the caller
@@ -115,7 +115,7 @@ class Observed:
     canary_stats: RequestStats | None = None
     stable_stats: RequestStats | None = None
     route_problem: str | None = None  # why spec.rollout.httpRoute cannot be steered now
-    route_weight: int | None = None  # the canary's weight the route holds after this tick's write
+    route_weight: int | None = None  # the canary's weight the route holds, as read this tick
     pool_problem: str | None = None  # the ComputePool named in the spec does not exist
     # every ready canary pod's counters, scraped when `baseline_due` (None: not scraped)
     canary_pods: tuple[PodCounters, ...] | None = None
@@ -154,8 +154,9 @@ def _ready(spec: RolloutSpec, flight: InFlight, obs: Observed) -> bool:
 
 def serves_share(spec: RolloutSpec, flight: InFlight, obs: Observed) -> bool:
     """Does the canary get its step's share now? Without a route: when its Deployment is
-    ready at the step's size. With one: when, in addition, the route holds the step's weight
-    after this tick's write (traffic.py raises it once the canary is ready)."""
+    ready at the step's size. With one: when, in addition, the route is read holding the
+    step's weight (traffic.py has it written once the canary is ready, so the clock starts
+    on the tick after that write)."""
     if not _ready(spec, flight, obs):
         return False
     if not spec.routed:

@@ -105,6 +105,18 @@ def read_problem(
     return RouteProblem(t.HTTPROUTE_NOT_FOUND, f"HTTPRoute {route} not found in {namespace}")
 
 
+def last_write_problem(conditions: list[Condition]) -> RouteProblem | None:
+    """The last tick's write of the route's weights failed (TrafficRouted=False, patch failed
+    or forbidden): the route may not carry what the rollout's state needs, so it holds the
+    canary as a failed read does, until a write goes through (each tick writes again)."""
+    cond = get_condition(conditions, t.TRAFFIC_ROUTED) or {}
+    if cond.get("status") != "False":
+        return None
+    if cond.get("reason") not in (t.HTTPROUTE_PATCH_FAILED, t.HTTPROUTE_FORBIDDEN):
+        return None
+    return RouteProblem(str(cond["reason"]), str(cond.get("message") or ""))
+
+
 def no_backend_problem(route: str, services: Sequence[str]) -> RouteProblem:
     names = ", ".join(services)
     return RouteProblem(

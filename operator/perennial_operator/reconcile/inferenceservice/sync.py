@@ -1,12 +1,23 @@
 """InferenceService use case: gather -> decide -> act. Called by every trigger (create,
 update, resume, ModelVersion and Deployment events, the rollout and safety timers); safe to
-run any number of times, from any state, after any restart."""
+run any number of times, from any state, after any restart.
+
+Every read happens first (`_gather`: ModelVersions, Deployments, the ComputePool, the route,
+the pods' metrics when the rollout needs them), then one pure decision (`advance`, which
+returns a Plan), then every write (`_act`, then Events, then status), in an order that a
+crash at any point leaves safe:
+1. a rollback is recorded on the ModelVersion first, so no restart rolls it out again;
+2. the route's weights and role Services follow the plan before a canary Deployment goes;
+3. the children (Service, HPA, Deployments);
+4. Events before the status that moves past them, so a crash repeats an Event rather than
+   losing it from the audit trail.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -14,18 +25,20 @@ from perennial_operator import metrics
 from perennial_operator.api.group import API_VERSION
 from perennial_operator.api.tracks import CANARY, STABLE
 from perennial_operator.config import OperatorConfig
+from perennial_operator.decide.events import Event
 from perennial_operator.decide.monitoring.samples import of_version
 from perennial_operator.decide.rollout.analysis import request_stats, step_stats
 from perennial_operator.decide.rollout.machine import (
     Observed,
     Plan,
+    RolloutSpec,
     State,
     advance,
     analysis_due,
     baseline_due,
 )
 from perennial_operator.decide.rollout.observed import track_of
-from perennial_operator.decide.rollout.resolution import resolve
+from perennial_operator.decide.rollout.resolution import Resolution, resolve
 from perennial_operator.decide.rollout.status import (
     Pods,
     inferenceservice_status,
@@ -57,12 +70,69 @@ def sync_inferenceservice(
         isvc = kube.get(API_VERSION, KIND, namespace, name)  # fresh, under the lock
         if isvc is None or isvc["metadata"].get("deletionTimestamp"):
             return
-        phase = _sync_locked(kube, isvc, config)
+        phase = _sync(kube, isvc, config)
     metrics.RECONCILE_SECONDS.labels(kind=KIND).observe(time.monotonic() - started)
     metrics.RECONCILES.labels(kind=KIND, outcome=phase).inc()
 
 
-def _observe(kube: KubeApi, isvc: dict[str, Any]) -> Observed:
+@dataclass(frozen=True)
+class Gathered:
+    """Everything one tick reads before it decides."""
+
+    modelversions: dict[str, dict[str, Any]]  # the model's ModelVersions by name
+    resolution: Resolution
+    state: State
+    spec: RolloutSpec
+    obs: Observed
+    placement: Placement | None  # None: the ComputePool named in the spec does not exist
+    route: traffic.RouteView | None  # None: no spec.rollout.httpRoute
+
+
+def _sync(kube: KubeApi, isvc: dict[str, Any], config: OperatorConfig) -> str:
+    now = time.time()
+    seen = _gather(kube, isvc, config, now)
+    plan = advance(seen.spec, seen.state, seen.resolution.target, seen.obs, now)
+    route = _act(kube, isvc, seen, plan, config)
+    stamp = now_iso()
+    status = inferenceservice_status(isvc, seen.resolution, plan, _pods(seen.obs, plan), now=stamp)
+    status, route_events = traffic.status(isvc, status, route, plan.state, stamp)
+    for event in (*pool_events(isvc.get("status") or {}, plan), *plan.events, *route_events):
+        _post(kube, isvc, event)
+    patch_changed_status(kube, isvc, status)  # the drift timer writes status.drift too
+    return str(status["phase"])
+
+
+def _gather(kube: KubeApi, isvc: dict[str, Any], config: OperatorConfig, now: float) -> Gathered:
+    meta, spec = isvc["metadata"], isvc["spec"]
+    mvs = [m for m in kube.list(API_VERSION, "ModelVersion", meta["namespace"])
+           if m["spec"].get("model") == spec["model"]["name"]]  # fmt: skip
+    state, rspec = state_from_status(isvc.get("status") or {}), rollout_spec(spec)
+    obs = _deployments(kube, isvc)
+    placement = _placement(kube, isvc)
+    if placement is None:
+        pool = spec.get("computePool")
+        why = f"ComputePool {pool} does not exist; the Deployments are left as they are"
+        log.warning("%s/%s: %s", meta["namespace"], meta["name"], why)
+        obs = replace(obs, pool_problem=why)
+    route = traffic.observe(kube, isvc, rspec)
+    if route is not None:
+        problem, weight = traffic.facts(isvc, route, state)
+        obs = replace(obs, route_problem=problem, route_weight=weight)
+    analyse = analysis_due(rspec, state, obs, now)
+    if analyse or baseline_due(rspec, state, obs, now):
+        obs = _measure(kube, isvc, state, obs, config, analyse=analyse)
+    return Gathered(
+        modelversions={m["metadata"]["name"]: m for m in mvs},
+        resolution=resolve(spec["model"], mvs, meta["name"]),
+        state=state,
+        spec=rspec,
+        obs=obs,
+        placement=placement,
+        route=route,
+    )
+
+
+def _deployments(kube: KubeApi, isvc: dict[str, Any]) -> Observed:
     ns, spec = isvc["metadata"]["namespace"], isvc["spec"]
     stable, canary = (
         track_of(kube.get("apps/v1", "Deployment", ns, desired.deployment_name(isvc, track)))
@@ -74,6 +144,14 @@ def _observe(kube: KubeApi, isvc: dict[str, Any]) -> Observed:
     else:
         total = int(spec.get("replicas", 1))
     return Observed(stable, canary, total, autoscaled=bool(auto))
+
+
+def _placement(kube: KubeApi, isvc: dict[str, Any]) -> Placement | None:
+    pool_name = isvc["spec"].get("computePool")
+    if not pool_name:
+        return NO_POOL
+    pool = kube.get(API_VERSION, "ComputePool", None, pool_name)
+    return pool_placement(pool) if pool else None
 
 
 def _measure(kube: KubeApi, isvc: dict[str, Any], state: State, obs: Observed,
@@ -91,8 +169,7 @@ def _measure(kube: KubeApi, isvc: dict[str, Any], state: State, obs: Observed,
     obs = replace(obs, canary_pods=tuple(pods))
     if not analyse:
         return obs
-    urls = pod_urls(kube, ns, desired.selector(isvc, STABLE), state.current.version,
-                    config)  # fmt: skip
+    urls = pod_urls(kube, ns, desired.selector(isvc, STABLE), state.current.version, config)
     samples, answered = samples_of(urls)
     if answered < len(urls):
         log.warning("%s/%s: %d of %d stable pods did not answer /metrics",
@@ -101,76 +178,44 @@ def _measure(kube: KubeApi, isvc: dict[str, Any], state: State, obs: Observed,
     return replace(obs, canary_stats=step_stats(pods, flight.baseline), stable_stats=stable)
 
 
-def _placement(kube: KubeApi, isvc: dict[str, Any]) -> Placement | None:
-    pool_name = isvc["spec"].get("computePool")
-    if not pool_name:
-        return NO_POOL
-    pool = kube.get(API_VERSION, "ComputePool", None, pool_name)
-    return pool_placement(pool) if pool else None
-
-
-def _sync_locked(kube: KubeApi, isvc: dict[str, Any], config: OperatorConfig) -> str:
-    meta, spec = isvc["metadata"], isvc["spec"]
-    mvs = [m for m in kube.list(API_VERSION, "ModelVersion", meta["namespace"])
-           if m["spec"].get("model") == spec["model"]["name"]]  # fmt: skip
-    resolution = resolve(spec["model"], mvs, meta["name"])
-    state = state_from_status(isvc.get("status") or {})
-    obs, rspec, now = _observe(kube, isvc), rollout_spec(spec), time.time()
-    placement = _placement(kube, isvc)
-    if placement is None:
-        pool = spec.get("computePool")
-        why = f"ComputePool {pool} does not exist; the Deployments are left as they are"
-        log.warning("%s/%s: %s", meta["namespace"], meta["name"], why)
-        obs = replace(obs, pool_problem=why)
-    route = traffic.observe(kube, isvc, rspec)
-    if route is not None:  # the weights of the state as it is must stick before it moves on
-        route = traffic.steer(kube, isvc, route, rspec, state, obs)
-        obs = replace(obs, route_problem=route.problem.message if route.problem else None,
-                      route_weight=traffic.canary_weight_held(isvc, route, state))  # fmt: skip
+def _act(kube: KubeApi, isvc: dict[str, Any], seen: Gathered, plan: Plan,
+         config: OperatorConfig) -> traffic.RouteView | None:  # fmt: skip
+    """Every write the plan asks for but its Events and status; returns the route as written."""
+    if plan.rollback is not None:
+        _reject(kube, seen.modelversions.get(plan.rollback.target.name), isvc, plan)
+    route = seen.route
+    if route is not None:
+        route = traffic.steer(kube, isvc, route, seen.spec, plan.state, seen.obs)
     else:
         traffic.drop_services(kube, isvc)
-    analyse = analysis_due(rspec, state, obs, now)
-    if analyse or baseline_due(rspec, state, obs, now):
-        obs = _measure(kube, isvc, state, obs, config, analyse=analyse)
-    plan = advance(rspec, state, resolution.target, obs, now)
-    by_name = {m["metadata"]["name"]: m for m in mvs}
-    if plan.rollback is not None:  # first, so a crash after it cannot roll the version out again
-        _reject(kube, by_name.get(plan.rollback.target.name), meta["name"], plan, now_iso())
-    if route is not None and plan.state != state:  # before a canary Deployment is deleted
-        route = traffic.steer(kube, isvc, route, rspec, plan.state, obs)
-    _apply_children(kube, isvc, plan, obs, by_name, config, placement)
-    stamp = now_iso()
-    status = inferenceservice_status(isvc, resolution, plan, _pods(obs, plan), now=stamp)
-    status, route_events = traffic.status(isvc, status, route, plan.state, stamp)
-    pool = pool_events(isvc.get("status") or {}, plan)
-    # Events before the status that moves past them: a crash in between repeats an Event
-    # on the next tick rather than losing it from the audit trail.
-    for event in (*pool, *plan.events, *route_events):
-        kube.event(isvc, event.type, event.reason, event.message)
-        if event.reason in OUTCOMES:
-            metrics.ROLLOUTS.labels(outcome=OUTCOMES[event.reason]).inc()
-    patch_changed_status(kube, isvc, status)  # the drift timer writes status.drift too
-    return str(status["phase"])
+    _apply_children(kube, isvc, plan, seen, config)
+    return route
 
 
-def _apply_children(kube: KubeApi, isvc: dict[str, Any], plan: Plan, obs: Observed,
-                    mvs: dict[str, Any], config: OperatorConfig,
-                    placement: Placement | None) -> None:  # fmt: skip
-    ns = isvc["metadata"]["namespace"]
+def _post(kube: KubeApi, isvc: dict[str, Any], event: Event) -> None:
+    kube.event(isvc, event.type, event.reason, event.message)
+    if event.reason in OUTCOMES:
+        metrics.ROLLOUTS.labels(outcome=OUTCOMES[event.reason]).inc()
+
+
+def _apply_children(kube: KubeApi, isvc: dict[str, Any], plan: Plan, seen: Gathered,
+                    config: OperatorConfig) -> None:  # fmt: skip
+    ns, name = isvc["metadata"]["namespace"], isvc["metadata"]["name"]
     kube.apply(desired.service(isvc))
     hpa = desired.hpa(isvc)
     if hpa is not None:
         kube.apply(hpa)
-    elif kube.get("autoscaling/v2", "HorizontalPodAutoscaler", ns, isvc["metadata"]["name"]):
-        kube.delete("autoscaling/v2", "HorizontalPodAutoscaler", ns, isvc["metadata"]["name"])
-    if placement is None:  # the ComputePool is missing: Progressing=False, ComputePoolNotFound
+    elif kube.get("autoscaling/v2", "HorizontalPodAutoscaler", ns, name):
+        kube.delete("autoscaling/v2", "HorizontalPodAutoscaler", ns, name)
+    if seen.placement is None:  # the ComputePool is missing: Progressing=False, ComputePoolNotFound
         return
+    obs = seen.obs
     tracks = ((STABLE, plan.stable, obs.stable), (CANARY, plan.canary, obs.canary))
-    for track, want, seen in tracks:
-        mv = mvs.get(want[0].name) if want else None
+    for track, want, running in tracks:
+        mv = seen.modelversions.get(want[0].name) if want else None
         if want is not None and mv is not None:  # a deleted ModelVersion: keep what runs
-            kube.apply(desired.deployment(isvc, track, mv, want[1], config, placement))
-        elif want is None and seen is not None:
+            kube.apply(desired.deployment(isvc, track, mv, want[1], config, seen.placement))
+        elif want is None and running is not None:
             kube.delete("apps/v1", "Deployment", ns, desired.deployment_name(isvc, track))
 
 
@@ -188,13 +233,13 @@ def _pods(obs: Observed, plan: Plan) -> Pods:
     )
 
 
-def _reject(kube: KubeApi, mv: dict[str, Any] | None, service: str, plan: Plan, now: str) -> None:
+def _reject(kube: KubeApi, mv: dict[str, Any] | None, isvc: dict[str, Any], plan: Plan) -> None:
     """Record the rollback on the ModelVersion, so resolution skips it from now on."""
-    rollback = plan.rollback
+    rollback, service = plan.rollback, isvc["metadata"]["name"]
     if mv is None or rollback is None:
         return
     entry = {"inferenceService": service, "reason": rollback.reason,
-             "message": rollback.message[:4096], "time": now}  # fmt: skip
+             "message": rollback.message[:4096], "time": now_iso()}  # fmt: skip
     rejections = [*((mv.get("status") or {}).get("rejections") or []), entry][-64:]
     meta = mv["metadata"]
     kube.patch_status(API_VERSION, "ModelVersion", meta["namespace"], meta["name"],

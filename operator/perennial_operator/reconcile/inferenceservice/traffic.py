@@ -1,9 +1,10 @@
 """spec.rollout.httpRoute: the per-role Services and the user's HTTPRoute, for one tick.
 
-The InferenceService reconciler calls `observe` first, `steer` for the rollout state as it
-is (so a route that cannot take our weights holds the rollout before it moves), then `steer`
-again for the state the plan moves to, and `status` last. Decisions are in
-decide/rollout/traffic.py, manifests and the patch in desired/httproute.py.
+The InferenceService reconciler reads the route with `observe` and turns it into what the
+rollout decides on with `facts` (before it decides); after the decision it writes with
+`steer` (the role Services, then the route's weights for the state the plan moves to) and
+builds status.traffic with `status`. Decisions are in decide/rollout/traffic.py, manifests
+and the patch in desired/httproute.py.
 """
 
 from __future__ import annotations
@@ -49,6 +50,14 @@ def observe(kube: KubeApi, isvc: dict[str, Any], spec: RolloutSpec) -> RouteView
     return RouteView(spec.http_route, route, problem)
 
 
+def facts(isvc: dict[str, Any], view: RouteView, state: State) -> tuple[str | None, int | None]:
+    """What the rollout decides on: why the route cannot be steered (as read, or as the last
+    tick's write of it failed) and the canary's weight the route holds as read."""
+    previous = (isvc.get("status") or {}).get("conditions") or []
+    problem = view.problem or traffic.last_write_problem(previous)
+    return (problem.message if problem else None), canary_weight_held(isvc, view, state)
+
+
 def steer(kube: KubeApi, isvc: dict[str, Any], view: RouteView, spec: RolloutSpec, state: State,
           obs: Observed) -> RouteView:  # fmt: skip
     """Point the role Services at `state`'s versions, then give the route `state`'s weights.
@@ -79,8 +88,8 @@ def _versions(isvc: dict[str, Any], state: State) -> dict[str, int | None]:
 
 
 def canary_weight_held(isvc: dict[str, Any], view: RouteView, state: State) -> int | None:
-    """The weight the route holds for `<name>-canary` after this tick's write; None when the
-    route is unusable or does not list it. The step clock runs only while it is the step's."""
+    """The weight the route holds for `<name>-canary`; None when the route is unusable or
+    does not list it. The step clock runs only while it is the step's."""
     if view.route is None or view.problem is not None:
         return None
     applied = desired.applied(view.route, desired.our_services(isvc), _versions(isvc, state))
