@@ -20,11 +20,25 @@ from kubernetes import client
 
 from perennial_operator.api.group import API_VERSION
 from perennial_operator.api.timestamps import epoch
-from support.inferenceservice_world import Behaviour, World, world
+from support.inferenceservice import (
+    Behaviour,
+    FakePods,
+    condition,
+    deployment,
+    fake_pods,
+    modelversion,
+    operator_options,
+    service,
+    service_events,
+    service_status,
+    serving_claim,
+    wait_status,
+)
 from support.poll import until
+from support.world import World
 
 pytestmark = pytest.mark.integration
-__all__ = ["world"]  # the fixture
+__all__ = ["fake_pods", "operator_options", "serving_claim"]  # fixtures
 
 CRD_FILE = Path(__file__).resolve().parents[1] / "fixtures" / (
     "gateway.networking.k8s.io_httproutes.yaml")  # fmt: skip
@@ -58,7 +72,7 @@ def gateway_api(cluster: Any) -> Iterator[None]:
         cluster.kubectl("delete", "crd", CRD_NAME, "--wait=false", check=False)
 
 
-def create_route(world: World, *flags: str) -> None:
+def create_route(world: World, *flags: str, cluster: Any) -> None:
     """The user's route, applied server-side under a GitOps tool's field manager."""
     route = {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "HTTPRoute",
@@ -68,7 +82,7 @@ def create_route(world: World, *flags: str) -> None:
                                                                     "port": 80}]},
                            DOCS_RULE]},
     }  # fmt: skip
-    world.cluster.kubectl("apply", "--server-side", "--field-manager=gitops", *flags, "-f", "-",
+    cluster.kubectl("apply", "--server-side", "--field-manager=gitops", *flags, "-f", "-",
                           stdin=json.dumps(route))  # fmt: skip
 
 
@@ -102,66 +116,61 @@ def selects(world: World, service: str) -> str | None:
     return svc["spec"]["selector"].get("perennial.dev/model-version") if svc else None
 
 
-def condition(world: World, type_: str) -> dict[str, Any]:
-    conds = world.status().get("conditions") or []
-    return next((c for c in conds if c["type"] == type_), {})
-
-
 def canary_spec(route_name: str = "churn", **extra: Any) -> dict[str, Any]:
     return {"strategy": "Canary", "httpRoute": {"name": route_name}, **extra}
 
 
 def test_without_the_gateway_api_the_canary_waits_then_goes_once_it_is_installed(
-    world: World, request: pytest.FixtureRequest
+    world: World, request: pytest.FixtureRequest, cluster: Any
 ) -> None:
-    if _crd_present(world.cluster):
+    if _crd_present(cluster):
         pytest.skip("this cluster has the Gateway API installed")
-    world.modelversion(1)
-    world.modelversion(2)
-    world.service({"version": 1}, replicas=1,
+    modelversion(world, 1)
+    modelversion(world, 2)
+    service(world, {"version": 1}, replicas=1,
                   rollout=canary_spec(steps=[50, 100], stepSeconds=1))  # fmt: skip
-    world.wait_status("v1 Ready: a first deployment needs no weights", phase="Ready",
+    wait_status(world, "v1 Ready: a first deployment needs no weights", phase="Ready",
                       readyReplicas=1)  # fmt: skip
     cond = world.wait(lambda: (c := condition(world, "TrafficRouted")).get("status") == "False"
                       and c, "TrafficRouted=False")  # fmt: skip
     assert cond["reason"] == "GatewayAPINotInstalled"
     assert "httproutes.gateway.networking.k8s.io/v1" in cond["message"]
-    assert ("Warning", "GatewayAPINotInstalled") in [(t, r) for t, r, _ in world.events()]
+    assert ("Warning", "GatewayAPINotInstalled") in [(t, r) for t, r, _ in service_events(world)]
     world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
                      {"spec": {"model": {"version": 2}}})  # fmt: skip
     world.wait(lambda: condition(world, "Progressing").get("reason") == "WaitingForHTTPRoute",
                "the rollout of v2 waiting for the route")  # fmt: skip
     assert "churn-v2 waits: the Gateway API is not installed" in condition(
         world, "Progressing")["message"]  # fmt: skip
-    status = world.status()
-    assert world.deployment("canary") is None and "canary" not in status
+    status = service_status(world)
+    assert deployment(world, "canary") is None and "canary" not in status
     assert status["currentVersion"] == 1 and "traffic" not in status
-    warnings = [r for t, r, _ in world.events() if t == "Warning"]
+    warnings = [r for t, r, _ in service_events(world) if t == "Warning"]
     assert warnings == ["GatewayAPINotInstalled"], "one Warning, not one per tick"
 
     # The CRD arrives while the operator runs: kopf starts watching routes by itself, and
     # the route's creation lets the canary go.
     request.getfixturevalue("gateway_api")
     create_route(world)  # within 10 s: the watch, not the 30 s resync
-    world.wait(lambda: (world.status().get("canary") or {}).get("weight") == 50,
+    world.wait(lambda: (service_status(world).get("canary") or {}).get("weight") == 50,
                "the canary started", timeout=10)  # fmt: skip
-    world.wait_status("v2 promoted", phase="Ready", currentVersion=2, timeout=60)
+    wait_status(world, "v2 promoted", phase="Ready", currentVersion=2, timeout=60)
     assert weights(world) == (("churn-stable", 100),)
     assert condition(world, "TrafficRouted")["reason"] == "WeightsApplied"
 
 
 def test_route_weights_follow_every_canary_step_exactly(world: World, gateway_api: None) -> None:
-    world.modelversion(1)
-    world.modelversion(2)
+    modelversion(world, 1)
+    modelversion(world, 2)
     create_route(world)
-    world.service({"version": 1}, replicas=2,
+    service(world, {"version": 1}, replicas=2,
                   rollout=canary_spec(steps=[25, 50, 100], stepSeconds=2))  # fmt: skip
-    world.wait_status("v1 Ready", phase="Ready", readyReplicas=2)
+    wait_status(world, "v1 Ready", phase="Ready", readyReplicas=2)
     world.wait(lambda: weights(world) == (("churn-stable", 100),),
                "the user's backendRef to churn replaced by churn-stable at 100")  # fmt: skip
     world.wait(
         lambda: (
-            world.status().get("traffic")
+            service_status(world).get("traffic")
             == [{"service": "churn-stable", "version": 1, "weight": 100}]
         ),
         "status.traffic at rest",
@@ -181,9 +190,9 @@ def test_route_weights_follow_every_canary_step_exactly(world: World, gateway_ap
             seen.append(now)
         if dict(now).get("churn-canary", 0) in (25, 50):
             canary_selects.add(selects(world, "churn-canary"))
-            stable = world.deployment("stable")
+            stable = deployment(world, "stable")
             stable_sizes.add(stable["spec"]["replicas"] if stable else -1)
-        status = world.status()
+        status = service_status(world)
         return status.get("currentVersion") == 2 and not status.get("canary")
 
     world.wait(promoted, "promotion of v2", timeout=90)
@@ -201,7 +210,7 @@ def test_route_weights_follow_every_canary_step_exactly(world: World, gateway_ap
     assert selects(world, "churn-stable") == "2" and selects(world, "churn-canary") == "2"
     world.wait(
         lambda: (
-            world.status().get("traffic")
+            service_status(world).get("traffic")
             == [{"service": "churn-stable", "version": 2, "weight": 100}]
         ),
         "status.traffic promoted",
@@ -216,10 +225,10 @@ def test_route_weights_follow_every_canary_step_exactly(world: World, gateway_ap
     ours = [m for m in after["metadata"]["managedFields"] if m["manager"] == "perennial-traffic"]
     assert [m["operation"] for m in ours] == ["Update"]
     assert set(ours[0]["fieldsV1"]["f:spec"]) == {"f:rules"}
-    shifted = [m for _, r, m in world.events() if r == "TrafficShifted"]
+    shifted = [m for _, r, m in service_events(world) if r == "TrafficShifted"]
     assert "HTTPRoute churn: churn-stable 75%, churn-canary 25%" in shifted
     assert "HTTPRoute churn: churn-stable 50%, churn-canary 50%" in shifted
-    canary_steps = [m for _, r, m in world.events() if r in ("CanaryStarted", "CanaryStep")]
+    canary_steps = [m for _, r, m in service_events(world) if r in ("CanaryStarted", "CanaryStep")]
     assert "at 25% of requests via HTTPRoute churn (1 canary, 2 stable pods)" in canary_steps[0]
 
     # A GitOps tool forcing the user's file back resets the rule; the watch on HTTPRoutes
@@ -234,23 +243,24 @@ def test_route_weights_follow_every_canary_step_exactly(world: World, gateway_ap
     world.wait(lambda: world.kube.get("v1", "Service", world.ns, "churn-stable") is None
                and world.kube.get("v1", "Service", world.ns, "churn-canary") is None,
                "the role Services deleted")  # fmt: skip
-    world.wait(lambda: not condition(world, "TrafficRouted") and "traffic" not in world.status(),
+    world.wait(lambda: not condition(world, "TrafficRouted") and "traffic" not in service_status(world),
                "TrafficRouted and status.traffic gone")  # fmt: skip
     assert world.kube.get("v1", "Service", world.ns, "churn") is not None
 
 
 def test_missing_route_holds_the_canary_and_a_rollback_returns_all_to_stable(
-    world: World, gateway_api: None
+    world: World, gateway_api: None, fake_pods: FakePods
 ) -> None:
-    world.pods.behaviour[2] = Behaviour(ok=160, errors=40)
-    world.modelversion(1)
-    world.modelversion(2)
-    world.service(
+    fake_pods.behaviour[2] = Behaviour(ok=160, errors=40)
+    modelversion(world, 1)
+    modelversion(world, 2)
+    service(
+        world,
         {"version": 1},
         replicas=2,
         rollout=canary_spec(steps=[50, 100], stepSeconds=4, maxErrorRate=0.05),
     )
-    world.wait_status("v1 Ready", phase="Ready", readyReplicas=2)
+    wait_status(world, "v1 Ready", phase="Ready", readyReplicas=2)
     cond = world.wait(lambda: (c := condition(world, "TrafficRouted")).get("status") == "False"
                       and c, "TrafficRouted=False")  # fmt: skip
     assert cond["reason"] == "HTTPRouteNotFound"
@@ -259,8 +269,8 @@ def test_missing_route_holds_the_canary_and_a_rollback_returns_all_to_stable(
                      {"spec": {"model": {"version": 2}}})  # fmt: skip
     world.wait(lambda: condition(world, "Progressing").get("reason") == "WaitingForHTTPRoute",
                "the rollout of v2 waiting for the route")  # fmt: skip
-    assert world.deployment("canary") is None, "no canary runs on a guess"
-    assert [r for t, r, _ in world.events() if t == "Warning"] == ["HTTPRouteNotFound"]
+    assert deployment(world, "canary") is None, "no canary runs on a guess"
+    assert [r for t, r, _ in service_events(world) if t == "Warning"] == ["HTTPRouteNotFound"]
 
     create_route(world)  # the watch on HTTPRoutes wakes the service
     seen: list[tuple[tuple[str, int], ...]] = []
@@ -269,43 +279,43 @@ def test_missing_route_holds_the_canary_and_a_rollback_returns_all_to_stable(
         now = weights(world)
         if not seen or seen[-1] != now:
             seen.append(now)
-        return world.status().get("phase") == "RolledBack"
+        return service_status(world).get("phase") == "RolledBack"
 
     status = world.wait(rolled_back, "the breach rolled back", timeout=90)
     assert (("churn-stable", 50), ("churn-canary", 50)) in seen, seen
     world.wait(lambda: weights(world) == (("churn-stable", 100),), "100% back on stable")
-    status = world.status()
+    status = service_status(world)
     assert status["lastRollback"]["reason"] == "ErrorRateExceeded"
     assert status["traffic"] == [{"service": "churn-stable", "version": 1, "weight": 100}]
     assert selects(world, "churn-canary") == "1", "the canary Service fell back to v1's pods"
     assert condition(world, "TrafficRouted")["status"] == "True"
-    world.wait(lambda: world.deployment("canary") is None, "the canary Deployment removed")
-    assert world.deployment("stable")["spec"]["replicas"] == 2
+    world.wait(lambda: deployment(world, "canary") is None, "the canary Deployment removed")
+    assert deployment(world, "stable")["spec"]["replicas"] == 2
 
 
 def test_a_routed_step_is_timed_from_when_the_route_carries_its_weight(
-    world: World, gateway_api: None
+    world: World, gateway_api: None, fake_pods: FakePods
 ) -> None:
     """The canary's pods come up later than stepSeconds: the route gets the step's weight
     only then, and the step's clock starts with it, so the step is measured at 50%."""
-    world.pods.never_ready.add(2)
-    world.modelversion(1)
-    world.modelversion(2)
+    fake_pods.never_ready.add(2)
+    modelversion(world, 1)
+    modelversion(world, 2)
     create_route(world)
-    world.service({"version": 1}, replicas=2,
+    service(world, {"version": 1}, replicas=2,
                   rollout=canary_spec(steps=[50, 100], stepSeconds=3))  # fmt: skip
-    world.wait_status("v1 Ready", phase="Ready", readyReplicas=2)
+    wait_status(world, "v1 Ready", phase="Ready", readyReplicas=2)
     world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
                      {"spec": {"model": {"version": 2}}})  # fmt: skip
     world.wait(lambda: weights(world) == (("churn-stable", 100), ("churn-canary", 0)),
                "the canary listed at 0 while it is not ready")  # fmt: skip
     time.sleep(5)  # the canary's pods stay unready for longer than stepSeconds (setup)
-    waiting = world.status()["canary"]
+    waiting = service_status(world)["canary"]
     assert waiting["step"] == 0 and "servingSince" not in waiting, waiting
-    world.pods.never_ready.discard(2)
+    fake_pods.never_ready.discard(2)
 
     def serving() -> dict[str, Any] | None:
-        status = world.status()
+        status = service_status(world)
         canary = status.get("canary") or {}
         return status if canary.get("servingSince") and canary.get("step") == 0 else None
 
@@ -314,10 +324,10 @@ def test_a_routed_step_is_timed_from_when_the_route_carries_its_weight(
     assert {"service": "churn-canary", "version": 2, "weight": 50} in status["traffic"]
     since = epoch(status["canary"]["servingSince"])
     assert since - epoch(status["canary"]["stepStartedAt"]) >= 5
-    nxt = world.wait(lambda: (c := world.status().get("canary")) and c.get("step") == 1 and c,
+    nxt = world.wait(lambda: (c := service_status(world).get("canary")) and c.get("step") == 1 and c,
                      "step 2 (100%)", timeout=30)  # fmt: skip
     assert epoch(nxt["stepStartedAt"]) - since >= 3, nxt
-    world.wait_status("v2 promoted", phase="Ready", currentVersion=2, timeout=60)
+    wait_status(world, "v2 promoted", phase="Ready", currentVersion=2, timeout=60)
 
 
 def test_the_patch_is_guarded_and_what_it_means_for_the_users_server_side_apply(
@@ -375,12 +385,12 @@ def test_the_patch_is_guarded_and_what_it_means_for_the_users_server_side_apply(
 def test_a_route_its_gateway_refuses_holds_the_canary_until_it_is_accepted(
     world: World, gateway_api: None
 ) -> None:
-    world.modelversion(1)
-    world.modelversion(2)
+    modelversion(world, 1)
+    modelversion(world, 2)
     create_route(world)
     route_status(world, "False", "NotAllowedByListeners", "no listener allows namespace ml")
-    world.service({"version": 1}, replicas=1, rollout=canary_spec(steps=[50, 100], stepSeconds=2))
-    world.wait_status("v1 Ready", phase="Ready", readyReplicas=1)
+    service(world, {"version": 1}, replicas=1, rollout=canary_spec(steps=[50, 100], stepSeconds=2))
+    wait_status(world, "v1 Ready", phase="Ready", readyReplicas=1)
     cond = world.wait(lambda: (c := condition(world, "TrafficRouted")).get("status") == "False"
                       and c, "TrafficRouted=False")  # fmt: skip
     assert cond["reason"] == "HTTPRouteNotAccepted"
@@ -392,11 +402,11 @@ def test_a_route_its_gateway_refuses_holds_the_canary_until_it_is_accepted(
                      {"spec": {"model": {"version": 2}}})  # fmt: skip
     world.wait(lambda: condition(world, "Progressing").get("reason") == "WaitingForHTTPRoute",
                "the rollout of v2 waiting for the route")  # fmt: skip
-    assert world.deployment("canary") is None, "no canary on a route that carries nothing"
+    assert deployment(world, "canary") is None, "no canary on a route that carries nothing"
     assert weights(world) == (("churn", 1),), "a refused route is left as the user wrote it"
 
     route_status(world, "True", "Accepted")  # the watch on HTTPRoutes wakes the service
-    world.wait_status("v2 promoted", currentVersion=2, phase="Ready", timeout=90)
+    wait_status(world, "v2 promoted", currentVersion=2, phase="Ready", timeout=90)
     assert condition(world, "TrafficRouted")["status"] == "True"
-    reasons = [r for t, r, _ in world.events() if t == "Warning"]
+    reasons = [r for t, r, _ in service_events(world) if t == "Warning"]
     assert reasons == ["HTTPRouteNotAccepted"], reasons

@@ -14,11 +14,12 @@ import time
 import pytest
 import requests
 import skops.io as sio
-from serve_support.model_dirs import build
-from serve_support.server import ServerProcess, run_to_exit
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
+
+from support.model_dirs import build
+from support.server_process import ServerProcess, run_to_exit
 
 pytestmark = pytest.mark.unit
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from serve_support.model_dirs import build
-from serve_support.server import ServerProcess
+
+from support.model_dirs import build
+from support.server_process import ServerProcess
 
 pytestmark = pytest.mark.unit
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from serve_support.server import ServerProcess
 from sklearn.datasets import load_breast_cancer
 
 from perennial_runtime import contract
 from perennial_runtime.train.persist import load_model
+from support.server_process import ServerProcess
 
 pytestmark = pytest.mark.unit
 

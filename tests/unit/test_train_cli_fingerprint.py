@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from train_support import iris_pvc, manifest, run_job
 
 from perennial_runtime import contract
 from perennial_runtime.train.cli import main
+from support.training import iris_pvc, manifest, run_job
 
 pytestmark = pytest.mark.unit
 

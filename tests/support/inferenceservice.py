@@ -1,5 +1,6 @@
-"""The world InferenceService integration tests run in: the operator as a real process, a
-kubelet stand-in for the serving pods, and their HTTP endpoint.
+"""What the InferenceService integration tests add to the World: a kubelet stand-in for the
+serving pods and their HTTP endpoint (the `fake_pods` fixture), the claim they mount, the
+operator options that point it at them, and helpers for the service `churn`.
 
 kwok leaves the serving pods alone (kwok.x-k8s.io/status=custom); a small kubelet stand-in
 marks each scheduled pod Running and Ready with its own loopback IP (127.77.x.y: all of
@@ -17,6 +18,7 @@ import itertools
 import json
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,8 +30,8 @@ from kubernetes import client
 from perennial_hack.local_runtime.claims import claim_manifests, pv_name
 from perennial_operator.api.group import API_VERSION, LABEL_COMPUTEPOOL
 from perennial_operator.k8s.kube import Kube, now_iso
-from support.operator_process import OperatorProcess
-from support.poll import until
+from support.operator_process import OperatorOptions
+from support.world import World, resource
 
 CLAIM = "perennial-artifacts"
 LABEL = "perennial.dev/inferenceservice"
@@ -198,113 +200,95 @@ class FakePods:
         })  # fmt: skip
 
 
-class World:
-    def __init__(self, kube: Kube, ns: str, op: OperatorProcess, pods: FakePods,
-                 cluster: Any) -> None:  # fmt: skip
-        self.kube, self.ns, self.op, self.pods, self.cluster = kube, ns, op, pods, cluster
-
-    def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
-        manifest["metadata"]["namespace"] = self.ns
-        return self.kube.create(manifest)
-
-    def modelversion(self, version: int, stage: str = "None") -> None:
-        self.create({"apiVersion": API_VERSION, "kind": "ModelVersion",
-                     "metadata": {"name": f"churn-v{version}"},
-                     "spec": {"model": "churn", "version": version, "stage": stage,
-                              "artifact": {"uri": f"pvc://{CLAIM}/models/churn/v{version}",
-                                           "sha256": f"{version:02d}" * 32}}})  # fmt: skip
-
-    def service(self, model: dict[str, Any], **spec: Any) -> None:
-        self.create({"apiVersion": API_VERSION, "kind": "InferenceService",
-                     "metadata": {"name": "churn"},
-                     "spec": {"model": {"name": "churn", **model},
-                              "resources": {"cpu": "50m", "memory": "64Mi"}, **spec}})  # fmt: skip
-
-    def pool(self, name: str) -> None:
-        """A ComputePool of kwok nodes with one node up from the start (cluster-scoped: the
-        caller removes it with `drop_pool`)."""
-        self.kube.create({"apiVersion": API_VERSION, "kind": "ComputePool",
-                          "metadata": {"name": name},
-                          "spec": {"node": {"cpu": "4", "memory": "16Gi", "gpu": 0},
-                                   "labels": {"perennial.dev/test-pool": name},
-                                   "taints": [{"key": "perennial.dev/test-pool", "value": name,
-                                               "effect": "NoSchedule"}],
-                                   "minNodes": 1, "maxNodes": 1, "scaleDownDelaySeconds": 3,
-                                   "provider": {"kwok": {}}}})  # fmt: skip
-
-    def drop_pool(self, name: str) -> None:
-        self.kube.delete(API_VERSION, "ComputePool", None, name)
-        for node in self.kube.list("v1", "Node", None, f"{LABEL_COMPUTEPOOL}={name}"):
-            self.kube.delete("v1", "Node", None, node["metadata"]["name"])
-
-    def condition(self, type_: str) -> dict[str, Any]:
-        conds = self.status().get("conditions") or []
-        return next((c for c in conds if c["type"] == type_), {})
-
-    def isvc(self) -> dict[str, Any]:
-        return self.kube.get(API_VERSION, "InferenceService", self.ns, "churn") or {}
-
-    def status(self) -> dict[str, Any]:
-        return self.isvc().get("status") or {}
-
-    def deployment(self, track: str) -> dict[str, Any] | None:
-        return self.kube.get("apps/v1", "Deployment", self.ns, f"churn-{track}")
-
-    def events(self) -> list[tuple[str, str, str]]:
-        # Timestamps have whole seconds; our Events are never updated, so their
-        # resourceVersion (etcd's revision) orders them as they were posted.
-        items = sorted(
-            self.kube.list("v1", "Event", self.ns),
-            key=lambda e: int(e["metadata"]["resourceVersion"]),
-        )
-        return [(e["type"], e["reason"], e["message"]) for e in items
-                if e["involvedObject"]["kind"] == "InferenceService"]  # fmt: skip
-
-    def describe(self) -> str:
-        return (json.dumps(self.status(), indent=1)[:3000] + "\n--- events ---\n"
-                + "\n".join(map(str, self.events()[-15:]))
-                + "\n--- operator log ---\n" + self.op.log_tail())  # fmt: skip
-
-    def wait(self, fn: Any, message: str, timeout: float = 60.0) -> Any:
-        return until(fn, timeout=timeout, message=message, describe=self.describe)
-
-    def wait_status(self, message: str, timeout: float = 60.0, **want: Any) -> dict[str, Any]:
-        def matches() -> dict[str, Any] | None:
-            status = self.status()
-            return status if all(status.get(k) == v for k, v in want.items()) else None
-
-        return self.wait(matches, message, timeout)
-
-    def snapshot(self, title: str) -> None:
-        """kubectl output for the docs, when PERENNIAL_ISVC_SNAPSHOTS names a file."""
-        target = os.environ.get("PERENNIAL_ISVC_SNAPSHOTS")
-        if not target:
-            return
-        parts = [f"### {title}"]
-        for args in (["get", "pisvc", "-o", "wide"], ["get", "deploy,hpa"],
-                     ["get", "events", "--field-selector", "involvedObject.kind=InferenceService",
-                      "--sort-by", ".lastTimestamp"]):  # fmt: skip
-            out = self.cluster.kubectl("-n", self.ns, *args, check=False)
-            parts.append(f"$ kubectl {' '.join(args)}\n{out.stdout}{out.stderr}")
-        with open(target, "a") as fh:
-            fh.write("\n".join(parts) + "\n")
+@pytest.fixture
+def fake_pods(kube: Kube, namespace: str) -> Iterator[FakePods]:
+    with FakePods(kube, namespace) as pods:
+        yield pods
 
 
 @pytest.fixture
-def world(cluster: Any, namespace: str, tmp_path: Path):
-    kube = Kube(cluster.api_client())
-    core = client.CoreV1Api(kube.api)
+def serving_claim(core: client.CoreV1Api, namespace: str, tmp_path: Path) -> Iterator[None]:
+    """The artifact claim serving pods mount, bound to a local folder."""
     pv, pvc = claim_manifests(namespace, CLAIM, tmp_path / "claim")
     core.create_persistent_volume(pv)
     core.create_namespaced_persistent_volume_claim(namespace, pvc)
-    with FakePods(kube, namespace) as pods:
-        op = OperatorProcess(
-            str(cluster.kubeconfig), namespace, tmp_path / "operator.log",
-            pod_annotations={"kwok.x-k8s.io/status": "custom"},
-            extra_env={"PERENNIAL_POD_URL_TEMPLATE": f"http://{{ip}}:{pods.port}"},
-        ).start()  # fmt: skip
-        try:
-            yield World(kube, namespace, op, pods, cluster)
-        finally:
-            op.stop()
-            core.delete_persistent_volume(pv_name(namespace, CLAIM))
+    yield
+    core.delete_persistent_volume(pv_name(namespace, CLAIM))
+
+
+@pytest.fixture
+def operator_options(fake_pods: FakePods, serving_claim: None) -> OperatorOptions:
+    """Serving pods left to the kubelet stand-in, and reached at its HTTP endpoint."""
+    return OperatorOptions(
+        pod_annotations={"kwok.x-k8s.io/status": "custom"},
+        env={"PERENNIAL_POD_URL_TEMPLATE": f"http://{{ip}}:{fake_pods.port}"},
+    )
+
+
+# The tests' InferenceService is always `churn`, serving model `churn`.
+
+
+def modelversion(world: World, version: int, stage: str = "None") -> None:
+    world.create(resource("ModelVersion", f"churn-v{version}",
+                          {"model": "churn", "version": version, "stage": stage,
+                           "artifact": {"uri": f"pvc://{CLAIM}/models/churn/v{version}",
+                                        "sha256": f"{version:02d}" * 32}}))  # fmt: skip
+
+
+def service(world: World, model: dict[str, Any], **spec: Any) -> None:
+    world.create(resource("InferenceService", "churn",
+                          {"model": {"name": "churn", **model},
+                           "resources": {"cpu": "50m", "memory": "64Mi"}, **spec}))  # fmt: skip
+
+
+def service_status(world: World) -> dict[str, Any]:
+    return world.status("InferenceService", "churn")
+
+
+def wait_status(world: World, message: str, timeout: float = 60.0, **want: Any) -> dict[str, Any]:
+    return world.wait_status("InferenceService", "churn", message, timeout, **want)
+
+
+def condition(world: World, type_: str) -> dict[str, Any]:
+    return world.condition("InferenceService", "churn", type_)
+
+
+def service_events(world: World) -> list[tuple[str, str, str]]:
+    return world.events("InferenceService")
+
+
+def deployment(world: World, track: str) -> dict[str, Any] | None:
+    return world.get("Deployment", f"churn-{track}") or None
+
+
+def pool(world: World, name: str) -> None:
+    """A ComputePool of kwok nodes with one node up from the start (cluster-scoped: the
+    caller removes it with `drop_pool`)."""
+    world.create(resource("ComputePool", name,
+                          {"node": {"cpu": "4", "memory": "16Gi", "gpu": 0},
+                           "labels": {"perennial.dev/test-pool": name},
+                           "taints": [{"key": "perennial.dev/test-pool", "value": name,
+                                       "effect": "NoSchedule"}],
+                           "minNodes": 1, "maxNodes": 1, "scaleDownDelaySeconds": 3,
+                           "provider": {"kwok": {}}}))  # fmt: skip
+
+
+def drop_pool(world: World, name: str) -> None:
+    world.kube.delete(API_VERSION, "ComputePool", None, name)
+    for node in world.kube.list("v1", "Node", None, f"{LABEL_COMPUTEPOOL}={name}"):
+        world.kube.delete("v1", "Node", None, node["metadata"]["name"])
+
+
+def snapshot(cluster: Any, world: World, title: str) -> None:
+    """kubectl output for the docs, when PERENNIAL_ISVC_SNAPSHOTS names a file."""
+    target = os.environ.get("PERENNIAL_ISVC_SNAPSHOTS")
+    if not target:
+        return
+    parts = [f"### {title}"]
+    for args in (["get", "pisvc", "-o", "wide"], ["get", "deploy,hpa"],
+                 ["get", "events", "--field-selector", "involvedObject.kind=InferenceService",
+                  "--sort-by", ".lastTimestamp"]):  # fmt: skip
+        out = cluster.kubectl("-n", world.ns, *args, check=False)
+        parts.append(f"$ kubectl {' '.join(args)}\n{out.stdout}{out.stderr}")
+    with open(target, "a") as fh:
+        fh.write("\n".join(parts) + "\n")
