@@ -55,13 +55,23 @@ def local_runtime(
     state = tmp_path_factory.mktemp("local-runtime")
     log_path = state / "local-runtime.log"
     log: IO[bytes] = log_path.open("ab")
-    argv = [sys.executable, "-m", "perennial_hack.local_runtime",
-            "--kubeconfig", str(cluster.kubeconfig), "--state", str(state)]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "perennial_hack.local_runtime",
+        "--kubeconfig",
+        str(cluster.kubeconfig),
+        "--state",
+        str(state),
+    ]
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     runtime = LocalRuntimeProcess(state, log_path, proc)
     try:
-        until(lambda: "watching pods" in runtime.log_tail() or proc.poll() is not None,
-              timeout=30, message="the local runtime to start")  # fmt: skip
+        until(
+            lambda: "watching pods" in runtime.log_tail() or proc.poll() is not None,
+            timeout=30,
+            message="the local runtime to start",
+        )
         assert proc.poll() is None, runtime.log_tail()
         yield runtime
     finally:
@@ -88,15 +98,22 @@ def artifacts(cluster: Any, namespace: str, local_runtime: LocalRuntimeProcess) 
     """The operator's artifact claim in this namespace, bound; its local folder."""
     api = Api(str(cluster.kubeconfig))
     folder = ensure_claim(api, Layout(local_runtime.state), namespace, DEFAULT_ARTIFACT_PVC)
-    until(lambda: claim_bound(api, namespace, DEFAULT_ARTIFACT_PVC), timeout=30,
-          message=f"claim {DEFAULT_ARTIFACT_PVC} bound")  # fmt: skip
+    until(
+        lambda: claim_bound(api, namespace, DEFAULT_ARTIFACT_PVC),
+        timeout=30,
+        message=f"claim {DEFAULT_ARTIFACT_PVC} bound",
+    )
     yield folder
     delete_volume(api, namespace, DEFAULT_ARTIFACT_PVC)
 
 
 @pytest.fixture
 def operator(cluster: Any, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
-    proc = OperatorProcess(str(cluster.kubeconfig), namespace, tmp_path / "operator.log",
-                           pod_annotations=dict(ANNOTATIONS)).start()  # fmt: skip
+    proc = OperatorProcess(
+        str(cluster.kubeconfig),
+        namespace,
+        tmp_path / "operator.log",
+        pod_annotations=dict(ANNOTATIONS),
+    ).start()
     yield proc
     proc.stop()

@@ -55,19 +55,23 @@ class World:
 
     def describe(self) -> str:
         pods = self.kube.list("v1", "Pod", self.ns, "perennial.dev/newdata-probe")
-        probes = [(p["metadata"]["name"], p.get("status", {}).get("containerStatuses"))
-                  for p in pods]  # fmt: skip
-        return (json.dumps({"policy": self.policy_status(), "probes": probes}, indent=1)[-5000:]
-                + "\n--- operator ---\n" + self.operator.log_tail(30)
-                + "\n--- local runtime ---\n" + self.runtime.log_tail(30))  # fmt: skip
+        probes = [
+            (p["metadata"]["name"], p.get("status", {}).get("containerStatuses")) for p in pods
+        ]
+        return (
+            json.dumps({"policy": self.policy_status(), "probes": probes}, indent=1)[-5000:]
+            + "\n--- operator ---\n"
+            + self.operator.log_tail(30)
+            + "\n--- local runtime ---\n"
+            + self.runtime.log_tail(30)
+        )
 
     def wait(self, fn: Any, message: str, timeout: float = 120) -> Any:
         return until(fn, timeout=timeout, message=message, describe=self.describe)
 
 
 @pytest.fixture
-def world(kube: Kube, namespace: str, operator: Any, local_runtime: Any,
-          artifacts: Path) -> World:  # fmt: skip
+def world(kube: Kube, namespace: str, operator: Any, local_runtime: Any, artifacts: Path) -> World:
     return World(kube, namespace, operator, local_runtime)
 
 
@@ -80,37 +84,71 @@ def test_the_probe_and_the_trainer_agree_and_changed_data_retrains(
     frame.to_csv(csv, index=False)
 
     world.create("TrainingJob", "iris-1", TEMPLATE)
-    world.wait(lambda: world.get("TrainingJob", "iris-1").get("status", {}).get("modelVersion"),
-               "iris-1 trained and registered")  # fmt: skip
+    world.wait(
+        lambda: world.get("TrainingJob", "iris-1").get("status", {}).get("modelVersion"),
+        "iris-1 trained and registered",
+    )
     served = world.get("ModelVersion", "iris-v1")["spec"]["source"]["dataset"]
     assert served["sha256"] == contract.sha256_file(csv)
-    world.create("InferenceService", "iris", {
-        "model": {"name": "iris", "version": 1}, "replicas": 1,
-        "resources": {"cpu": "200m", "memory": "256Mi"}})  # fmt: skip
-    world.wait(lambda: world.get("InferenceService", "iris").get("status", {})
-               .get("currentModelVersion") == "iris-v1", "iris-v1 served")  # fmt: skip
+    world.create(
+        "InferenceService",
+        "iris",
+        {
+            "model": {"name": "iris", "version": 1},
+            "replicas": 1,
+            "resources": {"cpu": "200m", "memory": "256Mi"},
+        },
+    )
+    world.wait(
+        lambda: (
+            world.get("InferenceService", "iris").get("status", {}).get("currentModelVersion")
+            == "iris-v1"
+        ),
+        "iris-v1 served",
+    )
 
-    world.create("RetrainPolicy", "iris", {
-        "inferenceService": "iris", "template": TEMPLATE, "cooldownSeconds": 0,
-        "triggers": {"newData": {"pollSeconds": 10}}})  # fmt: skip
+    world.create(
+        "RetrainPolicy",
+        "iris",
+        {
+            "inferenceService": "iris",
+            "template": TEMPLATE,
+            "cooldownSeconds": 0,
+            "triggers": {"newData": {"pollSeconds": 10}},
+        },
+    )
     # A real probe pod hashed the file the real trainer hashed: the same sha256 and rows.
-    world.wait(lambda: world.checked().get("reason") == "DatasetUnchanged",
-               "DatasetChecked=True DatasetUnchanged")  # fmt: skip
+    world.wait(
+        lambda: world.checked().get("reason") == "DatasetUnchanged",
+        "DatasetChecked=True DatasetUnchanged",
+    )
     record = world.policy_status()["newData"]
-    assert (record["sha256"], record["rows"]) == (served["sha256"], served["rows"]) == (
-        served["sha256"], 150)  # fmt: skip
-    assert world.kube.list(API_VERSION, "TrainingJob", world.ns,
-                           "perennial.dev/retrainpolicy=iris") == []  # fmt: skip
+    assert (
+        (record["sha256"], record["rows"])
+        == (served["sha256"], served["rows"])
+        == (served["sha256"], 150)
+    )
+    assert (
+        world.kube.list(API_VERSION, "TrainingJob", world.ns, "perennial.dev/retrainpolicy=iris")
+        == []
+    )
 
     frame.head(20).to_csv(csv, mode="a", header=False, index=False)  # new rows arrive
     new_sha = contract.sha256_file(csv)
-    trigger = world.wait(lambda: (t := world.policy_status().get("lastTrigger"))
-                         and t.get("reason") == "NewData" and t, "NewData fired")  # fmt: skip
+    trigger = world.wait(
+        lambda: (
+            (t := world.policy_status().get("lastTrigger")) and t.get("reason") == "NewData" and t
+        ),
+        "NewData fired",
+    )
     assert trigger["detail"] == f"dataset sha256 {served['sha256'][:8]}…→{new_sha[:8]}… (170 rows)"
-    (job,) = world.kube.list(API_VERSION, "TrainingJob", world.ns,
-                             "perennial.dev/retrainpolicy=iris")  # fmt: skip
+    (job,) = world.kube.list(
+        API_VERSION, "TrainingJob", world.ns, "perennial.dev/retrainpolicy=iris"
+    )
     name = job["metadata"]["name"]
-    status = world.wait(lambda: (s := world.get("TrainingJob", name).get("status", {}))
-                        .get("modelVersion") and s, f"{name} trained")  # fmt: skip
+    status = world.wait(
+        lambda: (s := world.get("TrainingJob", name).get("status", {})).get("modelVersion") and s,
+        f"{name} trained",
+    )
     assert status["dataset"]["sha256"] == new_sha == world.policy_status()["newData"]["sha256"]
     assert status["dataset"]["rows"] == 170

@@ -31,11 +31,19 @@ MODEL = "bc"
 
 def trainingjob(name: str, **spec: Any) -> dict[str, Any]:
     return {
-        "apiVersion": API_VERSION, "kind": "TrainingJob", "metadata": {"name": name},
-        "spec": {"model": MODEL, "task": "classification", "algorithm": "logistic_regression",
-                 "dataset": {"uri": "builtin://breast_cancer", "target": "target", "seed": 7},
-                 "resources": {"cpu": "100m", "memory": "256Mi"}, "backoffLimit": 1, **spec},
-    }  # fmt: skip
+        "apiVersion": API_VERSION,
+        "kind": "TrainingJob",
+        "metadata": {"name": name},
+        "spec": {
+            "model": MODEL,
+            "task": "classification",
+            "algorithm": "logistic_regression",
+            "dataset": {"uri": "builtin://breast_cancer", "target": "target", "seed": 7},
+            "resources": {"cpu": "100m", "memory": "256Mi"},
+            "backoffLimit": 1,
+            **spec,
+        },
+    }
 
 
 class Loop:
@@ -53,14 +61,23 @@ class Loop:
         return self.kube.list("v1", "Pod", self.ns, selector)
 
     def describe(self) -> str:
-        objects = {kind: [{"name": o["metadata"]["name"], "status": o.get("status")}
-                          for o in self.kube.list(API_VERSION, kind, self.ns)]
-                   for kind in ("TrainingJob", "ModelVersion", "InferenceService")}  # fmt: skip
-        objects["pods"] = [{"name": p["metadata"]["name"], "status": p.get("status")}
-                           for p in self.pods("")]  # fmt: skip
-        return (json.dumps(objects, indent=1)[-5000:] + "\n--- operator ---\n"
-                + self.operator.log_tail(30) + "\n--- local runtime ---\n"
-                + self.runtime.log_tail(30))  # fmt: skip
+        objects = {
+            kind: [
+                {"name": o["metadata"]["name"], "status": o.get("status")}
+                for o in self.kube.list(API_VERSION, kind, self.ns)
+            ]
+            for kind in ("TrainingJob", "ModelVersion", "InferenceService")
+        }
+        objects["pods"] = [
+            {"name": p["metadata"]["name"], "status": p.get("status")} for p in self.pods("")
+        ]
+        return (
+            json.dumps(objects, indent=1)[-5000:]
+            + "\n--- operator ---\n"
+            + self.operator.log_tail(30)
+            + "\n--- local runtime ---\n"
+            + self.runtime.log_tail(30)
+        )
 
     def wait(self, fn: Any, message: str, timeout: float) -> Any:
         return until(fn, timeout=timeout, message=message, describe=self.describe)
@@ -75,8 +92,12 @@ def loop(kube: Kube, namespace: str, operator: Any, local_runtime: Any, artifact
 
 
 def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})  # fmt: skip
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         result: dict[str, Any] = json.loads(resp.read())
         return result
@@ -103,16 +124,32 @@ def train(loop: Loop, name: str) -> tuple[dict[str, Any], set[str]]:
 
 def serve(loop: Loop, name: str, version: int) -> str:
     """An InferenceService pinned to `version`, Ready; the base URL of its pod."""
-    loop.create({"apiVersion": API_VERSION, "kind": "InferenceService",
-                 "metadata": {"name": name},
-                 "spec": {"model": {"name": MODEL, "version": version}, "replicas": 1,
-                          "monitoring": {"drift": {"enabled": True, "intervalSeconds": 10}},
-                          "resources": {"cpu": "500m", "memory": "512Mi"}}})  # fmt: skip
-    loop.wait(lambda: loop.phase("InferenceService", name) == "Ready",
-              f"InferenceService {name} Ready", timeout=120)  # fmt: skip
-    ready = [p for p in loop.pods(f"perennial.dev/inferenceservice={name}")
-             if any(c["type"] == "Ready" and c["status"] == "True"
-                    for c in p.get("status", {}).get("conditions", []))]  # fmt: skip
+    loop.create(
+        {
+            "apiVersion": API_VERSION,
+            "kind": "InferenceService",
+            "metadata": {"name": name},
+            "spec": {
+                "model": {"name": MODEL, "version": version},
+                "replicas": 1,
+                "monitoring": {"drift": {"enabled": True, "intervalSeconds": 10}},
+                "resources": {"cpu": "500m", "memory": "512Mi"},
+            },
+        }
+    )
+    loop.wait(
+        lambda: loop.phase("InferenceService", name) == "Ready",
+        f"InferenceService {name} Ready",
+        timeout=120,
+    )
+    ready = [
+        p
+        for p in loop.pods(f"perennial.dev/inferenceservice={name}")
+        if any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in p.get("status", {}).get("conditions", [])
+        )
+    ]
     assert ready, loop.describe()
     return f"http://{ready[0]['status']['podIP']}:8080"
 
@@ -151,9 +188,15 @@ def test_train_register_and_serve_for_real(loop: Loop) -> None:
     labels = next(o for o in v2["outputs"] if o["name"] == "label")
     assert [int(x) for x in np.asarray(labels["data"]).ravel()] == expected
     # Drift: the operator sums the server's bin counters and compares with the profile.
-    drift = loop.wait(lambda: (d := loop.get("InferenceService", "bc")["status"].get("drift"))
-                      and d.get("samples", 0) >= 16 and d,
-                      "drift in InferenceService status", timeout=90)  # fmt: skip
+    drift = loop.wait(
+        lambda: (
+            (d := loop.get("InferenceService", "bc")["status"].get("drift"))
+            and d.get("samples", 0) >= 16
+            and d
+        ),
+        "drift in InferenceService status",
+        timeout=90,
+    )
     names = set(frame.columns) | set(frame.columns.str.replace(" ", "_"))
     assert drift["psi"] >= 0 and drift["features"] and set(drift["features"]) <= names
     print(
@@ -164,8 +207,11 @@ def test_train_register_and_serve_for_real(loop: Loop) -> None:
 
 def test_a_data_check_failure_fails_the_job_with_the_validators_report(loop: Loop) -> None:
     loop.create(trainingjob("too-few", validation={"minRows": 100000}))
-    loop.wait(lambda: loop.phase("TrainingJob", "too-few") == "Failed",
-              "TrainingJob too-few Failed", timeout=90)  # fmt: skip
+    loop.wait(
+        lambda: loop.phase("TrainingJob", "too-few") == "Failed",
+        "TrainingJob too-few Failed",
+        timeout=90,
+    )
     status = loop.get("TrainingJob", "too-few")["status"]
     conditions = {c["type"]: c for c in status["conditions"]}
     assert conditions["DataValidated"]["status"] == "False"

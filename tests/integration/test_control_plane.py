@@ -107,11 +107,15 @@ def test_job_completes(batch, namespace):
         message="Job ok succeeded",
     )
     until(
-        lambda: getattr(condition(batch.read_namespaced_job("ok", namespace), "Complete"),
-                        "status", None) == "True",
+        lambda: (
+            getattr(
+                condition(batch.read_namespaced_job("ok", namespace), "Complete"), "status", None
+            )
+            == "True"
+        ),
         timeout=30,
         message="Job ok Complete condition",
-    )  # fmt: skip
+    )
     assert job.status.failed in (None, 0)
 
 
@@ -123,11 +127,15 @@ def test_simulated_failure_fails_the_job_with_exit_code_and_message(batch, core,
     }
     batch.create_namespaced_job(namespace, job_body("boom", annotations))
     until(
-        lambda: getattr(condition(batch.read_namespaced_job("boom", namespace), "Failed"),
-                        "status", None) == "True",
+        lambda: (
+            getattr(
+                condition(batch.read_namespaced_job("boom", namespace), "Failed"), "status", None
+            )
+            == "True"
+        ),
         timeout=60,
         message="Job boom Failed condition",
-    )  # fmt: skip
+    )
     (pod,) = core.list_namespaced_pod(namespace, label_selector="job-name=boom").items
     assert pod.status.phase == "Failed"
     terminated = pod.status.container_statuses[0].state.terminated
@@ -153,9 +161,13 @@ def test_gpu_pod_is_unschedulable_until_a_gpu_node_exists(cluster, core, namespa
 
     node = f"{pool}-0"
     cluster.create_node(
-        node, cpu=16, memory="64Gi", gpu=4,
-        labels={"perennial.dev/compute-pool": pool}, taints=[GPU_TAINT],
-    )  # fmt: skip
+        node,
+        cpu=16,
+        memory="64Gi",
+        gpu=4,
+        labels={"perennial.dev/compute-pool": pool},
+        taints=[GPU_TAINT],
+    )
     try:
         pod = until(
             lambda: (

@@ -38,10 +38,14 @@ def modelversion(ns: str, name: str = "churn-v1") -> dict[str, Any]:
         "apiVersion": API_VERSION,
         "kind": "ModelVersion",
         "metadata": {"name": name, "namespace": ns, "labels": {"a": "1", "b": "2"}},
-        "spec": {"model": "churn", "version": 1, "stage": "None",
-                 "artifact": {"uri": "pvc://claim/models/churn/v1", "sha256": "ab" * 32}},
+        "spec": {
+            "model": "churn",
+            "version": 1,
+            "stage": "None",
+            "artifact": {"uri": "pvc://claim/models/churn/v1", "sha256": "ab" * 32},
+        },
         "status": {"phase": "Ready"},
-    }  # fmt: skip
+    }
 
 
 def test_create_fills_metadata_drops_status_and_refuses_a_taken_name(api):
@@ -71,19 +75,31 @@ def test_what_is_missing(api):
 def test_merge_patch_generation_and_status(api):
     kube, ns = api
     kube.create(modelversion(ns))
-    meta_only = kube.patch(API_VERSION, "ModelVersion", ns, "churn-v1",
-                           {"metadata": {"labels": {"a": None, "c": "3"}}})  # fmt: skip
+    meta_only = kube.patch(
+        API_VERSION, "ModelVersion", ns, "churn-v1", {"metadata": {"labels": {"a": None, "c": "3"}}}
+    )
     assert meta_only["metadata"]["labels"] == {"b": "2", "c": "3"}
     assert meta_only["metadata"]["generation"] == 1
-    staged = kube.patch(API_VERSION, "ModelVersion", ns, "churn-v1",
-                        {"spec": {"stage": "Staging"}, "status": {"phase": "Ignored"}})  # fmt: skip
+    staged = kube.patch(
+        API_VERSION,
+        "ModelVersion",
+        ns,
+        "churn-v1",
+        {"spec": {"stage": "Staging"}, "status": {"phase": "Ignored"}},
+    )
     assert staged["spec"]["stage"] == "Staging" and staged["spec"]["model"] == "churn"
     assert staged["metadata"]["generation"] == 2
     assert (staged.get("status") or {}).get("phase") is None  # status is the subresource's
-    kube.patch_status(API_VERSION, "ModelVersion", ns, "churn-v1",
-                      {"phase": "Ready", "rejections": [{"inferenceService": "a"}]})  # fmt: skip
-    status = kube.patch_status(API_VERSION, "ModelVersion", ns, "churn-v1",
-                               {"rejections": [{"inferenceService": "b"}]})["status"]  # fmt: skip
+    kube.patch_status(
+        API_VERSION,
+        "ModelVersion",
+        ns,
+        "churn-v1",
+        {"phase": "Ready", "rejections": [{"inferenceService": "a"}]},
+    )
+    status = kube.patch_status(
+        API_VERSION, "ModelVersion", ns, "churn-v1", {"rejections": [{"inferenceService": "b"}]}
+    )["status"]
     assert status == {"phase": "Ready", "rejections": [{"inferenceService": "b"}]}  # replaced
     again = kube.get(API_VERSION, "ModelVersion", ns, "churn-v1")
     assert again["metadata"]["generation"] == 2 and again["status"] == status
@@ -91,8 +107,11 @@ def test_merge_patch_generation_and_status(api):
 
 def test_list_selectors_and_order(api):
     kube, ns = api
-    for name, labels in (("c", {"app": "x", "tier": "web"}), ("a", {"app": "x"}),
-                         ("b", {"app": "y"})):  # fmt: skip
+    for name, labels in (
+        ("c", {"app": "x", "tier": "web"}),
+        ("a", {"app": "x"}),
+        ("b", {"app": "y"}),
+    ):
         kube.create(configmap(ns, name, labels))
 
     def names(labels: str = "", fields: str = "") -> list[str]:
@@ -121,9 +140,11 @@ def test_apply_creates_then_updates(api):
 def test_json_patch_applies_guarded_ops_and_refuses_a_failed_test(api):
     kube, ns = api
     kube.create(configmap(ns, "route"))
-    ops = [{"op": "test", "path": "/data/a", "value": "1"},
-           {"op": "replace", "path": "/data/a", "value": "2"},
-           {"op": "add", "path": "/data/b", "value": "3"}]  # fmt: skip
+    ops = [
+        {"op": "test", "path": "/data/a", "value": "1"},
+        {"op": "replace", "path": "/data/a", "value": "2"},
+        {"op": "add", "path": "/data/b", "value": "3"},
+    ]
     written = kube.json_patch("v1", "ConfigMap", ns, "route", ops, field_manager="tests")
     assert written["data"] == {"a": "2", "b": "3"}
     with pytest.raises(ApiException) as caught:
@@ -135,13 +156,21 @@ def test_json_patch_applies_guarded_ops_and_refuses_a_failed_test(api):
 def test_the_scale_subresource(api):
     kube, ns = api
     labels = {"app": "scaled"}
-    kube.create({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "scaled", "namespace": ns},
-        "spec": {"replicas": 0, "selector": {"matchLabels": labels},
-                 "template": {"metadata": {"labels": labels},
-                              "spec": {"containers": [{"name": "c", "image": "x.invalid/c"}]}}},
-    })  # fmt: skip
+    kube.create(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "scaled", "namespace": ns},
+            "spec": {
+                "replicas": 0,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "c", "image": "x.invalid/c"}]},
+                },
+            },
+        }
+    )
     assert get_scale(kube, "apps/v1", "Deployment", ns, "scaled")["spec"] == {}  # 0 is omitted
     patch_scale(kube, "apps/v1", "Deployment", ns, "scaled", 2)
     assert kube.get("apps/v1", "Deployment", ns, "scaled")["spec"]["replicas"] == 2
@@ -152,11 +181,19 @@ def test_the_scale_subresource(api):
 def test_nodes_are_cluster_scoped_and_keep_the_status_they_register_with(api):
     kube, ns = api
     name = f"fake-kube-check-{ns}"[:63]
-    node = {"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": name, "labels": {"perennial.dev/test": "fake-kube"},
-                         "annotations": {"kwok.x-k8s.io/node": "fake"}},
-            "status": {"capacity": {"cpu": "1", "pods": "10"},
-                       "allocatable": {"cpu": "1", "pods": "10"}}}  # fmt: skip
+    node = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "labels": {"perennial.dev/test": "fake-kube"},
+            "annotations": {"kwok.x-k8s.io/node": "fake"},
+        },
+        "status": {
+            "capacity": {"cpu": "1", "pods": "10"},
+            "allocatable": {"cpu": "1", "pods": "10"},
+        },
+    }
     try:
         made = kube.create(node)
         assert made["status"]["capacity"]["cpu"] == "1"

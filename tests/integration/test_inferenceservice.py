@@ -1,8 +1,8 @@
 """InferenceService on the real control plane, with the operator as a real process.
 
-The world (tests/support/world.py, tests/support/inferenceservice.py): kwok leaves the serving pods alone; a
-kubelet stand-in marks each scheduled pod Running and Ready with its own loopback IP and one
-HTTP server answers /metrics and the drift profile for every such IP.
+The world (tests/support/world.py, tests/support/inferenceservice.py): kwok leaves the
+serving pods alone; a kubelet stand-in marks each scheduled pod Running and Ready with its own
+loopback IP and one HTTP server answers /metrics and the drift profile for every such IP.
 """
 
 from __future__ import annotations
@@ -42,8 +42,11 @@ def test_pinned_service_with_autoscaling_serves_then_deletes_everything(
     world: World, cluster: Any
 ) -> None:
     modelversion(world, 1)
-    service(world, {"version": 1}, autoscaling={"minReplicas": 2, "maxReplicas": 4,
-                                               "targetCPUUtilization": 70})  # fmt: skip
+    service(
+        world,
+        {"version": 1},
+        autoscaling={"minReplicas": 2, "maxReplicas": 4, "targetCPUUtilization": 70},
+    )
     stable = world.wait(lambda: deployment(world, "stable"), "the stable Deployment")
     pod = stable["spec"]["template"]["spec"]
     (container,) = pod["containers"]
@@ -57,31 +60,43 @@ def test_pinned_service_with_autoscaling_serves_then_deletes_everything(
     svc = world.kube.get("v1", "Service", world.ns, "churn")
     assert svc and svc["spec"]["selector"] == {LABEL: "churn"}
     # Pods exist only if Pod Security "restricted" admitted them; the HPA sets 2 of them.
-    status = wait_status(world, "Ready on the HPA's two replicas", phase="Ready",
-                               readyReplicas=2)  # fmt: skip
+    status = wait_status(world, "Ready on the HPA's two replicas", phase="Ready", readyReplicas=2)
     assert status["currentVersion"] == 1 and status["currentModelVersion"] == "churn-v1"
     assert status["url"] == f"http://churn.{world.ns}.svc.cluster.local/v2/models/churn"
     assert status["selector"] == f"{LABEL}=churn"
     conds = {c["type"]: c["status"] for c in status["conditions"]}
     assert conds == {"ModelResolved": "True", "Progressing": "False", "Ready": "True"}
-    ours = [m for m in deployment(world, "stable")["metadata"]["managedFields"]
-            if m["manager"] == "perennial"]  # fmt: skip
+    ours = [
+        m
+        for m in deployment(world, "stable")["metadata"]["managedFields"]
+        if m["manager"] == "perennial"
+    ]
     assert ours and "f:replicas" not in ours[0]["fieldsV1"]["f:spec"]  # the HPA owns them
     # Drift and the live metric come from the pods' counters (interval: the CRD's minimum).
-    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
-                     {"spec": {"monitoring": {"drift": {"intervalSeconds": 10}}}})  # fmt: skip
-    drift = world.wait(lambda: (d := service_status(world).get("drift")) and d["samples"] == 200 and d,
-                       "status.drift summed over both pods (100 each)", timeout=40)  # fmt: skip
+    world.kube.patch(
+        API_VERSION,
+        "InferenceService",
+        world.ns,
+        "churn",
+        {"spec": {"monitoring": {"drift": {"intervalSeconds": 10}}}},
+    )
+    drift = world.wait(
+        lambda: (d := service_status(world).get("drift")) and d["samples"] == 200 and d,
+        "status.drift summed over both pods (100 each)",
+        timeout=40,
+    )
     assert drift["features"]["age"] == pytest.approx(0.274653, abs=1e-5)
     assert drift["psi"] == drift["features"]["age"] and drift["worst"] == ["age"]
     assert service_status(world)["liveMetric"] == {"name": "accuracy", "value": 0.9, "samples": 20}
     world.kube.delete(API_VERSION, "InferenceService", world.ns, "churn")
 
     def all_gone() -> bool:
-        return (not world.kube.list("apps/v1", "Deployment", world.ns)
-                and world.kube.get("v1", "Service", world.ns, "churn") is None
-                and world.kube.get("autoscaling/v2", "HorizontalPodAutoscaler", world.ns,
-                                   "churn") is None)  # fmt: skip
+        return (
+            not world.kube.list("apps/v1", "Deployment", world.ns)
+            and world.kube.get("v1", "Service", world.ns, "churn") is None
+            and world.kube.get("autoscaling/v2", "HorizontalPodAutoscaler", world.ns, "churn")
+            is None
+        )
 
     world.wait(all_gone, "garbage collection of every child")
 
@@ -103,10 +118,10 @@ def test_canary_walks_every_step_and_promotes(world: World, cluster: Any) -> Non
     )
     wait_status(world, "v1 Ready", phase="Ready", readyReplicas=2)
     cluster.kubectl("-n", world.ns, "scale", "inferenceservice/churn", "--replicas=4")
-    wait_status(world, "scaled to 4 through the scale subresource", phase="Ready",
-                      readyReplicas=4)  # fmt: skip
-    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
-                     {"spec": {"model": {"version": 2}}})  # fmt: skip
+    wait_status(world, "scaled to 4 through the scale subresource", phase="Ready", readyReplicas=4)
+    world.kube.patch(
+        API_VERSION, "InferenceService", world.ns, "churn", {"spec": {"model": {"version": 2}}}
+    )
     seen: list[tuple[Any, ...]] = []
 
     def promoted() -> bool:
@@ -151,13 +166,17 @@ def test_canary_breaching_the_error_rate_is_rolled_back(
     fake_pods.behaviour[2] = Behaviour(ok=160, errors=40)
     modelversion(world, 1)
     modelversion(world, 2)
-    service(world, {"version": 1}, replicas=2,
-                  rollout={"strategy": "Canary", "steps": [50, 100], "stepSeconds": 1,
-                           "maxErrorRate": 0.05})  # fmt: skip
+    service(
+        world,
+        {"version": 1},
+        replicas=2,
+        rollout={"strategy": "Canary", "steps": [50, 100], "stepSeconds": 1, "maxErrorRate": 0.05},
+    )
     wait_status(world, "v1 Ready", phase="Ready", readyReplicas=2)
     stable_uid = deployment(world, "stable")["metadata"]["uid"]
-    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
-                     {"spec": {"model": {"version": 2}}})  # fmt: skip
+    world.kube.patch(
+        API_VERSION, "InferenceService", world.ns, "churn", {"spec": {"model": {"version": 2}}}
+    )
     world.wait(lambda: deployment(world, "canary"), "the canary Deployment")
     status = wait_status(world, "rolled back", phase="RolledBack", timeout=90)
     snapshot(cluster, world, "after the rollback")
@@ -195,12 +214,16 @@ def test_a_breach_in_a_later_step_is_not_hidden_by_the_earlier_steps(
     fake_pods.behaviour[2] = Behaviour(ok=2000)
     modelversion(world, 1)
     modelversion(world, 2)
-    service(world, {"version": 1}, replicas=2,
-                  rollout={"strategy": "Canary", "steps": [50, 100], "stepSeconds": 2,
-                           "maxErrorRate": 0.05})  # fmt: skip
+    service(
+        world,
+        {"version": 1},
+        replicas=2,
+        rollout={"strategy": "Canary", "steps": [50, 100], "stepSeconds": 2, "maxErrorRate": 0.05},
+    )
     wait_status(world, "v1 Ready", phase="Ready", readyReplicas=2)
-    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
-                     {"spec": {"model": {"version": 2}}})  # fmt: skip
+    world.kube.patch(
+        API_VERSION, "InferenceService", world.ns, "churn", {"spec": {"model": {"version": 2}}}
+    )
     world.wait(lambda: (service_status(world).get("canary") or {}).get("step") == 1, "step 2")
     fake_pods.behaviour[2] = Behaviour(ok=100, errors=10)
     status = wait_status(world, "rolled back", phase="RolledBack", timeout=90)
@@ -223,12 +246,16 @@ def test_errors_before_a_step_began_do_not_fail_it(world: World, fake_pods: Fake
     fake_pods.behaviour[2] = Behaviour(ok=200, startup_errors=100)
     modelversion(world, 1)
     modelversion(world, 2)
-    service(world, {"version": 1}, replicas=2,
-                  rollout={"strategy": "Canary", "steps": [50, 100], "stepSeconds": 1,
-                           "maxErrorRate": 0.05})  # fmt: skip
+    service(
+        world,
+        {"version": 1},
+        replicas=2,
+        rollout={"strategy": "Canary", "steps": [50, 100], "stepSeconds": 1, "maxErrorRate": 0.05},
+    )
     wait_status(world, "v1 Ready", phase="Ready", readyReplicas=2)
-    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
-                     {"spec": {"model": {"version": 2}}})  # fmt: skip
+    world.kube.patch(
+        API_VERSION, "InferenceService", world.ns, "churn", {"spec": {"model": {"version": 2}}}
+    )
     wait_status(world, "v2 promoted", currentVersion=2, timeout=90)
     steps = [m for _, r, m in service_events(world) if r in ("CanaryStep", "Promoted")]
     assert len(steps) == 2 and all("error rate 0.0000" in m for m in steps), steps
@@ -243,11 +270,19 @@ def test_tracking_waits_for_a_model_then_follows_the_stage(world: World) -> None
     modelversion(world, 1, stage="Production")
     wait_status(world, "v1 Ready by itself", phase="Ready", currentVersion=1, readyReplicas=1)
     modelversion(world, 2, stage="Staging")
-    world.wait(lambda: world.kube.get(API_VERSION, "ModelVersion", world.ns, "churn-v2")
-               .get("status", {}).get("phase") == "Ready", "v2 Ready")  # fmt: skip
+    world.wait(
+        lambda: (
+            world.kube.get(API_VERSION, "ModelVersion", world.ns, "churn-v2")
+            .get("status", {})
+            .get("phase")
+            == "Ready"
+        ),
+        "v2 Ready",
+    )
     assert service_status(world)["currentVersion"] == 1
-    world.kube.patch(API_VERSION, "ModelVersion", world.ns, "churn-v2",
-                     {"spec": {"stage": "Production"}})  # fmt: skip
+    world.kube.patch(
+        API_VERSION, "ModelVersion", world.ns, "churn-v2", {"spec": {"stage": "Production"}}
+    )
     wait_status(world, "v2 rolled out by itself", phase="Ready", currentVersion=2, timeout=90)
     stable = deployment(world, "stable")
     assert stable["spec"]["template"]["metadata"]["labels"]["perennial.dev/model-version"] == "2"
@@ -264,8 +299,9 @@ def test_operator_killed_mid_canary_resumes_at_its_step(world: World) -> None:
         rollout={"strategy": "Canary", "steps": [50, 100], "stepSeconds": 3},
     )
     wait_status(world, "v1 Ready", phase="Ready", readyReplicas=2)
-    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
-                     {"spec": {"model": {"version": 2}}})  # fmt: skip
+    world.kube.patch(
+        API_VERSION, "InferenceService", world.ns, "churn", {"spec": {"model": {"version": 2}}}
+    )
     world.wait(
         lambda: (service_status(world).get("canary") or {}).get("weight") == 50, "step 1 (50%)"
     )
@@ -280,8 +316,10 @@ def test_operator_killed_mid_canary_resumes_at_its_step(world: World) -> None:
         "Promoted",
         "RolloutComplete",
     ]
-    world.wait(lambda: len(world.kube.list("apps/v1", "Deployment", world.ns)) == 1,
-               "only the stable Deployment left")  # fmt: skip
+    world.wait(
+        lambda: len(world.kube.list("apps/v1", "Deployment", world.ns)) == 1,
+        "only the stable Deployment left",
+    )
 
 
 def test_canary_never_ready_is_rolled_back_at_the_deadline(
@@ -290,17 +328,27 @@ def test_canary_never_ready_is_rolled_back_at_the_deadline(
     fake_pods.never_ready.add(2)
     modelversion(world, 1)
     modelversion(world, 2)
-    service(world, {"version": 1}, replicas=2,
-                  rollout={"strategy": "Canary", "steps": [50, 100], "stepSeconds": 1,
-                           "readyDeadlineSeconds": 3})  # fmt: skip
+    service(
+        world,
+        {"version": 1},
+        replicas=2,
+        rollout={
+            "strategy": "Canary",
+            "steps": [50, 100],
+            "stepSeconds": 1,
+            "readyDeadlineSeconds": 3,
+        },
+    )
     wait_status(world, "v1 Ready", phase="Ready", readyReplicas=2)
-    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
-                     {"spec": {"model": {"version": 2}}})  # fmt: skip
+    world.kube.patch(
+        API_VERSION, "InferenceService", world.ns, "churn", {"spec": {"model": {"version": 2}}}
+    )
     status = wait_status(world, "rolled back at the deadline", phase="RolledBack", timeout=60)
     assert status["lastRollback"]["reason"] == "ReadyDeadlineExceeded"
     world.wait(lambda: deployment(world, "canary") is None, "the canary Deployment removed")
-    (rejection,) = world.kube.get(API_VERSION, "ModelVersion", world.ns, "churn-v2")[
-        "status"]["rejections"]  # fmt: skip
+    (rejection,) = world.kube.get(API_VERSION, "ModelVersion", world.ns, "churn-v2")["status"][
+        "rejections"
+    ]
     assert "canary not ready within 3s (0/1 ready)" in rejection["message"]
 
 
@@ -319,24 +367,32 @@ def test_a_canary_ready_late_still_serves_its_share_for_step_seconds(
         rollout={"strategy": "Canary", "steps": [50, 100], "stepSeconds": 3},
     )
     wait_status(world, "v1 Ready", phase="Ready", readyReplicas=2)
-    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
-                     {"spec": {"model": {"version": 2}}})  # fmt: skip
-    began = world.wait(lambda: (c := service_status(world).get("canary")) and c.get("weight") == 50
-                       and c, "step 1 (50%) began")  # fmt: skip
+    world.kube.patch(
+        API_VERSION, "InferenceService", world.ns, "churn", {"spec": {"model": {"version": 2}}}
+    )
+    began = world.wait(
+        lambda: (c := service_status(world).get("canary")) and c.get("weight") == 50 and c,
+        "step 1 (50%) began",
+    )
     world.wait(lambda: deployment(world, "canary"), "the canary Deployment")
     time.sleep(5)  # the canary's pods stay unready for longer than stepSeconds (setup)
     waiting = service_status(world)["canary"]
     assert waiting["step"] == 0 and "servingSince" not in waiting, waiting
     fake_pods.never_ready.discard(2)  # the kubelet starts them now
 
-    serving = world.wait(lambda: (c := service_status(world).get("canary")) and c.get("servingSince")
-                         and c, "the step's clock started")  # fmt: skip
+    serving = world.wait(
+        lambda: (c := service_status(world).get("canary")) and c.get("servingSince") and c,
+        "the step's clock started",
+    )
     assert serving["step"] == 0
     assert serving["stepStartedAt"] == began["stepStartedAt"]
     late = epoch(serving["servingSince"]) - epoch(serving["stepStartedAt"])
     assert late >= 5, serving
-    nxt = world.wait(lambda: (c := service_status(world).get("canary")) and c.get("step") == 1 and c,
-                     "step 2 (100%)", timeout=30)  # fmt: skip
+    nxt = world.wait(
+        lambda: (c := service_status(world).get("canary")) and c.get("step") == 1 and c,
+        "step 2 (100%)",
+        timeout=30,
+    )
     held = epoch(nxt["stepStartedAt"]) - epoch(serving["servingSince"])
     assert held >= 3, (serving, nxt)  # stepSeconds at the step's share, counted from ready
     wait_status(world, "v2 promoted", phase="Ready", currentVersion=2, timeout=60)
@@ -358,13 +414,13 @@ def test_a_missing_compute_pool_is_a_condition_until_the_pool_appears(world: Wor
         "Progressing=False, ComputePoolNotFound",
     )
     assert cond["status"] == "False"
-    assert cond["message"] == (f"ComputePool {pool} does not exist; the Deployments are left "
-                               "as they are")  # fmt: skip
+    assert cond["message"] == (
+        f"ComputePool {pool} does not exist; the Deployments are left as they are"
+    )
     assert service_status(world)["phase"] == "Pending"
     assert deployment(world, "stable") is None, "no pod placed off its pool"
     # Another reconcile (a spec change) keeps the condition and posts no second Warning.
-    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
-                     {"spec": {"replicas": 2}})  # fmt: skip
+    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn", {"spec": {"replicas": 2}})
     generation = world.get("InferenceService", "churn")["metadata"]["generation"]
     wait_status(world, "the change reconciled", observedGeneration=generation)
     assert condition(world, "Progressing")["reason"] == "ComputePoolNotFound"
@@ -375,8 +431,9 @@ def test_a_missing_compute_pool_is_a_condition_until_the_pool_appears(world: Wor
     try:
         # The pool's creation itself re-syncs the service (well before the 30 s resync timer).
         world.wait(lambda: deployment(world, "stable"), "the stable Deployment", timeout=15)
-        status = wait_status(world, "Ready on the pool once it exists", phase="Ready",
-                                   readyReplicas=2, timeout=90)  # fmt: skip
+        status = wait_status(
+            world, "Ready on the pool once it exists", phase="Ready", readyReplicas=2, timeout=90
+        )
         cond = condition(world, "Progressing")
         assert (cond["status"], cond["reason"]) == ("False", "RolloutComplete"), status
         pod = deployment(world, "stable")["spec"]["template"]["spec"]

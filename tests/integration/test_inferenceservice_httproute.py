@@ -40,16 +40,24 @@ from support.world import World
 pytestmark = pytest.mark.integration
 __all__ = ["fake_pods", "operator_options", "serving_claim"]  # fixtures
 
-CRD_FILE = Path(__file__).resolve().parents[1] / "fixtures" / (
-    "gateway.networking.k8s.io_httproutes.yaml")  # fmt: skip
+CRD_FILE = (
+    Path(__file__).resolve().parents[1] / "fixtures" / ("gateway.networking.k8s.io_httproutes.yaml")
+)
 CRD_NAME = "httproutes.gateway.networking.k8s.io"
 GROUP, VERSION, PLURAL = "gateway.networking.k8s.io", "v1", "httproutes"
-PARENTS = [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "public",
-            "namespace": "gateways"}]  # fmt: skip
+PARENTS = [
+    {
+        "group": "gateway.networking.k8s.io",
+        "kind": "Gateway",
+        "name": "public",
+        "namespace": "gateways",
+    }
+]
 SERVE_MATCH = [{"path": {"type": "PathPrefix", "value": "/v2/models/churn"}}]
-DOCS_RULE = {"matches": [{"path": {"type": "PathPrefix", "value": "/docs"}}],
-             "backendRefs": [{"group": "", "kind": "Service", "name": "docs", "port": 8080,
-                              "weight": 1}]}  # fmt: skip
+DOCS_RULE = {
+    "matches": [{"path": {"type": "PathPrefix", "value": "/docs"}}],
+    "backendRefs": [{"group": "", "kind": "Service", "name": "docs", "port": 8080, "weight": 1}],
+}
 
 
 def _crd_present(cluster: Any) -> bool:
@@ -64,9 +72,16 @@ def gateway_api(cluster: Any) -> Iterator[None]:
         cluster.kubectl("apply", "--server-side", "-f", str(CRD_FILE))
         # Not `kubectl wait`: it fails while the new CRD has no conditions at all yet.
         path = '{.status.conditions[?(@.type=="Established")].status}'
-        until(lambda: cluster.kubectl("get", "crd", CRD_NAME, "-o", f"jsonpath={path}",
-                                      check=False).stdout == "True",
-              timeout=60, message=f"{CRD_NAME} Established")  # fmt: skip
+        until(
+            lambda: (
+                cluster.kubectl(
+                    "get", "crd", CRD_NAME, "-o", f"jsonpath={path}", check=False
+                ).stdout
+                == "True"
+            ),
+            timeout=60,
+            message=f"{CRD_NAME} Established",
+        )
     yield
     if ours:
         cluster.kubectl("delete", "crd", CRD_NAME, "--wait=false", check=False)
@@ -75,21 +90,34 @@ def gateway_api(cluster: Any) -> Iterator[None]:
 def create_route(world: World, *flags: str, cluster: Any) -> None:
     """The user's route, applied server-side under a GitOps tool's field manager."""
     route = {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "HTTPRoute",
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "HTTPRoute",
         "metadata": {"name": "churn", "namespace": world.ns},
-        "spec": {"parentRefs": PARENTS, "hostnames": ["churn.example.com"],
-                 "rules": [{"matches": SERVE_MATCH, "backendRefs": [{"name": "churn",
-                                                                    "port": 80}]},
-                           DOCS_RULE]},
-    }  # fmt: skip
-    cluster.kubectl("apply", "--server-side", "--field-manager=gitops", *flags, "-f", "-",
-                          stdin=json.dumps(route))  # fmt: skip
+        "spec": {
+            "parentRefs": PARENTS,
+            "hostnames": ["churn.example.com"],
+            "rules": [
+                {"matches": SERVE_MATCH, "backendRefs": [{"name": "churn", "port": 80}]},
+                DOCS_RULE,
+            ],
+        },
+    }
+    cluster.kubectl(
+        "apply",
+        "--server-side",
+        "--field-manager=gitops",
+        *flags,
+        "-f",
+        "-",
+        stdin=json.dumps(route),
+    )
 
 
 def route(world: World) -> dict[str, Any]:
     api = client.CustomObjectsApi(world.kube.api)
-    got: dict[str, Any] = api.get_namespaced_custom_object(GROUP, VERSION, world.ns, PLURAL,
-                                                           "churn")  # fmt: skip
+    got: dict[str, Any] = api.get_namespaced_custom_object(
+        GROUP, VERSION, world.ns, PLURAL, "churn"
+    )
     return got
 
 
@@ -101,14 +129,23 @@ def weights(world: World) -> tuple[tuple[str, int], ...]:
 
 def route_status(world: World, accepted: str, reason: str, message: str = "") -> None:
     """What a gateway controller would report about the route (none runs here)."""
-    condition = {"type": "Accepted", "status": accepted, "reason": reason, "message": message,
-                 "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                 "observedGeneration": route(world)["metadata"]["generation"]}  # fmt: skip
-    parent = {"parentRef": PARENTS[0], "controllerName": "example.com/gateway-controller",
-              "conditions": [condition]}  # fmt: skip
+    condition = {
+        "type": "Accepted",
+        "status": accepted,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "observedGeneration": route(world)["metadata"]["generation"],
+    }
+    parent = {
+        "parentRef": PARENTS[0],
+        "controllerName": "example.com/gateway-controller",
+        "conditions": [condition],
+    }
     api = client.CustomObjectsApi(world.kube.api)
-    api.patch_namespaced_custom_object_status(GROUP, VERSION, world.ns, PLURAL, "churn",
-                                              {"status": {"parents": [parent]}})  # fmt: skip
+    api.patch_namespaced_custom_object_status(
+        GROUP, VERSION, world.ns, PLURAL, "churn", {"status": {"parents": [parent]}}
+    )
 
 
 def selects(world: World, service: str) -> str | None:
@@ -127,21 +164,28 @@ def test_without_the_gateway_api_the_canary_waits_then_goes_once_it_is_installed
         pytest.skip("this cluster has the Gateway API installed")
     modelversion(world, 1)
     modelversion(world, 2)
-    service(world, {"version": 1}, replicas=1,
-                  rollout=canary_spec(steps=[50, 100], stepSeconds=1))  # fmt: skip
-    wait_status(world, "v1 Ready: a first deployment needs no weights", phase="Ready",
-                      readyReplicas=1)  # fmt: skip
-    cond = world.wait(lambda: (c := condition(world, "TrafficRouted")).get("status") == "False"
-                      and c, "TrafficRouted=False")  # fmt: skip
+    service(world, {"version": 1}, replicas=1, rollout=canary_spec(steps=[50, 100], stepSeconds=1))
+    wait_status(
+        world, "v1 Ready: a first deployment needs no weights", phase="Ready", readyReplicas=1
+    )
+    cond = world.wait(
+        lambda: (c := condition(world, "TrafficRouted")).get("status") == "False" and c,
+        "TrafficRouted=False",
+    )
     assert cond["reason"] == "GatewayAPINotInstalled"
     assert "httproutes.gateway.networking.k8s.io/v1" in cond["message"]
     assert ("Warning", "GatewayAPINotInstalled") in [(t, r) for t, r, _ in service_events(world)]
-    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
-                     {"spec": {"model": {"version": 2}}})  # fmt: skip
-    world.wait(lambda: condition(world, "Progressing").get("reason") == "WaitingForHTTPRoute",
-               "the rollout of v2 waiting for the route")  # fmt: skip
-    assert "churn-v2 waits: the Gateway API is not installed" in condition(
-        world, "Progressing")["message"]  # fmt: skip
+    world.kube.patch(
+        API_VERSION, "InferenceService", world.ns, "churn", {"spec": {"model": {"version": 2}}}
+    )
+    world.wait(
+        lambda: condition(world, "Progressing").get("reason") == "WaitingForHTTPRoute",
+        "the rollout of v2 waiting for the route",
+    )
+    assert (
+        "churn-v2 waits: the Gateway API is not installed"
+        in condition(world, "Progressing")["message"]
+    )
     status = service_status(world)
     assert deployment(world, "canary") is None and "canary" not in status
     assert status["currentVersion"] == 1 and "traffic" not in status
@@ -152,8 +196,11 @@ def test_without_the_gateway_api_the_canary_waits_then_goes_once_it_is_installed
     # the route's creation lets the canary go.
     request.getfixturevalue("gateway_api")
     create_route(world)  # within 10 s: the watch, not the 30 s resync
-    world.wait(lambda: (service_status(world).get("canary") or {}).get("weight") == 50,
-               "the canary started", timeout=10)  # fmt: skip
+    world.wait(
+        lambda: (service_status(world).get("canary") or {}).get("weight") == 50,
+        "the canary started",
+        timeout=10,
+    )
     wait_status(world, "v2 promoted", phase="Ready", currentVersion=2, timeout=60)
     assert weights(world) == (("churn-stable", 100),)
     assert condition(world, "TrafficRouted")["reason"] == "WeightsApplied"
@@ -163,11 +210,14 @@ def test_route_weights_follow_every_canary_step_exactly(world: World, gateway_ap
     modelversion(world, 1)
     modelversion(world, 2)
     create_route(world)
-    service(world, {"version": 1}, replicas=2,
-                  rollout=canary_spec(steps=[25, 50, 100], stepSeconds=2))  # fmt: skip
+    service(
+        world, {"version": 1}, replicas=2, rollout=canary_spec(steps=[25, 50, 100], stepSeconds=2)
+    )
     wait_status(world, "v1 Ready", phase="Ready", readyReplicas=2)
-    world.wait(lambda: weights(world) == (("churn-stable", 100),),
-               "the user's backendRef to churn replaced by churn-stable at 100")  # fmt: skip
+    world.wait(
+        lambda: weights(world) == (("churn-stable", 100),),
+        "the user's backendRef to churn replaced by churn-stable at 100",
+    )
     world.wait(
         lambda: (
             service_status(world).get("traffic")
@@ -178,8 +228,9 @@ def test_route_weights_follow_every_canary_step_exactly(world: World, gateway_ap
     assert condition(world, "TrafficRouted")["reason"] == "WeightsApplied"
     assert selects(world, "churn-stable") == "1" and selects(world, "churn-canary") == "1"
 
-    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
-                     {"spec": {"model": {"version": 2}}})  # fmt: skip
+    world.kube.patch(
+        API_VERSION, "InferenceService", world.ns, "churn", {"spec": {"model": {"version": 2}}}
+    )
     seen: list[tuple[tuple[str, int], ...]] = []
     stable_sizes: set[int] = set()
     canary_selects: set[str | None] = set()
@@ -234,17 +285,29 @@ def test_route_weights_follow_every_canary_step_exactly(world: World, gateway_ap
     # A GitOps tool forcing the user's file back resets the rule; the watch on HTTPRoutes
     # restores the weights at once (at rest no timer runs faster than the 30 s resync).
     create_route(world, "--force-conflicts")
-    world.wait(lambda: weights(world) == (("churn-stable", 100),), "the weights restored",
-               timeout=10)  # fmt: skip
+    world.wait(
+        lambda: weights(world) == (("churn-stable", 100),), "the weights restored", timeout=10
+    )
 
     # Without spec.rollout.httpRoute the role Services, the condition and status.traffic go.
-    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
-                     {"spec": {"rollout": {"httpRoute": None}}})  # fmt: skip
-    world.wait(lambda: world.kube.get("v1", "Service", world.ns, "churn-stable") is None
-               and world.kube.get("v1", "Service", world.ns, "churn-canary") is None,
-               "the role Services deleted")  # fmt: skip
-    world.wait(lambda: not condition(world, "TrafficRouted") and "traffic" not in service_status(world),
-               "TrafficRouted and status.traffic gone")  # fmt: skip
+    world.kube.patch(
+        API_VERSION,
+        "InferenceService",
+        world.ns,
+        "churn",
+        {"spec": {"rollout": {"httpRoute": None}}},
+    )
+    world.wait(
+        lambda: (
+            world.kube.get("v1", "Service", world.ns, "churn-stable") is None
+            and world.kube.get("v1", "Service", world.ns, "churn-canary") is None
+        ),
+        "the role Services deleted",
+    )
+    world.wait(
+        lambda: not condition(world, "TrafficRouted") and "traffic" not in service_status(world),
+        "TrafficRouted and status.traffic gone",
+    )
     assert world.kube.get("v1", "Service", world.ns, "churn") is not None
 
 
@@ -261,14 +324,19 @@ def test_missing_route_holds_the_canary_and_a_rollback_returns_all_to_stable(
         rollout=canary_spec(steps=[50, 100], stepSeconds=4, maxErrorRate=0.05),
     )
     wait_status(world, "v1 Ready", phase="Ready", readyReplicas=2)
-    cond = world.wait(lambda: (c := condition(world, "TrafficRouted")).get("status") == "False"
-                      and c, "TrafficRouted=False")  # fmt: skip
+    cond = world.wait(
+        lambda: (c := condition(world, "TrafficRouted")).get("status") == "False" and c,
+        "TrafficRouted=False",
+    )
     assert cond["reason"] == "HTTPRouteNotFound"
     assert cond["message"] == f"HTTPRoute churn not found in {world.ns}"
-    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
-                     {"spec": {"model": {"version": 2}}})  # fmt: skip
-    world.wait(lambda: condition(world, "Progressing").get("reason") == "WaitingForHTTPRoute",
-               "the rollout of v2 waiting for the route")  # fmt: skip
+    world.kube.patch(
+        API_VERSION, "InferenceService", world.ns, "churn", {"spec": {"model": {"version": 2}}}
+    )
+    world.wait(
+        lambda: condition(world, "Progressing").get("reason") == "WaitingForHTTPRoute",
+        "the rollout of v2 waiting for the route",
+    )
     assert deployment(world, "canary") is None, "no canary runs on a guess"
     assert [r for t, r, _ in service_events(world) if t == "Warning"] == ["HTTPRouteNotFound"]
 
@@ -302,13 +370,15 @@ def test_a_routed_step_is_timed_from_when_the_route_carries_its_weight(
     modelversion(world, 1)
     modelversion(world, 2)
     create_route(world)
-    service(world, {"version": 1}, replicas=2,
-                  rollout=canary_spec(steps=[50, 100], stepSeconds=3))  # fmt: skip
+    service(world, {"version": 1}, replicas=2, rollout=canary_spec(steps=[50, 100], stepSeconds=3))
     wait_status(world, "v1 Ready", phase="Ready", readyReplicas=2)
-    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
-                     {"spec": {"model": {"version": 2}}})  # fmt: skip
-    world.wait(lambda: weights(world) == (("churn-stable", 100), ("churn-canary", 0)),
-               "the canary listed at 0 while it is not ready")  # fmt: skip
+    world.kube.patch(
+        API_VERSION, "InferenceService", world.ns, "churn", {"spec": {"model": {"version": 2}}}
+    )
+    world.wait(
+        lambda: weights(world) == (("churn-stable", 100), ("churn-canary", 0)),
+        "the canary listed at 0 while it is not ready",
+    )
     time.sleep(5)  # the canary's pods stay unready for longer than stepSeconds (setup)
     waiting = service_status(world)["canary"]
     assert waiting["step"] == 0 and "servingSince" not in waiting, waiting
@@ -324,8 +394,11 @@ def test_a_routed_step_is_timed_from_when_the_route_carries_its_weight(
     assert {"service": "churn-canary", "version": 2, "weight": 50} in status["traffic"]
     since = epoch(status["canary"]["servingSince"])
     assert since - epoch(status["canary"]["stepStartedAt"]) >= 5
-    nxt = world.wait(lambda: (c := service_status(world).get("canary")) and c.get("step") == 1 and c,
-                     "step 2 (100%)", timeout=30)  # fmt: skip
+    nxt = world.wait(
+        lambda: (c := service_status(world).get("canary")) and c.get("step") == 1 and c,
+        "step 2 (100%)",
+        timeout=30,
+    )
     assert epoch(nxt["stepStartedAt"]) - since >= 3, nxt
     wait_status(world, "v2 promoted", phase="Ready", currentVersion=2, timeout=60)
 
@@ -341,14 +414,27 @@ def test_the_patch_is_guarded_and_what_it_means_for_the_users_server_side_apply(
     from perennial_operator.k8s.kube import Kube
 
     kube = Kube(cluster.api_client())
-    mine = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "HTTPRoute",
-            "metadata": {"name": "r", "namespace": namespace},
-            "spec": {"hostnames": ["a.example.com"],
-                     "rules": [{"backendRefs": [{"name": "churn", "port": 80}]}]}}  # fmt: skip
+    mine = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "HTTPRoute",
+        "metadata": {"name": "r", "namespace": namespace},
+        "spec": {
+            "hostnames": ["a.example.com"],
+            "rules": [{"backendRefs": [{"name": "churn", "port": 80}]}],
+        },
+    }
 
     def user_apply(*flags: str) -> Any:
-        return cluster.kubectl("apply", "--server-side", "--field-manager=gitops", *flags,
-                               "-f", "-", stdin=json.dumps(mine), check=False)  # fmt: skip
+        return cluster.kubectl(
+            "apply",
+            "--server-side",
+            "--field-manager=gitops",
+            *flags,
+            "-f",
+            "-",
+            stdin=json.dumps(mine),
+            check=False,
+        )
 
     assert user_apply().returncode == 0
     read, what, _ = httproute.read(kube, namespace, "r")
@@ -365,8 +451,9 @@ def test_the_patch_is_guarded_and_what_it_means_for_the_users_server_side_apply(
     assert written["spec"]["rules"][0]["backendRefs"] == [
         {"group": "", "kind": "Service", "name": "churn-stable", "port": 80, "weight": 100}
     ]
-    owners = {m["manager"]: set(m["fieldsV1"]["f:spec"]) for m in written["metadata"][
-        "managedFields"]}  # fmt: skip
+    owners = {
+        m["manager"]: set(m["fieldsV1"]["f:spec"]) for m in written["metadata"]["managedFields"]
+    }
     assert owners == {"gitops": {"f:hostnames"}, "perennial-traffic": {"f:rules"}}
 
     # The user's file, re-applied, differs from the route in spec.rules (the weights, and the
@@ -391,17 +478,22 @@ def test_a_route_its_gateway_refuses_holds_the_canary_until_it_is_accepted(
     route_status(world, "False", "NotAllowedByListeners", "no listener allows namespace ml")
     service(world, {"version": 1}, replicas=1, rollout=canary_spec(steps=[50, 100], stepSeconds=2))
     wait_status(world, "v1 Ready", phase="Ready", readyReplicas=1)
-    cond = world.wait(lambda: (c := condition(world, "TrafficRouted")).get("status") == "False"
-                      and c, "TrafficRouted=False")  # fmt: skip
+    cond = world.wait(
+        lambda: (c := condition(world, "TrafficRouted")).get("status") == "False" and c,
+        "TrafficRouted=False",
+    )
     assert cond["reason"] == "HTTPRouteNotAccepted"
     assert cond["message"] == (
         "HTTPRoute churn is not accepted by Gateway public (example.com/gateway-controller): "
         "NotAllowedByListeners: no listener allows namespace ml"
     )
-    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn",
-                     {"spec": {"model": {"version": 2}}})  # fmt: skip
-    world.wait(lambda: condition(world, "Progressing").get("reason") == "WaitingForHTTPRoute",
-               "the rollout of v2 waiting for the route")  # fmt: skip
+    world.kube.patch(
+        API_VERSION, "InferenceService", world.ns, "churn", {"spec": {"model": {"version": 2}}}
+    )
+    world.wait(
+        lambda: condition(world, "Progressing").get("reason") == "WaitingForHTTPRoute",
+        "the rollout of v2 waiting for the route",
+    )
     assert deployment(world, "canary") is None, "no canary on a route that carries nothing"
     assert weights(world) == (("churn", 1),), "a refused route is left as the user wrote it"
 

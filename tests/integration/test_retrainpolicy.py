@@ -182,9 +182,13 @@ def finish_probe(world: World, number: int, exit_code: int, message: dict[str, A
     (container,) = pod["spec"]["containers"]
     assert container["args"][:2] == ["perennial-train", "fingerprint"]
     stamp = now_iso()
-    terminated = {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error",
-                  "message": json.dumps(message, separators=(",", ":")),
-                  "startedAt": stamp, "finishedAt": stamp}  # fmt: skip
+    terminated = {
+        "exitCode": exit_code,
+        "reason": "Completed" if exit_code == 0 else "Error",
+        "message": json.dumps(message, separators=(",", ":")),
+        "startedAt": stamp,
+        "finishedAt": stamp,
+    }
     world.kube.patch_status("v1", "Pod", world.ns, pod["metadata"]["name"], {
         "phase": "Succeeded" if exit_code == 0 else "Failed",
         "startTime": stamp,
@@ -301,8 +305,10 @@ def test_new_data_found_by_the_probe_starts_one_trainingjob(world: World) -> Non
     record = status["newData"]
     assert "probeJob" not in record  # none in flight: the policy is training
     assert (record["sha256"], record["rows"], record["triggeredSha256"]) == (
-        NEW_SHA, 1234, NEW_SHA,
-    )  # fmt: skip
+        NEW_SHA,
+        1234,
+        NEW_SHA,
+    )
     checked = condition(world, "DatasetChecked")
     assert (checked["status"], checked["reason"]) == ("True", "DatasetChanged")
     assert probe in checked["message"]
@@ -316,8 +322,10 @@ def test_new_data_found_by_the_probe_starts_one_trainingjob(world: World) -> Non
 
 def test_a_failed_probe_warns_and_the_same_data_retrains_nothing(world: World) -> None:
     newdata_policy(world)
-    failure = {"outcome": "DatasetUnavailable",
-               "message": f"{DATASET}: no such file /mnt/pvc/datasets/churn.csv"}  # fmt: skip
+    failure = {
+        "outcome": "DatasetUnavailable",
+        "message": f"{DATASET}: no such file /mnt/pvc/datasets/churn.csv",
+    }
     first = finish_probe(world, 1, 4, failure)
     world.wait(
         lambda: condition(world, "DatasetChecked").get("reason") == "DatasetUnavailable",

@@ -81,9 +81,15 @@ class TestCluster:
         """A kwok-managed Node; deleted when the session ends (or by delete_node)."""
         with self.api_client() as api:
             node = nodes.create_node(
-                client.CoreV1Api(api), name, cpu=cpu, memory=memory, gpu=gpu,
-                labels=labels, taints=taints, pods=pods,
-            )  # fmt: skip
+                client.CoreV1Api(api),
+                name,
+                cpu=cpu,
+                memory=memory,
+                gpu=gpu,
+                labels=labels,
+                taints=taints,
+                pods=pods,
+            )
         self._nodes.append(name)
         return node
 
@@ -242,9 +248,13 @@ def operator(
     options = operator_options
     if options.artifact_claim:
         storage.bound_claim(kube, namespace, DEFAULT_ARTIFACT_PVC, str(tmp_path / "pv"))
-    proc = OperatorProcess(str(cluster.kubeconfig), namespace, tmp_path / "operator.log",
-                           pod_annotations=dict(options.pod_annotations),
-                           extra_env=dict(options.env)).start()  # fmt: skip
+    proc = OperatorProcess(
+        str(cluster.kubeconfig),
+        namespace,
+        tmp_path / "operator.log",
+        pod_annotations=dict(options.pod_annotations),
+        extra_env=dict(options.env),
+    ).start()
     try:
         yield proc
     finally:

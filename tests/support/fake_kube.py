@@ -299,9 +299,14 @@ class FakeKube:
         self._maybe_fail("event", obj["kind"], obj["metadata"]["name"])
         self._log("event", obj["kind"], obj["metadata"]["name"], reason)
         self.events.append(
-            {"kind": obj["kind"], "name": obj["metadata"]["name"], "type": type_,
-             "reason": reason, "message": message[:1024]}
-        )  # fmt: skip
+            {
+                "kind": obj["kind"],
+                "name": obj["metadata"]["name"],
+                "type": type_,
+                "reason": reason,
+                "message": message[:1024],
+            }
+        )
 
     def served_resources(self, api_version: str) -> list[str] | None:
         return list(self.served[api_version]) if api_version in self.served else None

@@ -36,8 +36,17 @@ from support.world import World, resource
 CLAIM = "perennial-artifacts"
 LABEL = "perennial.dev/inferenceservice"
 _addresses = itertools.count(1)
-PROFILE = {"features": [{"name": "age", "kind": "numeric", "edges": [30.0],
-                         "proportions": [0.5, 0.5], "missing": 0.0}]}  # fmt: skip
+PROFILE = {
+    "features": [
+        {
+            "name": "age",
+            "kind": "numeric",
+            "edges": [30.0],
+            "proportions": [0.5, 0.5],
+            "missing": 0.0,
+        }
+    ]
+}
 
 
 @dataclass
@@ -77,24 +86,26 @@ class Served:
         mv = f'model="{model}",version="{version}"'
         lv = f'{mv},protocol="v2"'
         total = self.ok + self.errors
-        return "\n".join([
-            "# TYPE perennial_requests counter",
-            f'perennial_requests_total{{{lv},code="200"}} {self.ok}',
-            f'perennial_requests_total{{{lv},code="500"}} {self.errors}',
-            "# TYPE perennial_request_duration_seconds histogram",
-            f'perennial_request_duration_seconds_bucket{{{lv},le="0.005"}} {self.fast}',
-            f'perennial_request_duration_seconds_bucket{{{lv},le="1.0"}} {total}',
-            f'perennial_request_duration_seconds_bucket{{{lv},le="+Inf"}} {total}',
-            f"perennial_request_duration_seconds_count{{{lv}}} {total}",
-            f"perennial_request_duration_seconds_sum{{{lv}}} {self.fast * 0.004 + self.slow}",
-            "# TYPE perennial_feature_bin counter",
-            f'perennial_feature_bin_total{{{mv},feature="age",bin="0"}} 75',
-            f'perennial_feature_bin_total{{{mv},feature="age",bin="1"}} 25',
-            "# TYPE perennial_feedback counter",
-            f'perennial_feedback_total{{{mv},outcome="correct"}} 9',
-            f'perennial_feedback_total{{{mv},outcome="incorrect"}} 1',
-            "",
-        ])  # fmt: skip
+        return "\n".join(
+            [
+                "# TYPE perennial_requests counter",
+                f'perennial_requests_total{{{lv},code="200"}} {self.ok}',
+                f'perennial_requests_total{{{lv},code="500"}} {self.errors}',
+                "# TYPE perennial_request_duration_seconds histogram",
+                f'perennial_request_duration_seconds_bucket{{{lv},le="0.005"}} {self.fast}',
+                f'perennial_request_duration_seconds_bucket{{{lv},le="1.0"}} {total}',
+                f'perennial_request_duration_seconds_bucket{{{lv},le="+Inf"}} {total}',
+                f"perennial_request_duration_seconds_count{{{lv}}} {total}",
+                f"perennial_request_duration_seconds_sum{{{lv}}} {self.fast * 0.004 + self.slow}",
+                "# TYPE perennial_feature_bin counter",
+                f'perennial_feature_bin_total{{{mv},feature="age",bin="0"}} 75',
+                f'perennial_feature_bin_total{{{mv},feature="age",bin="1"}} 25',
+                "# TYPE perennial_feedback counter",
+                f'perennial_feedback_total{{{mv},outcome="correct"}} 9',
+                f'perennial_feedback_total{{{mv},outcome="incorrect"}} 1',
+                "",
+            ]
+        )
 
 
 class FakePods:
@@ -111,8 +122,10 @@ class FakePods:
         self.stop = threading.Event()
         self.server = ThreadingHTTPServer(("0.0.0.0", 0), self._handler())
         self.port = self.server.server_address[1]
-        self.threads = [threading.Thread(target=self.server.serve_forever, daemon=True),
-                        threading.Thread(target=self._kubelet, daemon=True)]  # fmt: skip
+        self.threads = [
+            threading.Thread(target=self.server.serve_forever, daemon=True),
+            threading.Thread(target=self._kubelet, daemon=True),
+        ]
 
     def __enter__(self) -> FakePods:
         for thread in self.threads:
@@ -191,9 +204,15 @@ class FakePods:
             {"type": t, "status": "True", "lastTransitionTime": stamp}
             for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
         ]
-        container = {"name": "server", "image": pod["spec"]["containers"][0]["image"],
-                     "imageID": "", "ready": True, "started": True, "restartCount": 0,
-                     "state": {"running": {"startedAt": stamp}}}  # fmt: skip
+        container = {
+            "name": "server",
+            "image": pod["spec"]["containers"][0]["image"],
+            "imageID": "",
+            "ready": True,
+            "started": True,
+            "restartCount": 0,
+            "state": {"running": {"startedAt": stamp}},
+        }
         self.kube.patch_status("v1", "Pod", self.ns, pod["metadata"]["name"], {
             "phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}], "hostIP": "10.0.0.1",
             "startTime": stamp, "conditions": conditions, "containerStatuses": [container],
@@ -236,9 +255,17 @@ def modelversion(world: World, version: int, stage: str = "None") -> None:
 
 
 def service(world: World, model: dict[str, Any], **spec: Any) -> None:
-    world.create(resource("InferenceService", "churn",
-                          {"model": {"name": "churn", **model},
-                           "resources": {"cpu": "50m", "memory": "64Mi"}, **spec}))  # fmt: skip
+    world.create(
+        resource(
+            "InferenceService",
+            "churn",
+            {
+                "model": {"name": "churn", **model},
+                "resources": {"cpu": "50m", "memory": "64Mi"},
+                **spec,
+            },
+        )
+    )
 
 
 def service_status(world: World) -> dict[str, Any]:
@@ -285,9 +312,18 @@ def snapshot(cluster: Any, world: World, title: str) -> None:
     if not target:
         return
     parts = [f"### {title}"]
-    for args in (["get", "pisvc", "-o", "wide"], ["get", "deploy,hpa"],
-                 ["get", "events", "--field-selector", "involvedObject.kind=InferenceService",
-                  "--sort-by", ".lastTimestamp"]):  # fmt: skip
+    for args in (
+        ["get", "pisvc", "-o", "wide"],
+        ["get", "deploy,hpa"],
+        [
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.kind=InferenceService",
+            "--sort-by",
+            ".lastTimestamp",
+        ],
+    ):
         out = cluster.kubectl("-n", world.ns, *args, check=False)
         parts.append(f"$ kubectl {' '.join(args)}\n{out.stdout}{out.stderr}")
     with open(target, "a") as fh:

@@ -18,12 +18,21 @@ from support.poll import until
 T = TypeVar("T")
 OURS = ("TrainingJob", "ModelVersion", "InferenceService", "RetrainPolicy", "ComputePool")
 # The group version tests read each kind in; ours are all perennial.dev/v1alpha1.
-API_VERSIONS = MappingProxyType({
-    **dict.fromkeys(OURS, API_VERSION),
-    "Pod": "v1", "ConfigMap": "v1", "Service": "v1", "Event": "v1", "Node": "v1",
-    "PersistentVolume": "v1", "PersistentVolumeClaim": "v1",
-    "Job": "batch/v1", "Deployment": "apps/v1", "HorizontalPodAutoscaler": "autoscaling/v2",
-})  # fmt: skip
+API_VERSIONS = MappingProxyType(
+    {
+        **dict.fromkeys(OURS, API_VERSION),
+        "Pod": "v1",
+        "ConfigMap": "v1",
+        "Service": "v1",
+        "Event": "v1",
+        "Node": "v1",
+        "PersistentVolume": "v1",
+        "PersistentVolumeClaim": "v1",
+        "Job": "batch/v1",
+        "Deployment": "apps/v1",
+        "HorizontalPodAutoscaler": "autoscaling/v2",
+    }
+)
 
 
 def resource(kind: str, name: str, spec: dict[str, Any], **meta: Any) -> dict[str, Any]:

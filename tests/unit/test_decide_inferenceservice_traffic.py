@@ -34,8 +34,9 @@ from perennial_operator.decide.rollout.traffic import (
 pytestmark = pytest.mark.unit
 
 V1, V2, V3 = Target("m-v1", 1), Target("m-v2", 2), Target("m-v3", 3)
-ROUTED = RolloutSpec(strategy="Canary", steps=(10, 50, 100), step_seconds=10,
-                     ready_deadline=60, http_route="churn")  # fmt: skip
+ROUTED = RolloutSpec(
+    strategy="Canary", steps=(10, 50, 100), step_seconds=10, ready_deadline=60, http_route="churn"
+)
 ROLLING = RolloutSpec(strategy="Rolling", ready_deadline=60, http_route="churn")
 T0 = 1000.0
 GOOD = RequestStats(requests=1000, errors=1, p99_ms=40.0)
@@ -51,14 +52,20 @@ def scaling(version: int, replicas: int, ready_now: int) -> Track:
     return Track(version, replicas, ready_now, False)
 
 
-def obs(stable: Track | None = None, canary: Track | None = None, total: int = 4,
-        canary_stats: RequestStats | None = None, problem: str | None = None,
-        route_weight: int | None = None) -> Observed:  # fmt: skip
+def obs(
+    stable: Track | None = None,
+    canary: Track | None = None,
+    total: int = 4,
+    canary_stats: RequestStats | None = None,
+    problem: str | None = None,
+    route_weight: int | None = None,
+) -> Observed:
     return Observed(stable, canary, total, False, canary_stats, GOOD, problem, route_weight)
 
 
-def flight(target: Target, step: int, weight: int | None, started: float = T0,
-           serving: float | None = None) -> InFlight:  # fmt: skip
+def flight(
+    target: Target, step: int, weight: int | None, started: float = T0, serving: float | None = None
+) -> InFlight:
     return InFlight(target, step, weight, started, serving)
 
 
@@ -68,39 +75,65 @@ def weights(spec: RolloutSpec, state: State, observed: Observed) -> list[tuple[s
 
 # id, state, observed -> (role, version the role's Service selects, weight) per backendRef
 WEIGHT_CASES = [
-    ("at-rest-stable-takes-all", State(V1), obs(ready(1, 4)),
-     [("stable", 1, 100)]),
-    ("nothing-deployed-yet", State(None), obs(),
-     [("stable", None, 100)]),
-    ("new-canary-not-ready-gets-nothing", State(V1, flight(V2, 0, 10)),
-     obs(ready(1, 4), scaling(2, 1, 0)),
-     [("stable", 1, 100), ("canary", 2, 0)]),
-    ("first-step-once-ready", State(V1, flight(V2, 0, 10)), obs(ready(1, 4), ready(2, 1)),
-     [("stable", 1, 90), ("canary", 2, 10)]),
-    ("next-step-keeps-previous-weight-while-scaling-up", State(V1, flight(V2, 1, 50)),
-     obs(ready(1, 4), scaling(2, 2, 1)),
-     [("stable", 1, 90), ("canary", 2, 10)]),
-    ("next-step-once-ready-at-its-size", State(V1, flight(V2, 1, 50)),
-     obs(ready(1, 4), ready(2, 2)),
-     [("stable", 1, 50), ("canary", 2, 50)]),
-    ("later-step-with-no-ready-canary-pod-gets-nothing", State(V1, flight(V2, 1, 50)),
-     obs(ready(1, 4), scaling(2, 2, 0)),
-     [("stable", 1, 100), ("canary", 2, 0)]),
-    ("last-step", State(V1, flight(V2, 2, 100)), obs(ready(1, 4), ready(2, 4)),
-     [("stable", 1, 0), ("canary", 2, 100)]),
-    ("promotion-keeps-everything-on-the-canary", State(V2, flight(V2, 2, 100)),
-     obs(scaling(2, 4, 1), ready(2, 4)),
-     [("stable", 2, 0), ("canary", 2, 100)]),
-    ("after-promotion-the-new-stable-takes-all", State(V2), obs(ready(2, 4)),
-     [("stable", 2, 100)]),
-    ("rolling-update-spans-the-stable-deployment", State(V1, flight(V2, 0, None)),
-     obs(scaling(2, 4, 2)),
-     [("stable", None, 100)]),
-]  # fmt: skip
+    ("at-rest-stable-takes-all", State(V1), obs(ready(1, 4)), [("stable", 1, 100)]),
+    ("nothing-deployed-yet", State(None), obs(), [("stable", None, 100)]),
+    (
+        "new-canary-not-ready-gets-nothing",
+        State(V1, flight(V2, 0, 10)),
+        obs(ready(1, 4), scaling(2, 1, 0)),
+        [("stable", 1, 100), ("canary", 2, 0)],
+    ),
+    (
+        "first-step-once-ready",
+        State(V1, flight(V2, 0, 10)),
+        obs(ready(1, 4), ready(2, 1)),
+        [("stable", 1, 90), ("canary", 2, 10)],
+    ),
+    (
+        "next-step-keeps-previous-weight-while-scaling-up",
+        State(V1, flight(V2, 1, 50)),
+        obs(ready(1, 4), scaling(2, 2, 1)),
+        [("stable", 1, 90), ("canary", 2, 10)],
+    ),
+    (
+        "next-step-once-ready-at-its-size",
+        State(V1, flight(V2, 1, 50)),
+        obs(ready(1, 4), ready(2, 2)),
+        [("stable", 1, 50), ("canary", 2, 50)],
+    ),
+    (
+        "later-step-with-no-ready-canary-pod-gets-nothing",
+        State(V1, flight(V2, 1, 50)),
+        obs(ready(1, 4), scaling(2, 2, 0)),
+        [("stable", 1, 100), ("canary", 2, 0)],
+    ),
+    (
+        "last-step",
+        State(V1, flight(V2, 2, 100)),
+        obs(ready(1, 4), ready(2, 4)),
+        [("stable", 1, 0), ("canary", 2, 100)],
+    ),
+    (
+        "promotion-keeps-everything-on-the-canary",
+        State(V2, flight(V2, 2, 100)),
+        obs(scaling(2, 4, 1), ready(2, 4)),
+        [("stable", 2, 0), ("canary", 2, 100)],
+    ),
+    ("after-promotion-the-new-stable-takes-all", State(V2), obs(ready(2, 4)), [("stable", 2, 100)]),
+    (
+        "rolling-update-spans-the-stable-deployment",
+        State(V1, flight(V2, 0, None)),
+        obs(scaling(2, 4, 2)),
+        [("stable", None, 100)],
+    ),
+]
 
 
-@pytest.mark.parametrize(("state", "observed", "expected"), [c[1:] for c in WEIGHT_CASES],
-                         ids=[c[0] for c in WEIGHT_CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("state", "observed", "expected"),
+    [c[1:] for c in WEIGHT_CASES],
+    ids=[c[0] for c in WEIGHT_CASES],
+)
 def test_weights_for_each_state(state: State, observed: Observed, expected: list[Any]) -> None:
     got = weights(ROUTED, state, observed)
     assert got == expected
@@ -112,8 +145,9 @@ def test_every_step_gets_exactly_its_percentage_once_ready(steps: tuple[int, ...
     spec = RolloutSpec(strategy="Canary", steps=steps, http_route="r")
     for index, weight in enumerate(steps):
         canary_pods = -(-4 * weight // 100)
-        got = weights(spec, State(V1, flight(V2, index, weight)),
-                      obs(ready(1, 4), ready(2, canary_pods)))  # fmt: skip
+        got = weights(
+            spec, State(V1, flight(V2, index, weight)), obs(ready(1, 4), ready(2, canary_pods))
+        )
         assert got == [("stable", 1, 100 - weight), ("canary", 2, weight)]
 
 
@@ -140,8 +174,12 @@ def _drive(spec: RolloutSpec, total: int = 4) -> list[tuple[Any, ...]]:
         held = [w for _, _, w in weights(spec, state, world)]  # what the route holds now
         if spec.routed:
             world = obs(stable, canary, total=total, route_weight=held[-1])
-        tick = (state.rollout.weight if state.rollout else None, plan.stable[1],
-                plan.canary[1] if plan.canary else None, held)  # fmt: skip
+        tick = (
+            state.rollout.weight if state.rollout else None,
+            plan.stable[1],
+            plan.canary[1] if plan.canary else None,
+            held,
+        )
         if not seen or seen[-1] != tick or state.promoting:  # not ticks that start the clock
             seen.append(tick)
         if state.rollout is None:
@@ -213,13 +251,35 @@ HOLD_CASES = [
 
 
 @pytest.mark.parametrize(
-    ("spec", "state", "target", "observed", "now", "want_state", "want_stable", "want_canary",
-     "want_progress", "want_events", "want_rollback"),
-    [c[1:] for c in HOLD_CASES], ids=[c[0] for c in HOLD_CASES],
-)  # fmt: skip
-def test_an_unusable_route_holds_the_canary(spec, state, target, observed, now, want_state,
-                                            want_stable, want_canary, want_progress,
-                                            want_events, want_rollback) -> None:  # fmt: skip
+    (
+        "spec",
+        "state",
+        "target",
+        "observed",
+        "now",
+        "want_state",
+        "want_stable",
+        "want_canary",
+        "want_progress",
+        "want_events",
+        "want_rollback",
+    ),
+    [c[1:] for c in HOLD_CASES],
+    ids=[c[0] for c in HOLD_CASES],
+)
+def test_an_unusable_route_holds_the_canary(
+    spec,
+    state,
+    target,
+    observed,
+    now,
+    want_state,
+    want_stable,
+    want_canary,
+    want_progress,
+    want_events,
+    want_rollback,
+) -> None:
     plan = advance(spec, state, target, observed, now)
     assert plan.state == want_state
     assert plan.stable == want_stable
@@ -259,8 +319,11 @@ CLOCK_CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("inflight", "observed", "now", "since"), [c[1:] for c in CLOCK_CASES],
-                         ids=[c[0] for c in CLOCK_CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("inflight", "observed", "now", "since"),
+    [c[1:] for c in CLOCK_CASES],
+    ids=[c[0] for c in CLOCK_CASES],
+)
 def test_the_step_clock_runs_only_while_the_route_carries_the_step(
     inflight: InFlight, observed: Observed, now: float, since: float | None
 ) -> None:
@@ -288,13 +351,15 @@ def test_a_routed_step_passes_stepseconds_after_the_route_carried_it_not_before(
 def test_events_in_routed_mode_name_the_route_and_the_pods() -> None:
     plan = advance(ROUTED, State(V1), V2, obs(ready(1, 4)), T0)
     (event,) = plan.events
-    assert event.message == ("step 1/3: m-v2 at 10% of requests via HTTPRoute churn "
-                             "(1 canary, 4 stable pods)")  # fmt: skip
+    assert event.message == (
+        "step 1/3: m-v2 at 10% of requests via HTTPRoute churn (1 canary, 4 stable pods)"
+    )
 
 
 def test_rollout_spec_reads_the_route_name() -> None:
-    spec = rollout_spec({"rollout": {"strategy": "Canary", "steps": [50, 100],
-                                     "httpRoute": {"name": "churn"}}})  # fmt: skip
+    spec = rollout_spec(
+        {"rollout": {"strategy": "Canary", "steps": [50, 100], "httpRoute": {"name": "churn"}}}
+    )
     assert spec.http_route == "churn" and spec.routed
     assert not rollout_spec({"rollout": {"strategy": "Canary", "steps": [100]}}).routed
 
@@ -316,15 +381,24 @@ def test_read_problems(kind: str, reason: str, text: str) -> None:
 
 def _parent(name: str, accepted: str, reason: str = "", message: str = "") -> dict[str, Any]:
     cond = {"type": "Accepted", "status": accepted, "reason": reason, "message": message}
-    return {"parentRef": {"kind": "Gateway", "name": name}, "controllerName": "example.com/gw",
-            "conditions": [cond, {"type": "ResolvedRefs", "status": "True"}]}  # fmt: skip
+    return {
+        "parentRef": {"kind": "Gateway", "name": name},
+        "controllerName": "example.com/gw",
+        "conditions": [cond, {"type": "ResolvedRefs", "status": "True"}],
+    }
 
 
 def test_a_gateway_that_refuses_the_route_is_a_problem() -> None:
-    refused = {"status": {"parents": [
-        _parent("public", "True"),
-        _parent("internal", "False", "NotAllowedByListeners", "no listener allows namespace ml"),
-    ]}}  # fmt: skip
+    refused = {
+        "status": {
+            "parents": [
+                _parent("public", "True"),
+                _parent(
+                    "internal", "False", "NotAllowedByListeners", "no listener allows namespace ml"
+                ),
+            ]
+        }
+    }
     problem = parent_problem("churn", refused)
     assert problem is not None and problem.reason == "HTTPRouteNotAccepted"
     assert problem.message == (
@@ -347,25 +421,32 @@ def test_no_refusal_no_problem(route: dict[str, Any]) -> None:
 
 
 NOW = "2026-11-27T14:00:00Z"
-APPLIED = [{"service": "churn-stable", "version": 1, "weight": 90},
-           {"service": "churn-canary", "version": 2, "weight": 10}]  # fmt: skip
+APPLIED = [
+    {"service": "churn-stable", "version": 1, "weight": 90},
+    {"service": "churn-canary", "version": 2, "weight": 10},
+]
 
 
 def test_status_shows_the_applied_weights_and_the_condition() -> None:
-    out = with_traffic({"phase": "Progressing", "conditions": []}, "churn", None, APPLIED,
-                       generation=3, now=NOW)  # fmt: skip
+    out = with_traffic(
+        {"phase": "Progressing", "conditions": []}, "churn", None, APPLIED, generation=3, now=NOW
+    )
     assert out["traffic"] == APPLIED
     (cond,) = out["conditions"]
-    assert (cond["type"], cond["status"], cond["reason"]) == ("TrafficRouted", "True",
-                                                              "WeightsApplied")  # fmt: skip
+    assert (cond["type"], cond["status"], cond["reason"]) == (
+        "TrafficRouted",
+        "True",
+        "WeightsApplied",
+    )
     assert cond["message"] == "HTTPRoute churn: churn-stable 90%, churn-canary 10%"
     assert cond["observedGeneration"] == 3
 
 
 def test_status_without_a_route_drops_the_condition_and_the_traffic() -> None:
     missing = RouteProblem("HTTPRouteNotFound", MISSING)
-    out = with_traffic({"conditions": [], "traffic": APPLIED}, "churn", missing, None,
-                       generation=1, now=NOW)  # fmt: skip
+    out = with_traffic(
+        {"conditions": [], "traffic": APPLIED}, "churn", missing, None, generation=1, now=NOW
+    )
     assert out["traffic"] is None
     assert [(c["status"], c["reason"]) for c in out["conditions"]] == [
         ("False", "HTTPRouteNotFound")

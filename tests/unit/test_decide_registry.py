@@ -120,9 +120,13 @@ def test_modelversion_for_records_lineage_and_is_not_owned_by_the_job():
 def test_modelversion_status(artifact, phase, reason):
     model = {
         "metadata": {"name": "churn-v1", "generation": 2},
-        "spec": {"model": "churn", "version": 1, "artifact": artifact,
-                 "metrics": {"accuracy": 0.9, "roc_auc": 0.95}},
-    }  # fmt: skip
+        "spec": {
+            "model": "churn",
+            "version": 1,
+            "artifact": artifact,
+            "metrics": {"accuracy": 0.9, "roc_auc": 0.95},
+        },
+    }
     status = modelversion_status(model, "2026-11-27T14:00:00Z")
     (ready,) = status["conditions"]
     assert (status["phase"], ready["type"], ready["reason"]) == (phase, "Ready", reason)

@@ -29,8 +29,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("total", "weight", "expected"), [c[1:] for c in CASES],
-                         ids=[c[0] for c in CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("total", "weight", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_known_splits(total: int, weight: int, expected: tuple[int, int]) -> None:
     assert canary_split(total, weight) == Split(*expected)
 

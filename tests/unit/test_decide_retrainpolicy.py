@@ -115,8 +115,9 @@ def test_trigger_decisions(pol, svc, fires, held):
 
 
 def test_schedule_moves_on_after_firing_and_when_first_seen():
-    fired = retrainpolicy_plan(policy(SCHED, {**IDLE, "nextScheduledTime": PAST}),
-                               Observed(isvc(), None), now=NOW)  # fmt: skip
+    fired = retrainpolicy_plan(
+        policy(SCHED, {**IDLE, "nextScheduledTime": PAST}), Observed(isvc(), None), now=NOW
+    )
     first = retrainpolicy_plan(policy(SCHED), Observed(isvc(), None), now=NOW)
     assert fired.status["nextScheduledTime"] == first.status["nextScheduledTime"]
     assert first.status["nextScheduledTime"] == "2026-11-27T15:00:00Z"

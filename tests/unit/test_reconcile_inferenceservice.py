@@ -24,45 +24,68 @@ GATEWAY = "gateway.networking.k8s.io/v1"
 
 def modelversion(version: int) -> dict[str, Any]:
     return {
-        "apiVersion": API_VERSION, "kind": "ModelVersion",
+        "apiVersion": API_VERSION,
+        "kind": "ModelVersion",
         "metadata": {"name": f"churn-v{version}", "namespace": NS},
-        "spec": {"model": "churn", "version": version, "stage": "None",
-                 "artifact": {"uri": f"pvc://claim/models/churn/v{version}",
-                              "sha256": f"{version:02d}" * 32}},
+        "spec": {
+            "model": "churn",
+            "version": version,
+            "stage": "None",
+            "artifact": {
+                "uri": f"pvc://claim/models/churn/v{version}",
+                "sha256": f"{version:02d}" * 32,
+            },
+        },
         "status": {"phase": "Ready"},
-    }  # fmt: skip
+    }
 
 
 def deployment(track: str, version: int, replicas: int, ready: int) -> dict[str, Any]:
     labels = {"perennial.dev/model-version": str(version)}
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
         "metadata": {"name": f"churn-{track}", "namespace": NS, "generation": 1},
         "spec": {"replicas": replicas, "template": {"metadata": {"labels": labels}}},
-        "status": {"observedGeneration": 1, "replicas": replicas, "updatedReplicas": replicas,
-                   "readyReplicas": ready, "availableReplicas": ready},
-    }  # fmt: skip
+        "status": {
+            "observedGeneration": 1,
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+        },
+    }
 
 
 def service(rollout: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
     return {
-        "apiVersion": API_VERSION, "kind": "InferenceService",
+        "apiVersion": API_VERSION,
+        "kind": "InferenceService",
         "metadata": {"name": "churn", "namespace": NS, "generation": 2},
         "spec": {"model": {"name": "churn", "version": 2}, "replicas": 2, "rollout": rollout},
         "status": status,
-    }  # fmt: skip
+    }
 
 
 def canary_in_flight(started: float) -> dict[str, Any]:
     """v1 serves; v2's canary is at step 1 of [50, 100] since `started`, its pods not ready."""
-    canary = {"version": 2, "modelVersion": "churn-v2", "step": 0, "weight": 50,
-              "stepStartedAt": format_time(started)}  # fmt: skip
-    return {"currentVersion": 1, "currentModelVersion": "churn-v1", "canary": canary,
-            "phase": "Progressing", "conditions": []}  # fmt: skip
+    canary = {
+        "version": 2,
+        "modelVersion": "churn-v2",
+        "step": 0,
+        "weight": 50,
+        "stepStartedAt": format_time(started),
+    }
+    return {
+        "currentVersion": 1,
+        "currentModelVersion": "churn-v1",
+        "canary": canary,
+        "phase": "Progressing",
+        "conditions": [],
+    }
 
 
-CANARY = {"strategy": "Canary", "steps": [50, 100], "stepSeconds": 60,
-          "readyDeadlineSeconds": 300}  # fmt: skip
+CANARY = {"strategy": "Canary", "steps": [50, 100], "stepSeconds": 60, "readyDeadlineSeconds": 300}
 
 
 def world(rollout: dict[str, Any] = CANARY, *extra: dict[str, Any], served=None) -> FakeKube:
@@ -82,10 +105,19 @@ def settle(kube: FakeKube) -> None:
     """The Deployment controller and kubelets' part: every Deployment rolled out and ready."""
     for dep in kube.list("apps/v1", "Deployment", NS):
         replicas, meta = dep["spec"]["replicas"], dep["metadata"]
-        kube.patch_status("apps/v1", "Deployment", NS, meta["name"], {
-            "observedGeneration": meta["generation"], "replicas": replicas,
-            "updatedReplicas": replicas, "readyReplicas": replicas,
-            "availableReplicas": replicas})  # fmt: skip
+        kube.patch_status(
+            "apps/v1",
+            "Deployment",
+            NS,
+            meta["name"],
+            {
+                "observedGeneration": meta["generation"],
+                "replicas": replicas,
+                "updatedReplicas": replicas,
+                "readyReplicas": replicas,
+                "availableReplicas": replicas,
+            },
+        )
 
 
 def sync(kube: FakeKube) -> None:
@@ -134,9 +166,12 @@ def route() -> dict[str, Any]:
         {"group": "", "kind": "Service", "name": "churn-stable", "port": 80, "weight": 50},
         {"group": "", "kind": "Service", "name": "churn-canary", "port": 80, "weight": 50},
     ]
-    return {"apiVersion": GATEWAY, "kind": "HTTPRoute",
-            "metadata": {"name": "churn", "namespace": NS},
-            "spec": {"rules": [{"backendRefs": refs}]}}  # fmt: skip
+    return {
+        "apiVersion": GATEWAY,
+        "kind": "HTTPRoute",
+        "metadata": {"name": "churn", "namespace": NS},
+        "spec": {"rules": [{"backendRefs": refs}]},
+    }
 
 
 def test_with_a_route_the_weights_leave_the_canary_before_its_deployment_goes():
@@ -160,10 +195,23 @@ def test_the_route_is_read_before_the_decision_and_a_failed_write_holds_the_step
     the next tick even where the route reads as the step wants; the clock starts on the tick
     after one that found the route right."""
     routed = {**CANARY, "httpRoute": {"name": "churn"}}
-    fresh = service(routed, {"currentVersion": 1, "currentModelVersion": "churn-v1",
-                             "phase": "Ready", "conditions": []})  # fmt: skip
-    kube = FakeKube(fresh, modelversion(1), modelversion(2), deployment("stable", 1, 2, 2),
-                    route(), served={GATEWAY: ["httproutes"]})  # fmt: skip
+    fresh = service(
+        routed,
+        {
+            "currentVersion": 1,
+            "currentModelVersion": "churn-v1",
+            "phase": "Ready",
+            "conditions": [],
+        },
+    )
+    kube = FakeKube(
+        fresh,
+        modelversion(1),
+        modelversion(2),
+        deployment("stable", 1, 2, 2),
+        route(),
+        served={GATEWAY: ["httproutes"]},
+    )
     kube.fail("json_patch", "HTTPRoute", lambda: ApiException(status=403, reason="Forbidden"))
 
     def status() -> dict[str, Any]:

@@ -22,18 +22,32 @@ NS = "ml"
 
 def obj(kind: str, name: str, spec: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
     meta = {"name": name, "namespace": NS}
-    return {"apiVersion": API_VERSION, "kind": kind, "metadata": meta, "spec": spec,
-            "status": status}  # fmt: skip
+    return {
+        "apiVersion": API_VERSION,
+        "kind": kind,
+        "metadata": meta,
+        "spec": spec,
+        "status": status,
+    }
 
 
 def world() -> FakeKube:
-    policy = obj("RetrainPolicy", "churn", {
-        "inferenceService": "churn", "cooldownSeconds": 3600,
-        "template": {"model": "churn", "task": "classification",
-                     "dataset": {"uri": "builtin://breast_cancer", "target": "target"}},
-        "triggers": {"drift": {"psi": 0.2, "minSamples": 500}},
-        "promotion": {"mode": "Auto", "metric": "roc_auc", "minImprovement": 0.005},
-    }, {})  # fmt: skip
+    policy = obj(
+        "RetrainPolicy",
+        "churn",
+        {
+            "inferenceService": "churn",
+            "cooldownSeconds": 3600,
+            "template": {
+                "model": "churn",
+                "task": "classification",
+                "dataset": {"uri": "builtin://breast_cancer", "target": "target"},
+            },
+            "triggers": {"drift": {"psi": 0.2, "minSamples": 500}},
+            "promotion": {"mode": "Auto", "metric": "roc_auc", "minImprovement": 0.005},
+        },
+        {},
+    )
     service = obj(
         "InferenceService",
         "churn",
@@ -85,9 +99,18 @@ def test_a_candidate_that_passes_the_gate_is_promoted_once():
     kube = world()
     sync(kube)
     (job,) = jobs(kube)
-    kube.patch_status(API_VERSION, "TrainingJob", NS, job, {
-        "phase": "Succeeded", "modelVersion": "churn-v2",
-        "metrics": {"roc_auc": 0.95}, "baselineMetrics": {"roc_auc": 0.90}})  # fmt: skip
+    kube.patch_status(
+        API_VERSION,
+        "TrainingJob",
+        NS,
+        job,
+        {
+            "phase": "Succeeded",
+            "modelVersion": "churn-v2",
+            "metrics": {"roc_auc": 0.95},
+            "baselineMetrics": {"roc_auc": 0.90},
+        },
+    )
     kube.put(obj("ModelVersion", "churn-v2", {"model": "churn", "version": 2, "stage": "None"}, {}))
     sync(kube)
     sync(kube)

@@ -31,21 +31,27 @@ RESULT = {
 
 def trainingjob(name: str = "churn-1", uid: str = UID) -> dict[str, Any]:
     return {
-        "apiVersion": API_VERSION, "kind": "TrainingJob",
+        "apiVersion": API_VERSION,
+        "kind": "TrainingJob",
         "metadata": {"name": name, "namespace": NS, "uid": uid},
-        "spec": {"model": "churn", "task": "classification", "algorithm": "random_forest",
-                 "dataset": {"uri": "builtin://breast_cancer", "target": "target"}},
-    }  # fmt: skip
+        "spec": {
+            "model": "churn",
+            "task": "classification",
+            "algorithm": "random_forest",
+            "dataset": {"uri": "builtin://breast_cancer", "target": "target"},
+        },
+    }
 
 
 def finished_job(name: str = "churn-1", uid: str = UID) -> list[dict[str, Any]]:
     """The Job complete and its pod's train container done, with the runtime's result."""
     done = {"terminated": {"exitCode": 0, "reason": "Completed", "message": json.dumps(RESULT)}}
     job = {
-        "apiVersion": "batch/v1", "kind": "Job",
+        "apiVersion": "batch/v1",
+        "kind": "Job",
         "metadata": {"name": f"{name}-train", "namespace": NS},
         "status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]},
-    }  # fmt: skip
+    }
     pod = {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": f"{name}-train-x", "namespace": NS,
@@ -98,8 +104,12 @@ def test_a_crash_before_the_status_write_registers_no_second_model():
 
 def test_two_jobs_of_one_model_take_the_next_versions():
     other = "0f6b2c1e-0000-4000-8000-000000000002"
-    kube = FakeKube(trainingjob(), *finished_job(), trainingjob("churn-2", other),
-                    *finished_job("churn-2", other))  # fmt: skip
+    kube = FakeKube(
+        trainingjob(),
+        *finished_job(),
+        trainingjob("churn-2", other),
+        *finished_job("churn-2", other),
+    )
     sync(kube, "churn-1")
     sync(kube, "churn-2")
     assert modelversions(kube) == ["churn-v1", "churn-v2"]

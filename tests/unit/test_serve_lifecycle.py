@@ -39,10 +39,12 @@ def relist(model_dir, *names):
     """Rewrite result.json as if the trainer had written exactly these artifacts."""
     result = json.loads((model_dir / "result.json").read_text())
     result["artifacts"] = {
-        n: {"sha256": hashlib.sha256((model_dir / n).read_bytes()).hexdigest(),
-            "bytes": (model_dir / n).stat().st_size}
+        n: {
+            "sha256": hashlib.sha256((model_dir / n).read_bytes()).hexdigest(),
+            "bytes": (model_dir / n).stat().st_size,
+        }
         for n in names
-    }  # fmt: skip
+    }
     (model_dir / "result.json").write_text(json.dumps(result))
 
 

@@ -38,10 +38,14 @@ def v2_inputs(case):
     inputs = []
     for name in case.X_test.columns:
         numeric = name in case.numeric
-        inputs.append({
-            "name": name, "shape": [len(case.X_test)], "datatype": "FP64" if numeric else "BYTES",
-            "data": case.X_test[name].tolist(),
-        })  # fmt: skip
+        inputs.append(
+            {
+                "name": name,
+                "shape": [len(case.X_test)],
+                "datatype": "FP64" if numeric else "BYTES",
+                "data": case.X_test[name].tolist(),
+            }
+        )
     return inputs
 
 

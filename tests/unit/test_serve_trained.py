@@ -77,8 +77,11 @@ def test_serves_what_perennial_train_wrote(trained):
             ),
         )
         assert samples[info] == 1
-        bins = [v for (name, labels), v in samples.items() if name == "perennial_feature_bin_total"
-                and ("feature", "mean radius") in labels]  # fmt: skip
+        bins = [
+            v
+            for (name, labels), v in samples.items()
+            if name == "perennial_feature_bin_total" and ("feature", "mean radius") in labels
+        ]
         assert sum(bins) == 2 * len(frame) and np.count_nonzero(bins) > 3
     finally:
         assert server.stop() == 0

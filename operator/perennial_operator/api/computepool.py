@@ -30,8 +30,11 @@ def pool_node_labels(pool: Mapping[str, Any]) -> dict[str, str]:
 def pool_shape(pool: Mapping[str, Any]) -> dict[str, str]:
     """Capacity of one node as Kubernetes quantities (what kwok reports to the scheduler)."""
     node = pool["spec"]["node"]
-    shape = {"cpu": str(node["cpu"]), "memory": str(node["memory"]),
-             "pods": str(node.get("pods", 110))}  # fmt: skip
+    shape = {
+        "cpu": str(node["cpu"]),
+        "memory": str(node["memory"]),
+        "pods": str(node.get("pods", 110)),
+    }
     if int(node.get("gpu") or 0):
         shape[GPU_RESOURCE] = str(int(node["gpu"]))
     return shape

@@ -36,12 +36,12 @@ def computepool_node(pool: dict[str, Any], name: str) -> dict[str, Any]:
             "annotations": {
                 KWOK_ANNOTATION: KWOK_ANNOTATION_VALUE,
                 "node.alpha.kubernetes.io/ttl": "0",
-            },  # fmt: skip
+            },
             "labels": {
                 **pool_node_labels(pool),
                 HOSTNAME: name,
                 MANAGED_BY: MANAGED_BY_VALUE,
-            },  # fmt: skip
+            },
             "ownerReferences": [owner_reference(pool)],
         },
         "spec": {"taints": taints} if taints else {},

@@ -127,8 +127,10 @@ def route_patch(
         new = old[: ours[0]] + mine + rest
         if [_normal(r, namespace) for r in new] != [_normal(r, namespace) for r in old]:
             path = f"/spec/rules/{index}/backendRefs"
-            ops += [{"op": "test", "path": path, "value": old},
-                    {"op": "replace", "path": path, "value": new}]  # fmt: skip
+            ops += [
+                {"op": "test", "path": path, "value": old},
+                {"op": "replace", "path": path, "value": new},
+            ]
     return ops if found else None
 
 

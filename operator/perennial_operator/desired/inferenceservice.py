@@ -117,9 +117,12 @@ def _container(
 
 
 def _pod_template(
-    isvc: dict[str, Any], track: str, mv: dict[str, Any], config: OperatorConfig,
+    isvc: dict[str, Any],
+    track: str,
+    mv: dict[str, Any],
+    config: OperatorConfig,
     placement: Placement,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     labels = {
         **child_labels("InferenceService", isvc["metadata"]["name"]),
         **selector(isvc, track),
@@ -153,18 +156,24 @@ def _pod_template(
 
 
 def deployment(
-    isvc: dict[str, Any], track: str, mv: dict[str, Any], replicas: int | None,
-    config: OperatorConfig, placement: Placement,
-) -> dict[str, Any]:  # fmt: skip
+    isvc: dict[str, Any],
+    track: str,
+    mv: dict[str, Any],
+    replicas: int | None,
+    config: OperatorConfig,
+    placement: Placement,
+) -> dict[str, Any]:
     """`replicas=None` leaves spec.replicas out of our apply, so an HPA can own it."""
     template = _pod_template(isvc, track, mv, config, placement)
     spec: dict[str, Any] = {
         "selector": {"matchLabels": selector(isvc, track)},
-        "strategy": {"type": "RollingUpdate",
-                     "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}},
+        "strategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"},
+        },
         "revisionHistoryLimit": 3,
         "template": template,
-    }  # fmt: skip
+    }
     if replicas is not None:
         spec["replicas"] = replicas
     return {

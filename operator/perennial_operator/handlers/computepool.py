@@ -54,9 +54,13 @@ def loop_delay(resync: float, recheck: float | None, failures: int) -> float:
 
 @kopf.daemon(GROUP, VERSION, COMPUTEPOOLS, cancellation_timeout=10)
 async def computepool_loop(
-    name: str, body: kopf.Body, stopped: kopf.DaemonStopped, memo: kopf.Memo,
-    logger: kopf.Logger, **_: Any,
-) -> None:  # fmt: skip
+    name: str,
+    body: kopf.Body,
+    stopped: kopf.DaemonStopped,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
     loops: PoolLoops = memo.computepool_loops
     pool = loops[name] = PoolLoop(asyncio.get_running_loop(), body)
     failures = 0

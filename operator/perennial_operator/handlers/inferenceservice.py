@@ -86,14 +86,14 @@ def inferenceservices_by_computepool(
 @kopf.on.resume(*ISVC)
 @kopf.on.create(*ISVC)
 @kopf.on.update(*ISVC)
-def reconcile_inferenceservice(namespace: str | None, name: str, memo: kopf.Memo,
-                               **_: Any) -> None:  # fmt: skip
+def reconcile_inferenceservice(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
     _sync(memo, namespace, name)
 
 
 @kopf.on.event(GROUP, VERSION, MODELVERSIONS)
-def modelversion_changed(namespace: str | None, spec: kopf.Spec, memo: kopf.Memo,
-                         logger: kopf.Logger, **kwargs: Any) -> None:  # fmt: skip
+def modelversion_changed(
+    namespace: str | None, spec: kopf.Spec, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any
+) -> None:
     """A version appeared, became Ready, changed stage or was rejected: re-resolve."""
     index: kopf.Index[tuple[str, str], str] = kwargs["inferenceservices_by_model"]
     for name in index.get((str(namespace), str(spec.get("model"))), []):
@@ -101,8 +101,9 @@ def modelversion_changed(namespace: str | None, spec: kopf.Spec, memo: kopf.Memo
 
 
 @kopf.on.event(GATEWAY_GROUP, GATEWAY_VERSION, HTTPROUTES)
-def httproute_changed(namespace: str | None, name: str, memo: kopf.Memo, logger: kopf.Logger,
-                      **kwargs: Any) -> None:  # fmt: skip
+def httproute_changed(
+    namespace: str | None, name: str, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any
+) -> None:
     """A user created, edited or deleted a route a service steers (or we patched it)."""
     index: kopf.Index[tuple[str, str], str] = kwargs["inferenceservices_by_httproute"]
     for service in index.get((str(namespace), str(name)), []):
@@ -110,8 +111,9 @@ def httproute_changed(namespace: str | None, name: str, memo: kopf.Memo, logger:
 
 
 @kopf.on.event(GROUP, VERSION, COMPUTEPOOLS)
-def computepool_changed_for_services(name: str, memo: kopf.Memo, logger: kopf.Logger,
-                                     **kwargs: Any) -> None:  # fmt: skip
+def computepool_changed_for_services(
+    name: str, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any
+) -> None:
     """A pool a service names was created, changed or deleted: re-place its pods."""
     index: kopf.Index[str, tuple[str, str]] = kwargs["inferenceservices_by_computepool"]
     for namespace, service in index.get(name, []):
@@ -119,8 +121,7 @@ def computepool_changed_for_services(name: str, memo: kopf.Memo, logger: kopf.Lo
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=CHILDREN)
-def deployment_changed(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger,
-                       **_: Any) -> None:  # fmt: skip
+def deployment_changed(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     owner = body.metadata.labels.get(LABEL_INFERENCESERVICE)
     if owner:
         _sync_quietly(memo, body.metadata.namespace, owner, logger)
@@ -132,8 +133,7 @@ def drive_rollout(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -
 
 
 @kopf.timer(*ISVC, interval=30, initial_delay=5)
-def resync_inferenceservice(namespace: str | None, name: str, memo: kopf.Memo,
-                            **_: Any) -> None:  # fmt: skip
+def resync_inferenceservice(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
     _sync(memo, namespace, name)
 
 

@@ -55,20 +55,17 @@ def retrainpolicies_by_service(
 @kopf.on.resume(*RP)
 @kopf.on.create(*RP)
 @kopf.on.update(*RP)
-def reconcile_retrainpolicy(namespace: str | None, name: str, memo: kopf.Memo,
-                            **_: Any) -> None:  # fmt: skip
+def reconcile_retrainpolicy(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
     _sync(memo, namespace, name)
 
 
 @kopf.timer(*RP, interval=10, initial_delay=2)
-def resync_retrainpolicy(namespace: str | None, name: str, memo: kopf.Memo,
-                         **_: Any) -> None:  # fmt: skip
+def resync_retrainpolicy(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
     _sync(memo, namespace, name)
 
 
 @kopf.on.event(GROUP, VERSION, TRAININGJOBS, labels=CHILDREN)
-def trainingjob_changed(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger,
-                        **_: Any) -> None:  # fmt: skip
+def trainingjob_changed(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     owner = body.metadata.labels.get(LABEL_RETRAINPOLICY)
     if owner:
         _sync_quietly(memo, body.metadata.namespace, owner, logger)
@@ -82,8 +79,9 @@ def probe_changed(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: An
 
 
 @kopf.on.event(GROUP, VERSION, INFERENCESERVICES)
-def inferenceservice_changed(namespace: str | None, name: str, memo: kopf.Memo,
-                             logger: kopf.Logger, **kwargs: Any) -> None:  # fmt: skip
+def inferenceservice_changed(
+    namespace: str | None, name: str, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any
+) -> None:
     index: kopf.Index[tuple[str, str], str] = kwargs["retrainpolicies_by_service"]
     for policy in index.get((str(namespace), name), []):
         _sync_quietly(memo, namespace, policy, logger)

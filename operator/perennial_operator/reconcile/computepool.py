@@ -48,8 +48,10 @@ def describe(exc: BaseException) -> str:
 
 def _cordon(kube: KubeApi, name: str, on: bool, now: dt.datetime) -> None:
     stamp = format_time(now) if on else None
-    patch = {"spec": {"unschedulable": True if on else None},
-             "metadata": {"annotations": {ANNOTATION_CORDONED_FOR_REMOVAL: stamp}}}  # fmt: skip
+    patch = {
+        "spec": {"unschedulable": True if on else None},
+        "metadata": {"annotations": {ANNOTATION_CORDONED_FOR_REMOVAL: stamp}},
+    }
     kube.patch("v1", "Node", None, name, patch)
 
 

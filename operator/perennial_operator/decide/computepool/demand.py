@@ -58,8 +58,11 @@ def unschedulable_since(pod: Mapping[str, Any]) -> str | None:
     if (pod.get("metadata") or {}).get("deletionTimestamp"):
         return None  # going away: no node should be made for it
     for cond in status.get("conditions") or []:
-        if cond.get("type") == "PodScheduled" and cond.get("status") == "False" \
-                and cond.get("reason") == "Unschedulable":  # fmt: skip
+        if (
+            cond.get("type") == "PodScheduled"
+            and cond.get("status") == "False"
+            and cond.get("reason") == "Unschedulable"
+        ):
             return str(cond.get("lastTransitionTime") or "")  # "" still means: it is
     return None
 

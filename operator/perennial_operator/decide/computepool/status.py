@@ -36,10 +36,14 @@ def _conditions(
     gen = int(pool["metadata"].get("generation", 1))
     conds: list[Condition] = list((pool.get("status") or {}).get("conditions") or [])
     shape = ", ".join(f"{k} {v}" for k, v in pool_shape(pool).items())
-    fit_msg = "; ".join(f"{u.pod} needs more {', '.join(u.resources)} than one node has ({shape})"
-                        for u in d.unfittable[:10])  # fmt: skip
-    over_msg = (f"{len(d.overflow)} pending pod(s) do not fit: the pool is at maxNodes "
-                f"{pool['spec']['maxNodes']} ({_listing(d.overflow)})")  # fmt: skip
+    fit_msg = "; ".join(
+        f"{u.pod} needs more {', '.join(u.resources)} than one node has ({shape})"
+        for u in d.unfittable[:10]
+    )
+    over_msg = (
+        f"{len(d.overflow)} pending pod(s) do not fit: the pool is at maxNodes "
+        f"{pool['spec']['maxNodes']} ({_listing(d.overflow)})"
+    )
     for type_, ok, good, bad, message in (
         (c.PROVIDER_READY, out.error is None, c.PROVIDER_OK, c.PROVIDER_ERROR, out.error or ""),
         (c.PODS_FIT, not d.unfittable, c.ALL_PODS_FIT, c.POD_TOO_LARGE, fit_msg),
@@ -49,8 +53,15 @@ def _conditions(
         conds = set_condition(conds, type_=type_, status=ok, reason=good if ok else bad,
                               message="" if ok else message, generation=gen, now=now)  # fmt: skip
     is_ready, reason, message = ready
-    return set_condition(conds, type_=c.READY, status=is_ready, reason=reason, message=message,
-                         generation=gen, now=now)  # fmt: skip
+    return set_condition(
+        conds,
+        type_=c.READY,
+        status=is_ready,
+        reason=reason,
+        message=message,
+        generation=gen,
+        now=now,
+    )
 
 
 def _readiness(nodes: int, ready: int, d: Decision, out: Outcome) -> tuple[bool, str, str]:
@@ -70,20 +81,37 @@ def _events(pool: dict[str, Any], d: Decision, out: Outcome, conds: list[Conditi
     before: list[Condition] = list(previous.get("conditions") or [])
     events: list[Event] = []
     if out.added:
-        events.append(Event("Normal", c.SCALED_UP, f"scaled up from {d.current} to "
-                            f"{d.current + out.added} node(s): {d.reason}"))  # fmt: skip
+        events.append(
+            Event(
+                "Normal",
+                c.SCALED_UP,
+                f"scaled up from {d.current} to {d.current + out.added} node(s): {d.reason}",
+            )
+        )
     if out.removed:
-        events.append(Event("Normal", c.SCALED_DOWN, f"scaled down from {d.current} to "
-                            f"{d.current - len(out.removed)} node(s): removed "
-                            f"{_listing(list(out.removed))} ({d.reason})"))  # fmt: skip
+        events.append(
+            Event(
+                "Normal",
+                c.SCALED_DOWN,
+                f"scaled down from {d.current} to "
+                f"{d.current - len(out.removed)} node(s): removed "
+                f"{_listing(list(out.removed))} ({d.reason})",
+            )
+        )
     known = set(previous.get("unfittablePods") or [])
     shape = pool_shape(pool)
     for unfit in d.unfittable:
         if unfit.pod not in known:
             have = ", ".join(f"{r} {shape.get(r, '0')}" for r in unfit.resources)
-            events.append(Event("Warning", c.POD_TOO_LARGE, f"pod {unfit.pod} requests more "
-                                f"{', '.join(unfit.resources)} than one node has ({have}); "
-                                "not scaling for it"))  # fmt: skip
+            events.append(
+                Event(
+                    "Warning",
+                    c.POD_TOO_LARGE,
+                    f"pod {unfit.pod} requests more "
+                    f"{', '.join(unfit.resources)} than one node has ({have}); "
+                    "not scaling for it",
+                )
+            )
     # MaxNodesReached once when the pool fills up (which pod is left over may change);
     # ProviderError again whenever the error itself changes.
     watched = (
@@ -116,7 +144,7 @@ def computepool_status(
             k: v
             for k, v in (pool.get("status") or {}).items()
             if k in ("lastScaleUp", "lastScaleDown")
-        },  # fmt: skip
+        },
         "observedGeneration": int(pool["metadata"].get("generation", 1)),
         "nodes": len(live),
         "readyNodes": ready,

@@ -136,23 +136,36 @@ def triggered(record: Mapping[str, Any]) -> dict[str, Any]:
     return {**record, "triggeredSha256": record.get("sha256")}
 
 
-def checked(probe: str, found: Probed, serving: Mapping[str, Any] | None,
-            record: Mapping[str, Any], poll: int) -> tuple[bool, str, str]:  # fmt: skip
+def checked(
+    probe: str,
+    found: Probed,
+    serving: Mapping[str, Any] | None,
+    record: Mapping[str, Any],
+    poll: int,
+) -> tuple[bool, str, str]:
     """The DatasetChecked condition (ok, reason, message) after `probe` finished."""
     if found.failure is not None:
         reason, why = found.failure
         return False, reason, f"probe {probe} failed: {why}; trying again in {poll}s"
     if serving is None:
-        return True, c.NO_SERVING_VERSION, (
-            f"probe {probe}: dataset sha256 {short(found.sha256)} ({found.rows} rows); "
-            "no serving ModelVersion to compare it with"
-        )  # fmt: skip
+        return (
+            True,
+            c.NO_SERVING_VERSION,
+            (
+                f"probe {probe}: dataset sha256 {short(found.sha256)} ({found.rows} rows); "
+                "no serving ModelVersion to compare it with"
+            ),
+        )
     name, old = serving["metadata"]["name"], serving_sha256(serving)
     if found.sha256 == old:
-        return True, c.DATASET_UNCHANGED, (
-            f"probe {probe}: dataset sha256 {short(found.sha256)} ({found.rows} rows) is the "
-            f"data {name} was trained on"
-        )  # fmt: skip
+        return (
+            True,
+            c.DATASET_UNCHANGED,
+            (
+                f"probe {probe}: dataset sha256 {short(found.sha256)} ({found.rows} rows) is the "
+                f"data {name} was trained on"
+            ),
+        )
     message = f"probe {probe}: {dataset_change(old, found.sha256, found.rows)} since {name}"
     if not old:
         message += f" ({name} records no dataset sha256)"

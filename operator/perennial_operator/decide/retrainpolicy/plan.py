@@ -45,8 +45,12 @@ from perennial_operator.decide.retrainpolicy.triggers import (
 )
 
 IDLE, TRAINING, EVALUATING, PROMOTING, SUSPENDED = (
-    "Idle", "Training", "Evaluating", "Promoting", "Suspended",
-)  # fmt: skip
+    "Idle",
+    "Training",
+    "Evaluating",
+    "Promoting",
+    "Suspended",
+)
 
 
 @dataclass(frozen=True)
@@ -75,11 +79,18 @@ class Plan:
     probe: str | None = None  # create this newData probe Job (already named in status)
     events: list[Event] = field(default_factory=list)
 
-    def condition(self, type_: str, ok: bool, reason: str, message: str, *, gen: int,
-                  now: str) -> None:  # fmt: skip
+    def condition(
+        self, type_: str, ok: bool, reason: str, message: str, *, gen: int, now: str
+    ) -> None:
         self.status["conditions"] = set_condition(
-            self.status.get("conditions") or [], type_=type_, status=ok, reason=reason,
-            message=message, generation=gen, now=now)  # fmt: skip
+            self.status.get("conditions") or [],
+            type_=type_,
+            status=ok,
+            reason=reason,
+            message=message,
+            generation=gen,
+            now=now,
+        )
 
 
 def retrainpolicy_plan(policy: Mapping[str, Any], obs: Observed, *, now: dt.datetime) -> Plan:
@@ -98,17 +109,23 @@ def retrainpolicy_plan(policy: Mapping[str, Any], obs: Observed, *, now: dt.date
     return plan
 
 
-def _schedule(plan: Plan, spec: Mapping[str, Any], previous: Mapping[str, Any], gen: int,
-              now: dt.datetime) -> bool:  # fmt: skip
+def _schedule(
+    plan: Plan, spec: Mapping[str, Any], previous: Mapping[str, Any], gen: int, now: dt.datetime
+) -> bool:
     """Is the schedule due? Also moves nextScheduledTime on. A fire that finds a job running,
     a cooldown or suspend is skipped, as a CronJob with concurrencyPolicy Forbid does."""
     cron = (spec.get("triggers") or {}).get("schedule")
     if not cron or not valid_schedule(str(cron)):
         plan.status["nextScheduledTime"] = None
         if cron:
-            plan.condition(c.TRIGGERED, False, c.INVALID_SCHEDULE,
-                           f"schedule {cron!r} is not a valid cron expression",
-                           gen=gen, now=format_time(now))  # fmt: skip
+            plan.condition(
+                c.TRIGGERED,
+                False,
+                c.INVALID_SCHEDULE,
+                f"schedule {cron!r} is not a valid cron expression",
+                gen=gen,
+                now=format_time(now),
+            )
         return False
     recorded = parse_time(previous.get("nextScheduledTime"))
     if previous.get("observedGeneration") != gen:  # the schedule may have been edited
@@ -120,8 +137,9 @@ def _schedule(plan: Plan, spec: Mapping[str, Any], previous: Mapping[str, Any], 
     return due
 
 
-def _idle(plan: Plan, policy: Mapping[str, Any], obs: Observed, due: bool, gen: int,
-          now: dt.datetime) -> None:  # fmt: skip
+def _idle(
+    plan: Plan, policy: Mapping[str, Any], obs: Observed, due: bool, gen: int, now: dt.datetime
+) -> None:
     spec, stamp = policy["spec"], format_time(now)
     held = hold(spec, plan.status, obs.isvc, now)
     plan.status["phase"] = SUSPENDED if held and held.reason == c.SUSPENDED else IDLE
@@ -135,16 +153,27 @@ def _idle(plan: Plan, policy: Mapping[str, Any], obs: Observed, due: bool, gen: 
     if trigger is None:
         invalid = plan.status.get("nextScheduledTime") is None and spec["triggers"].get("schedule")
         if not invalid:
-            plan.condition(c.TRIGGERED, False, c.WAITING_FOR_TRIGGER,
-                           "no trigger has fired since the last TrainingJob",
-                           gen=gen, now=stamp)  # fmt: skip
+            plan.condition(
+                c.TRIGGERED,
+                False,
+                c.WAITING_FOR_TRIGGER,
+                "no trigger has fired since the last TrainingJob",
+                gen=gen,
+                now=stamp,
+            )
         _start_probe(plan, policy, now)
         return
     _start(plan, policy, trigger, str(isvc_status["currentModelVersion"]), gen, now)
 
 
-def _start(plan: Plan, policy: Mapping[str, Any], trigger: Trigger, baseline: str, gen: int,
-           now: dt.datetime) -> None:  # fmt: skip
+def _start(
+    plan: Plan,
+    policy: Mapping[str, Any],
+    trigger: Trigger,
+    baseline: str,
+    gen: int,
+    now: dt.datetime,
+) -> None:
     tid, stamp = trigger_id(now), format_time(now)
     name = retrain_trainingjob_name(policy["metadata"]["name"], tid)
     plan.status.update(
@@ -163,15 +192,17 @@ def _start(plan: Plan, policy: Mapping[str, Any], trigger: Trigger, baseline: st
     ]
 
 
-def _record_probe(plan: Plan, spec: Mapping[str, Any], obs: Observed, gen: int,
-                  now: dt.datetime) -> None:  # fmt: skip
+def _record_probe(
+    plan: Plan, spec: Mapping[str, Any], obs: Observed, gen: int, now: dt.datetime
+) -> None:
     """A finished probe: record what it found (or a Warning and the reason it failed)."""
     record, probe = record_of(plan.status), obs.probe
     if probe is None or not record.get("probeJob") or probe.name != record["probeJob"]:
         return
     if probe.job is None:  # never created (a crash in between) or already gone: forget it
-        plan.status["newData"] = replaced(record, {k: v for k, v in record.items()
-                                                   if k != "probeJob"})  # fmt: skip
+        plan.status["newData"] = replaced(
+            record, {k: v for k, v in record.items() if k != "probeJob"}
+        )
         return
     found = probe_result(probe)
     if found is None:
@@ -196,16 +227,21 @@ def _start_probe(plan: Plan, policy: Mapping[str, Any], now: dt.datetime) -> Non
     plan.status["newData"] = {**record, "probeJob": plan.probe}
 
 
-def _follow_job(plan: Plan, policy: Mapping[str, Any], obs: Observed, gen: int,
-                now: dt.datetime) -> None:  # fmt: skip
+def _follow_job(
+    plan: Plan, policy: Mapping[str, Any], obs: Observed, gen: int, now: dt.datetime
+) -> None:
     status, job = plan.status, obs.job
     if job is None:  # recorded but never created (a crash in between): create it now
         last = status.get("lastTrigger") or {}
         when = parse_time(last.get("time")) or now
         baseline = ((obs.isvc or {}).get("status") or {}).get("currentModelVersion")
         if baseline:
-            plan.start = Start(str(status["lastTrainingJob"]), trigger_id(when),
-                               str(last.get("reason", "")), str(baseline))  # fmt: skip
+            plan.start = Start(
+                str(status["lastTrainingJob"]),
+                trigger_id(when),
+                str(last.get("reason", "")),
+                str(baseline),
+            )
         status["phase"] = TRAINING
         return
     job_status = job.get("status") or {}
@@ -218,48 +254,80 @@ def _follow_job(plan: Plan, policy: Mapping[str, Any], obs: Observed, gen: int,
         status["phase"] = EVALUATING if job_status.get("phase") == "Succeeded" else TRAINING
 
 
-def _decided(plan: Plan, gen: int, now: dt.datetime, reason: str, message: str,
-             event_type: str, event_reason: str) -> None:  # fmt: skip
+def _decided(
+    plan: Plan,
+    gen: int,
+    now: dt.datetime,
+    reason: str,
+    message: str,
+    event_type: str,
+    event_reason: str,
+) -> None:
     plan.status["phase"] = IDLE
     plan.condition(c.PROMOTED, False, reason, message, gen=gen, now=format_time(now))
     plan.events.append(Event(event_type, event_reason, message))
 
 
-def _evaluate(plan: Plan, policy: Mapping[str, Any], obs: Observed,
-              job_status: Mapping[str, Any], gen: int, now: dt.datetime) -> None:  # fmt: skip
+def _evaluate(
+    plan: Plan,
+    policy: Mapping[str, Any],
+    obs: Observed,
+    job_status: Mapping[str, Any],
+    gen: int,
+    now: dt.datetime,
+) -> None:
     spec = policy["spec"]
     promotion = spec.get("promotion") or {}
     candidate = str(job_status["modelVersion"])
     plan.status["candidateModelVersion"] = candidate
-    verdict = gate(gate_metric(promotion, spec["template"]), job_status.get("metrics") or {},
-                   job_status.get("baselineMetrics") or {},
-                   float(promotion.get("minImprovement", 0)))  # fmt: skip
+    verdict = gate(
+        gate_metric(promotion, spec["template"]),
+        job_status.get("metrics") or {},
+        job_status.get("baselineMetrics") or {},
+        float(promotion.get("minImprovement", 0)),
+    )
     if not verdict.promote:
-        _decided(plan, gen, now, verdict.reason, f"{candidate} not promoted: {verdict.message}",
-                 "Normal", "NotPromoted")  # fmt: skip
+        _decided(
+            plan,
+            gen,
+            now,
+            verdict.reason,
+            f"{candidate} not promoted: {verdict.message}",
+            "Normal",
+            "NotPromoted",
+        )
         return
     model = ((obs.isvc or {}).get("spec") or {}).get("model") or {}
     if promotion.get("mode", "Auto") == "Manual":
-        message = (f"{candidate} passes the gate ({verdict.message}); promotion.mode is Manual: "
-                   f"set its spec.stage to promote it")  # fmt: skip
+        message = (
+            f"{candidate} passes the gate ({verdict.message}); promotion.mode is Manual: "
+            f"set its spec.stage to promote it"
+        )
         _decided(plan, gen, now, c.AWAITING_APPROVAL, message, "Normal", "AwaitingApproval")
     elif obs.isvc is None or model.get("version") is not None:
-        message = (f"{candidate} passes the gate ({verdict.message}) but InferenceService "
-                   f"{spec['inferenceService']} pins a version (or is gone): not promoted; "
-                   "point spec.model.version at it by hand")  # fmt: skip
+        message = (
+            f"{candidate} passes the gate ({verdict.message}) but InferenceService "
+            f"{spec['inferenceService']} pins a version (or is gone): not promoted; "
+            "point spec.model.version at it by hand"
+        )
         _decided(plan, gen, now, c.VERSION_PINNED, message, "Warning", "NotPromoted")
     else:
         _promote(plan, candidate, str(model.get("stage") or "Production"), verdict, gen, now)
 
 
-def _promote(plan: Plan, candidate: str, stage: str, verdict: Verdict, gen: int,
-             now: dt.datetime) -> None:  # fmt: skip
+def _promote(
+    plan: Plan, candidate: str, stage: str, verdict: Verdict, gen: int, now: dt.datetime
+) -> None:
     stamp = format_time(now)
     plan.promote = (candidate, stage)
     plan.status["phase"] = PROMOTING
-    plan.status["lastPromotion"] = {"modelVersion": candidate, "time": stamp,
-                                    "metric": verdict.metric, "baseline": verdict.baseline,
-                                    "candidate": verdict.candidate}  # fmt: skip
+    plan.status["lastPromotion"] = {
+        "modelVersion": candidate,
+        "time": stamp,
+        "metric": verdict.metric,
+        "baseline": verdict.baseline,
+        "candidate": verdict.candidate,
+    }
     message = f"{candidate} promoted to {stage}: {verdict.message}"
     plan.condition(c.PROMOTED, True, c.CANDIDATE_PROMOTED, message, gen=gen, now=stamp)
     plan.events.append(Event("Normal", "Promoted", message))

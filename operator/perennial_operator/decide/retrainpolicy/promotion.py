@@ -59,17 +59,27 @@ def gate(
     candidate = _number(candidate_metrics, metric)
     baseline = _number(baseline_metrics, metric)
     if candidate is None:
-        return Verdict(False, c.CANDIDATE_METRIC_MISSING,
-                       f"the candidate has no {metric} metric to compare", metric)  # fmt: skip
+        return Verdict(
+            False,
+            c.CANDIDATE_METRIC_MISSING,
+            f"the candidate has no {metric} metric to compare",
+            metric,
+        )
     if baseline is None:
-        return Verdict(False, c.BASELINE_METRIC_MISSING,
-                       f"the baseline has no {metric} on the test split "
-                       f"(candidate={candidate:.6g})", metric, candidate)  # fmt: skip
+        return Verdict(
+            False,
+            c.BASELINE_METRIC_MISSING,
+            f"the baseline has no {metric} on the test split (candidate={candidate:.6g})",
+            metric,
+            candidate,
+        )
     gain = improvement(metric, candidate, baseline)
     direction = "lower" if metric in LOWER_IS_BETTER else "higher"
-    numbers = (f"{metric} candidate={candidate:.6g} baseline={baseline:.6g} "
-               f"improvement={gain:+.6g} ({direction} is better), "
-               f"minImprovement={min_improvement:.6g}")  # fmt: skip
+    numbers = (
+        f"{metric} candidate={candidate:.6g} baseline={baseline:.6g} "
+        f"improvement={gain:+.6g} ({direction} is better), "
+        f"minImprovement={min_improvement:.6g}"
+    )
     if gain + EPSILON >= min_improvement:
         return Verdict(True, c.CANDIDATE_PROMOTED, numbers, metric, candidate, baseline)
     return Verdict(False, c.BELOW_MIN_IMPROVEMENT, numbers, metric, candidate, baseline)

@@ -93,19 +93,25 @@ def cooldown_until(spec: Mapping[str, Any], status: Mapping[str, Any]) -> dt.dat
 
 
 def hold(
-    spec: Mapping[str, Any], status: Mapping[str, Any], isvc: Mapping[str, Any] | None,
+    spec: Mapping[str, Any],
+    status: Mapping[str, Any],
+    isvc: Mapping[str, Any] | None,
     now: dt.datetime,
-) -> Hold | None:  # fmt: skip
+) -> Hold | None:
     """What keeps an idle policy from starting a TrainingJob, checked in this order."""
     if spec.get("suspend"):
         return Hold(c.SUSPENDED, "spec.suspend is true: no trigger starts a TrainingJob")
     if isvc is None:
-        return Hold(c.INFERENCESERVICE_NOT_FOUND,
-                    f"InferenceService {spec['inferenceService']} does not exist")  # fmt: skip
+        return Hold(
+            c.INFERENCESERVICE_NOT_FOUND,
+            f"InferenceService {spec['inferenceService']} does not exist",
+        )
     if not (isvc.get("status") or {}).get("currentModelVersion"):
-        return Hold(c.NO_SERVING_VERSION,
-                    f"InferenceService {spec['inferenceService']} serves no ModelVersion yet, "
-                    "so there is no baseline to beat")  # fmt: skip
+        return Hold(
+            c.NO_SERVING_VERSION,
+            f"InferenceService {spec['inferenceService']} serves no ModelVersion yet, "
+            "so there is no baseline to beat",
+        )
     until = cooldown_until(spec, status)
     if until is not None and now < until:
         return Hold(c.COOLING_DOWN, f"cooldown: no new TrainingJob before {format_time(until)}")

@@ -131,8 +131,14 @@ class Pods:
     stable: Track | None
 
 
-def _phase(previous: str | None, state: State, plan: Plan, res: Resolution, pods: Pods,
-           last_rollback: Mapping[str, Any] | None) -> str:  # fmt: skip
+def _phase(
+    previous: str | None,
+    state: State,
+    plan: Plan,
+    res: Resolution,
+    pods: Pods,
+    last_rollback: Mapping[str, Any] | None,
+) -> str:
     if state.current is None:
         return "Pending"
     if state.rollout is not None or (plan.progressing is not None and plan.progressing[0]):
@@ -146,8 +152,9 @@ def _phase(previous: str | None, state: State, plan: Plan, res: Resolution, pods
     return "Progressing" if rolling and previous not in SETTLED_PHASES else "Degraded"
 
 
-def _progressing(conds: list[Condition], plan: Plan, phase: str, pods: Pods, gen: int,
-                 now: str) -> list[Condition]:  # fmt: skip
+def _progressing(
+    conds: list[Condition], plan: Plan, phase: str, pods: Pods, gen: int, now: str
+) -> list[Condition]:
     if plan.progressing is not None:
         status, reason, message = plan.progressing
     elif phase == "Progressing":  # no rollout, but the Deployment is still coming up
@@ -158,8 +165,15 @@ def _progressing(conds: list[Condition], plan: Plan, phase: str, pods: Pods, gen
         if old is not None and old.get("status") == "False" and not stuck:
             return conds
         status, reason, message = False, c.ROLLOUT_COMPLETE, "no rollout in progress"
-    return set_condition(conds, type_=c.PROGRESSING, status=status, reason=reason,
-                         message=message, generation=gen, now=now)  # fmt: skip
+    return set_condition(
+        conds,
+        type_=c.PROGRESSING,
+        status=status,
+        reason=reason,
+        message=message,
+        generation=gen,
+        now=now,
+    )
 
 
 def pool_events(previous: Mapping[str, Any], plan: Plan) -> list[Event]:
@@ -184,23 +198,35 @@ def inferenceservice_status(
     meta, spec = isvc["metadata"], isvc["spec"]
     previous = dict(isvc.get("status") or {})
     gen = int(meta.get("generation", 1))
-    conds = set_condition(previous.get("conditions") or [], type_=c.MODEL_RESOLVED,
-                          status=res.target is not None, reason=res.reason,
-                          message=res.message, generation=gen, now=now)  # fmt: skip
+    conds = set_condition(
+        previous.get("conditions") or [],
+        type_=c.MODEL_RESOLVED,
+        status=res.target is not None,
+        reason=res.reason,
+        message=res.message,
+        generation=gen,
+        now=now,
+    )
     last_rollback = previous.get("lastRollback")
     if plan.rollback is not None:
-        last_rollback = {"version": plan.rollback.target.version, "reason": plan.rollback.reason,
-                         "time": now}  # fmt: skip
+        last_rollback = {
+            "version": plan.rollback.target.version,
+            "reason": plan.rollback.reason,
+            "time": now,
+        }
     phase = _phase(previous.get("phase"), plan.state, plan, res, pods, last_rollback)
     conds = _progressing(conds, plan, phase, pods, gen, now)
     ready = plan.state.current is not None and pods.ready >= pods.desired
     if plan.state.current is None:
         why = (c.NOTHING_TO_SERVE, "no model version deployed yet")
     else:
-        why = (c.REPLICAS_READY if ready else c.REPLICAS_NOT_READY,
-               f"{pods.ready}/{pods.desired} replicas ready")  # fmt: skip
-    conds = set_condition(conds, type_=c.READY, status=ready, reason=why[0], message=why[1],
-                          generation=gen, now=now)  # fmt: skip
+        why = (
+            c.REPLICAS_READY if ready else c.REPLICAS_NOT_READY,
+            f"{pods.ready}/{pods.desired} replicas ready",
+        )
+    conds = set_condition(
+        conds, type_=c.READY, status=ready, reason=why[0], message=why[1], generation=gen, now=now
+    )
     status: dict[str, Any] = {
         **previous,
         **_state_fields(plan.state),

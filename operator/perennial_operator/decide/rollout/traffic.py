@@ -150,16 +150,28 @@ def describe(applied: Sequence[Mapping[str, Any]]) -> str:
 
 
 def traffic_condition(
-    conditions: list[Condition], route: str, problem: RouteProblem | None,
-    applied: Sequence[Mapping[str, Any]] | None, *, generation: int, now: str,
-) -> list[Condition]:  # fmt: skip
+    conditions: list[Condition],
+    route: str,
+    problem: RouteProblem | None,
+    applied: Sequence[Mapping[str, Any]] | None,
+    *,
+    generation: int,
+    now: str,
+) -> list[Condition]:
     if problem is not None:
         status, reason, message = False, problem.reason, problem.message
     else:
         status, reason = True, t.WEIGHTS_APPLIED
         message = f"HTTPRoute {route}: {describe(applied or ())}"
-    return set_condition(conditions, type_=t.TRAFFIC_ROUTED, status=status, reason=reason,
-                         message=message, generation=generation, now=now)  # fmt: skip
+    return set_condition(
+        conditions,
+        type_=t.TRAFFIC_ROUTED,
+        status=status,
+        reason=reason,
+        message=message,
+        generation=generation,
+        now=now,
+    )
 
 
 def without_traffic_condition(conditions: list[Condition]) -> list[Condition]:
@@ -167,9 +179,11 @@ def without_traffic_condition(conditions: list[Condition]) -> list[Condition]:
 
 
 def traffic_events(
-    previous: list[Condition], route: str, problem: RouteProblem | None,
+    previous: list[Condition],
+    route: str,
+    problem: RouteProblem | None,
     shifted: Sequence[Mapping[str, Any]] | None,
-) -> list[Event]:  # fmt: skip
+) -> list[Event]:
     """A Warning when the route becomes unusable (once, not every tick), and a Normal Event
     whenever the operator changed its weights."""
     events = []
@@ -183,16 +197,22 @@ def traffic_events(
 
 
 def with_traffic(
-    status: Mapping[str, Any], route: str | None, problem: RouteProblem | None,
-    applied: Sequence[Mapping[str, Any]] | None, *, generation: int, now: str,
-) -> dict[str, Any]:  # fmt: skip
+    status: Mapping[str, Any],
+    route: str | None,
+    problem: RouteProblem | None,
+    applied: Sequence[Mapping[str, Any]] | None,
+    *,
+    generation: int,
+    now: str,
+) -> dict[str, Any]:
     """`status` with the TrafficRouted condition and status.traffic: the weights the route
     holds for our Services (after our patch; as read when the patch failed; absent when there
     is no route or no rule points here). Both go away when spec.rollout.httpRoute is unset."""
     conditions = list(status.get("conditions") or [])
     if route is None:
         return {**status, "conditions": without_traffic_condition(conditions), "traffic": None}
-    conditions = traffic_condition(conditions, route, problem, applied,
-                                   generation=generation, now=now)  # fmt: skip
+    conditions = traffic_condition(
+        conditions, route, problem, applied, generation=generation, now=now
+    )
     traffic = [dict(a) for a in applied] if applied else None
     return {**status, "conditions": conditions, "traffic": traffic}

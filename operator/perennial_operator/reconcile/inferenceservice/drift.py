@@ -20,8 +20,9 @@ from perennial_operator.reconcile.inferenceservice.pods import pod_urls, samples
 log = logging.getLogger(__name__)
 
 
-def measure_drift(kube: KubeApi, isvc: dict[str, Any], config: OperatorConfig,
-                  source: ReferenceSource) -> dict[str, Any] | None:  # fmt: skip
+def measure_drift(
+    kube: KubeApi, isvc: dict[str, Any], config: OperatorConfig, source: ReferenceSource
+) -> dict[str, Any] | None:
     """Measure and write; returns the status patch (None when there was nothing to write)."""
     meta, status = isvc["metadata"], isvc.get("status") or {}
     ns, version = meta["namespace"], int(status["currentVersion"])
@@ -37,9 +38,14 @@ def measure_drift(kube: KubeApi, isvc: dict[str, Any], config: OperatorConfig,
     live = live_metric(samples)
     if live is not None:
         patch["liveMetric"] = live
-    profile = next((p for url in urls[:3]
-                    if (p := source.profile(url, model, mv["spec"]["artifact"]["sha256"]))),
-                   None)  # fmt: skip
+    profile = next(
+        (
+            p
+            for url in urls[:3]
+            if (p := source.profile(url, model, mv["spec"]["artifact"]["sha256"]))
+        ),
+        None,
+    )
     drift = drift_report(profile, samples, now=now_iso()) if profile else None
     if drift is not None:
         # A merge patch merges maps: features that are gone must be nulled explicitly.

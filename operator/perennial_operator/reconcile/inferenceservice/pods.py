@@ -15,8 +15,9 @@ from perennial_operator.k8s.scrape import pod_url, scrape
 PARALLEL = 8  # pods scraped at once: one slow pod must not hold the rollout tick for long
 
 
-def pod_urls(kube: KubeApi, namespace: str, selector: dict[str, str], version: int,
-             config: OperatorConfig) -> list[str]:  # fmt: skip
+def pod_urls(
+    kube: KubeApi, namespace: str, selector: dict[str, str], version: int, config: OperatorConfig
+) -> list[str]:
     labels = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
     pods = kube.list("v1", "Pod", namespace, labels)
     return [pod_url(config.pod_url_template, ip, SERVE_PORT) for ip in ready_pod_ips(pods, version)]
@@ -33,8 +34,9 @@ def samples_of(urls: list[str]) -> tuple[list[Sample], int]:
     return samples, len(answered)
 
 
-def counters_of(kube: KubeApi, namespace: str, selector: dict[str, str], version: int,
-                config: OperatorConfig) -> tuple[list[PodCounters], int]:  # fmt: skip
+def counters_of(
+    kube: KubeApi, namespace: str, selector: dict[str, str], version: int, config: OperatorConfig
+) -> tuple[list[PodCounters], int]:
     """Each ready pod's request counters for `version`, by pod name (the pods that did not
     answer are left out), and how many pods were asked."""
     labels = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))

@@ -55,10 +55,15 @@ from perennial_operator.reconcile.locks import KeyedLocks
 
 log = logging.getLogger(__name__)
 KIND = "InferenceService"
-OUTCOMES = MappingProxyType({
-    "Promoted": "promoted", "RolledBack": "rolled_back", "RolledOut": "rolled_out",
-    "RolloutSuperseded": "superseded", "RolloutAbandoned": "abandoned",
-})  # fmt: skip
+OUTCOMES = MappingProxyType(
+    {
+        "Promoted": "promoted",
+        "RolledBack": "rolled_back",
+        "RolledOut": "rolled_out",
+        "RolloutSuperseded": "superseded",
+        "RolloutAbandoned": "abandoned",
+    }
+)
 
 
 def sync_inferenceservice(
@@ -104,8 +109,11 @@ def _sync(kube: KubeApi, isvc: dict[str, Any], config: OperatorConfig) -> str:
 
 def _gather(kube: KubeApi, isvc: dict[str, Any], config: OperatorConfig, now: float) -> Gathered:
     meta, spec = isvc["metadata"], isvc["spec"]
-    mvs = [m for m in kube.list(API_VERSION, "ModelVersion", meta["namespace"])
-           if m["spec"].get("model") == spec["model"]["name"]]  # fmt: skip
+    mvs = [
+        m
+        for m in kube.list(API_VERSION, "ModelVersion", meta["namespace"])
+        if m["spec"].get("model") == spec["model"]["name"]
+    ]
     state, rspec = state_from_status(isvc.get("status") or {}), rollout_spec(spec)
     obs = _deployments(kube, isvc)
     placement = _placement(kube, isvc)
@@ -154,8 +162,15 @@ def _placement(kube: KubeApi, isvc: dict[str, Any]) -> Placement | None:
     return pool_placement(pool) if pool else None
 
 
-def _measure(kube: KubeApi, isvc: dict[str, Any], state: State, obs: Observed,
-             config: OperatorConfig, *, analyse: bool) -> Observed:  # fmt: skip
+def _measure(
+    kube: KubeApi,
+    isvc: dict[str, Any],
+    state: State,
+    obs: Observed,
+    config: OperatorConfig,
+    *,
+    analyse: bool,
+) -> Observed:
     """Scrape the canary pods' counters (for a baseline, and for the step's analysis) and,
     when `analyse`, the stable's totals (shown in Events for comparison)."""
     ns, name = isvc["metadata"]["namespace"], isvc["metadata"]["name"]
@@ -164,22 +179,33 @@ def _measure(kube: KubeApi, isvc: dict[str, Any], state: State, obs: Observed,
     selector = desired.selector(isvc, CANARY)
     pods, asked = counters_of(kube, ns, selector, flight.target.version, config)
     if len(pods) < asked:
-        log.warning("%s/%s: %d of %d canary pods did not answer /metrics",
-                    ns, name, asked - len(pods), asked)  # fmt: skip
+        log.warning(
+            "%s/%s: %d of %d canary pods did not answer /metrics",
+            ns,
+            name,
+            asked - len(pods),
+            asked,
+        )
     obs = replace(obs, canary_pods=tuple(pods))
     if not analyse:
         return obs
     urls = pod_urls(kube, ns, desired.selector(isvc, STABLE), state.current.version, config)
     samples, answered = samples_of(urls)
     if answered < len(urls):
-        log.warning("%s/%s: %d of %d stable pods did not answer /metrics",
-                    ns, name, len(urls) - answered, len(urls))  # fmt: skip
+        log.warning(
+            "%s/%s: %d of %d stable pods did not answer /metrics",
+            ns,
+            name,
+            len(urls) - answered,
+            len(urls),
+        )
     stable = request_stats(of_version(samples, state.current.version))
     return replace(obs, canary_stats=step_stats(pods, flight.baseline), stable_stats=stable)
 
 
-def _act(kube: KubeApi, isvc: dict[str, Any], seen: Gathered, plan: Plan,
-         config: OperatorConfig) -> traffic.RouteView | None:  # fmt: skip
+def _act(
+    kube: KubeApi, isvc: dict[str, Any], seen: Gathered, plan: Plan, config: OperatorConfig
+) -> traffic.RouteView | None:
     """Every write the plan asks for but its Events and status; returns the route as written."""
     if plan.rollback is not None:
         _reject(kube, seen.modelversions.get(plan.rollback.target.name), isvc, plan)
@@ -198,8 +224,9 @@ def _post(kube: KubeApi, isvc: dict[str, Any], event: Event) -> None:
         metrics.ROLLOUTS.labels(outcome=OUTCOMES[event.reason]).inc()
 
 
-def _apply_children(kube: KubeApi, isvc: dict[str, Any], plan: Plan, seen: Gathered,
-                    config: OperatorConfig) -> None:  # fmt: skip
+def _apply_children(
+    kube: KubeApi, isvc: dict[str, Any], plan: Plan, seen: Gathered, config: OperatorConfig
+) -> None:
     ns, name = isvc["metadata"]["namespace"], isvc["metadata"]["name"]
     kube.apply(desired.service(isvc))
     hpa = desired.hpa(isvc)
@@ -238,11 +265,17 @@ def _reject(kube: KubeApi, mv: dict[str, Any] | None, isvc: dict[str, Any], plan
     rollback, service = plan.rollback, isvc["metadata"]["name"]
     if mv is None or rollback is None:
         return
-    entry = {"inferenceService": service, "reason": rollback.reason,
-             "message": rollback.message[:4096], "time": now_iso()}  # fmt: skip
+    entry = {
+        "inferenceService": service,
+        "reason": rollback.reason,
+        "message": rollback.message[:4096],
+        "time": now_iso(),
+    }
     rejections = [*((mv.get("status") or {}).get("rejections") or []), entry][-64:]
     meta = mv["metadata"]
-    kube.patch_status(API_VERSION, "ModelVersion", meta["namespace"], meta["name"],
-                      {"rejections": rejections})  # fmt: skip
-    kube.event(mv, "Warning", "Rejected", f"rolled back by InferenceService {service}: "
-               f"{rollback.reason}")  # fmt: skip
+    kube.patch_status(
+        API_VERSION, "ModelVersion", meta["namespace"], meta["name"], {"rejections": rejections}
+    )
+    kube.event(
+        mv, "Warning", "Rejected", f"rolled back by InferenceService {service}: {rollback.reason}"
+    )

@@ -58,8 +58,14 @@ def facts(isvc: dict[str, Any], view: RouteView, state: State) -> tuple[str | No
     return (problem.message if problem else None), canary_weight_held(isvc, view, state)
 
 
-def steer(kube: KubeApi, isvc: dict[str, Any], view: RouteView, spec: RolloutSpec, state: State,
-          obs: Observed) -> RouteView:  # fmt: skip
+def steer(
+    kube: KubeApi,
+    isvc: dict[str, Any],
+    view: RouteView,
+    spec: RolloutSpec,
+    state: State,
+    obs: Observed,
+) -> RouteView:
     """Point the role Services at `state`'s versions, then give the route `state`'s weights.
     Services first: a route never names a Service that does not exist yet."""
     versions = traffic.service_versions(state)
@@ -75,16 +81,24 @@ def steer(kube: KubeApi, isvc: dict[str, Any], view: RouteView, spec: RolloutSpe
     ns = isvc["metadata"]["namespace"]
     written, what, detail = httproute.patch(kube, ns, view.name, ops)
     if written is None:
-        log.warning("%s/%s: HTTPRoute %s not patched: %s %s",
-                    ns, isvc["metadata"]["name"], view.name, what, detail)  # fmt: skip
+        log.warning(
+            "%s/%s: HTTPRoute %s not patched: %s %s",
+            ns,
+            isvc["metadata"]["name"],
+            view.name,
+            what,
+            detail,
+        )
         return replace(view, problem=traffic.read_problem(what, view.name, ns, detail))
     shifted = desired.applied(written, services, _versions(isvc, state))
     return replace(view, route=written, shifted=shifted)
 
 
 def _versions(isvc: dict[str, Any], state: State) -> dict[str, int | None]:
-    return {desired.role_service_name(isvc, role): version
-            for role, version in traffic.service_versions(state).items()}  # fmt: skip
+    return {
+        desired.role_service_name(isvc, role): version
+        for role, version in traffic.service_versions(state).items()
+    }
 
 
 def canary_weight_held(isvc: dict[str, Any], view: RouteView, state: State) -> int | None:
@@ -97,8 +111,9 @@ def canary_weight_held(isvc: dict[str, Any], view: RouteView, state: State) -> i
     return next((int(a["weight"]) for a in applied or () if a["service"] == name), None)
 
 
-def status(isvc: dict[str, Any], new_status: dict[str, Any], view: RouteView | None,
-           state: State, now: str) -> tuple[dict[str, Any], list[Event]]:  # fmt: skip
+def status(
+    isvc: dict[str, Any], new_status: dict[str, Any], view: RouteView | None, state: State, now: str
+) -> tuple[dict[str, Any], list[Event]]:
     """status.traffic and the TrafficRouted condition, and the Events they call for."""
     previous = (isvc.get("status") or {}).get("conditions") or []
     gen = int(isvc["metadata"].get("generation", 1))
@@ -107,8 +122,9 @@ def status(isvc: dict[str, Any], new_status: dict[str, Any], view: RouteView | N
     applied = None
     if view.route is not None:
         applied = desired.applied(view.route, desired.our_services(isvc), _versions(isvc, state))
-    out = traffic.with_traffic(new_status, view.name, view.problem, applied,
-                               generation=gen, now=now)  # fmt: skip
+    out = traffic.with_traffic(
+        new_status, view.name, view.problem, applied, generation=gen, now=now
+    )
     return out, traffic.traffic_events(previous, view.name, view.problem, view.shifted)
 
 
@@ -119,5 +135,6 @@ def drop_services(kube: KubeApi, isvc: dict[str, Any]) -> None:
     if get_condition(previous, t.TRAFFIC_ROUTED) is None:
         return
     for role in desired.ROLES:
-        kube.delete("v1", "Service", isvc["metadata"]["namespace"],
-                    desired.role_service_name(isvc, role))  # fmt: skip
+        kube.delete(
+            "v1", "Service", isvc["metadata"]["namespace"], desired.role_service_name(isvc, role)
+        )
