@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -20,8 +20,7 @@ from perennial_hack.local_runtime.claims import claim_bound, delete_volume, ensu
 from perennial_hack.local_runtime.runtime import ANNOTATIONS
 from perennial_hack.local_runtime.volumes import Layout
 from perennial_operator.config import DEFAULT_ARTIFACT_PVC
-from perennial_operator.k8s.kube import Kube
-from support.operator_process import OperatorProcess
+from support.operator_process import OperatorOptions
 from support.poll import until
 
 
@@ -88,12 +87,6 @@ def local_runtime(
 
 
 @pytest.fixture
-def kube(cluster: Any) -> Iterator[Kube]:
-    with cluster.api_client() as api_client:
-        yield Kube(api_client)
-
-
-@pytest.fixture
 def artifacts(cluster: Any, namespace: str, local_runtime: LocalRuntimeProcess) -> Iterator[Path]:
     """The operator's artifact claim in this namespace, bound; its local folder."""
     api = Api(str(cluster.kubeconfig))
@@ -108,12 +101,11 @@ def artifacts(cluster: Any, namespace: str, local_runtime: LocalRuntimeProcess) 
 
 
 @pytest.fixture
-def operator(cluster: Any, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
-    proc = OperatorProcess(
-        str(cluster.kubeconfig),
-        namespace,
-        tmp_path / "operator.log",
-        pod_annotations=dict(ANNOTATIONS),
-    ).start()
-    yield proc
-    proc.stop()
+def operator_options() -> OperatorOptions:
+    """Pods of our runtime go to the local runtime (it runs them as processes)."""
+    return OperatorOptions(pod_annotations=dict(ANNOTATIONS))
+
+
+@pytest.fixture
+def world_notes(local_runtime: LocalRuntimeProcess) -> Callable[[], str]:
+    return lambda: "--- local runtime ---\n" + local_runtime.log_tail(30)

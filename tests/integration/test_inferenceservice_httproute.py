@@ -20,6 +20,7 @@ from kubernetes import client
 
 from perennial_operator.api.group import API_VERSION
 from perennial_operator.api.timestamps import epoch
+from perennial_operator.k8s.kube import Kube
 from support.inferenceservice import (
     Behaviour,
     FakePods,
@@ -404,16 +405,14 @@ def test_a_routed_step_is_timed_from_when_the_route_carries_its_weight(
 
 
 def test_the_patch_is_guarded_and_what_it_means_for_the_users_server_side_apply(
-    cluster: Any, namespace: str, gateway_api: None
+    cluster: Any, kube: Kube, namespace: str, gateway_api: None
 ) -> None:
     """The JSON patch's `test` guards a rule the user changed after the operator read it.
     And because spec.rules is atomic, the operator's patch makes it the owner of the whole
     list: the user's next server-side apply of the rules conflicts unless forced."""
     from perennial_operator.desired.httproute import route_patch
     from perennial_operator.k8s import httproute
-    from perennial_operator.k8s.kube import Kube
 
-    kube = Kube(cluster.api_client())
     mine = {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "HTTPRoute",
