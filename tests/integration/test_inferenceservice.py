@@ -25,10 +25,12 @@ from support.inferenceservice import (
     fake_pods,
     modelversion,
     operator_options,
+    pin,
     service,
     service_events,
     service_status,
     serving_claim,
+    serving_v1_of_two,
     snapshot,
     wait_status,
 )
@@ -108,20 +110,12 @@ def _snapshot_rollout(world: World) -> tuple[Any, ...]:
 
 
 def test_canary_walks_every_step_and_promotes(world: World, cluster: Any) -> None:
-    modelversion(world, 1)
-    modelversion(world, 2)
-    service(
-        world,
-        {"version": 1},
-        replicas=2,
-        rollout={"strategy": "Canary", "steps": [25, 50, 100], "stepSeconds": 2},
+    serving_v1_of_two(
+        world, replicas=2, rollout={"strategy": "Canary", "steps": [25, 50, 100], "stepSeconds": 2}
     )
-    wait_status(world, "v1 Ready", phase="Ready", readyReplicas=2)
     cluster.kubectl("-n", world.ns, "scale", "inferenceservice/churn", "--replicas=4")
     wait_status(world, "scaled to 4 through the scale subresource", phase="Ready", readyReplicas=4)
-    world.kube.patch(
-        API_VERSION, "InferenceService", world.ns, "churn", {"spec": {"model": {"version": 2}}}
-    )
+    pin(world, 2)
     seen: list[tuple[Any, ...]] = []
 
     def promoted() -> bool:
@@ -164,19 +158,13 @@ def test_canary_breaching_the_error_rate_is_rolled_back(
     world: World, fake_pods: FakePods, cluster: Any
 ) -> None:
     fake_pods.behaviour[2] = Behaviour(ok=160, errors=40)
-    modelversion(world, 1)
-    modelversion(world, 2)
-    service(
+    serving_v1_of_two(
         world,
-        {"version": 1},
         replicas=2,
         rollout={"strategy": "Canary", "steps": [50, 100], "stepSeconds": 1, "maxErrorRate": 0.05},
     )
-    wait_status(world, "v1 Ready", phase="Ready", readyReplicas=2)
     stable_uid = deployment(world, "stable")["metadata"]["uid"]
-    world.kube.patch(
-        API_VERSION, "InferenceService", world.ns, "churn", {"spec": {"model": {"version": 2}}}
-    )
+    pin(world, 2)
     world.wait(lambda: deployment(world, "canary"), "the canary Deployment")
     status = wait_status(world, "rolled back", phase="RolledBack", timeout=90)
     snapshot(cluster, world, "after the rollback")
@@ -212,18 +200,12 @@ def test_a_breach_in_a_later_step_is_not_hidden_by_the_earlier_steps(
     step 2 answers 10 of every 110 with a 500 (9 %). Since the pods started that is well
     under 1 %, so a cumulative analysis would promote; the step's own numbers roll it back."""
     fake_pods.behaviour[2] = Behaviour(ok=2000)
-    modelversion(world, 1)
-    modelversion(world, 2)
-    service(
+    serving_v1_of_two(
         world,
-        {"version": 1},
         replicas=2,
         rollout={"strategy": "Canary", "steps": [50, 100], "stepSeconds": 2, "maxErrorRate": 0.05},
     )
-    wait_status(world, "v1 Ready", phase="Ready", readyReplicas=2)
-    world.kube.patch(
-        API_VERSION, "InferenceService", world.ns, "churn", {"spec": {"model": {"version": 2}}}
-    )
+    pin(world, 2)
     world.wait(lambda: (service_status(world).get("canary") or {}).get("step") == 1, "step 2")
     fake_pods.behaviour[2] = Behaviour(ok=100, errors=10)
     status = wait_status(world, "rolled back", phase="RolledBack", timeout=90)
@@ -244,18 +226,12 @@ def test_errors_before_a_step_began_do_not_fail_it(world: World, fake_pods: Fake
     coming up), then serve clean. Since the pods started that is a 20 % error rate at the
     first step; the steps themselves are clean, so the canary is promoted."""
     fake_pods.behaviour[2] = Behaviour(ok=200, startup_errors=100)
-    modelversion(world, 1)
-    modelversion(world, 2)
-    service(
+    serving_v1_of_two(
         world,
-        {"version": 1},
         replicas=2,
         rollout={"strategy": "Canary", "steps": [50, 100], "stepSeconds": 1, "maxErrorRate": 0.05},
     )
-    wait_status(world, "v1 Ready", phase="Ready", readyReplicas=2)
-    world.kube.patch(
-        API_VERSION, "InferenceService", world.ns, "churn", {"spec": {"model": {"version": 2}}}
-    )
+    pin(world, 2)
     wait_status(world, "v2 promoted", currentVersion=2, timeout=90)
     steps = [m for _, r, m in service_events(world) if r in ("CanaryStep", "Promoted")]
     assert len(steps) == 2 and all("error rate 0.0000" in m for m in steps), steps
@@ -290,18 +266,10 @@ def test_tracking_waits_for_a_model_then_follows_the_stage(world: World) -> None
 
 
 def test_operator_killed_mid_canary_resumes_at_its_step(world: World) -> None:
-    modelversion(world, 1)
-    modelversion(world, 2)
-    service(
-        world,
-        {"version": 1},
-        replicas=2,
-        rollout={"strategy": "Canary", "steps": [50, 100], "stepSeconds": 3},
+    serving_v1_of_two(
+        world, replicas=2, rollout={"strategy": "Canary", "steps": [50, 100], "stepSeconds": 3}
     )
-    wait_status(world, "v1 Ready", phase="Ready", readyReplicas=2)
-    world.kube.patch(
-        API_VERSION, "InferenceService", world.ns, "churn", {"spec": {"model": {"version": 2}}}
-    )
+    pin(world, 2)
     world.wait(
         lambda: (service_status(world).get("canary") or {}).get("weight") == 50, "step 1 (50%)"
     )
@@ -326,11 +294,8 @@ def test_canary_never_ready_is_rolled_back_at_the_deadline(
     world: World, fake_pods: FakePods
 ) -> None:
     fake_pods.never_ready.add(2)
-    modelversion(world, 1)
-    modelversion(world, 2)
-    service(
+    serving_v1_of_two(
         world,
-        {"version": 1},
         replicas=2,
         rollout={
             "strategy": "Canary",
@@ -339,10 +304,7 @@ def test_canary_never_ready_is_rolled_back_at_the_deadline(
             "readyDeadlineSeconds": 3,
         },
     )
-    wait_status(world, "v1 Ready", phase="Ready", readyReplicas=2)
-    world.kube.patch(
-        API_VERSION, "InferenceService", world.ns, "churn", {"spec": {"model": {"version": 2}}}
-    )
+    pin(world, 2)
     status = wait_status(world, "rolled back at the deadline", phase="RolledBack", timeout=60)
     assert status["lastRollback"]["reason"] == "ReadyDeadlineExceeded"
     world.wait(lambda: deployment(world, "canary") is None, "the canary Deployment removed")
@@ -358,18 +320,10 @@ def test_a_canary_ready_late_still_serves_its_share_for_step_seconds(
     """The step's clock starts when the canary is ready at the step's size, not when the step
     began: a canary that took longer than stepSeconds to come up is not passed at once."""
     fake_pods.never_ready.add(2)
-    modelversion(world, 1)
-    modelversion(world, 2)
-    service(
-        world,
-        {"version": 1},
-        replicas=2,
-        rollout={"strategy": "Canary", "steps": [50, 100], "stepSeconds": 3},
+    serving_v1_of_two(
+        world, replicas=2, rollout={"strategy": "Canary", "steps": [50, 100], "stepSeconds": 3}
     )
-    wait_status(world, "v1 Ready", phase="Ready", readyReplicas=2)
-    world.kube.patch(
-        API_VERSION, "InferenceService", world.ns, "churn", {"spec": {"model": {"version": 2}}}
-    )
+    pin(world, 2)
     began = world.wait(
         lambda: (c := service_status(world).get("canary")) and c.get("weight") == 50 and c,
         "step 1 (50%) began",

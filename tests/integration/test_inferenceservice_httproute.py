@@ -29,10 +29,12 @@ from support.inferenceservice import (
     fake_pods,
     modelversion,
     operator_options,
+    pin,
     service,
     service_events,
     service_status,
     serving_claim,
+    serving_v1_of_two,
     wait_status,
 )
 from support.poll import until
@@ -176,9 +178,7 @@ def test_without_the_gateway_api_the_canary_waits_then_goes_once_it_is_installed
     assert cond["reason"] == "GatewayAPINotInstalled"
     assert "httproutes.gateway.networking.k8s.io/v1" in cond["message"]
     assert ("Warning", "GatewayAPINotInstalled") in [(t, r) for t, r, _ in service_events(world)]
-    world.kube.patch(
-        API_VERSION, "InferenceService", world.ns, "churn", {"spec": {"model": {"version": 2}}}
-    )
+    pin(world, 2)
     world.wait(
         lambda: condition(world, "Progressing").get("reason") == "WaitingForHTTPRoute",
         "the rollout of v2 waiting for the route",
@@ -208,13 +208,8 @@ def test_without_the_gateway_api_the_canary_waits_then_goes_once_it_is_installed
 
 
 def test_route_weights_follow_every_canary_step_exactly(world: World, gateway_api: None) -> None:
-    modelversion(world, 1)
-    modelversion(world, 2)
     create_route(world)
-    service(
-        world, {"version": 1}, replicas=2, rollout=canary_spec(steps=[25, 50, 100], stepSeconds=2)
-    )
-    wait_status(world, "v1 Ready", phase="Ready", readyReplicas=2)
+    serving_v1_of_two(world, replicas=2, rollout=canary_spec(steps=[25, 50, 100], stepSeconds=2))
     world.wait(
         lambda: weights(world) == (("churn-stable", 100),),
         "the user's backendRef to churn replaced by churn-stable at 100",
@@ -229,9 +224,7 @@ def test_route_weights_follow_every_canary_step_exactly(world: World, gateway_ap
     assert condition(world, "TrafficRouted")["reason"] == "WeightsApplied"
     assert selects(world, "churn-stable") == "1" and selects(world, "churn-canary") == "1"
 
-    world.kube.patch(
-        API_VERSION, "InferenceService", world.ns, "churn", {"spec": {"model": {"version": 2}}}
-    )
+    pin(world, 2)
     seen: list[tuple[tuple[str, int], ...]] = []
     stable_sizes: set[int] = set()
     canary_selects: set[str | None] = set()
@@ -316,24 +309,16 @@ def test_missing_route_holds_the_canary_and_a_rollback_returns_all_to_stable(
     world: World, gateway_api: None, fake_pods: FakePods
 ) -> None:
     fake_pods.behaviour[2] = Behaviour(ok=160, errors=40)
-    modelversion(world, 1)
-    modelversion(world, 2)
-    service(
-        world,
-        {"version": 1},
-        replicas=2,
-        rollout=canary_spec(steps=[50, 100], stepSeconds=4, maxErrorRate=0.05),
+    serving_v1_of_two(
+        world, replicas=2, rollout=canary_spec(steps=[50, 100], stepSeconds=4, maxErrorRate=0.05)
     )
-    wait_status(world, "v1 Ready", phase="Ready", readyReplicas=2)
     cond = world.wait(
         lambda: (c := condition(world, "TrafficRouted")).get("status") == "False" and c,
         "TrafficRouted=False",
     )
     assert cond["reason"] == "HTTPRouteNotFound"
     assert cond["message"] == f"HTTPRoute churn not found in {world.ns}"
-    world.kube.patch(
-        API_VERSION, "InferenceService", world.ns, "churn", {"spec": {"model": {"version": 2}}}
-    )
+    pin(world, 2)
     world.wait(
         lambda: condition(world, "Progressing").get("reason") == "WaitingForHTTPRoute",
         "the rollout of v2 waiting for the route",
@@ -368,14 +353,9 @@ def test_a_routed_step_is_timed_from_when_the_route_carries_its_weight(
     """The canary's pods come up later than stepSeconds: the route gets the step's weight
     only then, and the step's clock starts with it, so the step is measured at 50%."""
     fake_pods.never_ready.add(2)
-    modelversion(world, 1)
-    modelversion(world, 2)
     create_route(world)
-    service(world, {"version": 1}, replicas=2, rollout=canary_spec(steps=[50, 100], stepSeconds=3))
-    wait_status(world, "v1 Ready", phase="Ready", readyReplicas=2)
-    world.kube.patch(
-        API_VERSION, "InferenceService", world.ns, "churn", {"spec": {"model": {"version": 2}}}
-    )
+    serving_v1_of_two(world, replicas=2, rollout=canary_spec(steps=[50, 100], stepSeconds=3))
+    pin(world, 2)
     world.wait(
         lambda: weights(world) == (("churn-stable", 100), ("churn-canary", 0)),
         "the canary listed at 0 while it is not ready",
@@ -471,12 +451,9 @@ def test_the_patch_is_guarded_and_what_it_means_for_the_users_server_side_apply(
 def test_a_route_its_gateway_refuses_holds_the_canary_until_it_is_accepted(
     world: World, gateway_api: None
 ) -> None:
-    modelversion(world, 1)
-    modelversion(world, 2)
     create_route(world)
     route_status(world, "False", "NotAllowedByListeners", "no listener allows namespace ml")
-    service(world, {"version": 1}, replicas=1, rollout=canary_spec(steps=[50, 100], stepSeconds=2))
-    wait_status(world, "v1 Ready", phase="Ready", readyReplicas=1)
+    serving_v1_of_two(world, replicas=1, rollout=canary_spec(steps=[50, 100], stepSeconds=2))
     cond = world.wait(
         lambda: (c := condition(world, "TrafficRouted")).get("status") == "False" and c,
         "TrafficRouted=False",
@@ -486,9 +463,7 @@ def test_a_route_its_gateway_refuses_holds_the_canary_until_it_is_accepted(
         "HTTPRoute churn is not accepted by Gateway public (example.com/gateway-controller): "
         "NotAllowedByListeners: no listener allows namespace ml"
     )
-    world.kube.patch(
-        API_VERSION, "InferenceService", world.ns, "churn", {"spec": {"model": {"version": 2}}}
-    )
+    pin(world, 2)
     world.wait(
         lambda: condition(world, "Progressing").get("reason") == "WaitingForHTTPRoute",
         "the rollout of v2 waiting for the route",

@@ -268,6 +268,22 @@ def service(world: World, model: dict[str, Any], **spec: Any) -> None:
     )
 
 
+def serving_v1_of_two(world: World, **spec: Any) -> None:
+    """ModelVersions churn-v1 and churn-v2, and the service pinned to v1 and Ready on its
+    replicas: where a rollout test starts."""
+    modelversion(world, 1)
+    modelversion(world, 2)
+    service(world, {"version": 1}, **spec)
+    replicas = int(spec.get("replicas", 1))
+    wait_status(world, "v1 Ready", phase="Ready", readyReplicas=replicas)
+
+
+def pin(world: World, version: int) -> None:
+    """Point the service at `version` (spec.model.version), as a user would."""
+    patch = {"spec": {"model": {"version": version}}}
+    world.kube.patch(API_VERSION, "InferenceService", world.ns, "churn", patch)
+
+
 def service_status(world: World) -> dict[str, Any]:
     return world.status("InferenceService", "churn")
 

@@ -24,14 +24,8 @@ pytestmark = pytest.mark.unit
 NOW = "2026-11-27T14:00:00Z"
 
 
-def mv(
-    version: int,
-    stage: str = "None",
-    phase: str | None = "Ready",
-    model: str = "churn",
-    rejected_by: str | None = None,
-    uri: str = "pvc://a/m",
-) -> dict[str, Any]:
+def mv(version: int, stage: str = "None", phase: str | None = "Ready", model: str = "churn",
+       rejected_by: str | None = None, uri: str = "pvc://a/m") -> dict[str, Any]:  # fmt: skip
     status: dict[str, Any] = {"phase": phase} if phase else {}
     if rejected_by:
         status["rejections"] = [{"inferenceService": rejected_by, "reason": "ErrorRateExceeded"}]
@@ -137,14 +131,8 @@ STATUS_CASES = [
     [c[1:] for c in STATUS_CASES],
     ids=[c[0] for c in STATUS_CASES],
 )
-def test_status(
-    previous: dict[str, Any],
-    res: Resolution,
-    plan: Plan,
-    observed: Pods,
-    phase: str,
-    conds: dict[str, tuple[str, str]],
-) -> None:
+def test_status(previous: dict[str, Any], res: Resolution, plan: Plan, observed: Pods,
+                phase: str, conds: dict[str, tuple[str, str]]) -> None:  # fmt: skip
     status = inferenceservice_status(isvc(**previous), res, plan, observed, now=NOW)
     assert status["phase"] == phase
     got = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
@@ -254,15 +242,8 @@ def test_rollout_spec_defaults() -> None:
     )
 
 
-def deployment(
-    replicas: int,
-    generation: int = 2,
-    observed: int = 2,
-    updated: int = 2,
-    total: int = 2,
-    available: int = 2,
-    ready: int = 2,
-) -> dict[str, Any]:
+def deployment(replicas: int, generation: int = 2, observed: int = 2, updated: int = 2,
+               total: int = 2, available: int = 2, ready: int = 2) -> dict[str, Any]:  # fmt: skip
     return {
         "metadata": {"generation": generation},
         "spec": {

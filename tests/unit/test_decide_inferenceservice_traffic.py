@@ -75,58 +75,35 @@ def weights(spec: RolloutSpec, state: State, observed: Observed) -> list[tuple[s
 
 # id, state, observed -> (role, version the role's Service selects, weight) per backendRef
 WEIGHT_CASES = [
-    ("at-rest-stable-takes-all", State(V1), obs(ready(1, 4)), [("stable", 1, 100)]),
-    ("nothing-deployed-yet", State(None), obs(), [("stable", None, 100)]),
-    (
-        "new-canary-not-ready-gets-nothing",
-        State(V1, flight(V2, 0, 10)),
-        obs(ready(1, 4), scaling(2, 1, 0)),
-        [("stable", 1, 100), ("canary", 2, 0)],
-    ),
-    (
-        "first-step-once-ready",
-        State(V1, flight(V2, 0, 10)),
-        obs(ready(1, 4), ready(2, 1)),
-        [("stable", 1, 90), ("canary", 2, 10)],
-    ),
-    (
-        "next-step-keeps-previous-weight-while-scaling-up",
-        State(V1, flight(V2, 1, 50)),
-        obs(ready(1, 4), scaling(2, 2, 1)),
-        [("stable", 1, 90), ("canary", 2, 10)],
-    ),
-    (
-        "next-step-once-ready-at-its-size",
-        State(V1, flight(V2, 1, 50)),
-        obs(ready(1, 4), ready(2, 2)),
-        [("stable", 1, 50), ("canary", 2, 50)],
-    ),
-    (
-        "later-step-with-no-ready-canary-pod-gets-nothing",
-        State(V1, flight(V2, 1, 50)),
-        obs(ready(1, 4), scaling(2, 2, 0)),
-        [("stable", 1, 100), ("canary", 2, 0)],
-    ),
-    (
-        "last-step",
-        State(V1, flight(V2, 2, 100)),
-        obs(ready(1, 4), ready(2, 4)),
-        [("stable", 1, 0), ("canary", 2, 100)],
-    ),
-    (
-        "promotion-keeps-everything-on-the-canary",
-        State(V2, flight(V2, 2, 100)),
-        obs(scaling(2, 4, 1), ready(2, 4)),
-        [("stable", 2, 0), ("canary", 2, 100)],
-    ),
-    ("after-promotion-the-new-stable-takes-all", State(V2), obs(ready(2, 4)), [("stable", 2, 100)]),
-    (
-        "rolling-update-spans-the-stable-deployment",
-        State(V1, flight(V2, 0, None)),
-        obs(scaling(2, 4, 2)),
-        [("stable", None, 100)],
-    ),
-]
+    ("at-rest-stable-takes-all", State(V1), obs(ready(1, 4)),
+     [("stable", 1, 100)]),
+    ("nothing-deployed-yet", State(None), obs(),
+     [("stable", None, 100)]),
+    ("new-canary-not-ready-gets-nothing", State(V1, flight(V2, 0, 10)),
+     obs(ready(1, 4), scaling(2, 1, 0)),
+     [("stable", 1, 100), ("canary", 2, 0)]),
+    ("first-step-once-ready", State(V1, flight(V2, 0, 10)), obs(ready(1, 4), ready(2, 1)),
+     [("stable", 1, 90), ("canary", 2, 10)]),
+    ("next-step-keeps-previous-weight-while-scaling-up", State(V1, flight(V2, 1, 50)),
+     obs(ready(1, 4), scaling(2, 2, 1)),
+     [("stable", 1, 90), ("canary", 2, 10)]),
+    ("next-step-once-ready-at-its-size", State(V1, flight(V2, 1, 50)),
+     obs(ready(1, 4), ready(2, 2)),
+     [("stable", 1, 50), ("canary", 2, 50)]),
+    ("later-step-with-no-ready-canary-pod-gets-nothing", State(V1, flight(V2, 1, 50)),
+     obs(ready(1, 4), scaling(2, 2, 0)),
+     [("stable", 1, 100), ("canary", 2, 0)]),
+    ("last-step", State(V1, flight(V2, 2, 100)), obs(ready(1, 4), ready(2, 4)),
+     [("stable", 1, 0), ("canary", 2, 100)]),
+    ("promotion-keeps-everything-on-the-canary", State(V2, flight(V2, 2, 100)),
+     obs(scaling(2, 4, 1), ready(2, 4)),
+     [("stable", 2, 0), ("canary", 2, 100)]),
+    ("after-promotion-the-new-stable-takes-all", State(V2), obs(ready(2, 4)),
+     [("stable", 2, 100)]),
+    ("rolling-update-spans-the-stable-deployment", State(V1, flight(V2, 0, None)),
+     obs(scaling(2, 4, 2)),
+     [("stable", None, 100)]),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -251,35 +228,13 @@ HOLD_CASES = [
 
 
 @pytest.mark.parametrize(
-    (
-        "spec",
-        "state",
-        "target",
-        "observed",
-        "now",
-        "want_state",
-        "want_stable",
-        "want_canary",
-        "want_progress",
-        "want_events",
-        "want_rollback",
-    ),
-    [c[1:] for c in HOLD_CASES],
-    ids=[c[0] for c in HOLD_CASES],
-)
-def test_an_unusable_route_holds_the_canary(
-    spec,
-    state,
-    target,
-    observed,
-    now,
-    want_state,
-    want_stable,
-    want_canary,
-    want_progress,
-    want_events,
-    want_rollback,
-) -> None:
+    ("spec", "state", "target", "observed", "now", "want_state", "want_stable", "want_canary",
+     "want_progress", "want_events", "want_rollback"),
+    [c[1:] for c in HOLD_CASES], ids=[c[0] for c in HOLD_CASES],
+)  # fmt: skip
+def test_an_unusable_route_holds_the_canary(spec, state, target, observed, now, want_state,
+                                            want_stable, want_canary, want_progress,
+                                            want_events, want_rollback) -> None:  # fmt: skip
     plan = advance(spec, state, target, observed, now)
     assert plan.state == want_state
     assert plan.stable == want_stable

@@ -168,48 +168,20 @@ def test_a_missing_serving_modelversion_never_fires():
 @pytest.mark.parametrize(
     ("obs", "reason", "says"),
     [
-        (
-            probe(
-                4,
-                json.dumps(
-                    {
-                        "outcome": "DatasetUnavailable",
-                        "message": "pvc://data/x.csv: no such file /mnt/pvc/data/x.csv",
-                    }
-                ),
-            ),
-            "DatasetUnavailable",
-            "exit code 4: pvc://data/x.csv: no such file",
-        ),
-        (
-            probe(2, json.dumps({"outcome": "BadSpec", "message": "spec.task"})),
-            "InvalidSpec",
-            "exit code 2: spec.task",
-        ),
+        (probe(4, json.dumps({"outcome": "DatasetUnavailable",
+                              "message": "pvc://data/x.csv: no such file /mnt/pvc/data/x.csv"})),
+         "DatasetUnavailable", "exit code 4: pvc://data/x.csv: no such file"),
+        (probe(2, json.dumps({"outcome": "BadSpec", "message": "spec.task"})), "InvalidSpec",
+         "exit code 2: spec.task"),
         (probe(1, "Traceback..."), "ProbeFailed", "exit code 1: Traceback..."),
-        (
-            ProbeObs(
-                PROBE,
-                JobObs(
-                    PROBE,
-                    0,
-                    0,
-                    0,
-                    False,
-                    ("DeadlineExceeded", "Job was active longer than specified deadline"),
-                    ago(hours=1),
-                    None,
-                ),
-                (),
-            ),
-            "ProbeFailed",
-            "DeadlineExceeded: Job was active longer",
-        ),
+        (ProbeObs(PROBE, JobObs(PROBE, 0, 0, 0, False, ("DeadlineExceeded", "Job was active "
+                  "longer than specified deadline"), ago(hours=1), None), ()),
+         "ProbeFailed", "DeadlineExceeded: Job was active longer"),
         (probe(0, "not json"), "ProbeFailed", "no readable result: 'not json'"),
         (probe(0, message(sha="abc")), "ProbeFailed", "no readable result"),
     ],
     ids=["dataset-unavailable", "bad-spec", "crash", "deadline", "garbage", "short-sha"],
-)
+)  # fmt: skip
 def test_a_failed_probe_warns_records_no_data_and_never_fires(obs, reason, says):
     status = {"newData": {**IN_FLIGHT["newData"], "sha256": NEW, "rows": 1, "uri": "u"}}
     plan = plan_for(status, obs)

@@ -178,35 +178,12 @@ CASES = [
 
 
 @pytest.mark.parametrize(
-    (
-        "spec",
-        "state",
-        "target",
-        "observed",
-        "now",
-        "want_state",
-        "want_stable",
-        "want_canary",
-        "want_reason",
-        "want_events",
-        "want_rollback",
-    ),
-    [c[1:] for c in CASES],
-    ids=[c[0] for c in CASES],
-)
-def test_rollout_table(
-    spec,
-    state,
-    target,
-    observed,
-    now,
-    want_state,
-    want_stable,
-    want_canary,
-    want_reason,
-    want_events,
-    want_rollback,
-) -> None:
+    ("spec", "state", "target", "observed", "now", "want_state", "want_stable", "want_canary",
+     "want_reason", "want_events", "want_rollback"),
+    [c[1:] for c in CASES], ids=[c[0] for c in CASES],
+)  # fmt: skip
+def test_rollout_table(spec, state, target, observed, now, want_state, want_stable, want_canary,
+                       want_reason, want_events, want_rollback) -> None:  # fmt: skip
     plan = advance(spec, state, target, observed, now)
     assert plan.state == want_state
     assert plan.stable == want_stable

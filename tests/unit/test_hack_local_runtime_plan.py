@@ -47,18 +47,9 @@ PATHS = {"/mnt/pvc/art": "/s/pvc/ns/art", "/mnt/pvc": "/s/pvc/ns", "/etc/perenni
         ("relative/mnt/pvc", "relative/mnt/pvc"),
         ("/etc/perennial/trainingjob.yaml", "/s/spec/trainingjob.yaml"),
     ],
-    ids=[
-        "inside",
-        "exact",
-        "parent",
-        "sibling-claim",
-        "prefix-only",
-        "flag=",
-        "flag",
-        "relative",
-        "configmap",
-    ],
-)
+    ids=["inside", "exact", "parent", "sibling-claim", "prefix-only", "flag=", "flag",
+         "relative", "configmap"],
+)  # fmt: skip
 def test_rewrite_replaces_a_leading_mount_path_only(value: str, expected: str) -> None:
     assert rewrite(value, PATHS) == expected
 

@@ -47,21 +47,10 @@ def c(state: str = "waiting", code: int | None = None, restarts: int = 0) -> Con
         ([], [c("running"), c("terminated", 0)], "Never", "Running"),
         ([], [c("waiting", restarts=2)], "Always", "Running"),
     ],
-    ids=[
-        "nothing-yet",
-        "init-running",
-        "init-failed-never",
-        "init-failed-retried",
-        "training",
-        "succeeded",
-        "failed",
-        "on-failure-restarts",
-        "on-failure-done",
-        "always-never-ends",
-        "one-of-two-left",
-        "crash-loop",
-    ],
-)
+    ids=["nothing-yet", "init-running", "init-failed-never", "init-failed-retried",
+         "training", "succeeded", "failed", "on-failure-restarts", "on-failure-done",
+         "always-never-ends", "one-of-two-left", "crash-loop"],
+)  # fmt: skip
 def test_pod_phase_follows_the_kubelet(
     init: list[ContainerRun], main: list[ContainerRun], policy: str, phase: str
 ) -> None:

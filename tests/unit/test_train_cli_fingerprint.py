@@ -104,40 +104,20 @@ def test_builtin_dataset_hash_is_the_one_validate_and_train_record(tmp_path: Pat
 @pytest.mark.parametrize(
     ("change", "content", "code", "outcome", "says"),
     [
-        (
-            {"dataset": {"uri": "pvc://data/sets/missing.csv", "target": "y"}},
-            None,
-            contract.EXIT_DATASET_UNAVAILABLE,
-            "DatasetUnavailable",
-            "no such file",
-        ),
-        (
-            {"dataset": {"uri": "pvc://data/sets/bad.parquet", "target": "y"}},
-            b"not parquet",
-            contract.EXIT_DATASET_UNAVAILABLE,
-            "DatasetUnavailable",
-            "cannot be read as parquet",
-        ),
-        (
-            {"dataset": {"uri": "ftp://host/x.csv", "target": "y"}},
-            None,
-            contract.EXIT_DATASET_UNAVAILABLE,
-            "DatasetUnavailable",
-            "unsupported scheme 'ftp'",
-        ),
+        ({"dataset": {"uri": "pvc://data/sets/missing.csv", "target": "y"}}, None,
+         contract.EXIT_DATASET_UNAVAILABLE, "DatasetUnavailable", "no such file"),
+        ({"dataset": {"uri": "pvc://data/sets/bad.parquet", "target": "y"}}, b"not parquet",
+         contract.EXIT_DATASET_UNAVAILABLE, "DatasetUnavailable", "cannot be read as parquet"),
+        ({"dataset": {"uri": "ftp://host/x.csv", "target": "y"}}, None,
+         contract.EXIT_DATASET_UNAVAILABLE, "DatasetUnavailable", "unsupported scheme 'ftp'"),
         ({"task": "astrology"}, None, contract.EXIT_BAD_SPEC, "BadSpec", "astrology"),
     ],
     ids=["missing-file", "unreadable", "unsupported-scheme", "bad-spec"],
-)
+)  # fmt: skip
 def test_failures_use_the_trainers_exit_codes_and_message(
-    tmp_path: Path,
-    pvc: Path,
-    change: dict,
-    content: bytes | None,
-    code: int,
-    outcome: str,
+    tmp_path: Path, pvc: Path, change: dict, content: bytes | None, code: int, outcome: str,
     says: str,
-) -> None:
+) -> None:  # fmt: skip
     if content is not None:
         (pvc / "data/sets/bad.parquet").write_bytes(content)
     spec = SPEC | change
