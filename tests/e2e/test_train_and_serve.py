@@ -166,7 +166,7 @@ def test_a_data_check_failure_fails_the_job_with_the_validators_report(
 ) -> None:
     world.create(trainingjob("too-few", validation={"minRows": 100000}))
     world.wait(
-        lambda: world.phase("TrainingJob", "too-few") == "Failed",
+        lambda: world.status("TrainingJob", "too-few").get("phase") == "Failed",
         "TrainingJob too-few Failed",
         timeout=90,
     )

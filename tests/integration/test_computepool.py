@@ -144,7 +144,7 @@ def make_pool(world: World, pools: list[str], manifest: dict[str, Any]) -> str:
 
 
 def pool_status(world: World, pool: str) -> dict[str, Any]:
-    return pool_status(world, "ComputePool", pool)
+    return world.status("ComputePool", pool)
 
 
 def pool_nodes(world: World, pool: str) -> list[dict[str, Any]]:

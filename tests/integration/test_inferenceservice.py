@@ -23,6 +23,7 @@ from support.inferenceservice import (
     deployment,
     drop_pool,
     fake_pods,
+    kwok_pool,
     modelversion,
     operator_options,
     pin,
@@ -381,7 +382,7 @@ def test_a_missing_compute_pool_is_a_condition_until_the_pool_appears(world: Wor
     warnings = [(r, m) for t, r, m in service_events(world) if t == "Warning"]
     assert warnings == [("ComputePoolNotFound", cond["message"])], warnings
 
-    pool(world, pool)
+    kwok_pool(world, pool)
     try:
         # The pool's creation itself re-syncs the service (well before the 30 s resync timer).
         world.wait(lambda: deployment(world, "stable"), "the stable Deployment", timeout=15)

@@ -90,7 +90,7 @@ def gateway_api(cluster: Any) -> Iterator[None]:
         cluster.kubectl("delete", "crd", CRD_NAME, "--wait=false", check=False)
 
 
-def create_route(world: World, *flags: str, cluster: Any) -> None:
+def create_route(cluster: Any, world: World, *flags: str) -> None:
     """The user's route, applied server-side under a GitOps tool's field manager."""
     route = {
         "apiVersion": f"{GROUP}/{VERSION}",
@@ -196,7 +196,7 @@ def test_without_the_gateway_api_the_canary_waits_then_goes_once_it_is_installed
     # The CRD arrives while the operator runs: kopf starts watching routes by itself, and
     # the route's creation lets the canary go.
     request.getfixturevalue("gateway_api")
-    create_route(world)  # within 10 s: the watch, not the 30 s resync
+    create_route(cluster, world)  # within 10 s: the watch, not the 30 s resync
     world.wait(
         lambda: (service_status(world).get("canary") or {}).get("weight") == 50,
         "the canary started",
@@ -207,8 +207,10 @@ def test_without_the_gateway_api_the_canary_waits_then_goes_once_it_is_installed
     assert condition(world, "TrafficRouted")["reason"] == "WeightsApplied"
 
 
-def test_route_weights_follow_every_canary_step_exactly(world: World, gateway_api: None) -> None:
-    create_route(world)
+def test_route_weights_follow_every_canary_step_exactly(
+    world: World, gateway_api: None, cluster: Any
+) -> None:
+    create_route(cluster, world)
     serving_v1_of_two(world, replicas=2, rollout=canary_spec(steps=[25, 50, 100], stepSeconds=2))
     world.wait(
         lambda: weights(world) == (("churn-stable", 100),),
@@ -278,7 +280,7 @@ def test_route_weights_follow_every_canary_step_exactly(world: World, gateway_ap
 
     # A GitOps tool forcing the user's file back resets the rule; the watch on HTTPRoutes
     # restores the weights at once (at rest no timer runs faster than the 30 s resync).
-    create_route(world, "--force-conflicts")
+    create_route(cluster, world, "--force-conflicts")
     world.wait(
         lambda: weights(world) == (("churn-stable", 100),), "the weights restored", timeout=10
     )
@@ -306,7 +308,7 @@ def test_route_weights_follow_every_canary_step_exactly(world: World, gateway_ap
 
 
 def test_missing_route_holds_the_canary_and_a_rollback_returns_all_to_stable(
-    world: World, gateway_api: None, fake_pods: FakePods
+    world: World, gateway_api: None, fake_pods: FakePods, cluster: Any
 ) -> None:
     fake_pods.behaviour[2] = Behaviour(ok=160, errors=40)
     serving_v1_of_two(
@@ -326,7 +328,7 @@ def test_missing_route_holds_the_canary_and_a_rollback_returns_all_to_stable(
     assert deployment(world, "canary") is None, "no canary runs on a guess"
     assert [r for t, r, _ in service_events(world) if t == "Warning"] == ["HTTPRouteNotFound"]
 
-    create_route(world)  # the watch on HTTPRoutes wakes the service
+    create_route(cluster, world)  # the watch on HTTPRoutes wakes the service
     seen: list[tuple[tuple[str, int], ...]] = []
 
     def rolled_back() -> bool:
@@ -348,12 +350,12 @@ def test_missing_route_holds_the_canary_and_a_rollback_returns_all_to_stable(
 
 
 def test_a_routed_step_is_timed_from_when_the_route_carries_its_weight(
-    world: World, gateway_api: None, fake_pods: FakePods
+    world: World, gateway_api: None, fake_pods: FakePods, cluster: Any
 ) -> None:
     """The canary's pods come up later than stepSeconds: the route gets the step's weight
     only then, and the step's clock starts with it, so the step is measured at 50%."""
     fake_pods.never_ready.add(2)
-    create_route(world)
+    create_route(cluster, world)
     serving_v1_of_two(world, replicas=2, rollout=canary_spec(steps=[50, 100], stepSeconds=3))
     pin(world, 2)
     world.wait(
@@ -449,9 +451,9 @@ def test_the_patch_is_guarded_and_what_it_means_for_the_users_server_side_apply(
 
 
 def test_a_route_its_gateway_refuses_holds_the_canary_until_it_is_accepted(
-    world: World, gateway_api: None
+    world: World, gateway_api: None, cluster: Any
 ) -> None:
-    create_route(world)
+    create_route(cluster, world)
     route_status(world, "False", "NotAllowedByListeners", "no listener allows namespace ml")
     serving_v1_of_two(world, replicas=1, rollout=canary_spec(steps=[50, 100], stepSeconds=2))
     cond = world.wait(

@@ -56,7 +56,7 @@ def jobs(world: World) -> list[dict[str, Any]]:
     return world.list("TrainingJob", POLICY_LABEL)
 
 
-def events(world: World) -> list[tuple[str, str]]:
+def policy_events(world: World) -> list[tuple[str, str]]:
     return [(reason, message) for _, reason, message in world.events("RetrainPolicy")]
 
 
@@ -253,7 +253,9 @@ def test_drift_retrains_once_with_the_baseline_and_promotes_a_better_candidate(
     reasons = [
         r
         for r, _ in world.wait(
-            lambda: [e for e in events(world) if e[0] == "Promoted"] and events(world),
+            lambda: (
+                [e for e in policy_events(world) if e[0] == "Promoted"] and policy_events(world)
+            ),
             "Promoted Event",
         )
     ]
@@ -276,7 +278,7 @@ def test_a_worse_candidate_is_not_promoted_and_the_cooldown_holds_the_drift(
     message = condition(world, "Promoted")["message"]
     assert "candidate=0.95 baseline=0.97" in message
     events = world.wait(
-        lambda: [m for r, m in events(world) if r == "NotPromoted"], "NotPromoted Event"
+        lambda: [m for r, m in policy_events(world) if r == "NotPromoted"], "NotPromoted Event"
     )
     assert "churn-v2" in events[0] and "candidate=0.95 baseline=0.97" in events[0]
     assert world.get("ModelVersion", "churn-v2")["spec"].get("stage", "None") == "None"
@@ -332,7 +334,7 @@ def test_a_failed_probe_warns_and_the_same_data_retrains_nothing(world: World) -
         "DatasetChecked=False DatasetUnavailable",
     )
     warnings = world.wait(
-        lambda: [m for r, m in events(world) if r == "NewDataProbeFailed"],
+        lambda: [m for r, m in policy_events(world) if r == "NewDataProbeFailed"],
         "NewDataProbeFailed Event",
     )
     assert first in warnings[0] and "no such file" in warnings[0]

@@ -304,7 +304,7 @@ def deployment(world: World, track: str) -> dict[str, Any] | None:
     return world.get("Deployment", f"churn-{track}") or None
 
 
-def pool(world: World, name: str) -> None:
+def kwok_pool(world: World, name: str) -> None:
     """A ComputePool of kwok nodes with one node up from the start (cluster-scoped: the
     caller removes it with `drop_pool`)."""
     world.create(resource("ComputePool", name,
