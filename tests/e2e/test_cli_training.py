@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from perennial_operator.api.group import API_VERSION
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.kube import Kube
 from support.argocd_health import health
 from support.cli_process import perennial
 

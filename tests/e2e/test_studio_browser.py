@@ -17,7 +17,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from perennial_operator.api.group import API_VERSION
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.kube import Kube
 from perennial_studio.app import Settings, Studio
 from studio_support.browser import chromium, full_page_screenshot
 from studio_support.process import StudioProcess

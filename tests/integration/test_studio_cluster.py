@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import re
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -17,7 +16,7 @@ import pytest
 import yaml
 
 from perennial_operator.api.group import API_VERSION
-from perennial_operator.k8s.resources import Kube as OperatorKube
+from perennial_operator.k8s.kube import Kube as OperatorKube
 from perennial_studio.kube import Kube, load_configuration
 from perennial_studio.reflector import Gone, Reflector
 from perennial_studio.sources import WATCHED
@@ -44,12 +43,6 @@ def modelversion(name: str, version: int, stage: str) -> dict[str, Any]:
             "metrics": {"roc_auc": 0.9},
         },
     }
-
-
-@pytest.fixture
-def kube(cluster: Any) -> Iterator[OperatorKube]:
-    with cluster.api_client() as api:
-        yield OperatorKube(api)
 
 
 def create(kube: OperatorKube, ns: str, manifest: dict[str, Any]) -> dict[str, Any]:
