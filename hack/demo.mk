@@ -1,7 +1,8 @@
 # `make demo`: the whole loop on the local cluster (hack/perennial_hack/demo.py), included
 # by the root Makefile: the built images run on a real node (DEMO_RUNTIME=local: through
-# the host-process local runtime). It leaves the cluster, the node and the operator
-# running; `make demo-down` stops them. DEMO_TEARDOWN=1 make demo stops them at the end.
+# the host-process local runtime). It leaves the cluster, the node, the operator and Perennial
+# Studio (http://127.0.0.1:8765, STUDIO_PORT=... to change) running; `make demo-down` stops
+# them all. DEMO_TEARDOWN=1 make demo stops them at the end.
 CLUSTER_NAME ?= default
 .PHONY: demo demo-down
 

@@ -5,7 +5,7 @@ runtime (`--e2e-runtime=local`, fast). See tests/support/pod_runtimes.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,7 @@ import pytest
 from perennial_hack.local_runtime.api import Api
 from perennial_hack.local_runtime.claims import claim_bound, delete_volume
 from perennial_operator.config import DEFAULT_ARTIFACT_PVC
-from perennial_operator.k8s.resources import Kube
-from support.operator_process import OperatorProcess
+from support.operator_process import OperatorOptions
 from support.pod_runtimes import PodRuntime, local_runtime, node_runtime
 from support.poll import until
 
@@ -31,30 +30,29 @@ def pod_runtime(
 
 
 @pytest.fixture
-def kube(cluster: Any) -> Iterator[Kube]:
-    with cluster.api_client() as api_client:
-        yield Kube(api_client)
-
-
-@pytest.fixture
 def artifacts(cluster: Any, core: Any, namespace: str, pod_runtime: PodRuntime) -> Iterator[Path]:
     """The operator's artifact claim in this namespace, bound; its folder on this host.
     The namespace's pods go where the runtime runs them."""
     pod_runtime.prepare_namespace(core, namespace)
     api = Api(str(cluster.kubeconfig))
     folder = pod_runtime.ensure_claim(api, namespace, DEFAULT_ARTIFACT_PVC)
-    until(lambda: claim_bound(api, namespace, DEFAULT_ARTIFACT_PVC), timeout=30,
-          message=f"claim {DEFAULT_ARTIFACT_PVC} bound")  # fmt: skip
+    until(
+        lambda: claim_bound(api, namespace, DEFAULT_ARTIFACT_PVC),
+        timeout=30,
+        message=f"claim {DEFAULT_ARTIFACT_PVC} bound",
+    )
     yield folder
     delete_volume(api, namespace, DEFAULT_ARTIFACT_PVC)
 
 
 @pytest.fixture
-def operator(
-    cluster: Any, namespace: str, tmp_path: Path, pod_runtime: PodRuntime
-) -> Iterator[OperatorProcess]:
-    proc = OperatorProcess(str(cluster.kubeconfig), namespace, tmp_path / "operator.log",
-                           pod_annotations=dict(pod_runtime.pod_annotations),
-                           extra_env=dict(pod_runtime.operator_env)).start()  # fmt: skip
-    yield proc
-    proc.stop()
+def operator_options(pod_runtime: PodRuntime) -> OperatorOptions:
+    """Pods of our runtime go where the pod runtime runs them, from its image."""
+    return OperatorOptions(
+        pod_annotations=dict(pod_runtime.pod_annotations), env=dict(pod_runtime.operator_env)
+    )
+
+
+@pytest.fixture
+def world_notes(pod_runtime: PodRuntime) -> Callable[[], str]:
+    return lambda: f"--- {pod_runtime.kind} runtime ---\n" + pod_runtime.log_tail(30)

@@ -19,7 +19,7 @@ from skops.io import get_untrusted_types
 from skops.io import load as skops_load
 
 from perennial_operator.api.group import API_VERSION
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.kube import Kube
 from perennial_runtime import contract
 from support import s3
 from support.poll import until
@@ -54,33 +54,60 @@ class World:
 
     def everything(self) -> str:
         """Every object of ours, every pod and event of the namespace, and every log."""
-        objects = [o for kind in ("TrainingJob", "ModelVersion", "InferenceService")
-                   for o in self.kube.list(API_VERSION, kind, self.ns)]  # fmt: skip
+        objects = [
+            o
+            for kind in ("TrainingJob", "ModelVersion", "InferenceService")
+            for o in self.kube.list(API_VERSION, kind, self.ns)
+        ]
         pods = self.kube.list("v1", "Pod", self.ns)
         events = self.cluster.kubectl("get", "events", "-n", self.ns, "-o", "json").stdout
-        logs = [self.runtime.container_log(self.ns, p["metadata"]["name"], c["name"])
-                for p in pods
-                for c in p["spec"].get("initContainers", []) + p["spec"]["containers"]]  # fmt: skip
-        return "\n".join([json.dumps(objects), json.dumps(pods), events,
-                          self.operator.log_tail(100_000), self.runtime.log_tail(100_000),
-                          *logs])  # fmt: skip
+        logs = [
+            self.runtime.container_log(self.ns, p["metadata"]["name"], c["name"])
+            for p in pods
+            for c in p["spec"].get("initContainers", []) + p["spec"]["containers"]
+        ]
+        return "\n".join(
+            [
+                json.dumps(objects),
+                json.dumps(pods),
+                events,
+                self.operator.log_tail(100_000),
+                self.runtime.log_tail(100_000),
+                *logs,
+            ]
+        )
 
     def describe(self) -> str:
         return self.everything()[-6000:]
 
 
 def test_secrets_by_envfrom_train_on_s3_and_serve_from_s3_and_leak_nowhere(
-    kube: Kube, core: Any, cluster: Any, namespace: str, operator: Any, pod_runtime: Any,
-    artifacts: Path, store: dict[str, str],
-) -> None:  # fmt: skip
+    kube: Kube,
+    core: Any,
+    cluster: Any,
+    namespace: str,
+    operator: Any,
+    pod_runtime: Any,
+    artifacts: Path,
+    store: dict[str, str],
+) -> None:
     world = World(kube, namespace, operator, pod_runtime, cluster)
-    core.create_namespaced_secret(namespace, {"metadata": {"name": SECRET}, "type": "Opaque",
-                                              "stringData": store})  # fmt: skip
-    world.create("TrainingJob", "iris-s3", {
-        "model": "iris", "task": "classification", "algorithm": "logistic_regression",
-        "dataset": {"uri": "s3://datasets/iris.csv", "target": "target"},
-        "envFrom": ENV_FROM, "resources": {"cpu": "200m", "memory": "512Mi"},
-        "backoffLimit": 0})  # fmt: skip
+    core.create_namespaced_secret(
+        namespace, {"metadata": {"name": SECRET}, "type": "Opaque", "stringData": store}
+    )
+    world.create(
+        "TrainingJob",
+        "iris-s3",
+        {
+            "model": "iris",
+            "task": "classification",
+            "algorithm": "logistic_regression",
+            "dataset": {"uri": "s3://datasets/iris.csv", "target": "target"},
+            "envFrom": ENV_FROM,
+            "resources": {"cpu": "200m", "memory": "512Mi"},
+            "backoffLimit": 0,
+        },
+    )
 
     def finished() -> dict[str, Any] | None:
         status = world.get("TrainingJob", "iris-s3").get("status", {})
@@ -101,18 +128,33 @@ def test_secrets_by_envfrom_train_on_s3_and_serve_from_s3_and_leak_nowhere(
     kept = {k: v for k, v in trained.items() if k not in ("version", "artifact", "stage")}
     artifact = {**trained["artifact"], "uri": "s3://models/iris/v1"}
     world.create("ModelVersion", "iris-v2", {**kept, "version": 2, "artifact": artifact})
-    world.create("InferenceService", "iris", {
-        "model": {"name": "iris", "version": 2}, "replicas": 1, "envFrom": ENV_FROM,
-        "resources": {"cpu": "500m", "memory": "512Mi"}})  # fmt: skip
-    until(lambda: world.get("InferenceService", "iris").get("status", {}).get("phase") == "Ready",
-          timeout=300, message="iris served from s3", describe=world.describe)  # fmt: skip
-    (pod,) = [p for p in kube.list("v1", "Pod", namespace, "perennial.dev/inferenceservice=iris")
-              if p["status"].get("podIP")]  # fmt: skip
+    world.create(
+        "InferenceService",
+        "iris",
+        {
+            "model": {"name": "iris", "version": 2},
+            "replicas": 1,
+            "envFrom": ENV_FROM,
+            "resources": {"cpu": "500m", "memory": "512Mi"},
+        },
+    )
+    until(
+        lambda: world.get("InferenceService", "iris").get("status", {}).get("phase") == "Ready",
+        timeout=300,
+        message="iris served from s3",
+        describe=world.describe,
+    )
+    (pod,) = [
+        p
+        for p in kube.list("v1", "Pod", namespace, "perennial.dev/inferenceservice=iris")
+        if p["status"].get("podIP")
+    ]
     rows = load_iris(as_frame=True).data.iloc[::30]
     request = urllib.request.Request(
         f"http://{pod['status']['podIP']}:8080/v1/models/iris:predict",
         data=json.dumps({"instances": rows.to_numpy().tolist()}).encode(),
-        headers={"Content-Type": "application/json"})  # fmt: skip
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as resp:
         answer = json.loads(resp.read())
     skops_file = folder / contract.MODEL_SKOPS

@@ -76,18 +76,23 @@ def test_apply_the_manifests_then_the_example_and_it_trains(kind_like) -> None:
 
     def describe() -> str:
         pods = get(tc, "pods", "-A").get("items", [])
-        brief = [(p["metadata"]["namespace"], p["metadata"]["name"], p.get("status", {}))
-                 for p in pods]  # fmt: skip
-        operator = [node.container_log("perennial-system", p[1], "operator")[-3000:]
-                    for p in brief if p[0] == "perennial-system"]  # fmt: skip
+        brief = [
+            (p["metadata"]["namespace"], p["metadata"]["name"], p.get("status", {})) for p in pods
+        ]
+        operator = [
+            node.container_log("perennial-system", p[1], "operator")[-3000:]
+            for p in brief
+            if p[0] == "perennial-system"
+        ]
         return json.dumps(brief)[-4000:] + "\n" + "\n".join(operator) + node.log_tails(10)
 
     def done() -> dict[str, Any] | None:
         status = get(tc, "trainingjob", "breast-cancer-1").get("status", {})
         return status if status.get("phase") == "Failed" or status.get("modelVersion") else None
 
-    status = until(done, timeout=600, message="the example TrainingJob to finish",
-                   describe=describe)  # fmt: skip
+    status = until(
+        done, timeout=600, message="the example TrainingJob to finish", describe=describe
+    )
     assert status["phase"] == "Succeeded", describe()
     claim = get(tc, "pvc", "perennial-artifacts", "-n", "default")
     assert claim["status"]["phase"] == "Bound"  # the operator made it; the node provisioned it

@@ -25,7 +25,7 @@ from perennial_operator.config import DEFAULT_ARTIFACT_PVC, OperatorConfig
 from perennial_operator.desired import inferenceservice as isvc_desired
 from perennial_operator.desired.placement import NO_POOL
 from perennial_operator.desired.trainingjob import artifact_uri, trainingjob_children
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.kube import Kube
 from perennial_runtime import contract
 from support.poll import until
 
@@ -56,10 +56,19 @@ def test_the_operators_pod_specs_train_and_serve_in_the_runtime_image(
         runtime_image=pod_runtime.operator_env.get("PERENNIAL_RUNTIME_IMAGE", "perennial/x:1"),
         pod_annotations=dict(pod_runtime.pod_annotations),
     )
-    tj = owner("TrainingJob", "spec-check", namespace, {
-        "model": "bc", "task": "classification", "algorithm": "logistic_regression",
-        "dataset": {"uri": "builtin://breast_cancer", "target": "target", "seed": 3},
-        "resources": {"cpu": "200m", "memory": "512Mi"}, "backoffLimit": 0})  # fmt: skip
+    tj = owner(
+        "TrainingJob",
+        "spec-check",
+        namespace,
+        {
+            "model": "bc",
+            "task": "classification",
+            "algorithm": "logistic_regression",
+            "dataset": {"uri": "builtin://breast_cancer", "target": "target", "seed": 3},
+            "resources": {"cpu": "200m", "memory": "512Mi"},
+            "backoffLimit": 0,
+        },
+    )
     for child in trainingjob_children(tj, config, NO_POOL):
         kube.create(detached(child))
     selector = "perennial.dev/trainingjob=spec-check"
@@ -67,8 +76,9 @@ def test_the_operators_pod_specs_train_and_serve_in_the_runtime_image(
     def describe() -> str:
         pod = pod_of(kube, namespace, selector) or {}
         name = pod.get("metadata", {}).get("name", "")
-        logs = {c: pod_runtime.container_log(namespace, name, c)[-1500:]
-                for c in ("validate", "train")}  # fmt: skip
+        logs = {
+            c: pod_runtime.container_log(namespace, name, c)[-1500:] for c in ("validate", "train")
+        }
         return json.dumps({"status": pod.get("status"), "logs": logs}, indent=1)[-6000:]
 
     def finished() -> dict[str, Any] | None:
@@ -88,13 +98,25 @@ def test_the_operators_pod_specs_train_and_serve_in_the_runtime_image(
     model_dir = pod_runtime.claim_folder(namespace, claim) / path
     contract.verify_artifacts(model_dir)  # every file the trainer wrote matches its sha256
 
-    mv = {"spec": {"version": 1, "artifact": {
-        "uri": uri, "sha256": contract.sha256_file(model_dir / contract.RESULT)}}}  # fmt: skip
-    isvc = owner("InferenceService", "spec-check", namespace, {
-        "model": {"name": "bc", "version": 1}, "replicas": 1,
-        "resources": {"cpu": "500m", "memory": "512Mi"}})  # fmt: skip
-    kube.create(detached(isvc_desired.deployment(isvc, isvc_desired.STABLE, mv, 1, config,
-                                                 NO_POOL)))  # fmt: skip
+    mv = {
+        "spec": {
+            "version": 1,
+            "artifact": {"uri": uri, "sha256": contract.sha256_file(model_dir / contract.RESULT)},
+        }
+    }
+    isvc = owner(
+        "InferenceService",
+        "spec-check",
+        namespace,
+        {
+            "model": {"name": "bc", "version": 1},
+            "replicas": 1,
+            "resources": {"cpu": "500m", "memory": "512Mi"},
+        },
+    )
+    kube.create(
+        detached(isvc_desired.deployment(isvc, isvc_desired.STABLE, mv, 1, config, NO_POOL))
+    )
 
     def ready_ip() -> str | None:
         pod = pod_of(kube, namespace, "perennial.dev/inferenceservice=spec-check") or {}
@@ -105,8 +127,11 @@ def test_the_operators_pod_specs_train_and_serve_in_the_runtime_image(
     ip = until(ready_ip, timeout=300, message="the serving pod Ready")
     rows = load_breast_cancer(as_frame=True).data.iloc[:6]
     body = json.dumps({"instances": rows.to_numpy().tolist()}).encode()
-    request = urllib.request.Request(f"http://{ip}:8080/v1/models/bc:predict", data=body,
-                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    request = urllib.request.Request(
+        f"http://{ip}:8080/v1/models/bc:predict",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as resp:
         answer = json.loads(resp.read())
     skops_file = model_dir / contract.MODEL_SKOPS

@@ -69,8 +69,17 @@ def test_the_runtime_image_runs_as_the_operators_pods_do_and_carries_the_extras(
     assert config.user == f"{RUNTIME_UID}:{RUNTIME_UID}"
     assert config.entrypoint == ("perennial-train",) and config.cmd == ("--help",)
     found = packages(files)
-    assert {"perennial_runtime", "sklearn", "skops", "onnxruntime", "pandas", "pyarrow",
-            "s3fs", "gcsfs", "fsspec"} <= found  # fmt: skip
+    assert {
+        "perennial_runtime",
+        "sklearn",
+        "skops",
+        "onnxruntime",
+        "pandas",
+        "pyarrow",
+        "s3fs",
+        "gcsfs",
+        "fsspec",
+    } <= found
     assert not {"kopf", "perennial_operator", "perennial_hack", "kubernetes"} & found
     assert any(p.endswith("/libgomp.so.1") for p in files)  # LightGBM's OpenMP runtime
     for program in ("perennial-train", "perennial-serve"):
@@ -84,17 +93,27 @@ def test_the_operator_image_has_the_operator_and_no_ml_library():
     assert config.entrypoint == ("perennial-operator",)
     found = packages(files)
     assert {"perennial_operator", "kopf", "kubernetes", "prometheus_client"} <= found
-    forbidden = {"sklearn", "pandas", "numpy", "scipy", "onnxruntime", "pyarrow",
-                 "perennial_runtime", "perennial_hack"}  # fmt: skip
+    forbidden = {
+        "sklearn",
+        "pandas",
+        "numpy",
+        "scipy",
+        "onnxruntime",
+        "pyarrow",
+        "perennial_runtime",
+        "perennial_hack",
+    }
     assert not forbidden & found
 
 
 def test_sizes_within_the_budget(built):
     name, image, _ = built
     record = record_of(name)
-    print(f"\n{record.tag}: {record.uncompressed_bytes / 1e6:.0f} MB uncompressed, "
-          f"{record.compressed_bytes / 1e6:.0f} MB compressed, built in "
-          f"{record.build_seconds:.0f}s")  # fmt: skip
+    print(
+        f"\n{record.tag}: {record.uncompressed_bytes / 1e6:.0f} MB uncompressed, "
+        f"{record.compressed_bytes / 1e6:.0f} MB compressed, built in "
+        f"{record.build_seconds:.0f}s"
+    )
     assert record.compressed_bytes == image.compressed_size
     assert image.compressed_size <= BUDGET_MB[name] * 1_000_000
 

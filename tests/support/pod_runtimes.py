@@ -36,10 +36,12 @@ CHOICES = ("node", "local")
 
 def add_option(parser: pytest.Parser) -> None:
     parser.addoption(
-        OPTION, choices=CHOICES, default=os.environ.get(ENV, "node"),
+        OPTION,
+        choices=CHOICES,
+        default=os.environ.get(ENV, "node"),
         help="what runs e2e pods: a real node with the built images (default), or the "
         "host-process local runtime (fast; no images, no isolation)",
-    )  # fmt: skip
+    )
 
 
 @dataclass
@@ -157,13 +159,23 @@ def node_runtime(cluster: Any) -> Iterator[NodeRuntime]:
 def local_runtime(cluster: Any, state: Path) -> Iterator[LocalRuntimeProcess]:
     log_path = state / "local-runtime.log"
     log: IO[bytes] = log_path.open("ab")
-    argv = [sys.executable, "-m", "perennial_hack.local_runtime",
-            "--kubeconfig", str(cluster.kubeconfig), "--state", str(state)]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "perennial_hack.local_runtime",
+        "--kubeconfig",
+        str(cluster.kubeconfig),
+        "--state",
+        str(state),
+    ]
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     runtime = LocalRuntimeProcess(state, log_path, proc)
     try:
-        until(lambda: "watching pods" in runtime.log_tail() or proc.poll() is not None,
-              timeout=30, message="the local runtime to start")  # fmt: skip
+        until(
+            lambda: "watching pods" in runtime.log_tail() or proc.poll() is not None,
+            timeout=30,
+            message="the local runtime to start",
+        )
         assert proc.poll() is None, runtime.log_tail()
         yield runtime
     finally:

@@ -14,14 +14,18 @@ pytestmark = pytest.mark.unit
 
 
 def test_the_claim_follows_the_configuration_and_has_no_owner() -> None:
-    config = OperatorConfig(artifact_storage_class="fast", artifact_access_mode="ReadWriteMany",
-                            artifact_size="50Gi")  # fmt: skip
+    config = OperatorConfig(
+        artifact_storage_class="fast", artifact_access_mode="ReadWriteMany", artifact_size="50Gi"
+    )
     claim = artifact_claim("ml", config)
     assert claim["metadata"]["name"] == "perennial-artifacts"
     assert claim["metadata"]["namespace"] == "ml"
     assert "ownerReferences" not in claim["metadata"]  # it outlives every TrainingJob
-    assert claim["spec"] == {"accessModes": ["ReadWriteMany"], "storageClassName": "fast",
-                             "resources": {"requests": {"storage": "50Gi"}}}  # fmt: skip
+    assert claim["spec"] == {
+        "accessModes": ["ReadWriteMany"],
+        "storageClassName": "fast",
+        "resources": {"requests": {"storage": "50Gi"}},
+    }
 
 
 def test_no_class_configured_means_the_clusters_default() -> None:
@@ -49,10 +53,18 @@ def test_only_the_default_claim_is_created(job, config, creates) -> None:
 
 
 def test_the_environment_configures_it() -> None:
-    config = OperatorConfig.from_env({
-        "PERENNIAL_ARTIFACT_STORAGE_CLASS": "nfs", "PERENNIAL_ARTIFACT_ACCESS_MODE":
-        "ReadWriteMany", "PERENNIAL_ARTIFACT_SIZE": "1Ti",
-        "PERENNIAL_ARTIFACT_CLAIM_CREATE": "false"})  # fmt: skip
-    assert (config.artifact_storage_class, config.artifact_access_mode, config.artifact_size,
-            config.create_artifact_claim) == ("nfs", "ReadWriteMany", "1Ti", False)  # fmt: skip
+    config = OperatorConfig.from_env(
+        {
+            "PERENNIAL_ARTIFACT_STORAGE_CLASS": "nfs",
+            "PERENNIAL_ARTIFACT_ACCESS_MODE": "ReadWriteMany",
+            "PERENNIAL_ARTIFACT_SIZE": "1Ti",
+            "PERENNIAL_ARTIFACT_CLAIM_CREATE": "false",
+        }
+    )
+    assert (
+        config.artifact_storage_class,
+        config.artifact_access_mode,
+        config.artifact_size,
+        config.create_artifact_claim,
+    ) == ("nfs", "ReadWriteMany", "1Ti", False)
     assert OperatorConfig.from_env({}).artifact_storage_class is None

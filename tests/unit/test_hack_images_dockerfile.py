@@ -61,8 +61,11 @@ def test_our_dockerfiles_take_the_base_as_an_argument_and_run_as_a_numeric_user(
     image = spec.by_name(name)
     text = (spec.REPO / image.dockerfile).read_text()
     assert dockerfile.build_args(text)[spec.BASE_ARG].startswith("python:3.11")
-    assert all(rest == f"${{{spec.BASE_ARG}}}" or rest.startswith(f"${{{spec.BASE_ARG}}} ")
-               for word, rest in dockerfile.instructions(text) if word == "FROM")  # fmt: skip
+    assert all(
+        rest == f"${{{spec.BASE_ARG}}}" or rest.startswith(f"${{{spec.BASE_ARG}}} ")
+        for word, rest in dockerfile.instructions(text)
+        if word == "FROM"
+    )
     user = dockerfile.image_config(text).user
     assert user.split(":")[0].isdigit() and user.split(":")[0] != "0"
 
@@ -74,8 +77,9 @@ def test_the_runtime_image_runs_perennial_train_and_pods_name_their_program():
 
 def test_build_argv_passes_the_base_and_the_ca_bundle_as_a_secret(tmp_path: Path):
     image = spec.by_name("runtime")
-    argv = spec.build_argv(image, "perennial/runtime:1", base=spec.LOCAL_BASE,
-                           ca_bundle=tmp_path / "ca.pem")  # fmt: skip
+    argv = spec.build_argv(
+        image, "perennial/runtime:1", base=spec.LOCAL_BASE, ca_bundle=tmp_path / "ca.pem"
+    )
     assert argv[:2] == ["buildah", "build"] and argv[-1] == "."
     assert f"{spec.BASE_ARG}={spec.LOCAL_BASE}" in argv
     assert f"id=ca-bundle,src={tmp_path / 'ca.pem'}" in argv

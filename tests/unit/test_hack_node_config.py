@@ -59,7 +59,10 @@ def test_the_kubelet_runs_on_cgroup_v1_without_systemd_and_keeps_its_images():
     kc = config.kubelet_config(LAYOUT, NET, config.KubeletPorts(20250, 20248), Path("/ca.crt"))
     assert kc["kind"] == "KubeletConfiguration"
     assert (kc["cgroupDriver"], kc["cgroupsPerQOS"], kc["enforceNodeAllocatable"]) == (
-        "cgroupfs", False, [])  # fmt: skip
+        "cgroupfs",
+        False,
+        [],
+    )
     assert kc["failCgroupV1"] is False
     assert kc["imageGCHighThresholdPercent"] == 100  # nothing can pull a collected image back
     assert set(kc["evictionHard"].values()) == {"0%"}
@@ -81,19 +84,26 @@ def test_namespaces_opt_in_with_a_selector_and_a_toleration_matching_the_node():
     )
     taint = config.NODE_TAINT
     assert (toleration["key"], toleration["value"], toleration["effect"]) == (
-        taint["key"], taint["value"], taint["effect"])  # fmt: skip
+        taint["key"],
+        taint["value"],
+        taint["effect"],
+    )
     assert config.node_subject("n1") == ("system:node:n1", "system:nodes")
 
 
 def test_mounts_are_found_below_the_node_folder_deepest_first():
-    info = "\n".join([
-        "36 1 8:1 / / rw - ext4 /dev/vda rw",
-        "50 36 8:1 /r/node/kubelet /r/node/kubelet rw - ext4 /dev/vda rw",
-        "51 50 0:5 / /r/node/kubelet/pods/x/volumes/tmp rw - tmpfs tmpfs rw",
-        "52 36 0:6 / /r/node-other rw - tmpfs tmpfs rw",
-    ])  # fmt: skip
+    info = "\n".join(
+        [
+            "36 1 8:1 / / rw - ext4 /dev/vda rw",
+            "50 36 8:1 /r/node/kubelet /r/node/kubelet rw - ext4 /dev/vda rw",
+            "51 50 0:5 / /r/node/kubelet/pods/x/volumes/tmp rw - tmpfs tmpfs rw",
+            "52 36 0:6 / /r/node-other rw - tmpfs tmpfs rw",
+        ]
+    )
     assert mounts_under(Path("/r/node"), info) == [
-        "/r/node/kubelet/pods/x/volumes/tmp", "/r/node/kubelet"]  # fmt: skip
+        "/r/node/kubelet/pods/x/volumes/tmp",
+        "/r/node/kubelet",
+    ]
 
 
 def test_the_committed_kubelet_module_builds_the_control_planes_release():
@@ -105,18 +115,26 @@ def test_the_committed_kubelet_module_builds_the_control_planes_release():
 def test_the_provisioner_makes_a_bound_host_path_volume_for_a_pending_claim_of_its_class():
     from perennial_hack.node import provisioner
 
-    pvc = {"metadata": {"name": "perennial-artifacts", "namespace": "ml", "uid": "u-1"},
-           "spec": {"storageClassName": "perennial-local", "accessModes": ["ReadWriteOnce"],
-                    "resources": {"requests": {"storage": "10Gi"}}},
-           "status": {"phase": "Pending"}}  # fmt: skip
+    pvc = {
+        "metadata": {"name": "perennial-artifacts", "namespace": "ml", "uid": "u-1"},
+        "spec": {
+            "storageClassName": "perennial-local",
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "10Gi"}},
+        },
+        "status": {"phase": "Pending"},
+    }
     assert provisioner.wants_volume(pvc)
     for other in ({"storageClassName": "standard"}, {"volumeName": "pv-1"}):
         assert not provisioner.wants_volume({**pvc, "spec": {**pvc["spec"], **other}})
     assert not provisioner.wants_volume({**pvc, "status": {"phase": "Bound"}})
     pv = provisioner.volume_for(pvc, Path("/v/ml/perennial-artifacts"))
     assert pv["metadata"]["name"] == "pvc-u-1"
-    assert pv["spec"]["claimRef"] == {"namespace": "ml", "name": "perennial-artifacts",
-                                      "uid": "u-1"}  # fmt: skip
+    assert pv["spec"]["claimRef"] == {
+        "namespace": "ml",
+        "name": "perennial-artifacts",
+        "uid": "u-1",
+    }
     assert pv["spec"]["hostPath"]["path"] == "/v/ml/perennial-artifacts"
     assert pv["spec"]["capacity"] == {"storage": "10Gi"}
     assert pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain"

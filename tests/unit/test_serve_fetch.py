@@ -8,12 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serve_support import model_dirs
-from serve_support.server import ServerProcess, run_to_exit
 
 from perennial_runtime import contract
 from perennial_runtime.serve.fetch import FetchError, fetch_model_dir, is_remote
-from support import s3
+from support import model_dirs, s3
+from support.server_process import ServerProcess, run_to_exit
 
 pytestmark = pytest.mark.unit
 BUCKET = "models"
@@ -30,8 +29,9 @@ def store(
         for path in case.path.iterdir():
             client.put_object(Bucket=BUCKET, Key=f"bc/v3/{path.name}", Body=path.read_bytes())
             tampered = b"x" + path.read_bytes() if path.name == "model.skops" else None
-            client.put_object(Bucket=BUCKET, Key=f"bad/v3/{path.name}",
-                              Body=tampered or path.read_bytes())  # fmt: skip
+            client.put_object(
+                Bucket=BUCKET, Key=f"bad/v3/{path.name}", Body=tampered or path.read_bytes()
+            )
         client.put_object(Bucket=BUCKET, Key="bc/v3/unlisted.txt", Body=b"not copied")
         yield env, case
 
@@ -55,13 +55,21 @@ def test_only_listed_files_are_copied(store, aws_env, tmp_path: Path) -> None:
 def test_the_server_copies_verifies_and_serves(store, aws_env, tmp_path: Path) -> None:
     case = store[1]
     digest = contract.sha256_file(case.path / contract.RESULT)
-    server = ServerProcess(tmp_path / "copy", "--model-uri", f"s3://{BUCKET}/bc/v3",
-                           "--expected-sha256", digest, "--workers", "1")  # fmt: skip
+    server = ServerProcess(
+        tmp_path / "copy",
+        "--model-uri",
+        f"s3://{BUCKET}/bc/v3",
+        "--expected-sha256",
+        digest,
+        "--workers",
+        "1",
+    )
     try:
         server.wait_ready()
         rows = case.X_test.iloc[:5]
-        answer = server.post("/v1/models/bc-logreg:predict",
-                             {"instances": rows.to_numpy().tolist()}).json()  # fmt: skip
+        answer = server.post(
+            "/v1/models/bc-logreg:predict", {"instances": rows.to_numpy().tolist()}
+        ).json()
         assert answer["predictions"] == [int(x) for x in case.pipeline.predict(rows)]
     finally:
         server.stop()

@@ -104,17 +104,26 @@ def _run(argv: Sequence[str], log: Path | None = None) -> str:
 def image_id(reference: str) -> str | None:
     done = subprocess.run(
         ["buildah", "inspect", "--type", "image", "--format", "{{.FromImageID}}", reference],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+    )
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
 def _label(reference: str, label: str) -> str:
     done = subprocess.run(
-        ["buildah", "inspect", "--type", "image", "--format",
-         f"{{{{index .OCIv1.Config.Labels \"{label}\"}}}}", reference],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            "buildah",
+            "inspect",
+            "--type",
+            "image",
+            "--format",
+            f'{{{{index .OCIv1.Config.Labels "{label}"}}}}',
+            reference,
+        ],
+        capture_output=True,
+        text=True,
+    )
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
@@ -213,12 +222,17 @@ def build_one(
     _run(spec.archive_argv(tag, archive, reference))
     read = oci.read(archive)
     record = ImageRecord(
-        name=image.name, tag=tag, reference=reference, archive=str(archive), key=key,
-        image_id=image_id(tag) or "", base=base or build_args(
-            (spec.REPO / image.dockerfile).read_text()).get(spec.BASE_ARG, ""),
-        build_seconds=round(seconds, 1), compressed_bytes=read.compressed_size,
+        name=image.name,
+        tag=tag,
+        reference=reference,
+        archive=str(archive),
+        key=key,
+        image_id=image_id(tag) or "",
+        base=base or build_args((spec.REPO / image.dockerfile).read_text()).get(spec.BASE_ARG, ""),
+        build_seconds=round(seconds, 1),
+        compressed_bytes=read.compressed_size,
         uncompressed_bytes=uncompressed_size(read),
-    )  # fmt: skip
+    )
     say(f"    built in {seconds:.0f}s: {_sizes(record)}")
     return record
 
@@ -273,8 +287,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if command == "list":
         for record in records().values():
-            print(f"{record.tag:<28} {_sizes(record):<28} built in {record.build_seconds:.0f}s  "
-                  f"{record.archive}")  # fmt: skip
+            print(
+                f"{record.tag:<28} {_sizes(record):<28} built in {record.build_seconds:.0f}s  "
+                f"{record.archive}"
+            )
         return 0
     print(__doc__, file=sys.stderr)
     return 2

@@ -110,9 +110,11 @@ def mmdebstrap_argv(out: Path) -> list[str]:
     """A minimal bookworm with Python: `minbase` plus BASE_PACKAGES, merged /usr without
     the usrmerge package (which pulls perl in), as a tarball."""
     argv = [
-        "mmdebstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
+        "mmdebstrap",
+        "--variant=minbase",
+        f"--include={','.join(BASE_PACKAGES)}",
         "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
-    ]  # fmt: skip
+    ]
     argv += [f"--dpkgopt={option}" for option in DPKG_EXCLUDES]
     return [*argv, SUITE, str(out), *MIRRORS]
 

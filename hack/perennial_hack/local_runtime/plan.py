@@ -51,6 +51,11 @@ class ContainerPlan:
     probe: HttpProbe | None = None
     refused: str | None = None  # why it cannot run here (then argv is empty)
 
+    @property
+    def cri_log(self) -> Path:
+        """The same output in the CRI log format, which kwok serves as the pod's log."""
+        return self.log.with_name(f"{self.name}.cri.log")
+
 
 @dataclass(frozen=True)
 class PodPlan:
@@ -267,7 +272,7 @@ def pod_plan(
                 bin_dir=bin_dir,
                 pod_dir=pod_dir,
                 objects=objects,
-            )  # fmt: skip
+            )
             for c in spec.get(key) or []
         )
 

@@ -208,7 +208,8 @@ def read_env_objects(
             if optional:
                 continue
             raise VolumeError(f"{kind} {pod['metadata']['namespace']}/{name} does not exist")
-        files = config_files(obj.get("data"), obj.get("binaryData"), None,
-                             base64_data=kind == "Secret")  # fmt: skip
+        files = config_files(
+            obj.get("data"), obj.get("binaryData"), None, base64_data=kind == "Secret"
+        )
         objects[(kind, name)] = {k: v.decode(errors="replace") for k, v in files.items()}
     return objects

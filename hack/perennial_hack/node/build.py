@@ -121,8 +121,11 @@ def kubernetes_source(versions: Versions) -> Path:
     """The release's module folder in the Go module cache (downloaded if needed)."""
     out = subprocess.run(
         ["go", "mod", "download", "-json", f"k8s.io/kubernetes@v{versions.kubernetes}"],
-        check=True, capture_output=True, text=True, cwd=KUBELET_MODULE,
-    ).stdout  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=KUBELET_MODULE,
+    ).stdout
     return Path(json.loads(out)["Dir"])
 
 
@@ -131,20 +134,33 @@ def build_pause(source: Path, archive: Path, version: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         binary = Path(tmp) / "pause"
         subprocess.run(
-            ["gcc", *PAUSE_CFLAGS, f"-DVERSION=v{version}-perennial", "-o", str(binary),
-             str(source)],
+            [
+                "gcc",
+                *PAUSE_CFLAGS,
+                f"-DVERSION=v{version}-perennial",
+                "-o",
+                str(binary),
+                str(source),
+            ],
             check=True,
-        )  # fmt: skip
+        )
         container = subprocess.run(
             ["buildah", "from", "scratch"], check=True, capture_output=True, text=True
         ).stdout.strip()
         try:
             for argv in (
                 ["buildah", "copy", "--quiet", container, str(binary), "/pause"],
-                ["buildah", "config", "--entrypoint", '["/pause"]', "--user", "65535:65535",
-                 container],
+                [
+                    "buildah",
+                    "config",
+                    "--entrypoint",
+                    '["/pause"]',
+                    "--user",
+                    "65535:65535",
+                    container,
+                ],
                 ["buildah", "commit", "--quiet", container, PAUSE_IMAGE],
-            ):  # fmt: skip
+            ):
                 subprocess.run(argv, check=True, capture_output=True)
         finally:
             subprocess.run(["buildah", "rm", container], capture_output=True)
@@ -173,9 +189,11 @@ def build(versions: Versions, *, parallelism: int = 2, force: bool = False) -> P
     kubelet.parent.mkdir(parents=True, exist_ok=True)
     stamp.unlink(missing_ok=True)
     step = cluster_build.BuildStep(
-        str(KUBELET_MODULE), (KUBELET_PACKAGE,), str(kubelet),
+        str(KUBELET_MODULE),
+        (KUBELET_PACKAGE,),
+        str(kubelet),
         cluster_build.version_ldflags(versions, cluster_build.release_date(versions)),
-    )  # fmt: skip
+    )
     cluster_build.run_step(step, parallelism)
     pause_tag = PAUSE_IMAGE.rsplit(":", 1)[1]
     build_pause(pause_c, archive, pause_tag)

@@ -271,6 +271,19 @@ def apiserver_nat_rule(network: Network, service_ip: str, apiserver_port: int) -
     loopback: the one Service kube-proxy would route here. Needs route_localnet on the
     bridge, as kube-proxy's localhost node ports do."""
     return [
-        "PREROUTING", "-t", "nat", "-i", network.bridge, "-d", f"{service_ip}/32", "-p", "tcp",
-        "--dport", "443", "-j", "DNAT", "--to-destination", f"127.0.0.1:{apiserver_port}",
-    ]  # fmt: skip
+        "PREROUTING",
+        "-t",
+        "nat",
+        "-i",
+        network.bridge,
+        "-d",
+        f"{service_ip}/32",
+        "-p",
+        "tcp",
+        "--dport",
+        "443",
+        "-j",
+        "DNAT",
+        "--to-destination",
+        f"127.0.0.1:{apiserver_port}",
+    ]

@@ -209,8 +209,13 @@ class LocalNode:
         def left() -> float:
             return max(1.0, deadline - time.monotonic())
 
-        for folder in (self.layout.logs, self.layout.cni_conf_dir, self.layout.pki,
-                       self.layout.pod_logs, self.layout.volumes):  # fmt: skip
+        for folder in (
+            self.layout.logs,
+            self.layout.cni_conf_dir,
+            self.layout.pki,
+            self.layout.pod_logs,
+            self.layout.volumes,
+        ):
             folder.mkdir(parents=True, exist_ok=True)
         net = network.allocate()
         state: dict[str, Any] = {"bridge": net.bridge, "subnet": str(net.subnet), "pids": {}}
@@ -237,9 +242,13 @@ class LocalNode:
         self.layout.kubelet_config.write_text(yaml.safe_dump(config))
         argv = kubelet_argv(self.kubelet_bin, self.layout, self.name, net.gateway)
         self._spawn("kubelet", argv, state)
-        provisioner = [sys.executable, "-m", "perennial_hack.node.provisioner",
-                       f"--kubeconfig={self.cluster.kubeconfig}",
-                       f"--root={self.layout.volumes / 'dynamic'}"]  # fmt: skip
+        provisioner = [
+            sys.executable,
+            "-m",
+            "perennial_hack.node.provisioner",
+            f"--kubeconfig={self.cluster.kubeconfig}",
+            f"--root={self.layout.volumes / 'dynamic'}",
+        ]
         self._spawn("provisioner", provisioner, state)
         api = self._api()
         wait_until(lambda: self._ready(api), left(), f"node {self.name} Ready", interval=0.5)
@@ -250,15 +259,19 @@ class LocalNode:
         pki_dir = self.cluster.layout.pki
         argv = pki.leaf_argv(pki_dir, spec)
         # leaf_argv writes next to the CA; keep the node's pair in the node's own folder.
-        argv = [a.replace(str(pki_dir / "kubelet-client"), str(self.layout.pki / "client"))
-                for a in argv]  # fmt: skip
+        argv = [
+            a.replace(str(pki_dir / "kubelet-client"), str(self.layout.pki / "client"))
+            for a in argv
+        ]
         subprocess.run(argv, check=True, capture_output=True)
         (self.layout.pki / "client.key").chmod(0o600)
         config = kubeapi.kubeconfig(
-            f"perennial-{self.cluster.name}", self.cluster.server,
-            (pki_dir / "ca.crt").read_bytes(), (self.layout.pki / "client.crt").read_bytes(),
+            f"perennial-{self.cluster.name}",
+            self.cluster.server,
+            (pki_dir / "ca.crt").read_bytes(),
+            (self.layout.pki / "client.crt").read_bytes(),
             (self.layout.pki / "client.key").read_bytes(),
-        )  # fmt: skip
+        )
         self.layout.kubeconfig.write_text(yaml.safe_dump(config))
         self.layout.kubeconfig.chmod(0o600)
 

@@ -73,10 +73,9 @@ def volume_for(pvc: dict[str, Any], folder: Path) -> dict[str, Any]:
             "persistentVolumeReclaimPolicy": "Retain",
             "storageClassName": STORAGE_CLASS,
             "hostPath": {"path": str(folder), "type": "DirectoryOrCreate"},
-            "claimRef": {"namespace": meta["namespace"], "name": meta["name"],
-                         "uid": meta["uid"]},
+            "claimRef": {"namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]},
         },
-    }  # fmt: skip
+    }
 
 
 def provision_once(api: Api, root: Path) -> list[str]:
@@ -90,8 +89,13 @@ def provision_once(api: Api, root: Path) -> list[str]:
         folder.chmod(0o777)
         if api.create("/api/v1/persistentvolumes", volume_for(pvc, folder)):
             made.append(volume_name(pvc))
-            log.info("volume %s for %s/%s at %s", volume_name(pvc),
-                     pvc["metadata"]["namespace"], pvc["metadata"]["name"], folder)  # fmt: skip
+            log.info(
+                "volume %s for %s/%s at %s",
+                volume_name(pvc),
+                pvc["metadata"]["namespace"],
+                pvc["metadata"]["name"],
+                folder,
+            )
     return made
 
 

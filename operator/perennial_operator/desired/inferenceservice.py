@@ -11,10 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from perennial_operator.api.group import GROUP, LABEL_INFERENCESERVICE, LABEL_MODEL, child_labels
+from perennial_operator.api.group import (
+    LABEL_INFERENCESERVICE,
+    LABEL_MODEL,
+    LABEL_MODEL_VERSION,
+    LABEL_TRACK,
+    child_labels,
+)
+from perennial_operator.api.names import SERVER_CONTAINER, child_name
+from perennial_operator.api.tracks import STABLE
 from perennial_operator.config import OperatorConfig
 from perennial_operator.desired.common import (
-    child_name,
     owner_reference,
     resource_requirements,
     restricted_container_security,
@@ -23,14 +30,9 @@ from perennial_operator.desired.common import (
 from perennial_operator.desired.placement import Placement
 from perennial_operator.desired.trainingjob import pod_identity
 
-STABLE = "stable"
-CANARY = "canary"
-LABEL_TRACK = f"{GROUP}/track"
-LABEL_MODEL_VERSION = f"{GROUP}/model-version"
 SERVE_PORT = 8080
 PVC_ROOT = "/mnt/pvc"
 COPY_DIR = "/tmp/model"  # where an object-store model is copied (the /tmp emptyDir)
-CONTAINER = "server"
 RPS_METRIC = "perennial_requests_per_second"  # served by a custom-metrics adapter
 
 
@@ -104,7 +106,7 @@ def _container(
     gpus = placement.gpus_for(int(resources.get("gpu", 0) or 0))
     claim = _model_dir(mv)[0]
     return {
-        "name": CONTAINER,
+        "name": SERVER_CONTAINER,
         "image": str(spec.get("image") or config.runtime_image),
         # The program in `command` replaces the image's ENTRYPOINT (perennial-train in the
         # runtime image); its flags go in `args`.
@@ -127,16 +129,19 @@ def _container(
                 else []
             ),
             {"name": "tmp", "mountPath": "/tmp"},
-        ],  # fmt: skip
+        ],
         "securityContext": restricted_container_security(),
         **({"envFrom": [dict(s) for s in spec["envFrom"]]} if spec.get("envFrom") else {}),
     }
 
 
 def _pod_template(
-    isvc: dict[str, Any], track: str, mv: dict[str, Any], config: OperatorConfig,
+    isvc: dict[str, Any],
+    track: str,
+    mv: dict[str, Any],
+    config: OperatorConfig,
     placement: Placement,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     labels = {
         **child_labels("InferenceService", isvc["metadata"]["name"]),
         **selector(isvc, track),
@@ -161,7 +166,7 @@ def _pod_template(
                 else []
             ),
             {"name": "tmp", "emptyDir": {}},
-        ],  # fmt: skip
+        ],
     }
     pod_identity(isvc["spec"], pod_spec)
     if placement.node_selector:
@@ -172,18 +177,24 @@ def _pod_template(
 
 
 def deployment(
-    isvc: dict[str, Any], track: str, mv: dict[str, Any], replicas: int | None,
-    config: OperatorConfig, placement: Placement,
-) -> dict[str, Any]:  # fmt: skip
+    isvc: dict[str, Any],
+    track: str,
+    mv: dict[str, Any],
+    replicas: int | None,
+    config: OperatorConfig,
+    placement: Placement,
+) -> dict[str, Any]:
     """`replicas=None` leaves spec.replicas out of our apply, so an HPA can own it."""
     template = _pod_template(isvc, track, mv, config, placement)
     spec: dict[str, Any] = {
         "selector": {"matchLabels": selector(isvc, track)},
-        "strategy": {"type": "RollingUpdate",
-                     "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}},
+        "strategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"},
+        },
         "revisionHistoryLimit": 3,
         "template": template,
-    }  # fmt: skip
+    }
     if replicas is not None:
         spec["replicas"] = replicas
     return {
