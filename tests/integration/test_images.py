@@ -11,6 +11,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+import yaml
 
 from perennial_hack.images import oci, spec
 from perennial_hack.images.build import ImageRecord, records
@@ -86,13 +87,21 @@ def test_the_runtime_image_runs_as_the_operators_pods_do_and_carries_the_extras(
         assert files.get(f"/opt/perennial/bin/{program}", 0) > 0
 
 
-def test_the_operator_image_has_the_operator_and_no_ml_library():
+def test_the_operator_image_has_the_operator_the_studio_and_no_ml_library():
     image, files = read("operator")
     config = image.image_config()
     assert config.user == "10001:10001"  # manifests/deployment.yaml's runAsUser
     assert config.entrypoint == ("perennial-operator",)
     found = packages(files)
     assert {"perennial_operator", "kopf", "kubernetes", "prometheus_client"} <= found
+    # manifests/studio runs `perennial-studio` from this image, templates included.
+    assert {"perennial_studio", "starlette", "uvicorn", "jinja2"} <= found
+    assert files.get("/opt/perennial/bin/perennial-studio", 0) > 0
+    assert any(p.startswith(f"{SITE}/perennial_studio/templates/") for p in files)
+    studio = yaml.safe_load((spec.REPO / "manifests/studio/deployment.yaml").read_text())
+    (container,) = studio["spec"]["template"]["spec"]["containers"]
+    assert container["image"].split(":")[0] == "perennial/operator"
+    assert container["command"] == ["perennial-studio"]
     forbidden = {
         "sklearn",
         "pandas",
@@ -102,6 +111,7 @@ def test_the_operator_image_has_the_operator_and_no_ml_library():
         "pyarrow",
         "perennial_runtime",
         "perennial_hack",
+        "perennial_cli",
     }
     assert not forbidden & found
 

@@ -65,7 +65,7 @@ IMAGES = (
         "operator",
         "perennial/operator",
         "operator/Dockerfile",
-        ("pyproject.toml", "README.md", "operator/perennial_operator"),
+        ("pyproject.toml", "README.md", "operator/perennial_operator", "studio/perennial_studio"),
     ),
 )
 
