@@ -2,7 +2,8 @@
 `kubectl apply -k manifests/`, then `kubectl apply -f examples/trainingjob.yaml`, and
 nothing else made by hand. The operator runs from its image in its Deployment, with the
 RBAC of manifests/, and creates the artifact claim (the node's default StorageClass
-provisions it); the example trains in the runtime image and registers a ModelVersion.
+provisions it); the example trains in the runtime image and registers a ModelVersion. The
+Studio runs from the operator image too (`command: [perennial-studio]`) and gets Ready.
 
 Needs the real node: with --e2e-runtime=local (no images) it is skipped.
 """
@@ -99,5 +100,14 @@ def test_apply_the_manifests_then_the_example_and_it_trains(kind_like) -> None:
     assert "ownerReferences" not in claim["metadata"]
     mv = get(tc, "modelversion", status["modelVersion"])
     assert mv["spec"]["artifact"]["uri"].startswith("pvc://perennial-artifacts/")
-    (operator,) = get(tc, "pods", "-n", "perennial-system").get("items", [])
+    pods = "pods", "-n", "perennial-system", "-l"
+    (operator,) = get(tc, *pods, "app.kubernetes.io/name=perennial-operator")["items"]
     assert operator["spec"]["nodeName"] == node.name  # the operator image, on the node
+
+    def studio_ready() -> bool:
+        found = get(tc, *pods, "app.kubernetes.io/name=perennial-studio").get("items", [])
+        conditions = [c for p in found for c in p.get("status", {}).get("conditions", [])]
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    # Its readiness probe answers only once its watches have listed: it reads the cluster.
+    until(studio_ready, timeout=180, message="the Studio ready", describe=describe)
