@@ -74,7 +74,7 @@ def train(world: World, name: str) -> tuple[dict[str, Any], set[str]]:
         seen.add(tj.get("status", {}).get("phase") or "")
         return tj if tj.get("status", {}).get("modelVersion") else None
 
-    return world.wait(registered, f"TrainingJob {name} registered", timeout=120), seen
+    return world.wait(registered, f"TrainingJob {name} registered", timeout=300), seen
 
 
 def serve(world: World, name: str, version: int) -> str:
