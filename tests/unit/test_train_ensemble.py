@@ -186,7 +186,7 @@ WITH_TREES = [("logistic_regression", {}, 1), ("random_forest", {"n_estimators":
     ("members", "precision"),
     [
         pytest.param(LINEAR, "double", id="linear"),
-        pytest.param(WITH_TREES, "float", id="with-trees"),
+        pytest.param(WITH_TREES, "double", id="with-trees"),
     ],
 )
 def test_ensemble_round_trips_through_skops_and_onnx(

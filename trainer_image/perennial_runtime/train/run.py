@@ -91,12 +91,19 @@ def fit(job: TrainingJob, checked: Checked, data: Split, progress: Progress) -> 
         progress,
         threads=thread_limit(),
         ensemble_size=job.automl.ensemble_size,
+        serving_budget_ms=job.automl.serving_latency_budget_ms,
     )
     board = automl.run_search(search, data.X_train, data.y_train, job.automl.time_budget_seconds)
-    best = board[0].candidate
     report = [e.report(str(metric)) for e in board[: automl.LEADERBOARD_SIZE]]
-    progress.stage("fitting", f"best {best.algorithm} {best.params} of {len(board)} evaluated")
-    chosen = automl.choose_ensemble(search, board)
+    affordable = automl.affordable(search, board)
+    best = affordable[0].candidate
+    over = len(board) - len(affordable)
+    progress.stage(
+        "fitting",
+        f"best {best.algorithm} {best.params} of {len(board)} evaluated"
+        + (f" ({over} over the serving budget)" if over else ""),
+    )
+    chosen = automl.choose_ensemble(search, affordable)
     if chosen is None:
         return _final(
             job, checked.columns, data, best.algorithm, best.params, metric, report, progress
