@@ -150,9 +150,9 @@ def skops_vote_dir(tmp_path_factory):
 def test_a_skops_vote_predicts_what_scikit_learn_predicts(skops_vote_dir, proba):
     # With probabilities asked for, the labels come from them (one pass through the members):
     # they must be exactly what the model's own predict() says.
-    from sklearn.datasets import load_wine
-
     from dataclasses import replace
+
+    from sklearn.datasets import load_wine
 
     from perennial_runtime.serve.model import load_predictor, open_model_dir
 
