@@ -6,9 +6,10 @@ feature column (shape [N, 1]): float64 for numeric, string for categorical and t
 Double precision is tried first, float32 second. In a double graph every tree ensemble
 runs as a float32 island whose splits are exactly scikit-learn's or LightGBM's
 (onnx_trees.py); its leaf sums are float32, so regression with trees is held to the float
-tolerance. The converted model is compared with the pipeline on the held-out split:
-labels must be equal and probabilities within 1e-5 (regression: relative difference within
-the tolerance), else no model.onnx is written and result.json says why.
+tolerance (so is SVR, whose onnxruntime kernel is float32 too). The converted model is
+compared with the pipeline on the held-out split: labels must be equal and probabilities
+within 1e-5 (regression: relative difference within the tolerance), else no model.onnx is
+written and result.json says why.
 """
 
 from __future__ import annotations
@@ -34,8 +35,16 @@ TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 PROBABILITY_TOLERANCE = 1e-5  # absolute, either precision
 REGRESSION_TOLERANCE = {"double": 1e-9, "float": 1e-5}  # relative to max(1, |prediction|)
 ONNX_TASKS = CLASSIFICATION_TASKS | {"regression", "clustering", "anomaly-detection"}
-TREES = frozenset(
-    {"random_forest", "gradient_boosting", "hist_gradient_boosting", "lightgbm", "isolation_forest"}
+# Families that run as float32 islands in a float64 graph (onnx_trees.py).
+FLOAT32_KERNELS = frozenset(
+    {
+        "random_forest",
+        "gradient_boosting",
+        "hist_gradient_boosting",
+        "lightgbm",
+        "isolation_forest",
+        "svr",
+    }
 )
 TEXT_LOCALE = "C.UTF-8"  # present in Debian images; onnxruntime's default en_US.UTF-8 is not
 
@@ -60,7 +69,7 @@ def export(
     if task not in ONNX_TASKS:
         return Export(None, {"written": False, "reason": f"no ONNX converter for task {task}"})
     reasons = []
-    trees = bool(TREES & set(algorithms))
+    trees = bool(FLOAT32_KERNELS & set(algorithms))
     for precision in ("double", "float"):
         try:
             model = convert(pipeline, columns, precision)
@@ -130,8 +139,8 @@ def compare(
     precision: str,
     trees: bool = False,
 ) -> dict[str, Any]:
-    """Does ``model`` predict what ``pipeline`` does on ``X``? ``trees``: it holds tree
-    ensembles, whose float32 leaf sums get the float tolerance in regression."""
+    """Does ``model`` predict what ``pipeline`` does on ``X``? ``trees``: it holds float32
+    islands (tree ensembles, SVR), whose sums get the float tolerance in regression."""
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     outputs = session.run(None, feeds(model, columns, X))
     first = np.ravel(outputs[0])

@@ -1,7 +1,8 @@
 """Tree ensembles inside a float64 graph: the splits scikit-learn and LightGBM make, exactly.
 
-onnxruntime's TreeEnsemble kernels compute in float32, so a converter given float64 inputs
-builds a graph onnxruntime refuses, and feeding the whole graph float32 changes decisions:
+onnxruntime's TreeEnsemble kernels (and its SVMRegressor) compute in float32 only, so a
+converter given float64 inputs builds a graph onnxruntime refuses, and feeding the whole
+graph float32 changes decisions:
 
 - Forests and gradient boosting compare float32(x) with their thresholds (scikit-learn casts
   X itself), so a Cast to float32 in front of the tree node is exact.
@@ -14,8 +15,11 @@ builds a graph onnxruntime refuses, and feeding the whole graph float32 changes 
   the tree node compares small integers, which float32 holds exactly. The converted model
   is a copy whose thresholds are those indices; the fitted model is not touched.
 
+- SVR: a Cast; its float32 kernel sums differ from scikit-learn's float64 ones in the
+  7th digit (regression with such a member is held to the float tolerance).
+
 Every other part of the graph (scaling, linear models, the vote's average) stays float64;
-the tree's outputs are cast back to float64. ``register()`` wraps the stock converters of
+the island's outputs are cast back to float64. ``register()`` wraps the stock converters of
 these classes; with float32 inputs (the fallback precision) they run unchanged.
 """
 
@@ -48,6 +52,7 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
+from sklearn.svm import SVR
 
 from perennial_runtime.train.algorithms import LGBMClassifier, LGBMRegressor
 
@@ -63,6 +68,7 @@ def register() -> None:
         RandomForestRegressor: _cast,
         GradientBoostingRegressor: _cast,
         IsolationForest: _cast,
+        SVR: _cast,
         HistGradientBoostingClassifier: _hgb_bins,
         HistGradientBoostingRegressor: _hgb_bins,
     }
