@@ -7,6 +7,7 @@ progress line. Failures are raised as TrainError subclasses; cli.py maps them to
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,9 @@ class Fitted:
     # The algorithms inside the model: one, or an ensemble's members.
     families: tuple[str, ...] = ()
     ensemble: dict[str, Any] | None = None
+    # An ensemble's way out when its written form is over the serving budget: the best
+    # single candidate within it, fitted on demand.
+    fallback: Callable[[], Fitted] | None = None
 
 
 def load_and_check(job: TrainingJob, root: Path, progress: Progress) -> Checked:
@@ -125,6 +129,9 @@ def fit(job: TrainingJob, checked: Checked, data: Split, progress: Progress) -> 
         report,
         tuple(sorted({c.algorithm for c, _ in chosen.members})),
         described,
+        lambda: _final(
+            job, checked.columns, data, best.algorithm, best.params, metric, report, progress
+        ),
     )
 
 
