@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: install test test-unit test-integration lint demo clean help
+.PHONY: install test test-unit test-integration lint demo clean help browser
 
 help:
 	@echo "make demo   - the whole loop on a local cluster"
@@ -16,7 +16,7 @@ help:
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[operator,runtime,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[operator,runtime,studio,cli,dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)
@@ -27,14 +27,24 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: install k8s-build
+test: install k8s-build browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: install
 	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
 
-test-integration: install k8s-build
+test-integration: install k8s-build browser
 	$(BIN)/python -m pytest -m 'integration or e2e' $(PYTEST_ARGS)
+
+# Debian's headless Chromium and its chromedriver, for the Studio's browser tests
+# (tests/e2e/test_studio_browser.py). Installed once; Selenium is pointed at these binaries.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; else \
+	  echo "installing chromium and chromium-driver (apt)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+	    chromium chromium-driver fonts-dejavu-core >/dev/null; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

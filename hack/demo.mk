@@ -1,6 +1,7 @@
 # `make demo`: the whole loop on the local cluster (hack/perennial_hack/demo.py), included
-# by the root Makefile. It leaves the cluster, the operator and the local runtime running;
-# `make demo-down` stops all three. DEMO_TEARDOWN=1 make demo stops them at the end.
+# by the root Makefile. It leaves the cluster, the operator, the local runtime and Perennial
+# Studio (http://127.0.0.1:8765, STUDIO_PORT=... to change) running; `make demo-down` stops
+# them all. DEMO_TEARDOWN=1 make demo stops them at the end.
 CLUSTER_NAME ?= default
 .PHONY: demo demo-down
 

@@ -1,9 +1,10 @@
 """Shared by every test suite.
 
 - tests/support is importable as `support`.
-- The control-plane fixtures (`cluster`, `namespace`, `core`) come from
-  support/cluster_fixtures.py. They are session-scoped and lazy: a unit-only run never
-  starts a cluster, and integration and e2e tests share one.
+- The control-plane fixtures (`cluster`, `namespace`, `core`) and the operator's (`kube`,
+  `operator`, `operator_options`, `world`, `world_notes`) come from
+  support/cluster_fixtures.py. The cluster is session-scoped and lazy: a unit-only run never
+  starts one, and integration and e2e tests share it.
 
 Markers (unit, integration, e2e) are declared in pyproject.toml.
 """
@@ -17,6 +18,24 @@ _TESTS = str(Path(__file__).resolve().parent)
 if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
 
-from support.cluster_fixtures import cluster, core, namespace  # noqa: E402
+from support.cluster_fixtures import (  # noqa: E402
+    cluster,
+    core,
+    kube,
+    namespace,
+    operator,
+    operator_options,
+    world,
+    world_notes,
+)
 
-__all__ = ["cluster", "core", "namespace"]
+__all__ = [
+    "cluster",
+    "core",
+    "kube",
+    "namespace",
+    "operator",
+    "operator_options",
+    "world",
+    "world_notes",
+]

@@ -36,7 +36,7 @@ from kubernetes import config
 
 from perennial_hack.cluster.control_plane import Cluster
 from perennial_operator.api.group import API_VERSION
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.kube import Kube
 
 REPO = Path(__file__).resolve().parents[2]
 

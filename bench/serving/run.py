@@ -34,7 +34,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo: tests' model writer
 from bench.serving import default_model, peers  # noqa: E402
-from tests.unit.serve_support.model_dirs import build  # noqa: E402
+from tests.support.model_dirs import build  # noqa: E402
 
 LUA = Path(__file__).resolve().parent / "post.lua"
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}

@@ -1,9 +1,10 @@
 """`make demo`: the whole loop on the local cluster, narrated.
 
-Starts (or reuses) the local control plane, installs the CRDs, runs the operator and the
-local runtime in the background, trains a model with a TrainingJob, serves it with an
-InferenceService and asks it for predictions. Everything keeps running afterwards for you
-to explore; `make demo-down` stops it. DEMO_TEARDOWN=1 stops it at the end instead.
+Starts (or reuses) the local control plane, installs the CRDs, runs the operator, the
+local runtime and Perennial Studio (the web dashboard) in the background, trains a model with
+a TrainingJob, serves it with an InferenceService and asks it for predictions. Everything
+keeps running afterwards for you to explore; `make demo-down` stops it. DEMO_TEARDOWN=1
+stops it at the end instead.
 
     python -m perennial_hack.demo [--name CLUSTER] [down]
 """
@@ -34,6 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "demo"
 CLAIM = "perennial-artifacts"
 MODEL = "breast-cancer"
+STUDIO_PORT = int(os.environ.get("STUDIO_PORT", "8765"))
 
 
 def say(text: str = "") -> None:
@@ -52,7 +54,11 @@ def wait(check: Callable[[], Any], timeout: float, what: str,
 
 def runs(pid: int, name: str) -> bool:
     """Is pid still the demo's `name` process (and not a recycled pid)?"""
-    marker = {"operator": "perennial-operator", "local-runtime": "perennial_hack.local_runtime"}
+    marker = {
+        "operator": "perennial-operator",
+        "local-runtime": "perennial_hack.local_runtime",
+        "studio": "perennial-studio",
+    }
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
@@ -173,6 +179,9 @@ class Demo:
             "local-runtime": [sys.executable, "-m", "perennial_hack.local_runtime",
                               "--kubeconfig", str(self.cluster.kubeconfig),
                               "--state", str(self.folder / "state"), "--namespace", NAMESPACE],
+            "studio": [str(bin_dir / "perennial-studio"), "--kubeconfig",
+                       str(self.cluster.kubeconfig), "--port", str(STUDIO_PORT),
+                       "--allow-actions", "--scrape-interval", "5"],
         }  # fmt: skip
         pids = {}
         for name, argv in argvs.items():
@@ -180,6 +189,19 @@ class Demo:
             pids[name] = process.spawn(argv, log, tie_to_parent=False).pid
             say(f"  {name:<14} pid {pids[name]:<7} log {log}")
         (self.folder / "pids.json").write_text(json.dumps(pids))
+        wait(self.studio_ready, 60, "Perennial Studio",
+             describe=lambda: (self.folder / "studio.log").read_text()[-2000:])  # fmt: skip
+        say(f"  Perennial Studio    {self.studio_url()}   (follow the demo there)")
+
+    def studio_url(self) -> str:
+        return f"http://127.0.0.1:{STUDIO_PORT}"
+
+    def studio_ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.studio_url()}/readyz", timeout=2) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
 
     def stop_processes(self, quiet: bool = False) -> None:
         """Stop the operator and runtime a demo started (checked by command line)."""
@@ -191,7 +213,7 @@ class Demo:
         process.stop(ours)
         (self.folder / "pids.json").unlink(missing_ok=True)
         if ours and not quiet:
-            say(f"  stopped the demo's operator and local runtime (pids {ours})")
+            say(f"  stopped the demo's operator, local runtime and Studio (pids {ours})")
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -244,7 +266,9 @@ class Demo:
     def summary(self) -> None:
         say("\nrunning now")
         say(f"  cluster {self.cluster.name!r:<11} {self.cluster.run_dir} (logs/)")
-        say(f"  operator, runtime   {self.folder} (operator.log, local-runtime.log)")
+        say(f"  Perennial Studio    {self.studio_url()}   (the web dashboard; actions on)")
+        say(f"                      model page: {self.studio_url()}/ns/{NAMESPACE}/models/{MODEL}")
+        say(f"  operator, runtime   {self.folder} (operator.log, local-runtime.log, studio.log)")
         say(f"  try                 export KUBECONFIG={self.cluster.kubeconfig}")
         say(f"                      {self.kubectl_bin} get perennial -n {NAMESPACE}")
         name = "" if self.cluster.name == "default" else f" CLUSTER_NAME={self.cluster.name}"

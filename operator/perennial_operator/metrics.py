@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections import Counter as Tally
+from collections import OrderedDict
+
 from prometheus_client import Counter, Gauge, Histogram
 
 RECONCILES = Counter(
@@ -63,3 +67,41 @@ PROMOTION_DECISIONS = Counter(
     "RetrainPolicy gate outcomes, by the Promoted condition's reason",
     ["reason"],
 )
+
+
+class TrainingJobPhases:
+    """perennial_operator_trainingjobs{phase}: how many TrainingJobs are in each phase, as
+    last seen. Made once at start-up (handlers/trainingjob.py).
+
+    Every phase ever published is set again, so one nobody is in any more reads 0. A deleted
+    job leaves a tombstone (uids are never reused), so a sync that read the job just before
+    its deletion and publishes after it cannot add it back."""
+
+    def __init__(self, gauge: Gauge = TRAININGJOBS, max_tombstones: int = 10_000) -> None:
+        self._gauge, self._max_tombstones = gauge, max_tombstones
+        self._lock = threading.Lock()
+        self._phases: dict[str, str] = {}  # uid -> phase
+        self._published: set[str] = set()
+        self._deleted: OrderedDict[str, None] = OrderedDict()
+
+    def publish(self, uid: str, phase: str) -> None:
+        with self._lock:
+            if uid in self._deleted:
+                return
+            self._phases[uid] = phase
+            self._set()
+
+    def forget(self, uid: str) -> None:
+        """The job was deleted: it leaves the gauge, now and for good."""
+        with self._lock:
+            self._phases.pop(uid, None)
+            self._deleted[uid] = None
+            while len(self._deleted) > self._max_tombstones:
+                self._deleted.popitem(last=False)
+            self._set()
+
+    def _set(self) -> None:
+        counts = Tally(self._phases.values())
+        self._published.update(counts)
+        for phase in self._published:
+            self._gauge.labels(phase=phase).set(counts.get(phase, 0))

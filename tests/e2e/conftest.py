@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -20,8 +20,7 @@ from perennial_hack.local_runtime.claims import claim_bound, delete_volume, ensu
 from perennial_hack.local_runtime.runtime import ANNOTATIONS
 from perennial_hack.local_runtime.volumes import Layout
 from perennial_operator.config import DEFAULT_ARTIFACT_PVC
-from perennial_operator.k8s.resources import Kube
-from support.operator_process import OperatorProcess
+from support.operator_process import OperatorOptions
 from support.poll import until
 
 
@@ -55,13 +54,23 @@ def local_runtime(
     state = tmp_path_factory.mktemp("local-runtime")
     log_path = state / "local-runtime.log"
     log: IO[bytes] = log_path.open("ab")
-    argv = [sys.executable, "-m", "perennial_hack.local_runtime",
-            "--kubeconfig", str(cluster.kubeconfig), "--state", str(state)]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "perennial_hack.local_runtime",
+        "--kubeconfig",
+        str(cluster.kubeconfig),
+        "--state",
+        str(state),
+    ]
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     runtime = LocalRuntimeProcess(state, log_path, proc)
     try:
-        until(lambda: "watching pods" in runtime.log_tail() or proc.poll() is not None,
-              timeout=30, message="the local runtime to start")  # fmt: skip
+        until(
+            lambda: "watching pods" in runtime.log_tail() or proc.poll() is not None,
+            timeout=30,
+            message="the local runtime to start",
+        )
         assert proc.poll() is None, runtime.log_tail()
         yield runtime
     finally:
@@ -78,25 +87,25 @@ def local_runtime(
 
 
 @pytest.fixture
-def kube(cluster: Any) -> Iterator[Kube]:
-    with cluster.api_client() as api_client:
-        yield Kube(api_client)
-
-
-@pytest.fixture
 def artifacts(cluster: Any, namespace: str, local_runtime: LocalRuntimeProcess) -> Iterator[Path]:
     """The operator's artifact claim in this namespace, bound; its local folder."""
     api = Api(str(cluster.kubeconfig))
     folder = ensure_claim(api, Layout(local_runtime.state), namespace, DEFAULT_ARTIFACT_PVC)
-    until(lambda: claim_bound(api, namespace, DEFAULT_ARTIFACT_PVC), timeout=30,
-          message=f"claim {DEFAULT_ARTIFACT_PVC} bound")  # fmt: skip
+    until(
+        lambda: claim_bound(api, namespace, DEFAULT_ARTIFACT_PVC),
+        timeout=30,
+        message=f"claim {DEFAULT_ARTIFACT_PVC} bound",
+    )
     yield folder
     delete_volume(api, namespace, DEFAULT_ARTIFACT_PVC)
 
 
 @pytest.fixture
-def operator(cluster: Any, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
-    proc = OperatorProcess(str(cluster.kubeconfig), namespace, tmp_path / "operator.log",
-                           pod_annotations=dict(ANNOTATIONS)).start()  # fmt: skip
-    yield proc
-    proc.stop()
+def operator_options() -> OperatorOptions:
+    """Pods of our runtime go to the local runtime (it runs them as processes)."""
+    return OperatorOptions(pod_annotations=dict(ANNOTATIONS))
+
+
+@pytest.fixture
+def world_notes(local_runtime: LocalRuntimeProcess) -> Callable[[], str]:
+    return lambda: "--- local runtime ---\n" + local_runtime.log_tail(30)

@@ -9,7 +9,6 @@ folder between the pods of a namespace (so the test edits the dataset in place).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,8 @@ from sklearn.datasets import load_iris
 
 from perennial_operator.api.group import API_VERSION
 from perennial_operator.config import DEFAULT_ARTIFACT_PVC
-from perennial_operator.k8s.resources import Kube
 from perennial_runtime import contract
-from support.poll import until
+from support.world import World, resource
 
 pytestmark = pytest.mark.e2e
 
@@ -35,40 +33,12 @@ TEMPLATE = {
 }
 
 
-class World:
-    def __init__(self, kube: Kube, ns: str, operator: Any, runtime: Any) -> None:
-        self.kube, self.ns, self.operator, self.runtime = kube, ns, operator, runtime
-
-    def create(self, kind: str, name: str, spec: dict[str, Any]) -> None:
-        meta = {"name": name, "namespace": self.ns}
-        self.kube.create({"apiVersion": API_VERSION, "kind": kind, "metadata": meta, "spec": spec})
-
-    def get(self, kind: str, name: str) -> dict[str, Any]:
-        return self.kube.get(API_VERSION, kind, self.ns, name) or {}
-
-    def policy_status(self) -> dict[str, Any]:
-        return self.get("RetrainPolicy", "iris").get("status") or {}
-
-    def checked(self) -> dict[str, Any]:
-        conditions = self.policy_status().get("conditions") or []
-        return next((c for c in conditions if c["type"] == "DatasetChecked"), {})
-
-    def describe(self) -> str:
-        pods = self.kube.list("v1", "Pod", self.ns, "perennial.dev/newdata-probe")
-        probes = [(p["metadata"]["name"], p.get("status", {}).get("containerStatuses"))
-                  for p in pods]  # fmt: skip
-        return (json.dumps({"policy": self.policy_status(), "probes": probes}, indent=1)[-5000:]
-                + "\n--- operator ---\n" + self.operator.log_tail(30)
-                + "\n--- local runtime ---\n" + self.runtime.log_tail(30))  # fmt: skip
-
-    def wait(self, fn: Any, message: str, timeout: float = 120) -> Any:
-        return until(fn, timeout=timeout, message=message, describe=self.describe)
+def policy_status(world: World) -> dict[str, Any]:
+    return world.status("RetrainPolicy", "iris")
 
 
-@pytest.fixture
-def world(kube: Kube, namespace: str, operator: Any, local_runtime: Any,
-          artifacts: Path) -> World:  # fmt: skip
-    return World(kube, namespace, operator, local_runtime)
+def checked(world: World) -> dict[str, Any]:
+    return world.condition("RetrainPolicy", "iris", "DatasetChecked")
 
 
 def test_the_probe_and_the_trainer_agree_and_changed_data_retrains(
@@ -79,38 +49,87 @@ def test_the_probe_and_the_trainer_agree_and_changed_data_retrains(
     frame = load_iris(as_frame=True).frame.rename(columns={"target": "species"})
     frame.to_csv(csv, index=False)
 
-    world.create("TrainingJob", "iris-1", TEMPLATE)
-    world.wait(lambda: world.get("TrainingJob", "iris-1").get("status", {}).get("modelVersion"),
-               "iris-1 trained and registered")  # fmt: skip
+    world.create(resource("TrainingJob", "iris-1", TEMPLATE))
+    world.wait(
+        lambda: world.get("TrainingJob", "iris-1").get("status", {}).get("modelVersion"),
+        "iris-1 trained and registered",
+        timeout=120,
+    )
     served = world.get("ModelVersion", "iris-v1")["spec"]["source"]["dataset"]
     assert served["sha256"] == contract.sha256_file(csv)
-    world.create("InferenceService", "iris", {
-        "model": {"name": "iris", "version": 1}, "replicas": 1,
-        "resources": {"cpu": "200m", "memory": "256Mi"}})  # fmt: skip
-    world.wait(lambda: world.get("InferenceService", "iris").get("status", {})
-               .get("currentModelVersion") == "iris-v1", "iris-v1 served")  # fmt: skip
+    world.create(
+        resource(
+            "InferenceService",
+            "iris",
+            {
+                "model": {"name": "iris", "version": 1},
+                "replicas": 1,
+                "resources": {"cpu": "200m", "memory": "256Mi"},
+            },
+        )
+    )
+    world.wait(
+        lambda: (
+            world.get("InferenceService", "iris").get("status", {}).get("currentModelVersion")
+            == "iris-v1"
+        ),
+        "iris-v1 served",
+        timeout=120,
+    )
 
-    world.create("RetrainPolicy", "iris", {
-        "inferenceService": "iris", "template": TEMPLATE, "cooldownSeconds": 0,
-        "triggers": {"newData": {"pollSeconds": 10}}})  # fmt: skip
+    world.create(
+        resource(
+            "RetrainPolicy",
+            "iris",
+            {
+                "inferenceService": "iris",
+                "template": TEMPLATE,
+                "cooldownSeconds": 0,
+                "triggers": {"newData": {"pollSeconds": 10}},
+            },
+        )
+    )
     # A real probe pod hashed the file the real trainer hashed: the same sha256 and rows.
-    world.wait(lambda: world.checked().get("reason") == "DatasetUnchanged",
-               "DatasetChecked=True DatasetUnchanged")  # fmt: skip
-    record = world.policy_status()["newData"]
-    assert (record["sha256"], record["rows"]) == (served["sha256"], served["rows"]) == (
-        served["sha256"], 150)  # fmt: skip
-    assert world.kube.list(API_VERSION, "TrainingJob", world.ns,
-                           "perennial.dev/retrainpolicy=iris") == []  # fmt: skip
+    world.wait(
+        lambda: checked(world).get("reason") == "DatasetUnchanged",
+        "DatasetChecked=True DatasetUnchanged",
+        timeout=120,
+    )
+    record = policy_status(world)["newData"]
+    assert (
+        (record["sha256"], record["rows"])
+        == (served["sha256"], served["rows"])
+        == (served["sha256"], 150)
+    )
+    assert (
+        world.kube.list(API_VERSION, "TrainingJob", world.ns, "perennial.dev/retrainpolicy=iris")
+        == []
+    )
 
     frame.head(20).to_csv(csv, mode="a", header=False, index=False)  # new rows arrive
     new_sha = contract.sha256_file(csv)
-    trigger = world.wait(lambda: (t := world.policy_status().get("lastTrigger"))
-                         and t.get("reason") == "NewData" and t, "NewData fired")  # fmt: skip
+    trigger = world.wait(
+        lambda: (
+            (t := policy_status(world).get("lastTrigger")) and t.get("reason") == "NewData" and t
+        ),
+        "NewData fired",
+        timeout=120,
+    )
     assert trigger["detail"] == f"dataset sha256 {served['sha256'][:8]}…→{new_sha[:8]}… (170 rows)"
-    (job,) = world.kube.list(API_VERSION, "TrainingJob", world.ns,
-                             "perennial.dev/retrainpolicy=iris")  # fmt: skip
+    # The trigger is recorded in status before its TrainingJob is created (crash safety),
+    # so the job appears a moment after the trigger.
+    (job,) = world.wait(
+        lambda: world.kube.list(
+            API_VERSION, "TrainingJob", world.ns, "perennial.dev/retrainpolicy=iris"
+        ),
+        "the retraining TrainingJob created",
+        timeout=30,
+    )
     name = job["metadata"]["name"]
-    status = world.wait(lambda: (s := world.get("TrainingJob", name).get("status", {}))
-                        .get("modelVersion") and s, f"{name} trained")  # fmt: skip
-    assert status["dataset"]["sha256"] == new_sha == world.policy_status()["newData"]["sha256"]
+    status = world.wait(
+        lambda: (s := world.get("TrainingJob", name).get("status", {})).get("modelVersion") and s,
+        f"{name} trained",
+        timeout=120,
+    )
+    assert status["dataset"]["sha256"] == new_sha == policy_status(world)["newData"]["sha256"]
     assert status["dataset"]["rows"] == 170

@@ -1,4 +1,4 @@
-"""The whole loop for real: a TrainingJob trains in a local perennial-train process, the
+"""The whole world for real: a TrainingJob trains in a local perennial-train process, the
 operator registers the ModelVersion, an InferenceService serves it from a local
 perennial-serve process, and predictions come back from the pod's own address.
 
@@ -21,9 +21,8 @@ from skops.io import get_untrusted_types
 from skops.io import load as skops_load
 
 from perennial_operator.api.group import API_VERSION
-from perennial_operator.k8s.resources import Kube
 from perennial_runtime import contract
-from support.poll import until
+from support.world import World
 
 pytestmark = pytest.mark.e2e
 MODEL = "bc"
@@ -31,113 +30,107 @@ MODEL = "bc"
 
 def trainingjob(name: str, **spec: Any) -> dict[str, Any]:
     return {
-        "apiVersion": API_VERSION, "kind": "TrainingJob", "metadata": {"name": name},
-        "spec": {"model": MODEL, "task": "classification", "algorithm": "logistic_regression",
-                 "dataset": {"uri": "builtin://breast_cancer", "target": "target", "seed": 7},
-                 "resources": {"cpu": "100m", "memory": "256Mi"}, "backoffLimit": 1, **spec},
-    }  # fmt: skip
-
-
-class Loop:
-    def __init__(self, kube: Kube, ns: str, operator: Any, runtime: Any) -> None:
-        self.kube, self.ns, self.operator, self.runtime = kube, ns, operator, runtime
-
-    def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
-        meta = {**manifest["metadata"], "namespace": self.ns}
-        return self.kube.create({**manifest, "metadata": meta})
-
-    def get(self, kind: str, name: str, api_version: str = API_VERSION) -> dict[str, Any]:
-        return self.kube.get(api_version, kind, self.ns, name) or {}
-
-    def pods(self, selector: str) -> list[dict[str, Any]]:
-        return self.kube.list("v1", "Pod", self.ns, selector)
-
-    def describe(self) -> str:
-        objects = {kind: [{"name": o["metadata"]["name"], "status": o.get("status")}
-                          for o in self.kube.list(API_VERSION, kind, self.ns)]
-                   for kind in ("TrainingJob", "ModelVersion", "InferenceService")}  # fmt: skip
-        objects["pods"] = [{"name": p["metadata"]["name"], "status": p.get("status")}
-                           for p in self.pods("")]  # fmt: skip
-        return (json.dumps(objects, indent=1)[-5000:] + "\n--- operator ---\n"
-                + self.operator.log_tail(30) + "\n--- local runtime ---\n"
-                + self.runtime.log_tail(30))  # fmt: skip
-
-    def wait(self, fn: Any, message: str, timeout: float) -> Any:
-        return until(fn, timeout=timeout, message=message, describe=self.describe)
-
-    def phase(self, kind: str, name: str) -> str | None:
-        return self.get(kind, name).get("status", {}).get("phase")
-
-
-@pytest.fixture
-def loop(kube: Kube, namespace: str, operator: Any, local_runtime: Any, artifacts: Path) -> Loop:
-    return Loop(kube, namespace, operator, local_runtime)
+        "apiVersion": API_VERSION,
+        "kind": "TrainingJob",
+        "metadata": {"name": name},
+        "spec": {
+            "model": MODEL,
+            "task": "classification",
+            "algorithm": "logistic_regression",
+            "dataset": {"uri": "builtin://breast_cancer", "target": "target", "seed": 7},
+            "resources": {"cpu": "100m", "memory": "256Mi"},
+            "backoffLimit": 1,
+            **spec,
+        },
+    }
 
 
 def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})  # fmt: skip
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         result: dict[str, Any] = json.loads(resp.read())
         return result
 
 
-def local_dir(loop: Loop, uri: str) -> Path:
+def local_dir(runtime: Any, world: World, uri: str) -> Path:
     """pvc://<claim>/<path> as the local runtime keeps it."""
     claim, _, path = uri.removeprefix("pvc://").partition("/")
-    return loop.runtime.state / "pvc" / loop.ns / claim / path
+    return runtime.state / "pvc" / world.ns / claim / path
 
 
-def train(loop: Loop, name: str) -> tuple[dict[str, Any], set[str]]:
+def train(world: World, name: str) -> tuple[dict[str, Any], set[str]]:
     """Create the TrainingJob; return it once registered, and the phases seen on the way."""
-    loop.create(trainingjob(name))
+    world.create(trainingjob(name))
     seen: set[str] = set()
 
     def registered() -> dict[str, Any] | None:
-        tj = loop.get("TrainingJob", name)
+        tj = world.get("TrainingJob", name)
         seen.add(tj.get("status", {}).get("phase") or "")
         return tj if tj.get("status", {}).get("modelVersion") else None
 
-    return loop.wait(registered, f"TrainingJob {name} registered", timeout=120), seen
+    return world.wait(registered, f"TrainingJob {name} registered", timeout=120), seen
 
 
-def serve(loop: Loop, name: str, version: int) -> str:
+def serve(world: World, name: str, version: int) -> str:
     """An InferenceService pinned to `version`, Ready; the base URL of its pod."""
-    loop.create({"apiVersion": API_VERSION, "kind": "InferenceService",
-                 "metadata": {"name": name},
-                 "spec": {"model": {"name": MODEL, "version": version}, "replicas": 1,
-                          "monitoring": {"drift": {"enabled": True, "intervalSeconds": 10}},
-                          "resources": {"cpu": "500m", "memory": "512Mi"}}})  # fmt: skip
-    loop.wait(lambda: loop.phase("InferenceService", name) == "Ready",
-              f"InferenceService {name} Ready", timeout=120)  # fmt: skip
-    ready = [p for p in loop.pods(f"perennial.dev/inferenceservice={name}")
-             if any(c["type"] == "Ready" and c["status"] == "True"
-                    for c in p.get("status", {}).get("conditions", []))]  # fmt: skip
-    assert ready, loop.describe()
+    world.create(
+        {
+            "apiVersion": API_VERSION,
+            "kind": "InferenceService",
+            "metadata": {"name": name},
+            "spec": {
+                "model": {"name": MODEL, "version": version},
+                "replicas": 1,
+                "monitoring": {"drift": {"enabled": True, "intervalSeconds": 10}},
+                "resources": {"cpu": "500m", "memory": "512Mi"},
+            },
+        }
+    )
+    world.wait(
+        lambda: world.status("InferenceService", name).get("phase") == "Ready",
+        f"InferenceService {name} Ready",
+        timeout=120,
+    )
+    ready = [
+        p
+        for p in world.list("Pod", f"perennial.dev/inferenceservice={name}")
+        if any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in p.get("status", {}).get("conditions", [])
+        )
+    ]
+    assert ready, world.describe()
     return f"http://{ready[0]['status']['podIP']}:8080"
 
 
-def test_train_register_and_serve_for_real(loop: Loop) -> None:
+def test_train_register_and_serve_for_real(
+    world: World, local_runtime: Any, artifacts: Path
+) -> None:
     started = time.monotonic()
-    tj, phases = train(loop, "bc-1")
+    tj, phases = train(world, "bc-1")
     status = tj["status"]
     assert status["phase"] == "Succeeded" and status["modelVersion"] == f"{MODEL}-v1"
     assert {"Validating", "Training"} & phases, phases  # seen while the processes ran
     assert 0.9 < status["metrics"]["roc_auc"] <= 1.0
     assert status["dataset"]["rows"] == 569
-    (pod,) = loop.pods("perennial.dev/trainingjob=bc-1")
+    (pod,) = world.list("Pod", "perennial.dev/trainingjob=bc-1")
     assert pod["status"]["phase"] == "Succeeded" and pod["status"]["podIP"].startswith("127.")
     message = json.loads(pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"])
     assert message["outcome"] == "Succeeded"
 
-    mv = loop.get("ModelVersion", f"{MODEL}-v1")
-    model_dir = local_dir(loop, mv["spec"]["artifact"]["uri"])
+    mv = world.get("ModelVersion", f"{MODEL}-v1")
+    model_dir = local_dir(local_runtime, world, mv["spec"]["artifact"]["uri"])
     result = contract.verify_artifacts(model_dir)  # every file matches its recorded sha256
     assert mv["spec"]["artifact"]["sha256"] == contract.sha256_file(model_dir / contract.RESULT)
     assert result["metrics"]["roc_auc"] == pytest.approx(status["metrics"]["roc_auc"], abs=1e-4)
     trained_s = time.monotonic() - started
 
-    base = serve(loop, "bc", version=1)
+    base = serve(world, "bc", version=1)
     frame = load_breast_cancer(as_frame=True).data.iloc[:8]
     rows = frame.to_numpy()
     skops_file = model_dir / contract.MODEL_SKOPS
@@ -151,9 +144,15 @@ def test_train_register_and_serve_for_real(loop: Loop) -> None:
     labels = next(o for o in v2["outputs"] if o["name"] == "label")
     assert [int(x) for x in np.asarray(labels["data"]).ravel()] == expected
     # Drift: the operator sums the server's bin counters and compares with the profile.
-    drift = loop.wait(lambda: (d := loop.get("InferenceService", "bc")["status"].get("drift"))
-                      and d.get("samples", 0) >= 16 and d,
-                      "drift in InferenceService status", timeout=90)  # fmt: skip
+    drift = world.wait(
+        lambda: (
+            (d := world.get("InferenceService", "bc")["status"].get("drift"))
+            and d.get("samples", 0) >= 16
+            and d
+        ),
+        "drift in InferenceService status",
+        timeout=90,
+    )
     names = set(frame.columns) | set(frame.columns.str.replace(" ", "_"))
     assert drift["psi"] >= 0 and drift["features"] and set(drift["features"]) <= names
     print(
@@ -162,18 +161,23 @@ def test_train_register_and_serve_for_real(loop: Loop) -> None:
     )
 
 
-def test_a_data_check_failure_fails_the_job_with_the_validators_report(loop: Loop) -> None:
-    loop.create(trainingjob("too-few", validation={"minRows": 100000}))
-    loop.wait(lambda: loop.phase("TrainingJob", "too-few") == "Failed",
-              "TrainingJob too-few Failed", timeout=90)  # fmt: skip
-    status = loop.get("TrainingJob", "too-few")["status"]
+def test_a_data_check_failure_fails_the_job_with_the_validators_report(
+    world: World, artifacts: Path
+) -> None:
+    world.create(trainingjob("too-few", validation={"minRows": 100000}))
+    world.wait(
+        lambda: world.status("TrainingJob", "too-few").get("phase") == "Failed",
+        "TrainingJob too-few Failed",
+        timeout=90,
+    )
+    status = world.get("TrainingJob", "too-few")["status"]
     conditions = {c["type"]: c for c in status["conditions"]}
     assert conditions["DataValidated"]["status"] == "False"
     assert conditions["Failed"]["reason"] == "DataValidationFailed"
     assert "dataset_rows_below_minimum: observed 569" in conditions["Failed"]["message"]
-    (pod,) = loop.pods("perennial.dev/trainingjob=too-few")
+    (pod,) = world.list("Pod", "perennial.dev/trainingjob=too-few")
     validate = pod["status"]["initContainerStatuses"][0]["state"]["terminated"]
     assert validate["exitCode"] == contract.EXIT_DATA_INVALID
     assert json.loads(validate["message"])["outcome"] == "DataInvalid"
     assert "waiting" in pod["status"]["containerStatuses"][0]["state"]  # training never ran
-    assert loop.kube.list(API_VERSION, "ModelVersion", loop.ns) == []
+    assert world.kube.list(API_VERSION, "ModelVersion", world.ns) == []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,9 @@ import pytest
 import yaml
 
 from perennial_operator.api.group import API_VERSION, LABEL_COMPUTEPOOL
-from perennial_operator.k8s.resources import Kube
-from support.operator_process import OperatorProcess
-from support.poll import until
+from perennial_operator.k8s.kube import Kube
+from support.operator_process import OperatorOptions
+from support.world import World
 
 pytestmark = pytest.mark.integration
 
@@ -98,83 +98,61 @@ def pool_manifest(
 
 
 @pytest.fixture
-def kube(cluster: Any) -> Kube:
-    return Kube(cluster.api_client())
-
-
-@pytest.fixture
-def operator(cluster: Any, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
+def operator_options() -> OperatorOptions:
     # -n <namespace> still watches ComputePools cluster-wide: kopf serves cluster-scoped
-    # kinds from cluster-wide endpoints whatever the namespaces.
-    proc = OperatorProcess(
-        str(cluster.kubeconfig),
-        namespace,
-        tmp_path / "operator.log",
-        extra_env={"PERENNIAL_COMPUTEPOOL_RESYNC_SECONDS": "5"},
-    ).start()
-    yield proc
-    proc.stop()
-
-
-class World:
-    def __init__(self, kube: Kube, cluster: Any, namespace: str, op: OperatorProcess) -> None:
-        self.kube, self.cluster, self.ns, self.op = kube, cluster, namespace, op
-        self.pools: list[str] = []
-
-    def pool(self, manifest: dict[str, Any]) -> str:
-        self.kube.create(manifest)
-        self.pools.append(manifest["metadata"]["name"])
-        return str(manifest["metadata"]["name"])
-
-    def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
-        manifest = {**manifest, "metadata": {**manifest["metadata"], "namespace": self.ns}}
-        return self.kube.create(manifest)
-
-    def status(self, pool: str) -> dict[str, Any]:
-        return (self.kube.get(API_VERSION, "ComputePool", None, pool) or {}).get("status") or {}
-
-    def nodes(self, pool: str) -> list[dict[str, Any]]:
-        return self.kube.list("v1", "Node", None, f"{LABEL_COMPUTEPOOL}={pool}")
-
-    def pods(self) -> list[dict[str, Any]]:
-        return self.kube.list("v1", "Pod", self.ns)
-
-    def events(self, pool: str) -> list[dict[str, Any]]:
-        found = self.kube.list("v1", "Event", "default")
-        return [
-            e
-            for e in found
-            if e["involvedObject"].get("name") == pool
-            and e["involvedObject"].get("kind") == "ComputePool"
-        ]
-
-    def describe(self) -> str:
-        pools = {p: self.status(p) for p in self.pools}
-        return (
-            json.dumps(pools, indent=1)[:3000] + "\n--- operator log ---\n" + self.op.log_tail(40)
-        )
-
-    def wait(self, fn: Any, message: str, timeout: float = 60.0) -> Any:
-        return until(fn, timeout=timeout, message=message, describe=self.describe)
-
-    def cleanup(self) -> None:
-        for name in self.pools:
-            self.kube.delete(API_VERSION, "ComputePool", None, name)
-        for name in self.pools:  # the garbage collector takes the nodes; we make sure
-            for node in self.nodes(name):
-                self.kube.delete("v1", "Node", None, node["metadata"]["name"])
-        self.wait(
-            lambda: not any(self.kube.get(API_VERSION, "ComputePool", None, p) for p in self.pools),
-            "pools deleted",
-            timeout=30,
-        )
+    # kinds from cluster-wide endpoints whatever the namespaces. No pod annotations: kwok
+    # runs and completes Job pods by itself.
+    return OperatorOptions(env={"PERENNIAL_COMPUTEPOOL_RESYNC_SECONDS": "5"})
 
 
 @pytest.fixture
-def world(kube: Kube, cluster: Any, namespace: str, operator: OperatorProcess) -> Iterator[World]:
-    w = World(kube, cluster, namespace, operator)
-    yield w
-    w.cleanup()
+def pools() -> list[str]:
+    """The cluster-scoped pools a test made."""
+    return []
+
+
+@pytest.fixture
+def world_notes(kube: Kube, pools: list[str]) -> Callable[[], str]:
+    def notes() -> str:
+        found = {
+            p: (kube.get(API_VERSION, "ComputePool", None, p) or {}).get("status") for p in pools
+        }
+        return "--- pools ---\n" + json.dumps(found, indent=1)[:3000]
+
+    return notes
+
+
+@pytest.fixture(autouse=True)
+def drop_pools(world: World, pools: list[str]) -> Iterator[None]:
+    yield
+    for name in pools:
+        world.kube.delete(API_VERSION, "ComputePool", None, name)
+    for name in pools:  # the garbage collector takes the nodes; we make sure
+        for node in pool_nodes(world, name):
+            world.kube.delete("v1", "Node", None, node["metadata"]["name"])
+    world.wait(
+        lambda: not any(world.kube.get(API_VERSION, "ComputePool", None, p) for p in pools),
+        "pools deleted",
+        timeout=30,
+    )
+
+
+def make_pool(world: World, pools: list[str], manifest: dict[str, Any]) -> str:
+    world.create(manifest)
+    pools.append(manifest["metadata"]["name"])
+    return str(manifest["metadata"]["name"])
+
+
+def pool_status(world: World, pool: str) -> dict[str, Any]:
+    return world.status("ComputePool", pool)
+
+
+def pool_nodes(world: World, pool: str) -> list[dict[str, Any]]:
+    return world.kube.list("v1", "Node", None, f"{LABEL_COMPUTEPOOL}={pool}")
+
+
+def reasons(world: World, pool: str) -> list[str]:
+    return [reason for _, reason, _ in world.events("ComputePool", pool)]
 
 
 def _name(prefix: str) -> str:
@@ -219,16 +197,16 @@ def artifacts(core: Any, namespace: str, tmp_path: Path) -> Iterator[None]:
 
 
 def test_gpu_trainingjob_scales_an_empty_pool_to_one_node_and_back_to_zero(
-    world: World, artifacts: None
+    world: World, pools: list[str], artifacts: None
 ) -> None:
     example = yaml.safe_load((REPO / "examples" / "computepool-gpu.yaml").read_text())
     pool = copy.deepcopy(example)
     name = pool["metadata"]["name"] = _name("gpu")
     pool["spec"]["labels"] = {**pool["spec"]["labels"], "perennial.dev/test-pool": name}
     pool["spec"].update(scaleDownDelaySeconds=3, maxNodes=2)
-    world.pool(pool)
-    world.wait(lambda: world.status(name).get("conditions"), "pool status")
-    assert world.nodes(name) == [] and world.status(name)["nodes"] == 0
+    make_pool(world, pools, pool)
+    world.wait(lambda: pool_status(world, name).get("conditions"), "pool status")
+    assert pool_nodes(world, name) == [] and pool_status(world, name)["nodes"] == 0
 
     world.create(
         {
@@ -246,15 +224,15 @@ def test_gpu_trainingjob_scales_an_empty_pool_to_one_node_and_back_to_zero(
         }
     )
     pod = world.wait(
-        lambda: next((p for p in world.pods() if p["spec"].get("nodeName")), None),
+        lambda: next((p for p in world.list("Pod") if p["spec"].get("nodeName")), None),
         "the training pod scheduled",
         timeout=60,
     )
-    (node,) = world.nodes(name)
+    (node,) = pool_nodes(world, name)
     assert pod["spec"]["nodeName"] == node["metadata"]["name"]
     requests = pod["spec"]["containers"][0]["resources"]["requests"]
     assert requests["nvidia.com/gpu"] == "1"
-    up = world.status(name)["lastScaleUp"]
+    up = pool_status(world, name)["lastScaleUp"]
     assert (up["from"], up["to"]) == (0, 1)
 
     job = world.wait(
@@ -271,45 +249,56 @@ def test_gpu_trainingjob_scales_an_empty_pool_to_one_node_and_back_to_zero(
     )
     assert job["metadata"]["ownerReferences"][0]["name"] == "gpu-train"
     world.wait(
-        lambda: not world.nodes(name) and world.status(name).get("nodes") == 0,
+        lambda: not pool_nodes(world, name) and pool_status(world, name).get("nodes") == 0,
         "the pool back at zero nodes",
         timeout=45,
     )
-    down = world.status(name)["lastScaleDown"]
+    down = pool_status(world, name)["lastScaleDown"]
     assert (down["from"], down["to"]) == (1, 0)
-    reasons = [e["reason"] for e in world.events(name)]
-    assert "ScaledUp" in reasons and "ScaledDown" in reasons
+    seen = reasons(world, name)
+    assert "ScaledUp" in seen and "ScaledDown" in seen
 
 
-def test_ten_cpu_pods_needing_three_nodes_get_exactly_three(world: World) -> None:
-    name = world.pool(pool_manifest(_name("cpu"), cpu="4", memory="16Gi", max_nodes=6, delay=600))
+def test_ten_cpu_pods_needing_three_nodes_get_exactly_three(world: World, pools: list[str]) -> None:
+    name = make_pool(
+        world, pools, pool_manifest(_name("cpu"), cpu="4", memory="16Gi", max_nodes=6, delay=600)
+    )
     for i in range(10):
         world.create(restricted_pod(f"web-{i}", name, cpu="1", memory="1Gi"))
     world.wait(
-        lambda: all(p["spec"].get("nodeName") for p in world.pods()) and len(world.pods()) == 10,
+        lambda: (
+            all(p["spec"].get("nodeName") for p in world.list("Pod"))
+            and len(world.list("Pod")) == 10
+        ),
         "all ten pods scheduled",
         timeout=60,
     )
-    nodes = world.nodes(name)
+    nodes = pool_nodes(world, name)
     assert len(nodes) == 3
-    assert {p["spec"]["nodeName"] for p in world.pods()} == {n["metadata"]["name"] for n in nodes}
+    assert {p["spec"]["nodeName"] for p in world.list("Pod")} == {
+        n["metadata"]["name"] for n in nodes
+    }
     status = world.wait(
         lambda: (
-            (s := world.status(name)).get("readyNodes") == 3 and s.get("pendingPods") == 0 and s
+            (s := pool_status(world, name)).get("readyNodes") == 3
+            and s.get("pendingPods") == 0
+            and s
         ),
         "status: three ready nodes, nothing pending",
     )
     assert status["desiredNodes"] == 3 and status["lastScaleUp"]["to"] == 3
-    assert len(world.nodes(name)) == 3
+    assert len(pool_nodes(world, name)) == 3
 
 
-def test_max_nodes_is_respected_and_the_overflow_reported(world: World) -> None:
-    name = world.pool(pool_manifest(_name("max"), cpu="2", memory="8Gi", max_nodes=2, delay=600))
+def test_max_nodes_is_respected_and_the_overflow_reported(world: World, pools: list[str]) -> None:
+    name = make_pool(
+        world, pools, pool_manifest(_name("max"), cpu="2", memory="8Gi", max_nodes=2, delay=600)
+    )
     for i in range(3):
         world.create(restricted_pod(f"big-{i}", name, cpu="2", memory="1Gi"))
 
     def overflow() -> dict[str, Any] | None:
-        status = world.status(name)
+        status = pool_status(world, name)
         cond = next(
             (c for c in status.get("conditions", []) if c["type"] == "CapacityAvailable"), {}
         )
@@ -319,39 +308,45 @@ def test_max_nodes_is_respected_and_the_overflow_reported(world: World) -> None:
 
     cond = world.wait(overflow, "MaxNodesReached with two nodes")
     assert cond["status"] == "False" and "maxNodes 2" in cond["message"]
-    assert len(world.nodes(name)) == 2
+    assert len(pool_nodes(world, name)) == 2
     # The scheduler places two pods on the new nodes a moment after they are Ready, and
     # the pool's status follows on the next pod event: wait for both, never assume.
     world.wait(
         lambda: (
-            sum(1 for p in world.pods() if not p["spec"].get("nodeName")) == 1
-            and world.status(name).get("pendingPods") == 1
+            sum(1 for p in world.list("Pod") if not p["spec"].get("nodeName")) == 1
+            and pool_status(world, name).get("pendingPods") == 1
         ),
         "one pod left pending, in the cluster and in the pool's status",
     )
     world.wait(
-        lambda: any(e["reason"] == "MaxNodesReached" for e in world.events(name)),
+        lambda: "MaxNodesReached" in reasons(world, name),
         "a MaxNodesReached event",
     )
 
 
-def test_a_pod_too_big_for_the_shape_is_reported_not_scaled_for(world: World) -> None:
-    name = world.pool(pool_manifest(_name("small"), cpu="2", memory="4Gi", max_nodes=3))
+def test_a_pod_too_big_for_the_shape_is_reported_not_scaled_for(
+    world: World, pools: list[str]
+) -> None:
+    name = make_pool(
+        world, pools, pool_manifest(_name("small"), cpu="2", memory="4Gi", max_nodes=3)
+    )
     world.create(restricted_pod("too-big", name, cpu="8", memory="1Gi"))
     key = f"{world.ns}/too-big"
     status = world.wait(
-        lambda: (s := world.status(name)).get("unfittablePods") == [key] and s,
+        lambda: (s := pool_status(world, name)).get("unfittablePods") == [key] and s,
         "the pod listed as unfittable",
     )
     cond = next(c for c in status["conditions"] if c["type"] == "PodsFit")
     assert (cond["status"], cond["reason"]) == ("False", "PodTooLarge")
     assert key in cond["message"] and "cpu" in cond["message"]
     event = world.wait(
-        lambda: next((e for e in world.events(name) if e["reason"] == "PodTooLarge"), None),
+        lambda: next(
+            (m for _, r, m in world.events("ComputePool", name) if r == "PodTooLarge"), None
+        ),
         "a PodTooLarge event",
     )
-    assert key in event["message"] and "cpu" in event["message"]
-    assert world.nodes(name) == [] and status["desiredNodes"] == 0
+    assert key in event and "cpu" in event
+    assert pool_nodes(world, name) == [] and status["desiredNodes"] == 0
 
 
 @pytest.fixture
@@ -378,15 +373,19 @@ def machine_deployment(name: str, pool: str | None) -> dict[str, Any]:
     }
 
 
-def test_cluster_api_provider_sets_machinedeployment_replicas(world: World, capi: None) -> None:
+def test_cluster_api_provider_sets_machinedeployment_replicas(
+    world: World, pools: list[str], capi: None
+) -> None:
     name = _name("capi")
     world.create(machine_deployment("gpu-md", name))
     world.create(machine_deployment("not-ours", None))
     ref = {"clusterAPI": {"machineDeployment": {"name": "gpu-md", "namespace": world.ns}}}
-    world.pool(pool_manifest(name, cpu="8", memory="32Gi", gpu=1, max_nodes=4, provider=ref))
+    make_pool(
+        world, pools, pool_manifest(name, cpu="8", memory="32Gi", gpu=1, max_nodes=4, provider=ref)
+    )
     foreign = _name("foreign")
     bad = {"clusterAPI": {"machineDeployment": {"name": "not-ours", "namespace": world.ns}}}
-    world.pool(pool_manifest(foreign, max_nodes=4, provider=bad))
+    make_pool(world, pools, pool_manifest(foreign, max_nodes=4, provider=bad))
     for i in range(2):
         world.create(restricted_pod(f"trainer-{i}", name, cpu="4", memory="8Gi", gpu=1))
     world.create(restricted_pod("stuck", foreign, cpu="1"))
@@ -397,7 +396,7 @@ def test_cluster_api_provider_sets_machinedeployment_replicas(world: World, capi
 
     world.wait(lambda: replicas("gpu-md") == 2, "MachineDeployment gpu-md at 2 replicas")
     status = world.wait(
-        lambda: (s := world.status(name)).get("desiredNodes") == 2 and s, "desiredNodes 2"
+        lambda: (s := pool_status(world, name)).get("desiredNodes") == 2 and s, "desiredNodes 2"
     )
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert (ready["reason"], status["nodes"]) == ("ScalingUp", 0)  # no Cluster API controller
@@ -406,7 +405,7 @@ def test_cluster_api_provider_sets_machinedeployment_replicas(world: World, capi
         lambda: next(
             (
                 c
-                for c in world.status(foreign).get("conditions", [])
+                for c in pool_status(world, foreign).get("conditions", [])
                 if c["type"] == "ProviderReady" and c["status"] == "False"
             ),
             None,

@@ -11,7 +11,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from perennial_hack.cluster.nodes import GPU_RESOURCE
-from support.cluster import wait_for
+from support.poll import until
 
 pytestmark = pytest.mark.integration
 
@@ -88,11 +88,11 @@ def test_deployment_pods_run_on_kwok_nodes(apps, core, namespace):
         running = [p for p in pods if p.status.phase == "Running"]
         return running if len(running) == 2 else None
 
-    pods = wait_for(running_pods, timeout=60, message="2 Running pods of Deployment web")
+    pods = until(running_pods, timeout=60, message="2 Running pods of Deployment web")
     node_names = {p.spec.node_name for p in pods}
     for name in node_names:
         assert core.read_node(name).metadata.annotations["kwok.x-k8s.io/node"] == "fake"
-    wait_for(
+    until(
         lambda: apps.read_namespaced_deployment("web", namespace).status.ready_replicas == 2,
         timeout=60,
         message="Deployment web ready",
@@ -101,17 +101,21 @@ def test_deployment_pods_run_on_kwok_nodes(apps, core, namespace):
 
 def test_job_completes(batch, namespace):
     batch.create_namespaced_job(namespace, job_body("ok"))
-    job = wait_for(
+    job = until(
         lambda: (j := batch.read_namespaced_job("ok", namespace)).status.succeeded == 1 and j,
         timeout=60,
         message="Job ok succeeded",
     )
-    wait_for(
-        lambda: getattr(condition(batch.read_namespaced_job("ok", namespace), "Complete"),
-                        "status", None) == "True",
+    until(
+        lambda: (
+            getattr(
+                condition(batch.read_namespaced_job("ok", namespace), "Complete"), "status", None
+            )
+            == "True"
+        ),
         timeout=30,
         message="Job ok Complete condition",
-    )  # fmt: skip
+    )
     assert job.status.failed in (None, 0)
 
 
@@ -122,12 +126,16 @@ def test_simulated_failure_fails_the_job_with_exit_code_and_message(batch, core,
         "perennial.dev/simulate-message": "bad spec: no such column",
     }
     batch.create_namespaced_job(namespace, job_body("boom", annotations))
-    wait_for(
-        lambda: getattr(condition(batch.read_namespaced_job("boom", namespace), "Failed"),
-                        "status", None) == "True",
+    until(
+        lambda: (
+            getattr(
+                condition(batch.read_namespaced_job("boom", namespace), "Failed"), "status", None
+            )
+            == "True"
+        ),
         timeout=60,
         message="Job boom Failed condition",
-    )  # fmt: skip
+    )
     (pod,) = core.list_namespaced_pod(namespace, label_selector="job-name=boom").items
     assert pod.status.phase == "Failed"
     terminated = pod.status.container_statuses[0].state.terminated
@@ -147,17 +155,21 @@ def test_gpu_pod_is_unschedulable_until_a_gpu_node_exists(cluster, core, namespa
         scheduled = condition(core.read_namespaced_pod("train", namespace), "PodScheduled")
         return scheduled is not None and scheduled.status == "False" and scheduled.reason
 
-    reason = wait_for(unschedulable, timeout=30, message="PodScheduled=False")
+    reason = until(unschedulable, timeout=30, message="PodScheduled=False")
     assert reason == "Unschedulable"
     assert core.read_namespaced_pod("train", namespace).status.phase == "Pending"
 
     node = f"{pool}-0"
     cluster.create_node(
-        node, cpu=16, memory="64Gi", gpu=4,
-        labels={"perennial.dev/compute-pool": pool}, taints=[GPU_TAINT],
-    )  # fmt: skip
+        node,
+        cpu=16,
+        memory="64Gi",
+        gpu=4,
+        labels={"perennial.dev/compute-pool": pool},
+        taints=[GPU_TAINT],
+    )
     try:
-        pod = wait_for(
+        pod = until(
             lambda: (
                 (p := core.read_namespaced_pod("train", namespace)).status.phase == "Running" and p
             ),
@@ -172,7 +184,7 @@ def test_gpu_pod_is_unschedulable_until_a_gpu_node_exists(cluster, core, namespa
 
 def test_deleting_an_owner_garbage_collects_its_children(apps, core, namespace):
     apps.create_namespaced_deployment(namespace, deployment_body("gc", replicas=1))
-    wait_for(
+    until(
         lambda: core.list_namespaced_pod(namespace, label_selector="app=gc").items,
         timeout=60,
         message="a pod of Deployment gc",
@@ -186,7 +198,7 @@ def test_deleting_an_owner_garbage_collects_its_children(apps, core, namespace):
         pods = core.list_namespaced_pod(namespace, label_selector="app=gc").items
         return not rs and not pods
 
-    wait_for(children_gone, timeout=60, message="ReplicaSet and pods of gc deleted")
+    until(children_gone, timeout=60, message="ReplicaSet and pods of gc deleted")
 
 
 def test_garbage_collection_follows_owner_references(core, namespace):
@@ -204,7 +216,7 @@ def test_garbage_collection_follows_owner_references(core, namespace):
             return err.status == 404
         return False
 
-    wait_for(child_gone, timeout=60, message="child ConfigMap garbage-collected")
+    until(child_gone, timeout=60, message="child ConfigMap garbage-collected")
 
 
 def test_restricted_pod_security_rejects_a_privileged_pod(core, namespace):
@@ -229,12 +241,12 @@ def test_kwok_leaves_custom_status_pods_to_the_test(core, namespace):
         namespace, {"metadata": {"name": "kwoks"}, "spec": restricted_pod_spec()}
     )
     # Both are scheduled together; once kwok has run the ordinary one, it has seen ours too.
-    wait_for(
+    until(
         lambda: core.read_namespaced_pod("kwoks", namespace).status.phase == "Running",
         timeout=60,
         message="ordinary pod Running",
     )
-    wait_for(
+    until(
         lambda: core.read_namespaced_pod("mine", namespace).spec.node_name,
         timeout=30,
         message="custom-status pod scheduled",

@@ -50,8 +50,14 @@ def test_invalid_manifest_is_rejected_with_its_message(cluster, namespace, path)
         cluster.kubectl("create", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(doc))
     verb = ["apply", "--server-side", "--force-conflicts"] if earlier else ["create"]
     result = cluster.kubectl(
-        *verb, "--dry-run=server", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(last),
+        *verb,
+        "--dry-run=server",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        stdin=yaml.safe_dump(last),
         check=False,
-    )  # fmt: skip
+    )
     assert result.returncode != 0, f"{path.name} was accepted"
     assert expected in result.stderr

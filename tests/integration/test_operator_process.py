@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from perennial_operator.api.group import API_VERSION
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.kube import Kube
 from support import kubelet, storage
 from support.operator_process import OperatorProcess
 from support.poll import until
@@ -49,8 +49,9 @@ def trainingjob(name: str, namespace: str) -> dict[str, Any]:
     }
 
 
-def test_metrics_and_liveness_endpoints(cluster: Any, namespace: str, tmp_path: Path) -> None:
-    kube = Kube(cluster.api_client())
+def test_metrics_and_liveness_endpoints(
+    cluster: Any, kube: Kube, namespace: str, tmp_path: Path
+) -> None:
     storage.bound_claim(kube, namespace, "perennial-artifacts", str(tmp_path / "pv"))
     metrics, health = free_port(), free_port()
     op = OperatorProcess(
@@ -92,7 +93,7 @@ def test_metrics_and_liveness_endpoints(cluster: Any, namespace: str, tmp_path: 
 
 
 def test_of_two_peered_replicas_only_the_higher_priority_one_acts(
-    cluster: Any, namespace: str, tmp_path: Path
+    cluster: Any, kube: Kube, namespace: str, tmp_path: Path
 ) -> None:
     crds = [
         d
@@ -107,7 +108,6 @@ def test_of_two_peered_replicas_only_the_higher_priority_one_acts(
         "metadata": {"name": "perennial", "namespace": namespace},
     }
     cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(peering))
-    kube = Kube(cluster.api_client())
     storage.bound_claim(kube, namespace, "perennial-artifacts", str(tmp_path / "pv"))
 
     def replica(name: str, priority: int) -> OperatorProcess:

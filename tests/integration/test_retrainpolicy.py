@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from perennial_operator.api.group import API_VERSION
-from perennial_operator.k8s.resources import Kube, now_iso
+from perennial_operator.k8s.kube import now_iso
 from support import kubelet, storage
-from support.operator_process import OperatorProcess, start_for_training
-from support.poll import until
+from support.operator_process import OperatorOptions
+from support.world import World, resource
 
 pytestmark = pytest.mark.integration
 
@@ -48,63 +47,26 @@ def result(candidate: float, baseline: float) -> str:
 
 
 @pytest.fixture
-def kube(cluster: Any) -> Kube:
-    return Kube(cluster.api_client())
+def operator_options() -> OperatorOptions:
+    # The artifact claim bound (training pods mount it); pod status is the test's to write.
+    return OperatorOptions(pod_annotations=kubelet.LEAVE_TO_TEST, artifact_claim=True)
 
 
-@pytest.fixture
-def operator(cluster: Any, namespace: str, tmp_path: Path):
-    proc = start_for_training(str(cluster.kubeconfig), namespace, tmp_path)
-    yield proc
-    proc.stop()
+def jobs(world: World) -> list[dict[str, Any]]:
+    return world.list("TrainingJob", POLICY_LABEL)
 
 
-class World:
-    def __init__(self, kube: Kube, ns: str, op: OperatorProcess) -> None:
-        self.kube, self.ns, self.op = kube, ns, op
+def policy_events(world: World) -> list[tuple[str, str]]:
+    return [(reason, message) for _, reason, message in world.events("RetrainPolicy")]
 
-    def create(self, kind: str, name: str, spec: dict[str, Any]) -> None:
-        self.kube.create(
-            {
-                "apiVersion": API_VERSION,
-                "kind": kind,
-                "metadata": {"name": name, "namespace": self.ns},
-                "spec": spec,
-            }
-        )
 
-    def get(self, kind: str, name: str) -> dict[str, Any]:
-        return self.kube.get(API_VERSION, kind, self.ns, name) or {}
+def condition(world: World, type_: str) -> dict[str, Any]:
+    return world.condition("RetrainPolicy", "churn", type_)
 
-    def jobs(self) -> list[dict[str, Any]]:
-        return self.kube.list(API_VERSION, "TrainingJob", self.ns, POLICY_LABEL)
 
-    def events(self) -> list[tuple[str, str]]:
-        items = self.kube.list("v1", "Event", self.ns)
-        return [
-            (e["reason"], e["message"])
-            for e in items
-            if e["involvedObject"]["kind"] == "RetrainPolicy"
-        ]
-
-    def condition(self, type_: str) -> dict[str, Any]:
-        conds = self.get("RetrainPolicy", "churn").get("status", {}).get("conditions") or []
-        return next((c for c in conds if c["type"] == type_), {})
-
-    def describe(self) -> str:
-        policy = self.get("RetrainPolicy", "churn").get("status")
-        jobs = [(j["metadata"]["name"], j.get("status", {}).get("phase")) for j in self.jobs()]
-        return (
-            json.dumps({"policy": policy, "jobs": jobs}, indent=1)[:4000]
-            + "\n--- operator log ---\n"
-            + self.op.log_tail()
-        )
-
-    def wait(self, fn, message: str, timeout: float = 60.0):
-        return until(fn, timeout=timeout, message=message, describe=self.describe)
-
-    def serving_v1(self) -> None:
-        self.create(
+def serving_v1(world: World) -> None:
+    world.create(
+        resource(
             "ModelVersion",
             "churn-v1",
             {
@@ -115,7 +77,9 @@ class World:
                 "source": {"dataset": {"uri": DATASET, "sha256": SERVED_SHA, "rows": 500}},
             },
         )
-        self.create(
+    )
+    world.create(
+        resource(
             "InferenceService",
             "churn",
             {
@@ -125,30 +89,34 @@ class World:
                 "monitoring": {"drift": {"enabled": False}},
             },
         )
-        self.wait(
-            lambda: (
-                self.get("InferenceService", "churn").get("status", {}).get("currentModelVersion")
-                == "churn-v1"
-            ),
-            "churn-v1 served",
-        )
+    )
+    world.wait(
+        lambda: (
+            world.get("InferenceService", "churn").get("status", {}).get("currentModelVersion")
+            == "churn-v1"
+        ),
+        "churn-v1 served",
+    )
 
-    def serving_v1_with_drift(self) -> None:
-        self.serving_v1()
-        self.kube.patch_status(
-            API_VERSION,
-            "InferenceService",
-            self.ns,
-            "churn",
-            {"drift": {"psi": 0.31, "samples": 900, "time": now_iso()}},
-        )
 
-    def policy(
-        self,
-        triggers: dict[str, Any] | None = None,
-        dataset: str = "builtin://breast_cancer",
-    ) -> None:
-        self.create(
+def serving_v1_with_drift(world: World) -> None:
+    serving_v1(world)
+    world.kube.patch_status(
+        API_VERSION,
+        "InferenceService",
+        world.ns,
+        "churn",
+        {"drift": {"psi": 0.31, "samples": 900, "time": now_iso()}},
+    )
+
+
+def policy(
+    world: World,
+    triggers: dict[str, Any] | None = None,
+    dataset: str = "builtin://breast_cancer",
+) -> None:
+    world.create(
+        resource(
             "RetrainPolicy",
             "churn",
             {
@@ -165,85 +133,88 @@ class World:
                 "promotion": {"mode": "Auto", "metric": "roc_auc", "minImprovement": 0.005},
             },
         )
+    )
 
-    def the_one_job(self) -> dict[str, Any]:
-        (job,) = self.wait(lambda: self.jobs(), "the policy's TrainingJob")
-        return job
 
-    def finish_training(self, job: str, candidate: float, baseline: float) -> None:
-        pod = self.wait(
-            lambda: next(
-                (
-                    p["metadata"]["name"]
-                    for p in self.kube.list(
-                        "v1", "Pod", self.ns, f"perennial.dev/trainingjob={job}"
-                    )
-                    if p.get("spec", {}).get("nodeName")
-                ),
-                None,
+def the_one_job(world: World) -> dict[str, Any]:
+    (job,) = world.wait(lambda: jobs(world), "the policy's TrainingJob")
+    return job
+
+
+def finish_training(world: World, job: str, candidate: float, baseline: float) -> None:
+    pod = world.wait(
+        lambda: next(
+            (
+                p["metadata"]["name"]
+                for p in world.kube.list("v1", "Pod", world.ns, f"perennial.dev/trainingjob={job}")
+                if p.get("spec", {}).get("nodeName")
             ),
-            f"pod of {job} scheduled",
-        )
-        kubelet.training(self.kube, self.ns, pod)
-        kubelet.finish(self.kube, self.ns, pod, exit_code=0, message=result(candidate, baseline))
+            None,
+        ),
+        f"pod of {job} scheduled",
+    )
+    kubelet.training(world.kube, world.ns, pod)
+    kubelet.finish(world.kube, world.ns, pod, exit_code=0, message=result(candidate, baseline))
 
-    def probes(self) -> list[str]:
-        jobs = self.kube.list("batch/v1", "Job", self.ns, f"{POLICY_LABEL},{PROBE_LABEL}")
-        return sorted(j["metadata"]["name"] for j in jobs)
 
-    def finish_probe(self, number: int, exit_code: int, message: dict[str, Any]) -> str:
-        """Wait for the number-th probe Job's pod, then end it as a kubelet would."""
-        job = self.wait(
-            lambda: len(self.probes()) >= number and self.probes()[number - 1],
-            f"probe Job #{number}",
-        )
-        pod = self.wait(
-            lambda: next(
-                (
-                    p
-                    for p in self.kube.list("v1", "Pod", self.ns, f"{PROBE_LABEL}={job}")
-                    if p.get("spec", {}).get("nodeName")
-                ),
-                None,
+def probes(world: World) -> list[str]:
+    jobs = world.kube.list("batch/v1", "Job", world.ns, f"{POLICY_LABEL},{PROBE_LABEL}")
+    return sorted(j["metadata"]["name"] for j in jobs)
+
+
+def finish_probe(world: World, number: int, exit_code: int, message: dict[str, Any]) -> str:
+    """Wait for the number-th probe Job's pod, then end it as a kubelet would."""
+    job = world.wait(
+        lambda: len(probes(world)) >= number and probes(world)[number - 1],
+        f"probe Job #{number}",
+    )
+    pod = world.wait(
+        lambda: next(
+            (
+                p
+                for p in world.kube.list("v1", "Pod", world.ns, f"{PROBE_LABEL}={job}")
+                if p.get("spec", {}).get("nodeName")
             ),
-            f"pod of {job} scheduled (admitted under Pod Security restricted)",
-        )
-        (container,) = pod["spec"]["containers"]
-        assert container["args"][:2] == ["perennial-train", "fingerprint"]
-        stamp = now_iso()
-        terminated = {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error",
-                      "message": json.dumps(message, separators=(",", ":")),
-                      "startedAt": stamp, "finishedAt": stamp}  # fmt: skip
-        self.kube.patch_status("v1", "Pod", self.ns, pod["metadata"]["name"], {
-            "phase": "Succeeded" if exit_code == 0 else "Failed",
-            "startTime": stamp,
-            "containerStatuses": [{"name": "fingerprint", "image": container["image"],
-                                   "imageID": "", "ready": False, "restartCount": 0,
-                                   "state": {"terminated": terminated}}],
-        })  # fmt: skip
-        return str(job)
+            None,
+        ),
+        f"pod of {job} scheduled (admitted under Pod Security restricted)",
+    )
+    (container,) = pod["spec"]["containers"]
+    assert container["args"][:2] == ["perennial-train", "fingerprint"]
+    stamp = now_iso()
+    terminated = {
+        "exitCode": exit_code,
+        "reason": "Completed" if exit_code == 0 else "Error",
+        "message": json.dumps(message, separators=(",", ":")),
+        "startedAt": stamp,
+        "finishedAt": stamp,
+    }
+    world.kube.patch_status("v1", "Pod", world.ns, pod["metadata"]["name"], {
+        "phase": "Succeeded" if exit_code == 0 else "Failed",
+        "startTime": stamp,
+        "containerStatuses": [{"name": "fingerprint", "image": container["image"],
+                               "imageID": "", "ready": False, "restartCount": 0,
+                               "state": {"terminated": terminated}}],
+    })  # fmt: skip
+    return str(job)
 
-    def newdata_policy(self) -> None:
-        storage.bound_claim(self.kube, self.ns, "datasets", "/tmp/perennial-test-datasets")
-        self.serving_v1()
-        self.policy({"newData": {"pollSeconds": 10}}, dataset=DATASET)
+
+def newdata_policy(world: World) -> None:
+    storage.bound_claim(world.kube, world.ns, "datasets", "/tmp/perennial-test-datasets")
+    serving_v1(world)
+    policy(world, {"newData": {"pollSeconds": 10}}, dataset=DATASET)
 
 
 def fingerprinted(sha256: str, rows: int = 1234) -> dict[str, Any]:
     return {"outcome": "Fingerprinted", "dataset": {"uri": DATASET, "sha256": sha256, "rows": rows}}
 
 
-@pytest.fixture
-def world(kube: Kube, namespace: str, operator: OperatorProcess) -> World:
-    return World(kube, namespace, operator)
-
-
 def test_drift_retrains_once_with_the_baseline_and_promotes_a_better_candidate(
     world: World,
 ) -> None:
-    world.serving_v1_with_drift()
-    world.policy()
-    job = world.the_one_job()
+    serving_v1_with_drift(world)
+    policy(world)
+    job = the_one_job(world)
     name = job["metadata"]["name"]
     assert job["spec"]["baseline"] == {"modelVersion": "churn-v1"}
     assert job["metadata"]["ownerReferences"][0]["kind"] == "RetrainPolicy"
@@ -263,7 +234,7 @@ def test_drift_retrains_once_with_the_baseline_and_promotes_a_better_candidate(
     # A restart mid-training resumes the recorded trigger: no second job.
     world.op.kill()
     world.op.start()
-    world.finish_training(name, candidate=0.995, baseline=0.97)
+    finish_training(world, name, candidate=0.995, baseline=0.97)
 
     world.wait(
         lambda: world.get("ModelVersion", "churn-v2").get("spec", {}).get("stage") == "Production",
@@ -278,34 +249,36 @@ def test_drift_retrains_once_with_the_baseline_and_promotes_a_better_candidate(
     promotion = status["lastPromotion"]
     assert (promotion["modelVersion"], promotion["metric"]) == ("churn-v2", "roc_auc")
     assert (promotion["candidate"], promotion["baseline"]) == (0.995, 0.97)
-    assert world.condition("Promoted")["reason"] == "CandidatePromoted"
+    assert condition(world, "Promoted")["reason"] == "CandidatePromoted"
     reasons = [
         r
         for r, _ in world.wait(
-            lambda: [e for e in world.events() if e[0] == "Promoted"] and world.events(),
+            lambda: (
+                [e for e in policy_events(world) if e[0] == "Promoted"] and policy_events(world)
+            ),
             "Promoted Event",
         )
     ]
     assert {"Triggered", "TrainingStarted", "Promoted"} <= set(reasons)
-    assert len(world.jobs()) == 1
+    assert len(jobs(world)) == 1
 
 
 def test_a_worse_candidate_is_not_promoted_and_the_cooldown_holds_the_drift(
     world: World,
 ) -> None:
-    world.serving_v1_with_drift()
-    world.policy()
-    name = world.the_one_job()["metadata"]["name"]
-    world.finish_training(name, candidate=0.95, baseline=0.97)
+    serving_v1_with_drift(world)
+    policy(world)
+    name = the_one_job(world)["metadata"]["name"]
+    finish_training(world, name, candidate=0.95, baseline=0.97)
 
     world.wait(
-        lambda: world.condition("Promoted").get("reason") == "BelowMinImprovement",
+        lambda: condition(world, "Promoted").get("reason") == "BelowMinImprovement",
         "Promoted=False BelowMinImprovement",
     )
-    message = world.condition("Promoted")["message"]
+    message = condition(world, "Promoted")["message"]
     assert "candidate=0.95 baseline=0.97" in message
     events = world.wait(
-        lambda: [m for r, m in world.events() if r == "NotPromoted"], "NotPromoted Event"
+        lambda: [m for r, m in policy_events(world) if r == "NotPromoted"], "NotPromoted Event"
     )
     assert "churn-v2" in events[0] and "candidate=0.95 baseline=0.97" in events[0]
     assert world.get("ModelVersion", "churn-v2")["spec"].get("stage", "None") == "None"
@@ -313,18 +286,18 @@ def test_a_worse_candidate_is_not_promoted_and_the_cooldown_holds_the_drift(
 
     # The drift is still above the threshold, but the cooldown forbids a second run.
     world.wait(
-        lambda: world.condition("Triggered").get("reason") == "CoolingDown",
+        lambda: condition(world, "Triggered").get("reason") == "CoolingDown",
         "Triggered=False CoolingDown",
     )
     assert world.get("RetrainPolicy", "churn")["status"]["phase"] == "Idle"
-    assert len(world.jobs()) == 1
+    assert len(jobs(world)) == 1
 
 
 def test_new_data_found_by_the_probe_starts_one_trainingjob(world: World) -> None:
-    world.newdata_policy()
-    probe = world.finish_probe(1, 0, fingerprinted(NEW_SHA))
+    newdata_policy(world)
+    probe = finish_probe(world, 1, 0, fingerprinted(NEW_SHA))
 
-    job = world.the_one_job()
+    job = the_one_job(world)
     assert job["metadata"]["annotations"]["perennial.dev/retrain-reason"] == "NewData"
     assert job["spec"]["baseline"] == {"modelVersion": "churn-v1"}
     assert job["spec"]["dataset"]["uri"] == DATASET
@@ -334,52 +307,56 @@ def test_new_data_found_by_the_probe_starts_one_trainingjob(world: World) -> Non
     record = status["newData"]
     assert "probeJob" not in record  # none in flight: the policy is training
     assert (record["sha256"], record["rows"], record["triggeredSha256"]) == (
-        NEW_SHA, 1234, NEW_SHA,
-    )  # fmt: skip
-    checked = world.condition("DatasetChecked")
+        NEW_SHA,
+        1234,
+        NEW_SHA,
+    )
+    checked = condition(world, "DatasetChecked")
     assert (checked["status"], checked["reason"]) == ("True", "DatasetChanged")
     assert probe in checked["message"]
     # The probe is the policy's child, cleaned up after it finished.
     probe_job = world.kube.get("batch/v1", "Job", world.ns, probe) or {}
     assert probe_job["metadata"]["ownerReferences"][0]["kind"] == "RetrainPolicy"
     assert probe_job["spec"]["ttlSecondsAfterFinished"] > 0
-    assert world.probes() == [probe]  # no probe while training
-    assert len(world.jobs()) == 1
+    assert probes(world) == [probe]  # no probe while training
+    assert len(jobs(world)) == 1
 
 
 def test_a_failed_probe_warns_and_the_same_data_retrains_nothing(world: World) -> None:
-    world.newdata_policy()
-    failure = {"outcome": "DatasetUnavailable",
-               "message": f"{DATASET}: no such file /mnt/pvc/datasets/churn.csv"}  # fmt: skip
-    first = world.finish_probe(1, 4, failure)
+    newdata_policy(world)
+    failure = {
+        "outcome": "DatasetUnavailable",
+        "message": f"{DATASET}: no such file /mnt/pvc/datasets/churn.csv",
+    }
+    first = finish_probe(world, 1, 4, failure)
     world.wait(
-        lambda: world.condition("DatasetChecked").get("reason") == "DatasetUnavailable",
+        lambda: condition(world, "DatasetChecked").get("reason") == "DatasetUnavailable",
         "DatasetChecked=False DatasetUnavailable",
     )
     warnings = world.wait(
-        lambda: [m for r, m in world.events() if r == "NewDataProbeFailed"],
+        lambda: [m for r, m in policy_events(world) if r == "NewDataProbeFailed"],
         "NewDataProbeFailed Event",
     )
     assert first in warnings[0] and "no such file" in warnings[0]
 
     # The next poll probes again; this time the data is what churn-v1 was trained on.
-    second = world.finish_probe(2, 0, fingerprinted(SERVED_SHA, rows=500))
+    second = finish_probe(world, 2, 0, fingerprinted(SERVED_SHA, rows=500))
     assert second != first
     world.wait(
-        lambda: world.condition("DatasetChecked").get("reason") == "DatasetUnchanged",
+        lambda: condition(world, "DatasetChecked").get("reason") == "DatasetUnchanged",
         "DatasetChecked=True DatasetUnchanged",
     )
     record = world.get("RetrainPolicy", "churn")["status"]["newData"]
     assert (record["sha256"], record["rows"]) == (SERVED_SHA, 500)
-    assert world.condition("Triggered")["reason"] == "WaitingForTrigger"
+    assert condition(world, "Triggered")["reason"] == "WaitingForTrigger"
 
     # It keeps polling, one probe at a time: the third stays alone while it runs.
-    world.wait(lambda: len(world.probes()) == 3, "a third probe, pollSeconds later")
-    third = world.probes()[2]
+    world.wait(lambda: len(probes(world)) == 3, "a third probe, pollSeconds later")
+    third = probes(world)[2]
     world.wait(
         lambda: world.get("RetrainPolicy", "churn")["status"]["newData"].get("probeJob") == third,
         "third probe recorded as in flight",
     )
     time.sleep(15)  # longer than pollSeconds and the 10 s timer
-    assert len(world.probes()) == 3
-    assert world.jobs() == []
+    assert len(probes(world)) == 3
+    assert jobs(world) == []

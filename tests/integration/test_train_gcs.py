@@ -74,9 +74,17 @@ def gcs_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     log = work / "fake-gcs-server.log"
     (port,) = process.free_ports(1)
     argv = [
-        str(binary), "-scheme", "http", "-host", "127.0.0.1", f"-port={port}",
-        "-backend", "memory", "-log-level", "warn",
-    ]  # fmt: skip
+        str(binary),
+        "-scheme",
+        "http",
+        "-host",
+        "127.0.0.1",
+        f"-port={port}",
+        "-backend",
+        "memory",
+        "-log-level",
+        "warn",
+    ]
     # Its own process group, SIGKILLed if this pytest dies: no orphan outlives the session.
     proc = process.spawn(argv, log, tie_to_parent=True)
     base = f"http://127.0.0.1:{port}"

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from perennial_operator.api.group import API_VERSION
 from perennial_operator.config import OperatorConfig
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.kube import Kube
 from perennial_operator.reconcile.trainingjob import register_model
 from support import kubelet
-from support.operator_process import OperatorProcess, start_for_training
-from support.poll import until
+from support.operator_process import OperatorOptions
+from support.world import World
 
 pytestmark = pytest.mark.integration
 
@@ -62,85 +61,47 @@ def trainingjob(name: str, model: str = "churn", **extra: Any) -> dict[str, Any]
 
 
 @pytest.fixture
-def kube(cluster: Any) -> Kube:
-    return Kube(cluster.api_client())
+def operator_options() -> OperatorOptions:
+    # The artifact claim bound (training pods mount it); pod status is the test's to write.
+    return OperatorOptions(pod_annotations=kubelet.LEAVE_TO_TEST, artifact_claim=True)
 
 
-@pytest.fixture
-def operator(cluster: Any, namespace: str, tmp_path: Path):
-    proc = start_for_training(str(cluster.kubeconfig), namespace, tmp_path)
-    yield proc
-    proc.stop()
+def pods(world: World, tj: str) -> list[dict[str, Any]]:
+    found = world.list("Pod", f"perennial.dev/trainingjob={tj}")
+    return sorted(found, key=lambda p: p["metadata"]["creationTimestamp"])
 
 
-class World:
-    def __init__(self, kube: Kube, namespace: str, operator: OperatorProcess) -> None:
-        self.kube, self.ns, self.op = kube, namespace, operator
-
-    def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
-        manifest = {**manifest, "metadata": {**manifest["metadata"], "namespace": self.ns}}
-        return self.kube.create(manifest)
-
-    def tj(self, name: str) -> dict[str, Any]:
-        return self.kube.get(API_VERSION, "TrainingJob", self.ns, name) or {}
-
-    def jobs(self) -> list[dict[str, Any]]:
-        return self.kube.list("batch/v1", "Job", self.ns)
-
-    def pods(self, tj: str) -> list[dict[str, Any]]:
-        pods = self.kube.list("v1", "Pod", self.ns, f"perennial.dev/trainingjob={tj}")
-        return sorted(pods, key=lambda p: p["metadata"]["creationTimestamp"])
-
-    def mvs(self) -> list[dict[str, Any]]:
-        return self.kube.list(API_VERSION, "ModelVersion", self.ns)
-
-    def describe(self) -> str:
-        tjs = self.kube.list(API_VERSION, "TrainingJob", self.ns)
-        return (
-            json.dumps(
-                {
-                    "trainingjobs": [t.get("status") for t in tjs],
-                    "jobs": [j.get("status") for j in self.jobs()],
-                },
-                indent=1,
-            )[:4000]
-            + "\n--- operator log ---\n"
-            + self.op.log_tail()
-        )
-
-    def wait(self, fn, message: str, timeout: float = 60.0):
-        return until(fn, timeout=timeout, message=message, describe=self.describe)
-
-    def wait_phase(self, name: str, phase: str, timeout: float = 60.0) -> dict[str, Any]:
-        return self.wait(
-            lambda: (t := self.tj(name)) and t.get("status", {}).get("phase") == phase and t,
-            f"TrainingJob {name} phase {phase}",
-            timeout,
-        )
-
-    def new_pod(self, tj: str, count: int = 1, timeout: float = 60.0) -> str:
-        pods = self.wait(
-            lambda: (
-                (p := self.pods(tj))
-                and len(p) >= count
-                and p[count - 1].get("spec", {}).get("nodeName")
-                and p
-            ),
-            f"pod #{count} of {tj} scheduled",
-            timeout,
-        )
-        return str(pods[count - 1]["metadata"]["name"])
+def wait_phase(world: World, name: str, phase: str, timeout: float = 60.0) -> dict[str, Any]:
+    return world.wait(
+        lambda: (
+            (t := world.get("TrainingJob", name))
+            and t.get("status", {}).get("phase") == phase
+            and t
+        ),
+        f"TrainingJob {name} phase {phase}",
+        timeout,
+    )
 
 
-@pytest.fixture
-def world(kube: Kube, namespace: str, operator: OperatorProcess) -> World:
-    return World(kube, namespace, operator)
+def new_pod(world: World, tj: str, count: int = 1, timeout: float = 60.0) -> str:
+    """The name of the count-th pod of `tj`, once it is scheduled."""
+    found = world.wait(
+        lambda: (
+            (p := pods(world, tj))
+            and len(p) >= count
+            and p[count - 1].get("spec", {}).get("nodeName")
+            and p
+        ),
+        f"pod #{count} of {tj} scheduled",
+        timeout,
+    )
+    return str(found[count - 1]["metadata"]["name"])
 
 
 def test_one_job_with_the_expected_pod_spec_admitted_under_restricted(world: World) -> None:
     world.create(trainingjob("spec-check"))
-    job = world.wait(lambda: world.jobs(), "the Job")[0]
-    assert len(world.jobs()) == 1
+    job = world.wait(lambda: world.list("Job"), "the Job")[0]
+    assert len(world.list("Job")) == 1
     assert job["metadata"]["ownerReferences"][0]["kind"] == "TrainingJob"
     assert job["spec"]["backoffLimit"] == 2
     assert job["spec"]["podFailurePolicy"]["rules"][0]["action"] == "FailJob"
@@ -150,21 +111,25 @@ def test_one_job_with_the_expected_pod_spec_admitted_under_restricted(world: Wor
     assert pod_spec["containers"][0]["resources"]["requests"] == {"cpu": "100m", "memory": "128Mi"}
     assert pod_spec["containers"][0]["terminationMessagePath"] == "/dev/termination-log"
     # The pod exists only if Pod Security "restricted" admitted it.
-    world.new_pod("spec-check")
+    new_pod(world, "spec-check")
     cm = world.kube.get("v1", "ConfigMap", world.ns, "spec-check-spec")
     assert cm is not None and "builtin://breast_cancer" in cm["data"]["trainingjob.yaml"]
 
 
 def test_success_goes_through_the_phases_and_registers_a_model_with_lineage(world: World) -> None:
     world.create(trainingjob("happy"))
-    pod = world.new_pod("happy")
+    pod = new_pod(world, "happy")
     kubelet.validating(world.kube, world.ns, pod)
-    world.wait_phase("happy", "Validating")
+    wait_phase(world, "happy", "Validating")
     kubelet.training(world.kube, world.ns, pod)
-    world.wait_phase("happy", "Training")
+    wait_phase(world, "happy", "Training")
     kubelet.finish(world.kube, world.ns, pod, exit_code=0, message=json.dumps(RESULT))
     tj = world.wait(
-        lambda: (t := world.tj("happy")) and t.get("status", {}).get("modelVersion") and t,
+        lambda: (
+            (t := world.get("TrainingJob", "happy"))
+            and t.get("status", {}).get("modelVersion")
+            and t
+        ),
         "registration",
     )
     status = tj["status"]
@@ -174,7 +139,7 @@ def test_success_goes_through_the_phases_and_registers_a_model_with_lineage(worl
     assert status["primaryMetric"] == "roc_auc=0.991"
     conds = {c["type"]: c["status"] for c in status["conditions"]}
     assert conds["DataValidated"] == "True" and conds["Complete"] == "True"
-    (mv,) = world.mvs()
+    (mv,) = world.list("ModelVersion")
     assert mv["metadata"]["name"] == "churn-v1" == status["modelVersion"]
     assert mv["spec"]["version"] == 1
     assert mv["spec"]["artifact"]["sha256"] == "cd" * 32
@@ -186,38 +151,44 @@ def test_success_goes_through_the_phases_and_registers_a_model_with_lineage(worl
         "rows": 569,
     }
     world.wait(
-        lambda: (m := world.mvs()) and m[0].get("status", {}).get("phase") == "Ready",
+        lambda: (
+            (m := world.list("ModelVersion")) and m[0].get("status", {}).get("phase") == "Ready"
+        ),
         "ModelVersion Ready",
     )
 
 
 def test_data_validation_failure_fails_at_once_without_retry(world: World) -> None:
     world.create(trainingjob("bad-data"))
-    pod = world.new_pod("bad-data")
+    pod = new_pod(world, "bad-data")
     kubelet.finish(
         world.kube, world.ns, pod, exit_code=3, message=json.dumps(DATA_INVALID), in_init=True
     )
-    tj = world.wait_phase("bad-data", "Failed")
+    tj = wait_phase(world, "bad-data", "Failed")
     conds = {c["type"]: c for c in tj["status"]["conditions"]}
     assert conds["DataValidated"]["status"] == "False"
     assert conds["Failed"]["reason"] == "DataValidationFailed"
     assert "min_rows: observed 569, expected >= 100000" in conds["Failed"]["message"]
-    (job,) = world.jobs()
+    (job,) = world.list("Job")
     failed = [c for c in job["status"]["conditions"] if c["type"] == "Failed"]
     assert failed and failed[0]["reason"] == "PodFailurePolicy"  # the Job controller, not us
-    assert len(world.pods("bad-data")) == 1 and tj["status"]["attempts"] == 1
-    assert world.mvs() == []
+    assert len(pods(world, "bad-data")) == 1 and tj["status"]["attempts"] == 1
+    assert world.list("ModelVersion") == []
 
 
 def test_a_crash_is_retried_and_the_retry_succeeds(world: World) -> None:
     world.create(trainingjob("flaky"))
-    first = world.new_pod("flaky")
+    first = new_pod(world, "flaky")
     kubelet.finish(world.kube, world.ns, first, exit_code=137, message="OOMKilled")
-    second = world.new_pod("flaky", count=2, timeout=90)  # the Job controller's backoff
+    second = new_pod(world, "flaky", count=2, timeout=90)  # the Job controller's backoff
     assert second != first
     kubelet.finish(world.kube, world.ns, second, exit_code=0, message=json.dumps(RESULT))
     tj = world.wait(
-        lambda: (t := world.tj("flaky")) and t.get("status", {}).get("modelVersion") and t,
+        lambda: (
+            (t := world.get("TrainingJob", "flaky"))
+            and t.get("status", {}).get("modelVersion")
+            and t
+        ),
         "registration after retry",
     )
     assert tj["status"]["attempts"] == 2
@@ -225,24 +196,27 @@ def test_a_crash_is_retried_and_the_retry_succeeds(world: World) -> None:
 
 def test_operator_killed_mid_job_restarts_without_duplicates(world: World) -> None:
     world.create(trainingjob("restart"))
-    pod = world.new_pod("restart")
+    pod = new_pod(world, "restart")
     world.op.kill()
     kubelet.training(world.kube, world.ns, pod)
     world.op.start()
-    world.wait_phase("restart", "Training")
+    wait_phase(world, "restart", "Training")
     world.op.kill()
     kubelet.finish(world.kube, world.ns, pod, exit_code=0, message=json.dumps(RESULT))
     world.op.start()
-    world.wait(lambda: world.tj("restart").get("status", {}).get("modelVersion"), "registration")
-    assert len(world.jobs()) == 1
-    assert len(world.pods("restart")) == 1
-    assert [m["metadata"]["name"] for m in world.mvs()] == ["churn-v1"]
+    world.wait(
+        lambda: world.get("TrainingJob", "restart").get("status", {}).get("modelVersion"),
+        "registration",
+    )
+    assert len(world.list("Job")) == 1
+    assert len(pods(world, "restart")) == 1
+    assert [m["metadata"]["name"] for m in world.list("ModelVersion")] == ["churn-v1"]
 
 
 def test_two_jobs_finishing_together_get_distinct_versions(world: World) -> None:
     world.create(trainingjob("twin-a"))
     world.create(trainingjob("twin-b"))
-    pods = [world.new_pod("twin-a"), world.new_pod("twin-b")]
+    pods = [new_pod(world, "twin-a"), new_pod(world, "twin-b")]
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         list(
             pool.map(
@@ -254,13 +228,16 @@ def test_two_jobs_finishing_together_get_distinct_versions(world: World) -> None
         )
     world.wait(
         lambda: all(
-            world.tj(n).get("status", {}).get("modelVersion") for n in ("twin-a", "twin-b")
+            world.get("TrainingJob", n).get("status", {}).get("modelVersion")
+            for n in ("twin-a", "twin-b")
         ),
         "both registered",
     )
-    versions = sorted(m["spec"]["version"] for m in world.mvs())
+    versions = sorted(m["spec"]["version"] for m in world.list("ModelVersion"))
     assert versions == [1, 2]
-    assert {world.tj(n)["status"]["modelVersion"] for n in ("twin-a", "twin-b")} == {
+    assert {
+        world.get("TrainingJob", n)["status"]["modelVersion"] for n in ("twin-a", "twin-b")
+    } == {
         "churn-v1",
         "churn-v2",
     }
@@ -286,17 +263,21 @@ def test_registration_races_on_the_api_server_never_share_a_version(
 
 def test_deleting_the_trainingjob_removes_children_but_keeps_the_model(world: World) -> None:
     world.create(trainingjob("doomed"))
-    pod = world.new_pod("doomed")
+    pod = new_pod(world, "doomed")
     kubelet.finish(world.kube, world.ns, pod, exit_code=0, message=json.dumps(RESULT))
-    world.wait(lambda: world.tj("doomed").get("status", {}).get("modelVersion"), "registration")
+    world.wait(
+        lambda: world.get("TrainingJob", "doomed").get("status", {}).get("modelVersion"),
+        "registration",
+    )
     world.kube.delete(API_VERSION, "TrainingJob", world.ns, "doomed")
     world.wait(
         lambda: (
-            not world.jobs() and world.kube.get("v1", "ConfigMap", world.ns, "doomed-spec") is None
+            not world.list("Job")
+            and world.kube.get("v1", "ConfigMap", world.ns, "doomed-spec") is None
         ),
         "garbage collection of Job and ConfigMap",
     )
-    assert [m["metadata"]["name"] for m in world.mvs()] == ["churn-v1"]
+    assert [m["metadata"]["name"] for m in world.list("ModelVersion")] == ["churn-v1"]
 
 
 def test_spec_is_immutable_once_created(world: World) -> None:

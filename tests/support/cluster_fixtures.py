@@ -1,4 +1,5 @@
-"""Fixtures of the real control plane for integration and e2e tests.
+"""Fixtures of the real control plane for integration and e2e tests: `cluster`, `namespace`,
+`core`, and the operator's: `kube`, `operator` (started as `operator_options` says), `world`.
 
 Registered for the whole tree by tests/conftest.py, so integration and e2e tests in one
 session share one cluster; unit tests never ask for it, so it never starts for them.
@@ -17,7 +18,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,12 @@ from kubernetes.client.rest import ApiException
 
 from perennial_hack.cluster import nodes
 from perennial_hack.cluster.control_plane import Cluster
-from support.cluster import wait_for
+from perennial_operator.config import DEFAULT_ARTIFACT_PVC
+from perennial_operator.k8s.kube import Kube
+from support import storage
+from support.operator_process import OperatorOptions, OperatorProcess
+from support.poll import until
+from support.world import World
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO / "crds"
@@ -75,9 +81,15 @@ class TestCluster:
         """A kwok-managed Node; deleted when the session ends (or by delete_node)."""
         with self.api_client() as api:
             node = nodes.create_node(
-                client.CoreV1Api(api), name, cpu=cpu, memory=memory, gpu=gpu,
-                labels=labels, taints=taints, pods=pods,
-            )  # fmt: skip
+                client.CoreV1Api(api),
+                name,
+                cpu=cpu,
+                memory=memory,
+                gpu=gpu,
+                labels=labels,
+                taints=taints,
+                pods=pods,
+            )
         self._nodes.append(name)
         return node
 
@@ -204,8 +216,62 @@ def namespace(
             raise
         return True
 
-    wait_for(default_sa, timeout=30, message=f"ServiceAccount default in {name}")
+    until(default_sa, timeout=30, message=f"ServiceAccount default in {name}")
     try:
         yield name
     finally:
         core.delete_namespace(name, propagation_policy="Background")
+
+
+@pytest.fixture
+def kube(cluster: TestCluster) -> Iterator[Kube]:
+    """The operator's own API client (k8s/kube.py) on the session's cluster."""
+    with cluster.api_client() as api_client:
+        yield Kube(api_client)
+
+
+@pytest.fixture
+def operator_options() -> OperatorOptions:
+    """Overridden by a test module (or conftest) that needs the operator started otherwise."""
+    return OperatorOptions()
+
+
+@pytest.fixture
+def operator(
+    cluster: TestCluster,
+    namespace: str,
+    tmp_path: Path,
+    kube: Kube,
+    operator_options: OperatorOptions,
+) -> Iterator[OperatorProcess]:
+    """The operator as a real process, watching the test's namespace."""
+    options = operator_options
+    if options.artifact_claim:
+        storage.bound_claim(kube, namespace, DEFAULT_ARTIFACT_PVC, str(tmp_path / "pv"))
+    proc = OperatorProcess(
+        str(cluster.kubeconfig),
+        namespace,
+        tmp_path / "operator.log",
+        pod_annotations=dict(options.pod_annotations),
+        extra_env=dict(options.env),
+    ).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def world_notes() -> Callable[[], str] | None:
+    """More for World.describe (overridden where another process's log matters)."""
+    return None
+
+
+@pytest.fixture
+def world(
+    kube: Kube,
+    namespace: str,
+    operator: OperatorProcess,
+    world_notes: Callable[[], str] | None,
+) -> World:
+    return World(kube, namespace, operator, world_notes)

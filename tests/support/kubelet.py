@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from perennial_operator.k8s.resources import Kube, now_iso
+from perennial_operator.k8s.kube import Kube, now_iso
 
 LEAVE_TO_TEST = {"kwok.x-k8s.io/status": "custom"}
 

@@ -7,8 +7,21 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+
+@dataclass(frozen=True)
+class OperatorOptions:
+    """How a test module wants the shared `operator` fixture (tests/conftest.py) started; a
+    module overrides the `operator_options` fixture to change it."""
+
+    pod_annotations: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    # Bind the default artifact claim first: the scheduler places no training pod without it.
+    artifact_claim: bool = False
 
 
 class OperatorProcess:
@@ -83,19 +96,3 @@ class OperatorProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
-
-
-def start_for_training(kubeconfig: str, namespace: str, tmp_path: Path) -> OperatorProcess:
-    """The operator as TrainingJob tests need it: the artifact claim bound (the scheduler
-    will not place a pod whose claim is missing) and pod status left to the test."""
-    from kubernetes import config
-
-    from perennial_operator.config import DEFAULT_ARTIFACT_PVC
-    from perennial_operator.k8s.resources import Kube
-    from support import kubelet, storage
-
-    kube = Kube(config.new_client_from_config(config_file=kubeconfig))
-    storage.bound_claim(kube, namespace, DEFAULT_ARTIFACT_PVC, str(tmp_path / "pv"))
-    return OperatorProcess(
-        kubeconfig, namespace, tmp_path / "operator.log", pod_annotations=kubelet.LEAVE_TO_TEST
-    ).start()

@@ -4,7 +4,7 @@ no storage provisioner, so a PersistentVolume is pre-bound to the claim by name.
 
 from __future__ import annotations
 
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.kube import Kube
 
 
 def bound_claim(kube: Kube, namespace: str, claim: str, host_path: str, size: str = "1Gi") -> None:

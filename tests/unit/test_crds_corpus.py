@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from support.crdcheck import REPO, Checker, load_docs
+from perennial_cli.crdcheck import Checker, load_docs
 
 pytestmark = pytest.mark.unit
+REPO = Path(__file__).resolve().parents[2]
 
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
 INVALID = sorted((REPO / "tests" / "manifests" / "invalid").glob("*.yaml"))

@@ -9,9 +9,10 @@ from types import ModuleType
 
 import pytest
 
-from support.crdcheck import REPO, Checker, version_schema
+from perennial_cli.crdcheck import Checker, version_schema
 
 pytestmark = pytest.mark.unit
+REPO = Path(__file__).resolve().parents[2]
 
 
 def load_generator() -> ModuleType:

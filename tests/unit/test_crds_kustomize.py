@@ -4,8 +4,6 @@ puts in the cache); without one this test fails rather than skips."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -13,18 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from support.crdcheck import REPO
+from support.kubectl_binary import find_kubectl
 
 pytestmark = pytest.mark.unit
-
-
-def find_kubectl() -> Path | None:
-    found = shutil.which("kubectl")
-    if found:
-        return Path(found)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    built = sorted((cache / "perennial" / "k8s").glob("*/bin/kubectl"))
-    return built[-1] if built else None
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +34,11 @@ def rendered() -> list[dict[str, Any]]:
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [doc for doc in docs if doc["kind"] == kind]
+
+
+def operators(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """The operator's own objects of a kind (the Studio's have their own test)."""
+    return [doc for doc in by_kind(docs, kind) if "studio" not in doc["metadata"]["name"]]
 
 
 def test_renders_every_piece(rendered: list[dict[str, Any]]) -> None:
@@ -77,7 +72,7 @@ def test_crds_kustomization_lists_every_crd_file() -> None:
 
 
 def test_rbac_is_explicit_and_covers_our_resources(rendered: list[dict[str, Any]]) -> None:
-    [role] = by_kind(rendered, "ClusterRole")
+    [role] = operators(rendered, "ClusterRole")
     granted: dict[tuple[str, str], set[str]] = {}
     for rule in role["rules"]:
         for field in ("apiGroups", "resources", "verbs"):
@@ -98,12 +93,12 @@ def test_rbac_is_explicit_and_covers_our_resources(rendered: list[dict[str, Any]
     assert "patch" in granted[("perennial.dev", "inferenceservices/scale")]
     assert granted[("", "pods")] == {"get", "list", "watch"}
     assert "delete" not in granted[("perennial.dev", "modelversions")]
-    [binding] = by_kind(rendered, "ClusterRoleBinding")
+    [binding] = operators(rendered, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
 
 
 def test_operator_pod_is_restricted(rendered: list[dict[str, Any]]) -> None:
-    [deployment] = by_kind(rendered, "Deployment")
+    [deployment] = operators(rendered, "Deployment")
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"]["type"] == "Recreate"
     pod = deployment["spec"]["template"]["spec"]
@@ -118,5 +113,5 @@ def test_operator_pod_is_restricted(rendered: list[dict[str, Any]]) -> None:
     assert "--liveness=http://0.0.0.0:8080/healthz" in container["args"]
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["resources"]["requests"]
-    [service] = by_kind(rendered, "Service")
+    [service] = operators(rendered, "Service")
     assert service["spec"]["ports"][0]["port"] == 9090

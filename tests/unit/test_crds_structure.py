@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from support.crdcheck import Checker, compile_rule, version_schema
+from perennial_cli.crdcheck import Checker, compile_rule, version_schema
 
 pytestmark = pytest.mark.unit
 

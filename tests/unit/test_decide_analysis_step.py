@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from perennial_operator.decide.analysis import (
+from perennial_operator.decide.monitoring.samples import Sample
+from perennial_operator.decide.rollout.analysis import (
     MAX_BASELINE_PODS,
     PodCounters,
     baseline_of,
@@ -24,14 +25,7 @@ from perennial_operator.decide.analysis import (
     step_stats,
     threshold_breach,
 )
-from perennial_operator.decide.inferenceservice import (
-    Pods,
-    inferenceservice_status,
-    state_from_status,
-)
-from perennial_operator.decide.inferenceservice_observed import ready_pods
-from perennial_operator.decide.resolution import Resolution, Target
-from perennial_operator.decide.rollout import (
+from perennial_operator.decide.rollout.machine import (
     InFlight,
     Observed,
     Plan,
@@ -42,27 +36,44 @@ from perennial_operator.decide.rollout import (
     analysis_due,
     baseline_due,
 )
-from perennial_operator.decide.samples import Sample
+from perennial_operator.decide.rollout.observed import ready_pods
+from perennial_operator.decide.rollout.resolution import Resolution, Target
+from perennial_operator.decide.rollout.status import (
+    Pods,
+    inferenceservice_status,
+    state_from_status,
+)
 
 pytestmark = pytest.mark.unit
 
 INF = math.inf
 V1, V2 = Target("m-v1", 1), Target("m-v2", 2)
-SPEC = RolloutSpec(strategy="Canary", steps=(50, 100), step_seconds=10,
-                   max_error_rate=0.05, max_p99_ms=250, ready_deadline=60)  # fmt: skip
+SPEC = RolloutSpec(
+    strategy="Canary",
+    steps=(50, 100),
+    step_seconds=10,
+    max_error_rate=0.05,
+    max_p99_ms=250,
+    ready_deadline=60,
+)
 T0 = 1000.0
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def pod(name: str, requests: float, errors: float = 0, slow: float = 0,
-        restarts: int = 0) -> PodCounters:  # fmt: skip
+def pod(
+    name: str, requests: float, errors: float = 0, slow: float = 0, restarts: int = 0
+) -> PodCounters:
     """`requests` answered, `errors` of them 5xx, `slow` of them in (0.1s, 1s], the rest in
     (0.005s, 0.01s]."""
     fast = requests - slow
-    return PodCounters(name, restarts, requests, errors,
-                       compact([(0.005, 0), (0.01, fast), (0.1, fast), (1.0, requests),
-                                (INF, requests)]))  # fmt: skip
+    return PodCounters(
+        name,
+        restarts,
+        requests,
+        errors,
+        compact([(0.005, 0), (0.01, fast), (0.1, fast), (1.0, requests), (INF, requests)]),
+    )
 
 
 # id, current pods, baseline, -> requests, errors
@@ -104,11 +115,14 @@ INCREASE_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("now", "base", "requests", "errors"),
-                         [c[1:] for c in INCREASE_CASES],
-                         ids=[c[0] for c in INCREASE_CASES])  # fmt: skip
-def test_step_counts(now: list[PodCounters], base: list[PodCounters] | None, requests: float,
-                     errors: float) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("now", "base", "requests", "errors"),
+    [c[1:] for c in INCREASE_CASES],
+    ids=[c[0] for c in INCREASE_CASES],
+)
+def test_step_counts(
+    now: list[PodCounters], base: list[PodCounters] | None, requests: float, errors: float
+) -> None:
     stats = step_stats(now, base)
     assert (stats.requests, stats.errors) == (requests, errors)
 
@@ -165,10 +179,14 @@ JUDGE_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("now", "base", "reason", "cumulative"), [c[1:] for c in JUDGE_CASES],
-                         ids=[c[0] for c in JUDGE_CASES])  # fmt: skip
-def test_judged_on_the_step(now: list[PodCounters], base: list[PodCounters],
-                            reason: str | None, cumulative: str | None) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("now", "base", "reason", "cumulative"),
+    [c[1:] for c in JUDGE_CASES],
+    ids=[c[0] for c in JUDGE_CASES],
+)
+def test_judged_on_the_step(
+    now: list[PodCounters], base: list[PodCounters], reason: str | None, cumulative: str | None
+) -> None:
     breach = threshold_breach(step_stats(now, base), max_error_rate=0.05, max_p99_ms=250)
     assert (breach[0] if breach else None) == reason
     since_start = threshold_breach(step_stats(now, None), max_error_rate=0.05, max_p99_ms=250)
@@ -186,10 +204,17 @@ def test_the_step_p99_interpolates_like_the_cumulative_one() -> None:
     starts at the same bound: a step from an empty baseline equals request_stats."""
     samples = [
         Sample("perennial_requests_total", {"code": "200", "version": "2"}, 100.0),
-        *(Sample("perennial_request_duration_seconds_bucket", {"le": le, "version": "2"}, n)
-          for le, n in (("0.001", 0), ("0.004", 0), ("0.005", 90.0), ("0.5", 100.0),
-                        ("+Inf", 100.0))),
-    ]  # fmt: skip
+        *(
+            Sample("perennial_request_duration_seconds_bucket", {"le": le, "version": "2"}, n)
+            for le, n in (
+                ("0.001", 0),
+                ("0.004", 0),
+                ("0.005", 90.0),
+                ("0.5", 100.0),
+                ("+Inf", 100.0),
+            )
+        ),
+    ]
     counters = pod_counters("a", 0, samples)
     assert counters.buckets == ((0.004, 0), (0.005, 90.0), (0.5, 100.0), (INF, 100.0))
     assert step_stats([counters], []).p99_ms == request_stats(samples).p99_ms
@@ -210,10 +235,12 @@ def test_compact_drops_only_the_leading_zeros_but_one() -> None:
 # --- the baseline in the rollout state ---------------------------------------------------
 
 
-def world(canary_ready: int = 1, pods: tuple[PodCounters, ...] | None = None,
-          **extra: Any) -> Observed:  # fmt: skip
-    return Observed(Track(1, 1, 1, True), Track(2, 1, canary_ready, True), 2,
-                    canary_pods=pods, **extra)  # fmt: skip
+def world(
+    canary_ready: int = 1, pods: tuple[PodCounters, ...] | None = None, **extra: Any
+) -> Observed:
+    return Observed(
+        Track(1, 1, 1, True), Track(2, 1, canary_ready, True), 2, canary_pods=pods, **extra
+    )
 
 
 BASE = (pod("m-canary-a", 500, 40),)
@@ -237,8 +264,12 @@ def test_the_next_step_starts_without_a_baseline_and_takes_its_own() -> None:
     nxt = advance(SPEC, running, V2, world(canary_stats=clean), T0 + 13)
     assert nxt.state.rollout == InFlight(V2, 1, 100, T0 + 13)
     # at 100 % with T=2 the canary runs 2 pods; once both are ready the clock starts
-    ready = Observed(Track(1, 0, 0, True), Track(2, 2, 2, True), 2,
-                     canary_pods=(pod("m-canary-a", 700, 40), pod("m-canary-b", 3)))  # fmt: skip
+    ready = Observed(
+        Track(1, 0, 0, True),
+        Track(2, 2, 2, True),
+        2,
+        canary_pods=(pod("m-canary-a", 700, 40), pod("m-canary-b", 3)),
+    )
     assert baseline_due(SPEC, nxt.state, ready, T0 + 15)
     started = advance(SPEC, nxt.state, V2, ready, T0 + 15)
     assert started.state.rollout is not None
@@ -260,8 +291,11 @@ OK = Resolution(V2, "ModelVersionResolved", "ok")
 
 
 def isvc(status: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"metadata": {"name": "churn", "namespace": "ml", "generation": 1},
-            "spec": {"model": {"name": "churn"}}, "status": status or {}}  # fmt: skip
+    return {
+        "metadata": {"name": "churn", "namespace": "ml", "generation": 1},
+        "spec": {"model": {"name": "churn"}},
+        "status": status or {},
+    }
 
 
 def test_the_baseline_survives_an_operator_restart_in_status() -> None:
@@ -270,10 +304,15 @@ def test_the_baseline_survives_an_operator_restart_in_status() -> None:
     plan = Plan(state, (V1, 1), (V2, 1), (True, "CanaryStep", "step 1"))
     status = inferenceservice_status(isvc(), OK, plan, Pods(2, 2, 2, None), now="x")
     assert status["canary"]["baseline"] == [
-        {"pod": "m-canary-a", "restarts": 0, "requests": 500, "errors": 40,
-         "buckets": {"0.005": 0, "0.01": 493, "0.1": 493, "1.0": 500, "+Inf": 500}},
+        {
+            "pod": "m-canary-a",
+            "restarts": 0,
+            "requests": 500,
+            "errors": 40,
+            "buckets": {"0.005": 0, "0.01": 493, "0.1": 493, "1.0": 500, "+Inf": 500},
+        },
         {"pod": "m-canary-b", "restarts": 0, "requests": 0, "errors": 0, "buckets": {}},
-    ]  # fmt: skip
+    ]
     assert state_from_status(status) == state
 
 
@@ -295,9 +334,14 @@ def test_a_new_step_removes_the_old_baseline_from_status() -> None:
 
 def test_ready_pods_carry_name_and_restarts() -> None:
     def p(name: str, ip: str, restarts: int, version: str = "2") -> dict[str, Any]:
-        return {"metadata": {"name": name, "labels": {"perennial.dev/model-version": version}},
-                "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": "True"}],
-                           "containerStatuses": [{"restartCount": restarts}]}}  # fmt: skip
+        return {
+            "metadata": {"name": name, "labels": {"perennial.dev/model-version": version}},
+            "status": {
+                "podIP": ip,
+                "conditions": [{"type": "Ready", "status": "True"}],
+                "containerStatuses": [{"restartCount": restarts}],
+            },
+        }
 
     pods = [p("b", "10.0.0.2", 3), p("a", "10.0.0.1", 0), p("c", "10.0.0.3", 0, "1")]
     assert [(x.name, x.ip, x.restarts) for x in ready_pods(pods, 2)] == [

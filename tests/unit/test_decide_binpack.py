@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perennial_operator.decide.binpack import (
+from perennial_operator.decide.computepool.binpack import (
     CPU,
     GPU,
     MEMORY,

@@ -8,13 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perennial_operator.decide.computepool import (
-    CORDONED_FOR_REMOVAL,
-    IDLE_SINCE,
-    World,
-    computepool_decision,
-)
-from perennial_operator.decide.computepool_demand import pod_requests, selects_pool
+from perennial_operator.api.group import ANNOTATION_CORDONED_FOR_REMOVAL, ANNOTATION_IDLE_SINCE
+from perennial_operator.decide.computepool.decision import World, computepool_decision
+from perennial_operator.decide.computepool.demand import pod_requests, selects_pool
 
 pytestmark = pytest.mark.unit
 
@@ -47,9 +43,9 @@ def pool(min_nodes=0, max_nodes=4, cpu="4", memory="16Gi", gpu=0, taints=(), del
 def node(name, idle_since=None, cordoned=False, ours=False, ready=True):
     annotations = {}
     if idle_since:
-        annotations[IDLE_SINCE] = idle_since
+        annotations[ANNOTATION_IDLE_SINCE] = idle_since
     if ours:
-        annotations[CORDONED_FOR_REMOVAL] = LONG_AGO
+        annotations[ANNOTATION_CORDONED_FOR_REMOVAL] = LONG_AGO
     return {
         "metadata": {
             "name": name,

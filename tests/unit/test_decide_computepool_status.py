@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from perennial_operator.decide.computepool import Decision, Unfit, World
-from perennial_operator.decide.computepool_status import Outcome, computepool_status
+from perennial_operator.decide.computepool.decision import Decision, Unfit, World
+from perennial_operator.decide.computepool.status import Outcome, computepool_status
 
 pytestmark = pytest.mark.unit
 

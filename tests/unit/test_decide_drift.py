@@ -9,37 +9,54 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from perennial_operator.decide.drift import (
+from perennial_operator.decide.monitoring.drift import (
     EPSILON,
     drift_report,
     feature_counts,
     psi,
     reference_bins,
 )
-from perennial_operator.decide.live_metric import live_metric
-from perennial_operator.decide.samples import Sample
+from perennial_operator.decide.monitoring.live_metric import live_metric
+from perennial_operator.decide.monitoring.samples import Sample
 
 pytestmark = pytest.mark.unit
 
 NOW = "2026-11-27T14:00:00Z"
-NUMERIC = {"name": "age", "kind": "numeric", "edges": [30.0], "proportions": [0.5, 0.5],
-           "missing": 0.0}  # fmt: skip
-CATEGORICAL = {"name": "plan", "kind": "categorical", "categories": ["basic", "pro"],
-               "proportions": [0.6, 0.4, 0.0], "missing": 0.0}  # fmt: skip
+NUMERIC = {
+    "name": "age",
+    "kind": "numeric",
+    "edges": [30.0],
+    "proportions": [0.5, 0.5],
+    "missing": 0.0,
+}
+CATEGORICAL = {
+    "name": "plan",
+    "kind": "categorical",
+    "categories": ["basic", "pro"],
+    "proportions": [0.6, 0.4, 0.0],
+    "missing": 0.0,
+}
 PROFILE = {"features": [NUMERIC, CATEGORICAL]}
 
 
 def bins(feature: str, counts: dict[str, float], version: str = "1") -> list[Sample]:
     return [
-        Sample("perennial_feature_bin_total",
-               {"model": "m", "version": version, "feature": feature, "bin": b}, v)
+        Sample(
+            "perennial_feature_bin_total",
+            {"model": "m", "version": version, "feature": feature, "bin": b},
+            v,
+        )
         for b, v in counts.items()
-    ]  # fmt: skip
+    ]
 
 
 def test_reference_puts_missing_on_the_same_scale() -> None:
-    feature = {"kind": "numeric", "edges": [1.0, 2.0], "proportions": [0.2, 0.3, 0.5],
-               "missing": 0.1}  # fmt: skip
+    feature = {
+        "kind": "numeric",
+        "edges": [1.0, 2.0],
+        "proportions": [0.2, 0.3, 0.5],
+        "missing": 0.1,
+    }
     ref = reference_bins(feature)
     assert ref == pytest.approx({"0": 0.18, "1": 0.27, "2": 0.45, "missing": 0.1})
     assert sum(ref.values()) == pytest.approx(1.0)
@@ -65,10 +82,12 @@ PSI_CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("reference", "counts", "expected"), [c[1:] for c in PSI_CASES],
-                         ids=[c[0] for c in PSI_CASES])  # fmt: skip
-def test_psi_known_values(reference: dict[str, float], counts: dict[str, float],
-                          expected: float) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("reference", "counts", "expected"), [c[1:] for c in PSI_CASES], ids=[c[0] for c in PSI_CASES]
+)
+def test_psi_known_values(
+    reference: dict[str, float], counts: dict[str, float], expected: float
+) -> None:
     assert psi(reference, counts) == pytest.approx(expected, abs=1e-9)
 
 
@@ -93,10 +112,17 @@ def test_counts_are_summed_across_replicas() -> None:
 def test_report_takes_the_worst_feature_and_skips_features_without_traffic() -> None:
     samples = bins("age", {"0": 75, "1": 25}) + bins("plan", {"0": 60, "1": 40})
     samples += bins("unprofiled", {"0": 5})
-    report = drift_report({"features": [NUMERIC, CATEGORICAL,
-                                        {"name": "idle", "kind": "numeric", "edges": [],
-                                         "proportions": [1.0]}]},
-                          samples, now=NOW)  # fmt: skip
+    report = drift_report(
+        {
+            "features": [
+                NUMERIC,
+                CATEGORICAL,
+                {"name": "idle", "kind": "numeric", "edges": [], "proportions": [1.0]},
+            ]
+        },
+        samples,
+        now=NOW,
+    )
     assert report is not None
     assert set(report["features"]) == {"age", "plan"}
     assert report["psi"] == report["features"]["age"] == pytest.approx(0.274653, abs=1e-6)
@@ -123,8 +149,10 @@ def test_psi_is_never_negative(counts: dict[str, int]) -> None:
     assert value is None or value >= 0.0
 
 
-@given(st.lists(st.floats(min_value=0.01, max_value=1.0), min_size=1, max_size=12),
-       st.integers(min_value=1, max_value=1000))  # fmt: skip
+@given(
+    st.lists(st.floats(min_value=0.01, max_value=1.0), min_size=1, max_size=12),
+    st.integers(min_value=1, max_value=1000),
+)
 def test_psi_of_the_reference_itself_is_zero(weights: list[float], scale: int) -> None:
     total = sum(weights)
     reference = {str(i): w / total for i, w in enumerate(weights)}
@@ -142,16 +170,24 @@ def test_psi_depends_on_proportions_not_volume(counts: dict[str, int], factor: i
 
 LIVE_CASES = [
     ("no-feedback", [], None),
-    ("classification", [("perennial_feedback_total", {"outcome": "correct"}, 90.0),
-                        ("perennial_feedback_total", {"outcome": "incorrect"}, 10.0)],
-     {"name": "accuracy", "value": 0.9, "samples": 100}),
-    ("regression", [("perennial_feedback_abs_error_sum", {}, 12.5),
-                    ("perennial_feedback_count", {}, 50.0)],
-     {"name": "mae", "value": 0.25, "samples": 50}),
-]  # fmt: skip
+    (
+        "classification",
+        [
+            ("perennial_feedback_total", {"outcome": "correct"}, 90.0),
+            ("perennial_feedback_total", {"outcome": "incorrect"}, 10.0),
+        ],
+        {"name": "accuracy", "value": 0.9, "samples": 100},
+    ),
+    (
+        "regression",
+        [("perennial_feedback_abs_error_sum", {}, 12.5), ("perennial_feedback_count", {}, 50.0)],
+        {"name": "mae", "value": 0.25, "samples": 50},
+    ),
+]
 
 
-@pytest.mark.parametrize(("raw", "expected"), [c[1:] for c in LIVE_CASES],
-                         ids=[c[0] for c in LIVE_CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("raw", "expected"), [c[1:] for c in LIVE_CASES], ids=[c[0] for c in LIVE_CASES]
+)
 def test_live_metric(raw: list[tuple[str, dict[str, str], float]], expected: object) -> None:
     assert live_metric(Sample(*r) for r in raw) == expected

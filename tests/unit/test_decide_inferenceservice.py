@@ -7,17 +7,17 @@ from typing import Any
 
 import pytest
 
-from perennial_operator.decide.inferenceservice import (
+from perennial_operator.api.timestamps import format_time
+from perennial_operator.decide.rollout.machine import InFlight, Plan, State, Track
+from perennial_operator.decide.rollout.observed import ready_pod_ips, track_of
+from perennial_operator.decide.rollout.resolution import Resolution, Target, resolve
+from perennial_operator.decide.rollout.status import (
     Pods,
-    format_time,
     inferenceservice_status,
     pool_events,
     rollout_spec,
     state_from_status,
 )
-from perennial_operator.decide.inferenceservice_observed import ready_pod_ips, track_of
-from perennial_operator.decide.resolution import Resolution, Target, resolve
-from perennial_operator.decide.rollout import InFlight, Plan, State, Track
 
 pytestmark = pytest.mark.unit
 
@@ -29,10 +29,16 @@ def mv(version: int, stage: str = "None", phase: str | None = "Ready", model: st
     status: dict[str, Any] = {"phase": phase} if phase else {}
     if rejected_by:
         status["rejections"] = [{"inferenceService": rejected_by, "reason": "ErrorRateExceeded"}]
-    return {"metadata": {"name": f"{model}-v{version}"},
-            "spec": {"model": model, "version": version, "stage": stage,
-                     "artifact": {"uri": uri, "sha256": "ab" * 32}},
-            "status": status}  # fmt: skip
+    return {
+        "metadata": {"name": f"{model}-v{version}"},
+        "spec": {
+            "model": model,
+            "version": version,
+            "stage": stage,
+            "artifact": {"uri": uri, "sha256": "ab" * 32},
+        },
+        "status": status,
+    }
 
 
 RESOLVE_CASES = [
@@ -69,16 +75,23 @@ RESOLVE_CASES = [
     [c[1:] for c in RESOLVE_CASES],
     ids=[c[0] for c in RESOLVE_CASES],
 )
-def test_resolve(model: dict[str, Any], mvs: list[dict[str, Any]], version: int | None,
-                 reason: str, rejected: tuple[int, ...]) -> None:  # fmt: skip
+def test_resolve(
+    model: dict[str, Any],
+    mvs: list[dict[str, Any]],
+    version: int | None,
+    reason: str,
+    rejected: tuple[int, ...],
+) -> None:
     res = resolve({"name": "churn", **model}, mvs, "svc")
     assert (res.target.version if res.target else None) == version
     assert res.reason == reason and res.rejected == rejected
     assert res.message
 
 
-ISVC = {"metadata": {"name": "svc", "namespace": "ml", "generation": 3},
-        "spec": {"model": {"name": "churn", "version": 2}}}  # fmt: skip
+ISVC = {
+    "metadata": {"name": "svc", "namespace": "ml", "generation": 3},
+    "spec": {"model": {"name": "churn", "version": 2}},
+}
 V1, V2 = Target("churn-v1", 1), Target("churn-v2", 2)
 OK = Resolution(V2, "ModelVersionResolved", "serving churn-v2")
 REJECTED = Resolution(None, "ModelVersionRejected", "rolled back", (2,))
@@ -131,10 +144,15 @@ def test_status(previous: dict[str, Any], res: Resolution, plan: Plan, observed:
 
 
 def test_rollback_is_recorded_in_status() -> None:
-    from perennial_operator.decide.rollout import Rollback
+    from perennial_operator.decide.rollout.machine import Rollback
 
-    plan = Plan(State(V1), (V1, 2), None, (False, "ErrorRateExceeded", "rolled back"),
-                rollback=Rollback(V2, "ErrorRateExceeded", "error rate 0.2 > 0.01"))  # fmt: skip
+    plan = Plan(
+        State(V1),
+        (V1, 2),
+        None,
+        (False, "ErrorRateExceeded", "rolled back"),
+        rollback=Rollback(V2, "ErrorRateExceeded", "error rate 0.2 > 0.01"),
+    )
     status = inferenceservice_status(isvc(phase="Progressing"), REJECTED, plan, pods(2, 2), now=NOW)
     assert status["lastRollback"] == {"version": 2, "reason": "ErrorRateExceeded", "time": NOW}
     assert status["phase"] == "RolledBack"
@@ -167,7 +185,7 @@ def test_the_step_clock_survives_a_restart() -> None:
     assert status["canary"]["servingSince"] == format_time(1_790_000_042.0)
     restarted = state_from_status(status)
     assert restarted == state
-    from perennial_operator.decide.rollout import Observed, RolloutSpec, advance
+    from perennial_operator.decide.rollout.machine import Observed, RolloutSpec, advance
 
     spec = RolloutSpec(strategy="Canary", steps=(50, 100), step_seconds=10)
     world = Observed(Track(1, 2, 2, True), Track(2, 2, 2, True), 4)
@@ -208,24 +226,38 @@ def test_the_pool_condition_clears_when_the_pool_appears() -> None:
     kept = inferenceservice_status(
         {**ISVC, "status": rolled}, OK, Plan(State(V1), (V1, 2), None, None), pods(2, 2), now=NOW
     )
-    assert next(c for c in kept["conditions"] if c["type"] == "Progressing")["reason"] == \
-        "ErrorRateExceeded"  # fmt: skip
+    assert (
+        next(c for c in kept["conditions"] if c["type"] == "Progressing")["reason"]
+        == "ErrorRateExceeded"
+    )
 
 
 def test_rollout_spec_defaults() -> None:
     spec = rollout_spec({})
-    assert (spec.strategy, spec.steps, spec.step_seconds, spec.ready_deadline) == \
-        ("Rolling", (100,), 60.0, 300.0)  # fmt: skip
+    assert (spec.strategy, spec.steps, spec.step_seconds, spec.ready_deadline) == (
+        "Rolling",
+        (100,),
+        60.0,
+        300.0,
+    )
 
 
 def deployment(replicas: int, generation: int = 2, observed: int = 2, updated: int = 2,
                total: int = 2, available: int = 2, ready: int = 2) -> dict[str, Any]:  # fmt: skip
-    return {"metadata": {"generation": generation},
-            "spec": {"replicas": replicas,
-                     "template": {"metadata": {"labels": {"perennial.dev/model-version": "4"}}}},
-            "status": {"observedGeneration": observed, "updatedReplicas": updated,
-                       "replicas": total, "availableReplicas": available,
-                       "readyReplicas": ready}}  # fmt: skip
+    return {
+        "metadata": {"generation": generation},
+        "spec": {
+            "replicas": replicas,
+            "template": {"metadata": {"labels": {"perennial.dev/model-version": "4"}}},
+        },
+        "status": {
+            "observedGeneration": observed,
+            "updatedReplicas": updated,
+            "replicas": total,
+            "availableReplicas": available,
+            "readyReplicas": ready,
+        },
+    }
 
 
 TRACK_CASES = [
@@ -233,14 +265,18 @@ TRACK_CASES = [
     ("spec-not-seen-yet", deployment(2, generation=3), Track(4, 2, 2, False)),
     ("old-pods-left", deployment(2, total=3), Track(4, 2, 2, False)),
     ("not-available", deployment(2, available=1, ready=1), Track(4, 2, 1, False)),
-    ("scaled-to-zero", deployment(0, updated=0, total=0, available=0, ready=0),
-     Track(4, 0, 0, True)),
+    (
+        "scaled-to-zero",
+        deployment(0, updated=0, total=0, available=0, ready=0),
+        Track(4, 0, 0, True),
+    ),
     ("absent", None, None),
-]  # fmt: skip
+]
 
 
-@pytest.mark.parametrize(("dep", "expected"), [c[1:] for c in TRACK_CASES],
-                         ids=[c[0] for c in TRACK_CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("dep", "expected"), [c[1:] for c in TRACK_CASES], ids=[c[0] for c in TRACK_CASES]
+)
 def test_track_of(dep: dict[str, Any] | None, expected: Track | None) -> None:
     assert track_of(dep) == expected
 
@@ -250,8 +286,10 @@ def test_ready_pod_ips_of_one_version() -> None:
         meta: dict[str, Any] = {"labels": {"perennial.dev/model-version": version}}
         if deleting:
             meta["deletionTimestamp"] = NOW
-        return {"metadata": meta, "status": {"podIP": ip, "conditions": [
-            {"type": "Ready", "status": ready}]}}  # fmt: skip
+        return {
+            "metadata": meta,
+            "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": ready}]},
+        }
 
     found = [
         pod("10.0.0.2", "4"),

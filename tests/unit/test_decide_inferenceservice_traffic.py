@@ -9,10 +9,8 @@ from typing import Any
 
 import pytest
 
-from perennial_operator.decide.analysis import RequestStats
-from perennial_operator.decide.inferenceservice import rollout_spec
-from perennial_operator.decide.resolution import Target
-from perennial_operator.decide.rollout import (
+from perennial_operator.decide.rollout.analysis import RequestStats
+from perennial_operator.decide.rollout.machine import (
     InFlight,
     Observed,
     RolloutSpec,
@@ -21,7 +19,9 @@ from perennial_operator.decide.rollout import (
     advance,
     analysis_due,
 )
-from perennial_operator.decide.traffic import (
+from perennial_operator.decide.rollout.resolution import Target
+from perennial_operator.decide.rollout.status import rollout_spec
+from perennial_operator.decide.rollout.traffic import (
     RouteProblem,
     backends,
     parent_problem,
@@ -34,8 +34,9 @@ from perennial_operator.decide.traffic import (
 pytestmark = pytest.mark.unit
 
 V1, V2, V3 = Target("m-v1", 1), Target("m-v2", 2), Target("m-v3", 3)
-ROUTED = RolloutSpec(strategy="Canary", steps=(10, 50, 100), step_seconds=10,
-                     ready_deadline=60, http_route="churn")  # fmt: skip
+ROUTED = RolloutSpec(
+    strategy="Canary", steps=(10, 50, 100), step_seconds=10, ready_deadline=60, http_route="churn"
+)
 ROLLING = RolloutSpec(strategy="Rolling", ready_deadline=60, http_route="churn")
 T0 = 1000.0
 GOOD = RequestStats(requests=1000, errors=1, p99_ms=40.0)
@@ -51,14 +52,20 @@ def scaling(version: int, replicas: int, ready_now: int) -> Track:
     return Track(version, replicas, ready_now, False)
 
 
-def obs(stable: Track | None = None, canary: Track | None = None, total: int = 4,
-        canary_stats: RequestStats | None = None, problem: str | None = None,
-        route_weight: int | None = None) -> Observed:  # fmt: skip
+def obs(
+    stable: Track | None = None,
+    canary: Track | None = None,
+    total: int = 4,
+    canary_stats: RequestStats | None = None,
+    problem: str | None = None,
+    route_weight: int | None = None,
+) -> Observed:
     return Observed(stable, canary, total, False, canary_stats, GOOD, problem, route_weight)
 
 
-def flight(target: Target, step: int, weight: int | None, started: float = T0,
-           serving: float | None = None) -> InFlight:  # fmt: skip
+def flight(
+    target: Target, step: int, weight: int | None, started: float = T0, serving: float | None = None
+) -> InFlight:
     return InFlight(target, step, weight, started, serving)
 
 
@@ -99,8 +106,11 @@ WEIGHT_CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("state", "observed", "expected"), [c[1:] for c in WEIGHT_CASES],
-                         ids=[c[0] for c in WEIGHT_CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("state", "observed", "expected"),
+    [c[1:] for c in WEIGHT_CASES],
+    ids=[c[0] for c in WEIGHT_CASES],
+)
 def test_weights_for_each_state(state: State, observed: Observed, expected: list[Any]) -> None:
     got = weights(ROUTED, state, observed)
     assert got == expected
@@ -112,8 +122,9 @@ def test_every_step_gets_exactly_its_percentage_once_ready(steps: tuple[int, ...
     spec = RolloutSpec(strategy="Canary", steps=steps, http_route="r")
     for index, weight in enumerate(steps):
         canary_pods = -(-4 * weight // 100)
-        got = weights(spec, State(V1, flight(V2, index, weight)),
-                      obs(ready(1, 4), ready(2, canary_pods)))  # fmt: skip
+        got = weights(
+            spec, State(V1, flight(V2, index, weight)), obs(ready(1, 4), ready(2, canary_pods))
+        )
         assert got == [("stable", 1, 100 - weight), ("canary", 2, weight)]
 
 
@@ -140,8 +151,12 @@ def _drive(spec: RolloutSpec, total: int = 4) -> list[tuple[Any, ...]]:
         held = [w for _, _, w in weights(spec, state, world)]  # what the route holds now
         if spec.routed:
             world = obs(stable, canary, total=total, route_weight=held[-1])
-        tick = (state.rollout.weight if state.rollout else None, plan.stable[1],
-                plan.canary[1] if plan.canary else None, held)  # fmt: skip
+        tick = (
+            state.rollout.weight if state.rollout else None,
+            plan.stable[1],
+            plan.canary[1] if plan.canary else None,
+            held,
+        )
         if not seen or seen[-1] != tick or state.promoting:  # not ticks that start the clock
             seen.append(tick)
         if state.rollout is None:
@@ -259,8 +274,11 @@ CLOCK_CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("inflight", "observed", "now", "since"), [c[1:] for c in CLOCK_CASES],
-                         ids=[c[0] for c in CLOCK_CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("inflight", "observed", "now", "since"),
+    [c[1:] for c in CLOCK_CASES],
+    ids=[c[0] for c in CLOCK_CASES],
+)
 def test_the_step_clock_runs_only_while_the_route_carries_the_step(
     inflight: InFlight, observed: Observed, now: float, since: float | None
 ) -> None:
@@ -288,13 +306,15 @@ def test_a_routed_step_passes_stepseconds_after_the_route_carried_it_not_before(
 def test_events_in_routed_mode_name_the_route_and_the_pods() -> None:
     plan = advance(ROUTED, State(V1), V2, obs(ready(1, 4)), T0)
     (event,) = plan.events
-    assert event.message == ("step 1/3: m-v2 at 10% of requests via HTTPRoute churn "
-                             "(1 canary, 4 stable pods)")  # fmt: skip
+    assert event.message == (
+        "step 1/3: m-v2 at 10% of requests via HTTPRoute churn (1 canary, 4 stable pods)"
+    )
 
 
 def test_rollout_spec_reads_the_route_name() -> None:
-    spec = rollout_spec({"rollout": {"strategy": "Canary", "steps": [50, 100],
-                                     "httpRoute": {"name": "churn"}}})  # fmt: skip
+    spec = rollout_spec(
+        {"rollout": {"strategy": "Canary", "steps": [50, 100], "httpRoute": {"name": "churn"}}}
+    )
     assert spec.http_route == "churn" and spec.routed
     assert not rollout_spec({"rollout": {"strategy": "Canary", "steps": [100]}}).routed
 
@@ -316,15 +336,24 @@ def test_read_problems(kind: str, reason: str, text: str) -> None:
 
 def _parent(name: str, accepted: str, reason: str = "", message: str = "") -> dict[str, Any]:
     cond = {"type": "Accepted", "status": accepted, "reason": reason, "message": message}
-    return {"parentRef": {"kind": "Gateway", "name": name}, "controllerName": "example.com/gw",
-            "conditions": [cond, {"type": "ResolvedRefs", "status": "True"}]}  # fmt: skip
+    return {
+        "parentRef": {"kind": "Gateway", "name": name},
+        "controllerName": "example.com/gw",
+        "conditions": [cond, {"type": "ResolvedRefs", "status": "True"}],
+    }
 
 
 def test_a_gateway_that_refuses_the_route_is_a_problem() -> None:
-    refused = {"status": {"parents": [
-        _parent("public", "True"),
-        _parent("internal", "False", "NotAllowedByListeners", "no listener allows namespace ml"),
-    ]}}  # fmt: skip
+    refused = {
+        "status": {
+            "parents": [
+                _parent("public", "True"),
+                _parent(
+                    "internal", "False", "NotAllowedByListeners", "no listener allows namespace ml"
+                ),
+            ]
+        }
+    }
     problem = parent_problem("churn", refused)
     assert problem is not None and problem.reason == "HTTPRouteNotAccepted"
     assert problem.message == (
@@ -347,25 +376,32 @@ def test_no_refusal_no_problem(route: dict[str, Any]) -> None:
 
 
 NOW = "2026-11-27T14:00:00Z"
-APPLIED = [{"service": "churn-stable", "version": 1, "weight": 90},
-           {"service": "churn-canary", "version": 2, "weight": 10}]  # fmt: skip
+APPLIED = [
+    {"service": "churn-stable", "version": 1, "weight": 90},
+    {"service": "churn-canary", "version": 2, "weight": 10},
+]
 
 
 def test_status_shows_the_applied_weights_and_the_condition() -> None:
-    out = with_traffic({"phase": "Progressing", "conditions": []}, "churn", None, APPLIED,
-                       generation=3, now=NOW)  # fmt: skip
+    out = with_traffic(
+        {"phase": "Progressing", "conditions": []}, "churn", None, APPLIED, generation=3, now=NOW
+    )
     assert out["traffic"] == APPLIED
     (cond,) = out["conditions"]
-    assert (cond["type"], cond["status"], cond["reason"]) == ("TrafficRouted", "True",
-                                                              "WeightsApplied")  # fmt: skip
+    assert (cond["type"], cond["status"], cond["reason"]) == (
+        "TrafficRouted",
+        "True",
+        "WeightsApplied",
+    )
     assert cond["message"] == "HTTPRoute churn: churn-stable 90%, churn-canary 10%"
     assert cond["observedGeneration"] == 3
 
 
 def test_status_without_a_route_drops_the_condition_and_the_traffic() -> None:
     missing = RouteProblem("HTTPRouteNotFound", MISSING)
-    out = with_traffic({"conditions": [], "traffic": APPLIED}, "churn", missing, None,
-                       generation=1, now=NOW)  # fmt: skip
+    out = with_traffic(
+        {"conditions": [], "traffic": APPLIED}, "churn", missing, None, generation=1, now=NOW
+    )
     assert out["traffic"] is None
     assert [(c["status"], c["reason"]) for c in out["conditions"]] == [
         ("False", "HTTPRouteNotFound")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from perennial_operator.decide.promotion import gate, gate_metric, improvement
+from perennial_operator.decide.retrainpolicy.promotion import gate, gate_metric, improvement
 
 pytestmark = pytest.mark.unit
 

@@ -2,13 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from perennial_operator.decide.registry import (
-    modelversion_name,
+from perennial_operator.api.names import modelversion_name
+from perennial_operator.decide.modelversion.metrics import primary_metric
+from perennial_operator.decide.modelversion.registry import (
     modelversion_problem,
     next_version,
     versions_to_archive,
 )
-from perennial_operator.decide.result import failure_report, primary_metric
+from perennial_operator.decide.modelversion.status import modelversion_status
+from perennial_operator.decide.trainingjob.termination import failure_report
 from perennial_operator.desired.modelversion import modelversion_for
 
 pytestmark = pytest.mark.unit
@@ -105,3 +107,28 @@ def test_modelversion_for_records_lineage_and_is_not_owned_by_the_job():
         "hyperparameters": {"C": 1.0},
         "image": "img:1",
     }
+
+
+@pytest.mark.parametrize(
+    ("artifact", "phase", "reason"),
+    [
+        ({"uri": "pvc://a/m", "sha256": "0" * 64}, "Ready", "ArtifactRecorded"),
+        ({"uri": "ftp://a/m", "sha256": "0" * 64}, "Failed", "InvalidReference"),
+    ],
+    ids=["ready", "bad-scheme"],
+)
+def test_modelversion_status(artifact, phase, reason):
+    model = {
+        "metadata": {"name": "churn-v1", "generation": 2},
+        "spec": {
+            "model": "churn",
+            "version": 1,
+            "artifact": artifact,
+            "metrics": {"accuracy": 0.9, "roc_auc": 0.95},
+        },
+    }
+    status = modelversion_status(model, "2026-11-27T14:00:00Z")
+    (ready,) = status["conditions"]
+    assert (status["phase"], ready["type"], ready["reason"]) == (phase, "Ready", reason)
+    assert status["observedGeneration"] == ready["observedGeneration"] == 2
+    assert status["primaryMetric"] == "roc_auc=0.95"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from perennial_operator.decide.replicas import Split, canary_share, canary_split
+from perennial_operator.decide.rollout.replicas import Split, canary_share, canary_split
 
 pytestmark = pytest.mark.unit
 
@@ -29,8 +29,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("total", "weight", "expected"), [c[1:] for c in CASES],
-                         ids=[c[0] for c in CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("total", "weight", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_known_splits(total: int, weight: int, expected: tuple[int, int]) -> None:
     assert canary_split(total, weight) == Split(*expected)
 

@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from perennial_operator.decide.conditions import get_condition
-from perennial_operator.decide.retrainpolicy import Observed, retrainpolicy_plan
+from perennial_operator.decide.retrainpolicy.plan import Observed, retrainpolicy_plan
 
 pytestmark = pytest.mark.unit
 
@@ -115,8 +115,9 @@ def test_trigger_decisions(pol, svc, fires, held):
 
 
 def test_schedule_moves_on_after_firing_and_when_first_seen():
-    fired = retrainpolicy_plan(policy(SCHED, {**IDLE, "nextScheduledTime": PAST}),
-                               Observed(isvc(), None), now=NOW)  # fmt: skip
+    fired = retrainpolicy_plan(
+        policy(SCHED, {**IDLE, "nextScheduledTime": PAST}), Observed(isvc(), None), now=NOW
+    )
     first = retrainpolicy_plan(policy(SCHED), Observed(isvc(), None), now=NOW)
     assert fired.status["nextScheduledTime"] == first.status["nextScheduledTime"]
     assert first.status["nextScheduledTime"] == "2026-11-27T15:00:00Z"

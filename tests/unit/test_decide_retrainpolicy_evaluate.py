@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from perennial_operator.decide.conditions import get_condition
-from perennial_operator.decide.retrainpolicy import Observed, retrainpolicy_plan
+from perennial_operator.decide.retrainpolicy.plan import Observed, retrainpolicy_plan
 
 pytestmark = pytest.mark.unit
 
@@ -68,10 +68,13 @@ def plan_for(pol, svc, tj):
 
 @pytest.mark.parametrize(
     ("tj", "phase"),
-    [(job("Pending"), "Training"), (job("Training"), "Training"),
-     (job("Succeeded", mv=None), "Evaluating")],
+    [
+        (job("Pending"), "Training"),
+        (job("Training"), "Training"),
+        (job("Succeeded", mv=None), "Evaluating"),
+    ],
     ids=["pending", "training", "succeeded-not-registered"],
-)  # fmt: skip
+)
 def test_one_in_flight_blocks_every_trigger(tj, phase):
     plan = plan_for(policy(), isvc(), tj)
     assert plan.start is None and plan.promote is None and plan.events == []
@@ -100,9 +103,12 @@ def test_a_better_candidate_is_promoted_to_the_tracked_stage():
     assert plan.status["phase"] == "Promoting"
     assert plan.status["candidateModelVersion"] == "churn-v2"
     assert plan.status["lastPromotion"] == {
-        "modelVersion": "churn-v2", "time": "2026-11-27T14:00:00Z", "metric": "roc_auc",
-        "baseline": 0.97, "candidate": 0.99,
-    }  # fmt: skip
+        "modelVersion": "churn-v2",
+        "time": "2026-11-27T14:00:00Z",
+        "metric": "roc_auc",
+        "baseline": 0.97,
+        "candidate": 0.99,
+    }
     promoted = get_condition(plan.status["conditions"], "Promoted")
     assert (promoted["status"], promoted["reason"]) == ("True", "CandidatePromoted")
     assert [e.reason for e in plan.events] == ["Promoted"]
@@ -116,12 +122,11 @@ def test_a_better_candidate_is_promoted_to_the_tracked_stage():
         (policy(), isvc(), job("Succeeded", candidate=0.90), "BelowMinImprovement"),
         (policy(), isvc(), job("Succeeded", baseline_metrics=False), "BaselineMetricMissing"),
         (policy(mode="Manual"), isvc(), job("Succeeded"), "AwaitingApproval"),
-        (policy(), isvc(model={"name": "churn", "version": 1}), job("Succeeded"),
-         "VersionPinned"),
+        (policy(), isvc(model={"name": "churn", "version": 1}), job("Succeeded"), "VersionPinned"),
         (policy(), None, job("Succeeded"), "VersionPinned"),
     ],
     ids=["too-small", "worse", "no-baseline", "manual", "pinned", "service-gone"],
-)  # fmt: skip
+)
 def test_not_promoted_records_why_with_the_numbers(pol, svc, tj, reason):
     plan = plan_for(pol, svc, tj)
     promoted = get_condition(plan.status["conditions"], "Promoted")
@@ -145,8 +150,12 @@ def test_worse_candidate_event_carries_both_numbers():
     ids=["canary-carries-it", "rollout-over"],
 )
 def test_promoting_lasts_while_the_canary_carries_the_candidate(canary, phase):
-    status = {**TRAINING, "phase": "Promoting", "lastPromotion": {"modelVersion": "churn-v2"},
-              "lastTrigger": {"reason": "Drift", "time": "2026-11-27T13:55:00Z"}}  # fmt: skip
+    status = {
+        **TRAINING,
+        "phase": "Promoting",
+        "lastPromotion": {"modelVersion": "churn-v2"},
+        "lastTrigger": {"reason": "Drift", "time": "2026-11-27T13:55:00Z"},
+    }
     plan = plan_for(policy(status), isvc(canary=canary), None)
     assert plan.status["phase"] == phase
     assert plan.start is None  # the drift is still high, but the cooldown holds

@@ -10,9 +10,9 @@ import json
 import pytest
 
 from perennial_operator.decide.conditions import get_condition
-from perennial_operator.decide.observed import ContainerObs, JobObs, PodObs
-from perennial_operator.decide.retrainpolicy import Observed, retrainpolicy_plan
-from perennial_operator.decide.retrainpolicy_newdata import ProbeObs, probe_result
+from perennial_operator.decide.retrainpolicy.newdata import ProbeObs, probe_result
+from perennial_operator.decide.retrainpolicy.plan import Observed, retrainpolicy_plan
+from perennial_operator.decide.trainingjob.observed import ContainerObs, JobObs, PodObs
 
 pytestmark = pytest.mark.unit
 
@@ -42,8 +42,11 @@ def policy(status=None, triggers=None, **spec):
 
 
 def isvc(**status):
-    return {"metadata": {"name": "churn"}, "spec": {"model": {"stage": "Production"}},
-            "status": {"currentModelVersion": "churn-v1", **status}}  # fmt: skip
+    return {
+        "metadata": {"name": "churn"},
+        "spec": {"model": {"stage": "Production"}},
+        "status": {"currentModelVersion": "churn-v1", **status},
+    }
 
 
 def serving(sha=OLD):
@@ -62,12 +65,26 @@ def probe(exit_code=0, text=None, *, complete=None, failure=None, running=False,
     complete = exit_code == 0 if complete is None else complete
     if failure is None and not complete:
         failure = ("BackoffLimitExceeded", "Job has reached the specified backoff limit")
-    job = JobObs(name, 0, int(complete), int(not complete), complete, failure, ago(seconds=30),
-                 STAMP if complete else None)  # fmt: skip
-    ctr = ContainerObs("fingerprint", "terminated", exit_code, "Completed" if complete else "Error",
-                       message() if text is None else text)  # fmt: skip
-    pod = PodObs(f"{name}-abc", "Succeeded" if complete else "Failed", ago(seconds=30), None, (),
-                 (ctr,))  # fmt: skip
+    job = JobObs(
+        name,
+        0,
+        int(complete),
+        int(not complete),
+        complete,
+        failure,
+        ago(seconds=30),
+        STAMP if complete else None,
+    )
+    ctr = ContainerObs(
+        "fingerprint",
+        "terminated",
+        exit_code,
+        "Completed" if complete else "Error",
+        message() if text is None else text,
+    )
+    pod = PodObs(
+        f"{name}-abc", "Succeeded" if complete else "Failed", ago(seconds=30), None, (), (ctr,)
+    )
     return ProbeObs(name, job, (pod,))
 
 
@@ -78,9 +95,10 @@ def plan_for(status=None, probe_obs=None, svc=None, served=None, triggers=None, 
     svc = isvc() if svc is None else svc
     pol = policy(status, triggers, **spec)
     return retrainpolicy_plan(
-        pol, Observed(svc or None, None, served if served is not None else serving(), probe_obs),
+        pol,
+        Observed(svc or None, None, served if served is not None else serving(), probe_obs),
         now=NOW,
-    )  # fmt: skip
+    )
 
 
 def triggered(plan):
@@ -113,8 +131,13 @@ def test_a_different_sha256_fires_newdata_and_remembers_the_data():
 def test_the_same_sha256_records_the_check_and_nothing_else():
     plan = plan_for(IN_FLIGHT, probe(text=message(sha=OLD)))
     assert plan.start is None and plan.events == [] and plan.probe is None
-    assert plan.status["newData"] == {"probeJob": None, "checkedTime": STAMP, "sha256": OLD,
-                                      "rows": 120, "uri": "pvc://data/x.csv"}  # fmt: skip
+    assert plan.status["newData"] == {
+        "probeJob": None,
+        "checkedTime": STAMP,
+        "sha256": OLD,
+        "rows": 120,
+        "uri": "pvc://data/x.csv",
+    }
     assert (checked(plan)["status"], checked(plan)["reason"]) == ("True", "DatasetUnchanged")
     assert triggered(plan)["reason"] == "WaitingForTrigger"
 
@@ -168,11 +191,19 @@ def test_a_failed_probe_warns_records_no_data_and_never_fires(obs, reason, says)
     assert says in cond["message"] and PROBE in cond["message"]
     assert "trying again in 300s" in cond["message"]
     (event,) = plan.events
-    assert (event.type, event.reason, event.message) == ("Warning", "NewDataProbeFailed",
-                                                         cond["message"])  # fmt: skip
+    assert (event.type, event.reason, event.message) == (
+        "Warning",
+        "NewDataProbeFailed",
+        cond["message"],
+    )
     # What an older probe found is dropped with it: the record says what this one found.
-    assert plan.status["newData"] == {"probeJob": None, "checkedTime": STAMP, "sha256": None,
-                                      "rows": None, "uri": None}  # fmt: skip
+    assert plan.status["newData"] == {
+        "probeJob": None,
+        "checkedTime": STAMP,
+        "sha256": None,
+        "rows": None,
+        "uri": None,
+    }
     assert triggered(plan)["reason"] == "WaitingForTrigger"
 
 
@@ -196,15 +227,19 @@ START_CASES = [
     ("never-checked", {}, {}, NEXT_PROBE),
     ("poll-due", {"newData": {"checkedTime": ago(seconds=300), "sha256": OLD}}, {}, NEXT_PROBE),
     ("poll-not-due", {"newData": {"checkedTime": ago(seconds=299), "sha256": OLD}}, {}, None),
-    ("short-poll", {"newData": {"checkedTime": ago(seconds=10)}},
-     {"triggers": {"newData": {"pollSeconds": 10}}}, NEXT_PROBE),
+    (
+        "short-poll",
+        {"newData": {"checkedTime": ago(seconds=10)}},
+        {"triggers": {"newData": {"pollSeconds": 10}}},
+        NEXT_PROBE,
+    ),
     ("one-in-flight", IN_FLIGHT, {}, None),
     ("no-newdata-trigger", {}, {"triggers": {"drift": {"psi": 0.2}}}, None),
     ("cooldown", {"lastTrigger": {"time": ago(minutes=10)}}, {}, None),
     ("suspended", {}, {"suspend": True}, None),
     ("training", {"phase": "Training", "lastTrainingJob": "churn-1"}, {}, None),
     ("no-serving-version", {}, {"svc": {"metadata": {"name": "churn"}, "status": {}}}, None),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(
@@ -223,8 +258,10 @@ def test_when_a_probe_starts(status, extra, starts):
 
 def test_the_recorded_probe_is_what_fires_not_the_check_itself():
     """A difference recorded earlier still fires once nothing holds it back any more."""
-    status = {"newData": {"checkedTime": ago(seconds=30), "sha256": NEW, "rows": 7},
-              "lastTrigger": {"time": ago(hours=2)}}  # fmt: skip
+    status = {
+        "newData": {"checkedTime": ago(seconds=30), "sha256": NEW, "rows": 7},
+        "lastTrigger": {"time": ago(hours=2)},
+    }
     plan = plan_for(status)
     assert plan.start is not None and plan.start.reason == "NewData"
     assert plan.status["newData"]["triggeredSha256"] == NEW
@@ -250,14 +287,22 @@ def test_suspend_holds_a_new_dataset():
 
 
 def test_a_probe_that_finishes_during_training_is_recorded_and_fires_nothing():
-    status = {**IN_FLIGHT, "phase": "Training", "lastTrainingJob": "churn-1",
-              "lastTrigger": {"reason": "Drift", "time": ago(minutes=1)}}  # fmt: skip
+    status = {
+        **IN_FLIGHT,
+        "phase": "Training",
+        "lastTrainingJob": "churn-1",
+        "lastTrigger": {"reason": "Drift", "time": ago(minutes=1)},
+    }
     plan = retrainpolicy_plan(
         policy(status),
-        Observed(isvc(), {"metadata": {"name": "churn-1"}, "status": {"phase": "Training"}},
-                 serving(), probe()),
+        Observed(
+            isvc(),
+            {"metadata": {"name": "churn-1"}, "status": {"phase": "Training"}},
+            serving(),
+            probe(),
+        ),
         now=NOW,
-    )  # fmt: skip
+    )
     assert plan.start is None and plan.probe is None
     assert plan.status["phase"] == "Training"
     assert plan.status["newData"]["sha256"] == NEW
@@ -266,8 +311,9 @@ def test_a_probe_that_finishes_during_training_is_recorded_and_fires_nothing():
 
 def test_drift_goes_before_new_data():
     triggers = {"newData": {}, "drift": {"psi": 0.2, "minSamples": 10}}
-    plan = plan_for(IN_FLIGHT, probe(), svc=isvc(drift={"psi": 0.5, "samples": 50}),
-                    triggers=triggers)  # fmt: skip
+    plan = plan_for(
+        IN_FLIGHT, probe(), svc=isvc(drift={"psi": 0.5, "samples": 50}), triggers=triggers
+    )
     assert plan.start.reason == "Drift"
     assert "triggeredSha256" not in plan.status["newData"]  # the new data may still fire later
 

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from perennial_operator.decide.analysis import (
+from perennial_operator.decide.monitoring.samples import Sample
+from perennial_operator.decide.rollout.analysis import (
     RequestStats,
     histogram_quantile,
     request_stats,
     threshold_breach,
 )
-from perennial_operator.decide.resolution import Target
-from perennial_operator.decide.rollout import (
+from perennial_operator.decide.rollout.machine import (
     InFlight,
     Observed,
     RolloutSpec,
@@ -25,13 +25,19 @@ from perennial_operator.decide.rollout import (
     advance,
     analysis_due,
 )
-from perennial_operator.decide.samples import Sample
+from perennial_operator.decide.rollout.resolution import Target
 
 pytestmark = pytest.mark.unit
 
 V1, V2, V3 = Target("m-v1", 1), Target("m-v2", 2), Target("m-v3", 3)
-CANARY = RolloutSpec(strategy="Canary", steps=(25, 50, 100), step_seconds=10,
-                     max_error_rate=0.01, max_p99_ms=250, ready_deadline=60)  # fmt: skip
+CANARY = RolloutSpec(
+    strategy="Canary",
+    steps=(25, 50, 100),
+    step_seconds=10,
+    max_error_rate=0.01,
+    max_p99_ms=250,
+    ready_deadline=60,
+)
 ROLLING = RolloutSpec(strategy="Rolling", ready_deadline=60)
 T0 = 1000.0
 GOOD = RequestStats(requests=1000, errors=1, p99_ms=40.0)
@@ -47,14 +53,19 @@ def starting(version: int, replicas: int) -> Track:
     return Track(version, replicas, 0, False)
 
 
-def obs(stable: Track | None = None, canary: Track | None = None, total: int = 4,
-        canary_stats: RequestStats | None = None,
-        autoscaled: bool = False) -> Observed:  # fmt: skip
+def obs(
+    stable: Track | None = None,
+    canary: Track | None = None,
+    total: int = 4,
+    canary_stats: RequestStats | None = None,
+    autoscaled: bool = False,
+) -> Observed:
     return Observed(stable, canary, total, autoscaled, canary_stats, GOOD)
 
 
-def flight(target: Target, step: int, weight: int | None, started: float = T0,
-           serving: float | None = None) -> InFlight:  # fmt: skip
+def flight(
+    target: Target, step: int, weight: int | None, started: float = T0, serving: float | None = None
+) -> InFlight:
     return InFlight(target, step, weight, started, serving)
 
 
@@ -190,8 +201,12 @@ def test_a_whole_canary_walks_every_step_in_order() -> None:
     state, now, seen = State(V1), T0, []
     plan = advance(CANARY, state, V2, obs(ready(1, 4)), now)
     for _ in range(20):
-        tick = (plan.state.rollout.weight if plan.state.rollout else None,
-                plan.stable, plan.canary, plan.state.promoting)  # fmt: skip
+        tick = (
+            plan.state.rollout.weight if plan.state.rollout else None,
+            plan.stable,
+            plan.canary,
+            plan.state.promoting,
+        )
         if not seen or seen[-1] != tick:  # a tick that only started the step clock
             seen.append(tick)
         state = plan.state
@@ -257,7 +272,8 @@ POOL_CASES = [
 def test_a_missing_pool_holds_the_service_where_it_is(case: tuple[Any, ...]) -> None:
     spec = case[1] if isinstance(case[1], RolloutSpec) else CANARY
     state, target, observed, now, want_state, want_stable, want_canary = (
-        case[2:] if isinstance(case[1], RolloutSpec) else case[1:])  # fmt: skip
+        case[2:] if isinstance(case[1], RolloutSpec) else case[1:]
+    )
     plan = advance(spec, state, target, observed, now)
     assert plan.state == want_state
     assert (plan.stable, plan.canary) == (want_stable, want_canary)
@@ -274,11 +290,12 @@ QUANTILE_CASES = [
     ("all-in-first-bucket", [(0.1, 100), (0.5, 100), (float("inf"), 100)], 0.099),
     ("interpolated", [(0.1, 50), (0.5, 100), (float("inf"), 100)], 0.1 + 0.4 * 49 / 50),
     ("in-inf-bucket-answers-highest-bound", [(0.1, 10), (0.5, 20), (float("inf"), 100)], 0.5),
-]  # fmt: skip
+]
 
 
-@pytest.mark.parametrize(("buckets", "expected"), [c[1:] for c in QUANTILE_CASES],
-                         ids=[c[0] for c in QUANTILE_CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("buckets", "expected"), [c[1:] for c in QUANTILE_CASES], ids=[c[0] for c in QUANTILE_CASES]
+)
 def test_histogram_quantile(buckets: list[tuple[float, float]], expected: float | None) -> None:
     got = histogram_quantile(0.99, buckets)
     assert got == (None if expected is None else pytest.approx(expected))

@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from perennial_operator.decide.schedule import next_fire, schedule_due, valid_schedule
+from perennial_operator.decide.retrainpolicy.schedule import next_fire, schedule_due, valid_schedule
 
 pytestmark = pytest.mark.unit
 

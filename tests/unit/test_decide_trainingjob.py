@@ -6,8 +6,14 @@ import json
 
 import pytest
 
-from perennial_operator.decide.observed import ContainerObs, JobObs, PodObs, job_obs, pod_obs
-from perennial_operator.decide.trainingjob import Context, trainingjob_status
+from perennial_operator.decide.trainingjob.observed import (
+    ContainerObs,
+    JobObs,
+    PodObs,
+    job_obs,
+    pod_obs,
+)
+from perennial_operator.decide.trainingjob.status import Context, trainingjob_status
 
 pytestmark = pytest.mark.unit
 

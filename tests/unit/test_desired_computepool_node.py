@@ -5,11 +5,9 @@ from __future__ import annotations
 import pytest
 
 from perennial_hack.cluster.nodes import node_manifest
-from perennial_operator.desired.computepool_node import (
-    LABEL_GPU_TYPE,
-    computepool_node,
-    pool_node_labels,
-)
+from perennial_operator.api.computepool import pool_node_labels
+from perennial_operator.api.group import LABEL_GPU_TYPE
+from perennial_operator.desired.computepool_node import computepool_node
 from perennial_operator.desired.placement import pool_placement
 
 pytestmark = pytest.mark.unit
@@ -82,7 +80,7 @@ def test_cpu_pool_has_no_gpu_capacity_and_no_taints():
 
 
 def test_a_pod_with_the_pool_placement_selects_the_pool():
-    from perennial_operator.decide.computepool_demand import selects_pool
+    from perennial_operator.decide.computepool.demand import selects_pool
 
     placement = pool_placement(POOL)
     pod = {"spec": {"nodeSelector": placement.node_selector, "tolerations": placement.tolerations}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from perennial_operator.api.tracks import CANARY, STABLE
 from perennial_operator.config import OperatorConfig
 from perennial_operator.desired import inferenceservice as d
 from perennial_operator.desired.placement import NO_POOL, Placement
@@ -11,23 +12,31 @@ from perennial_operator.desired.placement import NO_POOL, Placement
 pytestmark = pytest.mark.unit
 
 ISVC = {
-    "apiVersion": "perennial.dev/v1alpha1", "kind": "InferenceService",
+    "apiVersion": "perennial.dev/v1alpha1",
+    "kind": "InferenceService",
     "metadata": {"name": "churn", "namespace": "ml", "uid": "u-1", "generation": 1},
-    "spec": {"model": {"name": "churn", "stage": "Production"}, "replicas": 2,
-             "batching": {"maxBatchSize": 64, "maxLatencyMs": 5},
-             "resources": {"cpu": "250m", "memory": "256Mi", "gpu": 0}},
-}  # fmt: skip
+    "spec": {
+        "model": {"name": "churn", "stage": "Production"},
+        "replicas": 2,
+        "batching": {"maxBatchSize": 64, "maxLatencyMs": 5},
+        "resources": {"cpu": "250m", "memory": "256Mi", "gpu": 0},
+    },
+}
 MV = {
     "metadata": {"name": "churn-v4"},
-    "spec": {"model": "churn", "version": 4,
-             "artifact": {"uri": "pvc://artifacts/models/churn/x", "sha256": "ab" * 32}},
-}  # fmt: skip
-CONFIG = OperatorConfig(runtime_image="perennial/runtime:t",
-                        pod_annotations={"kwok.x-k8s.io/status": "custom"})  # fmt: skip
+    "spec": {
+        "model": "churn",
+        "version": 4,
+        "artifact": {"uri": "pvc://artifacts/models/churn/x", "sha256": "ab" * 32},
+    },
+}
+CONFIG = OperatorConfig(
+    runtime_image="perennial/runtime:t", pod_annotations={"kwok.x-k8s.io/status": "custom"}
+)
 
 
 def test_deployment_runs_perennial_serve_on_the_artifact() -> None:
-    dep = d.deployment(ISVC, d.STABLE, MV, 2, CONFIG, NO_POOL)
+    dep = d.deployment(ISVC, STABLE, MV, 2, CONFIG, NO_POOL)
     assert dep["metadata"]["name"] == "churn-stable"
     assert dep["metadata"]["ownerReferences"][0]["uid"] == "u-1"
     assert dep["spec"]["replicas"] == 2
@@ -43,10 +52,13 @@ def test_deployment_runs_perennial_serve_on_the_artifact() -> None:
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
     assert container["resources"]["requests"] == {"cpu": "250m", "memory": "256Mi"}
-    assert {"name": "model", "mountPath": "/mnt/pvc/artifacts", "readOnly": True} in \
-        container["volumeMounts"]  # fmt: skip
+    assert {"name": "model", "mountPath": "/mnt/pvc/artifacts", "readOnly": True} in container[
+        "volumeMounts"
+    ]
     assert pod["spec"]["volumes"][0]["persistentVolumeClaim"] == {
-        "claimName": "artifacts", "readOnly": True}  # fmt: skip
+        "claimName": "artifacts",
+        "readOnly": True,
+    }
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert pod["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
@@ -55,10 +67,12 @@ def test_deployment_runs_perennial_serve_on_the_artifact() -> None:
 
 
 def test_selectors_hold_only_our_labels_and_the_service_spans_both_tracks() -> None:
-    stable = d.deployment(ISVC, d.STABLE, MV, 1, CONFIG, NO_POOL)
-    canary = d.deployment(ISVC, d.CANARY, MV, 1, CONFIG, NO_POOL)
+    stable = d.deployment(ISVC, STABLE, MV, 1, CONFIG, NO_POOL)
+    canary = d.deployment(ISVC, CANARY, MV, 1, CONFIG, NO_POOL)
     assert stable["spec"]["selector"]["matchLabels"] == {
-        "perennial.dev/inferenceservice": "churn", "perennial.dev/track": "stable"}  # fmt: skip
+        "perennial.dev/inferenceservice": "churn",
+        "perennial.dev/track": "stable",
+    }
     assert canary["metadata"]["name"] == "churn-canary"
     service = d.service(ISVC)
     assert service["spec"]["selector"] == {"perennial.dev/inferenceservice": "churn"}
@@ -68,15 +82,24 @@ def test_selectors_hold_only_our_labels_and_the_service_spans_both_tracks() -> N
 
 
 def test_replicas_left_to_the_hpa() -> None:
-    dep = d.deployment(ISVC, d.STABLE, MV, None, CONFIG, NO_POOL)
+    dep = d.deployment(ISVC, STABLE, MV, None, CONFIG, NO_POOL)
     assert "replicas" not in dep["spec"]
 
 
 def test_hpa_only_with_autoscaling() -> None:
     assert d.hpa(ISVC) is None
-    auto = {**ISVC, "spec": {**ISVC["spec"], "autoscaling": {
-        "minReplicas": 2, "maxReplicas": 5, "targetCPUUtilization": 70,
-        "targetRequestsPerSecond": 100}}}  # fmt: skip
+    auto = {
+        **ISVC,
+        "spec": {
+            **ISVC["spec"],
+            "autoscaling": {
+                "minReplicas": 2,
+                "maxReplicas": 5,
+                "targetCPUUtilization": 70,
+                "targetRequestsPerSecond": 100,
+            },
+        },
+    }
     hpa = d.hpa(auto)
     assert hpa is not None
     assert hpa["spec"]["scaleTargetRef"]["name"] == "churn-stable"
@@ -85,17 +108,21 @@ def test_hpa_only_with_autoscaling() -> None:
 
 
 def test_compute_pool_placement() -> None:
-    placement = Placement({"pool": "gpu"}, [{"key": "gpu", "operator": "Exists",
-                                             "effect": "NoSchedule"}], 4)  # fmt: skip
-    pod = d.deployment(ISVC, d.STABLE, MV, 1, CONFIG, placement)["spec"]["template"]["spec"]
+    placement = Placement(
+        {"pool": "gpu"}, [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}], 4
+    )
+    pod = d.deployment(ISVC, STABLE, MV, 1, CONFIG, placement)["spec"]["template"]["spec"]
     assert pod["nodeSelector"] == {"pool": "gpu"}
     assert pod["tolerations"][0]["key"] == "gpu"
     assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
 
 
 def test_unsafe_pickle_is_passed_on_only_when_allowed() -> None:
-    mv = {**MV, "spec": {**MV["spec"], "artifact": {**MV["spec"]["artifact"],
-                                                     "allowUnsafePickle": True}}}  # fmt: skip
-    args = d.deployment(ISVC, d.STABLE, mv, 1, CONFIG, NO_POOL)["spec"]["template"]["spec"][
-        "containers"][0]["args"]  # fmt: skip
+    mv = {
+        **MV,
+        "spec": {**MV["spec"], "artifact": {**MV["spec"]["artifact"], "allowUnsafePickle": True}},
+    }
+    args = d.deployment(ISVC, STABLE, mv, 1, CONFIG, NO_POOL)["spec"]["template"]["spec"][
+        "containers"
+    ][0]["args"]
     assert args[-1] == "--allow-unsafe-pickle"

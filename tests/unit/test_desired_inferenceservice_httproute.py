@@ -8,33 +8,43 @@ from typing import Any
 
 import pytest
 
-from perennial_operator.decide.traffic import Backend
+from perennial_operator.api.traffic import Backend
 from perennial_operator.desired import httproute as d
 
 pytestmark = pytest.mark.unit
 
 ISVC = {
-    "apiVersion": "perennial.dev/v1alpha1", "kind": "InferenceService",
+    "apiVersion": "perennial.dev/v1alpha1",
+    "kind": "InferenceService",
     "metadata": {"name": "churn", "namespace": "ml", "uid": "u-1", "generation": 1},
     "spec": {"model": {"name": "churn", "stage": "Production"}},
-}  # fmt: skip
+}
 SERVICES = d.our_services(ISVC)
 USER_ROUTE = {
-    "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+    "apiVersion": "gateway.networking.k8s.io/v1",
+    "kind": "HTTPRoute",
     "metadata": {"name": "churn", "namespace": "ml"},
     "spec": {
         "parentRefs": [{"name": "public", "namespace": "gateways"}],
         "hostnames": ["churn.example.com"],
         "rules": [
-            {"matches": [{"path": {"type": "PathPrefix", "value": "/docs"}}],
-             "backendRefs": [{"name": "docs", "port": 8080}]},
-            {"matches": [{"path": {"type": "PathPrefix", "value": "/v2/models/churn"}}],
-             "filters": [{"type": "RequestHeaderModifier",
-                          "requestHeaderModifier": {"set": [{"name": "x-a", "value": "b"}]}}],
-             "backendRefs": [{"name": "churn", "port": 80}]},
+            {
+                "matches": [{"path": {"type": "PathPrefix", "value": "/docs"}}],
+                "backendRefs": [{"name": "docs", "port": 8080}],
+            },
+            {
+                "matches": [{"path": {"type": "PathPrefix", "value": "/v2/models/churn"}}],
+                "filters": [
+                    {
+                        "type": "RequestHeaderModifier",
+                        "requestHeaderModifier": {"set": [{"name": "x-a", "value": "b"}]},
+                    }
+                ],
+                "backendRefs": [{"name": "churn", "port": 80}],
+            },
         ],
     },
-}  # fmt: skip
+}
 CANARY_10 = (Backend("stable", 1, 90), Backend("canary", 2, 10))
 
 
@@ -69,27 +79,37 @@ def test_role_services_select_a_version_or_the_stable_deployment() -> None:
     stable = d.role_service(ISVC, "stable", 3)
     assert stable["metadata"]["name"] == "churn-stable"
     assert stable["metadata"]["ownerReferences"][0]["uid"] == "u-1"
-    assert stable["spec"]["selector"] == {"perennial.dev/inferenceservice": "churn",
-                                          "perennial.dev/model-version": "3"}  # fmt: skip
-    assert stable["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http",
-                                        "protocol": "TCP"}]  # fmt: skip
+    assert stable["spec"]["selector"] == {
+        "perennial.dev/inferenceservice": "churn",
+        "perennial.dev/model-version": "3",
+    }
+    assert stable["spec"]["ports"] == [
+        {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}
+    ]
     rolling = d.role_service(ISVC, "canary", None)
     assert rolling["metadata"]["name"] == "churn-canary"
-    assert rolling["spec"]["selector"] == {"perennial.dev/inferenceservice": "churn",
-                                           "perennial.dev/track": "stable"}  # fmt: skip
+    assert rolling["spec"]["selector"] == {
+        "perennial.dev/inferenceservice": "churn",
+        "perennial.dev/track": "stable",
+    }
     assert SERVICES == ("churn", "churn-stable", "churn-canary")
 
 
 def test_patch_replaces_only_our_rules_backend_refs() -> None:
     refs = d.backend_refs(ISVC, CANARY_10)
-    assert refs == [{"name": "churn-stable", "port": 80, "weight": 90},
-                    {"name": "churn-canary", "port": 80, "weight": 10}]  # fmt: skip
+    assert refs == [
+        {"name": "churn-stable", "port": 80, "weight": 90},
+        {"name": "churn-canary", "port": 80, "weight": 10},
+    ]
     ops = d.route_patch(USER_ROUTE, SERVICES, refs)
     assert ops == [
-        {"op": "test", "path": "/spec/rules/1/backendRefs",
-         "value": [{"name": "churn", "port": 80}]},
+        {
+            "op": "test",
+            "path": "/spec/rules/1/backendRefs",
+            "value": [{"name": "churn", "port": 80}],
+        },
         {"op": "replace", "path": "/spec/rules/1/backendRefs", "value": refs},
-    ]  # fmt: skip
+    ]
     patched = apply_json_patch(USER_ROUTE, ops)
     expected = copy.deepcopy(USER_ROUTE)
     expected["spec"]["rules"][1]["backendRefs"] = refs
@@ -98,14 +118,16 @@ def test_patch_replaces_only_our_rules_backend_refs() -> None:
 
 def test_a_second_run_changes_nothing() -> None:
     refs = d.backend_refs(ISVC, CANARY_10)
-    stored = with_api_defaults(apply_json_patch(USER_ROUTE, d.route_patch(USER_ROUTE, SERVICES,
-                                                                          refs)))  # fmt: skip
+    stored = with_api_defaults(
+        apply_json_patch(USER_ROUTE, d.route_patch(USER_ROUTE, SERVICES, refs))
+    )
     assert d.route_patch(stored, SERVICES, refs) == []
     moved = d.backend_refs(ISVC, (Backend("stable", 1, 50), Backend("canary", 2, 50)))
     ops = d.route_patch(stored, SERVICES, moved)
     assert ops is not None and ops[0]["value"] == stored["spec"]["rules"][1]["backendRefs"]
-    assert [r["weight"] for r in apply_json_patch(stored, ops)["spec"]["rules"][1][
-        "backendRefs"]] == [50, 50]  # fmt: skip
+    assert [
+        r["weight"] for r in apply_json_patch(stored, ops)["spec"]["rules"][1]["backendRefs"]
+    ] == [50, 50]
 
 
 def test_every_rule_pointing_here_is_steered_and_foreign_backends_stay_put() -> None:
@@ -128,12 +150,15 @@ def test_every_rule_pointing_here_is_steered_and_foreign_backends_stay_put() -> 
     assert second == refs
 
 
-@pytest.mark.parametrize("ref", [
-    {"name": "churn", "port": 80, "namespace": "other"},
-    {"name": "churn", "port": 80, "kind": "ServiceImport", "group": "multicluster.x-k8s.io"},
-    {"name": "churn-v2", "port": 80},
-    {"name": "churnx", "port": 80},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "ref",
+    [
+        {"name": "churn", "port": 80, "namespace": "other"},
+        {"name": "churn", "port": 80, "kind": "ServiceImport", "group": "multicluster.x-k8s.io"},
+        {"name": "churn-v2", "port": 80},
+        {"name": "churnx", "port": 80},
+    ],
+)
 def test_refs_elsewhere_are_not_ours(ref: dict[str, Any]) -> None:
     route = copy.deepcopy(USER_ROUTE)
     route["spec"]["rules"][1]["backendRefs"] = [ref]
@@ -143,8 +168,9 @@ def test_refs_elsewhere_are_not_ours(ref: dict[str, Any]) -> None:
 
 def test_applied_reports_our_weights_with_the_versions_selected() -> None:
     refs = d.backend_refs(ISVC, CANARY_10)
-    stored = with_api_defaults(apply_json_patch(USER_ROUTE, d.route_patch(USER_ROUTE, SERVICES,
-                                                                          refs)))  # fmt: skip
+    stored = with_api_defaults(
+        apply_json_patch(USER_ROUTE, d.route_patch(USER_ROUTE, SERVICES, refs))
+    )
     versions = {"churn-stable": 1, "churn-canary": 2}
     assert d.applied(stored, SERVICES, versions) == [
         {"service": "churn-stable", "version": 1, "weight": 90},

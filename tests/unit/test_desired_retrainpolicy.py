@@ -4,12 +4,9 @@ import datetime as dt
 
 import pytest
 
-from perennial_operator.desired.retrainpolicy import (
-    trainingjob_for,
-    trainingjob_name,
-    trigger_id,
-    trigger_selector,
-)
+from perennial_operator.api.names import retrain_trainingjob_name as trainingjob_name
+from perennial_operator.api.names import trigger_id
+from perennial_operator.desired.retrainpolicy import trainingjob_for, trigger_selector
 
 pytestmark = pytest.mark.unit
 
@@ -19,10 +16,14 @@ POLICY = {
     "metadata": {"name": "churn", "namespace": "ns", "uid": "u1"},
     "spec": {
         "inferenceService": "churn",
-        "template": {"model": "churn", "task": "classification",
-                     "baseline": {"modelVersion": "stale"}, "hyperparameters": {"a": 1}},
+        "template": {
+            "model": "churn",
+            "task": "classification",
+            "baseline": {"modelVersion": "stale"},
+            "hyperparameters": {"a": 1},
+        },
     },
-}  # fmt: skip
+}
 
 
 def test_trainingjob_carries_the_template_the_baseline_labels_and_owner():
@@ -38,8 +39,11 @@ def test_trainingjob_carries_the_template_the_baseline_labels_and_owner():
     assert tj["metadata"]["annotations"] == {"perennial.dev/retrain-reason": "Drift"}
     owner = tj["metadata"]["ownerReferences"][0]
     assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
-        "RetrainPolicy", "churn", "u1", True,
-    )  # fmt: skip
+        "RetrainPolicy",
+        "churn",
+        "u1",
+        True,
+    )
     assert tj["spec"]["baseline"] == {"modelVersion": "churn-v3"}
     assert tj["spec"]["hyperparameters"] == {"a": 1}
     # The policy's own template is never mutated.

@@ -8,12 +8,12 @@ import copy
 import pytest
 import yaml
 
+from perennial_operator.api.names import probe_job_name
 from perennial_operator.config import OperatorConfig
 from perennial_operator.desired.retrainpolicy_newdata import (
     configmap_name,
     probe_configmap,
     probe_job,
-    probe_job_name,
     probe_selector,
 )
 
@@ -41,8 +41,14 @@ POLICY = {
         },
     },
 }
-OWNER = {"apiVersion": "perennial.dev/v1alpha1", "kind": "RetrainPolicy", "name": "churn",
-         "uid": "u-1", "controller": True, "blockOwnerDeletion": True}  # fmt: skip
+OWNER = {
+    "apiVersion": "perennial.dev/v1alpha1",
+    "kind": "RetrainPolicy",
+    "name": "churn",
+    "uid": "u-1",
+    "controller": True,
+    "blockOwnerDeletion": True,
+}
 NAME = probe_job_name("churn", "20261127140000")
 
 
@@ -63,8 +69,9 @@ def test_configmap_holds_the_template_as_the_trainingjob_the_probe_reads():
     assert cm["metadata"]["name"] == "churn-newdata"
     assert cm["metadata"]["ownerReferences"] == [OWNER]
     assert cm["metadata"]["labels"] == {
-        "app.kubernetes.io/managed-by": "perennial", "perennial.dev/retrainpolicy": "churn",
-    }  # fmt: skip
+        "app.kubernetes.io/managed-by": "perennial",
+        "perennial.dev/retrainpolicy": "churn",
+    }
     document = yaml.safe_load(cm["data"]["trainingjob.yaml"])
     assert (document["apiVersion"], document["kind"]) == ("perennial.dev/v1alpha1", "TrainingJob")
     assert document["spec"] == POLICY["spec"]["template"]
@@ -72,8 +79,11 @@ def test_configmap_holds_the_template_as_the_trainingjob_the_probe_reads():
 
 def test_job_is_one_restricted_pod_running_fingerprint_owned_and_labelled():
     job = probe_job(POLICY, NAME, CONFIG)
-    labels = {"app.kubernetes.io/managed-by": "perennial", "perennial.dev/retrainpolicy": "churn",
-              "perennial.dev/newdata-probe": NAME}  # fmt: skip
+    labels = {
+        "app.kubernetes.io/managed-by": "perennial",
+        "perennial.dev/retrainpolicy": "churn",
+        "perennial.dev/newdata-probe": NAME,
+    }
     assert job["metadata"]["name"] == NAME and job["metadata"]["namespace"] == "ml"
     assert job["metadata"]["labels"] == labels
     assert job["metadata"]["ownerReferences"] == [OWNER]
@@ -82,8 +92,9 @@ def test_job_is_one_restricted_pod_running_fingerprint_owned_and_labelled():
     assert spec["ttlSecondsAfterFinished"] > 0
     assert spec["activeDeadlineSeconds"] == 600  # the template's, under the cap
     assert spec["template"]["metadata"] == {
-        "labels": labels, "annotations": {"kwok.x-k8s.io/status": "custom"},
-    }  # fmt: skip
+        "labels": labels,
+        "annotations": {"kwok.x-k8s.io/status": "custom"},
+    }
     pod = pod_of(job)
     assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
     assert "initContainers" not in pod
@@ -92,8 +103,12 @@ def test_job_is_one_restricted_pod_running_fingerprint_owned_and_labelled():
     assert security["seccompProfile"] == {"type": "RuntimeDefault"}
     (container,) = pod["containers"]
     assert container["name"] == "fingerprint"
-    assert container["args"] == ["perennial-train", "fingerprint", "-f",
-                                 "/etc/perennial/trainingjob.yaml"]  # fmt: skip
+    assert container["args"] == [
+        "perennial-train",
+        "fingerprint",
+        "-f",
+        "/etc/perennial/trainingjob.yaml",
+    ]
     assert container["image"] == "perennial/runtime:test"
     assert container["terminationMessagePath"] == "/dev/termination-log"
     ctx = container["securityContext"]
@@ -124,18 +139,24 @@ def test_no_gpu_and_no_pool_placement_memory_of_the_template():
     [
         ({"dataset": {"uri": "builtin://iris"}}, "perennial/runtime:test", []),
         ({"image": "me/runtime:2"}, "me/runtime:2", ["datasets"]),
-        ({"image": "me/trainer:2", "command": ["python", "t.py"]}, "perennial/runtime:test",
-         ["datasets"]),
+        (
+            {"image": "me/trainer:2", "command": ["python", "t.py"]},
+            "perennial/runtime:test",
+            ["datasets"],
+        ),
     ],
     ids=["builtin-no-claim", "custom-runtime-image", "custom-command-uses-our-runtime"],
-)  # fmt: skip
+)
 def test_image_and_claims_follow_the_template(change, image, claims):
     policy = copy.deepcopy(POLICY)
     policy["spec"]["template"].update(change)
     pod = pod_of(probe_job(policy, NAME, CONFIG))
     assert pod["containers"][0]["image"] == image
-    found = [v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]
-             if "persistentVolumeClaim" in v]  # fmt: skip
+    found = [
+        v["persistentVolumeClaim"]["claimName"]
+        for v in pod["volumes"]
+        if "persistentVolumeClaim" in v
+    ]
     assert found == claims
 
 

@@ -98,3 +98,11 @@ def test_apiserver_certificate_covers_loopback_and_the_service_ip():
     admin = next(s for s in pki.cert_specs("10.96.0.1") if s.name == "admin")
     assert pki.subject(admin) == "/CN=perennial-admin/O=system:masters"
     assert "extendedKeyUsage=clientAuth" in pki.extensions(admin)
+
+
+def test_kwok_is_the_nodes_kubelet_endpoint_for_logs():
+    argv = flags.kwok_args(PORTS, LAYOUT)
+    assert arg(argv, "node-ip") == "127.0.0.1"
+    assert arg(argv, "node-port") == "10247" == arg(argv, "server-address").rpartition(":")[2]
+    assert (arg(argv, "tls-cert-file"), arg(argv, "tls-private-key-file")) == LAYOUT.cert("kwok")
+    assert arg(argv, "enable-crds") == "Logs"

@@ -68,28 +68,52 @@ def test_cpu_count_is_the_ceiling_of_a_quantity(quantity: str | None, cores: int
 
 def test_runtime_args_stand_in_for_what_a_pod_provides() -> None:
     log = Path("/s/term/train")
-    train = runtime_args("perennial-train", ["-f", "x"], pod_ip="127.0.0.9",
-                         termination_log=log, cpu_limit="2")  # fmt: skip
+    train = runtime_args(
+        "perennial-train", ["-f", "x"], pod_ip="127.0.0.9", termination_log=log, cpu_limit="2"
+    )
     assert train == ["-f", "x", "--termination-log", "/s/term/train"]
-    serve = runtime_args("perennial-serve", ["--model-dir", "/m", "--port", "8080"],
-                         pod_ip="127.0.0.9", termination_log=log, cpu_limit="500m")  # fmt: skip
+    serve = runtime_args(
+        "perennial-serve",
+        ["--model-dir", "/m", "--port", "8080"],
+        pod_ip="127.0.0.9",
+        termination_log=log,
+        cpu_limit="500m",
+    )
     assert serve[-4:] == ["--host", "127.0.0.9", "--workers", "1"]
-    own = runtime_args("perennial-serve", ["--host=0.0.0.0", "--workers", "3"],
-                       pod_ip="127.0.0.9", termination_log=log, cpu_limit="1")  # fmt: skip
+    own = runtime_args(
+        "perennial-serve",
+        ["--host=0.0.0.0", "--workers", "3"],
+        pod_ip="127.0.0.9",
+        termination_log=log,
+        cpu_limit="1",
+    )
     assert own == ["--host=0.0.0.0", "--workers", "3"]
 
 
 def training_pod() -> tuple[dict[str, Any], dict[str, Any]]:
     """A pod exactly as the Job controller makes it from the operator's training Job."""
-    tj = {"apiVersion": "perennial.dev/v1alpha1", "kind": "TrainingJob",
-          "metadata": {"name": "bc", "namespace": "ns", "uid": "0123456789abcdef"},
-          "spec": {"model": "bc", "task": "classification", "algorithm": "random_forest",
-                   "dataset": {"uri": "pvc://data/bc.csv", "target": "target"}}}  # fmt: skip
+    tj = {
+        "apiVersion": "perennial.dev/v1alpha1",
+        "kind": "TrainingJob",
+        "metadata": {"name": "bc", "namespace": "ns", "uid": "0123456789abcdef"},
+        "spec": {
+            "model": "bc",
+            "task": "classification",
+            "algorithm": "random_forest",
+            "dataset": {"uri": "pvc://data/bc.csv", "target": "target"},
+        },
+    }
     config = OperatorConfig(artifact_pvc="art")
     template = job(tj, config, NO_POOL)["spec"]["template"]
-    pod = {"metadata": {**template["metadata"], "name": "bc-train-x", "namespace": "ns",
-                        "uid": "pod-uid"},
-           "spec": {**template["spec"], "nodeName": "kwok-cpu-0"}}  # fmt: skip
+    pod = {
+        "metadata": {
+            **template["metadata"],
+            "name": "bc-train-x",
+            "namespace": "ns",
+            "uid": "pod-uid",
+        },
+        "spec": {**template["spec"], "nodeName": "kwok-cpu-0"},
+    }
     return pod, configmap(tj)
 
 
@@ -102,8 +126,9 @@ def test_a_training_pod_becomes_local_folders_and_rewritten_commands(tmp_path: P
     assert folders["pvc-0"] == tmp_path / "pvc/ns/art" and folders["pvc-0"].is_dir()
     assert folders["pvc-1"] == tmp_path / "pvc/ns/data"
     spec = pod["spec"]
-    paths = {c["name"]: path_map(spec, c, folders)
-             for c in spec["initContainers"] + spec["containers"]}  # fmt: skip
+    paths = {
+        c["name"]: path_map(spec, c, folders) for c in spec["initContainers"] + spec["containers"]
+    }
     plan = pod_plan(pod, paths, ips=IPS, bin_dir=BIN, pod_dir=layout.pod("pod-uid"))
     (validate,), (train,) = plan.init, plan.main
     assert plan.restart_policy == "Never"
@@ -130,8 +155,10 @@ def test_anything_but_our_runtime_commands_is_refused(tmp_path: Path) -> None:
 
 
 def test_env_from_the_downward_api_and_refusal_of_other_sources(tmp_path: Path) -> None:
-    pod = {"metadata": {"name": "p", "namespace": "ns", "uid": "u", "labels": {"app": "a"}},
-           "spec": {"nodeName": "n1"}}  # fmt: skip
+    pod = {
+        "metadata": {"name": "p", "namespace": "ns", "uid": "u", "labels": {"app": "a"}},
+        "spec": {"nodeName": "n1"},
+    }
     env = [
         {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
         {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
@@ -141,8 +168,9 @@ def test_env_from_the_downward_api_and_refusal_of_other_sources(tmp_path: Path) 
     plan = container_plan(pod, container, {}, ips=IPS, bin_dir=BIN, pod_dir=tmp_path)
     assert (plan.env["POD_IP"], plan.env["NS"], plan.env["APP"]) == ("127.0.0.7", "ns", "a")
     secret = {"name": "S", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}
-    refused = container_plan(pod, {**container, "env": [secret]}, {}, ips=IPS, bin_dir=BIN,
-                             pod_dir=tmp_path)  # fmt: skip
+    refused = container_plan(
+        pod, {**container, "env": [secret]}, {}, ips=IPS, bin_dir=BIN, pod_dir=tmp_path
+    )
     assert refused.refused and "env S" in refused.refused
     env_from = {**container, "envFrom": [{"configMapRef": {"name": "c"}}]}
     refused = container_plan(pod, env_from, {}, ips=IPS, bin_dir=BIN, pod_dir=tmp_path)
@@ -150,9 +178,14 @@ def test_env_from_the_downward_api_and_refusal_of_other_sources(tmp_path: Path) 
 
 
 def test_readiness_probe_goes_to_the_pod_address_with_named_ports() -> None:
-    container = {"ports": [{"name": "http", "containerPort": 8080}],
-                 "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": "http"},
-                                    "periodSeconds": 2, "failureThreshold": 1}}  # fmt: skip
+    container = {
+        "ports": [{"name": "http", "containerPort": 8080}],
+        "readinessProbe": {
+            "httpGet": {"path": "/v2/health/ready", "port": "http"},
+            "periodSeconds": 2,
+            "failureThreshold": 1,
+        },
+    }
     probe = http_probe(container, "127.0.0.7")
     assert probe is not None
     assert probe.url == "http://127.0.0.7:8080/v2/health/ready"
@@ -165,16 +198,17 @@ def test_config_files_follow_items_and_decode_secrets() -> None:
     assert text == {"a": b"x", "b": b"y", "bin": b"\0"}
     chosen = config_files({"a": "x", "b": "y"}, None, [{"key": "a", "path": "sub/a.txt"}])
     assert chosen == {"sub/a.txt": b"x"}
-    secret = config_files({"k": base64.b64encode(b"s3cret").decode()}, None, None,
-                          base64_data=True)  # fmt: skip
+    secret = config_files({"k": base64.b64encode(b"s3cret").decode()}, None, None, base64_data=True)
     assert secret == {"k": b"s3cret"}
     with pytest.raises(VolumeError, match="'z'"):
         config_files({"a": "x"}, None, [{"key": "z", "path": "z"}])
 
 
 def test_missing_objects_and_unsupported_volumes_are_named(tmp_path: Path) -> None:
-    pod = {"metadata": {"name": "p", "namespace": "ns", "uid": "u"},
-           "spec": {"volumes": [{"name": "v", "configMap": {"name": "nope"}}]}}  # fmt: skip
+    pod = {
+        "metadata": {"name": "p", "namespace": "ns", "uid": "u"},
+        "spec": {"volumes": [{"name": "v", "configMap": {"name": "nope"}}]},
+    }
     with pytest.raises(VolumeError, match="ConfigMap ns/nope does not exist"):
         materialise(pod, Layout(tmp_path), lambda *_: None)
     pod["spec"]["volumes"] = [{"name": "v", "configMap": {"name": "nope", "optional": True}}]

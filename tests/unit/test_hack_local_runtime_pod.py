@@ -50,6 +50,9 @@ class FakeApi:
             self.statuses.append(json.loads(json.dumps(status)))
         return True
 
+    def register_logs(self, namespace: str, name: str, uid: str, files: dict[str, str]) -> None:
+        self.logs = files
+
     def delete_pod_now(self, namespace: str, name: str, uid: str | None = None) -> None:
         self.deleted.append(f"{namespace}/{name}/{uid}")
 
@@ -69,33 +72,51 @@ def bin_dir(tmp_path: Path) -> Path:
 
 
 def pod(init_env: dict[str, str], main: dict[str, Any], policy: str = "Never") -> dict[str, Any]:
-    mounts = [{"name": "spec", "mountPath": "/etc/perennial"},
-              {"name": "art", "mountPath": "/mnt/pvc/art"}]  # fmt: skip
+    mounts = [
+        {"name": "spec", "mountPath": "/etc/perennial"},
+        {"name": "art", "mountPath": "/mnt/pvc/art"},
+    ]
     env = [{"name": "PERENNIAL_PVC_ROOT", "value": "/mnt/pvc"}]
     extra = [{"name": k, "value": v} for k, v in init_env.items()]
     return {
         "metadata": {"name": "p", "namespace": "ns", "uid": "uid-1"},
         "spec": {
-            "restartPolicy": policy, "terminationGracePeriodSeconds": 5,
-            "volumes": [{"name": "spec", "configMap": {"name": "cm"}},
-                        {"name": "art", "persistentVolumeClaim": {"claimName": "art"}}],
-            "initContainers": [{"name": "validate", "volumeMounts": mounts,
-                                "args": ["perennial-train", "validate", "-f", "/etc/perennial/x"],
-                                "env": env + extra}],
+            "restartPolicy": policy,
+            "terminationGracePeriodSeconds": 5,
+            "volumes": [
+                {"name": "spec", "configMap": {"name": "cm"}},
+                {"name": "art", "persistentVolumeClaim": {"claimName": "art"}},
+            ],
+            "initContainers": [
+                {
+                    "name": "validate",
+                    "volumeMounts": mounts,
+                    "args": ["perennial-train", "validate", "-f", "/etc/perennial/x"],
+                    "env": env + extra,
+                }
+            ],
             "containers": [{"volumeMounts": mounts, "env": env, **main}],
         },
-    }  # fmt: skip
+    }
 
 
 def worker(spec: dict[str, Any], api: FakeApi, tmp_path: Path, bin_dir: Path) -> PodWorker:
-    return PodWorker(spec, api=api, layout=Layout(tmp_path / "state"), bin_dir=bin_dir,
-                     ips=("127.0.0.9", "10.0.0.1"))  # fmt: skip
+    return PodWorker(
+        spec,
+        api=api,
+        layout=Layout(tmp_path / "state"),
+        bin_dir=bin_dir,
+        ips=("127.0.0.9", "10.0.0.1"),
+    )
 
 
 def test_init_then_main_container_and_a_kubelet_shaped_success(tmp_path: Path, bin_dir: Path):
     api = FakeApi()
-    main = {"name": "train", "args": ["perennial-train", "--output", "/mnt/pvc/art/m"],
-            "terminationMessagePath": "/dev/termination-log"}  # fmt: skip
+    main = {
+        "name": "train",
+        "args": ["perennial-train", "--output", "/mnt/pvc/art/m"],
+        "terminationMessagePath": "/dev/termination-log",
+    }
     w = worker(pod({}, main), api, tmp_path, bin_dir)
     w.start()
     w.join(timeout=30)
@@ -121,14 +142,18 @@ def test_a_failing_init_container_fails_the_pod_with_its_message(tmp_path: Path,
     term = final["initContainerStatuses"][0]["state"]["terminated"]
     assert final["phase"] == "Failed"
     assert (term["exitCode"], term["reason"], term["message"]) == (
-        3, "Error", '{"outcome":"DataInvalid"}')  # fmt: skip
+        3,
+        "Error",
+        '{"outcome":"DataInvalid"}',
+    )
     assert "waiting" in final["containerStatuses"][0]["state"]
 
 
 def test_a_foreign_command_is_refused_with_a_clear_status(tmp_path: Path, bin_dir: Path):
     api = FakeApi()
-    w = worker(pod({}, {"name": "train", "command": ["bash", "-c", "rm -rf /"]}), api, tmp_path,
-               bin_dir)  # fmt: skip
+    w = worker(
+        pod({}, {"name": "train", "command": ["bash", "-c", "rm -rf /"]}), api, tmp_path, bin_dir
+    )
     w.start()
     w.join(timeout=30)
     term = api.last()["containerStatuses"][0]["state"]["terminated"]
@@ -142,9 +167,13 @@ def test_deletion_stops_a_server_and_confirms(tmp_path: Path, bin_dir: Path):
     main = {"name": "serve", "args": ["perennial-serve", "--model-dir", "/mnt/pvc/art/m"]}
     w = worker(pod({}, main, policy="Always"), api, tmp_path, bin_dir)
     w.start()
-    until(lambda: api.last().get("phase") == "Running"
-          and api.last()["containerStatuses"][0]["ready"], timeout=30,
-          message="serve running and ready")  # fmt: skip
+    until(
+        lambda: (
+            api.last().get("phase") == "Running" and api.last()["containerStatuses"][0]["ready"]
+        ),
+        timeout=30,
+        message="serve running and ready",
+    )
     log = tmp_path / "state/pods/uid-1/logs/serve.log"
     until(lambda: log.exists() and "--host" in log.read_text(), timeout=10, message="serve log")
     assert "'--host', '127.0.0.9'" in log.read_text()

@@ -64,8 +64,13 @@ def test_container_status_shapes_and_restart_history() -> None:
     assert run.status()["state"] == {"running": {"startedAt": T0}} and run.status()["started"]
     run.end(2, '{"outcome":"BadSpec"}', T1)
     term = run.status()["state"]["terminated"]
-    assert term == {"exitCode": 2, "reason": "Error", "message": '{"outcome":"BadSpec"}',
-                    "startedAt": T0, "finishedAt": T1}  # fmt: skip
+    assert term == {
+        "exitCode": 2,
+        "reason": "Error",
+        "message": '{"outcome":"BadSpec"}',
+        "startedAt": T0,
+        "finishedAt": T1,
+    }
     run.wait("CrashLoopBackOff", "back-off 1s")
     run.run(T2)
     status = run.status()
@@ -83,8 +88,14 @@ def test_conditions_move_their_transition_time_only_on_change() -> None:
 
 
 def test_a_pod_status_from_start_to_success() -> None:
-    pod = PodRun("127.0.0.5", "10.0.0.1", "Never", [ContainerRun("validate", "i")],
-                 [ContainerRun("train", "i")], start_time=T0)  # fmt: skip
+    pod = PodRun(
+        "127.0.0.5",
+        "10.0.0.1",
+        "Never",
+        [ContainerRun("validate", "i")],
+        [ContainerRun("train", "i")],
+        start_time=T0,
+    )
     pending = pod.status(T0)
     assert pending["phase"] == "Pending" and "podIP" not in pending
     pod.sandbox = True
@@ -127,12 +138,14 @@ def test_termination_message_is_capped_and_falls_back_to_logs(tmp_path: Path) ->
 
 
 def test_a_pod_lost_by_an_earlier_runtime_is_failed_with_what_was_running_killed() -> None:
-    status = {"phase": "Running",
-              "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": T0}],
-              "initContainerStatuses": [{"name": "validate",
-                                         "state": {"terminated": {"exitCode": 0}}}],
-              "containerStatuses": [{"name": "train", "ready": True,
-                                     "state": {"running": {"startedAt": T0}}}]}  # fmt: skip
+    status = {
+        "phase": "Running",
+        "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": T0}],
+        "initContainerStatuses": [{"name": "validate", "state": {"terminated": {"exitCode": 0}}}],
+        "containerStatuses": [
+            {"name": "train", "ready": True, "state": {"running": {"startedAt": T0}}}
+        ],
+    }
     lost = lost_status(status, T1, "lost")
     assert lost["phase"] == "Failed"
     assert lost["initContainerStatuses"] == status["initContainerStatuses"]

@@ -27,6 +27,9 @@ class FakeApi:
         self.patched[name] = status
         return True
 
+    def register_logs(self, namespace: str, name: str, uid: str, files: dict[str, str]) -> None:
+        self.logs = files
+
     def delete_pod_now(self, namespace: str, name: str, uid: str | None = None) -> None:
         self.calls.append(("delete", name))
 
@@ -35,8 +38,13 @@ class FakeApi:
 
 
 def pod(name: str, *, annotations: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
-    meta = {"name": name, "namespace": "ns", "uid": f"uid-{name}", "resourceVersion": "1",
-            "annotations": dict(ANNOTATIONS) if annotations is None else annotations}  # fmt: skip
+    meta = {
+        "name": name,
+        "namespace": "ns",
+        "uid": f"uid-{name}",
+        "resourceVersion": "1",
+        "annotations": dict(ANNOTATIONS) if annotations is None else annotations,
+    }
     meta |= extra.pop("meta", {})
     return {"metadata": meta, "spec": {"nodeName": "n", "restartPolicy": "Never"}, **extra}
 
@@ -64,8 +72,11 @@ def test_a_pod_another_runtime_claimed_is_left_to_it(runtime: tuple[LocalRuntime
     rt, api = runtime
     theirs = pod("theirs", annotations={**ANNOTATIONS, OWNER_ANNOTATION: "elsewhere:/x"})
     rt.handle("ADDED", theirs)
-    deleting = pod("theirs", annotations=theirs["metadata"]["annotations"],
-                   meta={"deletionTimestamp": "2026-01-01T00:00:00Z"})  # fmt: skip
+    deleting = pod(
+        "theirs",
+        annotations=theirs["metadata"]["annotations"],
+        meta={"deletionTimestamp": "2026-01-01T00:00:00Z"},
+    )
     rt.handle("MODIFIED", deleting)
     assert rt.started == []  # type: ignore[attr-defined]
     assert ("delete", "theirs") not in api.calls

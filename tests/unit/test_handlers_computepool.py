@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import kopf
 import pytest
 
 from perennial_operator.handlers import computepool as h
@@ -30,19 +31,18 @@ PENDING = {
     ids=["resync", "idle-node-due-sooner", "never-longer-than-resync", "first-retry", "capped"],
 )
 def test_delay(resync, recheck, failures, expected):
-    assert h._delay(resync, recheck, failures) == expected
+    assert h.loop_delay(resync, recheck, failures) == expected
 
 
 def woken(pod: dict, event_type: str = "MODIFIED", nodes: frozenset[str] = frozenset()) -> bool:
     async def scenario() -> bool:
-        pool = h._Pool(asyncio.get_running_loop(), POOL, nodes=nodes)  # type: ignore[arg-type]
-        h._pools["gpu"] = pool
-        try:
-            await h.pod_changed(body=pod, event={"type": event_type, "object": pod})
-            await asyncio.sleep(0)  # let call_soon_threadsafe run
-            return pool.wake_event.is_set()
-        finally:
-            h._pools.pop("gpu", None)
+        memo = kopf.Memo()
+        h.computepool_loops(memo=memo)
+        pool = h.PoolLoop(asyncio.get_running_loop(), POOL, nodes=nodes)  # type: ignore[arg-type]
+        memo.computepool_loops["gpu"] = pool
+        await h.pod_changed(body=pod, event={"type": event_type, "object": pod}, memo=memo)
+        await asyncio.sleep(0)  # let call_soon_threadsafe run
+        return pool.wake_event.is_set()
 
     return asyncio.run(scenario())
 

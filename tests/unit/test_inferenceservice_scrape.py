@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from perennial_operator.decide.analysis import request_stats
-from perennial_operator.decide.live_metric import live_metric
-from perennial_operator.decide.samples import Sample
+from perennial_operator.decide.monitoring.live_metric import live_metric
+from perennial_operator.decide.monitoring.samples import Sample
+from perennial_operator.decide.rollout.analysis import request_stats
 from perennial_operator.k8s.scrape import parse_metrics, pod_url
 
 pytestmark = pytest.mark.unit

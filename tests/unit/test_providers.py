@@ -1,47 +1,15 @@
-"""Providers against a recording fake of Kube: which calls each makes, and what it refuses."""
+"""Providers against the in-memory FakeKube: which writes each makes, and what it refuses."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from perennial_operator.k8s.errors import AlreadyExists
 from perennial_operator.providers import ProviderError, provider_for
 from perennial_operator.providers.clusterapi import DELETE_MACHINE, ClusterAPIProvider
 from perennial_operator.providers.kwok import KwokProvider
+from support.fake_kube import FakeKube
 
 pytestmark = pytest.mark.unit
-
-
-class FakeKube:
-    def __init__(self, objects: dict[tuple[str, str | None, str], dict[str, Any]] | None = None):
-        self.objects = objects or {}
-        self.calls: list[tuple[Any, ...]] = []
-
-    def get(self, api_version, kind, namespace, name):
-        return self.objects.get((kind, namespace, name))
-
-    def get_scale(self, api_version, kind, namespace, name):
-        obj = self.objects.get((kind, namespace, name))
-        return obj and {"spec": {"replicas": obj["spec"].get("replicas", 0)}}
-
-    def patch_scale(self, api_version, kind, namespace, name, replicas):
-        self.calls.append(("scale", name, replicas))
-        self.objects[(kind, namespace, name)]["spec"]["replicas"] = replicas
-
-    def patch(self, api_version, kind, namespace, name, patch):
-        self.calls.append(("patch", kind, namespace, name, patch))
-
-    def create(self, manifest):
-        name = manifest["metadata"]["name"]
-        if ("Node", None, name) in self.objects:
-            raise AlreadyExists(name)
-        self.objects[("Node", None, name)] = manifest
-        self.calls.append(("create", name))
-
-    def delete(self, api_version, kind, namespace, name):
-        self.calls.append(("delete", kind, name))
 
 
 def kwok_pool():
@@ -56,12 +24,14 @@ def kwok_pool():
 def node(name, pool="p", uid="uid-p", annotations=None):
     refs = [{"kind": "ComputePool", "name": pool, "uid": uid}] if uid else []
     return {
+        "apiVersion": "v1",
+        "kind": "Node",
         "metadata": {
             "name": name,
             "labels": {"perennial.dev/compute-pool": pool},
             "ownerReferences": refs,
             "annotations": annotations or {},
-        }
+        },
     }
 
 
@@ -75,20 +45,21 @@ def test_kwok_owns_only_nodes_with_its_label_and_its_uid():
 
 def test_kwok_counts_its_nodes_and_fills_the_lowest_free_names():
     nodes = [node("p-0"), node("p-2"), node("stranger", uid="x")]
-    kube = FakeKube({("Node", None, "p-1"): node("p-1", uid="x")})  # taken by someone else
+    kube = FakeKube(node("p-1", uid="x"))  # taken by someone else, not listed to the provider
     provider = KwokProvider(kube, kwok_pool(), nodes)
     assert provider.target_size() == 2
     provider.increase_size(2)
-    assert kube.calls == [("create", "p-3"), ("create", "p-4")]
-    created = kube.objects[("Node", None, "p-3")]
+    assert kube.verbs() == ["create Node/p-3", "create Node/p-4"]
+    created = kube.get("v1", "Node", None, "p-3")
     assert created["metadata"]["ownerReferences"][0]["uid"] == "uid-p"
+    assert kube.get("v1", "Node", None, "p-1")["metadata"]["ownerReferences"][0]["uid"] == "x"
 
 
 def test_kwok_refuses_to_delete_a_node_it_does_not_own():
-    kube = FakeKube()
+    kube = FakeKube(node("p-0"), node("x", uid="other"))
     provider = KwokProvider(kube, kwok_pool(), [])
     provider.delete_nodes([node("p-0")])
-    assert kube.calls == [("delete", "Node", "p-0")]
+    assert kube.verbs() == ["delete Node/p-0"]
     with pytest.raises(ProviderError, match="not pool p's"):
         provider.delete_nodes([node("x", uid="other")])
 
@@ -106,14 +77,26 @@ def capi_pool():
 
 def md(labels=None, replicas=1):
     return {
-        ("MachineDeployment", "capi", "md"): {
-            "metadata": {
-                "name": "md",
-                "labels": labels if labels is not None else {"perennial.dev/compute-pool": "p"},
-            },
-            "spec": {"replicas": replicas},
-        }
+        "apiVersion": "cluster.x-k8s.io/v1beta1",
+        "kind": "MachineDeployment",
+        "metadata": {
+            "name": "md",
+            "namespace": "capi",
+            "labels": labels if labels is not None else {"perennial.dev/compute-pool": "p"},
+        },
+        "spec": {"replicas": replicas},
     }
+
+
+def machine(name):
+    meta = {"name": name, "namespace": "capi"}
+    return {"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Machine", "metadata": meta}
+
+
+def replicas(kube):
+    return kube.get("cluster.x-k8s.io/v1beta1", "MachineDeployment", "capi", "md")["spec"][
+        "replicas"
+    ]
 
 
 def test_capi_scales_up_through_the_scale_subresource():
@@ -122,7 +105,8 @@ def test_capi_scales_up_through_the_scale_subresource():
     assert isinstance(provider, ClusterAPIProvider)
     assert provider.target_size() == 1
     provider.increase_size(2)
-    assert kube.calls == [("scale", "md", 3)]
+    assert kube.verbs() == ["patch MachineDeployment/md/scale"]
+    assert replicas(kube) == 3
 
 
 def test_capi_refuses_a_machinedeployment_the_pool_does_not_own():
@@ -134,12 +118,14 @@ def test_capi_refuses_a_machinedeployment_the_pool_does_not_own():
 
 
 def test_capi_marks_the_machine_before_lowering_replicas():
-    kube = FakeKube(md(replicas=2))
+    kube = FakeKube(md(replicas=2), machine("md-abc"))
     provider = ClusterAPIProvider(kube, capi_pool(), [])
     annotated = node("n1", uid=None, annotations={"cluster.x-k8s.io/machine": "md-abc"})
     provider.delete_nodes([annotated])
-    patch = {"metadata": {"annotations": {DELETE_MACHINE: "perennial"}}}
-    assert kube.calls == [("patch", "Machine", "capi", "md-abc", patch), ("scale", "md", 1)]
+    assert kube.verbs() == ["patch Machine/md-abc", "patch MachineDeployment/md/scale"]
+    marked = kube.get("cluster.x-k8s.io/v1beta1", "Machine", "capi", "md-abc")
+    assert marked["metadata"]["annotations"] == {DELETE_MACHINE: "perennial"}
+    assert replicas(kube) == 1
     with pytest.raises(ProviderError, match="not lowering replicas blind"):
         provider.delete_nodes([node("n2", uid=None)])
 

@@ -14,11 +14,12 @@ import time
 import pytest
 import requests
 import skops.io as sio
-from serve_support.model_dirs import build
-from serve_support.server import ServerProcess, run_to_exit
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
+
+from support.model_dirs import build
+from support.server_process import ServerProcess, run_to_exit
 
 pytestmark = pytest.mark.unit
 
@@ -38,10 +39,12 @@ def relist(model_dir, *names):
     """Rewrite result.json as if the trainer had written exactly these artifacts."""
     result = json.loads((model_dir / "result.json").read_text())
     result["artifacts"] = {
-        n: {"sha256": hashlib.sha256((model_dir / n).read_bytes()).hexdigest(),
-            "bytes": (model_dir / n).stat().st_size}
+        n: {
+            "sha256": hashlib.sha256((model_dir / n).read_bytes()).hexdigest(),
+            "bytes": (model_dir / n).stat().st_size,
+        }
         for n in names
-    }  # fmt: skip
+    }
     (model_dir / "result.json").write_text(json.dumps(result))
 
 

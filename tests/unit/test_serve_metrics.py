@@ -9,8 +9,9 @@ from collections import Counter
 import numpy as np
 import pytest
 import requests
-from serve_support.model_dirs import build
-from serve_support.server import ServerProcess
+
+from support.model_dirs import build
+from support.server_process import ServerProcess
 
 pytestmark = pytest.mark.unit
 

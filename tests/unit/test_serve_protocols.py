@@ -1,12 +1,14 @@
-"""V1 and V2 over real HTTP answer exactly what the model itself predicts."""
+"""V1 and V2 answer exactly what the model itself predicts: the server's App in this process
+(support/server_in_process.py); the HTTP transport has its own tests over real sockets."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
-from serve_support.model_dirs import build
-from serve_support.server import ServerProcess
+
+from support.model_dirs import build
+from support.server_in_process import InProcessServer
 
 pytestmark = pytest.mark.unit
 
@@ -21,12 +23,7 @@ def cases(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def servers(cases):
-    started = {k: ServerProcess(c.path, "--workers", "1") for k, c in cases.items()}
-    try:
-        yield {k: s.wait_ready() for k, s in started.items()}
-    finally:
-        for server in started.values():
-            server.stop()
+    return {kind: InProcessServer(case.path) for kind, case in cases.items()}
 
 
 def rows(case):
@@ -37,10 +34,14 @@ def v2_inputs(case):
     inputs = []
     for name in case.X_test.columns:
         numeric = name in case.numeric
-        inputs.append({
-            "name": name, "shape": [len(case.X_test)], "datatype": "FP64" if numeric else "BYTES",
-            "data": case.X_test[name].tolist(),
-        })  # fmt: skip
+        inputs.append(
+            {
+                "name": name,
+                "shape": [len(case.X_test)],
+                "datatype": "FP64" if numeric else "BYTES",
+                "data": case.X_test[name].tolist(),
+            }
+        )
     return inputs
 
 
@@ -112,16 +113,14 @@ def test_missing_and_unseen_categories_are_served(cases, servers):
 
 def test_metadata_and_health(servers):
     server = servers["mixed"]
-    import requests
-
-    assert requests.get(server.url + "/v2/health/live", timeout=10).json() == {"live": True}
-    assert requests.get(server.url + "/v2/health/ready", timeout=10).status_code == 200
-    meta = requests.get(server.url + "/v2/models/bc-mixed", timeout=10).json()
+    assert server.get("/v2/health/live").json() == {"live": True}
+    assert server.get("/v2/health/ready").status_code == 200
+    meta = server.get("/v2/models/bc-mixed").json()
     assert [i["datatype"] for i in meta["inputs"]] == ["FP64", "FP64", "BYTES"]
     assert meta["outputs"][0]["datatype"] == "BYTES" and meta["versions"] == ["3"]
-    ready = requests.get(server.url + "/v2/models/bc-mixed/versions/3/ready", timeout=10)
+    ready = server.get("/v2/models/bc-mixed/versions/3/ready")
     assert ready.json() == {"name": "bc-mixed", "ready": True}
-    assert requests.get(server.url + "/v1/models/bc-mixed", timeout=10).json()["ready"] is True
+    assert server.get("/v1/models/bc-mixed").json()["ready"] is True
 
 
 def test_profile_endpoint_returns_the_verified_training_profile(cases, servers):
@@ -129,13 +128,7 @@ def test_profile_endpoint_returns_the_verified_training_profile(cases, servers):
 
     case, server = cases["logreg"], servers["logreg"]
     name = json.loads((case.path / "result.json").read_text())["model"]
-    response = requests_get(server, f"/v2/models/{name}/profile")
+    response = server.get(f"/v2/models/{name}/profile")
     assert response.status_code == 200
     assert response.json() == json.loads((case.path / "profile.json").read_text())
-    assert requests_get(server, "/v2/models/other/profile").status_code == 404
-
-
-def requests_get(server, path):
-    import requests
-
-    return requests.get(server.url + path, timeout=10)
+    assert server.get("/v2/models/other/profile").status_code == 404

@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_diabetes, load_wine
-from train_support import text_frame
 
 from perennial_runtime.serve.signature import Feature, Signature
 from perennial_runtime.serve.sklearn_predictor import SklearnPredictor
 from perennial_runtime.train import persist
 from perennial_runtime.train.features import Columns, prepare
 from perennial_runtime.train.pipelines import build_ensemble, build_pipeline
+from support.training import text_frame
 
 pytestmark = pytest.mark.unit
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from serve_support.server import ServerProcess
 from sklearn.datasets import load_breast_cancer
 
 from perennial_runtime import contract
 from perennial_runtime.train.persist import load_model
+from support.server_process import ServerProcess
 
 pytestmark = pytest.mark.unit
 
@@ -77,8 +77,11 @@ def test_serves_what_perennial_train_wrote(trained):
             ),
         )
         assert samples[info] == 1
-        bins = [v for (name, labels), v in samples.items() if name == "perennial_feature_bin_total"
-                and ("feature", "mean radius") in labels]  # fmt: skip
+        bins = [
+            v
+            for (name, labels), v in samples.items()
+            if name == "perennial_feature_bin_total" and ("feature", "mean radius") in labels
+        ]
         assert sum(bins) == 2 * len(frame) and np.count_nonzero(bins) > 3
     finally:
         assert server.stop() == 0

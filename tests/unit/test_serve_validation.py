@@ -8,8 +8,9 @@ import socket
 
 import pytest
 import requests
-from serve_support.model_dirs import build
-from serve_support.server import ServerProcess
+
+from support.model_dirs import build
+from support.server_process import ServerProcess
 
 pytestmark = pytest.mark.unit
 
@@ -203,8 +204,9 @@ MIXED = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("path", "body", "status", "words"), [c[1:] for c in CORPUS],
-                         ids=[c[0] for c in CORPUS])  # fmt: skip
+@pytest.mark.parametrize(
+    ("path", "body", "status", "words"), [c[1:] for c in CORPUS], ids=[c[0] for c in CORPUS]
+)
 def test_invalid_request_is_refused_with_a_reason(servers, names, path, body, status, words):
     data = body if isinstance(body, bytes) else json.dumps(body(names)).encode()
     answer = requests.post(servers["logreg"].url + path, data=data, timeout=30)
@@ -212,8 +214,9 @@ def test_invalid_request_is_refused_with_a_reason(servers, names, path, body, st
     assert words in answer.json()["error"]
 
 
-@pytest.mark.parametrize(("path", "body", "status", "words"), [c[1:] for c in MIXED],
-                         ids=[c[0] for c in MIXED])  # fmt: skip
+@pytest.mark.parametrize(
+    ("path", "body", "status", "words"), [c[1:] for c in MIXED], ids=[c[0] for c in MIXED]
+)
 def test_invalid_categorical_input_is_refused(servers, path, body, status, words):
     answer = servers["mixed"].post(path, body)
     assert answer.status_code == status, answer.text

@@ -105,5 +105,7 @@ def test_operator_fallbacks_equal_the_schema_defaults():
     assert built["backoffLimit"] == at(spec, "backoffLimit")["default"]
     assert built["activeDeadlineSeconds"] == at(spec, "activeDeadlineSeconds")["default"]
     requests = resource_requirements({}, 0)["requests"]
-    assert requests == {"cpu": at(spec, "resources.cpu")["default"],
-                        "memory": at(spec, "resources.memory")["default"]}  # fmt: skip
+    assert requests == {
+        "cpu": at(spec, "resources.cpu")["default"],
+        "memory": at(spec, "resources.memory")["default"],
+    }

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from train_support import train_direct
 
 from perennial_runtime.train.algorithms import ALGORITHMS
 from perennial_runtime.train.automl import (
@@ -20,6 +19,7 @@ from perennial_runtime.train.automl import (
 from perennial_runtime.train.features import Columns
 from perennial_runtime.train.progress import Progress
 from perennial_runtime.train.worker import CandidateFailed, Evaluator, ScoreJob
+from support.training import train_direct
 
 pytestmark = pytest.mark.unit
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from train_support import iris_pvc, run_job
 
 from perennial_runtime import contract
+from support.training import iris_pvc, run_job
 
 pytestmark = pytest.mark.unit
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from train_support import iris_pvc, manifest, run_job
 
 from perennial_runtime import contract
 from perennial_runtime.train.cli import main
+from support.training import iris_pvc, manifest, run_job
 
 pytestmark = pytest.mark.unit
 
@@ -49,8 +49,12 @@ def test_console_script_reports_what_training_records_in_result_json(
     tmp_path: Path, pvc: Path
 ) -> None:
     script = Path(sys.executable).parent / "perennial-train"
-    document = {"apiVersion": "perennial.dev/v1alpha1", "kind": "TrainingJob",
-                "metadata": {"name": "iris"}, "spec": SPEC}  # fmt: skip
+    document = {
+        "apiVersion": "perennial.dev/v1alpha1",
+        "kind": "TrainingJob",
+        "metadata": {"name": "iris"},
+        "spec": SPEC,
+    }
     term = tmp_path / "termination-log"
     done = subprocess.run(
         [str(script), "fingerprint", "-f", "-", "--termination-log", str(term)],

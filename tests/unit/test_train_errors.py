@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from train_support import run_job
 
 from perennial_runtime import contract
+from support.training import run_job
 
 pytestmark = pytest.mark.unit
 

@@ -19,7 +19,6 @@ import pandas as pd
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
-from train_support import anomaly_frame
 
 from perennial_runtime.train import run
 from perennial_runtime.train.algorithms import ALGORITHMS
@@ -28,6 +27,7 @@ from perennial_runtime.train.onnx_export import export, feeds
 from perennial_runtime.train.pipelines import build_ensemble, build_pipeline
 from perennial_runtime.train.progress import Progress
 from perennial_runtime.train.spec import parse_spec
+from support.training import anomaly_frame
 
 pytestmark = [
     pytest.mark.unit,

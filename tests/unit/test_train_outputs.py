@@ -10,10 +10,10 @@ import onnx
 import onnxruntime as ort
 import pandas as pd
 import pytest
-from train_support import train_direct
 
 from perennial_runtime import contract
 from perennial_runtime.train.onnx_export import feeds
+from support.training import train_direct
 
 pytestmark = pytest.mark.unit
 

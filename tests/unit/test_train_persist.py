@@ -10,12 +10,12 @@ import skops.io as sio
 from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import FunctionTransformer
-from train_support import anomaly_frame, ratings_frame, text_frame
 
 from perennial_runtime.train import persist
 from perennial_runtime.train.algorithms import ALGORITHMS, CLASSIFICATION_TASKS
 from perennial_runtime.train.features import Columns, prepare
 from perennial_runtime.train.pipelines import build_pipeline
+from support.training import anomaly_frame, ratings_frame, text_frame
 
 pytestmark = pytest.mark.unit
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from train_support import ratings_frame
 
 from perennial_runtime.train.recommend import MatrixFactorization, precision_recall_at_k
+from support.training import ratings_frame
 
 pytestmark = pytest.mark.unit
 

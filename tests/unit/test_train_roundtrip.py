@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 import pytest
-from train_support import anomaly_frame, ratings_frame, text_frame, train_direct
 
 from perennial_runtime import contract
 from perennial_runtime.train import persist
 from perennial_runtime.train.onnx_export import feeds
+from support.training import anomaly_frame, ratings_frame, text_frame, train_direct
 
 pytestmark = pytest.mark.unit
 

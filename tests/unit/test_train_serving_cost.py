@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 from sklearn.datasets import load_breast_cancer
-from train_support import ratings_frame
 
 from perennial_runtime.train.features import Columns, prepare
 from perennial_runtime.train.pipelines import build_pipeline
 from perennial_runtime.train.serving_cost import measure, time_calls
+from support.training import ratings_frame
 
 pytestmark = pytest.mark.unit
 

@@ -2,31 +2,45 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
-from prometheus_client import REGISTRY
+from prometheus_client import CollectorRegistry, Gauge
 
-from perennial_operator.reconcile import trainingjob as reconcile
+from perennial_operator.metrics import TrainingJobPhases
 
 pytestmark = pytest.mark.unit
 
 
-def _count(phase: str) -> float:
-    value = REGISTRY.get_sample_value("perennial_operator_trainingjobs", {"phase": phase})
-    return 0.0 if value is None else value
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
 
 
-def test_a_job_moving_on_leaves_its_old_phase_and_a_deleted_job_leaves_the_gauge() -> None:
-    uid = str(uuid.uuid4())
-    before = {p: _count(p) for p in ("Gauged", "GaugedNext")}
-    reconcile._publish_phase(uid, "Gauged")
-    assert _count("Gauged") == before["Gauged"] + 1
-    reconcile._publish_phase(uid, "GaugedNext")
-    assert _count("Gauged") == before["Gauged"]
-    assert _count("GaugedNext") == before["GaugedNext"] + 1
-    reconcile.forget_trainingjob("ns", "job", uid)
-    assert _count("GaugedNext") == before["GaugedNext"]
+@pytest.fixture
+def phases(registry: CollectorRegistry) -> TrainingJobPhases:
+    gauge = Gauge("perennial_operator_trainingjobs", "by phase", ["phase"], registry=registry)
+    return TrainingJobPhases(gauge, max_tombstones=2)
+
+
+def count(registry: CollectorRegistry, phase: str) -> float | None:
+    return registry.get_sample_value("perennial_operator_trainingjobs", {"phase": phase})
+
+
+def test_a_job_moving_on_leaves_its_old_phase_and_a_deleted_job_leaves_the_gauge(registry, phases):
+    phases.publish("a", "Training")
+    phases.publish("b", "Training")
+    assert count(registry, "Training") == 2
+    phases.publish("a", "Succeeded")
+    assert (count(registry, "Training"), count(registry, "Succeeded")) == (1, 1)
+    phases.forget("a")
+    assert (count(registry, "Training"), count(registry, "Succeeded")) == (1, 0)
     # A sync that read the job just before it was deleted and publishes afterwards.
-    reconcile._publish_phase(uid, "GaugedNext")
-    assert _count("GaugedNext") == before["GaugedNext"]
+    phases.publish("a", "Succeeded")
+    assert count(registry, "Succeeded") == 0
+
+
+def test_tombstones_are_bounded(registry, phases):
+    for uid in ("a", "b", "c"):
+        phases.forget(uid)
+    phases.publish("a", "Pending")  # the oldest tombstone went: uids are never reused anyway
+    phases.publish("c", "Pending")
+    assert count(registry, "Pending") == 1

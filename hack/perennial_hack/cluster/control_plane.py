@@ -28,6 +28,7 @@ from perennial_hack.cluster.versions import Versions
 from perennial_hack.cluster.versions import load as load_versions
 
 STAGES_FILE = Path(__file__).resolve().parent / "kwok-stages.yaml"
+KWOK_LOGS_CRD = Path(__file__).resolve().parent / "kwok-logs-crd.yaml"
 # Start order; stop goes the other way.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
@@ -232,6 +233,8 @@ class Cluster:
             "version": self.versions.kubernetes,
         }
         for component in COMPONENTS:
+            if component == "kwok":  # it watches Logs objects from the start
+                self._install_kwok_crds(self._api(state), left())
             self._start_component(component, ports, state, left())
         api = self._api(state)
         for shape in self.nodes:
@@ -244,6 +247,18 @@ class Cluster:
             left(),
             "the default ServiceAccount",
         )
+
+    def _install_kwok_crds(self, api: kubeapi.LocalApi, timeout: float) -> None:
+        crd = yaml.safe_load(KWOK_LOGS_CRD.read_text())
+        path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+        api.create(path, crd)
+
+        def established() -> bool:
+            found = api.get(f"{path}/{crd['metadata']['name']}") or {}
+            conditions = (found.get("status") or {}).get("conditions") or []
+            return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+        wait_until(established, timeout, "kwok's Logs CRD established")
 
     def _start_component(
         self, component: str, ports: flags.Ports, state: dict[str, Any], timeout: float
@@ -265,8 +280,8 @@ class Cluster:
             "kube-scheduler": ports.scheduler,
             "kwok": None,
         }[component]
-        if port is None:
-            return lambda: kubeapi.http_ok(f"http://127.0.0.1:{ports.kwok}/healthz")
+        if port is None:  # kwok serves HTTPS: it is the nodes' kubelet endpoint
+            return lambda: kubeapi.http_ok(f"https://127.0.0.1:{ports.kwok}/healthz")
         return lambda: kubeapi.http_ok(f"https://127.0.0.1:{port}/healthz")
 
     def _alive_or_fail(self, component: str, pid: int) -> bool:

@@ -148,6 +148,7 @@ def scheduler_args(p: Ports, lay: Layout) -> list[str]:
 
 
 def kwok_args(p: Ports, lay: Layout) -> list[str]:
+    cert, key = lay.cert("kwok")
     return [
         f"--kubeconfig={lay.kubeconfig('kwok')}",
         f"--config={lay.kwok_config}",
@@ -156,4 +157,14 @@ def kwok_args(p: Ports, lay: Layout) -> list[str]:
         f"--server-address=127.0.0.1:{p.kwok}",
         f"--cidr={POD_CIDR}",
         "--node-lease-duration-seconds=40",
+        # kwok's server is the nodes' kubelet API: nodes get 127.0.0.1 and kwok's port as
+        # their address and kubelet endpoint, so the API server's pods/log (kubectl logs)
+        # reaches kwok, which reads the files the local runtime names in Logs objects. The
+        # API server speaks HTTPS to kubelets (and does not verify them without
+        # --kubelet-certificate-authority): kwok serves with its client certificate.
+        "--node-ip=127.0.0.1",
+        f"--node-port={p.kwok}",
+        f"--tls-cert-file={cert}",
+        f"--tls-private-key-file={key}",
+        "--enable-crds=Logs",
     ]

@@ -117,6 +117,22 @@ class Api:
             if err.code not in (404, 409):
                 raise
 
+    def register_logs(self, namespace: str, name: str, uid: str, files: dict[str, str]) -> None:
+        """A kwok Logs object named after the pod (owned by it, so it goes with it)."""
+        owner = {"apiVersion": "v1", "kind": "Pod", "name": name, "uid": uid}
+        body = {
+            "apiVersion": "kwok.x-k8s.io/v1alpha1",
+            "kind": "Logs",
+            "metadata": {"name": name, "namespace": namespace, "ownerReferences": [owner]},
+            "spec": {
+                "logs": [
+                    {"containers": [container], "logsFile": path, "follow": True}
+                    for container, path in files.items()
+                ]
+            },
+        }
+        self.create(f"/apis/kwok.x-k8s.io/v1alpha1/namespaces/{namespace}/logs", body)
+
     def claim_pod(self, pod: dict[str, Any], key: str, owner: str) -> bool:
         """Mark the pod as run by `owner` unless another runtime has; the resourceVersion
         makes two runtimes racing for one pod end with one owner."""

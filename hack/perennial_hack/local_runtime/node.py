@@ -7,14 +7,17 @@ address of its own (and listen on 8080 next to the others) without any network s
 from __future__ import annotations
 
 import ctypes
+import datetime as dt
 import hashlib
 import os
 import signal
 import subprocess
 import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 _PR_SET_PDEATHSIG = 1
 
@@ -80,22 +83,65 @@ def _die_with_parent() -> None:
 
 
 def spawn(
-    argv: Sequence[str], env: Mapping[str, str], cwd: str, log: Path
+    argv: Sequence[str], env: Mapping[str, str], cwd: str, log: Path, cri_log: Path | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start a container's process in a session of its own (its children go with it)."""
+    """Start a container's process in a session of its own (its children go with it). Its
+    output (stdout and stderr together) goes to `log` as it is, and to `cri_log` in the CRI
+    log format, where kwok reads it for `kubectl logs`."""
     log.parent.mkdir(parents=True, exist_ok=True)
     Path(cwd).mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            list(argv),
-            env=dict(env),
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
+    proc = subprocess.Popen(
+        list(argv),
+        env=dict(env),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )
+    assert proc.stdout is not None
+    pump = threading.Thread(
+        target=_pump, args=(proc.stdout, log, cri_log), name=f"log-{log.name}", daemon=True
+    )
+    pump.start()
+    _PUMPS[proc] = pump
+    return proc
+
+
+_PUMPS: weakref.WeakKeyDictionary[subprocess.Popen[bytes], threading.Thread] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _pump(stream: IO[bytes], log: Path, cri_log: Path | None) -> None:
+    with stream, log.open("ab") as plain:
+        cri = cri_log.open("ab") if cri_log is not None else None
+        try:
+            for line in iter(stream.readline, b""):
+                plain.write(line)
+                plain.flush()
+                if cri is not None:
+                    cri.write(cri_line(line, dt.datetime.now(dt.UTC)))
+                    cri.flush()
+        finally:
+            if cri is not None:
+                cri.close()
+
+
+def cri_line(line: bytes, when: dt.datetime) -> bytes:
+    """One line as a container runtime logs it: `<RFC 3339 nano> <stream> <F|P> <text>`,
+    F for a full line, P for a part (output that ended without a newline)."""
+    tag = b"F" if line.endswith(b"\n") else b"P"
+    stamp = when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000Z").encode()
+    return stamp + b" stdout " + tag + b" " + line.rstrip(b"\n") + b"\n"
+
+
+def drain(proc: subprocess.Popen[bytes], timeout_s: float = 5.0) -> None:
+    """Wait until the ended process's output is all in its log files."""
+    pump = _PUMPS.get(proc)
+    if pump is not None:
+        pump.join(timeout_s)
 
 
 def exit_code(returncode: int) -> int:

@@ -45,6 +45,11 @@ class ContainerPlan:
     probe: HttpProbe | None = None
     refused: str | None = None  # why it cannot run here (then argv is empty)
 
+    @property
+    def cri_log(self) -> Path:
+        """The same output in the CRI log format, which kwok serves as the pod's log."""
+        return self.log.with_name(f"{self.name}.cri.log")
+
 
 @dataclass(frozen=True)
 class PodPlan:

@@ -44,6 +44,10 @@ class PodApi(Protocol):
 
     def delete_pod_now(self, namespace: str, name: str, uid: str | None = None) -> None: ...
 
+    def register_logs(self, namespace: str, name: str, uid: str, files: dict[str, str]) -> None:
+        """Tell kwok which file holds each container's log (so `kubectl logs` works)."""
+        ...
+
 
 @dataclass
 class _Probe:
@@ -133,6 +137,7 @@ class PodWorker(threading.Thread):
             return
         for note in plan.notes:
             log.info("%s/%s: %s", self.ns, self.pod_name, note)
+        self._register_logs(plan)
         self.run_state.sandbox = True
         self._patch()
         for index, container in enumerate(plan.init):
@@ -158,6 +163,13 @@ class PodWorker(threading.Thread):
                 self._patch()
                 self._stop_event.wait(MOUNT_RETRY_S)
         return None
+
+    def _register_logs(self, plan: PodPlan) -> None:
+        files = {c.name: str(c.cri_log) for c in (*plan.init, *plan.main)}
+        try:
+            self.api.register_logs(self.ns, self.pod_name, self.uid, files)
+        except (OSError, RuntimeError) as err:  # logs are a convenience: never fail the pod
+            log.warning("%s/%s: container logs not registered: %s", self.ns, self.pod_name, err)
 
     def _run_init(self, plan: ContainerPlan, run: ContainerRun) -> bool:
         """Run one init container to completion (restarting it unless the policy is Never);
@@ -217,7 +229,9 @@ class PodWorker(threading.Thread):
             log.warning("%s/%s: refusing %s: %s", self.ns, self.pod_name, plan.name, plan.refused)
             run.end(128, plan.refused, now_iso(), reason="StartError")
         else:
-            self._procs[plan.name] = node.spawn(plan.argv, plan.env, plan.cwd, plan.log)
+            self._procs[plan.name] = node.spawn(
+                plan.argv, plan.env, plan.cwd, plan.log, plan.cri_log
+            )
             self._plans[plan.name] = plan
             log.info(
                 "%s/%s: started %s: %s", self.ns, self.pod_name, plan.name, " ".join(plan.argv)
@@ -237,6 +251,7 @@ class PodWorker(threading.Thread):
         if proc is None or proc.poll() is None:
             return False
         code = node.exit_code(proc.returncode)
+        node.drain(proc)  # FallbackToLogsOnError reads the log's tail
         message = termination_message(
             plan.termination_log, plan.log, exit_code=code, fallback_to_logs=plan.fallback_to_logs
         )

@@ -6,9 +6,10 @@ It takes pods annotated perennial.dev/runtime=local and kwok.x-k8s.io/status=cus
 leaves their status to us) once the scheduler has bound them to a node, and for each one:
 gives it a loopback address of its own (127.B.x.y, B fixed by the state folder), lays its
 volumes out under DIR, runs its init containers in order and then its containers from this
-Python environment's bin folder, probes readiness, and patches the pod's status as a kubelet would. When a pod is
-deleted its processes get SIGTERM, the grace period, then SIGKILL, and the deletion is
-confirmed. SIGTERM or SIGINT stops every process it started. See docs/local-runtime.md.
+Python environment's bin folder, probes readiness, and patches the pod's status as a kubelet
+would. When a pod is deleted its processes get SIGTERM, the grace period, then SIGKILL, and
+the deletion is confirmed. SIGTERM or SIGINT stops every process it started. See
+docs/local-runtime.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Group, version, kinds and the labels every child carries."""
+"""Group, version, kinds, and every label and annotation the operator reads or writes."""
 
 from __future__ import annotations
 
@@ -23,6 +23,20 @@ LABEL_TRAININGJOB_UID: Final = f"{GROUP}/trainingjob-uid"
 LABEL_MODEL: Final = f"{GROUP}/model"
 LABEL_INFERENCESERVICE: Final = f"{GROUP}/inferenceservice"
 LABEL_COMPUTEPOOL: Final = f"{GROUP}/compute-pool"
+# InferenceService pods: which track (stable, canary) and which model version they run.
+LABEL_TRACK: Final = f"{GROUP}/track"
+LABEL_MODEL_VERSION: Final = f"{GROUP}/model-version"
+LABEL_RETRAINPOLICY: Final = f"{GROUP}/retrainpolicy"
+# One value per trigger: a restarted operator finds the job of a recorded trigger by it.
+LABEL_TRIGGER: Final = f"{GROUP}/retrain-trigger"
+# On a RetrainPolicy's newData probe Job and its pod: the Job's name, so the pod is found by it.
+LABEL_PROBE: Final = f"{GROUP}/newdata-probe"
+LABEL_GPU_TYPE: Final = f"{GROUP}/gpu-type"
+
+ANNOTATION_RETRAIN_REASON: Final = f"{GROUP}/retrain-reason"
+# ComputePool nodes: when the node was first seen idle, and that we (not a human) cordoned it.
+ANNOTATION_IDLE_SINCE: Final = f"{GROUP}/idle-since"
+ANNOTATION_CORDONED_FOR_REMOVAL: Final = f"{GROUP}/cordoned-for-removal"
 
 
 def child_labels(kind: str, name: str) -> dict[str, str]:

@@ -4,6 +4,7 @@ import the runtime (import-linter). tests/unit/test_api_runtime_contract.py keep
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Final
 
 from perennial_operator.api import conditions
@@ -21,9 +22,11 @@ PERMANENT_EXIT_CODES: Final = frozenset(
 )
 
 # Exit code -> the reason the TrainingJob fails with (none of these is retried).
-PERMANENT_FAILURE_REASONS: Final = {
-    EXIT_BAD_SPEC: conditions.BAD_SPEC,
-    EXIT_DATA_INVALID: conditions.DATA_VALIDATION_FAILED,
-    EXIT_DATASET_UNAVAILABLE: conditions.DATASET_UNAVAILABLE,
-    EXIT_BUDGET_TOO_SMALL: conditions.BUDGET_TOO_SMALL,
-}
+PERMANENT_FAILURE_REASONS: Final = MappingProxyType(
+    {
+        EXIT_BAD_SPEC: conditions.BAD_SPEC,
+        EXIT_DATA_INVALID: conditions.DATA_VALIDATION_FAILED,
+        EXIT_DATASET_UNAVAILABLE: conditions.DATASET_UNAVAILABLE,
+        EXIT_BUDGET_TOO_SMALL: conditions.BUDGET_TOO_SMALL,
+    }
+)

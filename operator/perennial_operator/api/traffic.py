@@ -3,6 +3,7 @@ the API it speaks, the field manager it writes as, its condition type and reason
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 GATEWAY_GROUP: Final = "gateway.networking.k8s.io"
@@ -30,3 +31,12 @@ WAITING_FOR_HTTPROUTE: Final = "WaitingForHTTPRoute"
 
 # Event reason when the operator changed the route's weights
 TRAFFIC_SHIFTED: Final = "TrafficShifted"
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One weight of the route: the role Service of a track (api/tracks.py)."""
+
+    role: str  # stable | canary
+    version: int | None  # what the role's Service selects; None: the stable Deployment's pods
+    weight: int

@@ -1,10 +1,10 @@
-"""Pieces every child builder shares: owner references, names, security contexts."""
+"""Pieces every child builder shares: owner references, security contexts, resources."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
+from perennial_operator.api.computepool import GPU_RESOURCE
 from perennial_operator.api.group import API_VERSION
 
 RUNTIME_UID = 65532  # the non-root user of the runtime image
@@ -20,16 +20,6 @@ def owner_reference(owner: dict[str, Any]) -> dict[str, Any]:
         "controller": True,
         "blockOwnerDeletion": True,
     }
-
-
-def child_name(owner_name: str, suffix: str, limit: int = 63) -> str:
-    """A deterministic child name; long owners get a short hash so names stay unique."""
-    name = f"{owner_name}-{suffix}"
-    if len(name) <= limit:
-        return name
-    digest = hashlib.sha256(owner_name.encode()).hexdigest()[:8]
-    keep = limit - len(suffix) - len(digest) - 2
-    return f"{owner_name[:keep].rstrip('-')}-{digest}-{suffix}"
 
 
 def restricted_pod_security() -> dict[str, Any]:
@@ -60,6 +50,6 @@ def resource_requirements(resources: dict[str, Any], gpu: int) -> dict[str, Any]
     limits: dict[str, str] = {"memory": requests["memory"]}
     if gpu > 0:
         # Extended resources must be equal in requests and limits.
-        requests["nvidia.com/gpu"] = str(gpu)
-        limits["nvidia.com/gpu"] = str(gpu)
+        requests[GPU_RESOURCE] = str(gpu)
+        limits[GPU_RESOURCE] = str(gpu)
     return {"requests": requests, "limits": limits}

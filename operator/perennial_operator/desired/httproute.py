@@ -1,7 +1,7 @@
 """An InferenceService's side of a Gateway API HTTPRoute (spec.rollout.httpRoute). Pure.
 
 - The Services the route's weights point at: `<name>-stable` and `<name>-canary`, owned by
-  the InferenceService; which version each selects is decided in decide/traffic.py.
+  the InferenceService; which version each selects is decided in decide/ (traffic).
 - The change to the user's route: a JSON patch (RFC 6902) that replaces `backendRefs` of
   exactly the rules that point at one of this InferenceService's Services (`<name>`,
   `<name>-stable`, `<name>-canary`). Each replace is guarded by a `test` of the list as it
@@ -23,13 +23,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from perennial_operator.api.group import LABEL_INFERENCESERVICE, child_labels
-from perennial_operator.decide.traffic import CANARY_ROLE, STABLE_ROLE, Backend
-from perennial_operator.desired.common import child_name, owner_reference
-from perennial_operator.desired.inferenceservice import LABEL_MODEL_VERSION, LABEL_TRACK, STABLE
+from perennial_operator.api.group import (
+    LABEL_INFERENCESERVICE,
+    LABEL_MODEL_VERSION,
+    LABEL_TRACK,
+    child_labels,
+)
+from perennial_operator.api.names import child_name
+from perennial_operator.api.tracks import STABLE, TRACKS
+from perennial_operator.api.traffic import Backend
+from perennial_operator.desired.common import owner_reference
 
 SERVICE_PORT = 80
-ROLES = (STABLE_ROLE, CANARY_ROLE)
+ROLES = TRACKS  # one role Service per track
 
 
 def role_service_name(isvc: Mapping[str, Any], role: str) -> str:
@@ -121,8 +127,10 @@ def route_patch(
         new = old[: ours[0]] + mine + rest
         if [_normal(r, namespace) for r in new] != [_normal(r, namespace) for r in old]:
             path = f"/spec/rules/{index}/backendRefs"
-            ops += [{"op": "test", "path": path, "value": old},
-                    {"op": "replace", "path": path, "value": new}]  # fmt: skip
+            ops += [
+                {"op": "test", "path": path, "value": old},
+                {"op": "replace", "path": path, "value": new},
+            ]
     return ops if found else None
 
 

@@ -11,10 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from perennial_operator.api.group import GROUP, LABEL_INFERENCESERVICE, LABEL_MODEL, child_labels
+from perennial_operator.api.group import (
+    LABEL_INFERENCESERVICE,
+    LABEL_MODEL,
+    LABEL_MODEL_VERSION,
+    LABEL_TRACK,
+    child_labels,
+)
+from perennial_operator.api.names import SERVER_CONTAINER, child_name
+from perennial_operator.api.tracks import STABLE
 from perennial_operator.config import OperatorConfig
 from perennial_operator.desired.common import (
-    child_name,
     owner_reference,
     resource_requirements,
     restricted_container_security,
@@ -22,13 +29,8 @@ from perennial_operator.desired.common import (
 )
 from perennial_operator.desired.placement import Placement
 
-STABLE = "stable"
-CANARY = "canary"
-LABEL_TRACK = f"{GROUP}/track"
-LABEL_MODEL_VERSION = f"{GROUP}/model-version"
 SERVE_PORT = 8080
 PVC_ROOT = "/mnt/pvc"
-CONTAINER = "server"
 RPS_METRIC = "perennial_requests_per_second"  # served by a custom-metrics adapter
 
 
@@ -93,7 +95,7 @@ def _container(
     resources = spec.get("resources") or {}
     gpus = placement.gpus_for(int(resources.get("gpu", 0) or 0))
     return {
-        "name": CONTAINER,
+        "name": SERVER_CONTAINER,
         "image": str(spec.get("image") or config.runtime_image),
         "args": _args(isvc, mv),
         "ports": [{"name": "http", "containerPort": SERVE_PORT, "protocol": "TCP"}],
@@ -115,9 +117,12 @@ def _container(
 
 
 def _pod_template(
-    isvc: dict[str, Any], track: str, mv: dict[str, Any], config: OperatorConfig,
+    isvc: dict[str, Any],
+    track: str,
+    mv: dict[str, Any],
+    config: OperatorConfig,
     placement: Placement,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     labels = {
         **child_labels("InferenceService", isvc["metadata"]["name"]),
         **selector(isvc, track),
@@ -151,18 +156,24 @@ def _pod_template(
 
 
 def deployment(
-    isvc: dict[str, Any], track: str, mv: dict[str, Any], replicas: int | None,
-    config: OperatorConfig, placement: Placement,
-) -> dict[str, Any]:  # fmt: skip
+    isvc: dict[str, Any],
+    track: str,
+    mv: dict[str, Any],
+    replicas: int | None,
+    config: OperatorConfig,
+    placement: Placement,
+) -> dict[str, Any]:
     """`replicas=None` leaves spec.replicas out of our apply, so an HPA can own it."""
     template = _pod_template(isvc, track, mv, config, placement)
     spec: dict[str, Any] = {
         "selector": {"matchLabels": selector(isvc, track)},
-        "strategy": {"type": "RollingUpdate",
-                     "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}},
+        "strategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"},
+        },
         "revisionHistoryLimit": 3,
         "template": template,
-    }  # fmt: skip
+    }
     if replicas is not None:
         spec["replicas"] = replicas
     return {

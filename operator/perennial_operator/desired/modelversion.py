@@ -14,7 +14,7 @@ from perennial_operator.api.group import (
     MANAGED_BY,
     MANAGED_BY_VALUE,
 )
-from perennial_operator.decide.registry import modelversion_name
+from perennial_operator.api.names import modelversion_name
 
 
 def _signature(raw: Any) -> dict[str, Any]:

@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import copy
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from perennial_operator.api.group import API_VERSION, GROUP, child_labels
-from perennial_operator.desired.common import child_name, owner_reference
+from perennial_operator.api.group import (
+    ANNOTATION_RETRAIN_REASON,
+    API_VERSION,
+    LABEL_RETRAINPOLICY,
+    LABEL_TRIGGER,
+    child_labels,
+)
+from perennial_operator.api.names import retrain_trainingjob_name
+from perennial_operator.desired.common import owner_reference
 
 KIND = "RetrainPolicy"
-LABEL_RETRAINPOLICY = f"{GROUP}/retrainpolicy"
-# One value per trigger: a restarted operator finds the job of a recorded trigger by it.
-LABEL_TRIGGER = f"{GROUP}/retrain-trigger"
-
-
-def trigger_id(when: dt.datetime) -> str:
-    """The trigger's time as digits: usable in a name and a label value, sortable."""
-    return when.astimezone(dt.UTC).strftime("%Y%m%d%H%M%S")
-
-
-def trainingjob_name(policy_name: str, trigger: str) -> str:
-    return child_name(policy_name, trigger)
 
 
 def trainingjob_for(
@@ -38,10 +32,10 @@ def trainingjob_for(
         "apiVersion": API_VERSION,
         "kind": "TrainingJob",
         "metadata": {
-            "name": trainingjob_name(meta["name"], trigger),
+            "name": retrain_trainingjob_name(meta["name"], trigger),
             "namespace": meta["namespace"],
             "labels": labels,
-            "annotations": {f"{GROUP}/retrain-reason": reason},
+            "annotations": {ANNOTATION_RETRAIN_REASON: reason},
             "ownerReferences": [owner_reference(dict(policy))],
         },
         "spec": spec,

@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from perennial_operator.api.group import GROUP, child_labels
+from perennial_operator.api.group import LABEL_PROBE, child_labels
+from perennial_operator.api.names import PROBE_CONTAINER, child_name
 from perennial_operator.config import OperatorConfig
 from perennial_operator.desired.common import (
-    child_name,
     owner_reference,
     resource_requirements,
     restricted_pod_security,
@@ -35,9 +35,6 @@ from perennial_operator.desired.trainingjob import (
     spec_configmap,
 )
 
-CONTAINER = "fingerprint"
-# On the probe Job and its pod: the Job's name, so the pod is found by it.
-LABEL_PROBE = f"{GROUP}/newdata-probe"
 PROBE_CPU = "100m"  # hashing is I/O; memory is what parsing the data takes (the template's)
 TTL_SECONDS = 600  # a finished probe stays this long for `kubectl logs`, then goes
 # A probe only reads and hashes: one stuck pending must not hold the next poll for the
@@ -47,11 +44,6 @@ PROBE_DEADLINE_SECONDS = 900
 
 def configmap_name(policy_name: str) -> str:
     return child_name(policy_name, "newdata")
-
-
-def probe_job_name(policy_name: str, probe_id: str) -> str:
-    """`probe_id` is the start time as digits (desired.retrainpolicy.trigger_id)."""
-    return child_name(policy_name, f"newdata-{probe_id}")
 
 
 def probe_selector(job_name: str) -> str:
@@ -84,7 +76,7 @@ def probe_job(policy: Mapping[str, Any], name: str, config: OperatorConfig) -> d
     )
     args = ["perennial-train", "fingerprint", "-f", f"{SPEC_DIR}/{SPEC_FILE}"]
     container = runtime_container(
-        CONTAINER, args, data_image(template, config), resources, pod_mounts(claims)
+        PROBE_CONTAINER, args, data_image(template, config), resources, pod_mounts(claims)
     )
     labels = _labels(meta["name"], name)
     pod_meta: dict[str, Any] = {"labels": labels}

@@ -12,9 +12,9 @@ import yaml
 
 from perennial_operator.api import runtime_contract as rc
 from perennial_operator.api.group import API_VERSION, LABEL_TRAININGJOB_UID, child_labels
+from perennial_operator.api.names import TRAIN_CONTAINER, VALIDATE_CONTAINER, child_name
 from perennial_operator.config import OperatorConfig
 from perennial_operator.desired.common import (
-    child_name,
     owner_reference,
     resource_requirements,
     restricted_container_security,
@@ -25,8 +25,6 @@ from perennial_operator.desired.placement import Placement
 SPEC_DIR = "/etc/perennial"
 SPEC_FILE = "trainingjob.yaml"
 PVC_ROOT = "/mnt/pvc"  # the runtime resolves pvc://<claim>/<path> under this root
-VALIDATE_CONTAINER = "validate"
-TRAIN_CONTAINER = "train"
 
 
 def configmap_name(tj: dict[str, Any]) -> str:

@@ -3,17 +3,17 @@
 from perennial_operator.handlers import (
     computepool,
     inferenceservice,
-    lifecycle,
     modelversion,
     retrainpolicy,
+    startup,
     trainingjob,
 )
 
-__all__ = [
+__all__ = (
     "computepool",
     "inferenceservice",
-    "lifecycle",
     "modelversion",
     "retrainpolicy",
+    "startup",
     "trainingjob",
-]
+)

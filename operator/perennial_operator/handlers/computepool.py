@@ -15,14 +15,16 @@ from typing import Any
 import kopf
 
 from perennial_operator.api.group import COMPUTEPOOLS, GROUP, VERSION
-from perennial_operator.decide.computepool_demand import selects_pool, unschedulable_since
+from perennial_operator.decide.computepool.demand import selects_pool, unschedulable_since
 from perennial_operator.reconcile.computepool import sync_computepool
 
 BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)  # after consecutive failures, as kopf's errors
 
 
 @dataclass
-class _Pool:
+class PoolLoop:
+    """What the pod handler needs of a running pool loop: its pool, its nodes, its wake-up."""
+
     loop: asyncio.AbstractEventLoop
     body: kopf.Body  # kopf keeps a daemon's body current
     wake_event: asyncio.Event = field(default_factory=asyncio.Event)
@@ -33,10 +35,18 @@ class _Pool:
         self.loop.call_soon_threadsafe(self.wake_event.set)
 
 
-_pools: dict[str, _Pool] = {}
+class PoolLoops(dict[str, PoolLoop]):
+    """The running loops by pool name; made at start-up, used on the event loop only."""
 
 
-def _delay(resync: float, recheck: float | None, failures: int) -> float:
+@kopf.on.startup()
+def computepool_loops(memo: kopf.Memo, **_: Any) -> None:
+    memo.computepool_loops = PoolLoops()
+
+
+def loop_delay(resync: float, recheck: float | None, failures: int) -> float:
+    """How long a loop sleeps unless woken: backoff after failures, else until the next idle
+    node is due, never longer than the resync."""
     if failures:
         return BACKOFF[min(failures, len(BACKOFF)) - 1]
     return min(resync, recheck) if recheck is not None else resync
@@ -44,10 +54,15 @@ def _delay(resync: float, recheck: float | None, failures: int) -> float:
 
 @kopf.daemon(GROUP, VERSION, COMPUTEPOOLS, cancellation_timeout=10)
 async def computepool_loop(
-    name: str, body: kopf.Body, stopped: kopf.DaemonStopped, memo: kopf.Memo,
-    logger: kopf.Logger, **_: Any,
-) -> None:  # fmt: skip
-    pool = _pools[name] = _Pool(asyncio.get_running_loop(), body)
+    name: str,
+    body: kopf.Body,
+    stopped: kopf.DaemonStopped,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **_: Any,
+) -> None:
+    loops: PoolLoops = memo.computepool_loops
+    pool = loops[name] = PoolLoop(asyncio.get_running_loop(), body)
     failures = 0
     try:
         while not stopped:
@@ -61,19 +76,19 @@ async def computepool_loop(
             except Exception as exc:  # an API outage or a bug: log, back off, never die
                 failures += 1
                 logger.exception("ComputePool %s: reconcile failed: %s", name, exc)
-            delay = _delay(memo.config.computepool_resync_seconds, recheck, failures)
+            delay = loop_delay(memo.config.computepool_resync_seconds, recheck, failures)
             try:
                 await asyncio.wait_for(pool.wake_event.wait(), timeout=delay)
             except TimeoutError:
                 pass
     finally:
-        if _pools.get(name) is pool:
-            del _pools[name]
+        if loops.get(name) is pool:
+            del loops[name]
 
 
 @kopf.on.event(GROUP, VERSION, COMPUTEPOOLS)
-async def computepool_changed(name: str, body: kopf.Body, **_: Any) -> None:
-    pool = _pools.get(name)
+async def computepool_changed(name: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    pool = memo.computepool_loops.get(name)
     generation = int(body.metadata.get("generation") or 0)
     if pool and generation != pool.generation:  # spec edits, not our own status writes
         pool.generation = generation
@@ -81,10 +96,11 @@ async def computepool_changed(name: str, body: kopf.Body, **_: Any) -> None:
 
 
 @kopf.on.event("", "v1", "pods")
-async def pod_changed(body: kopf.Body, event: kopf.RawEvent, **_: Any) -> None:
+async def pod_changed(body: kopf.Body, event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     pod: dict[str, Any] = dict(body)
+    loops: PoolLoops = memo.computepool_loops
     if unschedulable_since(pod) is not None:
-        for pool in list(_pools.values()):
+        for pool in list(loops.values()):
             if selects_pool(pod, dict(pool.body)):
                 pool.wake()
         return
@@ -92,6 +108,6 @@ async def pod_changed(body: kopf.Body, event: kopf.RawEvent, **_: Any) -> None:
     phase = (pod.get("status") or {}).get("phase")
     if node and (event.get("type") == "DELETED" or phase in ("Succeeded", "Failed")):
         # A pod left a node: that node may have just become idle.
-        for pool in list(_pools.values()):
+        for pool in list(loops.values()):
             if node in pool.nodes:
                 pool.wake()

@@ -12,6 +12,8 @@ kopf logs that it cannot watch httproutes, and picks them up once they are insta
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import kopf
@@ -27,20 +29,28 @@ from perennial_operator.api.group import (
     VERSION,
 )
 from perennial_operator.api.traffic import GATEWAY_GROUP, GATEWAY_VERSION, HTTPROUTES
+from perennial_operator.decide.monitoring.drift import drift_due
 from perennial_operator.k8s.errors import as_kopf_errors
 from perennial_operator.k8s.scrape import PodProfileSource
-from perennial_operator.reconcile.inferenceservice import sync_inferenceservice
-from perennial_operator.reconcile.inferenceservice_drift import drift_due, measure_drift
+from perennial_operator.reconcile.inferenceservice.drift import measure_drift
+from perennial_operator.reconcile.inferenceservice.sync import sync_inferenceservice
 
 ISVC = (GROUP, VERSION, INFERENCESERVICES)
-CHILDREN: dict[str, Any] = {MANAGED_BY: MANAGED_BY_VALUE, LABEL_INFERENCESERVICE: kopf.PRESENT}
-_profiles = PodProfileSource()
+CHILDREN: Mapping[str, Any] = MappingProxyType(
+    {MANAGED_BY: MANAGED_BY_VALUE, LABEL_INFERENCESERVICE: kopf.PRESENT}
+)
+
+
+@kopf.on.startup()
+def drift_references(memo: kopf.Memo, **_: Any) -> None:
+    # Each model's drift reference (profile.json) is fetched once per process.
+    memo.drift_references = PodProfileSource()
 
 
 def _sync(memo: kopf.Memo, namespace: str | None, name: str) -> None:
     assert namespace  # InferenceService is namespaced
     with as_kopf_errors(f"InferenceService {namespace}/{name}"):
-        sync_inferenceservice(memo.kube, namespace, name, memo.config)
+        sync_inferenceservice(memo.kube, namespace, name, memo.config, memo.locks)
 
 
 def _sync_quietly(memo: kopf.Memo, namespace: str | None, name: str, logger: Any) -> None:
@@ -76,14 +86,14 @@ def inferenceservices_by_computepool(
 @kopf.on.resume(*ISVC)
 @kopf.on.create(*ISVC)
 @kopf.on.update(*ISVC)
-def reconcile_inferenceservice(namespace: str | None, name: str, memo: kopf.Memo,
-                               **_: Any) -> None:  # fmt: skip
+def reconcile_inferenceservice(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
     _sync(memo, namespace, name)
 
 
 @kopf.on.event(GROUP, VERSION, MODELVERSIONS)
-def modelversion_changed(namespace: str | None, spec: kopf.Spec, memo: kopf.Memo,
-                         logger: kopf.Logger, **kwargs: Any) -> None:  # fmt: skip
+def modelversion_changed(
+    namespace: str | None, spec: kopf.Spec, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any
+) -> None:
     """A version appeared, became Ready, changed stage or was rejected: re-resolve."""
     index: kopf.Index[tuple[str, str], str] = kwargs["inferenceservices_by_model"]
     for name in index.get((str(namespace), str(spec.get("model"))), []):
@@ -91,8 +101,9 @@ def modelversion_changed(namespace: str | None, spec: kopf.Spec, memo: kopf.Memo
 
 
 @kopf.on.event(GATEWAY_GROUP, GATEWAY_VERSION, HTTPROUTES)
-def httproute_changed(namespace: str | None, name: str, memo: kopf.Memo, logger: kopf.Logger,
-                      **kwargs: Any) -> None:  # fmt: skip
+def httproute_changed(
+    namespace: str | None, name: str, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any
+) -> None:
     """A user created, edited or deleted a route a service steers (or we patched it)."""
     index: kopf.Index[tuple[str, str], str] = kwargs["inferenceservices_by_httproute"]
     for service in index.get((str(namespace), str(name)), []):
@@ -100,8 +111,9 @@ def httproute_changed(namespace: str | None, name: str, memo: kopf.Memo, logger:
 
 
 @kopf.on.event(GROUP, VERSION, COMPUTEPOOLS)
-def computepool_changed_for_services(name: str, memo: kopf.Memo, logger: kopf.Logger,
-                                     **kwargs: Any) -> None:  # fmt: skip
+def computepool_changed_for_services(
+    name: str, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any
+) -> None:
     """A pool a service names was created, changed or deleted: re-place its pods."""
     index: kopf.Index[str, tuple[str, str]] = kwargs["inferenceservices_by_computepool"]
     for namespace, service in index.get(name, []):
@@ -109,8 +121,7 @@ def computepool_changed_for_services(name: str, memo: kopf.Memo, logger: kopf.Lo
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=CHILDREN)
-def deployment_changed(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger,
-                       **_: Any) -> None:  # fmt: skip
+def deployment_changed(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     owner = body.metadata.labels.get(LABEL_INFERENCESERVICE)
     if owner:
         _sync_quietly(memo, body.metadata.namespace, owner, logger)
@@ -122,14 +133,15 @@ def drive_rollout(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -
 
 
 @kopf.timer(*ISVC, interval=30, initial_delay=5)
-def resync_inferenceservice(namespace: str | None, name: str, memo: kopf.Memo,
-                            **_: Any) -> None:  # fmt: skip
+def resync_inferenceservice(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
     _sync(memo, namespace, name)
 
 
 @kopf.timer(*ISVC, interval=10, initial_delay=10)
 def measure_inferenceservice_drift(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    isvc = dict(body)
-    if drift_due(isvc, time.time()):
+    """`memo` is this service's own: it keeps the last attempt, even one that found no data."""
+    isvc, now = dict(body), time.time()
+    if drift_due(isvc, now, memo.get("drift_attempted", 0.0)):
+        memo.drift_attempted = now
         with as_kopf_errors(f"InferenceService {body.metadata.namespace}/{body.metadata.name}"):
-            measure_drift(memo.kube, isvc, memo.config, _profiles)
+            measure_drift(memo.kube, isvc, memo.config, memo.drift_references)

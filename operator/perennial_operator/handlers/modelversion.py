@@ -1,4 +1,4 @@
-"""ModelVersion triggers: status on every change, stage changes, and an index by model."""
+"""ModelVersion triggers: status on every change, and stage changes."""
 
 from __future__ import annotations
 
@@ -9,21 +9,6 @@ import kopf
 from perennial_operator.api.group import GROUP, MODELVERSIONS, VERSION
 from perennial_operator.k8s.errors import as_kopf_errors
 from perennial_operator.reconcile.modelversion import stage_changed, sync_modelversion
-
-
-@kopf.index(GROUP, VERSION, MODELVERSIONS)
-def modelversions_by_model(
-    namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any
-) -> dict[tuple[str, str], dict[str, Any]]:
-    """(namespace, model) -> small summaries; the InferenceService resolver reads this."""
-    return {
-        (str(namespace), str(spec.get("model"))): {
-            "name": name,
-            "version": int(spec.get("version", 0)),
-            "stage": spec.get("stage", "None"),
-            "phase": status.get("phase"),
-        }
-    }
 
 
 @kopf.on.resume(GROUP, VERSION, MODELVERSIONS)

@@ -5,6 +5,8 @@ or live-metric write at once)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import kopf
@@ -12,26 +14,28 @@ import kopf
 from perennial_operator.api.group import (
     GROUP,
     INFERENCESERVICES,
+    LABEL_PROBE,
+    LABEL_RETRAINPOLICY,
     MANAGED_BY,
     MANAGED_BY_VALUE,
     RETRAINPOLICIES,
     TRAININGJOBS,
     VERSION,
 )
-from perennial_operator.desired.retrainpolicy import LABEL_RETRAINPOLICY
-from perennial_operator.desired.retrainpolicy_newdata import LABEL_PROBE
 from perennial_operator.k8s.errors import as_kopf_errors
 from perennial_operator.reconcile.retrainpolicy import sync_retrainpolicy
 
 RP = (GROUP, VERSION, RETRAINPOLICIES)
-CHILDREN: dict[str, Any] = {MANAGED_BY: MANAGED_BY_VALUE, LABEL_RETRAINPOLICY: kopf.PRESENT}
-PROBES: dict[str, Any] = {**CHILDREN, LABEL_PROBE: kopf.PRESENT}
+CHILDREN: Mapping[str, Any] = MappingProxyType(
+    {MANAGED_BY: MANAGED_BY_VALUE, LABEL_RETRAINPOLICY: kopf.PRESENT}
+)
+PROBES: Mapping[str, Any] = MappingProxyType({**CHILDREN, LABEL_PROBE: kopf.PRESENT})
 
 
 def _sync(memo: kopf.Memo, namespace: str | None, name: str) -> None:
     assert namespace  # RetrainPolicy is namespaced
     with as_kopf_errors(f"RetrainPolicy {namespace}/{name}"):
-        sync_retrainpolicy(memo.kube, namespace, name, memo.config)
+        sync_retrainpolicy(memo.kube, namespace, name, memo.config, memo.locks)
 
 
 def _sync_quietly(memo: kopf.Memo, namespace: str | None, name: str, logger: Any) -> None:
@@ -51,20 +55,17 @@ def retrainpolicies_by_service(
 @kopf.on.resume(*RP)
 @kopf.on.create(*RP)
 @kopf.on.update(*RP)
-def reconcile_retrainpolicy(namespace: str | None, name: str, memo: kopf.Memo,
-                            **_: Any) -> None:  # fmt: skip
+def reconcile_retrainpolicy(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
     _sync(memo, namespace, name)
 
 
 @kopf.timer(*RP, interval=10, initial_delay=2)
-def resync_retrainpolicy(namespace: str | None, name: str, memo: kopf.Memo,
-                         **_: Any) -> None:  # fmt: skip
+def resync_retrainpolicy(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
     _sync(memo, namespace, name)
 
 
 @kopf.on.event(GROUP, VERSION, TRAININGJOBS, labels=CHILDREN)
-def trainingjob_changed(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger,
-                        **_: Any) -> None:  # fmt: skip
+def trainingjob_changed(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     owner = body.metadata.labels.get(LABEL_RETRAINPOLICY)
     if owner:
         _sync_quietly(memo, body.metadata.namespace, owner, logger)
@@ -78,8 +79,9 @@ def probe_changed(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: An
 
 
 @kopf.on.event(GROUP, VERSION, INFERENCESERVICES)
-def inferenceservice_changed(namespace: str | None, name: str, memo: kopf.Memo,
-                             logger: kopf.Logger, **kwargs: Any) -> None:  # fmt: skip
+def inferenceservice_changed(
+    namespace: str | None, name: str, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any
+) -> None:
     index: kopf.Index[tuple[str, str], str] = kwargs["retrainpolicies_by_service"]
     for policy in index.get((str(namespace), name), []):
         _sync_quietly(memo, namespace, policy, logger)

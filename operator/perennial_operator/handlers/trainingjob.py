@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import kopf
@@ -15,12 +17,24 @@ from perennial_operator.api.group import (
     VERSION,
 )
 from perennial_operator.k8s.errors import as_kopf_errors
-from perennial_operator.reconcile.trainingjob import forget_trainingjob, sync_trainingjob
+from perennial_operator.metrics import TrainingJobPhases
+from perennial_operator.reconcile.trainingjob import sync_trainingjob
 
-CHILDREN: dict[str, Any] = {
-    MANAGED_BY: MANAGED_BY_VALUE,
-    LABEL_TRAININGJOB: kopf.PRESENT,
-}
+CHILDREN: Mapping[str, Any] = MappingProxyType(
+    {MANAGED_BY: MANAGED_BY_VALUE, LABEL_TRAININGJOB: kopf.PRESENT}
+)
+
+
+@kopf.on.startup()
+def trainingjob_phases(memo: kopf.Memo, **_: Any) -> None:
+    memo.trainingjob_phases = TrainingJobPhases()
+
+
+def _sync(memo: kopf.Memo, namespace: str, name: str) -> None:
+    with as_kopf_errors(f"TrainingJob {namespace}/{name}"):
+        sync_trainingjob(
+            memo.kube, namespace, name, memo.config, memo.locks, memo.trainingjob_phases
+        )
 
 
 @kopf.on.resume(GROUP, VERSION, TRAININGJOBS)
@@ -28,15 +42,14 @@ CHILDREN: dict[str, Any] = {
 @kopf.on.update(GROUP, VERSION, TRAININGJOBS)
 def reconcile_trainingjob(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
     assert namespace  # TrainingJob is namespaced
-    with as_kopf_errors(f"TrainingJob {namespace}/{name}"):
-        sync_trainingjob(memo.kube, namespace, name, memo.config)
+    _sync(memo, namespace, name)
 
 
 @kopf.on.event(GROUP, VERSION, TRAININGJOBS)
-def trainingjob_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+def trainingjob_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     # No finalizer (deletion must never wait on the operator): the DELETED event is enough.
-    if event.get("type") == "DELETED" and body.metadata.namespace and body.metadata.name:
-        forget_trainingjob(body.metadata.namespace, body.metadata.name, body.metadata.uid or "")
+    if event.get("type") == "DELETED" and body.metadata.uid:
+        memo.trainingjob_phases.forget(body.metadata.uid)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=CHILDREN)
@@ -47,8 +60,7 @@ def child_changed(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: An
     if not owner or not namespace:
         return
     try:
-        with as_kopf_errors(f"TrainingJob {namespace}/{owner}"):
-            sync_trainingjob(memo.kube, namespace, owner, memo.config)
+        _sync(memo, namespace, owner)
     except kopf.TemporaryError as exc:  # event handlers are not retried: the timer catches up
         logger.warning("will retry on the next timer tick: %s", exc)
 
@@ -67,5 +79,4 @@ def child_changed(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: An
 )
 def resync_trainingjob(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
     assert namespace
-    with as_kopf_errors(f"TrainingJob {namespace}/{name}"):
-        sync_trainingjob(memo.kube, namespace, name, memo.config)
+    _sync(memo, namespace, name)

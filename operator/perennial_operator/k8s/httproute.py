@@ -13,58 +13,46 @@ from perennial_operator.api.traffic import (
     HTTPROUTES,
     TRAFFIC_FIELD_MANAGER,
 )
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.kube import KubeApi
 
-API = f"/apis/{GATEWAY_GROUP}/{GATEWAY_VERSION}"
+API_VERSION = f"{GATEWAY_GROUP}/{GATEWAY_VERSION}"
+KIND = "HTTPRoute"
 
-# What went wrong, for decide.traffic.read_problem: the route, the API, RBAC, or our write.
+# What went wrong (decide/rollout/traffic.py read_problem): the route, the API, RBAC, our write.
 MISSING, NO_API, FORBIDDEN, PATCH_FAILED = "route", "api", "forbidden", "patch"
-
-
-def route_path(namespace: str, name: str) -> str:
-    return f"{API}/namespaces/{namespace}/{HTTPROUTES}/{name}"
 
 
 def _message(exc: ApiException) -> str:
     return f"HTTP {exc.status}: {exc.body or exc.reason}"[:1024]
 
 
-def installed(kube: Kube) -> bool:
+def installed(kube: KubeApi) -> bool:
     """Does the API server serve httproutes in gateway.networking.k8s.io/v1?"""
-    try:
-        group = kube._call("GET", API)
-    except ApiException as exc:
-        if exc.status == 404:
-            return False
-        raise
-    return any(r.get("name") == HTTPROUTES for r in group.get("resources") or [])
+    return HTTPROUTES in (kube.served_resources(API_VERSION) or ())
 
 
-def read(kube: Kube, namespace: str, name: str) -> tuple[dict[str, Any] | None, str | None, str]:
+def read(kube: KubeApi, namespace: str, name: str) -> tuple[dict[str, Any] | None, str | None, str]:
     """(route, None, "") or (None, what is wrong, detail)."""
     try:
-        return kube._call("GET", route_path(namespace, name)), None, ""
+        route = kube.get(API_VERSION, KIND, namespace, name)
     except ApiException as exc:
-        if exc.status == 404:
-            return None, (MISSING if installed(kube) else NO_API), ""
         if exc.status == 403:
             return None, FORBIDDEN, _message(exc)
         raise
+    if route is None:
+        return None, (MISSING if installed(kube) else NO_API), ""
+    return route, None, ""
 
 
 def patch(
-    kube: Kube, namespace: str, name: str, ops: list[dict[str, Any]]
+    kube: KubeApi, namespace: str, name: str, ops: list[dict[str, Any]]
 ) -> tuple[dict[str, Any] | None, str | None, str]:
     """Apply JSON patch `ops`: (the route as written, None, "") or (None, what, detail).
     A failed `test` (the rule changed since it was read) or an invalid result are reported,
     not raised: the next tick reads the route again."""
     try:
-        written = kube._call(
-            "PATCH",
-            route_path(namespace, name),
-            query=[("fieldManager", TRAFFIC_FIELD_MANAGER)],
-            body=ops,
-            content_type="application/json-patch+json",
+        written = kube.json_patch(
+            API_VERSION, KIND, namespace, name, ops, field_manager=TRAFFIC_FIELD_MANAGER
         )
     except ApiException as exc:
         if exc.status == 404:

@@ -1,6 +1,6 @@
 """The one interface a ComputePool backend implements.
 
-The scaling logic (decide/computepool.py) only says "this pool needs N more nodes" or
+The scaling logic (decide/computepool/) only says "this pool needs N more nodes" or
 "remove these empty, cordoned nodes"; a provider turns that into API calls. The shape
 follows cluster-autoscaler's NodeGroup (TargetSize, IncreaseSize, DeleteNodes), so anyone
 who has written a cluster-autoscaler cloud provider knows where things go.

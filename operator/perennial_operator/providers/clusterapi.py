@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from perennial_operator.api.group import LABEL_COMPUTEPOOL
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.kube import KubeApi, get_scale, patch_scale
 from perennial_operator.providers.base import ProviderError
 
 CAPI_VERSION: Final = "cluster.x-k8s.io/v1beta1"
@@ -27,7 +27,9 @@ DELETE_MACHINE: Final = "cluster.x-k8s.io/delete-machine"
 
 
 class ClusterAPIProvider:
-    def __init__(self, kube: Kube, pool: dict[str, Any], nodes: Sequence[dict[str, Any]]) -> None:
+    def __init__(
+        self, kube: KubeApi, pool: dict[str, Any], nodes: Sequence[dict[str, Any]]
+    ) -> None:
         self.kube, self.pool = kube, pool
         self.name = pool["metadata"]["name"]
         ref = pool["spec"]["provider"]["clusterAPI"]["machineDeployment"]
@@ -47,8 +49,8 @@ class ClusterAPIProvider:
                 f"{self._what} is not labelled {LABEL_COMPUTEPOOL}={self.name}; "
                 "refusing to scale a MachineDeployment this pool does not own"
             )
-        scale = self.kube.get_scale(
-            CAPI_VERSION, "MachineDeployment", self.md_namespace, self.md_name
+        scale = get_scale(
+            self.kube, CAPI_VERSION, "MachineDeployment", self.md_namespace, self.md_name
         )
         if scale is None:
             raise ProviderError(f"{self._what} has no scale subresource")
@@ -61,8 +63,8 @@ class ClusterAPIProvider:
         return int((self._owned_scale().get("spec") or {}).get("replicas") or 0)
 
     def _set_replicas(self, replicas: int) -> None:
-        self.kube.patch_scale(
-            CAPI_VERSION, "MachineDeployment", self.md_namespace, self.md_name, replicas
+        patch_scale(
+            self.kube, CAPI_VERSION, "MachineDeployment", self.md_namespace, self.md_name, replicas
         )
 
     def increase_size(self, delta: int) -> None:

@@ -13,12 +13,14 @@ from typing import Any
 from perennial_operator.api.group import LABEL_COMPUTEPOOL
 from perennial_operator.desired.computepool_node import computepool_node, node_name
 from perennial_operator.k8s.errors import AlreadyExists
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.kube import KubeApi
 from perennial_operator.providers.base import ProviderError
 
 
 class KwokProvider:
-    def __init__(self, kube: Kube, pool: dict[str, Any], nodes: Sequence[dict[str, Any]]) -> None:
+    def __init__(
+        self, kube: KubeApi, pool: dict[str, Any], nodes: Sequence[dict[str, Any]]
+    ) -> None:
         self.kube, self.pool = kube, pool
         self.name, self.uid = pool["metadata"]["name"], pool["metadata"]["uid"]
         self.nodes = list(nodes)

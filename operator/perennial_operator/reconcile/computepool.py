@@ -12,17 +12,21 @@ from typing import Any, Final
 from kubernetes.client.exceptions import ApiException
 
 from perennial_operator import metrics
-from perennial_operator.api.group import API_VERSION, LABEL_COMPUTEPOOL
-from perennial_operator.decide.computepool import (
-    CORDONED_FOR_REMOVAL,
-    IDLE_SINCE,
+from perennial_operator.api.group import (
+    ANNOTATION_CORDONED_FOR_REMOVAL,
+    ANNOTATION_IDLE_SINCE,
+    API_VERSION,
+    LABEL_COMPUTEPOOL,
+)
+from perennial_operator.api.timestamps import format_time, parse_time
+from perennial_operator.decide.computepool.decision import (
     Decision,
     World,
     computepool_decision,
 )
-from perennial_operator.decide.computepool_demand import pod_view
-from perennial_operator.decide.computepool_status import Outcome, computepool_status
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.decide.computepool.demand import pod_view
+from perennial_operator.decide.computepool.status import Outcome, computepool_status
+from perennial_operator.k8s.kube import KubeApi
 from perennial_operator.providers import NodeProvider, ProviderError, provider_for
 
 log = logging.getLogger(__name__)
@@ -42,21 +46,23 @@ def describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _cordon(kube: Kube, name: str, on: bool, now: dt.datetime) -> None:
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ") if on else None
-    patch = {"spec": {"unschedulable": True if on else None},
-             "metadata": {"annotations": {CORDONED_FOR_REMOVAL: stamp}}}  # fmt: skip
+def _cordon(kube: KubeApi, name: str, on: bool, now: dt.datetime) -> None:
+    stamp = format_time(now) if on else None
+    patch = {
+        "spec": {"unschedulable": True if on else None},
+        "metadata": {"annotations": {ANNOTATION_CORDONED_FOR_REMOVAL: stamp}},
+    }
     kube.patch("v1", "Node", None, name, patch)
 
 
-def _still_empty(kube: Kube, name: str) -> bool:
+def _still_empty(kube: KubeApi, name: str) -> bool:
     """Re-checked after the cordon: a pod the scheduler bound meanwhile keeps the node."""
     pods = kube.list("v1", "Pod", None, field_selector=f"spec.nodeName={name},{ACTIVE_PODS}")
     return not any(not v.daemon for v in map(pod_view, pods))
 
 
 def _remove(
-    kube: Kube, provider: NodeProvider, nodes: Sequence[dict[str, Any]], now: dt.datetime
+    kube: KubeApi, provider: NodeProvider, nodes: Sequence[dict[str, Any]], now: dt.datetime
 ) -> tuple[str, ...]:
     empty = []
     for node in nodes:
@@ -72,14 +78,15 @@ def _remove(
 
 
 def _act(
-    kube: Kube,
+    kube: KubeApi,
     provider: NodeProvider,
     decision: Decision,
     nodes: Sequence[dict[str, Any]],
     now: dt.datetime,
 ) -> Outcome:
     for name, since in decision.idle_marks.items():
-        kube.patch("v1", "Node", None, name, {"metadata": {"annotations": {IDLE_SINCE: since}}})
+        mark = {"metadata": {"annotations": {ANNOTATION_IDLE_SINCE: since}}}
+        kube.patch("v1", "Node", None, name, mark)
     for name in decision.uncordon:
         _cordon(kube, name, False, now)
     added = 0
@@ -97,7 +104,7 @@ def _act(
 
 
 def _gather(
-    kube: Kube, pool: dict[str, Any]
+    kube: KubeApi, pool: dict[str, Any]
 ) -> tuple[NodeProvider | None, list[dict[str, Any]], int, str | None]:
     nodes = kube.list("v1", "Node", None, f"{LABEL_COMPUTEPOOL}={pool['metadata']['name']}")
     try:
@@ -108,7 +115,7 @@ def _gather(
         return None, [], 0, describe(exc)
 
 
-def sync_computepool(kube: Kube, name: str) -> Sync | None:
+def sync_computepool(kube: KubeApi, name: str) -> Sync | None:
     pool = kube.get(API_VERSION, "ComputePool", None, name)
     if pool is None or pool["metadata"].get("deletionTimestamp"):
         return None
@@ -165,8 +172,8 @@ def _record(
         metrics.COMPUTEPOOL_SCALE_ACTIONS.labels(pool=name, direction="down", outcome=ok).inc()
     if outcome.added:
         for since in decision.waited_since:
-            waited = now - dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
-            metrics.COMPUTEPOOL_DECISION_SECONDS.labels(pool=name).observe(
-                max(0.0, waited.total_seconds())
-            )
+            when = parse_time(since)
+            if when is not None:
+                waited = (now - when).total_seconds()
+                metrics.COMPUTEPOOL_DECISION_SECONDS.labels(pool=name).observe(max(0.0, waited))
         log.info("pool %s: %s", name, decision.reason)

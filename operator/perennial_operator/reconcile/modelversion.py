@@ -6,57 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 from perennial_operator import metrics
-from perennial_operator.api import conditions as c
 from perennial_operator.api.group import API_VERSION
-from perennial_operator.decide.conditions import set_condition
-from perennial_operator.decide.registry import (
+from perennial_operator.decide.modelversion.registry import (
     ARCHIVED,
     PRODUCTION,
-    modelversion_problem,
     versions_to_archive,
 )
-from perennial_operator.decide.result import primary_metric
+from perennial_operator.decide.modelversion.status import modelversion_status
 from perennial_operator.desired.modelversion import stage_change
-from perennial_operator.k8s.resources import Kube, now_iso
+from perennial_operator.k8s.kube import KubeApi, now_iso
 
 
-def modelversion_status(mv: dict[str, Any], now: str) -> dict[str, Any]:
-    previous = dict(mv.get("status") or {})
-    generation = int(mv["metadata"].get("generation", 1))
-    problem = modelversion_problem(mv)
-    if problem:
-        conds = set_condition(
-            previous.get("conditions") or [],
-            type_=c.READY,
-            status=False,
-            reason=c.INVALID_REFERENCE,
-            message=problem,
-            generation=generation,
-            now=now,
-        )
-        phase = "Failed"
-    else:
-        conds = set_condition(
-            previous.get("conditions") or [],
-            type_=c.READY,
-            status=True,
-            reason=c.ARTIFACT_RECORDED,
-            message=f"artifact {mv['spec']['artifact']['uri']} recorded",
-            generation=generation,
-            now=now,
-        )
-        phase = "Ready"
-    task = str((mv["spec"].get("source") or {}).get("task", "classification"))
-    return {
-        **previous,
-        "phase": phase,
-        "observedGeneration": generation,
-        "conditions": conds,
-        "primaryMetric": primary_metric(task, dict(mv["spec"].get("metrics") or {})),
-    }
-
-
-def sync_modelversion(kube: Kube, mv: dict[str, Any]) -> dict[str, Any]:
+def sync_modelversion(kube: KubeApi, mv: dict[str, Any]) -> dict[str, Any]:
     status = modelversion_status(mv, now_iso())
     if status != (mv.get("status") or {}):
         meta = mv["metadata"]
@@ -64,7 +25,7 @@ def sync_modelversion(kube: Kube, mv: dict[str, Any]) -> dict[str, Any]:
     return status
 
 
-def stage_changed(kube: Kube, mv: dict[str, Any], old: str | None, new: str | None) -> list[str]:
+def stage_changed(kube: KubeApi, mv: dict[str, Any], old: str | None, new: str | None) -> list[str]:
     """Record the change; when a version becomes Production, archive the previous one(s)."""
     meta, spec = mv["metadata"], mv["spec"]
     if (old or "None") == (new or "None"):

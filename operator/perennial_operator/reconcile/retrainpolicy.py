@@ -5,7 +5,6 @@ times, from any state, after any restart."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
 from typing import Any
 
@@ -13,44 +12,37 @@ from perennial_operator import metrics
 from perennial_operator.api import conditions as c
 from perennial_operator.api.group import API_VERSION
 from perennial_operator.config import OperatorConfig
-from perennial_operator.decide import observed
 from perennial_operator.decide.conditions import get_condition
-from perennial_operator.decide.retrainpolicy import Observed, Plan, Start, retrainpolicy_plan
-from perennial_operator.decide.retrainpolicy_newdata import ProbeObs
+from perennial_operator.decide.retrainpolicy.newdata import ProbeObs
+from perennial_operator.decide.retrainpolicy.plan import Observed, Plan, Start, retrainpolicy_plan
+from perennial_operator.decide.trainingjob import observed
 from perennial_operator.desired import retrainpolicy as desired
 from perennial_operator.desired import retrainpolicy_newdata as desired_probe
 from perennial_operator.desired.modelversion import stage_change
 from perennial_operator.k8s.errors import AlreadyExists
-from perennial_operator.k8s.resources import Kube
+from perennial_operator.k8s.kube import KubeApi, patch_changed_status
+from perennial_operator.reconcile.locks import KeyedLocks
 
 KIND = "RetrainPolicy"
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-def _lock(uid: str) -> threading.Lock:
-    # The timer and the job and service events may fire together for one policy.
-    with _locks_guard:
-        return _locks.setdefault(uid, threading.Lock())
 
 
 def sync_retrainpolicy(
-    kube: Kube, namespace: str, name: str, config: OperatorConfig
+    kube: KubeApi, namespace: str, name: str, config: OperatorConfig, locks: KeyedLocks
 ) -> Plan | None:
     started = time.monotonic()
-    policy = kube.get(API_VERSION, KIND, namespace, name)
-    if policy is None or policy["metadata"].get("deletionTimestamp"):
-        return None
-    with _lock(policy["metadata"]["uid"]):
-        # Re-read under the lock: the status must show what a previous call recorded.
-        policy = kube.get(API_VERSION, KIND, namespace, name) or policy
+    # The timer and the job and service events may fire together for one policy.
+    with locks.hold(f"{KIND}/{namespace}/{name}"):
+        # Read under the lock: the status must show what a previous call recorded.
+        policy = kube.get(API_VERSION, KIND, namespace, name)
+        if policy is None or policy["metadata"].get("deletionTimestamp"):
+            return None
         plan = _sync_locked(kube, policy, dt.datetime.now(dt.UTC), config)
     metrics.RECONCILE_SECONDS.labels(kind=KIND).observe(time.monotonic() - started)
     metrics.RECONCILES.labels(kind=KIND, outcome=str(plan.status.get("phase"))).inc()
     return plan
 
 
-def _observe(kube: Kube, policy: dict[str, Any]) -> Observed:
+def _observe(kube: KubeApi, policy: dict[str, Any]) -> Observed:
     ns, spec = policy["metadata"]["namespace"], policy["spec"]
     isvc = kube.get(API_VERSION, "InferenceService", ns, spec["inferenceService"])
     job_name = (policy.get("status") or {}).get("lastTrainingJob")
@@ -59,7 +51,7 @@ def _observe(kube: Kube, policy: dict[str, Any]) -> Observed:
 
 
 def _serving(
-    kube: Kube, policy: dict[str, Any], isvc: dict[str, Any] | None
+    kube: KubeApi, policy: dict[str, Any], isvc: dict[str, Any] | None
 ) -> dict[str, Any] | None:
     """The serving ModelVersion, whose lineage the newData trigger (and a probe in flight,
     should the trigger have been removed meanwhile) compares with."""
@@ -72,7 +64,7 @@ def _serving(
     return kube.get(API_VERSION, "ModelVersion", policy["metadata"]["namespace"], current)
 
 
-def _probe(kube: Kube, policy: dict[str, Any]) -> ProbeObs | None:
+def _probe(kube: KubeApi, policy: dict[str, Any]) -> ProbeObs | None:
     """The probe in flight; its pods (for the termination message) once it finished."""
     name = ((policy.get("status") or {}).get("newData") or {}).get("probeJob")
     if not name:
@@ -89,13 +81,17 @@ def _probe(kube: Kube, policy: dict[str, Any]) -> ProbeObs | None:
 
 
 def _sync_locked(
-    kube: Kube, policy: dict[str, Any], now: dt.datetime, config: OperatorConfig
+    kube: KubeApi, policy: dict[str, Any], now: dt.datetime, config: OperatorConfig
 ) -> Plan:
     plan = retrainpolicy_plan(policy, _observe(kube, policy), now=now)
+    # Events before the status that moves past them: a crash in between repeats an Event
+    # rather than losing it.
+    for event in plan.events:
+        kube.event(policy, event.type, event.reason, event.message)
     if plan.start is not None:
         # The trigger is in status before the job exists: a crash in between leaves a
         # recorded trigger whose job the next call creates under the same name.
-        kube.patch_changed_status(policy, plan.status)
+        patch_changed_status(kube, policy, plan.status)
         _create_job(kube, policy, plan.start)
         if any(e.reason == "Triggered" for e in plan.events):  # not when re-creating
             metrics.RETRAIN_TRIGGERS.labels(reason=plan.start.reason).inc()
@@ -104,20 +100,16 @@ def _sync_locked(
     if plan.probe is not None:
         # Named in status first: a crash before the create leaves a name with no Job, which
         # the next call forgets (and probes again), never a second probe in flight.
-        kube.patch_changed_status(policy, plan.status)
+        patch_changed_status(kube, policy, plan.status)
         _create_probe(kube, policy, plan.probe, config)
-    # Events before the status that moves past them: a crash in between repeats an Event
-    # rather than losing it.
-    for event in plan.events:
-        kube.event(policy, event.type, event.reason, event.message)
     if any(e.reason in ("Promoted", "NotPromoted", "AwaitingApproval") for e in plan.events):
         promoted = get_condition(plan.status.get("conditions") or [], c.PROMOTED) or {}
         metrics.PROMOTION_DECISIONS.labels(reason=str(promoted.get("reason"))).inc()
-    kube.patch_changed_status(policy, plan.status)
+    patch_changed_status(kube, policy, plan.status)
     return plan
 
 
-def _create_job(kube: Kube, policy: dict[str, Any], start: Start) -> None:
+def _create_job(kube: KubeApi, policy: dict[str, Any], start: Start) -> None:
     ns, name = policy["metadata"]["namespace"], policy["metadata"]["name"]
     selector = desired.trigger_selector(name, start.trigger)
     if kube.list(API_VERSION, "TrainingJob", ns, selector):
@@ -128,7 +120,7 @@ def _create_job(kube: Kube, policy: dict[str, Any], start: Start) -> None:
         pass
 
 
-def _create_probe(kube: Kube, policy: dict[str, Any], name: str, config: OperatorConfig) -> None:
+def _create_probe(kube: KubeApi, policy: dict[str, Any], name: str, config: OperatorConfig) -> None:
     kube.apply(desired_probe.probe_configmap(policy))  # the template as it is now
     try:
         kube.create(desired_probe.probe_job(policy, name, config))
@@ -136,7 +128,7 @@ def _create_probe(kube: Kube, policy: dict[str, Any], name: str, config: Operato
         pass
 
 
-def _promote(kube: Kube, policy: dict[str, Any], modelversion: str, stage: str) -> None:
+def _promote(kube: KubeApi, policy: dict[str, Any], modelversion: str, stage: str) -> None:
     """Set the candidate's stage; the ModelVersion reconciler archives the old holder and
     the InferenceService, tracking that stage, rolls the candidate out."""
     kube.apply(stage_change(policy["metadata"]["namespace"], modelversion, stage))

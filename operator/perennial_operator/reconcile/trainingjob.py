@@ -4,18 +4,15 @@ resume, Job and Pod events, the safety timer); safe to run any number of times."
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import Counter as Tally
-from collections import OrderedDict
 from typing import Any
 
 from perennial_operator import metrics
 from perennial_operator.api.group import API_VERSION, LABEL_TRAININGJOB_UID
 from perennial_operator.config import OperatorConfig
-from perennial_operator.decide import observed
-from perennial_operator.decide.registry import next_version
-from perennial_operator.decide.trainingjob import (
+from perennial_operator.decide.modelversion.registry import next_version
+from perennial_operator.decide.trainingjob import observed
+from perennial_operator.decide.trainingjob.status import (
     Context,
     Decision,
     finished,
@@ -25,25 +22,14 @@ from perennial_operator.desired import trainingjob as desired_tj
 from perennial_operator.desired.modelversion import modelversion_for
 from perennial_operator.desired.placement import NO_POOL, Placement, pool_placement
 from perennial_operator.k8s.errors import AlreadyExists
-from perennial_operator.k8s.resources import Kube, now_iso
+from perennial_operator.k8s.kube import KubeApi, now_iso
+from perennial_operator.metrics import TrainingJobPhases
+from perennial_operator.reconcile.locks import KeyedLocks
 
 log = logging.getLogger(__name__)
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
-_phases: dict[str, str] = {}  # uid → phase, for the TrainingJobs-by-phase gauge
-_published: set[str] = set()
-# uids of deleted TrainingJobs (never reused), so a sync still in flight cannot re-add one.
-_deleted: OrderedDict[str, None] = OrderedDict()
-MAX_TOMBSTONES = 10_000
 
 
-def _lock(key: str) -> threading.Lock:
-    # Job and Pod events of one TrainingJob arrive on different threads; one at a time.
-    with _locks_guard:
-        return _locks.setdefault(key, threading.Lock())
-
-
-def _placement(kube: Kube, tj: dict[str, Any]) -> tuple[Placement, str | None]:
+def _placement(kube: KubeApi, tj: dict[str, Any]) -> tuple[Placement, str | None]:
     pool_name = tj["spec"].get("computePool")
     if not pool_name:
         return NO_POOL, None
@@ -53,7 +39,7 @@ def _placement(kube: Kube, tj: dict[str, Any]) -> tuple[Placement, str | None]:
     return pool_placement(pool), None
 
 
-def _baseline_uri(kube: Kube, tj: dict[str, Any]) -> tuple[str | None, str | None]:
+def _baseline_uri(kube: KubeApi, tj: dict[str, Any]) -> tuple[str | None, str | None]:
     name = (tj["spec"].get("baseline") or {}).get("modelVersion")
     if not name:
         return None, None
@@ -63,7 +49,7 @@ def _baseline_uri(kube: Kube, tj: dict[str, Any]) -> tuple[str | None, str | Non
     return str(mv["spec"]["artifact"]["uri"]), None
 
 
-def _registered(kube: Kube, tj: dict[str, Any]) -> str | None:
+def _registered(kube: KubeApi, tj: dict[str, Any]) -> str | None:
     found = kube.list(
         API_VERSION,
         "ModelVersion",
@@ -74,7 +60,7 @@ def _registered(kube: Kube, tj: dict[str, Any]) -> str | None:
 
 
 def register_model(
-    kube: Kube, tj: dict[str, Any], result: dict[str, Any], config: OperatorConfig
+    kube: KubeApi, tj: dict[str, Any], result: dict[str, Any], config: OperatorConfig
 ) -> str:
     """Create <model>-v<N> with the next free N. Create (not apply) is atomic on the API
     server: when two jobs race for the same N, one gets AlreadyExists and takes N+1."""
@@ -98,7 +84,7 @@ def register_model(
 
 
 def _observe(
-    kube: Kube, tj: dict[str, Any]
+    kube: KubeApi, tj: dict[str, Any]
 ) -> tuple[observed.JobObs | None, list[observed.PodObs]]:
     namespace = tj["metadata"]["namespace"]
     job = kube.get("batch/v1", "Job", namespace, desired_tj.job_name(tj))
@@ -108,7 +94,7 @@ def _observe(
     return observed.job_obs(job), [observed.pod_obs(p) for p in pods]
 
 
-def _start(kube: Kube, tj: dict[str, Any], config: OperatorConfig) -> str | None:
+def _start(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> str | None:
     """Apply the ConfigMap and the Job; returns what blocks the start instead, if anything.
 
     Called only while the Job is absent: its pod template is immutable, and the deterministic
@@ -123,46 +109,27 @@ def _start(kube: Kube, tj: dict[str, Any], config: OperatorConfig) -> str | None
 
 
 def sync_trainingjob(
-    kube: Kube, namespace: str, name: str, config: OperatorConfig
+    kube: KubeApi,
+    namespace: str,
+    name: str,
+    config: OperatorConfig,
+    locks: KeyedLocks,
+    phases: TrainingJobPhases,
 ) -> Decision | None:
     started = time.monotonic()
-    with _lock(f"{namespace}/{name}"):
+    # Job and Pod events of one TrainingJob arrive on different threads: one at a time.
+    with locks.hold(f"TrainingJob/{namespace}/{name}"):
         tj = kube.get(API_VERSION, "TrainingJob", namespace, name)  # fresh, under the lock
         if tj is None or tj["metadata"].get("deletionTimestamp"):
             return None
         decision = _sync_locked(kube, tj, config)
     metrics.RECONCILE_SECONDS.labels(kind="TrainingJob").observe(time.monotonic() - started)
     metrics.RECONCILES.labels(kind="TrainingJob", outcome=decision.phase).inc()
-    _publish_phase(tj["metadata"]["uid"], decision.phase)
+    phases.publish(tj["metadata"]["uid"], decision.phase)
     return decision
 
 
-def forget_trainingjob(namespace: str, name: str, uid: str) -> None:
-    """A deleted TrainingJob leaves the by-phase gauge (and its lock goes)."""
-    _publish_phase(uid, None)
-    with _locks_guard:
-        _locks.pop(f"{namespace}/{name}", None)
-
-
-def _publish_phase(uid: str, phase: str | None) -> None:
-    # Every phase ever published is set again, so one nobody is in any more reads 0.
-    with _locks_guard:
-        if phase is None:
-            _phases.pop(uid, None)
-            _deleted[uid] = None
-            while len(_deleted) > MAX_TOMBSTONES:
-                _deleted.popitem(last=False)
-        elif uid in _deleted:
-            return  # a sync that read the job just before its deletion finished after it
-        else:
-            _phases[uid] = phase
-        counts = Tally(_phases.values())
-        _published.update(counts)
-        for published in _published:
-            metrics.TRAININGJOBS.labels(phase=published).set(counts.get(published, 0))
-
-
-def _sync_locked(kube: Kube, tj: dict[str, Any], config: OperatorConfig) -> Decision:
+def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> Decision:
     previous = tj.get("status") or {}
     if finished(previous):
         return Decision(dict(previous))  # nothing to read or write for a finished job
@@ -186,6 +153,10 @@ def _sync_locked(kube: Kube, tj: dict[str, Any], config: OperatorConfig) -> Deci
         kube.event(tj, "Normal", "Registered", f"registered ModelVersion {name}")
         ctx = Context(now=ctx.now, artifact_uri=ctx.artifact_uri, registered=name)
         decision = trainingjob_status(tj, job, pods, ctx)
+    # Events before the status that moves past them: a crash in between repeats an Event on
+    # the next sync rather than losing it from the audit trail.
+    for event in decision.events:
+        kube.event(tj, event.type, event.reason, event.message)
     if decision.status != previous:
         kube.patch_status(
             API_VERSION,
@@ -194,6 +165,4 @@ def _sync_locked(kube: Kube, tj: dict[str, Any], config: OperatorConfig) -> Deci
             tj["metadata"]["name"],
             decision.status,
         )
-    for event in decision.events:
-        kube.event(tj, event.type, event.reason, event.message)
     return decision

@@ -71,6 +71,8 @@ def _parser(step: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="perennial-train" + (f" {step}" if step else ""),
         description=STEPS[step] if step else "Train a TrainingJob.",
+        epilog=None if step else _subcommands(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-f", "--file", required=True, help="TrainingJob manifest, '-' = stdin")
     if step is None:
@@ -81,6 +83,20 @@ def _parser(step: str | None) -> argparse.ArgumentParser:
         "--termination-log", type=Path, default=Path(contract.TERMINATION_MESSAGE_PATH)
     )
     return parser
+
+
+def _subcommands() -> str:
+    lines = [f"  perennial-train {name:<11} -f FILE  {text}" for name, text in STEPS.items()]
+    exits = ", ".join(
+        f"{code} {name}"
+        for name, code in (
+            ("ok", contract.EXIT_OK), ("crash", contract.EXIT_CRASH),
+            ("bad spec", contract.EXIT_BAD_SPEC), ("data invalid", contract.EXIT_DATA_INVALID),
+            ("dataset unavailable", contract.EXIT_DATASET_UNAVAILABLE),
+            ("budget too small", contract.EXIT_BUDGET_TOO_SMALL),
+        )
+    )  # fmt: skip
+    return "subcommands (instead of training):\n" + "\n".join(lines) + f"\n\nexit codes: {exits}"
 
 
 def _read_job(path: str) -> TrainingJob:

@@ -1,0 +1,1 @@
+"""The `perennial` CLI: validate manifests offline, inspect and act on models in a cluster."""

@@ -1,0 +1,173 @@
+"""The two write actions, promote and rollback, as small pure plans plus one apply.
+
+Kept in one module so that other front ends (the Studio web app) can share them. Both write
+only `spec.stage` of ModelVersions, with a merge patch, exactly as
+`kubectl patch mv NAME --type merge -p '{"spec":{"stage":"Production"}}'` would; the
+operator posts the `StageChanged` Event and, when a version becomes Production, archives
+the version that held it before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+STAGES = ("None", "Staging", "Production", "Archived")
+PRODUCTION, ARCHIVED = "Production", "Archived"
+
+
+class Refused(Exception):
+    """The action would be wrong; the message says what to do instead."""
+
+
+@dataclass(frozen=True)
+class StageChange:
+    modelversion: str
+    before: str
+    after: str
+
+    def patch(self) -> dict[str, Any]:
+        return {"spec": {"stage": self.after}}
+
+    def __str__(self) -> str:
+        return f"modelversion/{self.modelversion} stage {self.before} -> {self.after}"
+
+
+class Patcher(Protocol):
+    def need(self, kind: str, name: str) -> dict[str, Any]: ...
+    def list_kind(self, kind: str, label_selector: str | None = None) -> list[dict[str, Any]]: ...
+    def merge_patch(self, kind: str, name: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+
+def stage_of(mv: Mapping[str, Any]) -> str:
+    return str((mv.get("spec") or {}).get("stage") or "None")
+
+
+def promotion(mv: Mapping[str, Any], stage: str) -> StageChange:
+    if stage not in STAGES:
+        raise Refused(f"unknown stage {stage!r}: one of {', '.join(STAGES)}")
+    return StageChange(str(mv["metadata"]["name"]), stage_of(mv), stage)
+
+
+# ---- rollback: which version held the stage before -----------------------------------------
+
+
+def stage_changed_at(mv: Mapping[str, Any]) -> str:
+    """When `spec.stage` was last written (the newest managedFields entry that owns it;
+    RFC 3339 strings sort in time order), else when the object was created."""
+    times = [
+        str(entry.get("time") or "")
+        for entry in (mv.get("metadata") or {}).get("managedFields") or []
+        if "f:stage" in ((entry.get("fieldsV1") or {}).get("f:spec") or {})
+    ]
+    return max(times, default="") or str((mv.get("metadata") or {}).get("creationTimestamp", ""))
+
+
+def _rejected_by(mv: Mapping[str, Any], service: str) -> bool:
+    rejections = (mv.get("status") or {}).get("rejections") or []
+    return any(r.get("inferenceService") == service for r in rejections)
+
+
+def _ready(mv: Mapping[str, Any]) -> bool:
+    return (mv.get("status") or {}).get("phase") == "Ready"
+
+
+def _version(mv: Mapping[str, Any]) -> int:
+    return int((mv.get("spec") or {}).get("version") or 0)
+
+
+def rollback_plan(
+    isvc: Mapping[str, Any], mvs: Iterable[Mapping[str, Any]], *, to: str | None = None
+) -> list[StageChange]:
+    """The stage changes that make a stage-tracking service serve the version before.
+
+    Production: the previous holder gets Production back (the operator archives the
+    current one). Another stage (the operator archives nothing there): the previous holder
+    gets the stage back, unless it still holds it, and the current version is archived.
+    The previous holder is the most recently archived Ready version of the model that this
+    service has not rejected (or `to`, when given).
+    """
+    name = str(isvc["metadata"]["name"])
+    model = isvc["spec"]["model"]
+    if model.get("version") is not None:
+        raise Refused(
+            f"InferenceService {name} pins spec.model.version {model['version']}: rolling it "
+            "back means editing its spec, which Git owns; change the pinned version in Git "
+            "(the InferenceService's manifest) and let it sync"
+        )
+    stage = str(model.get("stage"))
+    ours = [mv for mv in mvs if (mv.get("spec") or {}).get("model") == model["name"]]
+    current = _current(isvc, ours, stage)
+    previous = _chosen(ours, to, current, name) if to else _previous(ours, current, stage, name)
+    changes = []
+    if stage_of(previous) != stage:
+        changes.append(StageChange(str(previous["metadata"]["name"]), stage_of(previous), stage))
+    if stage != PRODUCTION:
+        changes.append(StageChange(str(current["metadata"]["name"]), stage, ARCHIVED))
+    return changes
+
+
+def _current(isvc: Mapping[str, Any], ours: list[Mapping[str, Any]], stage: str) -> Any:
+    served = (isvc.get("status") or {}).get("currentModelVersion")
+    found = next((mv for mv in ours if mv["metadata"]["name"] == served), None)
+    if found is not None and stage_of(found) == stage:
+        return found
+    holders = sorted((mv for mv in ours if stage_of(mv) == stage), key=_version)
+    if not holders:
+        raise Refused(f"no version of model {isvc['spec']['model']['name']} holds {stage}")
+    return holders[-1]
+
+
+def _previous(ours: list[Mapping[str, Any]], current: Any, stage: str, service: str) -> Any:
+    usable = [
+        mv
+        for mv in ours
+        if mv["metadata"]["name"] != current["metadata"]["name"]
+        and _ready(mv)
+        and not _rejected_by(mv, service)
+    ]
+    still = [mv for mv in usable if stage_of(mv) == stage and _version(mv) < _version(current)]
+    if still and stage != PRODUCTION:
+        return max(still, key=_version)
+    archived = [mv for mv in usable if stage_of(mv) == ARCHIVED]
+    if not archived:
+        raise Refused(
+            f"no earlier version to roll back to: no other Ready, archived version of model "
+            f"{current['spec']['model']} (name one with --to)"
+        )
+    return max(archived, key=lambda mv: (stage_changed_at(mv), _version(mv)))
+
+
+def _chosen(ours: list[Mapping[str, Any]], to: str, current: Any, service: str) -> Any:
+    found = next((mv for mv in ours if mv["metadata"]["name"] == to), None)
+    if found is None:
+        raise Refused(f"ModelVersion {to} is not a version of model {current['spec']['model']}")
+    if to == current["metadata"]["name"]:
+        raise Refused(f"{to} is the version being served")
+    if not _ready(found):
+        raise Refused(f"ModelVersion {to} is not Ready")
+    if _rejected_by(found, service):
+        raise Refused(
+            f"ModelVersion {to} was rolled back by {service} before (status.rejections), so "
+            "the service skips it"
+        )
+    return found
+
+
+# ---- apply ---------------------------------------------------------------------------------
+
+
+def promote(kube: Patcher, name: str, stage: str) -> StageChange:
+    change = promotion(kube.need("ModelVersion", name), stage)
+    if change.before != change.after:
+        kube.merge_patch("ModelVersion", name, change.patch())
+    return change
+
+
+def rollback(kube: Patcher, service: str, *, to: str | None = None) -> list[StageChange]:
+    isvc = kube.need("InferenceService", service)
+    changes = rollback_plan(isvc, kube.list_kind("ModelVersion"), to=to)
+    for change in changes:
+        kube.merge_patch("ModelVersion", change.modelversion, change.patch())
+    return changes

@@ -1,0 +1,1 @@
+"""ModelVersion: the registry's rules (version numbers, one Production per model)."""

@@ -1,0 +1,1 @@
+"""What the serving pods' Prometheus samples say: drift (PSI) and the live quality metric."""

@@ -1,0 +1,1 @@
+"""RetrainPolicy: which trigger fires, the newData probe, the promotion gate, the next action."""

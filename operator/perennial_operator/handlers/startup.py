@@ -1,0 +1,46 @@
+"""Operator start-up: kopf settings, and what every handler shares through kopf's memo (the
+settings, the API client, the per-object locks), the metrics endpoint. A kind's own start-up
+state (a cache, a gauge, its loops) is made by a startup handler in that kind's module."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+from prometheus_client import start_http_server
+
+from perennial_operator.config import OperatorConfig
+from perennial_operator.k8s.client import make_api_client
+from perennial_operator.k8s.kube import Kube, KubeApi
+from perennial_operator.reconcile.locks import KeyedLocks
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # Our own prefix for kopf's state, so it is obvious whose annotations these are.
+    settings.persistence.finalizer = "perennial.dev/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="perennial.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="perennial.dev", key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING
+    # Recycle watch streams so a silently dead stream cannot stall the operator.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 30
+    settings.watching.reconnect_backoff = 1
+    settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
+    settings.execution.max_workers = 8
+    config = OperatorConfig.from_env()
+    memo.config = config
+    kube: KubeApi = Kube(make_api_client())
+    memo.kube = kube
+    memo.locks = KeyedLocks()
+    if config.metrics_port:
+        start_http_server(config.metrics_port, addr="0.0.0.0")
+
+
+@kopf.on.probe(id="handlers")
+def handlers_alive(**_: Any) -> str:
+    return "ok"

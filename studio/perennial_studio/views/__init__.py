@@ -1,0 +1,1 @@
+"""Pure page models: a Snapshot (and a clock) in, plain data for one template out."""

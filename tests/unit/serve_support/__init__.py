@@ -1,1 +1,0 @@
-"""Helpers for the perennial-serve tests: model directories and a server subprocess."""

@@ -1,0 +1,133 @@
+"""The TrainingJob reconcile against the in-memory FakeKube: a trained model is registered
+once, whatever crashes in between, and Events go out before the status that moves past them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+from prometheus_client import CollectorRegistry, Gauge
+
+from perennial_operator.api.group import API_VERSION, LABEL_TRAININGJOB_UID
+from perennial_operator.config import OperatorConfig
+from perennial_operator.metrics import TrainingJobPhases
+from perennial_operator.reconcile.locks import KeyedLocks
+from perennial_operator.reconcile.trainingjob import sync_trainingjob
+from support.fake_kube import FakeKube
+
+pytestmark = pytest.mark.unit
+
+NS, UID = "ml", "0f6b2c1e-0000-4000-8000-000000000001"
+RESULT = {
+    "outcome": "Succeeded",
+    "metrics": {"accuracy": 0.96, "roc_auc": 0.991},
+    "dataset": {"uri": "builtin://breast_cancer", "sha256": "ab" * 32, "rows": 569},
+    "artifact": {"format": "onnx", "sha256": "cd" * 32},
+    "algorithm": "random_forest",
+}
+
+
+def trainingjob(name: str = "churn-1", uid: str = UID) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "TrainingJob",
+        "metadata": {"name": name, "namespace": NS, "uid": uid},
+        "spec": {
+            "model": "churn",
+            "task": "classification",
+            "algorithm": "random_forest",
+            "dataset": {"uri": "builtin://breast_cancer", "target": "target"},
+        },
+    }
+
+
+def finished_job(name: str = "churn-1", uid: str = UID) -> list[dict[str, Any]]:
+    """The Job complete and its pod's train container done, with the runtime's result."""
+    done = {"terminated": {"exitCode": 0, "reason": "Completed", "message": json.dumps(RESULT)}}
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": f"{name}-train", "namespace": NS},
+        "status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]},
+    }
+    pod = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": f"{name}-train-x", "namespace": NS,
+                     "labels": {LABEL_TRAININGJOB_UID: uid}},
+        "status": {"phase": "Succeeded",
+                   "initContainerStatuses": [{"name": "validate", "state": {
+                       "terminated": {"exitCode": 0, "reason": "Completed"}}}],
+                   "containerStatuses": [{"name": "train", "state": done}]},
+    }  # fmt: skip
+    return [job, pod]
+
+
+def sync(kube: FakeKube, name: str = "churn-1") -> None:
+    gauge = Gauge("trainingjobs", "by phase", ["phase"], registry=CollectorRegistry())
+    phases = TrainingJobPhases(gauge)
+    sync_trainingjob(kube, NS, name, OperatorConfig(), KeyedLocks(), phases)
+
+
+def modelversions(kube: FakeKube) -> list[str]:
+    return [m["metadata"]["name"] for m in kube.list(API_VERSION, "ModelVersion", NS)]
+
+
+def test_a_trained_model_is_registered_once_then_recorded():
+    kube = FakeKube(trainingjob(), *finished_job())
+    sync(kube)
+    assert modelversions(kube) == ["churn-v1"]
+    writes = kube.verbs()
+    assert writes.index("create ModelVersion/churn-v1") < writes.index(
+        "patch_status TrainingJob/churn-1"
+    )
+    status = kube.get(API_VERSION, "TrainingJob", NS, "churn-1")["status"]
+    assert (status["phase"], status["modelVersion"]) == ("Succeeded", "churn-v1")
+    sync(kube)  # a finished job is never registered again
+    assert modelversions(kube) == ["churn-v1"]
+
+
+def test_a_crash_before_the_status_write_registers_no_second_model():
+    kube = FakeKube(trainingjob(), *finished_job())
+    kube.fail("patch_status", "TrainingJob", lambda: ApiException(status=500, reason="crash"))
+    with pytest.raises(ApiException):
+        sync(kube)
+    assert modelversions(kube) == ["churn-v1"]
+    kube = FakeKube(*kube.objects.values())  # the operator restarts
+    sync(kube)
+    assert modelversions(kube) == ["churn-v1"]  # found by its trainingjob-uid label
+    assert "create ModelVersion/churn-v1" not in kube.verbs()
+    status = kube.get(API_VERSION, "TrainingJob", NS, "churn-1")["status"]
+    assert status["modelVersion"] == "churn-v1"
+
+
+def test_two_jobs_of_one_model_take_the_next_versions():
+    other = "0f6b2c1e-0000-4000-8000-000000000002"
+    kube = FakeKube(
+        trainingjob(),
+        *finished_job(),
+        trainingjob("churn-2", other),
+        *finished_job("churn-2", other),
+    )
+    sync(kube, "churn-1")
+    sync(kube, "churn-2")
+    assert modelversions(kube) == ["churn-v1", "churn-v2"]
+    mv = kube.get(API_VERSION, "ModelVersion", NS, "churn-v2")
+    assert mv["metadata"]["labels"][LABEL_TRAININGJOB_UID] == other
+
+
+def test_events_go_out_before_the_status_that_moves_past_them():
+    kube = FakeKube(trainingjob(), *finished_job())
+    sync(kube)
+    writes = kube.verbs()
+    last_event = max(i for i, w in enumerate(writes) if w == "event TrainingJob/churn-1")
+    assert last_event < writes.index("patch_status TrainingJob/churn-1")
+    assert kube.reasons() == ["Registered", "Succeeded"]
+
+
+def test_a_new_job_gets_its_configmap_and_job():
+    kube = FakeKube(trainingjob())
+    sync(kube)
+    assert kube.verbs()[:2] == ["apply ConfigMap/churn-1-spec", "apply Job/churn-1-train"]
+    assert kube.get(API_VERSION, "TrainingJob", NS, "churn-1")["status"]["phase"] == "Pending"
