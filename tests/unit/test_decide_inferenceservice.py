@@ -105,24 +105,38 @@ def pods(desired: int, ready: int, rolled_out: bool = True) -> Pods:
     return Pods(desired, desired, ready, Track(1, desired, ready, rolled_out))
 
 
+NO = None  # the condition is absent (Stalled is removed, not set False)
 STATUS_CASES = [
     # id, previous status, resolution, plan, pods -> phase, {condition: (status, reason)}
     ("nothing-deployed", {}, Resolution(None, "NoVersionInStage", "none"),
      Plan(State(None), None, None, None), Pods(0, 0, 0, None), "Pending",
-     {"ModelResolved": ("False", "NoVersionInStage"), "Ready": ("False", "NothingToServe")}),
+     {"ModelResolved": ("False", "NoVersionInStage"), "Ready": ("False", "NoVersionInStage"),
+      "Stalled": NO}),
+    ("pinned-version-rejected-nothing-serves", {}, REJECTED,
+     Plan(State(None), None, None, None), Pods(0, 0, 0, None), "Pending",
+     {"Ready": ("False", "ModelVersionRejected"), "Stalled": ("True", "ModelVersionRejected")}),
     ("first-deploy-coming-up", {"phase": "Pending"}, OK, Plan(State(V2), (V2, 2), None, None),
      pods(2, 0, rolled_out=False), "Progressing",
-     {"Progressing": ("True", "Deploying"), "Ready": ("False", "ReplicasNotReady")}),
+     {"Progressing": ("True", "Deploying"), "Ready": ("False", "Deploying"), "Stalled": NO}),
     ("ready", {"phase": "Progressing"}, OK, Plan(State(V2), (V2, 2), None, None), pods(2, 2),
-     "Ready", {"Progressing": ("False", "RolloutComplete"), "Ready": ("True", "ReplicasReady")}),
+     "Ready", {"Progressing": ("False", "RolloutComplete"), "Ready": ("True", "ReplicasReady"),
+               "Stalled": NO}),
     ("lost-a-pod", {"phase": "Ready"}, OK, Plan(State(V2), (V2, 2), None, None),
-     pods(2, 1, rolled_out=False), "Degraded", {"Ready": ("False", "ReplicasNotReady")}),
-    ("canary-in-flight", {"phase": "Ready"}, OK,
+     pods(2, 1, rolled_out=False), "Degraded",
+     {"Ready": ("False", "Degraded"), "Stalled": ("True", "Degraded")}),
+    ("canary-in-flight-all-pods-ready", {"phase": "Ready"}, OK,
      Plan(State(V1, InFlight(V2, 0, 25, 0.0)), (V1, 3), (V2, 1), (True, "CanaryStep", "s1")),
-     pods(4, 4), "Progressing", {"Progressing": ("True", "CanaryStep")}),
+     pods(4, 4), "Progressing",
+     {"Progressing": ("True", "CanaryStep"), "Ready": ("False", "CanaryStep"), "Stalled": NO}),
     ("rolled-back", {"phase": "Progressing", "lastRollback": {"version": 2}}, REJECTED,
      Plan(State(V1), (V1, 2), None, None), pods(2, 2), "RolledBack",
-     {"ModelResolved": ("False", "ModelVersionRejected"), "Ready": ("True", "ReplicasReady")}),
+     {"ModelResolved": ("False", "ModelVersionRejected"), "Ready": ("False", "RolledBack"),
+      "Stalled": ("True", "RolledBack")}),
+    ("recovered-after-degraded", {"phase": "Degraded", "conditions": [
+        {"type": "Stalled", "status": "True", "reason": "Degraded", "message": "",
+         "lastTransitionTime": NOW, "observedGeneration": 3}]},
+     OK, Plan(State(V2), (V2, 2), None, None), pods(2, 2), "Ready",
+     {"Ready": ("True", "ReplicasReady"), "Stalled": NO}),
 ]  # fmt: skip
 
 
@@ -132,11 +146,11 @@ STATUS_CASES = [
     ids=[c[0] for c in STATUS_CASES],
 )
 def test_status(previous: dict[str, Any], res: Resolution, plan: Plan, observed: Pods,
-                phase: str, conds: dict[str, tuple[str, str]]) -> None:  # fmt: skip
+                phase: str, conds: dict[str, tuple[str, str] | None]) -> None:  # fmt: skip
     status = inferenceservice_status(isvc(**previous), res, plan, observed, now=NOW)
     assert status["phase"] == phase
     got = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
-    assert conds.items() <= got.items()
+    assert {t: got.get(t) for t in conds} == conds
     assert all(c["observedGeneration"] == 3 for c in status["conditions"])
     assert status["observedGeneration"] == 3
     assert status["url"] == "http://svc.ml.svc.cluster.local/v2/models/churn"

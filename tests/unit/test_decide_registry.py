@@ -110,14 +110,15 @@ def test_modelversion_for_records_lineage_and_is_not_owned_by_the_job():
 
 
 @pytest.mark.parametrize(
-    ("artifact", "phase", "reason"),
+    ("artifact", "phase", "reason", "stalled"),
     [
-        ({"uri": "pvc://a/m", "sha256": "0" * 64}, "Ready", "ArtifactRecorded"),
-        ({"uri": "ftp://a/m", "sha256": "0" * 64}, "Failed", "InvalidReference"),
+        ({"uri": "pvc://a/m", "sha256": "0" * 64}, "Ready", "ArtifactRecorded", None),
+        ({"uri": "ftp://a/m", "sha256": "0" * 64}, "Failed", "InvalidReference", "True"),
+        ({"uri": "s3://a/m", "format": "joblib"}, "Failed", "InvalidReference", "True"),
     ],
-    ids=["ready", "bad-scheme"],
+    ids=["ready", "bad-scheme", "pickle-not-allowed"],
 )
-def test_modelversion_status(artifact, phase, reason):
+def test_modelversion_status(artifact, phase, reason, stalled):
     model = {
         "metadata": {"name": "churn-v1", "generation": 2},
         "spec": {
@@ -128,7 +129,24 @@ def test_modelversion_status(artifact, phase, reason):
         },
     }
     status = modelversion_status(model, "2026-11-27T14:00:00Z")
-    (ready,) = status["conditions"]
-    assert (status["phase"], ready["type"], ready["reason"]) == (phase, "Ready", reason)
-    assert status["observedGeneration"] == ready["observedGeneration"] == 2
+    conds = {c["type"]: c for c in status["conditions"]}
+    ready = conds["Ready"]
+    assert (status["phase"], ready["reason"]) == (phase, reason)
+    assert ready["status"] == ("True" if stalled is None else "False")
+    assert (conds.get("Stalled") or {}).get("status") == stalled
+    assert all(c["observedGeneration"] == 2 for c in conds.values())
+    assert status["observedGeneration"] == 2
     assert status["primaryMetric"] == "roc_auc=0.95"
+
+
+def test_a_fixed_reference_clears_stalled():
+    bad = {
+        "metadata": {"name": "churn-v1", "generation": 1},
+        "spec": {"model": "churn", "version": 1, "artifact": {"uri": "ftp://a/m"}},
+    }
+    bad["status"] = modelversion_status(bad, "2026-11-27T14:00:00Z")
+    fixed = {**bad, "metadata": {**bad["metadata"], "generation": 2},
+             "spec": {**bad["spec"], "artifact": {"uri": "pvc://a/m"}}}  # fmt: skip
+    types = {c["type"]: c["status"] for c in modelversion_status(fixed, "2026-11-27T14:01:00Z")[
+        "conditions"]}  # fmt: skip
+    assert types == {"Ready": "True"}

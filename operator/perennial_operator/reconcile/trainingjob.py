@@ -131,8 +131,11 @@ def sync_trainingjob(
 
 def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> Decision:
     previous = tj.get("status") or {}
-    if finished(previous):
-        return Decision(dict(previous))  # nothing to read or write for a finished job
+    if finished(previous):  # nothing to read for a finished job (its Job may be gone)
+        decision = trainingjob_status(tj, None, [], Context(now_iso(), ""))
+        if decision.status != previous:  # Ready/Stalled added to a job finished before them
+            _write_status(kube, tj, decision.status)
+        return decision
     job, pods = _observe(kube, tj)
     blocked = None
     if job is None:
@@ -158,11 +161,10 @@ def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> D
     for event in decision.events:
         kube.event(tj, event.type, event.reason, event.message)
     if decision.status != previous:
-        kube.patch_status(
-            API_VERSION,
-            "TrainingJob",
-            tj["metadata"]["namespace"],
-            tj["metadata"]["name"],
-            decision.status,
-        )
+        _write_status(kube, tj, decision.status)
     return decision
+
+
+def _write_status(kube: KubeApi, tj: dict[str, Any], status: dict[str, Any]) -> None:
+    meta = tj["metadata"]
+    kube.patch_status(API_VERSION, "TrainingJob", meta["namespace"], meta["name"], status)
