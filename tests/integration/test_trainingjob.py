@@ -169,7 +169,10 @@ def test_data_validation_failure_fails_at_once_without_retry(world: World) -> No
     )
     tj = wait_phase(world, "bad-data", "Failed")
     argo = check_health(tj, "Failed")
-    assert "min_rows: observed 569" in argo["message"] and "create a new TrainingJob" in argo["message"]
+    assert (
+        "min_rows: observed 569" in argo["message"]
+        and "create a new TrainingJob" in argo["message"]
+    )
     conds = {c["type"]: c for c in tj["status"]["conditions"]}
     assert conds["DataValidated"]["status"] == "False"
     assert conds["Failed"]["reason"] == "DataValidationFailed"

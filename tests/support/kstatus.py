@@ -47,9 +47,7 @@ def compute(obj: dict[str, Any]) -> tuple[str, str]:
     return "Current", "Resource is current"
 
 
-def check_health(
-    obj: dict[str, Any], expected: str, argocd: str | None = None
-) -> dict[str, str]:
+def check_health(obj: dict[str, Any], expected: str, argocd: str | None = None) -> dict[str, str]:
     """Assert kstatus says `expected` of `obj`, that its Ready and Stalled conditions are about
     its generation, and that Argo CD's health agrees (or is `argocd`, for what kstatus has no
     word for: a suspended policy); returns the Argo CD health."""

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from perennial_operator.api.rejections import record, retry_key
 from perennial_operator.api.timestamps import format_time
 from perennial_operator.decide.rollout.machine import InFlight, Plan, State, Track
 from perennial_operator.decide.rollout.observed import ready_pod_ips, track_of
@@ -41,6 +42,16 @@ def mv(version: int, stage: str = "None", phase: str | None = "Ready", model: st
     }
 
 
+def annotated(version: int, stage: str, service: str, retried: bool = False) -> dict[str, Any]:
+    """A version rejected by `service` in an annotation, and retried by the user or not."""
+    out = mv(version, stage)
+    notes = record(service, "ErrorRateExceeded", "m", "2026-11-27T13:00:00.000001Z")
+    if retried:
+        notes[retry_key(service)] = "2026-11-27T13:00:00.000001Z"
+    out["metadata"]["annotations"] = notes
+    return out
+
+
 RESOLVE_CASES = [
     # id, spec.model, ModelVersions, target version, reason, rejected
     ("pinned", {"version": 2}, [mv(1), mv(2)], 2, "ModelVersionResolved", ()),
@@ -65,6 +76,13 @@ RESOLVE_CASES = [
     ("tracked-skips-rejected", {"stage": "Production"},
      [mv(1, "Production"), mv(2, "Production", rejected_by="svc")], 1,
      "ModelVersionResolved", (2,)),
+    ("tracked-skips-annotated-rejection", {"stage": "Production"},
+     [mv(1, "Production"), annotated(2, "Production", "svc")], 1, "ModelVersionResolved", (2,)),
+    ("tracked-retried-is-served-again", {"stage": "Production"},
+     [mv(1, "Production"), annotated(2, "Production", "svc", retried=True)], 2,
+     "ModelVersionResolved", ()),
+    ("pinned-annotated-rejection", {"version": 2}, [annotated(2, "None", "svc")], None,
+     "ModelVersionRejected", (2,)),
     ("tracked-all-rejected", {"stage": "Production"},
      [mv(2, "Production", rejected_by="svc")], None, "ModelVersionRejected", (2,)),
 ]  # fmt: skip

@@ -150,3 +150,57 @@ def test_a_fixed_reference_clears_stalled():
     types = {c["type"]: c["status"] for c in modelversion_status(fixed, "2026-11-27T14:01:00Z")[
         "conditions"]}  # fmt: skip
     assert types == {"Ready": "True"}
+
+
+def _mv_with_stage(stage, history=None, managed=None):
+    return {
+        "metadata": {"name": "churn-v1", "generation": 1, "managedFields": managed or []},
+        "spec": {"model": "churn", "version": 1, "stage": stage,
+                 "artifact": {"uri": "pvc://a/m"}},
+        "status": {"stageHistory": history} if history is not None else {},
+    }  # fmt: skip
+
+
+def _owner(manager, time, stage=True):
+    fields = {"f:spec": {"f:stage": {}} if stage else {"f:model": {}}}
+    return {"manager": manager, "operation": "Update", "time": time, "fieldsV1": fields}
+
+
+NOW_H = "2026-11-27T14:00:00Z"
+HISTORY_CASES = [
+    # id, ModelVersion -> stageHistory
+    ("first-seen-uses-the-write-time", _mv_with_stage("None", managed=[
+        _owner("perennial", "2026-11-27T10:00:00Z")]),
+     [{"stage": "None", "time": "2026-11-27T10:00:00Z", "by": "perennial"}]),
+    ("no-managed-fields-uses-now", _mv_with_stage("Staging"),
+     [{"stage": "Staging", "time": NOW_H}]),
+    ("unchanged-stage-adds-nothing", _mv_with_stage("None", [{"stage": "None", "time": "t"}]),
+     [{"stage": "None", "time": "t"}]),
+    ("newest-writer-of-the-stage", _mv_with_stage("Production", [{"stage": "None", "time": "t"}], [
+        _owner("perennial", "2026-11-27T10:00:00Z"),
+        _owner("kubectl-patch", "2026-11-27T11:00:00Z"),
+        _owner("argocd-controller", "2026-11-27T12:00:00Z", stage=False)]),
+     [{"stage": "None", "time": "t"},
+      {"stage": "Production", "time": "2026-11-27T11:00:00Z", "by": "kubectl-patch"}]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("mv", "history"), [c[1:] for c in HISTORY_CASES], ids=[c[0] for c in HISTORY_CASES]
+)
+def test_stage_history(mv, history):
+    assert modelversion_status(mv, NOW_H)["stageHistory"] == history
+
+
+def test_stage_history_keeps_the_last_twenty():
+    old = [{"stage": s, "time": f"t{i}"} for i, s in enumerate(["None", "Staging"] * 10)]
+    status = modelversion_status(_mv_with_stage("Production", old), NOW_H)
+    assert len(status["stageHistory"]) == 20
+    assert status["stageHistory"][0] == {"stage": "Staging", "time": "t1"}
+    assert status["stageHistory"][-1]["stage"] == "Production"
+
+
+def test_status_no_longer_carries_legacy_rejections():
+    mv = _mv_with_stage("None")
+    mv["status"]["rejections"] = [{"inferenceService": "churn"}]
+    assert "rejections" not in modelversion_status(mv, NOW_H)

@@ -183,9 +183,7 @@ def test_with_a_route_the_weights_leave_the_canary_before_its_deployment_goes():
     kube = world(routed, route(), served={GATEWAY: ["httproutes"]})
     sync(kube)
     writes = kube.verbs()
-    assert writes.index("patch ModelVersion/churn-v2") < writes.index(
-        "json_patch HTTPRoute/churn"
-    )
+    assert writes.index("patch ModelVersion/churn-v2") < writes.index("json_patch HTTPRoute/churn")
     assert writes.index("json_patch HTTPRoute/churn") < writes.index(
         "delete Deployment/churn-canary"
     )

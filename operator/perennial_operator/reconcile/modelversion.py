@@ -42,7 +42,9 @@ def _move_legacy_rejections(kube: KubeApi, mv: dict[str, Any]) -> None:
             meta["name"],
             {"metadata": {"annotations": notes}},
         )
-    kube.patch_status(API_VERSION, "ModelVersion", meta["namespace"], meta["name"], {LEGACY_FIELD: None})
+    kube.patch_status(
+        API_VERSION, "ModelVersion", meta["namespace"], meta["name"], {LEGACY_FIELD: None}
+    )
     meta["annotations"] = {**(meta.get("annotations") or {}), **notes}
     mv["status"] = {k: v for k, v in mv["status"].items() if k != LEGACY_FIELD}
 

@@ -271,7 +271,11 @@ def _reject(kube: KubeApi, mv: dict[str, Any] | None, isvc: dict[str, Any], plan
     meta = mv["metadata"]
     note = record(service, rollback.reason, rollback.message, now_precise())
     kube.patch(
-        API_VERSION, "ModelVersion", meta["namespace"], meta["name"], {"metadata": {"annotations": note}}
+        API_VERSION,
+        "ModelVersion",
+        meta["namespace"],
+        meta["name"],
+        {"metadata": {"annotations": note}},
     )
     kube.event(
         mv,
