@@ -116,8 +116,14 @@ def test_the_probe_and_the_trainer_agree_and_changed_data_retrains(
         timeout=120,
     )
     assert trigger["detail"] == f"dataset sha256 {served['sha256'][:8]}…→{new_sha[:8]}… (170 rows)"
-    (job,) = world.kube.list(
-        API_VERSION, "TrainingJob", world.ns, "perennial.dev/retrainpolicy=iris"
+    # The trigger is recorded in status before its TrainingJob is created (crash safety),
+    # so the job appears a moment after the trigger.
+    (job,) = world.wait(
+        lambda: world.kube.list(
+            API_VERSION, "TrainingJob", world.ns, "perennial.dev/retrainpolicy=iris"
+        ),
+        "the retraining TrainingJob created",
+        timeout=30,
     )
     name = job["metadata"]["name"]
     status = world.wait(
