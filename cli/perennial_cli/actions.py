@@ -98,10 +98,10 @@ def rejections(mv: Mapping[str, Any]) -> list[Rejection]:
         if service and service not in recorded:
             found[service] = (entry, RETRY_PREFIX + service)
     out = []
-    for service, (data, key) in found.items():
-        time = str(data.get("time") or "")
+    for service, (record, key) in found.items():
+        time = str(record.get("time") or "")
         out.append(
-            Rejection(service, str(data.get("reason") or ""), time, key, notes.get(key) == time)
+            Rejection(service, str(record.get("reason") or ""), time, key, notes.get(key) == time)
         )
     return sorted(out, key=lambda r: (r.time, r.service))
 

@@ -101,8 +101,9 @@ def previous_holder(
 
     From the stage history first (status.stageHistory, and stage-change Events for older
     objects): the other version that most recently entered the stage before `current` last
-    did. Without such history: the newest Archived version older than `current`. Versions this service rejected
-    (rolled back) are never candidates: the service would refuse to resolve them.
+    did. Without such history: the newest Archived version older than `current`. Versions
+    this service rejected (rolled back) are never candidates: the service would refuse to
+    resolve them.
     """
     candidates = [
         mv

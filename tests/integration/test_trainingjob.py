@@ -154,11 +154,13 @@ def test_success_goes_through_the_phases_and_registers_a_model_with_lineage(worl
     }
     ready = world.wait(
         lambda: (
-            (m := world.list("ModelVersion")) and m[0].get("status", {}).get("phase") == "Ready"
+            (m := world.list("ModelVersion"))
+            and m[0].get("status", {}).get("phase") == "Ready"
+            and m[0]
         ),
         "ModelVersion Ready",
     )
-    check_health(ready[0], "Current")
+    check_health(ready, "Current")
 
 
 def test_data_validation_failure_fails_at_once_without_retry(world: World) -> None:
