@@ -53,6 +53,16 @@ def test_no_psi_is_said_below_the_minimum_sample_count(
     assert (view.state, view.psi, view.min_samples, view.threshold) == (state, psi, 500, 0.2)
 
 
+def test_the_services_own_minimum_comes_first_and_a_missing_psi_is_never_shown() -> None:
+    isvc = isvc_with({"psi": 0.5, "samples": 150})
+    isvc["spec"]["monitoring"]["drift"]["minSamples"] = 120
+    view = drift_view(store().snapshot(), isvc, 200)
+    assert (view.state, view.psi, view.min_samples) == ("drifting", 0.5, 120)
+    # what the operator writes below its minimum: samples and time, no psi
+    below = drift_view(store().snapshot(), isvc_with({"samples": 900, "time": "t"}), 200)
+    assert (below.state, below.psi) == ("insufficient", None)
+
+
 def test_without_a_policy_the_studios_minimum_applies() -> None:
     s = store()
     s.replace("RetrainPolicy", [])

@@ -8,8 +8,10 @@ import time
 from typing import Any
 
 from perennial_operator import metrics
+from perennial_operator.api import conditions as c
 from perennial_operator.api.group import API_VERSION, LABEL_TRAININGJOB_UID
 from perennial_operator.config import OperatorConfig
+from perennial_operator.decide.conditions import get_condition
 from perennial_operator.decide.modelversion.registry import next_version
 from perennial_operator.decide.trainingjob import observed
 from perennial_operator.decide.trainingjob.status import (
@@ -162,7 +164,18 @@ def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> D
         kube.event(tj, event.type, event.reason, event.message)
     if decision.status != previous:
         _write_status(kube, tj, decision.status)
+        if finished(decision.status):  # and it was not before: the transition, counted once
+            _count_outcome(tj["metadata"]["namespace"], decision.status)
     return decision
+
+
+def _count_outcome(namespace: str, status: dict[str, Any]) -> None:
+    phase = str(status.get("phase"))
+    kind = c.FAILED if phase == "Failed" else c.COMPLETE
+    reason = (get_condition(status.get("conditions") or [], kind) or {}).get("reason")
+    metrics.TRAININGJOB_OUTCOMES.labels(
+        namespace=namespace, outcome=phase, reason=str(reason or "")
+    ).inc()
 
 
 def _write_status(kube: KubeApi, tj: dict[str, Any], status: dict[str, Any]) -> None:

@@ -106,6 +106,11 @@ def _sync(kube: KubeApi, isvc: dict[str, Any], config: OperatorConfig) -> str:
     for event in (*pool_events(isvc.get("status") or {}, plan), *plan.events, *route_events):
         _post(kube, isvc, event)
     patch_changed_status(kube, isvc, status)  # the drift timer writes status.drift too
+    weight = (status.get("canary") or {}).get("weight") or 0
+    meta = isvc["metadata"]
+    metrics.CANARY_WEIGHT.labels(namespace=meta["namespace"], inferenceservice=meta["name"]).set(
+        weight
+    )
     return str(status["phase"])
 
 
@@ -223,7 +228,12 @@ def _act(
 def _post(kube: KubeApi, isvc: dict[str, Any], event: Event) -> None:
     kube.event(isvc, event.type, event.reason, event.message)
     if event.reason in OUTCOMES:
-        metrics.ROLLOUTS.labels(outcome=OUTCOMES[event.reason]).inc()
+        meta = isvc["metadata"]
+        metrics.ROLLOUTS.labels(
+            namespace=meta["namespace"],
+            inferenceservice=meta["name"],
+            outcome=OUTCOMES[event.reason],
+        ).inc()
 
 
 def _apply_children(
