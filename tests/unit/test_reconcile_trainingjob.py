@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import REGISTRY, CollectorRegistry, Gauge
 
 from perennial_operator.api.group import API_VERSION, LABEL_TRAININGJOB_UID
 from perennial_operator.config import OperatorConfig
@@ -131,3 +131,20 @@ def test_a_new_job_gets_its_configmap_and_job():
     sync(kube)
     assert kube.verbs()[:2] == ["apply ConfigMap/churn-1-spec", "apply Job/churn-1-train"]
     assert kube.get(API_VERSION, "TrainingJob", NS, "churn-1")["status"]["phase"] == "Pending"
+
+
+def test_the_outcome_is_counted_once_when_the_job_finishes():
+    def succeeded() -> float:
+        labels = {"namespace": NS, "outcome": "Succeeded", "reason": "TrainingSucceeded"}
+        return (
+            REGISTRY.get_sample_value("perennial_operator_trainingjob_outcomes_total", labels)
+            or 0.0
+        )
+
+    before = succeeded()
+    kube = FakeKube(trainingjob(), *finished_job())
+    sync(kube)
+    assert succeeded() == before + 1
+    sync(kube)  # finished: recorded, not counted again
+    sync(kube)
+    assert succeeded() == before + 1

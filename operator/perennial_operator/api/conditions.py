@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Final
 
+# Every kind: Ready (True: current, as kstatus reads it) and Stalled (True only while the
+# object cannot progress without a change; absent otherwise, kstatus' abnormal-true style)
+STALLED: Final = "Stalled"
+
 # TrainingJob condition types
 DATA_VALIDATED: Final = "DataValidated"
 COMPLETE: Final = "Complete"
@@ -79,6 +83,8 @@ READY_DEADLINE_EXCEEDED: Final = "ReadyDeadlineExceeded"
 REPLICAS_READY: Final = "ReplicasReady"
 REPLICAS_NOT_READY: Final = "ReplicasNotReady"
 NOTHING_TO_SERVE: Final = "NothingToServe"
+ROLLED_BACK: Final = "RolledBack"
+DEGRADED: Final = "Degraded"
 
 # RetrainPolicy condition types
 TRIGGERED: Final = "Triggered"

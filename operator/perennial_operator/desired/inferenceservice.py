@@ -71,7 +71,7 @@ def _args(isvc: dict[str, Any], mv: dict[str, Any]) -> list[str]:
         "--name", str(spec["model"]["name"]),
         "--model-version", str(mv["spec"]["version"]),
         "--expected-sha256", str(artifact["sha256"]),
-        "--max-batch-size", str(batching.get("maxBatchSize", 32)),
+        "--max-batch-size", str(batching.get("maxBatchSize", 64)),
         "--max-latency-ms", str(batching.get("maxLatencyMs", 2)),
     ]  # fmt: skip
     if artifact.get("allowUnsafePickle"):

@@ -17,7 +17,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from perennial_operator.api.group import API_VERSION, FIELD_MANAGER
-from perennial_operator.api.timestamps import format_time
+from perennial_operator.api.timestamps import format_precise, format_time
 from perennial_operator.k8s.errors import AlreadyExists, NotFound
 
 PLURALS = MappingProxyType(
@@ -47,6 +47,11 @@ CLUSTER_SCOPED = frozenset({"Node", "ComputePool", "PersistentVolume"})
 
 def now_iso() -> str:
     return format_time(dt.datetime.now(dt.UTC))
+
+
+def now_precise() -> str:
+    """With microseconds: for a stamp that identifies one event (a rejection a retry names)."""
+    return format_precise(dt.datetime.now(dt.UTC))
 
 
 def resource_path(
@@ -268,7 +273,13 @@ class Kube:
         self, api_version: str, kind: str, namespace: str | None, name: str, patch: dict[str, Any]
     ) -> dict[str, Any]:
         path = resource_path(api_version, kind, namespace, name)
-        return self._call("PATCH", path, body=patch, content_type="application/merge-patch+json")
+        return self._call(
+            "PATCH",
+            path,
+            query=[("fieldManager", FIELD_MANAGER)],
+            body=patch,
+            content_type="application/merge-patch+json",
+        )
 
     def json_patch(
         self,

@@ -8,8 +8,10 @@ import time
 from typing import Any
 
 from perennial_operator import metrics
+from perennial_operator.api import conditions as c
 from perennial_operator.api.group import API_VERSION, LABEL_TRAININGJOB_UID
 from perennial_operator.config import OperatorConfig
+from perennial_operator.decide.conditions import get_condition
 from perennial_operator.decide.modelversion.registry import next_version
 from perennial_operator.decide.trainingjob import observed
 from perennial_operator.decide.trainingjob.status import (
@@ -131,8 +133,11 @@ def sync_trainingjob(
 
 def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> Decision:
     previous = tj.get("status") or {}
-    if finished(previous):
-        return Decision(dict(previous))  # nothing to read or write for a finished job
+    if finished(previous):  # nothing to read for a finished job (its Job may be gone)
+        decision = trainingjob_status(tj, None, [], Context(now_iso(), ""))
+        if decision.status != previous:  # Ready/Stalled added to a job finished before them
+            _write_status(kube, tj, decision.status)
+        return decision
     job, pods = _observe(kube, tj)
     blocked = None
     if job is None:
@@ -158,11 +163,21 @@ def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> D
     for event in decision.events:
         kube.event(tj, event.type, event.reason, event.message)
     if decision.status != previous:
-        kube.patch_status(
-            API_VERSION,
-            "TrainingJob",
-            tj["metadata"]["namespace"],
-            tj["metadata"]["name"],
-            decision.status,
-        )
+        _write_status(kube, tj, decision.status)
+        if finished(decision.status):  # and it was not before: the transition, counted once
+            _count_outcome(tj["metadata"]["namespace"], decision.status)
     return decision
+
+
+def _count_outcome(namespace: str, status: dict[str, Any]) -> None:
+    phase = str(status.get("phase"))
+    kind = c.FAILED if phase == "Failed" else c.COMPLETE
+    reason = (get_condition(status.get("conditions") or [], kind) or {}).get("reason")
+    metrics.TRAININGJOB_OUTCOMES.labels(
+        namespace=namespace, outcome=phase, reason=str(reason or "")
+    ).inc()
+
+
+def _write_status(kube: KubeApi, tj: dict[str, Any], status: dict[str, Any]) -> None:
+    meta = tj["metadata"]
+    kube.patch_status(API_VERSION, "TrainingJob", meta["namespace"], meta["name"], status)

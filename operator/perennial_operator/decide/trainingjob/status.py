@@ -13,8 +13,9 @@ from typing import Any
 from perennial_operator.api import conditions as c
 from perennial_operator.api import runtime_contract as rc
 from perennial_operator.api.names import TRAIN_CONTAINER, VALIDATE_CONTAINER
-from perennial_operator.decide.conditions import Condition, set_condition
+from perennial_operator.decide.conditions import Condition, get_condition, set_condition
 from perennial_operator.decide.events import Event
+from perennial_operator.decide.kstatus import Health, has_health, with_health
 from perennial_operator.decide.modelversion.metrics import primary_metric
 from perennial_operator.decide.trainingjob.observed import JobObs, PodObs
 from perennial_operator.decide.trainingjob.termination import failure_report, parse_message
@@ -115,13 +116,35 @@ class _Builder:
     def status(self, phase: str, message: str) -> dict[str, Any]:
         out = {k: v for k, v in self.previous.items() if k not in ("conditions",)}
         out.update(self.fields)
+        health = job_health(phase, message, self.conditions, out.get("modelVersion"))
         out.update(
             phase=phase,
             message=message,
             observedGeneration=self.generation,
-            conditions=self.conditions,
+            conditions=with_health(
+                self.conditions, health, generation=self.generation, now=self.now
+            ),
         )
         return out
+
+
+def job_health(
+    phase: str, message: str, conditions: list[Condition], registered: str | None
+) -> Health:
+    """Ready once trained and registered; Stalled when Failed (a finished job never runs
+    again: its spec is immutable); otherwise on its way, the phase as the reason."""
+    if phase == "Failed":
+        failed = get_condition(conditions, c.FAILED) or {}
+        reason = str(failed.get("reason") or c.JOB_FAILED)
+        return Health.stuck(reason, f"{message}; create a new TrainingJob to train again")
+    if phase == "Succeeded":
+        if registered:
+            return Health(True, c.MODEL_REGISTERED, f"registered as {registered}")
+        return Health(False, c.NOT_YET, message)
+    scheduled = get_condition(conditions, c.SCHEDULED) or {}
+    if phase == "Pending" and scheduled.get("status") == "False":
+        return Health(False, str(scheduled.get("reason")), message)
+    return Health(False, phase, message)
 
 
 def _attempts(job: JobObs | None, pods: list[PodObs]) -> int:
@@ -222,8 +245,10 @@ def trainingjob_status(
 ) -> Decision:
     b = _Builder(tj, ctx.now)
     previous_phase = b.previous.get("phase")
-    if finished(b.previous):
-        return Decision(dict(b.previous))  # nothing moves again
+    if finished(b.previous):  # nothing moves again; Ready/Stalled added to older objects
+        if has_health(b.conditions, b.generation):
+            return Decision(dict(b.previous))
+        return Decision(b.status(str(b.previous["phase"]), str(b.previous.get("message", ""))))
     if ctx.pool_problem and job is None:
         b.cond(c.SCHEDULED, False, c.COMPUTE_POOL_NOT_FOUND, ctx.pool_problem)
         return Decision(b.status("Pending", ctx.pool_problem))

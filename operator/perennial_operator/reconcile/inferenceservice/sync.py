@@ -6,7 +6,8 @@ Every read happens first (`_gather`: ModelVersions, Deployments, the ComputePool
 the pods' metrics when the rollout needs them), then one pure decision (`advance`, which
 returns a Plan), then every write (`_act`, then Events, then status), in an order that a
 crash at any point leaves safe:
-1. a rollback is recorded on the ModelVersion first, so no restart rolls it out again;
+1. a rollback is recorded on the ModelVersion first (an annotation), so no restart rolls it
+   out again;
 2. the route's weights and role Services follow the plan before a canary Deployment goes;
 3. the children (Service, HPA, Deployments);
 4. Events before the status that moves past them, so a crash repeats an Event rather than
@@ -23,6 +24,7 @@ from typing import Any
 
 from perennial_operator import metrics
 from perennial_operator.api.group import API_VERSION
+from perennial_operator.api.rejections import record
 from perennial_operator.api.tracks import CANARY, STABLE
 from perennial_operator.config import OperatorConfig
 from perennial_operator.decide.events import Event
@@ -48,7 +50,7 @@ from perennial_operator.decide.rollout.status import (
 )
 from perennial_operator.desired import inferenceservice as desired
 from perennial_operator.desired.placement import NO_POOL, Placement, pool_placement
-from perennial_operator.k8s.kube import KubeApi, now_iso, patch_changed_status
+from perennial_operator.k8s.kube import KubeApi, now_iso, now_precise, patch_changed_status
 from perennial_operator.reconcile.inferenceservice import traffic
 from perennial_operator.reconcile.inferenceservice.pods import counters_of, pod_urls, samples_of
 from perennial_operator.reconcile.locks import KeyedLocks
@@ -104,6 +106,11 @@ def _sync(kube: KubeApi, isvc: dict[str, Any], config: OperatorConfig) -> str:
     for event in (*pool_events(isvc.get("status") or {}, plan), *plan.events, *route_events):
         _post(kube, isvc, event)
     patch_changed_status(kube, isvc, status)  # the drift timer writes status.drift too
+    weight = (status.get("canary") or {}).get("weight") or 0
+    meta = isvc["metadata"]
+    metrics.CANARY_WEIGHT.labels(namespace=meta["namespace"], inferenceservice=meta["name"]).set(
+        weight
+    )
     return str(status["phase"])
 
 
@@ -221,7 +228,12 @@ def _act(
 def _post(kube: KubeApi, isvc: dict[str, Any], event: Event) -> None:
     kube.event(isvc, event.type, event.reason, event.message)
     if event.reason in OUTCOMES:
-        metrics.ROLLOUTS.labels(outcome=OUTCOMES[event.reason]).inc()
+        meta = isvc["metadata"]
+        metrics.ROLLOUTS.labels(
+            namespace=meta["namespace"],
+            inferenceservice=meta["name"],
+            outcome=OUTCOMES[event.reason],
+        ).inc()
 
 
 def _apply_children(
@@ -261,21 +273,24 @@ def _pods(obs: Observed, plan: Plan) -> Pods:
 
 
 def _reject(kube: KubeApi, mv: dict[str, Any] | None, isvc: dict[str, Any], plan: Plan) -> None:
-    """Record the rollback on the ModelVersion, so resolution skips it from now on."""
+    """Record the rollback on the ModelVersion (an annotation: backups and GitOps keep it),
+    so resolution skips it until a user retries it."""
     rollback, service = plan.rollback, isvc["metadata"]["name"]
     if mv is None or rollback is None:
         return
-    entry = {
-        "inferenceService": service,
-        "reason": rollback.reason,
-        "message": rollback.message[:4096],
-        "time": now_iso(),
-    }
-    rejections = [*((mv.get("status") or {}).get("rejections") or []), entry][-64:]
     meta = mv["metadata"]
-    kube.patch_status(
-        API_VERSION, "ModelVersion", meta["namespace"], meta["name"], {"rejections": rejections}
+    note = record(service, rollback.reason, rollback.message, now_precise())
+    kube.patch(
+        API_VERSION,
+        "ModelVersion",
+        meta["namespace"],
+        meta["name"],
+        {"metadata": {"annotations": note}},
     )
     kube.event(
-        mv, "Warning", "Rejected", f"rolled back by InferenceService {service}: {rollback.reason}"
+        mv,
+        "Warning",
+        "Rejected",
+        f"rolled back by InferenceService {service}: {rollback.reason}; "
+        f"`perennial retry {service} {meta['name']}` tries it again",
     )
