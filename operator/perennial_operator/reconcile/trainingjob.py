@@ -25,6 +25,7 @@ from perennial_operator.k8s.errors import AlreadyExists
 from perennial_operator.k8s.kube import KubeApi, now_iso
 from perennial_operator.metrics import TrainingJobPhases
 from perennial_operator.reconcile.locks import KeyedLocks
+from perennial_operator.reconcile.versions import high_water, raise_high_water
 
 log = logging.getLogger(__name__)
 
@@ -62,22 +63,25 @@ def _registered(kube: KubeApi, tj: dict[str, Any]) -> str | None:
 def register_model(
     kube: KubeApi, tj: dict[str, Any], result: dict[str, Any], config: OperatorConfig
 ) -> str:
-    """Create <model>-v<N> with the next free N. Create (not apply) is atomic on the API
+    """Create <model>-v<N> with the next N never used (past the high-water mark, so a
+    deleted version's number is not reused). Create (not apply) is atomic on the API
     server: when two jobs race for the same N, one gets AlreadyExists and takes N+1."""
     namespace, model = tj["metadata"]["namespace"], tj["spec"]["model"]
     image = str(tj["spec"].get("image") or config.runtime_image)
     uri = desired_tj.artifact_uri(tj, config)
     for _ in range(50):
+        mark = high_water(kube, namespace, model)
         existing = [
             int(mv["spec"]["version"])
             for mv in kube.list(API_VERSION, "ModelVersion", namespace)
             if mv["spec"].get("model") == model
         ]
-        manifest = modelversion_for(tj, result, uri, next_version(existing), image)
+        manifest = modelversion_for(tj, result, uri, next_version(existing, mark), image)
         try:
             kube.create(manifest)
         except AlreadyExists:
             continue
+        raise_high_water(kube, namespace, model, int(manifest["spec"]["version"]))
         metrics.MODELS_REGISTERED.labels(model=model).inc()
         return str(manifest["metadata"]["name"])
     raise RuntimeError(f"could not find a free version for model {model} after 50 tries")

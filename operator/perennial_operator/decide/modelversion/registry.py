@@ -9,9 +9,10 @@ PRODUCTION = "Production"
 ARCHIVED = "Archived"
 
 
-def next_version(existing: Iterable[int]) -> int:
-    """The next free version: one past the highest (gaps are never reused)."""
-    return max(existing, default=0) + 1
+def next_version(existing: Iterable[int], high_water: int = 0) -> int:
+    """The next version: one past the highest that exists or ever existed (`high_water`,
+    kept where deleting a ModelVersion cannot lower it), so no number is ever reused."""
+    return max(max(existing, default=0), high_water) + 1
 
 
 def versions_to_archive(promoted: dict[str, Any], siblings: Iterable[dict[str, Any]]) -> list[str]:
