@@ -46,7 +46,14 @@ def finished_trainingjob(name: str) -> list[dict[str, Any]]:
     job = {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": f"{name}-train", "namespace": NS, "uid": f"job-{uid}"},
+        "metadata": {
+            "name": f"{name}-train",
+            "namespace": NS,
+            "uid": f"job-{uid}",
+            "ownerReferences": [
+                {"kind": "TrainingJob", "name": name, "uid": uid, "controller": True}
+            ],
+        },
         "status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]},
     }
     pod = {

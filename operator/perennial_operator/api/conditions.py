@@ -19,6 +19,8 @@ READY: Final = "Ready"
 WAITING_FOR_POD: Final = "WaitingForPod"
 UNSCHEDULABLE: Final = "Unschedulable"
 COMPUTE_POOL_NOT_FOUND: Final = "ComputePoolNotFound"
+# A child's name is held by an object this resource does not own (never adopted/deleted).
+NAME_CONFLICT: Final = "NameConflict"
 VALIDATING: Final = "Validating"
 DATA_CHECKS_PASSED: Final = "DataChecksPassed"
 DATA_VALIDATION_FAILED: Final = "DataValidationFailed"

@@ -11,6 +11,7 @@ from perennial_operator import metrics
 from perennial_operator.api.group import API_VERSION, LABEL_TRAININGJOB_UID
 from perennial_operator.config import OperatorConfig
 from perennial_operator.decide.modelversion.registry import next_version
+from perennial_operator.decide.ownership import name_conflict, owned_by
 from perennial_operator.decide.trainingjob import observed
 from perennial_operator.decide.trainingjob.status import (
     Context,
@@ -89,27 +90,44 @@ def register_model(
 
 def _observe(
     kube: KubeApi, tj: dict[str, Any]
-) -> tuple[observed.JobObs | None, list[observed.PodObs]]:
+) -> tuple[observed.JobObs | None, list[observed.PodObs], str | None]:
+    """The Job and its pods, or why the Job's name is someone else's."""
     namespace = tj["metadata"]["namespace"]
-    job = kube.get("batch/v1", "Job", namespace, desired_tj.job_name(tj))
+    name = desired_tj.job_name(tj)
+    job = kube.get("batch/v1", "Job", namespace, name)
     if job is None:
-        return None, []
+        return None, [], None
+    conflict = name_conflict(tj, [("Job", name, job)])
+    if conflict:
+        return None, [], conflict
     pods = kube.list("v1", "Pod", namespace, f"{LABEL_TRAININGJOB_UID}={tj['metadata']['uid']}")
-    return observed.job_obs(job), [observed.pod_obs(p) for p in pods]
+    # The label alone is not proof: anyone may label a pod. Only the Job's own pods count
+    # (their termination message registers a model).
+    ours = [p for p in pods if owned_by(p, job["metadata"]["uid"])]
+    return observed.job_obs(job), [observed.pod_obs(p) for p in ours], None
 
 
-def _start(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> str | None:
-    """Apply the ConfigMap and the Job; returns what blocks the start instead, if anything.
+def _start(
+    kube: KubeApi, tj: dict[str, Any], config: OperatorConfig
+) -> tuple[str | None, str | None]:
+    """Apply the ConfigMap and the Job; returns what blocks the start instead, if anything
+    (a name collision, a missing pool or baseline).
 
     Called only while the Job is absent: its pod template is immutable, and the deterministic
     name makes an apply after a restart a no-op, not a duplicate."""
+    namespace, cm_name = tj["metadata"]["namespace"], desired_tj.configmap_name(tj)
+    conflict = name_conflict(
+        tj, [("ConfigMap", cm_name, kube.get("v1", "ConfigMap", namespace, cm_name))]
+    )
+    if conflict:
+        return None, conflict
     placement, pool_problem = _placement(kube, tj)
     baseline, baseline_problem = _baseline_uri(kube, tj)
     if pool_problem or baseline_problem:
-        return pool_problem or baseline_problem
+        return pool_problem or baseline_problem, None
     for child in desired_tj.trainingjob_children(tj, config, placement, baseline):
         kube.apply(child)
-    return None
+    return None, None
 
 
 def sync_trainingjob(
@@ -137,12 +155,12 @@ def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> D
     previous = tj.get("status") or {}
     if finished(previous):
         return Decision(dict(previous))  # nothing to read or write for a finished job
-    job, pods = _observe(kube, tj)
+    job, pods, conflict = _observe(kube, tj)
     blocked = None
-    if job is None:
-        blocked = _start(kube, tj, config)
-        if not blocked:
-            job, pods = _observe(kube, tj)
+    if job is None and conflict is None:
+        blocked, conflict = _start(kube, tj, config)
+        if not (blocked or conflict):
+            job, pods, conflict = _observe(kube, tj)
     # Only a completed Job can have registered a model: skip the lookup on every pod event.
     registered = _registered(kube, tj) if job is not None and job.complete else None
     ctx = Context(
@@ -150,6 +168,7 @@ def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> D
         artifact_uri=desired_tj.artifact_uri(tj, config),
         registered=registered,
         pool_problem=blocked,
+        name_conflict=conflict,
     )
     decision = trainingjob_status(tj, job, pods, ctx)
     if decision.result is not None and ctx.registered is None:

@@ -41,6 +41,7 @@ class Context:
     artifact_uri: str
     registered: str | None = None  # name of the ModelVersion already registered for this job
     pool_problem: str | None = None  # why the named ComputePool cannot be used
+    name_conflict: str | None = None  # a child's name is held by an object not ours
 
 
 def _newest(pods: list[PodObs]) -> PodObs | None:
@@ -224,6 +225,9 @@ def trainingjob_status(
     previous_phase = b.previous.get("phase")
     if finished(b.previous):
         return Decision(dict(b.previous))  # nothing moves again
+    if ctx.name_conflict:  # nothing is written or read as ours until the name is free
+        b.cond(c.SCHEDULED, False, c.NAME_CONFLICT, ctx.name_conflict)
+        return Decision(b.status("Pending", ctx.name_conflict))
     if ctx.pool_problem and job is None:
         b.cond(c.SCHEDULED, False, c.COMPUTE_POOL_NOT_FOUND, ctx.pool_problem)
         return Decision(b.status("Pending", ctx.pool_problem))
