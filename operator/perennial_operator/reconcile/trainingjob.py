@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Any
+
+from kubernetes.client.exceptions import ApiException
 
 from perennial_operator import metrics
 from perennial_operator.api.group import API_VERSION, LABEL_TRAININGJOB_UID
@@ -22,7 +25,7 @@ from perennial_operator.decide.trainingjob.status import (
 from perennial_operator.desired import trainingjob as desired_tj
 from perennial_operator.desired.modelversion import modelversion_for
 from perennial_operator.desired.placement import NO_POOL, Placement, pool_placement
-from perennial_operator.k8s.errors import AlreadyExists
+from perennial_operator.k8s.errors import AlreadyExists, refused
 from perennial_operator.k8s.kube import KubeApi, now_iso
 from perennial_operator.metrics import TrainingJobPhases
 from perennial_operator.reconcile.locks import KeyedLocks
@@ -172,9 +175,18 @@ def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> D
     )
     decision = trainingjob_status(tj, job, pods, ctx)
     if decision.result is not None and ctx.registered is None:
-        name = register_model(kube, tj, decision.result, config)
-        kube.event(tj, "Normal", "Registered", f"registered ModelVersion {name}")
-        ctx = Context(now=ctx.now, artifact_uri=ctx.artifact_uri, registered=name)
+        try:
+            name = register_model(kube, tj, decision.result, config)
+        except ApiException as exc:
+            why = refused(exc)
+            if why is None:
+                raise  # worth retrying: the next sync registers
+            # Refused for good (an invalid or forbidden ModelVersion): Failed, with the
+            # API server's reason, rather than "registering" forever.
+            ctx = replace(ctx, registration_refused=f"registering the model was refused: {why}")
+        else:
+            kube.event(tj, "Normal", "Registered", f"registered ModelVersion {name}")
+            ctx = replace(ctx, registered=name)
         decision = trainingjob_status(tj, job, pods, ctx)
     # Events before the status that moves past them: a crash in between repeats an Event on
     # the next sync rather than losing it from the audit trail.
