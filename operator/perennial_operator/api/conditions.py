@@ -91,6 +91,7 @@ PROMOTED: Final = "Promoted"
 # RetrainPolicy reasons (Triggered also takes the trigger's own reason: Schedule, Drift...)
 WAITING_FOR_TRIGGER: Final = "WaitingForTrigger"
 COOLING_DOWN: Final = "CoolingDown"
+DAILY_LIMIT_REACHED: Final = "DailyLimitReached"  # spec.maxTrainingJobsPerDay in 24 h
 SUSPENDED: Final = "Suspended"
 INFERENCESERVICE_NOT_FOUND: Final = "InferenceServiceNotFound"
 NO_SERVING_VERSION: Final = "NoServingVersion"
