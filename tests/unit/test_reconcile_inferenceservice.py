@@ -21,6 +21,7 @@ pytestmark = pytest.mark.unit
 
 NS = "ml"
 GATEWAY = "gateway.networking.k8s.io/v1"
+ISVC_UID = "0f6b2c1e-0000-4000-8000-0000000000aa"
 
 
 def modelversion(version: int) -> dict[str, Any]:
@@ -46,7 +47,12 @@ def deployment(track: str, version: int, replicas: int, ready: int) -> dict[str,
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": f"churn-{track}", "namespace": NS, "generation": 1},
+        "metadata": {
+            "name": f"churn-{track}",
+            "namespace": NS,
+            "generation": 1,
+            "ownerReferences": [{"uid": ISVC_UID, "controller": True}],
+        },
         "spec": {"replicas": replicas, "template": {"metadata": {"labels": labels}}},
         "status": {
             "observedGeneration": 1,
@@ -62,7 +68,7 @@ def service(rollout: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": API_VERSION,
         "kind": "InferenceService",
-        "metadata": {"name": "churn", "namespace": NS, "generation": 2},
+        "metadata": {"name": "churn", "namespace": NS, "generation": 2, "uid": ISVC_UID},
         "spec": {"model": {"name": "churn", "version": 2}, "replicas": 2, "rollout": rollout},
         "status": status,
     }

@@ -49,13 +49,19 @@ def finished_job(name: str = "churn-1", uid: str = UID) -> list[dict[str, Any]]:
     job = {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": f"{name}-train", "namespace": NS},
+        "metadata": {
+            "name": f"{name}-train",
+            "namespace": NS,
+            "uid": f"job-{uid}",
+            "ownerReferences": [{"uid": uid, "controller": True}],
+        },
         "status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]},
     }
     pod = {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": f"{name}-train-x", "namespace": NS,
-                     "labels": {LABEL_TRAININGJOB_UID: uid}},
+                     "labels": {LABEL_TRAININGJOB_UID: uid},
+                     "ownerReferences": [{"uid": f"job-{uid}", "controller": True}]},
         "status": {"phase": "Succeeded",
                    "initContainerStatuses": [{"name": "validate", "state": {
                        "terminated": {"exitCode": 0, "reason": "Completed"}}}],

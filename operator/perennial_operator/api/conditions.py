@@ -23,6 +23,8 @@ READY: Final = "Ready"
 WAITING_FOR_POD: Final = "WaitingForPod"
 UNSCHEDULABLE: Final = "Unschedulable"
 COMPUTE_POOL_NOT_FOUND: Final = "ComputePoolNotFound"
+# A child's name is held by an object this resource does not own (never adopted/deleted).
+NAME_CONFLICT: Final = "NameConflict"
 VALIDATING: Final = "Validating"
 DATA_CHECKS_PASSED: Final = "DataChecksPassed"
 DATA_VALIDATION_FAILED: Final = "DataValidationFailed"
@@ -35,6 +37,8 @@ TRAINING_SUCCEEDED: Final = "TrainingSucceeded"
 BACKOFF_LIMIT_EXCEEDED: Final = "BackoffLimitExceeded"
 DEADLINE_EXCEEDED: Final = "DeadlineExceeded"
 RESULT_UNREADABLE: Final = "ResultUnreadable"
+RESULT_INVALID: Final = "ResultInvalid"  # readable, but not fit to register
+REGISTRATION_REFUSED: Final = "RegistrationRefused"  # the API server refused the ModelVersion
 JOB_FAILED: Final = "JobFailed"
 MODEL_REGISTERED: Final = "ModelRegistered"
 NOT_YET: Final = "NotYet"
@@ -93,6 +97,7 @@ PROMOTED: Final = "Promoted"
 # RetrainPolicy reasons (Triggered also takes the trigger's own reason: Schedule, Drift...)
 WAITING_FOR_TRIGGER: Final = "WaitingForTrigger"
 COOLING_DOWN: Final = "CoolingDown"
+DAILY_LIMIT_REACHED: Final = "DailyLimitReached"  # spec.maxTrainingJobsPerDay in 24 h
 SUSPENDED: Final = "Suspended"
 INFERENCESERVICE_NOT_FOUND: Final = "InferenceServiceNotFound"
 NO_SERVING_VERSION: Final = "NoServingVersion"

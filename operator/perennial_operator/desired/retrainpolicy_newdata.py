@@ -102,6 +102,7 @@ def probe_job(policy: Mapping[str, Any], name: str, config: OperatorConfig) -> d
                 "spec": {
                     "restartPolicy": "Never",
                     "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
                     "securityContext": restricted_pod_security(),
                     "containers": [container],
                     "volumes": pod_volumes(configmap_name(meta["name"]), claims),

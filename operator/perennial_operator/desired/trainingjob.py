@@ -216,6 +216,7 @@ def job(
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
+        "enableServiceLinks": False,  # no Service env vars for code a user may supply
         "securityContext": restricted_pod_security(),
         "initContainers": [
             runtime_container(

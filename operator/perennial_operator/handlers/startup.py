@@ -42,5 +42,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
 
 
 @kopf.on.probe(id="handlers")
-def handlers_alive(**_: Any) -> str:
+async def handlers_alive(**_: Any) -> str:
+    # async: it answers on the event loop, so /healthz stays up while every executor
+    # thread is busy (a slow pod scrape, a slow API call); a sync probe queued behind them
+    # and the liveness probe restart-looped the operator (issue 20, finding 2).
     return "ok"

@@ -16,13 +16,17 @@ from perennial_operator.decide.modelversion.registry import (
 from perennial_operator.decide.modelversion.status import modelversion_status
 from perennial_operator.desired.modelversion import stage_change
 from perennial_operator.k8s.kube import KubeApi, now_iso
+from perennial_operator.reconcile.versions import raise_high_water
 
 
 def sync_modelversion(kube: KubeApi, mv: dict[str, Any]) -> dict[str, Any]:
     _move_legacy_rejections(kube, mv)
+    meta, spec = mv["metadata"], mv["spec"]
+    # Every version seen raises the model's mark: one registered just before a crash, or
+    # created by hand, is never numbered again once deleted.
+    raise_high_water(kube, meta["namespace"], str(spec["model"]), int(spec["version"]))
     status = modelversion_status(mv, now_iso())
     if status != (mv.get("status") or {}):
-        meta = mv["metadata"]
         kube.patch_status(API_VERSION, "ModelVersion", meta["namespace"], meta["name"], status)
     return status
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from perennial_operator import metrics
 from perennial_operator.api import conditions as c
-from perennial_operator.api.group import API_VERSION, LABEL_RETRAINPOLICY
+from perennial_operator.api.group import API_VERSION, LABEL_RETRAINPOLICY, LABEL_TRIGGER
 from perennial_operator.config import OperatorConfig
 from perennial_operator.decide.conditions import get_condition
 from perennial_operator.decide.retrainpolicy.history import jobs_to_prune
@@ -48,7 +48,13 @@ def _observe(kube: KubeApi, policy: dict[str, Any]) -> Observed:
     isvc = kube.get(API_VERSION, "InferenceService", ns, spec["inferenceService"])
     job_name = (policy.get("status") or {}).get("lastTrainingJob")
     job = kube.get(API_VERSION, "TrainingJob", ns, job_name) if job_name else None
-    return Observed(isvc, job, _serving(kube, policy, isvc), _probe(kube, policy))
+    started = kube.list(
+        API_VERSION, "TrainingJob", ns, f"{LABEL_RETRAINPOLICY}={policy['metadata']['name']}"
+    )
+    recent = tuple(str((j["metadata"].get("labels") or {}).get(LABEL_TRIGGER, "")) for j in started)
+    return Observed(
+        isvc, job, _serving(kube, policy, isvc), _probe(kube, policy), recent_triggers=recent
+    )
 
 
 def _serving(

@@ -60,6 +60,7 @@ class Observed:
     job: Mapping[str, Any] | None  # the TrainingJob named in status.lastTrainingJob
     serving: Mapping[str, Any] | None = None  # the serving ModelVersion (read for newData)
     probe: ProbeObs | None = None  # the probe Job named in status.newData.probeJob
+    recent_triggers: tuple[str, ...] = ()  # trigger ids of the policy's TrainingJobs
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ def _idle(
     plan: Plan, policy: Mapping[str, Any], obs: Observed, due: bool, gen: int, now: dt.datetime
 ) -> None:
     spec, stamp = policy["spec"], format_time(now)
-    held = hold(spec, plan.status, obs.isvc, now)
+    held = hold(spec, plan.status, obs.isvc, now, obs.recent_triggers)
     plan.status["phase"] = SUSPENDED if held and held.reason == c.SUSPENDED else IDLE
     isvc_status, triggers = (obs.isvc or {}).get("status") or {}, spec.get("triggers") or {}
     new_data = new_data_arrived(triggers, record_of(plan.status), obs.serving)

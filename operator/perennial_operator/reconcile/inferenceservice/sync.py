@@ -23,12 +23,15 @@ from types import MappingProxyType
 from typing import Any
 
 from perennial_operator import metrics
+from perennial_operator.api import conditions as c
 from perennial_operator.api.group import API_VERSION
 from perennial_operator.api.rejections import record
-from perennial_operator.api.tracks import CANARY, STABLE
+from perennial_operator.api.tracks import CANARY, STABLE, TRACKS
 from perennial_operator.config import OperatorConfig
+from perennial_operator.decide.conditions import get_condition, set_condition
 from perennial_operator.decide.events import Event
 from perennial_operator.decide.monitoring.samples import of_version
+from perennial_operator.decide.ownership import name_conflict
 from perennial_operator.decide.rollout.analysis import request_stats, step_stats
 from perennial_operator.decide.rollout.machine import (
     Observed,
@@ -49,6 +52,7 @@ from perennial_operator.decide.rollout.status import (
     state_from_status,
 )
 from perennial_operator.desired import inferenceservice as desired
+from perennial_operator.desired.httproute import our_services
 from perennial_operator.desired.placement import NO_POOL, Placement, pool_placement
 from perennial_operator.k8s.kube import KubeApi, now_iso, now_precise, patch_changed_status
 from perennial_operator.reconcile.inferenceservice import traffic
@@ -95,7 +99,39 @@ class Gathered:
     route: traffic.RouteView | None  # None: no spec.rollout.httpRoute
 
 
+def _children(kube: KubeApi, isvc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any] | None]]:
+    """Every name this service writes or deletes, with what holds it now."""
+    ns, name = isvc["metadata"]["namespace"], isvc["metadata"]["name"]
+    named = [("apps/v1", "Deployment", desired.deployment_name(isvc, track)) for track in TRACKS]
+    named += [("v1", "Service", service) for service in our_services(isvc)]
+    named.append(("autoscaling/v2", "HorizontalPodAutoscaler", name))
+    return [(kind, child, kube.get(api, kind, ns, child)) for api, kind, child in named]
+
+
+def _hold(kube: KubeApi, isvc: dict[str, Any], conflict: str) -> str:
+    """A child's name is taken by an object this service does not own: write nothing of
+    it, say why (Ready and Progressing False, reason NameConflict), keep the phase."""
+    previous = isvc.get("status") or {}
+    gen, stamp = int(isvc["metadata"].get("generation", 1)), now_iso()
+    conds = list(previous.get("conditions") or [])
+    old = get_condition(conds, c.READY)
+    for type_ in (c.READY, c.PROGRESSING):
+        conds = set_condition(
+            conds, type_=type_, status=False, reason=c.NAME_CONFLICT, message=conflict,
+            generation=gen, now=stamp,
+        )  # fmt: skip
+    if old is None or old.get("reason") != c.NAME_CONFLICT:
+        kube.event(isvc, "Warning", c.NAME_CONFLICT, conflict)
+    log.warning("%s/%s: %s", isvc["metadata"]["namespace"], isvc["metadata"]["name"], conflict)
+    phase = str(previous.get("phase") or "Pending")
+    patch_changed_status(kube, isvc, {"phase": phase, "conditions": conds})
+    return phase
+
+
 def _sync(kube: KubeApi, isvc: dict[str, Any], config: OperatorConfig) -> str:
+    conflict = name_conflict(isvc, _children(kube, isvc))
+    if conflict:
+        return _hold(kube, isvc, conflict)
     now = time.time()
     seen = _gather(kube, isvc, config, now)
     plan = advance(seen.spec, seen.state, seen.resolution.target, seen.obs, now)
