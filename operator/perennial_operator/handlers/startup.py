@@ -34,7 +34,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.execution.max_workers = 8
     config = OperatorConfig.from_env()
     memo.config = config
-    kube: KubeApi = Kube(make_api_client())
+    # main.py puts the Lease's fence in the memo (absent with --standalone).
+    kube: KubeApi = Kube(make_api_client(), fence=memo.get("fence"))
     memo.kube = kube
     memo.locks = KeyedLocks()
     if config.metrics_port:
