@@ -36,6 +36,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from kubernetes import client, config, watch
 
 from perennial_hack.cluster.control_plane import Cluster
@@ -56,7 +57,8 @@ POLICY = {
 
 
 def load() -> str:
-    return "load %.2f %.2f %.2f" % os.getloadavg()
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def rss_mb(pid: int) -> float:
@@ -122,16 +124,21 @@ class JobCounter:
         self._thread.start()
 
     def _run(self) -> None:
-        for event in self._watch.stream(
+        stream = self._watch.stream(
             self.batch.list_namespaced_job,
             self.namespace,
             resource_version=self._rv,
             timeout_seconds=3600,
-        ):
-            if event["type"] == "ADDED":
-                self.names.add(event["object"].metadata.name)
-                if self.target and len(self.names) >= self.target:
-                    self.done.set()
+        )
+        try:
+            for event in stream:
+                if event["type"] == "ADDED":
+                    self.names.add(event["object"].metadata.name)
+                    if self.target and len(self.names) >= self.target:
+                        self.done.set()
+        except urllib3.exceptions.ProtocolError:
+            if not self.done.is_set():  # else: our own stop() cut the stream
+                raise
 
     def wait(self, target: int, timeout: float) -> bool:
         self.target = target
