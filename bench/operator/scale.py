@@ -173,7 +173,7 @@ def audit_counts(path: Path, start: float, end: float) -> collections.Counter[st
 
 
 def burst(
-    kube: Kube, api: client.ApiClient, n: int, kubectl: list[str], audit: Path, settle: float
+    kube: Kube, api: client.ApiClient, n: int, pid: int, audit: Path, settle: float
 ) -> dict[str, Any]:
     cfg = OperatorConfig.from_env({})
     raw_ns, op_ns = f"raw-{n}", f"op-{n}"
@@ -211,6 +211,7 @@ def burst(
         "requests_per_trainingjob_total": round(sum(counts.values()) / n, 2),
         "load_raw": load_raw,
         "load_operator": load_op,
+        "operator_rss_mb": round(rss_mb(pid), 1),  # with every TrainingJob so far
     }
 
 
@@ -293,7 +294,7 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
         results: dict[str, Any] = {"rss_idle_mb": round(idle, 1), "load_idle": load()}
         results["bursts"] = []
         for n in args.sizes:
-            result = burst(kube, api, n, kubectl, audit, args.settle)
+            result = burst(kube, api, n, operator.pid, audit, args.settle)
             print(json.dumps(result), flush=True)
             results["bursts"].append(result)
         if args.memory_objects:
