@@ -154,3 +154,13 @@ def test_the_outcome_is_counted_once_when_the_job_finishes():
     sync(kube)  # finished: recorded, not counted again
     sync(kube)
     assert succeeded() == before + 1
+
+
+def test_a_new_job_is_taken_from_the_apply_answer_and_its_pods_are_not_listed():
+    # A Job applied this instant has no pods yet: listing them is a request per TrainingJob
+    # that can only answer "none" (bench/operator/scale.py counts them).
+    kube = FakeKube(trainingjob())
+    kube.fail("list", "Pod", lambda: AssertionError("pods listed for a Job made just now"))
+    sync(kube)
+    assert kube.verbs()[:2] == ["apply ConfigMap/churn-1-spec", "apply Job/churn-1-train"]
+    assert kube.get(API_VERSION, "TrainingJob", NS, "churn-1")["status"]["phase"] == "Pending"

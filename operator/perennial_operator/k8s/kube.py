@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -174,8 +175,10 @@ def finite_json(value: Any) -> Any:
 class Kube:
     """KubeApi over the Kubernetes client."""
 
-    def __init__(self, api_client: ApiClient) -> None:
+    def __init__(self, api_client: ApiClient, fence: Callable[[], None] | None = None) -> None:
         self.api = api_client
+        # Leader election: called before every write; raises once this replica may not act.
+        self.fence = fence
 
     def _call(
         self,
@@ -186,6 +189,8 @@ class Kube:
         body: Any = None,
         content_type: str = "application/json",
     ) -> dict[str, Any]:
+        if self.fence is not None and method != "GET":
+            self.fence()
         # call_api is the client's generic entry point; its stubs lag the signature.
         api: Any = self.api
         body = finite_json(body)

@@ -114,9 +114,9 @@ def _observe(
 
 def _start(
     kube: KubeApi, tj: dict[str, Any], config: OperatorConfig
-) -> tuple[str | None, str | None]:
+) -> tuple[str | None, str | None, dict[str, Any] | None]:
     """Apply the ConfigMap and the Job; returns what blocks the start instead, if anything
-    (a name collision, a missing pool or baseline).
+    (a missing pool or baseline; a name collision), and the Job as the API server stored it.
 
     Called only while the Job is absent: its pod template is immutable, and the deterministic
     name makes an apply after a restart a no-op, not a duplicate."""
@@ -125,14 +125,16 @@ def _start(
         tj, [("ConfigMap", cm_name, kube.get("v1", "ConfigMap", namespace, cm_name))]
     )
     if conflict:
-        return None, conflict
+        return None, conflict, None
     placement, pool_problem = _placement(kube, tj)
     baseline, baseline_problem = _baseline_uri(kube, tj)
     if pool_problem or baseline_problem:
-        return pool_problem or baseline_problem, None
+        return pool_problem or baseline_problem, None, None
+    job = None
     for child in desired_tj.trainingjob_children(tj, config, placement, baseline):
-        kube.apply(child)
-    return None, None
+        applied = kube.apply(child)
+        job = applied if child["kind"] == "Job" else job
+    return None, None, job
 
 
 def sync_trainingjob(
@@ -144,8 +146,11 @@ def sync_trainingjob(
     phases: TrainingJobPhases,
 ) -> Decision | None:
     started = time.monotonic()
-    # Job and Pod events of one TrainingJob arrive on different threads: one at a time.
-    with locks.hold(f"TrainingJob/{namespace}/{name}"):
+    # Job and Pod events of one TrainingJob arrive on different threads: one at a time, and
+    # the events a later sync has already covered are dropped (a burst queues many).
+    with locks.once(f"TrainingJob/{namespace}/{name}") as run:
+        if not run:
+            return None
         tj = kube.get(API_VERSION, "TrainingJob", namespace, name)  # fresh, under the lock
         if tj is None or tj["metadata"].get("deletionTimestamp"):
             return None
@@ -166,9 +171,11 @@ def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> D
     job, pods, conflict = _observe(kube, tj)
     blocked = None
     if job is None and conflict is None:
-        blocked, conflict = _start(kube, tj, config)
-        if not (blocked or conflict):
-            job, pods, conflict = _observe(kube, tj)
+        blocked, conflict, started = _start(kube, tj, config)
+        if started is not None:
+            # The apply answered with the Job; it has no pods yet (the Job controller makes
+            # them after it sees the Job): no second GET and pod list per new TrainingJob.
+            job, pods = observed.job_obs(started), []
     # Only a completed Job can have registered a model: skip the lookup on every pod event.
     registered = _registered(kube, tj) if job is not None and job.complete else None
     ctx = Context(
