@@ -131,6 +131,7 @@ class App:
     def _simple(self, path: str) -> Callable[[], tuple[int, bytes, bytes]] | None:
         ready = (503, _error("draining")) if self.draining else (200, b'{"ready":true}')
         routes: dict[str, Callable[[], tuple[int, bytes, bytes]]] = {
+            "/": lambda: (200, b'{"status":"alive"}', JSON),  # KServe V1 clients probe it
             "/v2/health/live": lambda: (200, b'{"live":true}', JSON),
             "/v2/health/ready": lambda: (*ready, JSON),
             "/v2": lambda: (

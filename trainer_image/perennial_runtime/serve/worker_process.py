@@ -14,7 +14,7 @@ from perennial_runtime.serve.app import App, Served
 from perennial_runtime.serve.batching import MicroBatcher
 from perennial_runtime.serve.config import Config
 from perennial_runtime.serve.exposition import Exporter
-from perennial_runtime.serve.http import HttpServer
+from perennial_runtime.serve.http import HttpServer, Limits
 from perennial_runtime.serve.metrics import Identity, Layout, Recorder, SharedCounters
 from perennial_runtime.serve.model import ModelDir, ModelLoadError, Predictor, load_predictor
 from perennial_runtime.serve.recent import RecentPredictions, SharedRing
@@ -100,7 +100,16 @@ async def _serve(index: int, shared: Shared, predictor: Predictor, ready_fd: int
         RecentPredictions(shared.recent, index, signature.classes),
         predictor.predict,
     )
-    server = HttpServer(app, batcher, config.max_body_bytes)
+    limits = Limits(
+        max_body_bytes=config.max_body_bytes,
+        max_url_bytes=config.max_url_bytes,
+        max_header_bytes=config.max_header_bytes,
+        max_connections=config.max_connections,
+        header_timeout=config.header_timeout,
+        body_timeout=config.body_timeout,
+        idle_timeout=config.idle_timeout,
+    )
+    server = HttpServer(app, batcher, limits)
     await server.listen(reuseport_socket(config.host, shared.port))
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
