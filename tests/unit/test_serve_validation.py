@@ -49,7 +49,12 @@ def servers(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     started = {
         kind: ServerProcess(
-            build(kind, root).path, "--workers", "1", "--max-body-bytes", str(LIMIT)
+            build(kind, root).path,
+            "--workers",
+            "1",
+            "--max-body-bytes",
+            str(LIMIT),
+            "--allow-unauthenticated-feedback",
         )
         for kind in ("logreg", "mixed")
     }

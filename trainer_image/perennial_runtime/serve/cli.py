@@ -80,6 +80,22 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         "--idle-timeout", type=float, default=60.0, help="idle keep-alive connections close"
     )
     p.add_argument("--recent-ids", type=int, default=10_000, help="predictions kept for feedback")
+    p.add_argument(
+        "--feedback-token-file",
+        type=Path,
+        help="file holding the bearer token feedback needs (a mounted Secret); "
+        "default: $PERENNIAL_FEEDBACK_TOKEN",
+    )
+    p.add_argument(
+        "--allow-unauthenticated-feedback",
+        action="store_true",
+        help="accept feedback without a token (anyone who reaches the server steers the "
+        "live metric)",
+    )
+    p.add_argument(
+        "--feedback-rows-per-second", type=float, default=200.0, help="per worker, on average"
+    )
+    p.add_argument("--feedback-burst-rows", type=int, default=5000, help="per worker, at once")
     p.add_argument("--graceful-timeout", type=float, default=30.0, help="seconds to drain")
     p.add_argument("--log-level", default="info")
     a = p.parse_args(argv)
@@ -91,6 +107,16 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     timeouts = (a.header_timeout, a.body_timeout, a.idle_timeout)
     if min(sizes) < 1 or not all(0 < t < math.inf for t in timeouts):
         p.error("the size limits, --max-connections and the timeouts must be positive")
+    if a.feedback_rows_per_second < 0 or a.feedback_burst_rows < 1:
+        p.error("--feedback-rows-per-second must be >= 0 and --feedback-burst-rows positive")
+    token = os.environ.get("PERENNIAL_FEEDBACK_TOKEN") or None
+    if a.feedback_token_file is not None:
+        try:
+            token = a.feedback_token_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            p.error(f"--feedback-token-file: cannot read it: {exc}")
+        if not token:
+            p.error(f"--feedback-token-file: {a.feedback_token_file} is empty")
     return Config(
         model_dir=a.model_dir,
         host=a.host,
@@ -111,6 +137,10 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         body_timeout=a.body_timeout,
         idle_timeout=a.idle_timeout,
         recent_ids=a.recent_ids,
+        feedback_token=token,
+        allow_unauthenticated_feedback=a.allow_unauthenticated_feedback,
+        feedback_rows_per_second=a.feedback_rows_per_second,
+        feedback_burst_rows=a.feedback_burst_rows,
         graceful_timeout=a.graceful_timeout,
         log_level=a.log_level,
     )

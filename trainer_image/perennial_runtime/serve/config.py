@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -27,5 +27,9 @@ class Config:
     body_timeout: float = 30.0
     idle_timeout: float = 60.0
     recent_ids: int = 10_000
+    feedback_token: str | None = field(default=None, repr=False)  # a secret: never printed
+    allow_unauthenticated_feedback: bool = False
+    feedback_rows_per_second: float = 200.0
+    feedback_burst_rows: int = 5000
     graceful_timeout: float = 30.0
     log_level: str = "info"

@@ -157,6 +157,7 @@ class Connection(asyncio.Protocol):
         self.in_body = False
         self.sent_anything = False
         self.expect_continue = False
+        self.authorization: bytes | None = None
         self.closing = False  # an error answer is on its way; the rest is not read
         self.reading = False  # counted by the batcher as a body arriving right now
         self.last_body = 0.0
@@ -230,7 +231,7 @@ class Connection(asyncio.Protocol):
         self.in_message, self.in_head, self.in_body = True, True, False
         self.head_bytes = self.header_bytes = 0
         self.began = True
-        self.expect_continue = False
+        self.expect_continue, self.authorization = False, None
         self.deadline = self.loop.time() + self.limits.header_timeout
 
     def on_url(self, url: bytes) -> None:
@@ -253,6 +254,8 @@ class Connection(asyncio.Protocol):
         if lower == b"content-length" and value.isdigit():
             if int(value) > self.limits.max_body_bytes:
                 self._reject_too_large()
+        elif lower == b"authorization":
+            self.authorization = value  # feedback's bearer token; never logged
         elif lower == b"expect" and value.lower() == b"100-continue":
             self.expect_continue = True  # curl waits a second for it on larger bodies
 
@@ -288,7 +291,8 @@ class Connection(asyncio.Protocol):
         self.body = []
         respond = self._responder(slot)
         try:
-            self.server.app.handle(self.parser.get_method(), path, body, respond, started)
+            method = self.parser.get_method()
+            self.server.app.handle(method, path, body, respond, started, self.authorization)
         except Exception:  # a bug must cost one 500, never a hung client
             log.exception("request failed", extra={"fields": {"path": path[:200]}})
             if slot.data is None:

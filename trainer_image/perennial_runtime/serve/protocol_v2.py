@@ -166,6 +166,7 @@ def _outputs(raw: Any, classification: bool) -> tuple[str, ...]:
 def render(
     head: dict[str, Any],
     request_id: str,
+    prediction_id: str,
     outputs: tuple[str, ...],
     labels: list[Any],
     label_type: str,
@@ -186,4 +187,11 @@ def render(
                     "data": probabilities.ravel().tolist(),
                 }
             )
-    return orjson.dumps({**head, "id": request_id, "outputs": tensors})
+    return orjson.dumps(
+        {
+            **head,
+            "id": request_id,
+            "parameters": {"prediction_id": prediction_id},  # the id feedback refers to
+            "outputs": tensors,
+        }
+    )

@@ -14,6 +14,7 @@ from perennial_runtime.serve.app import App, Served
 from perennial_runtime.serve.batching import MicroBatcher
 from perennial_runtime.serve.config import Config
 from perennial_runtime.serve.exposition import Exporter
+from perennial_runtime.serve.feedback_gate import FeedbackGate
 from perennial_runtime.serve.http import HttpServer, Limits
 from perennial_runtime.serve.metrics import Identity, Layout, Recorder, SharedCounters
 from perennial_runtime.serve.model import ModelDir, ModelLoadError, Predictor, load_predictor
@@ -99,6 +100,12 @@ async def _serve(index: int, shared: Shared, predictor: Predictor, ready_fd: int
         Exporter(shared.layout, shared.counters, ident),
         RecentPredictions(shared.recent, index, signature.classes),
         predictor.predict,
+        FeedbackGate(
+            config.feedback_token,
+            allow_anonymous=config.allow_unauthenticated_feedback,
+            rows_per_second=config.feedback_rows_per_second,
+            burst_rows=config.feedback_burst_rows,
+        ),
     )
     limits = Limits(
         max_body_bytes=config.max_body_bytes,
