@@ -19,6 +19,7 @@ from perennial_runtime.serve.http import HttpServer, Limits
 from perennial_runtime.serve.metrics import Identity, Layout, Recorder, SharedCounters
 from perennial_runtime.serve.model import ModelDir, ModelLoadError, Predictor, load_predictor
 from perennial_runtime.serve.recent import RecentPredictions, SharedRing
+from perennial_runtime.serve.reverify import verify_again
 from perennial_runtime.serve.validation import Decoder
 
 log = logging.getLogger("perennial.serve")
@@ -49,6 +50,7 @@ def run_worker(index: int, shared: Shared, ready_fd: int) -> int:
     config = shared.config
     logs.configure(config.log_level, worker=index, pid=os.getpid())
     try:
+        verify_again(shared.model_dir)  # files may have changed since the parent checked
         predictor = load_predictor(shared.model_dir, config.trust_types)
         _warm_up(predictor, shared.model_dir)
     except ModelLoadError as exc:
