@@ -126,7 +126,7 @@ def test_clustering_search_picks_a_cluster_count_by_silhouette(tmp_path: Path) -
     spec = {
         "model": "iris-k",
         "task": "clustering",
-        "automl": {"timeBudgetSeconds": 3},
+        "automl": {"timeBudgetSeconds": 10},
         "dataset": {"uri": "builtin://iris"},
     }
     trained = train_direct(tmp_path, spec)

@@ -31,6 +31,7 @@ from perennial_operator.desired.placement import Placement
 
 SERVE_PORT = 8080
 PVC_ROOT = "/mnt/pvc"
+FEEDBACK_TOKEN_DIR = "/var/run/secrets/perennial/feedback"
 RPS_METRIC = "perennial_requests_per_second"  # served by a custom-metrics adapter
 
 
@@ -76,7 +77,18 @@ def _args(isvc: dict[str, Any], mv: dict[str, Any]) -> list[str]:
     ]  # fmt: skip
     if artifact.get("allowUnsafePickle"):
         args.append("--allow-unsafe-pickle")
+    feedback = (spec.get("monitoring") or {}).get("feedback") or {}
+    if feedback.get("tokenSecretName"):
+        args += ["--feedback-token-file", f"{FEEDBACK_TOKEN_DIR}/token"]
+    elif feedback.get("allowUnauthenticated"):
+        args.append("--allow-unauthenticated-feedback")
     return args
+
+
+def _feedback_secret(isvc: dict[str, Any]) -> str:
+    """The Secret whose `token` key feedback must carry; empty: none mounted."""
+    feedback = (isvc["spec"].get("monitoring") or {}).get("feedback") or {}
+    return str(feedback.get("tokenSecretName") or "")
 
 
 def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
@@ -111,6 +123,11 @@ def _container(
         "volumeMounts": [
             {"name": "model", "mountPath": f"{PVC_ROOT}/{_model_dir(mv)[0]}", "readOnly": True},
             {"name": "tmp", "mountPath": "/tmp"},
+            *(
+                [{"name": "feedback-token", "mountPath": FEEDBACK_TOKEN_DIR, "readOnly": True}]
+                if _feedback_secret(isvc)
+                else []
+            ),
         ],
         "securityContext": restricted_container_security(),
     }
@@ -148,6 +165,15 @@ def _pod_template(
             {"name": "tmp", "emptyDir": {}},
         ],
     }
+    if secret := _feedback_secret(isvc):
+        # Only the token key, read-only: the server reads it once at start (a rotated token
+        # reaches the pods when they restart).
+        pod_spec["volumes"].append(
+            {
+                "name": "feedback-token",
+                "secret": {"secretName": secret, "items": [{"key": "token", "path": "token"}]},
+            }
+        )
     if placement.node_selector:
         pod_spec["nodeSelector"] = dict(placement.node_selector)
     if placement.tolerations:
