@@ -15,11 +15,13 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 # uvloop 0.22 made get_event_loop() raise outside a loop, which MLServer 1.7.1 workers call.
 PEER_PACKAGES = ["mlserver==1.7.1", "mlserver-sklearn==1.7.1", "bentoml==1.4.40", "uvloop<0.22"]
+# The peers unpickle our fitted pipelines: the same versions of what those are made of.
+SAME_AS_OURS = ("scikit-learn", "lightgbm")
 
 
 def cache_dir() -> Path:
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "perennial-bench"
+    return base / "perennial" / "bench"
 
 
 def ensure_peers_venv() -> Path:
@@ -27,9 +29,9 @@ def ensure_peers_venv() -> Path:
     venv = cache_dir() / "peers"
     python = venv / "bin" / "python"
     stamp = venv / ".installed"
-    import sklearn
+    from importlib.metadata import version
 
-    packages = [*PEER_PACKAGES, f"scikit-learn=={sklearn.__version__}"]  # same pickles
+    packages = [*PEER_PACKAGES, *(f"{name}=={version(name)}" for name in SAME_AS_OURS)]
     if stamp.exists() and stamp.read_text() == " ".join(packages):
         return python
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -91,9 +93,20 @@ def ours(model: str, model_dir: Path, port: int, row: list[float], workers: int)
 
 
 def mlserver(
-    python: Path, model: str, joblib_file: Path, work: Path, port: int, row: list[float]
+    python: Path,
+    model: str,
+    joblib_file: Path,
+    work: Path,
+    port: int,
+    row: list[float],
+    names: list[str] | None = None,
 ) -> Target:
-    """MLServer + mlserver-sklearn with adaptive batching (the KServe V2 runtime)."""
+    """MLServer + mlserver-sklearn with adaptive batching (the KServe V2 runtime).
+
+    With ``names`` the row goes as one input per column with MLServer's pandas codec
+    (``content_type: pd``), so the pipeline gets a DataFrame with its column names (a
+    pipeline that selects columns by name needs them); else as one FP64 tensor.
+    """
     folder = work / f"mlserver-{model}"
     (folder / model).mkdir(parents=True, exist_ok=True)
     shutil.copy(joblib_file, folder / model / "model.joblib")
@@ -120,6 +133,13 @@ def mlserver(
         )
     )
     tensor = {"name": "predict", "shape": [1, len(row)], "datatype": "FP64", "data": row}
+    body: dict[str, Any] = {"inputs": [tensor]}
+    if names is not None:
+        columns = [
+            {"name": n, "shape": [1], "datatype": "FP64", "data": [v]}
+            for n, v in zip(names, row, strict=True)
+        ]
+        body = {"parameters": {"content_type": "pd"}, "inputs": columns}
     return Target(
         "mlserver",
         model,
@@ -127,7 +147,7 @@ def mlserver(
         {},
         f"/v2/models/{model}/ready",
         f"/v2/models/{model}/infer",
-        {"inputs": [tensor]},
+        body,
     )
 
 

@@ -23,7 +23,6 @@ from threadpoolctl import threadpool_limits
 from perennial_runtime.train import automl, ensemble, run
 from perennial_runtime.train.algorithms import CLASSIFICATION_TASKS
 from perennial_runtime.train.features import split
-from perennial_runtime.train.onnx_export import UNCONVERTIBLE
 from perennial_runtime.train.pipelines import build_ensemble, build_pipeline
 from perennial_runtime.train.progress import Progress
 from perennial_runtime.train.spec import parse_spec
@@ -50,9 +49,6 @@ def combiners(s: automl.Search, board: list[automl.Entry]) -> dict[str, Members]
     )
     voters = ensemble.family_vote([e.candidate.algorithm for e in last])
     out["family-vote"] = [(last[i].candidate, 1) for i in voters]
-    # The vote without the families skl2onnx cannot convert (served through ONNX, not skops).
-    exportable = [i for i in voters if last[i].candidate.algorithm not in UNCONVERTIBLE]
-    out["vote-onnx"] = [(last[i].candidate, 1) for i in exportable] or out["single"]
     shipped = automl.choose_ensemble(s, board)  # what perennial-train does today
     out["shipped"] = shipped.members if shipped else out["single"]
     return out

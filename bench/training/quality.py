@@ -106,6 +106,7 @@ def bench(
         "peers": peer_scores,
         "seconds": seconds,
         "leaderboard": result["leaderboard"],
+        "serving": result.get("serving", {}),
     }
 
 
@@ -128,7 +129,7 @@ def main() -> int:
     print(f"\nAutoML ({args.budget}s budget) vs best default peer, same split (test metric)")
     print(
         f"{'dataset':14} {'seed':>4} {'metric':9} {'automl':>8} {'best peer':>10} {'peer':20} "
-        f"{'delta':>8} {'ok':4} {'wall s':>7}  chosen"
+        f"{'delta':>8} {'ok':4} {'wall s':>7}  serving  chosen"
     )
     ok_all = True
     for r in rows:
@@ -139,17 +140,20 @@ def main() -> int:
             f"{r['dataset']:14} {r['seed']:4} {r['metric']:9} {r['automl']:8.4f} "
             f"{best:10.4f} {peer:20} "
             f"{r['automl'] - best:+8.4f} {'yes' if ok else 'NO':4} {r['seconds']:7.1f}  "
+            f"{r['serving'].get('msPerRow', float('nan')):.3f} ms/row "
+            f"{r['serving'].get('format')}  "
             f"{r['algorithm']} {json.dumps(r['params'])}"
         )
     for r in rows:
         print(
             f"\nleaderboard {r['dataset']} seed {r['seed']} "
-            f"(CV {r['metric']} on the training split; "
+            f"(CV {r['metric']} on the training split, serving cost per row; "
             f"peers on test: {json.dumps({k: round(v, 4) for k, v in r['peers'].items()})})"
         )
         for e in r["leaderboard"]:
             print(
                 f"  rung {e['rung']} rows {e['rows']:5} {e['score']:8.4f} {e['fitSeconds']:7.2f}s"
+                f" {e.get('servingMs', float('nan')):7.3f}ms {e.get('servedAs', '-'):5}"
                 f"  {e['algorithm']} {json.dumps(e['params'])}"
             )
     deltas: dict[str, list[float]] = {}

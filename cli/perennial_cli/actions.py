@@ -1,10 +1,11 @@
-"""The two write actions, promote and rollback, as small pure plans plus one apply.
+"""The write actions, promote, rollback and retry, as small pure plans plus one apply.
 
-Kept in one module so that other front ends (the Studio web app) can share them. Both write
-only `spec.stage` of ModelVersions, with a merge patch, exactly as
+Kept in one module so that other front ends (the Studio web app) can share them. promote and
+rollback write only `spec.stage` of ModelVersions, with a merge patch, exactly as
 `kubectl patch mv NAME --type merge -p '{"spec":{"stage":"Production"}}'` would; the
 operator posts the `StageChanged` Event and, when a version becomes Production, archives
-the version that held it before.
+the version that held it before. retry writes the user's own annotation
+`retry.perennial.dev/<service>` (what `kubectl annotate` would), never the operator's record.
 """
 
 from __future__ import annotations
@@ -64,9 +65,59 @@ def stage_changed_at(mv: Mapping[str, Any]) -> str:
     return max(times, default="") or str((mv.get("metadata") or {}).get("creationTimestamp", ""))
 
 
+# ---- rejections: the operator's annotations (see perennial_operator/api/rejections.py) ---
+
+REJECTED_PREFIX, RETRY_PREFIX = "rejected.perennial.dev/", "retry.perennial.dev/"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    service: str
+    reason: str
+    time: str
+    retry_key: str  # the user's annotation that clears it when it holds `time`
+    retried: bool
+
+
+def rejections(mv: Mapping[str, Any]) -> list[Rejection]:
+    """The operator's records (annotations), then status.rejections of objects written
+    before them (each service's latest entry, unless an annotation records that service)."""
+    notes = (mv.get("metadata") or {}).get("annotations") or {}
+    found: dict[str, tuple[Mapping[str, Any], str]] = {}
+    for key, value in notes.items():
+        if str(key).startswith(REJECTED_PREFIX):
+            data = _json(value)
+            if data.get("inferenceService"):
+                found[str(data["inferenceService"])] = (
+                    data,
+                    RETRY_PREFIX + key[len(REJECTED_PREFIX) :],
+                )
+    recorded = set(found)
+    for entry in (mv.get("status") or {}).get("rejections") or []:
+        service = str((entry or {}).get("inferenceService") or "")
+        if service and service not in recorded:
+            found[service] = (entry, RETRY_PREFIX + service)
+    out = []
+    for service, (record, key) in found.items():
+        time = str(record.get("time") or "")
+        out.append(
+            Rejection(service, str(record.get("reason") or ""), time, key, notes.get(key) == time)
+        )
+    return sorted(out, key=lambda r: (r.time, r.service))
+
+
+def _json(value: Any) -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads(str(value))
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def _rejected_by(mv: Mapping[str, Any], service: str) -> bool:
-    rejections = (mv.get("status") or {}).get("rejections") or []
-    return any(r.get("inferenceService") == service for r in rejections)
+    return any(r.service == service and not r.retried for r in rejections(mv))
 
 
 def _ready(mv: Mapping[str, Any]) -> bool:
@@ -149,10 +200,61 @@ def _chosen(ours: list[Mapping[str, Any]], to: str, current: Any, service: str) 
         raise Refused(f"ModelVersion {to} is not Ready")
     if _rejected_by(found, service):
         raise Refused(
-            f"ModelVersion {to} was rolled back by {service} before (status.rejections), so "
-            "the service skips it"
+            f"ModelVersion {to} was rolled back by {service} before, so the service skips it "
+            f"(`perennial retry {service} {to}` clears that)"
         )
     return found
+
+
+# ---- retry: clear a rejection with the user's own annotation ---------------------------
+
+
+@dataclass(frozen=True)
+class Retry:
+    modelversion: str
+    rejection: Rejection
+    note: str  # what else the user should know (the version left the tracked stage)
+
+    def patch(self) -> dict[str, Any]:
+        return {"metadata": {"annotations": {self.rejection.retry_key: self.rejection.time}}}
+
+    def __str__(self) -> str:
+        r = self.rejection
+        text = (
+            f"modelversion/{self.modelversion} annotated {r.retry_key}={r.time}: clears the "
+            f"rollback by {r.service} ({r.reason or 'no reason recorded'})"
+        )
+        return f"{text}; {self.note}" if self.note else text
+
+
+def _named(ours: list[Mapping[str, Any]], version: str, model: str) -> Mapping[str, Any]:
+    """VERSION as a ModelVersion name (churn-v2) or a number (2, v2)."""
+    found = next((mv for mv in ours if mv["metadata"]["name"] == version), None)
+    number = version.lstrip("v")
+    if found is None and number.isdigit():
+        found = next((mv for mv in ours if _version(mv) == int(number)), None)
+    if found is None:
+        raise Refused(f"no ModelVersion {version!r} of model {model}")
+    return found
+
+
+def retry_plan(isvc: Mapping[str, Any], mvs: Iterable[Mapping[str, Any]], version: str) -> Retry:
+    name, model = str(isvc["metadata"]["name"]), isvc["spec"]["model"]
+    ours = [mv for mv in mvs if (mv.get("spec") or {}).get("model") == model["name"]]
+    mv = _named(ours, version, str(model["name"]))
+    mv_name = str(mv["metadata"]["name"])
+    open_ = [r for r in rejections(mv) if r.service == name and not r.retried]
+    if not open_:
+        raise Refused(f"{name} has not rolled back {mv_name} (or it was retried): nothing to clear")
+    note = ""
+    stage = model.get("stage")
+    if model.get("version") is not None and int(model["version"]) != _version(mv):
+        note = f"{name} pins version {model['version']}, so it does not serve {mv_name} now"
+    elif model.get("version") is None and stage_of(mv) != stage:
+        note = f"{mv_name} is in stage {stage_of(mv)}, not {stage}: promote it to roll it out"
+    else:
+        note = f"{name} rolls it out again (with its rollout's checks)"
+    return Retry(mv_name, open_[-1], note)
 
 
 # ---- apply ---------------------------------------------------------------------------------
@@ -171,3 +273,10 @@ def rollback(kube: Patcher, service: str, *, to: str | None = None) -> list[Stag
     for change in changes:
         kube.merge_patch("ModelVersion", change.modelversion, change.patch())
     return changes
+
+
+def retry(kube: Patcher, service: str, version: str) -> Retry:
+    isvc = kube.need("InferenceService", service)
+    plan = retry_plan(isvc, kube.list_kind("ModelVersion"), version)
+    kube.merge_patch("ModelVersion", plan.modelversion, plan.patch())
+    return plan

@@ -1,7 +1,8 @@
 """The only module that talks to the API server: the user's kubeconfig, the user's rights.
 
 Everything the CLI writes goes through `merge_patch` (what `kubectl patch --type merge`
-sends), so it can do nothing the user could not do with kubectl.
+sends, under the field manager perennial-cli), so it can do nothing the user could not do
+with kubectl.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ PLURALS = {
     "ComputePool": "computepools",
 }
 CLUSTER_SCOPED = {"ComputePool"}
+MANAGER = "perennial-cli"  # managedFields (and a ModelVersion's status.stageHistory) name it
 
 
 def _explain(err: ApiException, what: str) -> KubeError:
@@ -131,7 +133,7 @@ class Kube:
         api = self._custom
         try:
             out = api.patch_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURALS[kind], name, body
+                GROUP, VERSION, self.namespace, PLURALS[kind], name, body, field_manager=MANAGER
             )
         except ApiException as err:
             raise _explain(err, f"patch {kind} {name}") from err

@@ -1,7 +1,7 @@
 """The `perennial` command (also installed as `kubectl-perennial`, so `kubectl perennial`).
 
 Offline: `validate`, `check-data`. Against a cluster, with your kubeconfig and your rights:
-`status`, `lineage`, `compare`, `promote`, `rollback`, `logs`, `watch`.
+`status`, `lineage`, `compare`, `promote`, `rollback`, `retry`, `logs`, `watch`.
 """
 
 from __future__ import annotations
@@ -246,6 +246,26 @@ def rollback(inferenceservice: str, to: str | None, kubeconfig: str | None,
         click.echo(str(change))
     if not changes:
         click.echo("nothing to change")
+
+
+@cli.command()
+@click.argument("inferenceservice")
+@click.argument("version")
+@cluster_options
+def retry(inferenceservice: str, version: str, kubeconfig: str | None, context: str | None,
+          namespace: str | None) -> None:  # fmt: skip
+    """Let an InferenceService try a version it rolled back (VERSION: churn-v2 or 2).
+
+    The operator's record of the rollback (annotation rejected.perennial.dev/SERVICE on the
+    ModelVersion) stays; this sets your own annotation retry.perennial.dev/SERVICE to the
+    rollback's time, as kubectl annotate would. A later rollback records a new time.
+    """
+    kube = connect(kubeconfig, context, namespace)
+    try:
+        plan = actions.retry(kube, inferenceservice, version)
+    except (KubeError, actions.Refused) as exc:
+        fail(str(exc))
+    click.echo(str(plan))
 
 
 # ---- training jobs -----------------------------------------------------------------------

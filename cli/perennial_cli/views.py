@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from perennial_cli.actions import rejections
+
 Obj = Mapping[str, Any]
 RETRAIN_LABEL = "perennial.dev/retrainpolicy"
 RETRAIN_REASON = "perennial.dev/retrain-reason"
@@ -100,7 +102,7 @@ def _versions(mvs: list[Obj]) -> Table:
             _name(mv), model_of(mv), str(_version(mv)), fmt(_spec(mv).get("stage") or "None"),
             fmt(_status(mv).get("primaryMetric")), fmt(_status(mv).get("phase")),
             fmt((_spec(mv).get("source") or {}).get("trainingJob")),
-            str(len(_status(mv).get("rejections") or [])),
+            ", ".join(r.service for r in rejections(mv) if not r.retried) or "-",
         ]
         for mv in sorted(mvs, key=lambda m: (model_of(m), -_version(m)))
     ]  # fmt: skip

@@ -28,6 +28,9 @@ class OperatorConfig:
     computepool_resync_seconds: float = 10.0
     # How the operator reaches a serving pod ({ip}, {port}); tests point it at loopback.
     pod_url_template: str = "http://{ip}:{port}"
+    # ttlSecondsAfterFinished of training Jobs: the TrainingJob records what it needs when
+    # the Job finishes; the pods stay this long for `perennial logs`.
+    training_job_ttl_seconds: int = 86400
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> OperatorConfig:
@@ -47,4 +50,5 @@ class OperatorConfig:
             metrics_port=int(env.get("PERENNIAL_METRICS_PORT", "9090")),
             computepool_resync_seconds=float(env.get("PERENNIAL_COMPUTEPOOL_RESYNC_SECONDS", "10")),
             pod_url_template=env.get("PERENNIAL_POD_URL_TEMPLATE", "http://{ip}:{port}"),
+            training_job_ttl_seconds=int(env.get("PERENNIAL_TRAINING_JOB_TTL_SECONDS", "86400")),
         )

@@ -50,12 +50,31 @@ COMPUTEPOOL_DECISION_SECONDS = Histogram(
 ROLLOUTS = Counter(
     "perennial_operator_rollouts_total",
     "InferenceService rollout outcomes (promoted, rolled_back, superseded, abandoned, rolled_out)",
-    ["outcome"],
+    ["namespace", "inferenceservice", "outcome"],
+)
+CANARY_WEIGHT = Gauge(
+    "perennial_operator_canary_weight",
+    "Percent of an InferenceService's traffic the operator sends to the canary (0: none)",
+    ["namespace", "inferenceservice"],
 )
 DRIFT_PSI = Gauge(
     "perennial_operator_drift_psi",
     "Largest per-feature PSI of an InferenceService's current version, as last measured",
     ["namespace", "inferenceservice"],
+)
+DRIFT_FEATURE_PSI = Gauge(
+    "perennial_operator_drift_feature_psi",
+    "PSI of one input feature of an InferenceService's current version, as last measured "
+    "(the features in status.drift.features, at most 20)",
+    ["namespace", "inferenceservice", "feature"],
+)
+TRAININGJOB_OUTCOMES = Counter(
+    "perennial_operator_trainingjob_outcomes_total",
+    "TrainingJobs that finished, by outcome (Succeeded, Failed) and the condition's reason",
+    ["namespace", "outcome", "reason"],
+)
+COMPUTEPOOL_MAX_NODES = Gauge(
+    "perennial_operator_computepool_max_nodes", "A ComputePool's spec.maxNodes", ["pool"]
 )
 RETRAIN_TRIGGERS = Counter(
     "perennial_operator_retrain_triggers_total",

@@ -68,9 +68,15 @@ def promote_plan(mv: dict[str, Any], stage: str) -> Plan:
     return Plan(f"set {name} to stage {stage}{then}", (write,))
 
 
-def _stage_arrivals(mv_name: str, events: Iterable[dict[str, Any]], stage: str) -> list[str]:
-    """Times when this ModelVersion's Events say it moved into `stage`."""
-    times = []
+def _stage_arrivals(mv: dict[str, Any], events: Iterable[dict[str, Any]], stage: str) -> list[str]:
+    """Times when this ModelVersion moved into `stage`: its status.stageHistory (kept by the
+    operator), and the stage-change Events (for objects from before that history)."""
+    mv_name = facts.name(mv)
+    times = [
+        str(entry.get("time") or "")
+        for entry in facts.status(mv).get("stageHistory") or []
+        if entry.get("stage") == stage
+    ]
     for event in events:
         if event.get("kind") != "ModelVersion" or event.get("name") != mv_name:
             continue
@@ -93,25 +99,26 @@ def previous_holder(
 ) -> tuple[dict[str, Any], str] | None:
     """The version that held `stage` before `current`, and how we know.
 
-    From the stage-change Events first: the other version that most recently entered the
-    stage before `current` last did. Without such history (Events expire after an hour):
-    the newest Archived version older than `current`. Versions this service rejected
-    (rolled back) are never candidates: the service would refuse to resolve them.
+    From the stage history first (status.stageHistory, and stage-change Events for older
+    objects): the other version that most recently entered the stage before `current` last
+    did. Without such history: the newest Archived version older than `current`. Versions
+    this service rejected (rolled back) are never candidates: the service would refuse to
+    resolve them.
     """
     candidates = [
         mv
         for mv in versions
         if facts.name(mv) != facts.name(current) and not facts.rejected_by(mv, service)
     ]
-    entered = _stage_arrivals(facts.name(current), events, stage)
+    entered = _stage_arrivals(current, events, stage)
     since = max(entered) if entered else None
     best: tuple[str, dict[str, Any]] | None = None
     for mv in candidates:
-        for time in _stage_arrivals(facts.name(mv), events, stage):
+        for time in _stage_arrivals(mv, events, stage):
             if (since is None or time <= since) and (best is None or time > best[0]):
                 best = (time, mv)
     if best is not None:
-        return best[1], f"it held {stage} before {facts.name(current)} (stage Events)"
+        return best[1], f"it held {stage} before {facts.name(current)} (stage history)"
     older = [
         mv
         for mv in candidates

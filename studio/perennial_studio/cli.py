@@ -46,8 +46,8 @@ def parser() -> argparse.ArgumentParser:
         "--drift-min-samples",
         type=int,
         default=100,
-        help="no PSI is shown below this many samples, unless a RetrainPolicy's "
-        "drift trigger on the service sets its own minSamples",
+        help="no PSI is shown below this many samples, for services without "
+        "spec.monitoring.drift.minSamples (older objects) nor a RetrainPolicy drift trigger",
     )
     p.add_argument(
         "--scrape-interval",

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from perennial_operator.api import rejections
 from perennial_operator.api.group import GROUP
 
 Obj = dict[str, Any]
@@ -116,7 +117,9 @@ def metrics_of(mv: Mapping[str, Any]) -> dict[str, float]:
 
 
 def rejected_by(mv: Mapping[str, Any], service: str) -> bool:
-    return any(r.get("inferenceService") == service for r in status(mv).get("rejections") or [])
+    """The service rolled `mv` back and no one retried it (annotations, or the status list
+    of objects written before them)."""
+    return rejections.rejected_by(mv, service)
 
 
 def better(metric: str, a: float, b: float) -> bool:

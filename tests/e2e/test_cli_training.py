@@ -45,7 +45,10 @@ def test_watch_lineage_and_logs_of_a_real_training(
     assert follow.stdout.index("validating passed") < follow.stdout.index("] done result.json")
     assert "bc-1: Succeeded trained and registered as bc-v1" in watched.stdout
     tj = kube.get(API_VERSION, "TrainingJob", namespace, "bc-1") or {}
-    assert health("TrainingJob", tj) == {"status": "Healthy", "message": tj["status"]["message"]}
+    (ready_condition,) = [c for c in tj["status"]["conditions"] if c["type"] == "Ready"]
+    assert ready_condition["status"] == "True"
+    # Argo CD shows the kstatus Ready condition's message
+    assert health("TrainingJob", tj) == {"status": "Healthy", "message": ready_condition["message"]}
 
     lineage = perennial(cluster.kubeconfig, namespace, "lineage", "bc-v1")
     assert lineage.returncode == 0, lineage.stderr

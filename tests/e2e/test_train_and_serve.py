@@ -87,7 +87,8 @@ def serve(world: World, name: str, version: int) -> str:
             "spec": {
                 "model": {"name": MODEL, "version": version},
                 "replicas": 1,
-                "monitoring": {"drift": {"enabled": True, "intervalSeconds": 10}},
+                # a few requests only: PSI from 10 samples is noise, but here it is the point
+                "monitoring": {"drift": {"enabled": True, "intervalSeconds": 10, "minSamples": 10}},
                 "resources": {"cpu": "500m", "memory": "512Mi"},
             },
         }

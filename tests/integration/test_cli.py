@@ -2,7 +2,8 @@
 (tests/support/inferenceservice.py: a kubelet stand-in makes serving pods Ready).
 
 promote writes spec.stage and the operator records the Event; rollback returns a
-stage-tracking service to the version before; status, compare and lineage read it all back.
+stage-tracking service to the version before; retry clears a rollback's rejection; status,
+compare and lineage read it all back.
 """
 
 from __future__ import annotations
@@ -12,16 +13,21 @@ from typing import Any
 import pytest
 
 from perennial_operator.api.group import API_VERSION
+from perennial_operator.api.rejections import rejections_of
 from support.argocd_health import health
 from support.cli_process import perennial
 from support.inferenceservice import (
+    Behaviour,
+    FakePods,
     fake_pods,
     modelversion,
     operator_options,
     service,
+    service_events,
     serving_claim,
     wait_status,
 )
+from support.kstatus import check_health
 from support.world import World
 
 pytestmark = pytest.mark.integration
@@ -82,6 +88,49 @@ def test_promote_then_rollback_moves_the_service_and_back(world: World, cli: Any
 
     again = cli("promote", "churn-v1", "--stage", "Production")
     assert again.returncode == 0 and "nothing to do" in again.stdout
+
+
+def test_retry_lets_a_rolled_back_version_roll_out_again(
+    world: World, cli: Any, fake_pods: FakePods
+) -> None:
+    """A canary that breaches its error rate is rolled back and recorded on the ModelVersion;
+    `perennial retry` sets the user's own annotation to that rollback's time, the service
+    rolls the version out again, and a second breach is a new rejection the old retry does
+    not clear."""
+    fake_pods.behaviour[2] = Behaviour(ok=160, errors=40)
+    rollout = {"strategy": "Canary", "steps": [50, 100], "stepSeconds": 1, "maxErrorRate": 0.05}
+    modelversion(world, 1, stage="Production")
+    modelversion(world, 2)
+    service(world, {"stage": "Production"}, replicas=2, rollout=rollout)
+    wait_status(world, "v1 serving", phase="Ready", currentVersion=1, readyReplicas=2)
+    assert cli("promote", "churn-v2", "--stage", "Production").returncode == 0
+    wait_status(world, "v2 rolled back", phase="RolledBack", currentVersion=1, timeout=90)
+    check_health(world.get("InferenceService", "churn"), "Failed")
+    (first,) = rejections_of(world.get("ModelVersion", "churn-v2"))
+    assert first.service == "churn" and first.reason == "ErrorRateExceeded"
+
+    refused = cli("retry", "churn", "churn-v1")
+    assert refused.returncode == 1 and "has not rolled back churn-v1" in refused.stderr
+    out = cli("retry", "churn", "2")
+    assert out.returncode == 0, out.stderr
+    assert f"retry.perennial.dev/churn={first.time}" in out.stdout
+    assert "churn rolls it out again" in out.stdout
+    mv = world.get("ModelVersion", "churn-v2")
+    assert mv["metadata"]["annotations"]["retry.perennial.dev/churn"] == first.time
+    managers = {e["manager"] for e in mv["metadata"]["managedFields"]}
+    assert "perennial-cli" in managers  # the user's field manager, not the operator's
+
+    def started_twice() -> bool:
+        return [r for _, r, _ in service_events(world)].count("CanaryStarted") == 2
+
+    world.wait(started_twice, "the retried version's second canary", timeout=60)
+    world.wait(
+        lambda: [r for _, r, _ in service_events(world)].count("RolledBack") == 2,
+        "the second rollback", timeout=90,
+    )  # fmt: skip
+    (second,) = rejections_of(world.get("ModelVersion", "churn-v2"))
+    assert second.time > first.time and not second.retried  # the old retry does not clear it
+    wait_status(world, "v1 still serving", phase="RolledBack", currentVersion=1)
 
 
 def test_rollback_of_a_pinned_service_is_refused(world: World, cli: Any) -> None:

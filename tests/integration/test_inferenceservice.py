@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from perennial_operator.api.group import API_VERSION
+from perennial_operator.api.rejections import rejections_of
 from perennial_operator.api.timestamps import epoch
 from support.inferenceservice import (
     LABEL,
@@ -35,6 +36,7 @@ from support.inferenceservice import (
     snapshot,
     wait_status,
 )
+from support.kstatus import check_health
 from support.world import World
 
 pytestmark = pytest.mark.integration
@@ -126,10 +128,16 @@ def test_canary_walks_every_step_and_promotes(world: World, cluster: Any) -> Non
             seen.append(snap)
             if snap == (50, 2, 2):
                 snapshot(cluster, world, "mid-canary (step 2 of 3)")
+        if snap == (50, 2, 2):
+            mid.append(world.get("InferenceService", "churn"))
         status = service_status(world)
         return status.get("currentVersion") == 2 and not status.get("canary")
 
+    mid: list[dict[str, Any]] = []
     world.wait(promoted, "promotion of v2", timeout=90)
+    assert mid, "the canary was seen at 50%"
+    # every replica is ready mid-canary, yet the rollout is not done: not Ready, not Healthy
+    assert check_health(mid[0], "InProgress")["message"].startswith("step 2/3")
     weights = [w for w, _, _ in seen if w is not None]
     assert [w for i, w in enumerate(weights) if i == 0 or weights[i - 1] != w] == [25, 50, 100]
     for step in ((25, 3, 1), (50, 2, 2), (100, 0, 4)):
@@ -154,6 +162,7 @@ def test_canary_walks_every_step_and_promotes(world: World, cluster: Any) -> Non
     assert step_requests is not None, messages[1]
     assert int(step_requests.group(1)) > 0 and int(step_requests.group(1)) % 200 == 0
     wait_status(world, "Ready on v2", phase="Ready", readyReplicas=4)
+    check_health(world.get("InferenceService", "churn"), "Current")
 
 
 def test_canary_breaching_the_error_rate_is_rolled_back(
@@ -179,10 +188,12 @@ def test_canary_breaching_the_error_rate_is_rolled_back(
     assert stable["spec"]["template"]["metadata"]["labels"]["perennial.dev/model-version"] == "1"
     assert stable["spec"]["replicas"] == 2
     mv = world.kube.get(API_VERSION, "ModelVersion", world.ns, "churn-v2")
-    (rejection,) = mv["status"]["rejections"]
-    assert rejection["inferenceService"] == "churn"
-    assert rejection["reason"] == "ErrorRateExceeded"
-    assert "error rate 0.2000 > maxErrorRate 0.05" in rejection["message"]
+    (rejection,) = rejections_of(mv)
+    assert rejection.service == "churn" and not rejection.retried
+    assert rejection.reason == "ErrorRateExceeded"
+    assert "error rate 0.2000 > maxErrorRate 0.05" in rejection.message
+    assert "rejections" not in mv["status"]  # an annotation: backups and GitOps keep it
+    check_health(world.get("InferenceService", "churn"), "Failed")
     rolled = [(t, m) for t, r, m in service_events(world) if r == "RolledBack"]
     assert rolled and rolled[0][0] == "Warning"
     reasons = [r for _, r, _ in service_events(world)]
@@ -219,8 +230,8 @@ def test_a_breach_in_a_later_step_is_not_hidden_by_the_earlier_steps(
         "RolledBack",
     ]
     mv = world.kube.get(API_VERSION, "ModelVersion", world.ns, "churn-v2")
-    (rejection,) = mv["status"]["rejections"]
-    assert "error rate 0.0909 > maxErrorRate 0.05" in rejection["message"], rejection
+    (rejection,) = rejections_of(mv)
+    assert "error rate 0.0909 > maxErrorRate 0.05" in rejection.message, rejection
 
 
 def test_errors_before_a_step_began_do_not_fail_it(world: World, fake_pods: FakePods) -> None:
@@ -310,10 +321,8 @@ def test_canary_never_ready_is_rolled_back_at_the_deadline(
     status = wait_status(world, "rolled back at the deadline", phase="RolledBack", timeout=60)
     assert status["lastRollback"]["reason"] == "ReadyDeadlineExceeded"
     world.wait(lambda: deployment(world, "canary") is None, "the canary Deployment removed")
-    (rejection,) = world.kube.get(API_VERSION, "ModelVersion", world.ns, "churn-v2")["status"][
-        "rejections"
-    ]
-    assert "canary not ready within 3s (0/1 ready)" in rejection["message"]
+    (rejection,) = rejections_of(world.kube.get(API_VERSION, "ModelVersion", world.ns, "churn-v2"))
+    assert "canary not ready within 3s (0/1 ready)" in rejection.message
 
 
 def test_a_canary_ready_late_still_serves_its_share_for_step_seconds(

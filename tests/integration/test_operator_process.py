@@ -1,4 +1,5 @@
-"""The operator process itself: metrics and liveness endpoints, and peering between replicas."""
+"""The operator process itself: metrics and liveness endpoints (two replicas and their Lease:
+test_leader_election.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from perennial_operator.api.group import API_VERSION
 from perennial_operator.k8s.kube import Kube
@@ -90,66 +90,3 @@ def test_metrics_and_liveness_endpoints(
         )
     finally:
         op.stop()
-
-
-def test_of_two_peered_replicas_only_the_higher_priority_one_acts(
-    cluster: Any, kube: Kube, namespace: str, tmp_path: Path
-) -> None:
-    crds = [
-        d
-        for d in yaml.safe_load_all((REPO / "manifests" / "kopf-peering.yaml").read_text())
-        if d and d["kind"] == "CustomResourceDefinition"
-    ]
-    cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(crds))
-    cluster.kubectl("wait", "--for=condition=Established", "crd/kopfpeerings.kopf.dev")
-    peering = {
-        "apiVersion": "kopf.dev/v1",
-        "kind": "KopfPeering",
-        "metadata": {"name": "perennial", "namespace": namespace},
-    }
-    cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(peering))
-    storage.bound_claim(kube, namespace, "perennial-artifacts", str(tmp_path / "pv"))
-
-    def replica(name: str, priority: int) -> OperatorProcess:
-        return OperatorProcess(
-            str(cluster.kubeconfig),
-            namespace,
-            tmp_path / f"{name}.log",
-            pod_annotations=kubelet.LEAVE_TO_TEST,
-            args=["--peering=perennial", f"--priority={priority}"],
-        ).start()
-
-    # A second replica joins a running one (a rollout, a restart elsewhere). Replicas started
-    # in the same instant can each act briefly before either has seen the other: kopf's
-    # peering is a keep-alive protocol, not a lock.
-    high = replica("high", 200)
-    low: OperatorProcess | None = None
-    try:
-        until(
-            lambda: "Resuming operations" in high.log_tail(400),
-            timeout=60,
-            message="the high-priority replica to resume",
-            describe=high.log_tail,
-        )
-        low = replica("low", 100)
-        until(
-            lambda: "Keep-alive in 'perennial'" in low.log_tail(400),
-            timeout=60,
-            message="the low-priority replica to join the peering",
-            describe=low.log_tail,
-        )
-        kube.create(trainingjob("peered", namespace))
-        until(
-            lambda: kube.get("batch/v1", "Job", namespace, "peered-train"),
-            timeout=60,
-            message="the Job, created by the acting replica",
-            describe=high.log_tail,
-        )
-        low_log = low.log_path.read_text()
-        assert "Resuming operations" not in low_log
-        assert "reconcile_trainingjob" not in low_log
-        assert "reconcile_trainingjob" in high.log_path.read_text()
-    finally:
-        if low is not None:
-            low.stop()
-        high.stop()

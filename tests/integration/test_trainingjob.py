@@ -18,6 +18,7 @@ from perennial_operator.config import OperatorConfig
 from perennial_operator.k8s.kube import Kube
 from perennial_operator.reconcile.trainingjob import register_model
 from support import kubelet
+from support.kstatus import check_health
 from support.operator_process import OperatorOptions
 from support.world import World
 
@@ -122,7 +123,7 @@ def test_success_goes_through_the_phases_and_registers_a_model_with_lineage(worl
     kubelet.validating(world.kube, world.ns, pod)
     wait_phase(world, "happy", "Validating")
     kubelet.training(world.kube, world.ns, pod)
-    wait_phase(world, "happy", "Training")
+    check_health(wait_phase(world, "happy", "Training"), "InProgress")
     kubelet.finish(world.kube, world.ns, pod, exit_code=0, message=json.dumps(RESULT))
     tj = world.wait(
         lambda: (
@@ -134,6 +135,7 @@ def test_success_goes_through_the_phases_and_registers_a_model_with_lineage(worl
     )
     status = tj["status"]
     assert status["phase"] == "Succeeded"
+    assert check_health(tj, "Current")["message"] == "registered as churn-v1"
     assert status["metrics"] == {"accuracy": 0.96, "roc_auc": 0.991}
     assert status["dataset"]["sha256"] == "ab" * 32
     assert status["primaryMetric"] == "roc_auc=0.991"
@@ -150,12 +152,15 @@ def test_success_goes_through_the_phases_and_registers_a_model_with_lineage(worl
         "sha256": "ab" * 32,
         "rows": 569,
     }
-    world.wait(
+    ready = world.wait(
         lambda: (
-            (m := world.list("ModelVersion")) and m[0].get("status", {}).get("phase") == "Ready"
+            (m := world.list("ModelVersion"))
+            and m[0].get("status", {}).get("phase") == "Ready"
+            and m[0]
         ),
         "ModelVersion Ready",
     )
+    check_health(ready, "Current")
 
 
 def test_data_validation_failure_fails_at_once_without_retry(world: World) -> None:
@@ -165,6 +170,11 @@ def test_data_validation_failure_fails_at_once_without_retry(world: World) -> No
         world.kube, world.ns, pod, exit_code=3, message=json.dumps(DATA_INVALID), in_init=True
     )
     tj = wait_phase(world, "bad-data", "Failed")
+    argo = check_health(tj, "Failed")
+    assert (
+        "min_rows: observed 569" in argo["message"]
+        and "create a new TrainingJob" in argo["message"]
+    )
     conds = {c["type"]: c for c in tj["status"]["conditions"]}
     assert conds["DataValidated"]["status"] == "False"
     assert conds["Failed"]["reason"] == "DataValidationFailed"

@@ -1,12 +1,21 @@
-"""promote and rollback as plans: which ModelVersion gets which stage, and what is refused."""
+"""promote, rollback and retry as plans: which ModelVersion gets which stage or annotation,
+and what is refused."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from perennial_cli.actions import Refused, StageChange, promotion, rollback_plan, stage_changed_at
+from perennial_cli.actions import (
+    Refused,
+    StageChange,
+    promotion,
+    retry_plan,
+    rollback_plan,
+    stage_changed_at,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -136,3 +145,76 @@ def test_stage_changed_at_reads_the_entry_that_owns_the_stage() -> None:
         "2025-02-01T00:00:00Z"
     )
     assert stage_changed_at(mv(1, "None")) == "2024-12-01T00:00:00Z"  # never set: created
+
+
+T1, T2 = "2026-11-27T12:00:00.000001Z", "2026-11-27T13:00:00.000002Z"
+
+
+def rejected(version: int, stage: str, service: str = "churn", time: str = T1,
+             retried: str | None = None, model: str = "churn") -> dict[str, Any]:  # fmt: skip
+    """As the operator records it (perennial_operator/api/rejections.py), in an annotation."""
+    out = mv(version, stage, model=model)
+    value = json.dumps({"inferenceService": service, "reason": "LatencyExceeded",
+                        "message": "p99 300ms", "time": time})  # fmt: skip
+    notes = {f"rejected.perennial.dev/{service}": value}
+    if retried:
+        notes[f"retry.perennial.dev/{service}"] = retried
+    out["metadata"]["annotations"] = notes
+    return out
+
+
+RETRIES = [
+    pytest.param({"stage": "Production"}, [mv(1, "Archived"), rejected(2, "Production")], "2",
+                 "churn-v2", "retry.perennial.dev/churn", T1, "churn rolls it out again",
+                 id="by-number"),
+    pytest.param({"stage": "Production"}, [rejected(2, "Production")], "churn-v2",
+                 "churn-v2", "retry.perennial.dev/churn", T1, "rolls it out again", id="by-name"),
+    pytest.param({"stage": "Production"}, [rejected(2, "Production", time=T2, retried=T1)], "v2",
+                 "churn-v2", "retry.perennial.dev/churn", T2, "rolls it out again",
+                 id="a-new-rejection-after-an-old-retry"),
+    pytest.param({"stage": "Production"}, [rejected(2, "Archived")], "2", "churn-v2",
+                 "retry.perennial.dev/churn", T1, "promote it to roll it out",
+                 id="no-longer-in-the-stage"),
+    pytest.param({"version": 1}, [mv(1, "None"), rejected(2, "None")], "2", "churn-v2",
+                 "retry.perennial.dev/churn", T1, "pins version 1", id="pinned-elsewhere"),
+    pytest.param({"stage": "Production"}, [mv(2, "Production", rejected_by="churn")], "2",
+                 "churn-v2", "retry.perennial.dev/churn", "", "rolls it out again",
+                 id="legacy-status-entry"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("model", "mvs", "version", "name", "key", "time", "note"), RETRIES)
+def test_retry_plan(model, mvs, version, name, key, time, note) -> None:
+    plan = retry_plan(isvc(model), mvs, version)
+    assert plan.modelversion == name
+    assert plan.patch() == {"metadata": {"annotations": {key: time}}}
+    assert note in str(plan)
+
+
+@pytest.mark.parametrize(
+    ("mvs", "version", "message"),
+    [
+        ([mv(2, "Production")], "2", "has not rolled back churn-v2"),
+        ([rejected(2, "Production", retried=T1)], "2", "or it was retried"),
+        ([rejected(2, "Production", service="other")], "2", "has not rolled back"),
+        ([rejected(2, "Production")], "churn-v9", "no ModelVersion 'churn-v9'"),
+        ([rejected(2, "Production", model="iris")], "2", "no ModelVersion '2' of model churn"),
+    ],
+    ids=["never-rejected", "already-retried", "rejected-by-another-service", "unknown",
+         "another-model"],
+)  # fmt: skip
+def test_retry_refusals(mvs, version, message) -> None:
+    with pytest.raises(Refused, match=message):
+        retry_plan(isvc({"stage": "Production"}), mvs, version)
+
+
+def test_a_retried_rejection_no_longer_blocks_a_rollback_to_it() -> None:
+    mvs = [rejected(1, "Archived", retried=T1), mv(2, "Production")]
+    mvs[0]["metadata"]["managedFields"].append(
+        {"manager": "perennial", "operation": "Apply", "time": "2025-01-02T00:00:00Z",
+         "fieldsV1": {"f:spec": {"f:stage": {}}}})  # fmt: skip
+    plan = rollback_plan(isvc({"stage": "Production"}, "churn-v2"), mvs)
+    assert changes(plan) == [("churn-v1", "Archived", "Production")]
+    blocked = [rejected(1, "Archived"), mv(2, "Production")]
+    with pytest.raises(Refused, match="no earlier version"):
+        rollback_plan(isvc({"stage": "Production"}, "churn-v2"), blocked)

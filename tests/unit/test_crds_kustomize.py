@@ -53,7 +53,7 @@ def test_renders_every_piece(rendered: list[dict[str, Any]]) -> None:
             "computepools",
         )
     } <= crds
-    assert {"clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"} <= crds
+    assert not {name for name in crds if name.endswith(".kopf.dev")}  # no kopf peering
     kinds = {doc["kind"] for doc in rendered}
     assert {
         "Namespace",
@@ -62,8 +62,13 @@ def test_renders_every_piece(rendered: list[dict[str, Any]]) -> None:
         "ClusterRoleBinding",
         "Deployment",
         "Service",
-        "ClusterKopfPeering",
+        "Role",
+        "RoleBinding",
+        "PodDisruptionBudget",
     } <= kinds
+    # One pass on a fresh cluster: no instance of a CRD the same apply installs.
+    groups = {doc["spec"]["group"] for doc in by_kind(rendered, "CustomResourceDefinition")}
+    assert not [d for d in rendered if d["apiVersion"].split("/")[0] in groups]
 
 
 def test_crds_kustomization_lists_every_crd_file() -> None:
@@ -95,12 +100,35 @@ def test_rbac_is_explicit_and_covers_our_resources(rendered: list[dict[str, Any]
     assert "delete" not in granted[("perennial.dev", "modelversions")]
     [binding] = operators(rendered, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert not [r for r in role["rules"] if "kopf.dev" in r["apiGroups"]]
+
+
+def test_the_lease_is_granted_by_name_in_the_operators_namespace(
+    rendered: list[dict[str, Any]],
+) -> None:
+    [lease_role] = operators(rendered, "Role")
+    assert lease_role["metadata"]["namespace"] == "perennial-system"
+    by_verb = {
+        verb: rule.get("resourceNames")
+        for rule in lease_role["rules"]
+        for verb in rule["verbs"]
+        if rule["resources"] == ["leases"]
+    }
+    assert by_verb == {
+        "get": ["perennial-operator"],
+        "update": ["perennial-operator"],
+        "create": None,
+    }
+    [binding] = operators(rendered, "RoleBinding")
+    assert binding["subjects"][0]["name"] == "perennial-operator"
 
 
 def test_operator_pod_is_restricted(rendered: list[dict[str, Any]]) -> None:
     [deployment] = operators(rendered, "Deployment")
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    assert deployment["spec"]["replicas"] == 2
+    [pdb] = operators(rendered, "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 1
+    assert pdb["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
     pod = deployment["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"

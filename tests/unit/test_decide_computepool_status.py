@@ -113,3 +113,41 @@ def test_scale_down_keeps_the_last_scale_up():
     assert status["lastScaleUp"] == earlier
     assert status["lastScaleDown"]["to"] == 0
     assert [e.reason for e in events] == ["ScaledDown"] and "n0" in events[0].message
+
+
+HEALTH_CASES = [
+    # id, decision, outcome, nodes -> Ready (status, reason), Stalled (None: absent)
+    ("at-size", Decision(current=1, desired=1, add=0), Outcome(), [READY_NODE],
+     ("True", "AtDesiredSize"), None),
+    ("scaling-up", Decision(current=0, desired=1, add=1, pending=("ml/a",)), Outcome(added=1),
+     [], ("False", "ScalingUp"), None),
+    ("provider-error", Decision(current=0, desired=1, add=1), Outcome(error="quota exceeded"),
+     [], ("False", "ProviderError"), ("True", "ProviderError")),
+    ("pod-too-large", Decision(current=1, desired=1, add=0, pending=("ml/big",),
+                               unfittable=(Unfit("ml/big", ("cpu",)),)),
+     Outcome(), [READY_NODE], ("False", "PodTooLarge"), ("True", "PodTooLarge")),
+    ("at-max-nodes", Decision(current=2, desired=2, add=0, pending=("ml/a",),
+                              overflow=("ml/a",)),
+     Outcome(), [READY_NODE, {**READY_NODE, "metadata": {"name": "n1"}}],
+     ("False", "MaxNodesReached"), ("True", "MaxNodesReached")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("decision", "outcome", "nodes", "ready", "stalled"),
+    [c[1:] for c in HEALTH_CASES],
+    ids=[c[0] for c in HEALTH_CASES],
+)
+def test_ready_and_stalled(decision, outcome, nodes, ready, stalled):
+    status, _ = status_of(decision, outcome, nodes=nodes)
+    got = conds(status)
+    assert (got["Ready"], got.get("Stalled")) == (ready, stalled)
+    assert {c["observedGeneration"] for c in status["conditions"]} == {3}
+
+
+def test_stalled_goes_once_the_pool_can_grow_again():
+    full = Decision(current=2, desired=2, add=0, pending=("ml/a",), overflow=("ml/a",))
+    status, _ = status_of(full)
+    grown = {**POOL, "status": status, "spec": {**POOL["spec"], "maxNodes": 3}}
+    after, _ = status_of(Decision(current=2, desired=3, add=1), Outcome(added=1), pool=grown)
+    assert "Stalled" not in conds(after)

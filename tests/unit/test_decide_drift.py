@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from perennial_operator.decide.monitoring.drift import (
     EPSILON,
     drift_report,
+    exported_features,
     feature_counts,
     psi,
     reference_bins,
@@ -130,6 +131,30 @@ def test_report_takes_the_worst_feature_and_skips_features_without_traffic() -> 
     assert report["worst"] == ["age", "plan"]
     assert report["samples"] == 100
     assert report["time"] == NOW
+
+
+def test_below_min_samples_only_the_count_is_reported() -> None:
+    samples = bins("age", {"0": 75, "1": 25})  # 100 samples, PSI 0.27
+    report = drift_report({"features": [NUMERIC]}, samples, now=NOW, min_samples=101)
+    # null psi/worst and no features: a merge patch removes what an earlier report wrote
+    assert report == {"psi": None, "features": {}, "worst": None, "samples": 100, "time": NOW}
+    at_min = drift_report({"features": [NUMERIC]}, samples, now=NOW, min_samples=100)
+    assert at_min is not None and at_min["psi"] == pytest.approx(0.274653, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("features", "limit", "exported"),
+    [
+        ({"a": 0.1, "b": 0.3, "c": None, "d": 0.3}, 2, ["b", "d"]),  # worst first, name breaks ties
+        ({"a": 0.1}, 20, ["a"]),
+        ({"a": None}, 20, []),  # gone features are not exported
+        ({f"f{i:02d}": i / 100 for i in range(30)}, 20, [f"f{i:02d}" for i in range(29, 9, -1)]),
+    ],
+)
+def test_only_the_worst_features_become_series(
+    features: dict[str, float | None], limit: int, exported: list[str]
+) -> None:
+    assert exported_features(features, limit) == exported
 
 
 def test_no_traffic_no_report() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from perennial_operator.api.rejections import record, retry_key
 from perennial_operator.api.timestamps import format_time
 from perennial_operator.decide.rollout.machine import InFlight, Plan, State, Track
 from perennial_operator.decide.rollout.observed import ready_pod_ips, track_of
@@ -41,6 +42,16 @@ def mv(version: int, stage: str = "None", phase: str | None = "Ready", model: st
     }
 
 
+def annotated(version: int, stage: str, service: str, retried: bool = False) -> dict[str, Any]:
+    """A version rejected by `service` in an annotation, and retried by the user or not."""
+    out = mv(version, stage)
+    notes = record(service, "ErrorRateExceeded", "m", "2026-11-27T13:00:00.000001Z")
+    if retried:
+        notes[retry_key(service)] = "2026-11-27T13:00:00.000001Z"
+    out["metadata"]["annotations"] = notes
+    return out
+
+
 RESOLVE_CASES = [
     # id, spec.model, ModelVersions, target version, reason, rejected
     ("pinned", {"version": 2}, [mv(1), mv(2)], 2, "ModelVersionResolved", ()),
@@ -69,6 +80,13 @@ RESOLVE_CASES = [
     ("tracked-skips-rejected", {"stage": "Production"},
      [mv(1, "Production"), mv(2, "Production", rejected_by="svc")], 1,
      "ModelVersionResolved", (2,)),
+    ("tracked-skips-annotated-rejection", {"stage": "Production"},
+     [mv(1, "Production"), annotated(2, "Production", "svc")], 1, "ModelVersionResolved", (2,)),
+    ("tracked-retried-is-served-again", {"stage": "Production"},
+     [mv(1, "Production"), annotated(2, "Production", "svc", retried=True)], 2,
+     "ModelVersionResolved", ()),
+    ("pinned-annotated-rejection", {"version": 2}, [annotated(2, "None", "svc")], None,
+     "ModelVersionRejected", (2,)),
     ("tracked-all-rejected", {"stage": "Production"},
      [mv(2, "Production", rejected_by="svc")], None, "ModelVersionRejected", (2,)),
 ]  # fmt: skip
@@ -109,24 +127,38 @@ def pods(desired: int, ready: int, rolled_out: bool = True) -> Pods:
     return Pods(desired, desired, ready, Track(1, desired, ready, rolled_out))
 
 
+NO = None  # the condition is absent (Stalled is removed, not set False)
 STATUS_CASES = [
     # id, previous status, resolution, plan, pods -> phase, {condition: (status, reason)}
     ("nothing-deployed", {}, Resolution(None, "NoVersionInStage", "none"),
      Plan(State(None), None, None, None), Pods(0, 0, 0, None), "Pending",
-     {"ModelResolved": ("False", "NoVersionInStage"), "Ready": ("False", "NothingToServe")}),
+     {"ModelResolved": ("False", "NoVersionInStage"), "Ready": ("False", "NoVersionInStage"),
+      "Stalled": NO}),
+    ("pinned-version-rejected-nothing-serves", {}, REJECTED,
+     Plan(State(None), None, None, None), Pods(0, 0, 0, None), "Pending",
+     {"Ready": ("False", "ModelVersionRejected"), "Stalled": ("True", "ModelVersionRejected")}),
     ("first-deploy-coming-up", {"phase": "Pending"}, OK, Plan(State(V2), (V2, 2), None, None),
      pods(2, 0, rolled_out=False), "Progressing",
-     {"Progressing": ("True", "Deploying"), "Ready": ("False", "ReplicasNotReady")}),
+     {"Progressing": ("True", "Deploying"), "Ready": ("False", "Deploying"), "Stalled": NO}),
     ("ready", {"phase": "Progressing"}, OK, Plan(State(V2), (V2, 2), None, None), pods(2, 2),
-     "Ready", {"Progressing": ("False", "RolloutComplete"), "Ready": ("True", "ReplicasReady")}),
+     "Ready", {"Progressing": ("False", "RolloutComplete"), "Ready": ("True", "ReplicasReady"),
+               "Stalled": NO}),
     ("lost-a-pod", {"phase": "Ready"}, OK, Plan(State(V2), (V2, 2), None, None),
-     pods(2, 1, rolled_out=False), "Degraded", {"Ready": ("False", "ReplicasNotReady")}),
-    ("canary-in-flight", {"phase": "Ready"}, OK,
+     pods(2, 1, rolled_out=False), "Degraded",
+     {"Ready": ("False", "Degraded"), "Stalled": ("True", "Degraded")}),
+    ("canary-in-flight-all-pods-ready", {"phase": "Ready"}, OK,
      Plan(State(V1, InFlight(V2, 0, 25, 0.0)), (V1, 3), (V2, 1), (True, "CanaryStep", "s1")),
-     pods(4, 4), "Progressing", {"Progressing": ("True", "CanaryStep")}),
+     pods(4, 4), "Progressing",
+     {"Progressing": ("True", "CanaryStep"), "Ready": ("False", "CanaryStep"), "Stalled": NO}),
     ("rolled-back", {"phase": "Progressing", "lastRollback": {"version": 2}}, REJECTED,
      Plan(State(V1), (V1, 2), None, None), pods(2, 2), "RolledBack",
-     {"ModelResolved": ("False", "ModelVersionRejected"), "Ready": ("True", "ReplicasReady")}),
+     {"ModelResolved": ("False", "ModelVersionRejected"), "Ready": ("False", "RolledBack"),
+      "Stalled": ("True", "RolledBack")}),
+    ("recovered-after-degraded", {"phase": "Degraded", "conditions": [
+        {"type": "Stalled", "status": "True", "reason": "Degraded", "message": "",
+         "lastTransitionTime": NOW, "observedGeneration": 3}]},
+     OK, Plan(State(V2), (V2, 2), None, None), pods(2, 2), "Ready",
+     {"Ready": ("True", "ReplicasReady"), "Stalled": NO}),
 ]  # fmt: skip
 
 
@@ -136,11 +168,11 @@ STATUS_CASES = [
     ids=[c[0] for c in STATUS_CASES],
 )
 def test_status(previous: dict[str, Any], res: Resolution, plan: Plan, observed: Pods,
-                phase: str, conds: dict[str, tuple[str, str]]) -> None:  # fmt: skip
+                phase: str, conds: dict[str, tuple[str, str] | None]) -> None:  # fmt: skip
     status = inferenceservice_status(isvc(**previous), res, plan, observed, now=NOW)
     assert status["phase"] == phase
     got = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
-    assert conds.items() <= got.items()
+    assert {t: got.get(t) for t in conds} == conds
     assert all(c["observedGeneration"] == 3 for c in status["conditions"])
     assert status["observedGeneration"] == 3
     assert status["url"] == "http://svc.ml.svc.cluster.local/v2/models/churn"

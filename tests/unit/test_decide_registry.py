@@ -110,14 +110,15 @@ def test_modelversion_for_records_lineage_and_is_not_owned_by_the_job():
 
 
 @pytest.mark.parametrize(
-    ("artifact", "phase", "reason"),
+    ("artifact", "phase", "reason", "stalled"),
     [
-        ({"uri": "pvc://a/m", "sha256": "0" * 64}, "Ready", "ArtifactRecorded"),
-        ({"uri": "ftp://a/m", "sha256": "0" * 64}, "Failed", "InvalidReference"),
+        ({"uri": "pvc://a/m", "sha256": "0" * 64}, "Ready", "ArtifactRecorded", None),
+        ({"uri": "ftp://a/m", "sha256": "0" * 64}, "Failed", "InvalidReference", "True"),
+        ({"uri": "s3://a/m", "format": "joblib"}, "Failed", "InvalidReference", "True"),
     ],
-    ids=["ready", "bad-scheme"],
+    ids=["ready", "bad-scheme", "pickle-not-allowed"],
 )
-def test_modelversion_status(artifact, phase, reason):
+def test_modelversion_status(artifact, phase, reason, stalled):
     model = {
         "metadata": {"name": "churn-v1", "generation": 2},
         "spec": {
@@ -128,7 +129,78 @@ def test_modelversion_status(artifact, phase, reason):
         },
     }
     status = modelversion_status(model, "2026-11-27T14:00:00Z")
-    (ready,) = status["conditions"]
-    assert (status["phase"], ready["type"], ready["reason"]) == (phase, "Ready", reason)
-    assert status["observedGeneration"] == ready["observedGeneration"] == 2
+    conds = {c["type"]: c for c in status["conditions"]}
+    ready = conds["Ready"]
+    assert (status["phase"], ready["reason"]) == (phase, reason)
+    assert ready["status"] == ("True" if stalled is None else "False")
+    assert (conds.get("Stalled") or {}).get("status") == stalled
+    assert all(c["observedGeneration"] == 2 for c in conds.values())
+    assert status["observedGeneration"] == 2
     assert status["primaryMetric"] == "roc_auc=0.95"
+
+
+def test_a_fixed_reference_clears_stalled():
+    bad = {
+        "metadata": {"name": "churn-v1", "generation": 1},
+        "spec": {"model": "churn", "version": 1, "artifact": {"uri": "ftp://a/m"}},
+    }
+    bad["status"] = modelversion_status(bad, "2026-11-27T14:00:00Z")
+    fixed = {**bad, "metadata": {**bad["metadata"], "generation": 2},
+             "spec": {**bad["spec"], "artifact": {"uri": "pvc://a/m"}}}  # fmt: skip
+    types = {c["type"]: c["status"] for c in modelversion_status(fixed, "2026-11-27T14:01:00Z")[
+        "conditions"]}  # fmt: skip
+    assert types == {"Ready": "True"}
+
+
+def _mv_with_stage(stage, history=None, managed=None):
+    return {
+        "metadata": {"name": "churn-v1", "generation": 1, "managedFields": managed or []},
+        "spec": {"model": "churn", "version": 1, "stage": stage,
+                 "artifact": {"uri": "pvc://a/m"}},
+        "status": {"stageHistory": history} if history is not None else {},
+    }  # fmt: skip
+
+
+def _owner(manager, time, stage=True):
+    fields = {"f:spec": {"f:stage": {}} if stage else {"f:model": {}}}
+    return {"manager": manager, "operation": "Update", "time": time, "fieldsV1": fields}
+
+
+NOW_H = "2026-11-27T14:00:00Z"
+HISTORY_CASES = [
+    # id, ModelVersion -> stageHistory
+    ("first-seen-uses-the-write-time", _mv_with_stage("None", managed=[
+        _owner("perennial", "2026-11-27T10:00:00Z")]),
+     [{"stage": "None", "time": "2026-11-27T10:00:00Z", "by": "perennial"}]),
+    ("no-managed-fields-uses-now", _mv_with_stage("Staging"),
+     [{"stage": "Staging", "time": NOW_H}]),
+    ("unchanged-stage-adds-nothing", _mv_with_stage("None", [{"stage": "None", "time": "t"}]),
+     [{"stage": "None", "time": "t"}]),
+    ("newest-writer-of-the-stage", _mv_with_stage("Production", [{"stage": "None", "time": "t"}], [
+        _owner("perennial", "2026-11-27T10:00:00Z"),
+        _owner("kubectl-patch", "2026-11-27T11:00:00Z"),
+        _owner("argocd-controller", "2026-11-27T12:00:00Z", stage=False)]),
+     [{"stage": "None", "time": "t"},
+      {"stage": "Production", "time": "2026-11-27T11:00:00Z", "by": "kubectl-patch"}]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("mv", "history"), [c[1:] for c in HISTORY_CASES], ids=[c[0] for c in HISTORY_CASES]
+)
+def test_stage_history(mv, history):
+    assert modelversion_status(mv, NOW_H)["stageHistory"] == history
+
+
+def test_stage_history_keeps_the_last_twenty():
+    old = [{"stage": s, "time": f"t{i}"} for i, s in enumerate(["None", "Staging"] * 10)]
+    status = modelversion_status(_mv_with_stage("Production", old), NOW_H)
+    assert len(status["stageHistory"]) == 20
+    assert status["stageHistory"][0] == {"stage": "Staging", "time": "t1"}
+    assert status["stageHistory"][-1]["stage"] == "Production"
+
+
+def test_status_no_longer_carries_legacy_rejections():
+    mv = _mv_with_stage("None")
+    mv["status"]["rejections"] = [{"inferenceService": "churn"}]
+    assert "rejections" not in modelversion_status(mv, NOW_H)

@@ -135,3 +135,48 @@ def test_cooldown_without_a_firing_trigger_leaves_the_last_trigger_condition_alo
     plan = retrainpolicy_plan(policy(status=status), Observed(drifted(psi=0.0), None), now=NOW)
     assert plan.start is None and "conditions" not in status
     assert get_condition(plan.status.get("conditions") or [], "Triggered") is None
+
+
+def _dataset_checked(reason, ok="False"):
+    return {"type": "DatasetChecked", "status": ok, "reason": reason, "message": "m",
+            "lastTransitionTime": PAST, "observedGeneration": 1}  # fmt: skip
+
+
+HEALTH_CASES = [
+    # id, policy, its InferenceService -> Ready (status, reason), Stalled (None: absent)
+    ("idle-waiting", policy(status=IDLE), isvc(), ("True", "Idle"), None),
+    ("suspended", policy(status=IDLE, suspend=True), isvc(), ("True", "Suspended"), None),
+    ("training", policy(status={**IDLE, "phase": "Training", "lastTrainingJob": "j"}), isvc(),
+     ("True", "Training"), None),
+    ("cooling-down", policy(status={**IDLE, "lastTrigger": {"time": ago(minutes=10)}}),
+     drifted(), ("True", "Idle"), None),
+    ("service-missing", policy(status=IDLE), None, ("False", "InferenceServiceNotFound"), None),
+    ("service-serves-nothing", policy(status=IDLE), isvc(current=None),
+     ("False", "NoServingVersion"), None),
+    ("invalid-schedule", policy({"schedule": "every tuesday"}, IDLE), isvc(),
+     ("False", "InvalidSchedule"), ("True", "InvalidSchedule")),
+    ("dataset-unavailable", policy(status={**IDLE, "conditions": [
+        _dataset_checked("DatasetUnavailable")]}), isvc(),
+     ("False", "DatasetUnavailable"), ("True", "DatasetUnavailable")),
+    ("probe-failed", policy(status={**IDLE, "conditions": [_dataset_checked("ProbeFailed")]}),
+     isvc(), ("False", "ProbeFailed"), ("True", "ProbeFailed")),
+    ("probe-bad-spec", policy(status={**IDLE, "conditions": [_dataset_checked("InvalidSpec")]}),
+     isvc(), ("False", "InvalidSpec"), ("True", "InvalidSpec")),
+    ("dataset-unchanged", policy(status={**IDLE, "conditions": [
+        _dataset_checked("DatasetUnchanged", ok="True")]}), isvc(), ("True", "Idle"), None),
+    ("stalled-cleared-once-fixed", policy(status={**IDLE, "conditions": [
+        {**_dataset_checked("ProbeFailed"), "type": "Stalled", "status": "True"}]}), isvc(),
+     ("True", "Idle"), None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("pol", "service", "ready", "stalled"),
+    [c[1:] for c in HEALTH_CASES],
+    ids=[c[0] for c in HEALTH_CASES],
+)
+def test_ready_and_stalled(pol, service, ready, stalled):
+    conds = retrainpolicy_plan(pol, Observed(service, None), now=NOW).status["conditions"]
+    got = {c["type"]: (c["status"], c["reason"]) for c in conds}
+    assert (got.get("Ready"), got.get("Stalled")) == (ready, stalled)
+    assert get_condition(conds, "Ready")["observedGeneration"] == 1

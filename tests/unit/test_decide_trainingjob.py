@@ -233,6 +233,65 @@ def test_phase_and_conditions(job_, pods, ctx, phase, expected):
     assert decision.status["observedGeneration"] == 1
 
 
+# kstatus: Ready (status, reason) and Stalled (None: absent) for every case of the table
+HEALTH = {
+    "no-job-yet": (("False", "Pending"), None),
+    "pool-missing": (("False", "ComputePoolNotFound"), None),
+    "job-without-pod": (("False", "Pending"), None),
+    "pod-unschedulable": (("False", "Unschedulable"), None),
+    "pod-created-no-status": (("False", "Pending"), None),
+    "validating": (("False", "Validating"), None),
+    "training": (("False", "Training"), None),
+    "retrying-after-crash": (("False", "Training"), None),
+    "succeeded-not-registered": (("False", "NotYet"), None),
+    "succeeded-registered": (("True", "ModelRegistered"), None),
+    "succeeded-without-result": (("False", "ResultUnreadable"), ("True", "ResultUnreadable")),
+    "data-invalid": (("False", "DataValidationFailed"), ("True", "DataValidationFailed")),
+    "bad-spec-in-train": (("False", "InvalidSpec"), ("True", "InvalidSpec")),
+    "budget-too-small": (("False", "BudgetTooSmall"), ("True", "BudgetTooSmall")),
+    "backoff-exceeded": (("False", "BackoffLimitExceeded"), ("True", "BackoffLimitExceeded")),
+    "deadline": (("False", "DeadlineExceeded"), ("True", "DeadlineExceeded")),
+}
+
+
+@pytest.mark.parametrize(
+    ("job_", "pods", "ctx", "health"),
+    [(c[1], c[2], c[3], HEALTH[c[0]]) for c in CASES],
+    ids=[c[0] for c in CASES],
+)
+def test_ready_and_stalled(job_, pods, ctx, health):
+    status = trainingjob_status(TJ, job_, pods, ctx).status
+    got = conds(status)
+    assert (got.get("Ready"), got.get("Stalled")) == health
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["observedGeneration"] == 1 and ready["message"]
+
+
+def test_a_failed_job_says_how_to_train_again():
+    decision = trainingjob_status(
+        TJ, job(failed=3, failure=("BackoffLimitExceeded", "limit")), [], CTX
+    )
+    stalled = next(c for c in decision.status["conditions"] if c["type"] == "Stalled")
+    assert stalled["message"].endswith("create a new TrainingJob to train again")
+
+
+def test_a_job_finished_before_ready_existed_gets_it_and_nothing_else_moves():
+    old = {
+        "phase": "Succeeded",
+        "message": "trained and registered as churn-v2",
+        "modelVersion": "churn-v2",
+        "conditions": [{"type": "Complete", "status": "True", "reason": "TrainingSucceeded",
+                        "message": "", "lastTransitionTime": NOW, "observedGeneration": 1}],
+    }  # fmt: skip
+    decision = trainingjob_status({**TJ, "status": old}, None, [], CTX)
+    assert decision.events == [] and decision.phase == "Succeeded"
+    assert conds(decision.status)["Ready"] == ("True", "ModelRegistered")
+    assert {k: v for k, v in decision.status.items() if k != "conditions"} == {
+        **{k: v for k, v in old.items() if k != "conditions"}, "observedGeneration": 1}  # fmt: skip
+    again = trainingjob_status({**TJ, "status": decision.status}, None, [], CTX)
+    assert again.status == decision.status
+
+
 def test_data_failure_message_names_each_check_column_and_value():
     decision = trainingjob_status(
         TJ,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from perennial_operator.api.tracks import CANARY, STABLE
@@ -158,3 +162,41 @@ def test_an_object_store_model_is_copied_by_the_server_not_mounted() -> None:
     assert args[args.index("--expected-sha256") + 1] == "ab" * 32  # verified before ready
     assert [v["name"] for v in pod["volumes"]] == ["tmp"]
     assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp"]
+
+
+def _with_feedback(feedback: dict[str, object]) -> dict[str, object]:
+    return {**ISVC, "spec": {**ISVC["spec"], "monitoring": {"feedback": feedback}}}
+
+
+def test_feedback_is_refused_unless_a_token_secret_or_an_explicit_opt_out_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from perennial_runtime.serve.cli import parse_args
+
+    monkeypatch.delenv("PERENNIAL_FEEDBACK_TOKEN", raising=False)
+
+    def served(isvc: dict[str, object]) -> tuple[dict[str, Any], Any]:
+        pod = d.deployment(isvc, STABLE, MV, 1, CONFIG, NO_POOL)["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        # The server parses exactly the operator's argv (the mounted file moved to tmp_path).
+        argv = [a.replace(d.FEEDBACK_TOKEN_DIR, str(tmp_path)) for a in container["args"]]
+        return pod, parse_args(argv)
+
+    pod, config = served(ISVC)
+    assert config.feedback_token is None and not config.allow_unauthenticated_feedback
+    assert all("secret" not in v for v in pod["volumes"])
+
+    (tmp_path / "token").write_text("s3cret\n")
+    pod, config = served(_with_feedback({"tokenSecretName": "churn-feedback"}))
+    assert config.feedback_token == "s3cret" and not config.allow_unauthenticated_feedback
+    assert {
+        "name": "feedback-token",
+        "secret": {"secretName": "churn-feedback", "items": [{"key": "token", "path": "token"}]},
+    } in pod["volumes"]
+    assert {
+        "name": "feedback-token", "mountPath": d.FEEDBACK_TOKEN_DIR, "readOnly": True
+    } in pod["containers"][0]["volumeMounts"]  # fmt: skip
+    assert "s3cret" not in json.dumps(pod)  # the token itself never enters the pod spec
+
+    pod, config = served(_with_feedback({"allowUnauthenticated": True}))
+    assert config.feedback_token is None and config.allow_unauthenticated_feedback

@@ -37,13 +37,8 @@ def test_trainingjob_carries_the_template_the_baseline_labels_and_owner():
         "perennial.dev/retrain-trigger": "20261127140000",
     }
     assert tj["metadata"]["annotations"] == {"perennial.dev/retrain-reason": "Drift"}
-    owner = tj["metadata"]["ownerReferences"][0]
-    assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
-        "RetrainPolicy",
-        "churn",
-        "u1",
-        True,
-    )
+    # History, not a child: deleting the policy must not garbage-collect its jobs.
+    assert "ownerReferences" not in tj["metadata"]
     assert tj["spec"]["baseline"] == {"modelVersion": "churn-v3"}
     assert tj["spec"]["hyperparameters"] == {"a": 1}
     # The policy's own template is never mutated.

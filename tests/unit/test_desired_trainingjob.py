@@ -81,6 +81,9 @@ def test_job_runs_validate_then_train_with_limits_and_failure_policy():
     spec = manifest["spec"]
     assert manifest["metadata"]["name"] == job_name(TJ) == "churn-train-train"
     assert spec["backoffLimit"] == 3 and spec["activeDeadlineSeconds"] == 600
+    assert spec["ttlSecondsAfterFinished"] == CONFIG.training_job_ttl_seconds
+    ttl = OperatorConfig.from_env({"PERENNIAL_TRAINING_JOB_TTL_SECONDS": "60"})
+    assert job(TJ, ttl, NO_POOL)["spec"]["ttlSecondsAfterFinished"] == 60
     pod = pod_spec(manifest)
     assert pod["restartPolicy"] == "Never"
     (init,) = pod["initContainers"]

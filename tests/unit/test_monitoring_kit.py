@@ -162,7 +162,8 @@ def test_the_alerts_the_issue_asks_for() -> None:
         "PerennialComputePoolAtCapacity",
     } <= set(rules)
     assert 'outcome="rolled_back"' in rules["PerennialCanaryRolledBack"]
-    assert 'phase="Failed"' in rules["PerennialTrainingJobFailed"]
+    assert 'outcome="Failed"' in rules["PerennialTrainingJobFailed"]
+    assert "perennial_operator_computepool_max_nodes" in rules["PerennialComputePoolAtCapacity"]
 
 
 def test_the_adapter_serves_the_metric_the_hpa_asks_for() -> None:
@@ -182,6 +183,10 @@ def test_the_dashboard_covers_serving_drift_canary_and_training() -> None:
         "perennial_operator_drift_psi",
         "perennial_operator_trainingjobs",
         "perennial_operator_promotion_decisions_total",
+        "perennial_operator_drift_feature_psi",
+        "perennial_operator_canary_weight",
+        "perennial_operator_trainingjob_outcomes_total",
+        "perennial_operator_computepool_max_nodes",
     } <= used
     canary = [e for e in dashboard_exprs() if 'track="canary"' in e]
     assert canary, "the canary's share of traffic"

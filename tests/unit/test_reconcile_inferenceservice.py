@@ -10,6 +10,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from perennial_operator.api.group import API_VERSION
+from perennial_operator.api.rejections import rejected_by, rejections_of
 from perennial_operator.api.timestamps import format_time
 from perennial_operator.config import OperatorConfig
 from perennial_operator.reconcile.inferenceservice.sync import sync_inferenceservice
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.unit
 
 NS = "ml"
 GATEWAY = "gateway.networking.k8s.io/v1"
+ISVC_UID = "0f6b2c1e-0000-4000-8000-0000000000aa"
 
 
 def modelversion(version: int) -> dict[str, Any]:
@@ -45,7 +47,12 @@ def deployment(track: str, version: int, replicas: int, ready: int) -> dict[str,
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": f"churn-{track}", "namespace": NS, "generation": 1},
+        "metadata": {
+            "name": f"churn-{track}",
+            "namespace": NS,
+            "generation": 1,
+            "ownerReferences": [{"uid": ISVC_UID, "controller": True}],
+        },
         "spec": {"replicas": replicas, "template": {"metadata": {"labels": labels}}},
         "status": {
             "observedGeneration": 1,
@@ -61,7 +68,7 @@ def service(rollout: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": API_VERSION,
         "kind": "InferenceService",
-        "metadata": {"name": "churn", "namespace": NS, "generation": 2},
+        "metadata": {"name": "churn", "namespace": NS, "generation": 2, "uid": ISVC_UID},
         "spec": {"model": {"name": "churn", "version": 2}, "replicas": 2, "rollout": rollout},
         "status": status,
     }
@@ -128,13 +135,16 @@ def test_a_rollback_is_recorded_on_the_modelversion_before_any_deployment_change
     kube = world()
     sync(kube)
     writes = kube.verbs()
-    rejected = writes.index("patch_status ModelVersion/churn-v2")
+    rejected = writes.index("patch ModelVersion/churn-v2")
     assert rejected < writes.index("apply Deployment/churn-stable")
     assert rejected < writes.index("delete Deployment/churn-canary")
-    rejections = kube.get(API_VERSION, "ModelVersion", NS, "churn-v2")["status"]["rejections"]
-    assert [(r["inferenceService"], r["reason"]) for r in rejections] == [
-        ("churn", "ReadyDeadlineExceeded")
+    assert "patch_status ModelVersion/churn-v2" not in writes  # status is not where it lives
+    mv = kube.get(API_VERSION, "ModelVersion", NS, "churn-v2")
+    rejections = rejections_of(mv)
+    assert [(r.service, r.reason, r.retried) for r in rejections] == [
+        ("churn", "ReadyDeadlineExceeded", False)
     ]
+    assert list(mv["metadata"]["annotations"]) == ["rejected.perennial.dev/churn"]
     # Events before the status that moves past them.
     assert writes.index("event InferenceService/churn") < writes.index(
         "patch_status InferenceService/churn"
@@ -149,7 +159,7 @@ def test_a_crash_after_the_rejection_never_rolls_the_version_out_again():
     kube.fail("delete", "Deployment", lambda: ApiException(status=500, reason="crash"))
     with pytest.raises(ApiException):
         sync(kube)
-    assert kube.get(API_VERSION, "ModelVersion", NS, "churn-v2")["status"]["rejections"]
+    assert rejected_by(kube.get(API_VERSION, "ModelVersion", NS, "churn-v2"), "churn")
     assert kube.get(API_VERSION, "InferenceService", NS, "churn")["status"]["canary"]
     kube = FakeKube(*kube.objects.values())  # the operator restarts: no injected failure
     sync(kube)
@@ -179,9 +189,7 @@ def test_with_a_route_the_weights_leave_the_canary_before_its_deployment_goes():
     kube = world(routed, route(), served={GATEWAY: ["httproutes"]})
     sync(kube)
     writes = kube.verbs()
-    assert writes.index("patch_status ModelVersion/churn-v2") < writes.index(
-        "json_patch HTTPRoute/churn"
-    )
+    assert writes.index("patch ModelVersion/churn-v2") < writes.index("json_patch HTTPRoute/churn")
     assert writes.index("json_patch HTTPRoute/churn") < writes.index(
         "delete Deployment/churn-canary"
     )

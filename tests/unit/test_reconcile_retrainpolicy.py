@@ -119,3 +119,23 @@ def test_a_candidate_that_passes_the_gate_is_promoted_once():
     status = kube.get(API_VERSION, "RetrainPolicy", NS, "churn")["status"]
     assert status["lastPromotion"]["modelVersion"] == "churn-v2"
     assert kube.reasons().count("Promoted") == 1
+
+
+def test_finished_jobs_beyond_the_history_limit_are_deleted_and_models_kept():
+    kube = world()
+    policy = kube.get(API_VERSION, "RetrainPolicy", NS, "churn")
+    policy["spec"]["historyLimit"] = 2
+    policy["spec"]["triggers"] = {}  # nothing fires: only the history is at stake
+    policy["status"] = {"phase": "Idle", "lastTrainingJob": "churn-3"}
+    old = []
+    for n in range(4):
+        tj = obj("TrainingJob", f"churn-{n}", {}, {"phase": "Succeeded", "modelVersion": f"v{n}"})
+        tj["metadata"]["labels"] = {"perennial.dev/retrainpolicy": "churn"}
+        tj["metadata"]["creationTimestamp"] = f"2026-01-01T00:00:0{n}Z"
+        old.append(tj)
+    other = obj("TrainingJob", "by-hand", {}, {"phase": "Failed"})  # not this policy's
+    kube = FakeKube(policy, *old, other, *kube.list(API_VERSION, "InferenceService", NS))
+    sync(kube)
+    assert sorted(jobs(kube)) == ["by-hand", "churn-2", "churn-3"]
+    sync(kube)  # nothing more goes
+    assert sorted(jobs(kube)) == ["by-hand", "churn-2", "churn-3"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import REGISTRY, CollectorRegistry, Gauge
 
 from perennial_operator.api.group import API_VERSION, LABEL_TRAININGJOB_UID
 from perennial_operator.config import OperatorConfig
@@ -49,13 +49,19 @@ def finished_job(name: str = "churn-1", uid: str = UID) -> list[dict[str, Any]]:
     job = {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": f"{name}-train", "namespace": NS},
+        "metadata": {
+            "name": f"{name}-train",
+            "namespace": NS,
+            "uid": f"job-{uid}",
+            "ownerReferences": [{"uid": uid, "controller": True}],
+        },
         "status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]},
     }
     pod = {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": f"{name}-train-x", "namespace": NS,
-                     "labels": {LABEL_TRAININGJOB_UID: uid}},
+                     "labels": {LABEL_TRAININGJOB_UID: uid},
+                     "ownerReferences": [{"uid": f"job-{uid}", "controller": True}]},
         "status": {"phase": "Succeeded",
                    "initContainerStatuses": [{"name": "validate", "state": {
                        "terminated": {"exitCode": 0, "reason": "Completed"}}}],
@@ -134,4 +140,32 @@ def test_a_new_job_gets_its_artifact_claim_configmap_and_job():
         "apply ConfigMap/churn-1-spec",
         "apply Job/churn-1-train",
     ]
+    assert kube.get(API_VERSION, "TrainingJob", NS, "churn-1")["status"]["phase"] == "Pending"
+
+
+def test_the_outcome_is_counted_once_when_the_job_finishes():
+    def succeeded() -> float:
+        labels = {"namespace": NS, "outcome": "Succeeded", "reason": "TrainingSucceeded"}
+        return (
+            REGISTRY.get_sample_value("perennial_operator_trainingjob_outcomes_total", labels)
+            or 0.0
+        )
+
+    before = succeeded()
+    kube = FakeKube(trainingjob(), *finished_job())
+    sync(kube)
+    assert succeeded() == before + 1
+    sync(kube)  # finished: recorded, not counted again
+    sync(kube)
+    assert succeeded() == before + 1
+
+
+def test_a_new_job_is_taken_from_the_apply_answer_and_its_pods_are_not_listed():
+    # A Job applied this instant has no pods yet: listing them is a request per TrainingJob
+    # that can only answer "none" (bench/operator/scale.py counts them).
+    kube = FakeKube(trainingjob())
+    kube.fail("list", "Pod", lambda: AssertionError("pods listed for a Job made just now"))
+    sync(kube)
+    applied = [v for v in kube.verbs() if v.startswith("apply")]
+    assert applied[:2] == ["apply ConfigMap/churn-1-spec", "apply Job/churn-1-train"]
     assert kube.get(API_VERSION, "TrainingJob", NS, "churn-1")["status"]["phase"] == "Pending"

@@ -25,8 +25,12 @@ def cases(tmp_path_factory):
 @pytest.fixture(scope="module")
 def servers(cases):
     started = {
-        "logreg": ServerProcess(cases["logreg"].path, "--workers", "2"),
-        "regression": ServerProcess(cases["regression"].path, "--workers", "1"),
+        "logreg": ServerProcess(
+            cases["logreg"].path, "--workers", "2", "--allow-unauthenticated-feedback"
+        ),
+        "regression": ServerProcess(
+            cases["regression"].path, "--workers", "1", "--allow-unauthenticated-feedback"
+        ),
     }
     try:
         yield {kind: server.wait_ready() for kind, server in started.items()}

@@ -112,8 +112,13 @@ def _write_wine_ensemble(root: Path, members: list[tuple[str, dict, int]]) -> Pa
 
 @pytest.fixture(scope="module")
 def ensemble_dir(tmp_path_factory):
-    """An ensemble ONNX can express: logistic regression and a random forest."""
-    members = [("logistic_regression", {}, 2), ("random_forest", {"n_estimators": 20}, 3)]
+    """A vote of every tree family and a linear model: one ONNX graph."""
+    members = [
+        ("logistic_regression", {}, 2),
+        ("random_forest", {"n_estimators": 20}, 3),
+        ("hist_gradient_boosting", {"max_iter": 20}, 1),
+        ("lightgbm", {"n_estimators": 20}, 1),
+    ]
     return _write_wine_ensemble(tmp_path_factory.mktemp("ensemble"), members)
 
 
@@ -138,7 +143,8 @@ def test_serves_an_ensemble_through_onnx(ensemble_dir):
 
 @pytest.fixture(scope="module")
 def skops_vote_dir(tmp_path_factory):
-    """A family vote with a HistGradientBoosting member: skops-only, served by scikit-learn."""
+    """A family vote, to be served from model.skops (as when its ONNX form fails the
+    parity check)."""
     members = [("svm", {}, 1), ("hist_gradient_boosting", {"max_iter": 20}, 1)]
     return _write_wine_ensemble(tmp_path_factory.mktemp("vote"), members)
 
@@ -147,13 +153,15 @@ def skops_vote_dir(tmp_path_factory):
 def test_a_skops_vote_predicts_what_scikit_learn_predicts(skops_vote_dir, proba):
     # With probabilities asked for, the labels come from them (one pass through the members):
     # they must be exactly what the model's own predict() says.
+    from dataclasses import replace
+
     from sklearn.datasets import load_wine
 
     from perennial_runtime.serve.model import load_predictor, open_model_dir
 
-    opened = open_model_dir(skops_vote_dir)
-    assert opened.format == "skops"
+    opened = replace(open_model_dir(skops_vote_dir), format="skops")
     predictor = load_predictor(opened)
+    assert predictor.plan is not None  # one numpy pass per batch (sklearn_predictor.py)
     frame = load_wine(as_frame=True).frame.drop(columns="target")
     model = load_model(skops_vote_dir / contract.MODEL_SKOPS)
     names = [f.name for f in opened.signature.numeric_features]
@@ -161,6 +169,6 @@ def test_a_skops_vote_predicts_what_scikit_learn_predicts(skops_vote_dir, proba)
     assert labels.tolist() == model.predict(frame).tolist()
     if proba:
         assert probabilities is not None
-        np.testing.assert_allclose(probabilities, model.predict_proba(frame), rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(probabilities, model.predict_proba(frame))
     else:
         assert probabilities is None

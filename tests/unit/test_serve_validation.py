@@ -49,7 +49,12 @@ def servers(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     started = {
         kind: ServerProcess(
-            build(kind, root).path, "--workers", "1", "--max-body-bytes", str(LIMIT)
+            build(kind, root).path,
+            "--workers",
+            "1",
+            "--max-body-bytes",
+            str(LIMIT),
+            "--allow-unauthenticated-feedback",
         )
         for kind in ("logreg", "mixed")
     }
@@ -239,7 +244,9 @@ def test_the_server_survives_the_corpus_and_counts_it(servers):
     assert server.post(V1, {"instances": [ROW]}).status_code == 200
     samples = server.metrics()
     counted = {
-        code: samples[("perennial_requests_total", frozenset({("protocol", "v1"), ("code", code)}))]
+        code: samples[
+            ("perennial_rejected_requests_total", frozenset({("protocol", "v1"), ("code", code)}))
+        ]
         for code in ("400", "422")
     }
     v1_cases = [c for c in CORPUS if c[1] == V1]

@@ -79,7 +79,7 @@ ROLLBACKS = [
             stage_event(3, "None", "Production", "2026-01-03T00:00:00Z"),
         ],
         "churn-v2",
-        "stage Events",
+        "stage history",
         id="the last holder before the current, from Events",
     ),
     pytest.param(
@@ -90,7 +90,7 @@ ROLLBACKS = [
             stage_event(3, "None", "Production", "2026-01-03T00:00:00Z"),
         ],
         "churn-v1",
-        "stage Events",
+        "stage history",
         id="never a version this service rejected",
     ),
     pytest.param(
@@ -107,7 +107,7 @@ ROLLBACKS = [
             stage_event(3, "None", "Production", "2026-01-03T00:00:00Z"),
         ],
         "churn-v5",
-        "stage Events",
+        "stage history",
         id="a higher version that held it earlier",
     ),
 ]
@@ -186,3 +186,21 @@ def test_the_event_names_the_object_and_who_asked() -> None:
     }
     assert body["source"]["component"] == "perennial-studio"
     assert body["message"].endswith("(client 127.0.0.1)")
+
+
+def test_previous_holder_reads_the_stage_history_when_the_events_are_gone() -> None:
+    def held(version: int, stage: str, *history: tuple[str, str]) -> dict[str, Any]:
+        out = mv(version, stage)
+        out["status"] = {"stageHistory": [{"stage": s, "time": t} for s, t in history]}
+        return out
+
+    versions = [
+        held(1, "Archived", ("None", "T0"), ("Production", "2026-01-03T00:00:00Z"),
+             ("Archived", "2026-01-04T00:00:00Z")),
+        held(2, "Archived", ("None", "T0"), ("Production", "2026-01-01T00:00:00Z"),
+             ("Archived", "2026-01-03T00:00:00Z")),
+        held(3, "Production", ("None", "T0"), ("Production", "2026-01-04T00:00:00Z")),
+    ]  # fmt: skip
+    found = previous_holder(versions[2], versions, [], "Production", "churn")
+    assert found is not None and found[0]["metadata"]["name"] == "churn-v1"
+    assert "stage history" in found[1]

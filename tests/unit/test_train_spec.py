@@ -39,6 +39,7 @@ def test_defaults_and_operator_fields_are_ignored() -> None:
         3,
         25,
     )
+    assert automl.serving_latency_budget_ms == 1.0
     assert (job.dataset.test_fraction, job.dataset.seed, job.dataset.format) == (0.2, 42, "auto")
     assert job.validation.min_rows == 1 and job.validation.max_missing_fraction == 1.0
     assert job.metric(2) == "roc_auc" and job.metric(3) == "accuracy"
@@ -92,6 +93,14 @@ def test_manifest_may_be_yaml_or_json() -> None:
         ),
         pytest.param({"automl": {"cvFolds": 1}}, "cvFolds must be >= 2", id="folds"),
         pytest.param({"automl": {"ensembleSize": 101}}, "ensembleSize must be in", id="ensemble"),
+        pytest.param(
+            {"automl": {"servingLatencyBudgetMs": -1}},
+            "servingLatencyBudgetMs must be in",
+            id="serving-budget",
+        ),
+        pytest.param(
+            {"automl": {"servingLatencyBudgetMs": "fast"}}, "must be a number", id="serving-type"
+        ),
         pytest.param(
             {"dataset": {"uri": "file:///d.csv"}}, "spec.dataset.target is required", id="target"
         ),

@@ -36,6 +36,11 @@ RESULT = "result.json"
 # and checks that its untrusted types are all listed here.
 SKOPS_TRUSTED_TYPES: tuple[str, ...] = (
     "builtins.slice",
+    "collections.OrderedDict",
+    # A Booster's state is LightGBM's text model, parsed by LightGBM (no pickle inside).
+    "lightgbm.basic.Booster",
+    "lightgbm.sklearn.LGBMClassifier",
+    "lightgbm.sklearn.LGBMRegressor",
     "numpy.dtype",
     "perennial_runtime.train.recommend.MatrixFactorization",
     "sklearn._loss.link.IdentityLink",

@@ -15,7 +15,7 @@ import json
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -81,9 +81,11 @@ class Cluster:
         nodes: Sequence[NodeShape] = DEFAULT_NODES,
         tie_to_parent: bool = False,
         log: Callable[[str], None] = print,
+        extra_args: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         """tie_to_parent: the processes die with this Python process (pytest); otherwise
-        they outlive it (`perennial-cluster up`) until `stop`/`down`."""
+        they outlive it (`perennial-cluster up`) until `stop`/`down`. extra_args: more flags
+        per component (a benchmark's audit log, say)."""
         self.name = name
         self.versions = versions or load_versions()
         self.layout = flags.Layout(paths.run_dir(name))
@@ -92,6 +94,7 @@ class Cluster:
         self._tie = tie_to_parent
         self._log = log
         self._children: list[subprocess.Popen[bytes]] = []
+        self._extra = {name: tuple(args) for name, args in (extra_args or {}).items()}
 
     # --- public surface -----------------------------------------------------------------
 
@@ -213,7 +216,10 @@ class Cluster:
         return ports
 
     def _spawn(self, component: str, ports: flags.Ports, state: dict[str, Any]) -> int:
-        argv = component_argv(component, self.bin_dir, ports, self.layout)
+        argv = [
+            *component_argv(component, self.bin_dir, ports, self.layout),
+            *self._extra.get(component, ()),
+        ]
         child = process.spawn(argv, self.layout.logs / f"{component}.log", tie_to_parent=self._tie)
         self._children.append(child)
         state["pids"][component] = child.pid

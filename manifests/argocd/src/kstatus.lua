@@ -1,6 +1,6 @@
 -- The kstatus contract every Perennial kind follows: being deleted, or the latest spec not
--- observed yet -> Progressing; Stalled=True -> Degraded; Ready=True -> Healthy; otherwise
--- Progressing. Each kind's section adds what kstatus cannot say (a suspended policy, a
+-- observed yet -> Progressing; Stalled=True -> Degraded; Ready=True -> Healthy; Ready=False
+-- -> Progressing. Each kind's section adds what kstatus cannot say (a suspended policy, a
 -- rolled-back canary) and reads the phase of objects written before Ready/Stalled existed.
 local function condition(type_)
   if obj.status == nil or obj.status.conditions == nil then
@@ -47,15 +47,20 @@ local function stalled()
   return nil
 end
 
--- Ready=True about the current generation: Healthy.
+-- Ready about the current generation: True is Healthy, False or Unknown is Progressing
+-- (its reason says on what). nil when there is no such Ready: an object written before the
+-- operator set one, which each kind judges by its phase.
 local function ready()
   local c = condition("Ready")
   local generation = obj.metadata.generation
-  if c == nil or c.status ~= "True" then
+  if c == nil then
     return nil
   end
   if c.observedGeneration ~= nil and generation ~= nil and c.observedGeneration < generation then
     return nil
   end
-  return {status = "Healthy", message = said(c, "Ready")}
+  if c.status == "True" then
+    return {status = "Healthy", message = said(c, "Ready")}
+  end
+  return {status = "Progressing", message = said(c, "Not ready")}
 end

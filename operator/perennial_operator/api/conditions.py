@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Final
 
+# Every kind: Ready (True: current, as kstatus reads it) and Stalled (True only while the
+# object cannot progress without a change; absent otherwise, kstatus' abnormal-true style)
+STALLED: Final = "Stalled"
+
 # TrainingJob condition types
 DATA_VALIDATED: Final = "DataValidated"
 COMPLETE: Final = "Complete"
@@ -19,6 +23,8 @@ READY: Final = "Ready"
 WAITING_FOR_POD: Final = "WaitingForPod"
 UNSCHEDULABLE: Final = "Unschedulable"
 COMPUTE_POOL_NOT_FOUND: Final = "ComputePoolNotFound"
+# A child's name is held by an object this resource does not own (never adopted/deleted).
+NAME_CONFLICT: Final = "NameConflict"
 VALIDATING: Final = "Validating"
 DATA_CHECKS_PASSED: Final = "DataChecksPassed"
 DATA_VALIDATION_FAILED: Final = "DataValidationFailed"
@@ -31,6 +37,8 @@ TRAINING_SUCCEEDED: Final = "TrainingSucceeded"
 BACKOFF_LIMIT_EXCEEDED: Final = "BackoffLimitExceeded"
 DEADLINE_EXCEEDED: Final = "DeadlineExceeded"
 RESULT_UNREADABLE: Final = "ResultUnreadable"
+RESULT_INVALID: Final = "ResultInvalid"  # readable, but not fit to register
+REGISTRATION_REFUSED: Final = "RegistrationRefused"  # the API server refused the ModelVersion
 JOB_FAILED: Final = "JobFailed"
 MODEL_REGISTERED: Final = "ModelRegistered"
 NOT_YET: Final = "NotYet"
@@ -79,6 +87,8 @@ READY_DEADLINE_EXCEEDED: Final = "ReadyDeadlineExceeded"
 REPLICAS_READY: Final = "ReplicasReady"
 REPLICAS_NOT_READY: Final = "ReplicasNotReady"
 NOTHING_TO_SERVE: Final = "NothingToServe"
+ROLLED_BACK: Final = "RolledBack"
+DEGRADED: Final = "Degraded"
 
 # RetrainPolicy condition types
 TRIGGERED: Final = "Triggered"
@@ -87,6 +97,7 @@ PROMOTED: Final = "Promoted"
 # RetrainPolicy reasons (Triggered also takes the trigger's own reason: Schedule, Drift...)
 WAITING_FOR_TRIGGER: Final = "WaitingForTrigger"
 COOLING_DOWN: Final = "CoolingDown"
+DAILY_LIMIT_REACHED: Final = "DailyLimitReached"  # spec.maxTrainingJobsPerDay in 24 h
 SUSPENDED: Final = "Suspended"
 INFERENCESERVICE_NOT_FOUND: Final = "InferenceServiceNotFound"
 NO_SERVING_VERSION: Final = "NoServingVersion"

@@ -46,3 +46,8 @@ def retrain_trainingjob_name(policy_name: str, trigger: str) -> str:
 def probe_job_name(policy_name: str, probe_id: str) -> str:
     """A RetrainPolicy's newData probe Job; `probe_id` is its start time (trigger_id)."""
     return child_name(policy_name, f"newdata-{probe_id}")
+
+
+# ConfigMap (one per namespace) holding each model's highest version ever registered: a
+# number is never reused, even after its ModelVersion is deleted (issue 20, finding 6).
+VERSIONS_CONFIGMAP: Final = "perennial-model-versions"

@@ -33,6 +33,7 @@ from perennial_operator.desired.trainingjob import pod_identity
 SERVE_PORT = 8080
 PVC_ROOT = "/mnt/pvc"
 COPY_DIR = "/tmp/model"  # where an object-store model is copied (the /tmp emptyDir)
+FEEDBACK_TOKEN_DIR = "/var/run/secrets/perennial/feedback"
 RPS_METRIC = "perennial_requests_per_second"  # served by a custom-metrics adapter
 
 
@@ -79,14 +80,25 @@ def _args(isvc: dict[str, Any], mv: dict[str, Any]) -> list[str]:
         "--name", str(spec["model"]["name"]),
         "--model-version", str(mv["spec"]["version"]),
         "--expected-sha256", str(artifact["sha256"]),
-        "--max-batch-size", str(batching.get("maxBatchSize", 32)),
+        "--max-batch-size", str(batching.get("maxBatchSize", 64)),
         "--max-latency-ms", str(batching.get("maxLatencyMs", 2)),
     ]  # fmt: skip
     if _model_dir(mv)[0] is None:
         args += ["--model-uri", str(artifact["uri"])]
     if artifact.get("allowUnsafePickle"):
         args.append("--allow-unsafe-pickle")
+    feedback = (spec.get("monitoring") or {}).get("feedback") or {}
+    if feedback.get("tokenSecretName"):
+        args += ["--feedback-token-file", f"{FEEDBACK_TOKEN_DIR}/token"]
+    elif feedback.get("allowUnauthenticated"):
+        args.append("--allow-unauthenticated-feedback")
     return args
+
+
+def _feedback_secret(isvc: dict[str, Any]) -> str:
+    """The Secret whose `token` key feedback must carry; empty: none mounted."""
+    feedback = (isvc["spec"].get("monitoring") or {}).get("feedback") or {}
+    return str(feedback.get("tokenSecretName") or "")
 
 
 def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
@@ -129,6 +141,11 @@ def _container(
                 else []
             ),
             {"name": "tmp", "mountPath": "/tmp"},
+            *(
+                [{"name": "feedback-token", "mountPath": FEEDBACK_TOKEN_DIR, "readOnly": True}]
+                if _feedback_secret(isvc)
+                else []
+            ),
         ],
         "securityContext": restricted_container_security(),
         **({"envFrom": [dict(s) for s in spec["envFrom"]]} if spec.get("envFrom") else {}),
@@ -169,6 +186,15 @@ def _pod_template(
         ],
     }
     pod_identity(isvc["spec"], pod_spec)
+    if secret := _feedback_secret(isvc):
+        # Only the token key, read-only: the server reads it once at start (a rotated token
+        # reaches the pods when they restart).
+        pod_spec["volumes"].append(
+            {
+                "name": "feedback-token",
+                "secret": {"secretName": secret, "items": [{"key": "token", "path": "token"}]},
+            }
+        )
     if placement.node_selector:
         pod_spec["nodeSelector"] = dict(placement.node_selector)
     if placement.tolerations:

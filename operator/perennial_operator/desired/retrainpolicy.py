@@ -14,7 +14,6 @@ from perennial_operator.api.group import (
     child_labels,
 )
 from perennial_operator.api.names import retrain_trainingjob_name
-from perennial_operator.desired.common import owner_reference
 
 KIND = "RetrainPolicy"
 
@@ -23,7 +22,10 @@ def trainingjob_for(
     policy: Mapping[str, Any], trigger: str, baseline: str, reason: str
 ) -> dict[str, Any]:
     """A TrainingJob with the template's spec and spec.baseline set to the serving version,
-    so the trainer scores the baseline on the candidate's own test split."""
+    so the trainer scores the baseline on the candidate's own test split.
+
+    No owner reference: the jobs are the policy's history, kept when the policy is deleted
+    (the labels link them; spec.historyLimit bounds them)."""
     meta = policy["metadata"]
     spec = copy.deepcopy(dict(policy["spec"]["template"]))
     spec["baseline"] = {"modelVersion": baseline}
@@ -36,7 +38,6 @@ def trainingjob_for(
             "namespace": meta["namespace"],
             "labels": labels,
             "annotations": {ANNOTATION_RETRAIN_REASON: reason},
-            "ownerReferences": [owner_reference(dict(policy))],
         },
         "spec": spec,
     }

@@ -91,6 +91,7 @@ def probe_job(policy: Mapping[str, Any], name: str, config: OperatorConfig) -> d
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
         "securityContext": restricted_pod_security(),
         "containers": [container],
         "volumes": pod_volumes(configmap_name(meta["name"]), claims),

@@ -242,6 +242,7 @@ def job(
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
+        "enableServiceLinks": False,  # no Service env vars for code a user may supply
         "securityContext": restricted_pod_security(),
         "initContainers": [
             runtime_container(
@@ -277,6 +278,9 @@ def job(
         "spec": {
             "backoffLimit": int(spec.get("backoffLimit", 2)),
             "activeDeadlineSeconds": int(spec.get("activeDeadlineSeconds", 3600)),
+            # The Job controller deletes the finished Job and its pods; the TrainingJob's
+            # status (sticky once finished) keeps the outcome, metrics and artifact.
+            "ttlSecondsAfterFinished": config.training_job_ttl_seconds,
             "podFailurePolicy": _pod_failure_policy(),
             "template": {"metadata": pod_meta, "spec": pod_spec},
         },

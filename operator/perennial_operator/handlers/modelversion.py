@@ -23,3 +23,7 @@ def reconcile_modelversion(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 def on_stage_change(body: kopf.Body, old: Any, new: Any, memo: kopf.Memo, **_: Any) -> None:
     with as_kopf_errors(f"ModelVersion {body.metadata.namespace}/{body.metadata.name}"):
         stage_changed(memo.kube, dict(body), old, new)
+        # A stage written while kopf still works through the creation is handled here only
+        # (reconcile_modelversion already succeeded for generation 1 and kopf does not run
+        # it again): recompute the status too, so observedGeneration and stageHistory follow.
+        sync_modelversion(memo.kube, dict(body))

@@ -25,16 +25,20 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
         prefix="perennial.dev", key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING
-    # Recycle watch streams so a silently dead stream cannot stall the operator.
+    # Watch streams for production; why each value: docs/operator.md#watch-settings.
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
-    settings.watching.connect_timeout = 30
+    settings.watching.connect_timeout = 10
+    settings.watching.inactivity_timeout = 70
     settings.watching.reconnect_backoff = 1
+    settings.watching.chunk_size = 500
+    settings.networking.request_timeout = 60
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
     settings.execution.max_workers = 8
     config = OperatorConfig.from_env()
     memo.config = config
-    kube: KubeApi = Kube(make_api_client())
+    # main.py puts the Lease's fence in the memo (absent with --standalone).
+    kube: KubeApi = Kube(make_api_client(), fence=memo.get("fence"))
     memo.kube = kube
     memo.locks = KeyedLocks()
     if config.metrics_port:
@@ -42,5 +46,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
 
 
 @kopf.on.probe(id="handlers")
-def handlers_alive(**_: Any) -> str:
+async def handlers_alive(**_: Any) -> str:
+    # async: it answers on the event loop, so /healthz stays up while every executor
+    # thread is busy (a slow pod scrape, a slow API call); a sync probe queued behind them
+    # and the liveness probe restart-looped the operator (issue 20, finding 2).
     return "ok"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 
 import kopf
@@ -33,3 +34,16 @@ def as_kopf_errors(what: str) -> Iterator[None]:
         if exc.status in (400, 422):
             raise kopf.PermanentError(f"{what}: rejected: {exc.body}") from exc
         raise kopf.TemporaryError(f"{what}: HTTP {exc.status}: {exc.reason}", delay=15) from exc
+
+
+def refused(exc: BaseException) -> str | None:
+    """The API server's own words when it refused an object for good (400, 403, 422: invalid,
+    or forbidden by policy); None for errors worth retrying (conflicts, throttling, 5xx)."""
+    if not isinstance(exc, ApiException) or exc.status not in (400, 403, 422):
+        return None
+    try:
+        body = json.loads(exc.body or "{}")
+    except (ValueError, TypeError):
+        body = {}
+    message = body.get("message") if isinstance(body, dict) else None
+    return f"HTTP {exc.status}: {str(message or exc.reason)[:2000]}"

@@ -135,6 +135,7 @@ def sync_computepool(kube: KubeApi, name: str) -> Sync | None:
     for event in events:
         kube.event(pool, event.type, event.reason, event.message)
     _record(name, decision, outcome, status, now)
+    metrics.COMPUTEPOOL_MAX_NODES.labels(pool=name).set(int(pool["spec"]["maxNodes"]))
     return Sync(
         recheck_after=_recheck(decision, outcome, status),
         nodes=tuple(n["metadata"]["name"] for n in owned),

@@ -7,6 +7,7 @@ from typing import Any
 
 from perennial_operator import metrics
 from perennial_operator.api.group import API_VERSION
+from perennial_operator.api.rejections import LEGACY_FIELD, legacy_records
 from perennial_operator.decide.modelversion.registry import (
     ARCHIVED,
     PRODUCTION,
@@ -15,14 +16,41 @@ from perennial_operator.decide.modelversion.registry import (
 from perennial_operator.decide.modelversion.status import modelversion_status
 from perennial_operator.desired.modelversion import stage_change
 from perennial_operator.k8s.kube import KubeApi, now_iso
+from perennial_operator.reconcile.versions import raise_high_water
 
 
 def sync_modelversion(kube: KubeApi, mv: dict[str, Any]) -> dict[str, Any]:
+    _move_legacy_rejections(kube, mv)
+    meta, spec = mv["metadata"], mv["spec"]
+    # Every version seen raises the model's mark: one registered just before a crash, or
+    # created by hand, is never numbered again once deleted.
+    raise_high_water(kube, meta["namespace"], str(spec["model"]), int(spec["version"]))
     status = modelversion_status(mv, now_iso())
     if status != (mv.get("status") or {}):
-        meta = mv["metadata"]
         kube.patch_status(API_VERSION, "ModelVersion", meta["namespace"], meta["name"], status)
     return status
+
+
+def _move_legacy_rejections(kube: KubeApi, mv: dict[str, Any]) -> None:
+    """status.rejections of an object written before rejections were annotations: copy them
+    to annotations first, then drop the field (a crash in between repeats the copy)."""
+    if not (mv.get("status") or {}).get(LEGACY_FIELD):
+        return
+    meta = mv["metadata"]
+    notes = legacy_records(mv)
+    if notes:
+        kube.patch(
+            API_VERSION,
+            "ModelVersion",
+            meta["namespace"],
+            meta["name"],
+            {"metadata": {"annotations": notes}},
+        )
+    kube.patch_status(
+        API_VERSION, "ModelVersion", meta["namespace"], meta["name"], {LEGACY_FIELD: None}
+    )
+    meta["annotations"] = {**(meta.get("annotations") or {}), **notes}
+    mv["status"] = {k: v for k, v in mv["status"].items() if k != LEGACY_FIELD}
 
 
 def stage_changed(kube: KubeApi, mv: dict[str, Any], old: str | None, new: str | None) -> list[str]:

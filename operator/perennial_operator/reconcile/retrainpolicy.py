@@ -10,9 +10,10 @@ from typing import Any
 
 from perennial_operator import metrics
 from perennial_operator.api import conditions as c
-from perennial_operator.api.group import API_VERSION
+from perennial_operator.api.group import API_VERSION, LABEL_RETRAINPOLICY, LABEL_TRIGGER
 from perennial_operator.config import OperatorConfig
 from perennial_operator.decide.conditions import get_condition
+from perennial_operator.decide.retrainpolicy.history import jobs_to_prune
 from perennial_operator.decide.retrainpolicy.newdata import ProbeObs
 from perennial_operator.decide.retrainpolicy.plan import Observed, Plan, Start, retrainpolicy_plan
 from perennial_operator.decide.trainingjob import observed
@@ -47,7 +48,13 @@ def _observe(kube: KubeApi, policy: dict[str, Any]) -> Observed:
     isvc = kube.get(API_VERSION, "InferenceService", ns, spec["inferenceService"])
     job_name = (policy.get("status") or {}).get("lastTrainingJob")
     job = kube.get(API_VERSION, "TrainingJob", ns, job_name) if job_name else None
-    return Observed(isvc, job, _serving(kube, policy, isvc), _probe(kube, policy))
+    started = kube.list(
+        API_VERSION, "TrainingJob", ns, f"{LABEL_RETRAINPOLICY}={policy['metadata']['name']}"
+    )
+    recent = tuple(str((j["metadata"].get("labels") or {}).get(LABEL_TRIGGER, "")) for j in started)
+    return Observed(
+        isvc, job, _serving(kube, policy, isvc), _probe(kube, policy), recent_triggers=recent
+    )
 
 
 def _serving(
@@ -106,7 +113,17 @@ def _sync_locked(
         promoted = get_condition(plan.status.get("conditions") or [], c.PROMOTED) or {}
         metrics.PROMOTION_DECISIONS.labels(reason=str(promoted.get("reason"))).inc()
     patch_changed_status(kube, policy, plan.status)
+    _prune_history(kube, policy)
     return plan
+
+
+def _prune_history(kube: KubeApi, policy: dict[str, Any]) -> None:
+    """Delete finished TrainingJobs beyond spec.historyLimit (their Job and ConfigMap go
+    with them by owner reference; the ModelVersions they registered stay)."""
+    ns, name = policy["metadata"]["namespace"], policy["metadata"]["name"]
+    jobs = kube.list(API_VERSION, "TrainingJob", ns, f"{LABEL_RETRAINPOLICY}={name}")
+    for job in jobs_to_prune(policy, jobs):
+        kube.delete(API_VERSION, "TrainingJob", ns, job)  # a 404 is fine: already gone
 
 
 def _create_job(kube: KubeApi, policy: dict[str, Any], start: Start) -> None:

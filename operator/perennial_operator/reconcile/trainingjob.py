@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
+
 from perennial_operator import metrics
+from perennial_operator.api import conditions as c
 from perennial_operator.api.group import API_VERSION, LABEL_TRAININGJOB_UID
 from perennial_operator.config import OperatorConfig
+from perennial_operator.decide.conditions import get_condition
 from perennial_operator.decide.modelversion.registry import next_version
+from perennial_operator.decide.ownership import name_conflict, owned_by
 from perennial_operator.decide.trainingjob import observed
 from perennial_operator.decide.trainingjob.status import (
     Context,
@@ -22,10 +28,11 @@ from perennial_operator.desired import trainingjob as desired_tj
 from perennial_operator.desired.artifacts import artifact_claim, creates_claim
 from perennial_operator.desired.modelversion import modelversion_for
 from perennial_operator.desired.placement import NO_POOL, Placement, pool_placement
-from perennial_operator.k8s.errors import AlreadyExists
+from perennial_operator.k8s.errors import AlreadyExists, refused
 from perennial_operator.k8s.kube import KubeApi, now_iso
 from perennial_operator.metrics import TrainingJobPhases
 from perennial_operator.reconcile.locks import KeyedLocks
+from perennial_operator.reconcile.versions import high_water, raise_high_water
 
 log = logging.getLogger(__name__)
 
@@ -63,22 +70,25 @@ def _registered(kube: KubeApi, tj: dict[str, Any]) -> str | None:
 def register_model(
     kube: KubeApi, tj: dict[str, Any], result: dict[str, Any], config: OperatorConfig
 ) -> str:
-    """Create <model>-v<N> with the next free N. Create (not apply) is atomic on the API
+    """Create <model>-v<N> with the next N never used (past the high-water mark, so a
+    deleted version's number is not reused). Create (not apply) is atomic on the API
     server: when two jobs race for the same N, one gets AlreadyExists and takes N+1."""
     namespace, model = tj["metadata"]["namespace"], tj["spec"]["model"]
     image = str(tj["spec"].get("image") or config.runtime_image)
     uri = desired_tj.artifact_uri(tj, config)
     for _ in range(50):
+        mark = high_water(kube, namespace, model)
         existing = [
             int(mv["spec"]["version"])
             for mv in kube.list(API_VERSION, "ModelVersion", namespace)
             if mv["spec"].get("model") == model
         ]
-        manifest = modelversion_for(tj, result, uri, next_version(existing), image)
+        manifest = modelversion_for(tj, result, uri, next_version(existing, mark), image)
         try:
             kube.create(manifest)
         except AlreadyExists:
             continue
+        raise_high_water(kube, namespace, model, int(manifest["spec"]["version"]))
         metrics.MODELS_REGISTERED.labels(model=model).inc()
         return str(manifest["metadata"]["name"])
     raise RuntimeError(f"could not find a free version for model {model} after 50 tries")
@@ -86,13 +96,21 @@ def register_model(
 
 def _observe(
     kube: KubeApi, tj: dict[str, Any]
-) -> tuple[observed.JobObs | None, list[observed.PodObs]]:
+) -> tuple[observed.JobObs | None, list[observed.PodObs], str | None]:
+    """The Job and its pods, or why the Job's name is someone else's."""
     namespace = tj["metadata"]["namespace"]
-    job = kube.get("batch/v1", "Job", namespace, desired_tj.job_name(tj))
+    name = desired_tj.job_name(tj)
+    job = kube.get("batch/v1", "Job", namespace, name)
     if job is None:
-        return None, []
+        return None, [], None
+    conflict = name_conflict(tj, [("Job", name, job)])
+    if conflict:
+        return None, [], conflict
     pods = kube.list("v1", "Pod", namespace, f"{LABEL_TRAININGJOB_UID}={tj['metadata']['uid']}")
-    return observed.job_obs(job), [observed.pod_obs(p) for p in pods]
+    # The label alone is not proof: anyone may label a pod. Only the Job's own pods count
+    # (their termination message registers a model).
+    ours = [p for p in pods if owned_by(p, job["metadata"]["uid"])]
+    return observed.job_obs(job), [observed.pod_obs(p) for p in ours], None
 
 
 def _ensure_artifact_claim(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> None:
@@ -105,23 +123,34 @@ def _ensure_artifact_claim(kube: KubeApi, tj: dict[str, Any], config: OperatorCo
     try:
         kube.create(artifact_claim(namespace, config))
     except AlreadyExists:
-        pass  # another TrainingJob's sync made it first
+        return  # another TrainingJob's sync made it first
     log.info("created PersistentVolumeClaim %s/%s for models", namespace, config.artifact_pvc)
 
 
-def _start(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> str | None:
-    """Apply the ConfigMap and the Job; returns what blocks the start instead, if anything.
+def _start(
+    kube: KubeApi, tj: dict[str, Any], config: OperatorConfig
+) -> tuple[str | None, str | None, dict[str, Any] | None]:
+    """Apply the ConfigMap and the Job; returns what blocks the start instead, if anything
+    (a missing pool or baseline; a name collision), and the Job as the API server stored it.
 
     Called only while the Job is absent: its pod template is immutable, and the deterministic
     name makes an apply after a restart a no-op, not a duplicate."""
+    namespace, cm_name = tj["metadata"]["namespace"], desired_tj.configmap_name(tj)
+    conflict = name_conflict(
+        tj, [("ConfigMap", cm_name, kube.get("v1", "ConfigMap", namespace, cm_name))]
+    )
+    if conflict:
+        return None, conflict, None
     placement, pool_problem = _placement(kube, tj)
     baseline, baseline_problem = _baseline_uri(kube, tj)
     if pool_problem or baseline_problem:
-        return pool_problem or baseline_problem
+        return pool_problem or baseline_problem, None, None
     _ensure_artifact_claim(kube, tj, config)
+    job = None
     for child in desired_tj.trainingjob_children(tj, config, placement, baseline):
-        kube.apply(child)
-    return None
+        applied = kube.apply(child)
+        job = applied if child["kind"] == "Job" else job
+    return None, None, job
 
 
 def sync_trainingjob(
@@ -133,8 +162,11 @@ def sync_trainingjob(
     phases: TrainingJobPhases,
 ) -> Decision | None:
     started = time.monotonic()
-    # Job and Pod events of one TrainingJob arrive on different threads: one at a time.
-    with locks.hold(f"TrainingJob/{namespace}/{name}"):
+    # Job and Pod events of one TrainingJob arrive on different threads: one at a time, and
+    # the events a later sync has already covered are dropped (a burst queues many).
+    with locks.once(f"TrainingJob/{namespace}/{name}") as run:
+        if not run:
+            return None
         tj = kube.get(API_VERSION, "TrainingJob", namespace, name)  # fresh, under the lock
         if tj is None or tj["metadata"].get("deletionTimestamp"):
             return None
@@ -147,14 +179,19 @@ def sync_trainingjob(
 
 def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> Decision:
     previous = tj.get("status") or {}
-    if finished(previous):
-        return Decision(dict(previous))  # nothing to read or write for a finished job
-    job, pods = _observe(kube, tj)
+    if finished(previous):  # nothing to read for a finished job (its Job may be gone)
+        decision = trainingjob_status(tj, None, [], Context(now_iso(), ""))
+        if decision.status != previous:  # Ready/Stalled added to a job finished before them
+            _write_status(kube, tj, decision.status)
+        return decision
+    job, pods, conflict = _observe(kube, tj)
     blocked = None
-    if job is None:
-        blocked = _start(kube, tj, config)
-        if not blocked:
-            job, pods = _observe(kube, tj)
+    if job is None and conflict is None:
+        blocked, conflict, started = _start(kube, tj, config)
+        if started is not None:
+            # The apply answered with the Job; it has no pods yet (the Job controller makes
+            # them after it sees the Job): no second GET and pod list per new TrainingJob.
+            job, pods = observed.job_obs(started), []
     # Only a completed Job can have registered a model: skip the lookup on every pod event.
     registered = _registered(kube, tj) if job is not None and job.complete else None
     ctx = Context(
@@ -162,23 +199,43 @@ def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> D
         artifact_uri=desired_tj.artifact_uri(tj, config),
         registered=registered,
         pool_problem=blocked,
+        name_conflict=conflict,
     )
     decision = trainingjob_status(tj, job, pods, ctx)
     if decision.result is not None and ctx.registered is None:
-        name = register_model(kube, tj, decision.result, config)
-        kube.event(tj, "Normal", "Registered", f"registered ModelVersion {name}")
-        ctx = Context(now=ctx.now, artifact_uri=ctx.artifact_uri, registered=name)
+        try:
+            name = register_model(kube, tj, decision.result, config)
+        except ApiException as exc:
+            why = refused(exc)
+            if why is None:
+                raise  # worth retrying: the next sync registers
+            # Refused for good (an invalid or forbidden ModelVersion): Failed, with the
+            # API server's reason, rather than "registering" forever.
+            ctx = replace(ctx, registration_refused=f"registering the model was refused: {why}")
+        else:
+            kube.event(tj, "Normal", "Registered", f"registered ModelVersion {name}")
+            ctx = replace(ctx, registered=name)
         decision = trainingjob_status(tj, job, pods, ctx)
     # Events before the status that moves past them: a crash in between repeats an Event on
     # the next sync rather than losing it from the audit trail.
     for event in decision.events:
         kube.event(tj, event.type, event.reason, event.message)
     if decision.status != previous:
-        kube.patch_status(
-            API_VERSION,
-            "TrainingJob",
-            tj["metadata"]["namespace"],
-            tj["metadata"]["name"],
-            decision.status,
-        )
+        _write_status(kube, tj, decision.status)
+        if finished(decision.status):  # and it was not before: the transition, counted once
+            _count_outcome(tj["metadata"]["namespace"], decision.status)
     return decision
+
+
+def _count_outcome(namespace: str, status: dict[str, Any]) -> None:
+    phase = str(status.get("phase"))
+    kind = c.FAILED if phase == "Failed" else c.COMPLETE
+    reason = (get_condition(status.get("conditions") or [], kind) or {}).get("reason")
+    metrics.TRAININGJOB_OUTCOMES.labels(
+        namespace=namespace, outcome=phase, reason=str(reason or "")
+    ).inc()
+
+
+def _write_status(kube: KubeApi, tj: dict[str, Any], status: dict[str, Any]) -> None:
+    meta = tj["metadata"]
+    kube.patch_status(API_VERSION, "TrainingJob", meta["namespace"], meta["name"], status)

@@ -88,14 +88,18 @@ class DriftView:
 
 def drift_view(snap: Snapshot, isvc: Obj, default_min_samples: int) -> DriftView:
     """What may be said about a service's drift. Below the minimum sample count no PSI is
-    shown at all: a PSI from a handful of requests is noise. The minimum and threshold come
-    from a RetrainPolicy's drift trigger on the service, else the Studio's defaults."""
+    shown at all: a PSI from a handful of requests is noise. The minimum is the service's
+    spec.monitoring.drift.minSamples (below it the operator writes no PSI), else (objects
+    from before that field) a RetrainPolicy's drift trigger, else the Studio's default; the
+    threshold is the trigger's, else the default."""
     drift_spec = ((facts.spec(isvc).get("monitoring") or {}).get("drift")) or {}
     triggers = [
         (facts.spec(rp).get("triggers") or {}).get("drift") for rp in policies_for(snap, isvc)
     ]
     trigger: dict[str, Any] = next((dict(t) for t in triggers if t), {})
-    min_samples = int(trigger.get("minSamples") or default_min_samples)
+    min_samples = int(
+        drift_spec.get("minSamples") or trigger.get("minSamples") or default_min_samples
+    )
     threshold = float(trigger.get("psi") or DEFAULT_DRIFT_PSI)
     drift = facts.status(isvc).get("drift") or {}
     samples = int(drift.get("samples") or 0)
@@ -104,7 +108,7 @@ def drift_view(snap: Snapshot, isvc: Obj, default_min_samples: int) -> DriftView
         return DriftView("off", None, samples, min_samples, threshold, time)
     if not drift:
         return DriftView("waiting", None, 0, min_samples, threshold, None)
-    if samples < min_samples:
+    if samples < min_samples or drift.get("psi") is None:
         return DriftView("insufficient", None, samples, min_samples, threshold, time)
     psi = float(drift.get("psi") or 0.0)
     state = "drifting" if psi > threshold else "stable"

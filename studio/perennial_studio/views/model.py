@@ -9,6 +9,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from perennial_operator.api.rejections import rejections_of
 from perennial_studio import facts, svg, urls
 from perennial_studio.store import Obj, Snapshot
 from perennial_studio.views.groups import ModelGroup, model_groups
@@ -75,7 +76,16 @@ def version_row(ns: str, mv: Obj, metric_name: str | None = None) -> VersionRow:
         job,
         urls.trainingjob(ns, job) if job else None,
         facts.created(mv),
-        list(facts.status(mv).get("rejections") or []),
+        [
+            {
+                "inferenceService": r.service,
+                "reason": r.reason,
+                "message": r.message,
+                "time": r.time,
+                "retried": r.retried,
+            }
+            for r in rejections_of(mv)
+        ],  # fmt: skip
     )
 
 
@@ -85,10 +95,31 @@ def _spec_metric(mv: Obj, name: str | None) -> tuple[str, float] | None:
     return None if name is None or value is None else (name, value)
 
 
+def _recorded_changes(mv: Obj) -> list[StageChange]:
+    """The changes status.stageHistory records (the first entry is the stage it started in)."""
+    history = [h for h in facts.status(mv).get("stageHistory") or [] if isinstance(h, dict)]
+    return [
+        StageChange(
+            str(new.get("time") or ""),
+            facts.name(mv),
+            str(old.get("stage") or ""),
+            str(new.get("stage") or ""),
+            f"stage {old.get('stage')} -> {new.get('stage')}",
+            str(new.get("by") or ""),
+        )
+        for old, new in zip(history, history[1:], strict=False)
+    ]
+
+
 def stage_history(snap: Snapshot, group: ModelGroup) -> list[StageChange]:
-    """Stage changes the Events tell (the operator's StageChanged, the Studio's StageSet)."""
+    """Stage changes from status.stageHistory (durable: kept by the operator); for versions
+    without one (written before it existed), what the Events tell (the operator's
+    StageChanged, the Studio's StageSet), as far as the Studio saw them."""
     changes = []
     for mv in group.versions:
+        if facts.status(mv).get("stageHistory"):
+            changes += _recorded_changes(mv)
+            continue
         for event in snap.events_for("ModelVersion", group.namespace, facts.name(mv)):
             if event.get("reason") not in ("StageChanged", "StageSet"):
                 continue

@@ -17,6 +17,7 @@ import orjson
 from perennial_runtime.serve import feedback, protocol_v1, protocol_v2
 from perennial_runtime.serve.batching import MicroBatcher, Outcome, PredictFn
 from perennial_runtime.serve.exposition import Exporter
+from perennial_runtime.serve.feedback_gate import FeedbackGate
 from perennial_runtime.serve.metrics import Recorder
 from perennial_runtime.serve.recent import RecentPredictions
 from perennial_runtime.serve.signature import Signature
@@ -55,8 +56,10 @@ class App:
         exporter: Exporter,
         recent: RecentPredictions,
         predict: PredictFn,
+        gate: FeedbackGate | None = None,
     ) -> None:
         self.served, self.decoder, self.batcher = served, decoder, batcher
+        self.gate = gate if gate is not None else FeedbackGate(None)  # closed unless configured
         self._predict = predict  # feedback predicts outside the batcher: not live traffic
         self.recorder, self.exporter, self.recent = recorder, exporter, recent
         self.draining = False
@@ -70,14 +73,20 @@ class App:
         }
 
     def handle(
-        self, method: bytes, path: str, body: bytes, respond: Respond, started: float
+        self,
+        method: bytes,
+        path: str,
+        body: bytes,
+        respond: Respond,
+        started: float,
+        authorization: bytes | None = None,
     ) -> None:
         route = self._exact.get((method, path))
         if route is not None:
             route(body, respond, started)
             return
         try:
-            self._route(method, path, body, respond, started)
+            self._route(method, path, body, respond, started, authorization)
         except RequestError as exc:
             self.reject(path, exc.status, exc.message, respond, started)
 
@@ -92,7 +101,13 @@ class App:
             self.recorder.request(V1, status, time.perf_counter() - started)
 
     def _route(
-        self, method: bytes, path: str, body: bytes, respond: Respond, started: float
+        self,
+        method: bytes,
+        path: str,
+        body: bytes,
+        respond: Respond,
+        started: float,
+        authorization: bytes | None,
     ) -> None:
         simple = self._simple(path)
         if simple is not None:
@@ -104,10 +119,14 @@ class App:
         if match is not None:
             self._own_model(match.group(1), match.group(2))
             action = match.group(3) or ""
-            if action in ("/infer", "/feedback"):
+            if action == "/infer":
                 self._only(method, b"POST")
-                handler = self._infer_v2 if action == "/infer" else self._feedback
-                handler(body, respond, started)
+                self._infer_v2(body, respond, started)
+                return
+            if action == "/feedback":
+                self._only(method, b"POST")
+                self.gate.admit(authorization)
+                self._feedback(body, respond)
                 return
             self._only(method, b"GET")
             if action == "/profile":
@@ -131,6 +150,7 @@ class App:
     def _simple(self, path: str) -> Callable[[], tuple[int, bytes, bytes]] | None:
         ready = (503, _error("draining")) if self.draining else (200, b'{"ready":true}')
         routes: dict[str, Callable[[], tuple[int, bytes, bytes]]] = {
+            "/": lambda: (200, b'{"status":"alive"}', JSON),  # KServe V1 clients probe it
             "/v2/health/live": lambda: (200, b'{"live":true}', JSON),
             "/v2/health/ready": lambda: (*ready, JSON),
             "/v2": lambda: (
@@ -222,7 +242,9 @@ class App:
         except RequestError as exc:
             self.reject("/infer", exc.status, exc.message, respond, started)
             return
-        request_id = request.request_id or self.recent.new_id()
+        # The server's id keys the stored prediction: a client's own "id" is only echoed,
+        # so no client can overwrite (or read) another's prediction by reusing an id.
+        prediction_id = self.recent.new_id()
         proba = "probabilities" in request.outputs
 
         def done(outcome: Outcome | BaseException) -> None:
@@ -230,10 +252,11 @@ class App:
                 self._failed(V2, outcome, respond, started)
                 return
             labels = outcome.labels.tolist()
-            self.recent.remember(request_id, labels)
+            self.recent.remember(prediction_id, labels)
             payload = protocol_v2.render(
                 self._v2_head,
-                request_id,
+                request.request_id or prediction_id,
+                prediction_id,
                 request.outputs,
                 labels,
                 self._label_type,
@@ -248,18 +271,20 @@ class App:
         respond(500, _error(f"prediction failed: {type(exc).__name__}"), JSON)
         self.recorder.request(protocol, 500, time.perf_counter() - started)
 
-    def _feedback(self, body: bytes, respond: Respond, started: float) -> None:
+    def _feedback(self, body: bytes, respond: Respond) -> None:
         doc = self._decode(body)
         if not isinstance(doc, dict):
             raise bad_request("feedback must be a JSON object")
-        truth = feedback.truth_of(doc)
+        truth = feedback.truth_of(doc, self._classification)
+        self.gate.take(len(truth))
         if "id" in doc:
             predicted = self.recent.get(str(doc["id"]))
             if predicted is None:
                 raise RequestError(
                     404,
                     f"prediction id {str(doc['id'])[:60]!r} is unknown or expired "
-                    "here; send the features with the truth instead",
+                    "here (V2: the id is parameters.prediction_id of the answer); send the "
+                    "features with the truth instead",
                 )
             self._score(predicted, truth, respond)
             return

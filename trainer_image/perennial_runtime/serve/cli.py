@@ -32,6 +32,17 @@ def available_cpus() -> int:
     return max(1, cpus)
 
 
+def _raise_open_files(wanted: int) -> None:
+    """Every connection is a file descriptor: lift the soft limit (often 1024) towards the
+    hard one, as far as --max-connections needs."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def parse_args(argv: Sequence[str] | None = None) -> Config:
     p = argparse.ArgumentParser(prog="perennial-serve", description=__doc__)
     p.add_argument(
@@ -56,7 +67,40 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     p.add_argument("--max-batch-size", type=int, default=64, help="rows per predict call")
     p.add_argument("--max-latency-ms", type=float, default=2.0, help="longest wait for a batch")
     p.add_argument("--max-body-bytes", type=int, default=4 << 20, help="larger bodies get 413")
+    p.add_argument("--max-url-bytes", type=int, default=8 << 10, help="longer URLs get 414")
+    p.add_argument(
+        "--max-header-bytes", type=int, default=16 << 10, help="larger request heads get 431"
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=1000,
+        help="open connections per worker; past it the oldest idle one is closed, else 503",
+    )
+    p.add_argument(
+        "--header-timeout", type=float, default=10.0, help="seconds to send a request head"
+    )
+    p.add_argument("--body-timeout", type=float, default=30.0, help="seconds to send a body")
+    p.add_argument(
+        "--idle-timeout", type=float, default=60.0, help="idle keep-alive connections close"
+    )
     p.add_argument("--recent-ids", type=int, default=10_000, help="predictions kept for feedback")
+    p.add_argument(
+        "--feedback-token-file",
+        type=Path,
+        help="file holding the bearer token feedback needs (a mounted Secret); "
+        "default: $PERENNIAL_FEEDBACK_TOKEN",
+    )
+    p.add_argument(
+        "--allow-unauthenticated-feedback",
+        action="store_true",
+        help="accept feedback without a token (anyone who reaches the server steers the "
+        "live metric)",
+    )
+    p.add_argument(
+        "--feedback-rows-per-second", type=float, default=200.0, help="per worker, on average"
+    )
+    p.add_argument("--feedback-burst-rows", type=int, default=5000, help="per worker, at once")
     p.add_argument("--graceful-timeout", type=float, default=30.0, help="seconds to drain")
     p.add_argument("--log-level", default="info")
     a = p.parse_args(argv)
@@ -66,6 +110,20 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         )
     if a.model_uri and not is_remote(a.model_uri):
         p.error(f"--model-uri must be s3:// or gs://, got {a.model_uri}")
+    sizes = (a.max_url_bytes, a.max_header_bytes, a.max_connections)
+    timeouts = (a.header_timeout, a.body_timeout, a.idle_timeout)
+    if min(sizes) < 1 or not all(0 < t < math.inf for t in timeouts):
+        p.error("the size limits, --max-connections and the timeouts must be positive")
+    if a.feedback_rows_per_second < 0 or a.feedback_burst_rows < 1:
+        p.error("--feedback-rows-per-second must be >= 0 and --feedback-burst-rows positive")
+    token = os.environ.get("PERENNIAL_FEEDBACK_TOKEN") or None
+    if a.feedback_token_file is not None:
+        try:
+            token = a.feedback_token_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            p.error(f"--feedback-token-file: cannot read it: {exc}")
+        if not token:
+            p.error(f"--feedback-token-file: {a.feedback_token_file} is empty")
     return Config(
         model_dir=a.model_dir,
         model_uri=a.model_uri,
@@ -80,7 +138,17 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         max_batch_size=a.max_batch_size,
         max_latency_ms=a.max_latency_ms,
         max_body_bytes=a.max_body_bytes,
+        max_url_bytes=a.max_url_bytes,
+        max_header_bytes=a.max_header_bytes,
+        max_connections=a.max_connections,
+        header_timeout=a.header_timeout,
+        body_timeout=a.body_timeout,
+        idle_timeout=a.idle_timeout,
         recent_ids=a.recent_ids,
+        feedback_token=token,
+        allow_unauthenticated_feedback=a.allow_unauthenticated_feedback,
+        feedback_rows_per_second=a.feedback_rows_per_second,
+        feedback_burst_rows=a.feedback_burst_rows,
         graceful_timeout=a.graceful_timeout,
         log_level=a.log_level,
     )
@@ -92,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # One worker per CPU already; BLAS/OpenMP threads inside each would only contend.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
+    _raise_open_files(config.max_connections * config.workers + 256)
     from perennial_runtime.serve.fetch import FetchError, fetch_model_dir
     from perennial_runtime.serve.metrics import Identity
     from perennial_runtime.serve.model import ModelLoadError, open_model_dir

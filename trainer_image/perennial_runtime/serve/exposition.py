@@ -20,6 +20,7 @@ from perennial_runtime.serve.metrics import (
     CODES,
     LATENCY_BUCKETS,
     PROTOCOLS,
+    REJECTED_CODES,
     Identity,
     Layout,
     SharedCounters,
@@ -45,23 +46,33 @@ class Exporter(Collector):
         yield info
         requests = CounterMetricFamily(
             "perennial_requests",
-            "Inference requests by protocol and status code",
+            "Inference requests the model served (answered or failed), by status code",
+            labels=["model", "version", "protocol", "code"],
+        )
+        rejected = CounterMetricFamily(
+            "perennial_rejected_requests",
+            "Inference requests refused before the model saw them (4xx), by status code",
             labels=["model", "version", "protocol", "code"],
         )
         latency = HistogramMetricFamily(
             "perennial_request_duration_seconds",
-            "Time from request read to response written",
+            "Time from request read to response written, of requests the model served",
             labels=["model", "version", "protocol"],
         )
         nb = len(LATENCY_BUCKETS) + 1
+        rejected_codes = (*REJECTED_CODES, "other")
         for p, protocol in enumerate(PROTOCOLS):
             for c, code in enumerate(CODES):
                 requests.add_metric([*mv, protocol, code], t[lay.requests + p * len(CODES) + c])
+            base = lay.rejected + p * len(rejected_codes)
+            for c, code in enumerate(rejected_codes):
+                rejected.add_metric([*mv, protocol, code], t[base + c])
             counts = t[lay.latency + p * nb : lay.latency + (p + 1) * nb]
             latency.add_metric(
                 [*mv, protocol], _buckets(LATENCY_BUCKETS, counts), t[lay.latency_sum + p]
             )
         yield requests
+        yield rejected
         yield latency
         batch = HistogramMetricFamily(
             "perennial_batch_size", "Rows per predict call", labels=["model", "version"]

@@ -21,7 +21,11 @@ from perennial_runtime.serve.signature import CategoricalBins, NumericBins, Prof
 from perennial_runtime.serve.validation import Rows
 
 PROTOCOLS = ("v1", "v2")
-CODES = ("200", "400", "404", "405", "413", "422", "500", "503", "other")
+# Requests the model served (its answer or its failure): what canary analysis judges.
+CODES = ("200", "500", "503", "other")
+# Requests refused before the model saw them (the client's fault): counted apart, so cheap
+# or slow bad requests can neither dilute the error rate nor enter the latency histogram.
+REJECTED_CODES = ("400", "401", "403", "404", "405", "408", "413", "414", "422", "429", "431")
 LATENCY_BUCKETS = (
     0.0001,
     0.00025,
@@ -65,6 +69,7 @@ class Layout:
     def __init__(self, signature: Signature, profile: Profile) -> None:
         self.size = 0
         self.requests = self._take(len(PROTOCOLS) * len(CODES))
+        self.rejected = self._take(len(PROTOCOLS) * (len(REJECTED_CODES) + 1))  # + "other"
         nb = len(LATENCY_BUCKETS) + 1  # + the +Inf bucket
         self.latency = self._take(len(PROTOCOLS) * nb)
         self.latency_sum = self._take(len(PROTOCOLS))
@@ -157,9 +162,15 @@ class Recorder:
         self.row = row
         self._nb = len(LATENCY_BUCKETS) + 1
         self._code = {int(c): i for i, c in enumerate(CODES[:-1])}
+        self._rejected = {int(c): i for i, c in enumerate(REJECTED_CODES)}
 
     def request(self, protocol: int, status: int, seconds: float) -> None:
         lay, row = self.layout, self.row
+        if 400 <= status < 500:
+            width = len(REJECTED_CODES) + 1
+            slot = self._rejected.get(status, len(REJECTED_CODES))
+            row[lay.rejected + protocol * width + slot] += 1
+            return
         row[lay.requests + protocol * len(CODES) + self._code.get(status, len(CODES) - 1)] += 1
         bucket = bisect.bisect_left(LATENCY_BUCKETS, seconds)
         row[lay.latency + protocol * self._nb + bucket] += 1

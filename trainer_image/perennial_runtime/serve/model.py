@@ -16,8 +16,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from perennial_runtime import contract
-from perennial_runtime.serve.onnx_predictor import OnnxPredictor, missing_as_empty
+from perennial_runtime.serve.onnx_predictor import OnnxPredictor
 from perennial_runtime.serve.signature import Profile, Signature, parse_profile, parse_signature
+from perennial_runtime.serve.sklearn_predictor import SklearnPredictor
 
 
 class ModelLoadError(Exception):
@@ -111,58 +112,3 @@ def _load_skops(path: Path, trust_types: Sequence[str]) -> Any:
             "review them and pass --trust-type NAME to allow"
         )
     return sio.load(file, trusted=sorted(trusted))
-
-
-def _labels_follow_proba(model: Any) -> bool:
-    """Is ``model.predict`` by scikit-learn's own definition the class of highest
-    ``predict_proba``? Then one call gives both, and an ensemble served from skops runs its
-    members once per request instead of twice."""
-    from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.ensemble import RandomForestClassifier, VotingClassifier
-    from sklearn.pipeline import Pipeline
-
-    final = model.steps[-1][1] if isinstance(model, Pipeline) else model
-    if isinstance(final, VotingClassifier):
-        return bool(final.voting == "soft")
-    return isinstance(final, CalibratedClassifierCV | RandomForestClassifier)
-
-
-class SklearnPredictor:
-    float32 = False
-
-    def __init__(self, pipeline: Any, signature: Signature) -> None:
-        self._pipeline = pipeline
-        self._signature = signature
-        self._by_name = hasattr(pipeline, "feature_names_in_")
-        self._numeric = [f.name for f in signature.numeric_features]
-        self._categorical = [f.name for f in signature.categorical_features]
-        self._labels_follow_proba = _labels_follow_proba(pipeline)
-        # Worker processes already use every CPU; nested joblib threads only contend.
-        params = pipeline.get_params() if hasattr(pipeline, "get_params") else {}
-        jobs = {key: 1 for key in params if key == "n_jobs" or key.endswith("__n_jobs")}
-        if jobs:
-            pipeline.set_params(**jobs)
-
-    def predict(
-        self, numeric: np.ndarray, categorical: np.ndarray | None, proba: bool
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        frame = self._frame(numeric, categorical)
-        probabilities = None
-        if proba and self._signature.classification and hasattr(self._pipeline, "predict_proba"):
-            probabilities = np.asarray(self._pipeline.predict_proba(frame), dtype=np.float64)
-        if probabilities is not None and self._labels_follow_proba:
-            labels = np.asarray(self._pipeline.classes_)[np.argmax(probabilities, axis=1)]
-        else:
-            labels = np.asarray(self._pipeline.predict(frame))
-        return labels.reshape(-1), probabilities
-
-    def _frame(self, numeric: np.ndarray, categorical: np.ndarray | None) -> Any:
-        if not self._by_name and categorical is None:
-            return numeric
-        import pandas as pd
-
-        columns: dict[str, Any] = {n: numeric[:, i] for i, n in enumerate(self._numeric)}
-        for i, name in enumerate(self._categorical):
-            assert categorical is not None
-            columns[name] = missing_as_empty(categorical[:, i])
-        return pd.DataFrame(columns, columns=list(self._signature.names))

@@ -3,8 +3,11 @@
 perennial-train exports one ONNX input per column ([N, 1] each). Binding thirty tiny
 inputs costs onnxruntime far more than the model itself (about 100 us against 10 us for
 a logistic regression), so at load time the per-column numeric inputs are replaced by one
-[N, k] input and a Split node inside the graph that recreates them under their old names.
-The arithmetic is untouched; if the rewrite is not possible the original graph is used.
+[N, k] input and a Split node inside the graph that recreates them under their old names;
+a Concat that glues exactly those columns back together (each pipeline's preprocessing
+starts with one) reads the fused input instead, and the Split goes when nothing else
+reads the columns. The arithmetic is untouched; if the rewrite is not possible the
+original graph is used.
 """
 
 from __future__ import annotations
@@ -52,9 +55,38 @@ def fuse_numeric_inputs(model: Any, numeric: list[str]) -> list[str]:
     fused = helper.make_tensor_value_info(FUSED, kinds.pop(), [None, len(names)])
     del graph.input[:]
     graph.input.extend([fused, *others])
-    graph.node.insert(0, split)
+    if not _skip_concats(graph, names):
+        graph.node.insert(0, split)
+    elif opset >= 13:
+        graph.initializer.pop()  # the split sizes
     onnx.checker.check_model(model)
     return names
+
+
+def _skip_concats(graph: Any, names: list[str]) -> bool:
+    """Each pipeline of the graph glues the columns back together (a Concat of exactly the
+    split outputs, in order); those read the fused input directly instead. True when
+    nothing reads the single columns any more (then no Split is needed)."""
+    if any(a.g.node or a.graphs for node in graph.node for a in node.attribute):
+        return False  # subgraphs may read the columns by name
+    outputs = {o.name for o in graph.output}
+    replaced: dict[str, str] = {}
+    kept = []
+    for node in graph.node:
+        axis = next((a.i for a in node.attribute if a.name == "axis"), None)
+        if node.op_type == "Concat" and axis == 1 and list(node.input) == names:
+            if node.output[0] not in outputs:
+                replaced[node.output[0]] = FUSED
+                continue
+        kept.append(node)
+    for node in kept:
+        for i, name in enumerate(node.input):
+            if name in replaced:
+                node.input[i] = replaced[name]
+    del graph.node[:]
+    graph.node.extend(kept)
+    wanted = set(names)
+    return not any(name in wanted for node in kept for name in node.input)
 
 
 def _is_column(value_info: Any) -> bool:

@@ -18,6 +18,7 @@ from perennial_runtime.serve.validation import Decoder, Rows, bad_request, unpro
 DATATYPES = frozenset(
     "BOOL UINT8 UINT16 UINT32 UINT64 INT8 INT16 INT32 INT64 FP16 FP32 FP64 BYTES".split()
 )
+MAX_ID_CHARS = 256  # the id is echoed in the answer and logged: keep it an id, not a payload
 OUTPUT_ALIASES = {
     "label": "label",
     "predict": "label",
@@ -43,6 +44,8 @@ def parse(doc: Any, decoder: Decoder, *, classification: bool) -> V2Request:
     request_id = doc.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise bad_request('"id" must be a string')
+    if request_id is not None and len(request_id) > MAX_ID_CHARS:
+        raise bad_request(f'"id" is longer than {MAX_ID_CHARS} characters')
     return V2Request(
         _rows(tensors, decoder), _outputs(doc.get("outputs"), classification), request_id
     )
@@ -163,6 +166,7 @@ def _outputs(raw: Any, classification: bool) -> tuple[str, ...]:
 def render(
     head: dict[str, Any],
     request_id: str,
+    prediction_id: str,
     outputs: tuple[str, ...],
     labels: list[Any],
     label_type: str,
@@ -183,4 +187,11 @@ def render(
                     "data": probabilities.ravel().tolist(),
                 }
             )
-    return orjson.dumps({**head, "id": request_id, "outputs": tensors})
+    return orjson.dumps(
+        {
+            **head,
+            "id": request_id,
+            "parameters": {"prediction_id": prediction_id},  # the id feedback refers to
+            "outputs": tensors,
+        }
+    )

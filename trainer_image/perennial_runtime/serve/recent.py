@@ -4,7 +4,11 @@ A client that sends feedback on a new connection may reach any worker, so each w
 writes its predictions into its own ring in a shared mapping (created before the fork)
 and any worker can read them. Ids are ``<server token>-<worker>-<sequence>``; a slot holds
 its sequence number, so an overwritten (expired) id is recognised. Answers with more rows
-than a slot holds, and ids the client chose (V2 ``"id"``), go to a small per-worker LRU.
+than a slot holds go to a small per-worker LRU, bounded in entries and in rows.
+
+Ids are the server's only: a V2 client's own ``"id"`` is echoed, never stored, so a client
+cannot overwrite another's prediction. Each worker's sequence lives in shared memory too,
+so a restarted worker continues it instead of issuing its predecessor's ids again.
 """
 
 from __future__ import annotations
@@ -12,12 +16,12 @@ from __future__ import annotations
 import mmap
 import secrets
 from collections import OrderedDict
-from itertools import count
 from typing import Any
 
 import numpy as np
 
 SLOT_ROWS = 8  # rows of one answer that fit in a shared slot
+LOCAL_ROWS = 100_000  # rows the per-worker LRU holds at most (larger answers: not kept)
 _HEADER = 2  # sequence, rows
 
 
@@ -31,6 +35,9 @@ class SharedRing:
         self.slots = np.frombuffer(self._map, dtype=np.float64)[:size].reshape(
             workers, self.capacity, width
         )
+        self._sequence_map = mmap.mmap(-1, max(1, workers) * 8)
+        # The last sequence number each worker issued; one writer each (its worker).
+        self.sequences = np.frombuffer(self._sequence_map, dtype=np.int64)[:workers]
 
 
 class RecentPredictions:
@@ -38,11 +45,14 @@ class RecentPredictions:
         self.ring, self.worker = ring, worker
         self._classes = classes
         self._code = {c: i for i, c in enumerate(classes)} if classes is not None else None
-        self._sequence = count(1)  # 0 marks an empty slot
         self._local: OrderedDict[str, list[Any]] = OrderedDict()
+        self._local_rows = 0
 
     def new_id(self) -> str:
-        return f"{self.ring.token}-{self.worker:x}-{next(self._sequence):x}"
+        # Sequences start at 1 (0 marks an empty slot) and never repeat for this server.
+        sequence = int(self.ring.sequences[self.worker]) + 1
+        self.ring.sequences[self.worker] = sequence
+        return f"{self.ring.token}-{self.worker:x}-{sequence:x}"
 
     def remember(self, request_id: str, labels: list[Any]) -> None:
         where = self._parse(request_id)
@@ -92,6 +102,10 @@ class RecentPredictions:
         return [self._classes[int(c)] for c in codes]
 
     def _remember_locally(self, request_id: str, labels: list[Any]) -> None:
+        if len(labels) > LOCAL_ROWS:
+            return  # feedback on it must send the features
         self._local[request_id] = labels
-        if len(self._local) > self.ring.capacity:
-            self._local.popitem(last=False)
+        self._local_rows += len(labels)
+        while len(self._local) > self.ring.capacity or self._local_rows > LOCAL_ROWS:
+            _, dropped = self._local.popitem(last=False)
+            self._local_rows -= len(dropped)

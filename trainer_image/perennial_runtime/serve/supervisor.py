@@ -102,7 +102,14 @@ class Supervisor:
                     logs.event(log, "worker keeps dying; giving up", logging.ERROR, worker=index)
                     self.stop(grace=self.shared.config.graceful_timeout + 5.0)
                     return 1
-                self._await_ready(index, self._spawn(index))
+                try:
+                    self._await_ready(index, self._spawn(index))
+                except StartupError as exc:
+                    # E.g. the artifact changed on the volume: serving on with fewer workers
+                    # would hide it; exit so the pod restarts and the parent verifies anew.
+                    logs.event(log, f"cannot restart worker: {exc}", logging.ERROR, worker=index)
+                    self.stop(grace=self.shared.config.graceful_timeout + 5.0)
+                    return 3
 
     def _reap(self) -> list[tuple[int, int]]:
         reaped = []

@@ -14,10 +14,12 @@ from perennial_runtime.serve.app import App, Served
 from perennial_runtime.serve.batching import MicroBatcher
 from perennial_runtime.serve.config import Config
 from perennial_runtime.serve.exposition import Exporter
-from perennial_runtime.serve.http import HttpServer
+from perennial_runtime.serve.feedback_gate import FeedbackGate
+from perennial_runtime.serve.http import HttpServer, Limits
 from perennial_runtime.serve.metrics import Identity, Layout, Recorder, SharedCounters
 from perennial_runtime.serve.model import ModelDir, ModelLoadError, Predictor, load_predictor
 from perennial_runtime.serve.recent import RecentPredictions, SharedRing
+from perennial_runtime.serve.reverify import verify_again
 from perennial_runtime.serve.validation import Decoder
 
 log = logging.getLogger("perennial.serve")
@@ -44,10 +46,25 @@ class Shared:
         self.recent = SharedRing(config.workers, config.recent_ids)
 
 
+def _return_large_blocks_to_the_os() -> None:
+    """Bodies of up to --max-body-bytes come and go. glibc raises its mmap threshold after
+    freeing a large block, so later ones come from the heap and stay resident; a fixed
+    threshold keeps every block over 256 KiB in its own mapping, unmapped when freed."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(-3, 256 << 10)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc: its allocator decides
+        pass
+
+
 def run_worker(index: int, shared: Shared, ready_fd: int) -> int:
     config = shared.config
     logs.configure(config.log_level, worker=index, pid=os.getpid())
+    _return_large_blocks_to_the_os()
     try:
+        verify_again(shared.model_dir)  # files may have changed since the parent checked
         predictor = load_predictor(shared.model_dir, config.trust_types)
         _warm_up(predictor, shared.model_dir)
     except ModelLoadError as exc:
@@ -99,8 +116,23 @@ async def _serve(index: int, shared: Shared, predictor: Predictor, ready_fd: int
         Exporter(shared.layout, shared.counters, ident),
         RecentPredictions(shared.recent, index, signature.classes),
         predictor.predict,
+        FeedbackGate(
+            config.feedback_token,
+            allow_anonymous=config.allow_unauthenticated_feedback,
+            rows_per_second=config.feedback_rows_per_second,
+            burst_rows=config.feedback_burst_rows,
+        ),
     )
-    server = HttpServer(app, batcher, config.max_body_bytes)
+    limits = Limits(
+        max_body_bytes=config.max_body_bytes,
+        max_url_bytes=config.max_url_bytes,
+        max_header_bytes=config.max_header_bytes,
+        max_connections=config.max_connections,
+        header_timeout=config.header_timeout,
+        body_timeout=config.body_timeout,
+        idle_timeout=config.idle_timeout,
+    )
+    server = HttpServer(app, batcher, limits)
     await server.listen(reuseport_socket(config.host, shared.port))
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

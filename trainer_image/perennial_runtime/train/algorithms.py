@@ -1,6 +1,8 @@
 """Built-in algorithms: task → names, estimator factories, hyperparameter checks, search spaces.
 
-``ALGORITHMS`` is public: the operator's CRD tests compare their enum with it.
+``ALGORITHMS`` is public: the operator's CRD tests compare their enum with it. ``lightgbm``
+comes with the runtime extra; where it is not installed, AutoML leaves it out and naming it
+is refused with a message that says so (``available``).
 """
 
 from __future__ import annotations
@@ -27,10 +29,30 @@ from sklearn.svm import SVC, SVR
 from perennial_runtime.train.errors import BadSpec
 from perennial_runtime.train.recommend import MatrixFactorization
 
+try:  # the runtime extra installs it; imported here so the AutoML worker's thread limit
+    # (threadpoolctl, applied after import) also covers LightGBM's OpenMP runtime
+    from lightgbm import LGBMClassifier as LGBMClassifier
+    from lightgbm import LGBMRegressor as LGBMRegressor
+except ImportError:  # pragma: no cover - a runtime without the extra
+    LGBMClassifier = LGBMRegressor = None  # type: ignore[assignment,misc]
+
 ALGORITHMS: dict[str, tuple[str, ...]] = {
     # Cheapest first: AutoML tries the families in this order.
-    "classification": ("logistic_regression", "svm", "random_forest", "hist_gradient_boosting"),
-    "regression": ("ridge", "svr", "random_forest", "gradient_boosting", "hist_gradient_boosting"),
+    "classification": (
+        "logistic_regression",
+        "svm",
+        "lightgbm",
+        "random_forest",
+        "hist_gradient_boosting",
+    ),
+    "regression": (
+        "ridge",
+        "svr",
+        "lightgbm",
+        "random_forest",
+        "gradient_boosting",
+        "hist_gradient_boosting",
+    ),
     "text-classification": ("tfidf_logistic_regression", "tfidf_naive_bayes"),
     "recommendation": ("matrix_factorization",),
     "image-classification": ("logistic_regression", "svm", "random_forest", "mlp"),
@@ -52,6 +74,7 @@ LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss"})
 
 # (estimator class, defaults the platform sets) per (kind, name). kind: classifier/regressor.
 Factory = tuple[type[BaseEstimator], dict[str, Any]]
+_LIGHTGBM = {"random_state": 0, "verbose": -1}
 _CLASSIFIERS: dict[str, Factory] = {
     "logistic_regression": (LogisticRegression, {"max_iter": 2000}),
     "random_forest": (RandomForestClassifier, {"random_state": 0}),
@@ -61,6 +84,8 @@ _CLASSIFIERS: dict[str, Factory] = {
     "tfidf_logistic_regression": (LogisticRegression, {"max_iter": 2000}),
     "tfidf_naive_bayes": (MultinomialNB, {}),
 }
+if LGBMClassifier is not None:
+    _CLASSIFIERS["lightgbm"] = (LGBMClassifier, _LIGHTGBM)
 _OTHERS: dict[str, Factory] = {
     "ridge": (Ridge, {}),
     "random_forest": (RandomForestRegressor, {"random_state": 0}),
@@ -71,6 +96,8 @@ _OTHERS: dict[str, Factory] = {
     "kmeans": (KMeans, {"n_init": 4, "random_state": 0}),
     "isolation_forest": (IsolationForest, {"random_state": 0}),
 }
+if LGBMRegressor is not None:
+    _OTHERS["lightgbm"] = (LGBMRegressor, _LIGHTGBM)
 
 _C = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0]
 SEARCH_SPACES: dict[str, dict[str, list[Any]]] = {
@@ -88,6 +115,14 @@ SEARCH_SPACES: dict[str, dict[str, list[Any]]] = {
         "max_leaf_nodes": [15, 31, 63],
         "min_samples_leaf": [5, 20, 50],
         "l2_regularization": [0.0, 0.1, 1.0],
+    },
+    "lightgbm": {
+        "n_estimators": [100, 200, 400],
+        "learning_rate": [0.03, 0.06, 0.1, 0.2],
+        "num_leaves": [7, 15, 31, 63],
+        "min_child_samples": [5, 10, 20, 40],
+        "colsample_bytree": [0.5, 0.8, 1.0],
+        "reg_lambda": [0.0, 0.1, 1.0],
     },
     "svm": {"C": [0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0], "gamma": ["scale", 0.001, 0.01, 0.1]},
     "svr": {"C": [0.1, 1.0, 10.0, 100.0, 300.0], "epsilon": [0.01, 0.1, 1.0]},
@@ -115,8 +150,18 @@ def metric_names(task: str) -> tuple[str, ...]:
     return METRICS["classification" if task in CLASSIFICATION_TASKS else task]
 
 
+def available(task: str, name: str) -> bool:
+    """Is algorithm ``name`` installed here (every built-in but lightgbm always is)?"""
+    return name in (_CLASSIFIERS if task in CLASSIFICATION_TASKS else _OTHERS)
+
+
 def _factory(task: str, name: str) -> Factory:
     table = _CLASSIFIERS if task in CLASSIFICATION_TASKS else _OTHERS
+    if name not in table:
+        raise BadSpec(
+            f"algorithm {name} is not installed in this runtime; "
+            "install the runtime extra (pip install 'perennial[runtime]')"
+        )
     return table[name]
 
 

@@ -6,6 +6,11 @@ rung keeps the best third on three times as many rows; the last rung uses every 
 candidate is launched only when its estimated cost still fits in the budget, and runs in a
 worker process that is killed if it outlives the rung's deadline (worker.py). Nothing
 evaluated at all means the budget was too small.
+
+Every candidate's serving cost (one single-row predict of its last fold's model, timed the
+way it would be served: serving_cost.py) is recorded; ``serving_budget_ms`` (the spec's
+automl.servingLatencyBudgetMs, 0: no limit) excludes the candidates over it, and the
+combinations whose members' costs add up to more.
 """
 
 from __future__ import annotations
@@ -22,11 +27,17 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from perennial_runtime.train import ensemble
-from perennial_runtime.train.algorithms import ALGORITHMS, CLASSIFICATION_TASKS, SEARCH_SPACES
+from perennial_runtime.train.algorithms import (
+    ALGORITHMS,
+    CLASSIFICATION_TASKS,
+    SEARCH_SPACES,
+    available,
+)
 from perennial_runtime.train.errors import BudgetTooSmall
 from perennial_runtime.train.evaluate import natural
 from perennial_runtime.train.features import Columns
 from perennial_runtime.train.progress import Progress
+from perennial_runtime.train.serving_cost import Cost
 from perennial_runtime.train.worker import CandidateFailed, Evaluator, ScoreJob
 
 ETA = 3
@@ -54,6 +65,11 @@ class Entry:
     rung: int
     # Out-of-fold predictions on the rung's rows (worker.Scored), kept for the last rung only.
     predictions: np.ndarray[Any, Any] | None = field(default=None, repr=False, compare=False)
+    serving: Cost | None = None
+
+    @property
+    def serving_ms(self) -> float:
+        return self.serving.ms_per_row if self.serving is not None else 0.0
 
     def report(self, metric: str) -> dict[str, Any]:
         return {
@@ -63,6 +79,7 @@ class Entry:
             "fitSeconds": round(self.seconds, 3),
             "rows": self.rows,
             "rung": self.rung,
+            **(self.serving.report() if self.serving is not None else {}),
         }
 
 
@@ -77,6 +94,7 @@ class Search:
     progress: Progress
     threads: int = 1
     ensemble_size: int = ensemble.SIZE  # 0 or 1: no ensemble selection
+    serving_budget_ms: float = 1.0  # per row; 0: no limit
     clock: Callable[[], float] = time.monotonic
     entries: list[Entry] = field(default_factory=list)
     # (algorithm, seconds, rows) of candidates stopped at their limit: lower bounds of cost.
@@ -86,10 +104,11 @@ class Search:
 
 
 def candidates(task: str, seed: int) -> list[Candidate]:
-    """Every family's defaults, then distinct random configurations, families interleaved."""
+    """Every installed family's defaults, then distinct random configurations, families
+    interleaved."""
     rng = random.Random(seed)
     per_family = []
-    for name in ALGORITHMS[task]:
+    for name in (n for n in ALGORITHMS[task] if available(task, n)):
         space = SEARCH_SPACES[name]
         configs: list[dict[str, Any]] = [{}]
         for _ in range(CONFIGS_PER_FAMILY * 4):
@@ -151,6 +170,24 @@ def leaderboard(entries: list[Entry]) -> list[Entry]:
     return sorted(entries, key=lambda e: (e.rung, e.score), reverse=True)
 
 
+def within_serving_budget(s: Search, cost_ms: float) -> bool:
+    return s.serving_budget_ms <= 0 or cost_ms <= s.serving_budget_ms
+
+
+def affordable(s: Search, board: list[Entry]) -> list[Entry]:
+    """The leaderboard without the candidates whose serving cost is over the budget."""
+    kept = [e for e in board if within_serving_budget(s, e.serving_ms)]
+    if not kept:
+        fastest = min(board, key=lambda e: e.serving_ms)
+        raise BudgetTooSmall(
+            f"no candidate predicts a row within automl.servingLatencyBudgetMs="
+            f"{s.serving_budget_ms:g}; the fastest, {fastest.candidate.algorithm} "
+            f"{fastest.candidate.params}, took {fastest.serving_ms:.3f} ms; raise the "
+            "budget (0 turns it off)"
+        )
+    return kept
+
+
 def _evaluate(
     s: Search,
     evaluator: Evaluator,
@@ -178,6 +215,7 @@ def _evaluate(
         s.folds,
         s.seed,
         predictions=s.task in ensemble.TASKS and s.ensemble_size > 1,
+        serving_cost=True,
     )
     try:
         scored = evaluator.score(job, X, y, key=rung, timeout=limit)
@@ -188,7 +226,9 @@ def _evaluate(
         s.progress.stage("fitting", f"stopped {c.algorithm} {c.params} after {limit:.1f}s")
         s.stopped.append((c.algorithm, limit, len(X)))
         return None
-    entry = Entry(c, scored.score, s.clock() - now, len(X), rung, scored.predictions)
+    entry = Entry(
+        c, scored.score, s.clock() - now, len(X), rung, scored.predictions, scored.serving
+    )
     s.entries.append(entry)
     return entry
 
@@ -217,6 +257,7 @@ class Ensemble:
     best_single: float
     method: str  # family-vote | selection
     member_scores: list[float]  # each member's own CV score (it may be outside the top 10)
+    serving_ms: float = 0.0  # the members' serving costs added up (one graph runs them all)
 
     def report(self, metric: str) -> dict[str, Any]:
         return {
@@ -232,6 +273,7 @@ class Ensemble:
             ],
             "outOfFoldScore": round(natural(metric, self.score), 6),
             "bestSingleOutOfFoldScore": round(natural(metric, self.best_single), 6),
+            "servingMs": round(self.serving_ms, 4),
         }
 
 
@@ -241,7 +283,9 @@ def choose_ensemble(s: Search, board: list[Entry]) -> Ensemble | None:
     Classification: the family vote when two or more families reached the last rung.
     Otherwise (regression, or one family left): ensemble selection over the best
     candidates, kept only with two or more distinct members that score at least as well
-    out of fold as the best single candidate.
+    out of fold as the best single candidate. Either way the members' serving costs add
+    up to no more than the serving budget (a family that would pass it does not vote;
+    selection never adds a member that would). ``board``: affordable candidates only.
     """
     last = [e for e in board if e.predictions is not None]
     predictions = [e.predictions for e in board if e.predictions is not None]
@@ -251,17 +295,25 @@ def choose_ensemble(s: Search, board: list[Entry]) -> Ensemble | None:
     classes = np.unique(np.asarray(s.rung_y)) if classified else None
     score = ensemble.pooled_score(classified, s.metric, classes, s.rung_y)
     best_single = max(score(p) for p in predictions)
-    voters = ensemble.family_vote([e.candidate.algorithm for e in last])
+    costs = [e.serving_ms for e in last]
+    budget = s.serving_budget_ms if s.serving_budget_ms > 0 else math.inf
+    voters = ensemble.within_cost(
+        ensemble.family_vote([e.candidate.algorithm for e in last]), costs, budget
+    )
     if classified and len(voters) >= 2:
         average = np.mean([predictions[i] for i in voters], axis=0)
         members = [(last[i].candidate, 1) for i in voters]
         scores = [last[i].score for i in voters]
-        return Ensemble(members, score(average), best_single, "family-vote", scores)
+        cost = sum(costs[i] for i in voters)
+        return Ensemble(members, score(average), best_single, "family-vote", scores, cost)
     top = last[: ensemble.NBEST]
-    chosen = ensemble.select(predictions[: len(top)], score, s.seed, s.ensemble_size)
+    chosen = ensemble.select(
+        predictions[: len(top)], score, s.seed, s.ensemble_size, costs[: len(top)], budget
+    )
     if len(chosen.weights) < 2 or chosen.score < chosen.best_single:
         return None
     picked = sorted(chosen.weights.items())
     members = [(top[i].candidate, w) for i, w in picked]
     scores = [top[i].score for i, _ in picked]
-    return Ensemble(members, chosen.score, chosen.best_single, "selection", scores)
+    cost = sum(costs[i] for i, _ in picked)
+    return Ensemble(members, chosen.score, chosen.best_single, "selection", scores, cost)

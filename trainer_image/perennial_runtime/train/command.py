@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from perennial_runtime.train import run
+from perennial_runtime.train import run, serving_cost
 from perennial_runtime.train.baseline import baseline_dir, evaluate_baseline
 from perennial_runtime.train.evaluate import evaluate
 from perennial_runtime.train.features import Columns, Split, split
-from perennial_runtime.train.onnx_export import export
+from perennial_runtime.train.onnx_export import Export, export
 from perennial_runtime.train.profile import build_profile
 from perennial_runtime.train.progress import Progress
 from perennial_runtime.train.result import compact_success, library_versions
@@ -62,13 +62,24 @@ def evaluate_and_write(
     fitted: run.Fitted,
     progress: Progress,
 ) -> Trained:
-    """Evaluate a fitted model on the held-out split and write the model directory."""
+    """Evaluate a fitted model on the held-out split and write the model directory.
+
+    An AutoML ensemble that, once converted (or not), costs more per row than
+    automl.servingLatencyBudgetMs gives way to the best single candidate within it.
+    """
+    progress.stage("exporting", "ONNX, checked against the pipeline on the held-out split")
+    exported = export(job.task, fitted.families, fitted.model, checked.columns, data.X_test)
+    serving = _serving(job, fitted, exported, checked.columns, data.X_test, progress)
+    if not serving["withinBudget"] and fitted.fallback is not None:
+        progress.stage("fitting", "the ensemble is over the serving budget: the best single one")
+        fitted = fitted.fallback()
+        exported = export(job.task, fitted.families, fitted.model, checked.columns, data.X_test)
+        serving = _serving(job, fitted, exported, checked.columns, data.X_test, progress)
     progress.stage("evaluating", f"{len(data.X_test)} held-out rows")
     metrics = evaluate(job.task, fitted.model, data.X_test, data.y_test, data.X_train, data.y_train)
     result: dict[str, Any] = {"metrics": metrics}
     result |= _baseline(job, options, checked.frame.loc[data.X_test.index], data)
     progress.stage("writing", str(options.output))
-    exported = export(job.task, fitted.families, fitted.model, checked.columns, data.X_test)
     signature = build_signature(
         job.task, fitted.model, checked.columns, data.X_train, exported.model
     )
@@ -86,6 +97,7 @@ def evaluate_and_write(
         "dataset": _dataset(checked),
         "split": {"train": len(data.X_train), "test": len(data.X_test)},
         "onnx": exported.report,
+        "serving": serving,
         "warnings": [w.as_dict() for w in checked.warnings][:20],
         "libraries": library_versions(),
         "timings": progress.done(),
@@ -96,6 +108,30 @@ def evaluate_and_write(
     progress.stage("done", f"result.json sha256 {digest}")
     message = compact_success(written, digest, signature)
     return Trained(message, fitted.model, data, checked.columns)
+
+
+def _serving(
+    job: TrainingJob,
+    fitted: run.Fitted,
+    exported: Export,
+    columns: Columns,
+    X_test: Any,
+    progress: Progress,
+) -> dict[str, Any]:
+    """The written model's cost per row, timed in the format the server will load."""
+    if exported.model is not None:
+        ms, fmt = serving_cost.measure_onnx(exported.model, columns, X_test), "onnx"
+    else:
+        ms, fmt = serving_cost.measure_sklearn(job.task, fitted.model, X_test), "skops"
+    budget = job.automl.serving_latency_budget_ms if job.algorithm == "auto" else 0.0
+    within = budget <= 0 or ms <= budget
+    if not within:
+        progress.stage(
+            "writing",
+            f"warning: the model costs {ms:.3f} ms per row served from {fmt}, over "
+            f"automl.servingLatencyBudgetMs={budget:g} ({exported.report.get('reason', '')})",
+        )
+    return {"format": fmt, "msPerRow": round(ms, 4), "withinBudget": within}
 
 
 def _baseline(job: TrainingJob, options: Options, test_rows: Any, data: Any) -> dict[str, Any]:
@@ -120,6 +156,7 @@ def _automl(job: TrainingJob, fitted: run.Fitted) -> dict[str, Any] | None:
         "timeBudgetSeconds": job.automl.time_budget_seconds,
         "cvFolds": job.automl.cv_folds,
         "ensembleSize": job.automl.ensemble_size,
+        "servingLatencyBudgetMs": job.automl.serving_latency_budget_ms,
         "evaluated": len(fitted.leaderboard),
     }
 

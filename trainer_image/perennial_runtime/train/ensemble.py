@@ -18,11 +18,15 @@ often it was picked. As in auto-sklearn the whole path is kept, with no roll-bac
 best step: on small data many candidates tie on the held-out folds, and averaging tied
 models lowers the variance the folds cannot measure. The caller keeps the single best
 candidate unless the ensemble scores at least as well.
+
+Serving cost: both combiners take each candidate's per-row serving cost and a budget; a
+combination costs the sum of its distinct members' costs (one ONNX graph runs them all).
 Pure functions: no fitting happens here.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +55,17 @@ def family_vote(algorithms: Sequence[str]) -> list[int]:
     return chosen
 
 
+def within_cost(indices: Sequence[int], costs: Sequence[float], budget: float) -> list[int]:
+    """``indices`` in order, skipping any whose cost would take the total over ``budget``."""
+    kept: list[int] = []
+    total = 0.0
+    for i in indices:
+        if total + costs[i] <= budget:
+            kept.append(i)
+            total += costs[i]
+    return kept
+
+
 @dataclass(frozen=True)
 class Selection:
     weights: dict[int, int]  # candidate index → times picked
@@ -59,20 +74,32 @@ class Selection:
 
 
 def select(
-    predictions: Sequence[Predictions], score: PooledScore, seed: int, size: int = SIZE
+    predictions: Sequence[Predictions],
+    score: PooledScore,
+    seed: int,
+    size: int = SIZE,
+    costs: Sequence[float] | None = None,
+    budget: float = math.inf,
 ) -> Selection:
-    """Greedy selection with replacement over ``predictions`` (one array per candidate)."""
+    """Greedy selection with replacement over ``predictions`` (one array per candidate).
+
+    With ``costs``, a candidate not yet picked is only tried while its cost still fits in
+    ``budget`` next to the members picked so far (each candidate alone must fit).
+    """
     if not predictions:
         raise ValueError("ensemble selection needs at least one candidate")
+    costs = costs if costs is not None else [0.0] * len(predictions)
     rng = np.random.default_rng(seed)
     singles = [score(p) for p in predictions]
     total = np.zeros_like(predictions[0])
     weights: dict[int, int] = {}
     current = -np.inf
     for step in range(1, size + 1):
-        trial = [score((total + p) / step) for p in predictions]
-        best = max(trial)
-        pick = int(rng.choice([i for i, s in enumerate(trial) if s == best]))
+        spent = sum(costs[i] for i in weights)
+        allowed = [i for i in range(len(predictions)) if i in weights or spent + costs[i] <= budget]
+        trial = {i: score((total + predictions[i]) / step) for i in allowed}
+        best = max(trial.values())
+        pick = int(rng.choice([i for i, s in trial.items() if s == best]))
         weights[pick] = weights.get(pick, 0) + 1
         total += predictions[pick]
         current = best

@@ -1,13 +1,15 @@
 """Convert a fitted pipeline to ONNX and keep it only if it predicts what the pipeline does.
 
-Inputs are one ONNX input per feature column (shape [N, 1]): float64 for numeric, string
-for categorical and text. Double precision is tried first. Tree ensembles go straight to
-float32 inputs: scikit-learn itself compares float32(x) with their thresholds, so float32
-is the precision that reproduces its decisions (onnxruntime's double tree kernels do not).
-Models whose ONNX operators only exist in float32 (SVMs, isolation forest) fall back to it.
-Either way the converted model is compared with the pipeline on the held-out split: labels
-must be equal and probabilities within 1e-6 (regression: relative difference within the
-tolerance of the precision used), else no model.onnx is written and result.json says why.
+Every model perennial-train fits for a task in ONNX_TASKS converts (an ensemble to one
+graph); onnx_converters.py registers what skl2onnx lacks. Inputs are one ONNX input per
+feature column (shape [N, 1]): float64 for numeric, string for categorical and text.
+Double precision is tried first, float32 second. In a double graph every tree ensemble
+runs as a float32 island whose splits are exactly scikit-learn's or LightGBM's
+(onnx_trees.py); its leaf sums are float32, so regression with trees is held to the float
+tolerance (so is SVR, whose onnxruntime kernel is float32 too). The converted model is
+compared with the pipeline on the held-out split: labels must be equal and probabilities
+within 1e-5 (regression: relative difference within the tolerance), else no model.onnx is
+written and result.json says why.
 """
 
 from __future__ import annotations
@@ -21,23 +23,29 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pandas as pd
-from skl2onnx import convert_sklearn, get_model_alias, update_registered_converter
-from skl2onnx.common._registration import _converter_pool
+from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
-from skl2onnx.shape_calculators.imputer import calculate_sklearn_imputer_output_shapes
-from sklearn.impute import SimpleImputer
 
+from perennial_runtime.train import onnx_converters
 from perennial_runtime.train.algorithms import CLASSIFICATION_TASKS
 from perennial_runtime.train.features import Columns
 from perennial_runtime.train.pipelines import members_of
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
-PROBABILITY_TOLERANCE = 1e-6  # absolute, either precision
+PROBABILITY_TOLERANCE = 1e-5  # absolute, either precision
 REGRESSION_TOLERANCE = {"double": 1e-9, "float": 1e-5}  # relative to max(1, |prediction|)
 ONNX_TASKS = CLASSIFICATION_TASKS | {"regression", "clustering", "anomaly-detection"}
-TREES = frozenset({"random_forest", "gradient_boosting", "isolation_forest"})
-# skl2onnx 1.20 builds a TreeEnsemble node onnx rejects for scikit-learn 1.9's HGB models.
-UNCONVERTIBLE = {"hist_gradient_boosting": "skl2onnx cannot convert HistGradientBoosting*"}
+# Families that run as float32 islands in a float64 graph (onnx_trees.py).
+FLOAT32_KERNELS = frozenset(
+    {
+        "random_forest",
+        "gradient_boosting",
+        "hist_gradient_boosting",
+        "lightgbm",
+        "isolation_forest",
+        "svr",
+    }
+)
 TEXT_LOCALE = "C.UTF-8"  # present in Debian images; onnxruntime's default en_US.UTF-8 is not
 
 
@@ -56,19 +64,16 @@ def export(
 ) -> Export:
     """Try double, then float; return the first conversion that matches the pipeline.
 
-    ``algorithms`` are those inside the model: one, or an ensemble's members (one ONNX
-    precision serves them all, so a tree among them means float).
+    ``algorithms`` are those inside the model: one, or an ensemble's members.
     """
     if task not in ONNX_TASKS:
         return Export(None, {"written": False, "reason": f"no ONNX converter for task {task}"})
-    for algorithm in sorted(algorithms):
-        if algorithm in UNCONVERTIBLE:
-            return Export(None, {"written": False, "reason": UNCONVERTIBLE[algorithm]})
     reasons = []
-    for precision in ("float",) if TREES & set(algorithms) else ("double", "float"):
+    trees = bool(FLOAT32_KERNELS & set(algorithms))
+    for precision in ("double", "float"):
         try:
-            model = _convert(pipeline, columns, precision)
-            report = compare(task, pipeline, model, columns, X_check, precision)
+            model = convert(pipeline, columns, precision)
+            report = compare(task, pipeline, model, columns, X_check, precision, trees)
         except Exception as exc:  # skl2onnx and onnxruntime raise many unrelated types
             reasons.append(f"{precision}: {type(exc).__name__}: {str(exc)[:160]}")
             continue
@@ -78,8 +83,8 @@ def export(
     return Export(None, {"written": False, "reason": "; ".join(reasons)[:600]})
 
 
-def _convert(pipeline: Any, columns: Columns, precision: str) -> onnx.ModelProto:
-    _register_double_imputer()
+def convert(pipeline: Any, columns: Columns, precision: str) -> onnx.ModelProto:
+    onnx_converters.register()
     number = DoubleTensorType if precision == "double" else FloatTensorType
     types: list[tuple[str, Any]] = [(n, number([None, 1])) for n in columns.numeric]
     types += [(n, StringTensorType([None, 1])) for n in columns.categorical]
@@ -132,14 +137,17 @@ def compare(
     columns: Columns,
     X: pd.DataFrame,
     precision: str,
+    trees: bool = False,
 ) -> dict[str, Any]:
+    """Does ``model`` predict what ``pipeline`` does on ``X``? ``trees``: it holds float32
+    islands (tree ensembles, SVR), whose sums get the float tolerance in regression."""
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     outputs = session.run(None, feeds(model, columns, X))
     first = np.ravel(outputs[0])
     if task == "regression":
         expected = pipeline.predict(X)
         diff = float(np.max(np.abs(first - expected) / np.maximum(1.0, np.abs(expected))))
-        matches = diff <= REGRESSION_TOLERANCE[precision]
+        matches = diff <= REGRESSION_TOLERANCE["float" if trees else precision]
         return {"precision": precision, "maxRelativeDiff": diff, "matches": matches}
     labels_equal = bool(np.array_equal(first, np.asarray(pipeline.predict(X))))
     report: dict[str, Any] = {"precision": precision, "labelsEqual": labels_equal}
@@ -148,49 +156,3 @@ def compare(
         report["maxProbabilityDiff"] = diff
         labels_equal = labels_equal and diff <= PROBABILITY_TOLERANCE
     return {**report, "matches": labels_equal}
-
-
-def _register_double_imputer() -> None:
-    """Let SimpleImputer run in float64: onnxruntime's Imputer kernel is float32 only."""
-    alias = get_model_alias(SimpleImputer)
-    original = _converter_pool[alias]
-    if getattr(original, "perennial", False):
-        return
-
-    def convert(scope: Any, operator: Any, container: Any) -> None:
-        stats = getattr(operator.raw_operator, "statistics_", None)
-        missing = operator.raw_operator.missing_values
-        nan_missing = isinstance(missing, float) and np.isnan(missing)
-        if (
-            not isinstance(operator.inputs[0].type, DoubleTensorType)
-            or stats is None
-            or stats.dtype.kind != "f"
-            or np.isnan(stats).any()
-            or not nan_missing
-        ):
-            original(scope, operator, container)
-            return
-        _where_nan(scope, operator, container, stats.astype(np.float64))
-
-    convert.perennial = True  # type: ignore[attr-defined]
-    update_registered_converter(
-        SimpleImputer, alias, calculate_sklearn_imputer_output_shapes, convert, overwrite=True
-    )
-
-
-def _where_nan(scope: Any, operator: Any, container: Any, stats: np.ndarray[Any, Any]) -> None:
-    x = operator.inputs[0].full_name
-    if len(operator.inputs) > 1:
-        x = scope.get_unique_variable_name("concat")
-        names = [i.full_name for i in operator.inputs]
-        container.add_node("Concat", names, x, axis=1, name=scope.get_unique_operator_name("C"))
-    isnan = scope.get_unique_variable_name("isnan")
-    container.add_node("IsNaN", x, isnan, name=scope.get_unique_operator_name("IsNaN"))
-    fill = scope.get_unique_variable_name("fill")
-    container.add_initializer(fill, onnx.TensorProto.DOUBLE, [1, len(stats)], stats.tolist())
-    container.add_node(
-        "Where",
-        [isnan, fill, x],
-        operator.outputs[0].full_name,
-        name=scope.get_unique_operator_name("Where"),
-    )

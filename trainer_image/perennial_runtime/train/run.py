@@ -7,6 +7,7 @@ progress line. Failures are raised as TrainError subclasses; cli.py maps them to
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,9 @@ class Fitted:
     # The algorithms inside the model: one, or an ensemble's members.
     families: tuple[str, ...] = ()
     ensemble: dict[str, Any] | None = None
+    # An ensemble's way out when its written form is over the serving budget: the best
+    # single candidate within it, fitted on demand.
+    fallback: Callable[[], Fitted] | None = None
 
 
 def load_and_check(job: TrainingJob, root: Path, progress: Progress) -> Checked:
@@ -91,12 +95,19 @@ def fit(job: TrainingJob, checked: Checked, data: Split, progress: Progress) -> 
         progress,
         threads=thread_limit(),
         ensemble_size=job.automl.ensemble_size,
+        serving_budget_ms=job.automl.serving_latency_budget_ms,
     )
     board = automl.run_search(search, data.X_train, data.y_train, job.automl.time_budget_seconds)
-    best = board[0].candidate
     report = [e.report(str(metric)) for e in board[: automl.LEADERBOARD_SIZE]]
-    progress.stage("fitting", f"best {best.algorithm} {best.params} of {len(board)} evaluated")
-    chosen = automl.choose_ensemble(search, board)
+    affordable = automl.affordable(search, board)
+    best = affordable[0].candidate
+    over = len(board) - len(affordable)
+    progress.stage(
+        "fitting",
+        f"best {best.algorithm} {best.params} of {len(board)} evaluated"
+        + (f" ({over} over the serving budget)" if over else ""),
+    )
+    chosen = automl.choose_ensemble(search, affordable)
     if chosen is None:
         return _final(
             job, checked.columns, data, best.algorithm, best.params, metric, report, progress
@@ -118,6 +129,9 @@ def fit(job: TrainingJob, checked: Checked, data: Split, progress: Progress) -> 
         report,
         tuple(sorted({c.algorithm for c, _ in chosen.members})),
         described,
+        lambda: _final(
+            job, checked.columns, data, best.algorithm, best.params, metric, report, progress
+        ),
     )
 
 

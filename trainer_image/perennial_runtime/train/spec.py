@@ -60,6 +60,7 @@ class AutoML:
     metric: str | None = None  # None: the task's default, chosen once the labels are known
     cv_folds: int = 3
     ensemble_size: int = 25  # ensemble selection steps; 0 or 1: the single best candidate
+    serving_latency_budget_ms: float = 1.0  # per-row predict time a model may cost; 0: any
 
 
 @dataclass(frozen=True)
@@ -173,9 +174,16 @@ def _automl(raw: dict[str, Any]) -> AutoML:
     size = _int(raw.get("ensembleSize", 25), "spec.automl.ensembleSize")
     if not 0 <= size <= 100:
         raise BadSpec(f"spec.automl.ensembleSize must be in [0, 100], got {size}")
+    serving = _number(raw.get("servingLatencyBudgetMs", 1.0), "spec.automl.servingLatencyBudgetMs")
+    if not 0 <= serving <= 60_000:
+        raise BadSpec(f"spec.automl.servingLatencyBudgetMs must be in [0, 60000], got {serving}")
     metric = raw.get("metric")
     return AutoML(
-        budget, None if metric is None else _str(metric, "spec.automl.metric"), folds, size
+        budget,
+        None if metric is None else _str(metric, "spec.automl.metric"),
+        folds,
+        size,
+        serving,
     )
 
 

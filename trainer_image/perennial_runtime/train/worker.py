@@ -23,10 +23,12 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.utils import _safe_indexing
 from threadpoolctl import threadpool_limits
 
+from perennial_runtime.train import onnx_converters
 from perennial_runtime.train.algorithms import CLASSIFICATION_TASKS
 from perennial_runtime.train.evaluate import scorer
 from perennial_runtime.train.features import Columns
 from perennial_runtime.train.pipelines import build_pipeline
+from perennial_runtime.train.serving_cost import Cost, measure
 
 STARTUP_TIMEOUT_SECONDS = 300
 
@@ -43,6 +45,8 @@ class ScoreJob:
     seed: int
     # Also return out-of-fold predictions (for ensemble selection, ensemble.py).
     predictions: bool = False
+    # Also time one single-row predict of the last fold's model (serving_cost.py).
+    serving_cost: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class Scored:
     # Out-of-fold class probabilities (columns: the sorted classes of ``y``) or predicted
     # values, one row per row of ``y``; None when not asked for or not available.
     predictions: np.ndarray[Any, Any] | None = None
+    serving: Cost | None = None
 
 
 class CandidateFailed(Exception):
@@ -87,7 +92,8 @@ def cross_validate(job: ScoreJob, X: pd.DataFrame, y: Any) -> Scored:
             if oof is None:
                 oof = np.zeros((len(X), *part.shape[1:]))
             oof[test] = part
-    return Scored(float(np.mean(scores)), oof)
+        serving = measure(job.task, model, job.columns, X_test) if job.serving_cost else None
+    return Scored(float(np.mean(scores)), oof, serving)
 
 
 def _rows(y: Any, index: Any) -> Any:
@@ -163,6 +169,7 @@ class Evaluator:
 
 
 def _serve(conn: Connection, threads: int) -> None:
+    onnx_converters.register()  # one-time set-up, not any candidate's cost
     with threadpool_limits(limits=threads):
         conn.send(("ready", None))
         X: Any = None

@@ -12,6 +12,7 @@ from perennial_operator.api.timestamps import format_precise, format_time
 from perennial_operator.decide.computepool.decision import Decision, World, node_view
 from perennial_operator.decide.conditions import Condition, get_condition, set_condition
 from perennial_operator.decide.events import Event
+from perennial_operator.decide.kstatus import Health, with_health
 
 MAX_LISTED = 64  # status.unfittablePods maxItems
 
@@ -52,16 +53,20 @@ def _conditions(
     ):  # fmt: skip
         conds = set_condition(conds, type_=type_, status=ok, reason=good if ok else bad,
                               message="" if ok else message, generation=gen, now=now)  # fmt: skip
-    is_ready, reason, message = ready
-    return set_condition(
-        conds,
-        type_=c.READY,
-        status=is_ready,
-        reason=reason,
-        message=message,
-        generation=gen,
-        now=now,
-    )
+    return with_health(conds, pool_health(conds, ready), generation=gen, now=now)
+
+
+STALLING = (c.PROVIDER_READY, c.PODS_FIT, c.CAPACITY_AVAILABLE)
+
+
+def pool_health(conds: list[Condition], ready: tuple[bool, str, str]) -> Health:
+    """Stalled while its provider fails, a pod fits none of its nodes, or it is at maxNodes
+    with pods waiting: each needs a change (of the provider, the pod or spec.maxNodes)."""
+    for type_ in STALLING:
+        cond = get_condition(conds, type_) or {}
+        if cond.get("status") == "False":
+            return Health.stuck(str(cond.get("reason")), str(cond.get("message") or ""))
+    return Health(*ready)
 
 
 def _readiness(nodes: int, ready: int, d: Decision, out: Outcome) -> tuple[bool, str, str]:

@@ -25,6 +25,7 @@ EPSILON = 1e-4
 FEATURE_BINS = "perennial_feature_bin_total"
 WORST = 5  # features listed in status.drift.worst
 MAX_FEATURES = 4096  # the CRD's bound on status.drift.features
+DEFAULT_MIN_SAMPLES = 100  # spec.monitoring.drift.minSamples default (the CRD's)
 
 
 def drift_due(isvc: Mapping[str, Any], now: float, attempted: float) -> bool:
@@ -80,9 +81,12 @@ def feature_counts(samples: Iterable[Sample]) -> dict[str, dict[str, float]]:
 
 
 def drift_report(
-    profile: Mapping[str, Any], samples: Iterable[Sample], *, now: str
+    profile: Mapping[str, Any], samples: Iterable[Sample], *, now: str, min_samples: int = 0
 ) -> dict[str, Any] | None:
-    """status.drift, or None when no profiled feature has seen live traffic yet."""
+    """status.drift, or None when no profiled feature has seen live traffic yet. Below
+    `min_samples` (spec.monitoring.drift.minSamples) only the sample count: a PSI from a
+    handful of requests is noise, and nothing (a RetrainPolicy, a dashboard) should act on it;
+    psi, features and worst are null so a merge patch removes earlier values."""
     counts = feature_counts(samples)
     per_feature: dict[str, float] = {}
     seen = 0.0
@@ -95,6 +99,8 @@ def drift_report(
             seen = max(seen, sum(live.values()))
     if not per_feature:
         return None
+    if seen < min_samples:
+        return {"psi": None, "features": {}, "worst": None, "samples": int(seen), "time": now}
     ranked = sorted(per_feature, key=lambda n: (-per_feature[n], n))
     return {
         "psi": max(per_feature.values()),
@@ -103,3 +109,10 @@ def drift_report(
         "samples": int(seen),
         "time": now,
     }
+
+
+def exported_features(features: Mapping[str, float | None], limit: int = 20) -> list[str]:
+    """The features whose PSI the operator exports as a metric: the `limit` worst, so a wide
+    table does not make thousands of series (status.drift.features has them all)."""
+    valued = {k: v for k, v in features.items() if v is not None}
+    return sorted(valued, key=lambda k: (-valued[k], k))[:limit]

@@ -21,8 +21,9 @@ from typing import Any
 from perennial_operator.api import conditions as c
 from perennial_operator.api.names import probe_job_name, retrain_trainingjob_name, trigger_id
 from perennial_operator.api.timestamps import format_time, parse_time
-from perennial_operator.decide.conditions import set_condition
+from perennial_operator.decide.conditions import Condition, get_condition, set_condition
 from perennial_operator.decide.events import Event
+from perennial_operator.decide.kstatus import Health, with_health
 from perennial_operator.decide.retrainpolicy.newdata import (
     ProbeObs,
     after_probe,
@@ -59,6 +60,7 @@ class Observed:
     job: Mapping[str, Any] | None  # the TrainingJob named in status.lastTrainingJob
     serving: Mapping[str, Any] | None = None  # the serving ModelVersion (read for newData)
     probe: ProbeObs | None = None  # the probe Job named in status.newData.probeJob
+    recent_triggers: tuple[str, ...] = ()  # trigger ids of the policy's TrainingJobs
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,43 @@ def retrainpolicy_plan(policy: Mapping[str, Any], obs: Observed, *, now: dt.date
         pass
     else:
         _idle(plan, policy, obs, due, gen, now)
+    conds = plan.status.get("conditions") or []
+    health = policy_health(spec, plan.status, conds)
+    plan.status["conditions"] = with_health(conds, health, generation=gen, now=format_time(now))
     return plan
+
+
+# What a policy cannot work past without a change of its spec or its dataset.
+CANNOT_WORK = (c.INVALID_SCHEDULE, c.BAD_SPEC, c.DATASET_UNAVAILABLE, c.PROBE_FAILED)
+WAITING_FOR_SERVICE = (c.INFERENCESERVICE_NOT_FOUND, c.NO_SERVING_VERSION)
+
+
+def policy_health(
+    spec: Mapping[str, Any], status: Mapping[str, Any], conds: list[Condition]
+) -> Health:
+    """Ready while the policy does its job (waiting, training, evaluating, promoting, or
+    suspended as asked); not while its InferenceService has nothing to compare with;
+    Stalled when its schedule or its dataset cannot work."""
+    cron = (spec.get("triggers") or {}).get("schedule")
+    if cron and not valid_schedule(str(cron)):
+        return Health.stuck(c.INVALID_SCHEDULE, f"schedule {cron!r} is not a valid cron expression")
+    checked_ = get_condition(conds, c.DATASET_CHECKED) or {}
+    if checked_.get("status") == "False" and checked_.get("reason") in CANNOT_WORK:
+        return Health.stuck(str(checked_["reason"]), str(checked_.get("message") or ""))
+    trig = get_condition(conds, c.TRIGGERED) or {}
+    if trig.get("status") == "False" and trig.get("reason") in WAITING_FOR_SERVICE:
+        return Health(False, str(trig["reason"]), str(trig.get("message") or ""))
+    phase = str(status.get("phase") or IDLE)
+    if phase == SUSPENDED:
+        return Health(True, c.SUSPENDED, "spec.suspend is true: no trigger starts a TrainingJob")
+    job = status.get("lastTrainingJob")
+    doing = {
+        IDLE: "waiting for a trigger",
+        TRAINING: f"training {job}",
+        EVALUATING: f"evaluating the candidate of {job}",
+        PROMOTING: f"rolling out {(status.get('lastPromotion') or {}).get('modelVersion')}",
+    }
+    return Health(True, phase, doing.get(phase, phase))
 
 
 def _schedule(
@@ -141,7 +179,7 @@ def _idle(
     plan: Plan, policy: Mapping[str, Any], obs: Observed, due: bool, gen: int, now: dt.datetime
 ) -> None:
     spec, stamp = policy["spec"], format_time(now)
-    held = hold(spec, plan.status, obs.isvc, now)
+    held = hold(spec, plan.status, obs.isvc, now, obs.recent_triggers)
     plan.status["phase"] = SUSPENDED if held and held.reason == c.SUSPENDED else IDLE
     isvc_status, triggers = (obs.isvc or {}).get("status") or {}, spec.get("triggers") or {}
     new_data = new_data_arrived(triggers, record_of(plan.status), obs.serving)

@@ -10,7 +10,7 @@ passed in here to take its place in the order.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,11 +92,28 @@ def cooldown_until(spec: Mapping[str, Any], status: Mapping[str, Any]) -> dt.dat
     return last + dt.timedelta(seconds=int(spec.get("cooldownSeconds", 3600)))
 
 
+DEFAULT_DAILY_CAP = 6
+
+
+def started_within_a_day(trigger_ids: Iterable[str], now: dt.datetime) -> int:
+    """How many of these trigger ids (YYYYmmddHHMMSS, UTC: the policy's TrainingJobs'
+    trigger label) fall in the 24 hours before `now`."""
+    since, count = now - dt.timedelta(days=1), 0
+    for tid in trigger_ids:
+        try:
+            when = dt.datetime.strptime(tid, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+        except ValueError:
+            continue
+        count += since < when <= now + dt.timedelta(minutes=5)  # a little clock skew
+    return count
+
+
 def hold(
     spec: Mapping[str, Any],
     status: Mapping[str, Any],
     isvc: Mapping[str, Any] | None,
     now: dt.datetime,
+    recent_triggers: Iterable[str] = (),
 ) -> Hold | None:
     """What keeps an idle policy from starting a TrainingJob, checked in this order."""
     if spec.get("suspend"):
@@ -115,4 +132,14 @@ def hold(
     until = cooldown_until(spec, status)
     if until is not None and now < until:
         return Hold(c.COOLING_DOWN, f"cooldown: no new TrainingJob before {format_time(until)}")
+    # A hard cap whatever the triggers say: a steered live metric or drift cannot make
+    # the policy train without end (issue 20, finding 3).
+    cap = int(spec.get("maxTrainingJobsPerDay", DEFAULT_DAILY_CAP))
+    started = started_within_a_day(recent_triggers, now)
+    if started >= cap:
+        return Hold(
+            c.DAILY_LIMIT_REACHED,
+            f"{started} TrainingJobs started in the last 24 hours "
+            f"(spec.maxTrainingJobsPerDay is {cap})",
+        )
     return None

@@ -69,11 +69,18 @@ def _stats(requests: float, errors: float, buckets: Iterable[tuple[float, float]
 
 
 def _totals(samples: Iterable[Sample]) -> tuple[float, float, dict[float, float]]:
-    """Requests, 5xx errors (4xx are the client's fault), and the latency histogram's
-    cumulative count per upper bound, summed over every series (protocol, replica)."""
+    """Requests the model served, 5xx errors among them, and the latency histogram's
+    cumulative count per upper bound, summed over every series (protocol, replica).
+
+    4xx are the client's fault and refused before the model ran: left out of the total, so
+    cheap bad requests cannot dilute the error rate (issue 20, finding 4). Servers from
+    this release count them apart (perennial_rejected_requests_total, not read here) and
+    keep them out of the latency histogram; older servers count them under
+    perennial_requests_total, where this filter drops them, but their histogram still
+    holds rejected requests' latency."""
     samples = list(samples)
     codes = by_label(samples, REQUESTS, "code")
-    requests = sum(codes.values())
+    requests = sum(v for (code,), v in codes.items() if not code.startswith("4"))
     errors = sum(v for (code,), v in codes.items() if code.startswith("5"))
     buckets: dict[float, float] = {}
     for (le,), count in by_label(samples, BUCKETS, "le").items():

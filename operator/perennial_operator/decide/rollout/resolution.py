@@ -1,8 +1,9 @@
 """Which ModelVersion an InferenceService should serve.
 
 `spec.model` either pins a version or tracks a stage; tracking means the highest version
-holding that stage. Versions this service rolled back (listed in the ModelVersion's
-status.rejections) are skipped, so a bad model is not rolled out again and again.
+holding that stage. Versions this service rolled back (a rejection recorded on the
+ModelVersion, api/rejections.py) are skipped until a user retries them, so a bad model is not
+rolled out again and again.
 Each check is a small function named like the sentence it tests.
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from perennial_operator.api import conditions as c
+from perennial_operator.api.rejections import rejected_by
 
 # pvc:// is mounted; s3:// and gs:// are copied (and verified) by the server at start.
 SERVABLE_SCHEMES = ("pvc://", "s3://", "gs://")
@@ -31,11 +33,6 @@ class Resolution:
     message: str
     # Versions newer than the target (or the pinned one) skipped as rejected by this service.
     rejected: tuple[int, ...] = field(default_factory=tuple)
-
-
-def rejected_by(mv: Mapping[str, Any], service: str) -> bool:
-    rejections = (mv.get("status") or {}).get("rejections") or []
-    return any(r.get("inferenceService") == service for r in rejections)
 
 
 def is_ready(mv: Mapping[str, Any]) -> bool:
@@ -88,7 +85,7 @@ def _pinned(
             None,
             c.MODELVERSION_REJECTED,
             f"{mv['metadata']['name']} was rolled back by this service "
-            "(remove its entry from the ModelVersion's status.rejections to retry)",
+            f"(`perennial retry {service} {mv['metadata']['name']}` tries it again)",
             (version,),
         )
     return _usable(mv, ())

@@ -16,6 +16,7 @@ from perennial_operator.api.group import LABEL_INFERENCESERVICE
 from perennial_operator.api.timestamps import epoch, format_time
 from perennial_operator.decide.conditions import Condition, get_condition, set_condition
 from perennial_operator.decide.events import Event
+from perennial_operator.decide.kstatus import Health, with_health
 from perennial_operator.decide.rollout.analysis import PodCounters
 from perennial_operator.decide.rollout.machine import InFlight, Plan, RolloutSpec, State, Track
 from perennial_operator.decide.rollout.resolution import Resolution, Target
@@ -192,6 +193,44 @@ def pool_events(previous: Mapping[str, Any], plan: Plan) -> list[Event]:
     return [Event("Warning", c.COMPUTE_POOL_NOT_FOUND, message)]
 
 
+STUCK_RESOLUTIONS = (c.MODELVERSION_REJECTED, c.ARTIFACT_NOT_SERVABLE)
+
+
+def service_health(
+    phase: str,
+    state: State,
+    res: Resolution,
+    pods: Pods,
+    conds: list[Condition],
+    last_rollback: Mapping[str, Any] | None,
+) -> Health:
+    """Ready only when it serves what the spec asks for with every replica ready: not during
+    a rollout, not after a rollback. RolledBack and Degraded need a person (Stalled)."""
+    replicas = f"{pods.ready}/{pods.desired} replicas ready"
+    if phase == "Ready":
+        return Health(True, c.REPLICAS_READY, replicas)
+    if phase == "RolledBack":
+        rollback = last_rollback or {}
+        serving = state.current.name if state.current else "nothing"
+        return Health.stuck(
+            c.ROLLED_BACK,
+            f"version {rollback.get('version')} was rolled back ({rollback.get('reason')}); "
+            f"serving {serving}; `perennial retry` clears the rejection to try it again",
+        )
+    if phase == "Degraded":
+        return Health.stuck(c.DEGRADED, f"{replicas} after the rollout finished")
+    if state.current is None:
+        if res.target is None and res.reason in STUCK_RESOLUTIONS:
+            return Health.stuck(res.reason, res.message)
+        if res.target is None:
+            return Health(False, res.reason, res.message)
+        return Health(False, c.NOTHING_TO_SERVE, f"deploying {res.target.name}: {replicas}")
+    progressing = get_condition(conds, c.PROGRESSING) or {}
+    return Health(
+        False, str(progressing.get("reason") or c.DEPLOYING), str(progressing.get("message"))
+    )
+
+
 def inferenceservice_status(
     isvc: Mapping[str, Any], res: Resolution, plan: Plan, pods: Pods, *, now: str
 ) -> dict[str, Any]:
@@ -216,17 +255,8 @@ def inferenceservice_status(
         }
     phase = _phase(previous.get("phase"), plan.state, plan, res, pods, last_rollback)
     conds = _progressing(conds, plan, phase, pods, gen, now)
-    ready = plan.state.current is not None and pods.ready >= pods.desired
-    if plan.state.current is None:
-        why = (c.NOTHING_TO_SERVE, "no model version deployed yet")
-    else:
-        why = (
-            c.REPLICAS_READY if ready else c.REPLICAS_NOT_READY,
-            f"{pods.ready}/{pods.desired} replicas ready",
-        )
-    conds = set_condition(
-        conds, type_=c.READY, status=ready, reason=why[0], message=why[1], generation=gen, now=now
-    )
+    health = service_health(phase, plan.state, res, pods, conds, last_rollback)
+    conds = with_health(conds, health, generation=gen, now=now)
     status: dict[str, Any] = {
         **previous,
         **_state_fields(plan.state),

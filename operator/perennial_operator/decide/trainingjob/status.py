@@ -7,17 +7,23 @@ finished TrainingJob never goes back (its spec is immutable, see the CRD).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from perennial_operator.api import conditions as c
 from perennial_operator.api import runtime_contract as rc
 from perennial_operator.api.names import TRAIN_CONTAINER, VALIDATE_CONTAINER
-from perennial_operator.decide.conditions import Condition, set_condition
+from perennial_operator.decide.conditions import Condition, get_condition, set_condition
 from perennial_operator.decide.events import Event
+from perennial_operator.decide.kstatus import Health, has_health, with_health
 from perennial_operator.decide.modelversion.metrics import primary_metric
 from perennial_operator.decide.trainingjob.observed import JobObs, PodObs
-from perennial_operator.decide.trainingjob.termination import failure_report, parse_message
+from perennial_operator.decide.trainingjob.termination import (
+    failure_report,
+    parse_message,
+    result_problem,
+)
 
 TERMINAL = ("Succeeded", "Failed")
 
@@ -41,6 +47,8 @@ class Context:
     artifact_uri: str
     registered: str | None = None  # name of the ModelVersion already registered for this job
     pool_problem: str | None = None  # why the named ComputePool cannot be used
+    name_conflict: str | None = None  # a child's name is held by an object not ours
+    registration_refused: str | None = None  # the API server's reason for refusing the MV
 
 
 def _newest(pods: list[PodObs]) -> PodObs | None:
@@ -81,13 +89,14 @@ def _is_sha256(value: str) -> bool:
 
 
 def _numbers(raw: Any) -> dict[str, float]:
-    """Only numeric metrics fit the status schema (name -> number)."""
+    """Only finite numbers fit the status schema (name -> number); NaN or Infinity would
+    make the status patch invalid JSON."""
     if not isinstance(raw, dict):
         return {}
     return {
         str(k): float(v)
         for k, v in raw.items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and v == v  # v == v drops NaN
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
     }
 
 
@@ -115,13 +124,35 @@ class _Builder:
     def status(self, phase: str, message: str) -> dict[str, Any]:
         out = {k: v for k, v in self.previous.items() if k not in ("conditions",)}
         out.update(self.fields)
+        health = job_health(phase, message, self.conditions, out.get("modelVersion"))
         out.update(
             phase=phase,
             message=message,
             observedGeneration=self.generation,
-            conditions=self.conditions,
+            conditions=with_health(
+                self.conditions, health, generation=self.generation, now=self.now
+            ),
         )
         return out
+
+
+def job_health(
+    phase: str, message: str, conditions: list[Condition], registered: str | None
+) -> Health:
+    """Ready once trained and registered; Stalled when Failed (a finished job never runs
+    again: its spec is immutable); otherwise on its way, the phase as the reason."""
+    if phase == "Failed":
+        failed = get_condition(conditions, c.FAILED) or {}
+        reason = str(failed.get("reason") or c.JOB_FAILED)
+        return Health.stuck(reason, f"{message}; create a new TrainingJob to train again")
+    if phase == "Succeeded":
+        if registered:
+            return Health(True, c.MODEL_REGISTERED, f"registered as {registered}")
+        return Health(False, c.NOT_YET, message)
+    scheduled = get_condition(conditions, c.SCHEDULED) or {}
+    if phase == "Pending" and scheduled.get("status") == "False":
+        return Health(False, str(scheduled.get("reason")), message)
+    return Health(False, phase, message)
 
 
 def _attempts(job: JobObs | None, pods: list[PodObs]) -> int:
@@ -160,6 +191,15 @@ def _succeeded(b: _Builder, tj: dict[str, Any], pods: list[PodObs], ctx: Context
         b.cond(c.COMPLETE, False, c.RESULT_UNREADABLE, message)
         b.cond(c.FAILED, True, c.RESULT_UNREADABLE, message)
         return Decision(b.status("Failed", message), events=[Event("Warning", "Failed", message)])
+    invalid = result_problem(result)
+    if invalid is None and ctx.registration_refused:
+        reason, message = c.REGISTRATION_REFUSED, ctx.registration_refused
+    elif invalid is not None:
+        reason, message = c.RESULT_INVALID, f"the training result cannot be registered: {invalid}"
+    if invalid is not None or ctx.registration_refused:
+        b.cond(c.COMPLETE, False, reason, message)
+        b.cond(c.FAILED, True, reason, message)
+        return Decision(b.status("Failed", message), events=[Event("Warning", reason, message)])
     artifact = dict(result.get("artifact") or {})
     metrics = _numbers(result.get("metrics"))
     b.fields.update(
@@ -187,7 +227,9 @@ def _succeeded(b: _Builder, tj: dict[str, Any], pods: list[PodObs], ctx: Context
     else:
         b.cond(c.REGISTERED, False, c.NOT_YET, "registering the model")
         message = "trained; registering the model"
-    return Decision(b.status("Succeeded", message), result=result)
+    # The ModelVersion gets the metrics as checked here, never the raw message's.
+    clean = {**result, "metrics": metrics, "baselineMetrics": b.fields["baselineMetrics"]}
+    return Decision(b.status("Succeeded", message), result=clean)
 
 
 def _failed(b: _Builder, job: JobObs, pods: list[PodObs]) -> Decision:
@@ -222,8 +264,13 @@ def trainingjob_status(
 ) -> Decision:
     b = _Builder(tj, ctx.now)
     previous_phase = b.previous.get("phase")
-    if finished(b.previous):
-        return Decision(dict(b.previous))  # nothing moves again
+    if finished(b.previous):  # nothing moves again; Ready/Stalled added to older objects
+        if has_health(b.conditions, b.generation):
+            return Decision(dict(b.previous))
+        return Decision(b.status(str(b.previous["phase"]), str(b.previous.get("message", ""))))
+    if ctx.name_conflict:  # nothing is written or read as ours until the name is free
+        b.cond(c.SCHEDULED, False, c.NAME_CONFLICT, ctx.name_conflict)
+        return Decision(b.status("Pending", ctx.name_conflict))
     if ctx.pool_problem and job is None:
         b.cond(c.SCHEDULED, False, c.COMPUTE_POOL_NOT_FOUND, ctx.pool_problem)
         return Decision(b.status("Pending", ctx.pool_problem))

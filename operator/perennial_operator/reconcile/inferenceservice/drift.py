@@ -9,7 +9,11 @@ from typing import Any
 from perennial_operator import metrics
 from perennial_operator.api.group import API_VERSION
 from perennial_operator.config import OperatorConfig
-from perennial_operator.decide.monitoring.drift import drift_report
+from perennial_operator.decide.monitoring.drift import (
+    DEFAULT_MIN_SAMPLES,
+    drift_report,
+    exported_features,
+)
 from perennial_operator.decide.monitoring.live_metric import live_metric
 from perennial_operator.decide.monitoring.samples import of_version
 from perennial_operator.desired import inferenceservice as desired
@@ -46,13 +50,43 @@ def measure_drift(
         ),
         None,
     )
-    drift = drift_report(profile, samples, now=now_iso()) if profile else None
+    min_samples = int(drift_spec(isvc).get("minSamples", DEFAULT_MIN_SAMPLES))
+    drift = (
+        drift_report(profile, samples, now=now_iso(), min_samples=min_samples) if profile else None
+    )
     if drift is not None:
         # A merge patch merges maps: features that are gone must be nulled explicitly.
         old = (status.get("drift") or {}).get("features") or {}
+        _export(ns, meta["name"], old, drift)
         drift["features"] = {**{k: None for k in old}, **drift["features"]}
         patch["drift"] = drift
-        metrics.DRIFT_PSI.labels(namespace=ns, inferenceservice=meta["name"]).set(drift["psi"])
     if patch:
         kube.patch_status(API_VERSION, "InferenceService", ns, meta["name"], patch)
     return patch or None
+
+
+def drift_spec(isvc: dict[str, Any]) -> dict[str, Any]:
+    return dict(((isvc.get("spec") or {}).get("monitoring") or {}).get("drift") or {})
+
+
+def _export(ns: str, name: str, old: dict[str, Any], drift: dict[str, Any]) -> None:
+    """The PSI gauges: the worst feature, and one series per exported feature (series of
+    features no longer exported are removed, so a dashboard does not show stale values)."""
+    new = exported_features(drift["features"])
+    for feature in set(exported_features(old)) - set(new):
+        try:
+            metrics.DRIFT_FEATURE_PSI.remove(ns, name, feature)
+        except KeyError:  # not exported by this process (it restarted)
+            pass
+    if drift["psi"] is None:  # below minSamples: no value to show
+        try:
+            metrics.DRIFT_PSI.remove(ns, name)
+        except KeyError:
+            pass
+        return
+    metrics.DRIFT_PSI.labels(namespace=ns, inferenceservice=name).set(drift["psi"])
+    for feature in new:
+        gauge = metrics.DRIFT_FEATURE_PSI.labels(
+            namespace=ns, inferenceservice=name, feature=feature
+        )
+        gauge.set(drift["features"][feature])

@@ -6,7 +6,8 @@ Every read happens first (`_gather`: ModelVersions, Deployments, the ComputePool
 the pods' metrics when the rollout needs them), then one pure decision (`advance`, which
 returns a Plan), then every write (`_act`, then Events, then status), in an order that a
 crash at any point leaves safe:
-1. a rollback is recorded on the ModelVersion first, so no restart rolls it out again;
+1. a rollback is recorded on the ModelVersion first (an annotation), so no restart rolls it
+   out again;
 2. the route's weights and role Services follow the plan before a canary Deployment goes;
 3. the children (Service, HPA, Deployments);
 4. Events before the status that moves past them, so a crash repeats an Event rather than
@@ -22,11 +23,15 @@ from types import MappingProxyType
 from typing import Any
 
 from perennial_operator import metrics
+from perennial_operator.api import conditions as c
 from perennial_operator.api.group import API_VERSION
-from perennial_operator.api.tracks import CANARY, STABLE
+from perennial_operator.api.rejections import record
+from perennial_operator.api.tracks import CANARY, STABLE, TRACKS
 from perennial_operator.config import OperatorConfig
+from perennial_operator.decide.conditions import get_condition, set_condition
 from perennial_operator.decide.events import Event
 from perennial_operator.decide.monitoring.samples import of_version
+from perennial_operator.decide.ownership import name_conflict
 from perennial_operator.decide.rollout.analysis import request_stats, step_stats
 from perennial_operator.decide.rollout.machine import (
     Observed,
@@ -47,8 +52,9 @@ from perennial_operator.decide.rollout.status import (
     state_from_status,
 )
 from perennial_operator.desired import inferenceservice as desired
+from perennial_operator.desired.httproute import our_services
 from perennial_operator.desired.placement import NO_POOL, Placement, pool_placement
-from perennial_operator.k8s.kube import KubeApi, now_iso, patch_changed_status
+from perennial_operator.k8s.kube import KubeApi, now_iso, now_precise, patch_changed_status
 from perennial_operator.reconcile.inferenceservice import traffic
 from perennial_operator.reconcile.inferenceservice.pods import counters_of, pod_urls, samples_of
 from perennial_operator.reconcile.locks import KeyedLocks
@@ -93,7 +99,39 @@ class Gathered:
     route: traffic.RouteView | None  # None: no spec.rollout.httpRoute
 
 
+def _children(kube: KubeApi, isvc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any] | None]]:
+    """Every name this service writes or deletes, with what holds it now."""
+    ns, name = isvc["metadata"]["namespace"], isvc["metadata"]["name"]
+    named = [("apps/v1", "Deployment", desired.deployment_name(isvc, track)) for track in TRACKS]
+    named += [("v1", "Service", service) for service in our_services(isvc)]
+    named.append(("autoscaling/v2", "HorizontalPodAutoscaler", name))
+    return [(kind, child, kube.get(api, kind, ns, child)) for api, kind, child in named]
+
+
+def _hold(kube: KubeApi, isvc: dict[str, Any], conflict: str) -> str:
+    """A child's name is taken by an object this service does not own: write nothing of
+    it, say why (Ready and Progressing False, reason NameConflict), keep the phase."""
+    previous = isvc.get("status") or {}
+    gen, stamp = int(isvc["metadata"].get("generation", 1)), now_iso()
+    conds = list(previous.get("conditions") or [])
+    old = get_condition(conds, c.READY)
+    for type_ in (c.READY, c.PROGRESSING):
+        conds = set_condition(
+            conds, type_=type_, status=False, reason=c.NAME_CONFLICT, message=conflict,
+            generation=gen, now=stamp,
+        )  # fmt: skip
+    if old is None or old.get("reason") != c.NAME_CONFLICT:
+        kube.event(isvc, "Warning", c.NAME_CONFLICT, conflict)
+    log.warning("%s/%s: %s", isvc["metadata"]["namespace"], isvc["metadata"]["name"], conflict)
+    phase = str(previous.get("phase") or "Pending")
+    patch_changed_status(kube, isvc, {"phase": phase, "conditions": conds})
+    return phase
+
+
 def _sync(kube: KubeApi, isvc: dict[str, Any], config: OperatorConfig) -> str:
+    conflict = name_conflict(isvc, _children(kube, isvc))
+    if conflict:
+        return _hold(kube, isvc, conflict)
     now = time.time()
     seen = _gather(kube, isvc, config, now)
     plan = advance(seen.spec, seen.state, seen.resolution.target, seen.obs, now)
@@ -104,6 +142,11 @@ def _sync(kube: KubeApi, isvc: dict[str, Any], config: OperatorConfig) -> str:
     for event in (*pool_events(isvc.get("status") or {}, plan), *plan.events, *route_events):
         _post(kube, isvc, event)
     patch_changed_status(kube, isvc, status)  # the drift timer writes status.drift too
+    weight = (status.get("canary") or {}).get("weight") or 0
+    meta = isvc["metadata"]
+    metrics.CANARY_WEIGHT.labels(namespace=meta["namespace"], inferenceservice=meta["name"]).set(
+        weight
+    )
     return str(status["phase"])
 
 
@@ -221,7 +264,12 @@ def _act(
 def _post(kube: KubeApi, isvc: dict[str, Any], event: Event) -> None:
     kube.event(isvc, event.type, event.reason, event.message)
     if event.reason in OUTCOMES:
-        metrics.ROLLOUTS.labels(outcome=OUTCOMES[event.reason]).inc()
+        meta = isvc["metadata"]
+        metrics.ROLLOUTS.labels(
+            namespace=meta["namespace"],
+            inferenceservice=meta["name"],
+            outcome=OUTCOMES[event.reason],
+        ).inc()
 
 
 def _apply_children(
@@ -261,21 +309,24 @@ def _pods(obs: Observed, plan: Plan) -> Pods:
 
 
 def _reject(kube: KubeApi, mv: dict[str, Any] | None, isvc: dict[str, Any], plan: Plan) -> None:
-    """Record the rollback on the ModelVersion, so resolution skips it from now on."""
+    """Record the rollback on the ModelVersion (an annotation: backups and GitOps keep it),
+    so resolution skips it until a user retries it."""
     rollback, service = plan.rollback, isvc["metadata"]["name"]
     if mv is None or rollback is None:
         return
-    entry = {
-        "inferenceService": service,
-        "reason": rollback.reason,
-        "message": rollback.message[:4096],
-        "time": now_iso(),
-    }
-    rejections = [*((mv.get("status") or {}).get("rejections") or []), entry][-64:]
     meta = mv["metadata"]
-    kube.patch_status(
-        API_VERSION, "ModelVersion", meta["namespace"], meta["name"], {"rejections": rejections}
+    note = record(service, rollback.reason, rollback.message, now_precise())
+    kube.patch(
+        API_VERSION,
+        "ModelVersion",
+        meta["namespace"],
+        meta["name"],
+        {"metadata": {"annotations": note}},
     )
     kube.event(
-        mv, "Warning", "Rejected", f"rolled back by InferenceService {service}: {rollback.reason}"
+        mv,
+        "Warning",
+        "Rejected",
+        f"rolled back by InferenceService {service}: {rollback.reason}; "
+        f"`perennial retry {service} {meta['name']}` tries it again",
     )

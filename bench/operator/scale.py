@@ -1,0 +1,345 @@
+"""The operator at scale: a burst of TrainingJobs vs the raw client, API requests, memory.
+
+    .venv/bin/python bench/operator/scale.py [--sizes 100,1000,5000] [--memory-objects 10000]
+
+Starts its own local control plane (hack/) with an audit log (Metadata level, batched), and
+the operator as in production: leader election on, `-n` the bench's namespaces. Per size N:
+
+  raw       the bench's client creates N Jobs (the operator's own Job manifests, built by
+            desired/trainingjob.py) back to back; time until a watch has seen all N
+  operator  the same client creates N TrainingJobs back to back; time until a watch has seen
+            all N Jobs the operator made (each also needs a ConfigMap and a status write)
+  ratio     operator / raw, side by side in the same run
+  requests  the operator's API requests per TrainingJob by verb and resource, from the audit
+            log (its user agents: kopf's and the Kubernetes client's), from the first create
+            until every Job exists plus --settle seconds
+
+Then --memory-objects: ModelVersions are added until that many objects of our kinds exist;
+the operator's RSS then, and after every one of them is deleted (vs. idle before the first
+burst). The machine may be shared: the load average is printed with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import urllib3
+from kubernetes import client, config, watch
+
+from perennial_hack.cluster.control_plane import Cluster
+from perennial_operator.api.group import API_VERSION
+from perennial_operator.config import OperatorConfig
+from perennial_operator.desired.placement import NO_POOL
+from perennial_operator.desired.trainingjob import trainingjob_children
+from perennial_operator.k8s.kube import Kube
+
+REPO = Path(__file__).resolve().parents[2]
+BENCH_AGENT = "perennial-bench"
+POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [{"level": "Metadata"}],
+}
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def trainingjob(name: str, namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "TrainingJob",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "model": "burst",
+            "task": "classification",
+            "algorithm": "svm",
+            "dataset": {"uri": "builtin://iris", "target": "target"},
+            "resources": {"cpu": "100m", "memory": "128Mi"},
+        },
+    }
+
+
+def raw_job(name: str, namespace: str, cfg: OperatorConfig) -> dict[str, Any]:
+    """The Job the operator would make for this TrainingJob, without the owner (there is
+    none: garbage collection would delete a Job whose owner does not exist)."""
+    tj = trainingjob(name, namespace)
+    tj["metadata"]["uid"] = str(uuid.uuid4())
+    job = next(c for c in trainingjob_children(tj, cfg, NO_POOL) if c["kind"] == "Job")
+    job["metadata"].pop("ownerReferences", None)
+    return job
+
+
+def modelversion(name: str, namespace: str, version: int) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ModelVersion",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "model": "filler",
+            "version": version,
+            "stage": "None",
+            "artifact": {"uri": f"pvc://perennial-artifacts/filler/{version}", "format": "onnx"},
+        },
+    }
+
+
+class JobCounter:
+    """Counts the Jobs of a namespace with one watch (polling lists would load the server)."""
+
+    def __init__(self, api: client.ApiClient, namespace: str) -> None:
+        self.batch = client.BatchV1Api(api)
+        self.namespace = namespace
+        self.names: set[str] = set()
+        self.done = threading.Event()
+        self.target = 0
+        self._watch = watch.Watch()
+        listed = self.batch.list_namespaced_job(namespace)
+        self.names.update(j.metadata.name for j in listed.items)
+        self._rv = listed.metadata.resource_version
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        stream = self._watch.stream(
+            self.batch.list_namespaced_job,
+            self.namespace,
+            resource_version=self._rv,
+            timeout_seconds=3600,
+        )
+        try:
+            for event in stream:
+                if event["type"] == "ADDED":
+                    self.names.add(event["object"].metadata.name)
+                    if self.target and len(self.names) >= self.target:
+                        self.done.set()
+        except urllib3.exceptions.ProtocolError:
+            if not self.done.is_set():  # else: our own stop() cut the stream
+                raise
+
+    def wait(self, target: int, timeout: float) -> bool:
+        self.target = target
+        if len(self.names) >= target:
+            self.done.set()
+        ok = self.done.wait(timeout)
+        self._watch.stop()
+        return ok
+
+
+def audit_counts(path: Path, start: float, end: float) -> collections.Counter[str]:
+    """Requests of the operator's user agents received in [start, end], by verb and resource."""
+    counts: collections.Counter[str] = collections.Counter()
+    with path.open() as lines:
+        for line in lines:
+            entry = json.loads(line)
+            agent = entry.get("userAgent", "")
+            if agent.startswith(BENCH_AGENT) or not (
+                agent.startswith("kopf") or agent.startswith("OpenAPI-Generator")
+            ):
+                continue
+            received = entry["requestReceivedTimestamp"].replace("Z", "+00:00")
+            stamp = dt.datetime.fromisoformat(received).timestamp()
+            if not start <= stamp <= end:
+                continue
+            ref = entry.get("objectRef") or {}
+            resource = ref.get("resource", "?") + (
+                f"/{ref['subresource']}" if ref.get("subresource") else ""
+            )
+            counts[f"{entry['verb']} {resource}"] += 1
+    return counts
+
+
+def burst(
+    kube: Kube, api: client.ApiClient, n: int, pid: int, audit: Path, settle: float
+) -> dict[str, Any]:
+    cfg = OperatorConfig.from_env({})
+    raw_ns, op_ns = f"raw-{n}", f"op-{n}"
+    counter = JobCounter(api, raw_ns)
+    started = time.monotonic()
+    for i in range(n):
+        kube.create(raw_job(f"b{i}", raw_ns, cfg))
+    created = time.monotonic() - started
+    assert counter.wait(n, 3600), f"raw: {len(counter.names)} of {n} Jobs"
+    raw = time.monotonic() - started
+    load_raw = load()
+
+    counter = JobCounter(api, op_ns)
+    wall = time.time()
+    started = time.monotonic()
+    for i in range(n):
+        kube.create(trainingjob(f"b{i}", op_ns))
+    tj_created = time.monotonic() - started
+    assert counter.wait(n, 3600), f"operator: {len(counter.names)} of {n} Jobs"
+    op = time.monotonic() - started
+    load_op = load()
+    time.sleep(settle)
+    end = time.time()
+    time.sleep(3)  # the batched audit backend flushes every second or so
+    counts = audit_counts(audit, wall, end)
+    per_tj = {k: round(v / n, 2) for k, v in counts.most_common()}
+    return {
+        "n": n,
+        "raw_s": round(raw, 2),
+        "raw_create_s": round(created, 2),
+        "operator_s": round(op, 2),
+        "trainingjob_create_s": round(tj_created, 2),
+        "ratio": round(op / raw, 2),
+        "requests_per_trainingjob": per_tj,
+        "requests_per_trainingjob_total": round(sum(counts.values()) / n, 2),
+        "load_raw": load_raw,
+        "load_operator": load_op,
+        "operator_rss_mb": round(rss_mb(pid), 1),  # with every TrainingJob so far
+    }
+
+
+def fill_and_drain(
+    kube: Kube, kubectl: list[str], pid: int, target: int, idle: float
+) -> dict[str, Any]:
+    namespaces = [ns for ns in kube_namespaces(kubectl) if ns.startswith("op-")]
+    ours = sum(len(kube.list(API_VERSION, "TrainingJob", ns)) for ns in namespaces)
+    for i in range(max(0, target - ours)):
+        kube.create(modelversion(f"filler-v{i + 1}", "op-fill", i + 1))
+    time.sleep(30)  # the operator handles the new objects
+    full = rss_mb(pid)
+    load_full = load()
+    for ns in [*namespaces, "op-fill"]:
+        for plural in ("trainingjobs", "modelversions"):
+            subprocess.run(
+                [*kubectl, "delete", plural, "--all", "-n", ns, "--wait=false"],
+                check=True,
+                capture_output=True,
+            )
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline:
+        left = sum(
+            len(kube.list(API_VERSION, kind, ns))
+            for ns in [*namespaces, "op-fill"]
+            for kind in ("TrainingJob", "ModelVersion")
+        )
+        if left == 0:
+            break
+        time.sleep(5)
+    time.sleep(30)
+    after = rss_mb(pid)
+    return {
+        "objects": target,
+        "rss_full_mb": round(full, 1),
+        "load_full": load_full,
+        "rss_after_delete_mb": round(after, 1),
+        "after_vs_idle": round(after / idle, 2),
+        "load_after": load(),
+    }
+
+
+def kube_namespaces(kubectl: list[str]) -> list[str]:
+    done = subprocess.run(
+        [*kubectl, "get", "ns", "-o", "jsonpath={.items[*].metadata.name}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout.split()
+
+
+def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    kubeconfig = str(cluster.kubeconfig)
+    kubectl = [str(cluster.bin_dir / "kubectl"), f"--kubeconfig={kubeconfig}"]
+    subprocess.run(
+        [*kubectl, "apply", "--server-side", "-f", str(REPO / "crds")],
+        check=True,
+        capture_output=True,
+    )
+    for n in args.sizes:
+        for prefix in ("raw", "op"):
+            subprocess.run([*kubectl, "create", "ns", f"{prefix}-{n}"], check=True)
+    subprocess.run([*kubectl, "create", "ns", "op-fill"], check=True)
+    api = config.new_client_from_config(config_file=kubeconfig)
+    api.user_agent = BENCH_AGENT
+    kube = Kube(api)
+    watched = [arg for n in args.sizes for arg in ("-n", f"op-{n}")] + ["-n", "op-fill"]
+    log = (workdir / "operator.log").open("ab")
+    operator = subprocess.Popen(
+        [sys.executable, "-m", "perennial_operator", *watched, "--lease-namespace=default"],
+        env={**os.environ, "KUBECONFIG": kubeconfig, "PERENNIAL_METRICS_PORT": "0"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        time.sleep(20)  # campaign, kopf's start, the first (empty) lists
+        idle = rss_mb(operator.pid)
+        results: dict[str, Any] = {"rss_idle_mb": round(idle, 1), "load_idle": load()}
+        results["bursts"] = []
+        for n in args.sizes:
+            result = burst(kube, api, n, operator.pid, audit, args.settle)
+            print(json.dumps(result), flush=True)
+            results["bursts"].append(result)
+        if args.memory_objects:
+            results["memory"] = fill_and_drain(
+                kube, kubectl, operator.pid, args.memory_objects, idle
+            )
+            print(json.dumps(results["memory"]), flush=True)
+        return results
+    finally:
+        os.killpg(operator.pid, signal.SIGTERM)
+        try:
+            operator.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(operator.pid, signal.SIGKILL)
+            operator.wait()
+        log.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[100, 1000, 5000]
+    )
+    parser.add_argument("--memory-objects", type=int, default=10000, help="0: skip")
+    parser.add_argument("--settle", type=float, default=15.0)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    audit = workdir / "audit.log"
+    policy = workdir / "audit-policy.json"
+    policy.write_text(json.dumps(POLICY))
+    extra = {
+        "kube-apiserver": [
+            f"--audit-policy-file={policy}",
+            f"--audit-log-path={audit}",
+            "--audit-log-format=json",
+            "--audit-log-mode=batch",
+            "--audit-log-maxsize=0",
+        ]
+    }
+    with Cluster(f"bench-scale-{os.getpid()}", tie_to_parent=True, extra_args=extra) as cluster:
+        results = run(cluster, audit, args, workdir)
+    print(f"(operator log and audit log in {workdir})")
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
