@@ -47,12 +47,24 @@ def test_containerd_keeps_everything_under_the_node_folder():
 
 
 def test_the_cni_network_is_a_bridge_with_its_own_range_and_no_masquerade():
-    conf = config.cni_config("perennial-x", NET, LAYOUT.root / "ipam")
+    conf = config.cni_config("perennial-x", NET, LAYOUT.root / "ipam", "10.96.0.0/16")
     (bridge,) = conf["plugins"]
     assert bridge["type"] == "bridge" and bridge["bridge"] == NET.bridge
     assert bridge["ipMasq"] is False and bridge["isGateway"] is True
     assert bridge["ipam"]["ranges"] == [[{"subnet": "10.90.3.0/24", "gateway": "10.90.3.1"}]]
     json.dumps(conf)
+
+
+def test_pods_route_the_service_range_through_the_bridge_where_the_host_dnats_it():
+    # isGateway alone gives a pod no route beyond its /24: "Network is unreachable".
+    conf = config.cni_config("perennial-x", NET, LAYOUT.root / "ipam", "10.96.0.0/16")
+    (bridge,) = conf["plugins"]
+    assert bridge["ipam"]["routes"] == [{"dst": "10.96.0.0/16", "gw": NET.gateway}]
+    assert not bridge.get("isDefaultGateway")  # nothing beyond the host is reachable
+    rule = config.apiserver_nat_rule(NET, "10.96.0.1", 6443)
+    assert ipaddress.IPv4Address("10.96.0.1") in ipaddress.IPv4Network("10.96.0.0/16")
+    assert rule[rule.index("-i") + 1] == NET.bridge
+    assert rule[rule.index("--to-destination") + 1] == "127.0.0.1:6443"
 
 
 def test_the_kubelet_runs_on_cgroup_v1_without_systemd_and_keeps_its_images():

@@ -164,9 +164,14 @@ state = "{layout.containerd_state}"
 """
 
 
-def cni_config(name: str, network: Network, ipam_dir: Path) -> dict[str, Any]:
+def cni_config(name: str, network: Network, ipam_dir: Path, service_cidr: str) -> dict[str, Any]:
     """A bridge network with host-local addresses: pods reach each other and the host
-    (the bridge's address); no masquerading, no port mapping: nothing leaves the machine."""
+    (the bridge's address); no masquerading, no port mapping: nothing leaves the machine.
+
+    isGateway only gives the bridge its address: without a route the pod has none but its
+    /24, and dialing the `kubernetes` Service fails with "Network is unreachable" before the
+    host's DNAT rule (apiserver_nat_rule) can see the packet. So the Service range goes via
+    the bridge; no default route, as nothing beyond the host is reachable anyway."""
     return {
         "cniVersion": CNI_VERSION,
         "name": name,
@@ -180,6 +185,7 @@ def cni_config(name: str, network: Network, ipam_dir: Path) -> dict[str, Any]:
                 "ipam": {
                     "type": "host-local",
                     "ranges": [[{"subnet": str(network.subnet), "gateway": network.gateway}]],
+                    "routes": [{"dst": service_cidr, "gw": network.gateway}],
                     "dataDir": str(ipam_dir),
                 },
             }

@@ -27,8 +27,8 @@ import yaml
 
 from perennial_hack.cluster import kubeapi, pki, process
 from perennial_hack.cluster.control_plane import Cluster, node_is_ready, wait_until
-from perennial_hack.cluster.flags import SERVICE_IP
-from perennial_hack.node import build, network
+from perennial_hack.cluster.flags import SERVICE_CIDR, SERVICE_IP
+from perennial_hack.node import build, leftovers, network
 from perennial_hack.node.config import (
     KubeletPorts,
     Layout,
@@ -59,6 +59,44 @@ def preflight(kubelet: Path, pause: Path) -> list[str]:
         problems.append(f"no kubelet or pause image in {kubelet.parent.parent}: run `make node`")
     if os.geteuid() != 0:
         problems.append("a real node needs root (containerd, mounts, network links)")
+        return problems
+    if not problems:
+        problems.extend(kernel_problems())
+    return problems
+
+
+# cgroup v1 controllers runc sets for a pod's containers (cpu/memory limits, pids).
+CGROUP_CONTROLLERS = ("cpu", "memory", "pids")
+
+
+def kernel_problems(
+    filesystems: Path = Path("/proc/filesystems"), cgroups: Path = Path("/sys/fs/cgroup")
+) -> list[str]:
+    """What the kernel must offer, named before anything starts: containerd's overlayfs
+    snapshotter, the cgroup controllers runc writes, iptables' nat table (the kubernetes
+    Service's DNAT) and Linux bridges (the pod network). Missing, the node would fail later
+    with an error far from the cause (or a pod would never start)."""
+    problems = []
+    if "overlay" not in filesystems.read_text().split():
+        problems.append(
+            "the kernel has no overlay filesystem (containerd's snapshotter): modprobe overlay"
+        )
+    unified = (cgroups / "cgroup.controllers").exists()
+    for controller in CGROUP_CONTROLLERS:
+        if not unified and not (cgroups / controller).is_dir():
+            problems.append(f"cgroup controller {controller} is not mounted under {cgroups}")
+    nat = subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True)
+    if nat.returncode != 0:
+        problems.append(
+            f"iptables has no nat table ({nat.stderr.strip()}): modprobe iptable_nat or nf_tables"
+        )
+    probe = "pn-preflight"
+    added = subprocess.run(
+        ["ip", "link", "add", probe, "type", "bridge"], capture_output=True, text=True
+    )
+    if added.returncode != 0 and "exists" not in added.stderr:
+        problems.append(f"cannot create a Linux bridge ({added.stderr.strip()}): modprobe bridge")
+    subprocess.run(["ip", "link", "del", probe], capture_output=True)
     return problems
 
 
@@ -145,8 +183,7 @@ class LocalNode:
         # reused since a crashed run.
         pids = {c: p for c, p in state.get("pids", {}).items() if self._names_us(p)}
         process.stop([pids[c] for c in ("kubelet", "provisioner") if c in pids], grace_s=10.0)
-        if "containerd" in pids:
-            self._remove_containers()
+        containers = self._remove_containers() if "containerd" in pids else []
         process.stop([pids[c] for c in ("containerd",) if c in pids], grace_s=10.0)
         self._kill_shims()
         for child in self._children:
@@ -157,6 +194,7 @@ class LocalNode:
             network.unroute_service(state["nat"])
         if state.get("bridge"):
             network.delete(state["bridge"])
+        self._remove_leftovers(containers, state)
         for folder in (self.layout.containerd_state, self.layout.kubelet_root):
             shutil.rmtree(folder, ignore_errors=True)
         if state:
@@ -227,7 +265,9 @@ class LocalNode:
         cni_dir = build.cni_bin_dir()
         assert cni_dir is not None  # preflight checked it
         self.layout.containerd_config.write_text(containerd_config(self.layout, cni_dir))
-        conflist = cni_config(f"perennial-{self.cluster.name}", net, self.layout.cni_ipam_dir)
+        conflist = cni_config(
+            f"perennial-{self.cluster.name}", net, self.layout.cni_ipam_dir, SERVICE_CIDR
+        )
         (self.layout.cni_conf_dir / "10-perennial.conflist").write_text(json.dumps(conflist))
         self._write_kubeconfig()
         self._spawn("containerd", containerd_argv(self.layout), state)
@@ -297,8 +337,10 @@ class LocalNode:
         node = api.get(f"/api/v1/nodes/{self.name}")
         return node is not None and node_is_ready(node)
 
-    def _remove_containers(self) -> None:
-        """Kill and delete every task and container: a kubelet that is gone stops none."""
+    def _remove_containers(self) -> list[str]:
+        """Kill and delete every task and container (a kubelet that is gone stops none);
+        their ids (pod sandboxes too)."""
+        containers: list[str] = []
         try:
             tasks = [line.split()[0] for line in self._ctr("tasks", "ls").splitlines()[1:]]
             for task in tasks:
@@ -310,6 +352,16 @@ class LocalNode:
                 self._ctr("containers", "delete", *containers)
         except (NodeError, subprocess.TimeoutExpired) as err:
             self._log(f"node {self.name}: removing containers: {err}")
+        return containers
+
+    def _remove_leftovers(self, containers: list[str], state: dict[str, Any]) -> None:
+        """What the node left outside its folder (see leftovers); what every node on the
+        host shares only once none runs any more."""
+        leftovers.remove_cni_results(containers)
+        leftovers.remove_empty_cgroups(containers)
+        if state and not leftovers.running(("kubelet", "containerd")):
+            leftovers.remove_kubelet_chains()
+            leftovers.remove_empty_run_folders()
 
     def _names_us(self, pid: int) -> bool:
         try:
