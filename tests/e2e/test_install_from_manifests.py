@@ -101,8 +101,11 @@ def test_apply_the_manifests_then_the_example_and_it_trains(kind_like) -> None:
     mv = get(tc, "modelversion", status["modelVersion"])
     assert mv["spec"]["artifact"]["uri"].startswith("pvc://perennial-artifacts/")
     pods = "pods", "-n", "perennial-system", "-l"
-    (operator,) = get(tc, *pods, "app.kubernetes.io/name=perennial-operator")["items"]
-    assert operator["spec"]["nodeName"] == node.name  # the operator image, on the node
+    operators = get(tc, *pods, "app.kubernetes.io/name=perennial-operator")["items"]
+    deployment = get(tc, "deployment", "perennial-operator", "-n", "perennial-system")
+    assert len(operators) == deployment["spec"]["replicas"] == 2  # one leads, one waits
+    # The operator image, on the node.
+    assert {p["spec"]["nodeName"] for p in operators} == {node.name}
 
     def studio_ready() -> bool:
         found = get(tc, *pods, "app.kubernetes.io/name=perennial-studio").get("items", [])
