@@ -18,6 +18,7 @@ from typing import Any
 
 import kopf
 
+from perennial_operator import metrics
 from perennial_operator.api.group import (
     COMPUTEPOOLS,
     GROUP,
@@ -88,6 +89,16 @@ def inferenceservices_by_computepool(
 @kopf.on.update(*ISVC)
 def reconcile_inferenceservice(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
     _sync(memo, namespace, name)
+
+
+@kopf.on.event(*ISVC)
+def inferenceservice_deleted(
+    namespace: str | None, name: str, event: kopf.RawEvent, **_: Any
+) -> None:
+    # No finalizer for this: a deletion missed while the operator was down leaves series
+    # only until the process restarts (gauges are not persisted).
+    if event.get("type") == "DELETED" and namespace:
+        metrics.forget_inferenceservice(namespace, name)
 
 
 @kopf.on.event(GROUP, VERSION, MODELVERSIONS)
