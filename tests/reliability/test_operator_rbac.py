@@ -34,6 +34,8 @@ CLUSTER: dict[Rule, str] = {
     ("computepools.perennial.dev/finalizers", "", "update"): "nodes' blockOwnerDeletion",
     ("customresourcedefinitions.apiextensions.k8s.io", "", "list"): "kopf: CRDs added later",
     ("customresourcedefinitions.apiextensions.k8s.io", "", "watch"): "kopf: CRDs added later",
+    ("namespaces", "", "list"): "kopf, -n patterns: which namespaces match (names only)",
+    ("namespaces", "", "watch"): "kopf, -n patterns: namespaces created later",
     # The ComputePool node providers (kwok: create/delete; Cluster API: machines).
     ("nodes", "", "list"): "a pool's nodes, by label",
     ("nodes", "", "patch"): "idle marks, cordon, uncordon",
