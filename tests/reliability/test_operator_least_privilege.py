@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from perennial_operator.api.group import API_VERSION
+from perennial_operator.api.tracks import STABLE
 from perennial_operator.config import OperatorConfig
 from perennial_operator.decide.modelversion.status import modelversion_status
-from perennial_operator.api.tracks import STABLE
 from perennial_operator.desired.inferenceservice import deployment
 from perennial_operator.desired.placement import NO_POOL, pool_placement
 from perennial_operator.desired.trainingjob import job
