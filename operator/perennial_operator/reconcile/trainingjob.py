@@ -12,6 +12,7 @@ from kubernetes.client.exceptions import ApiException
 
 from perennial_operator import metrics
 from perennial_operator.api import conditions as c
+from perennial_operator.api.computepool import namespace_refusal
 from perennial_operator.api.group import API_VERSION, LABEL_TRAININGJOB_UID
 from perennial_operator.config import OperatorConfig
 from perennial_operator.decide.conditions import get_condition
@@ -36,13 +37,20 @@ from perennial_operator.reconcile.versions import high_water, raise_high_water
 log = logging.getLogger(__name__)
 
 
-def _placement(kube: KubeApi, tj: dict[str, Any]) -> tuple[Placement, str | None]:
+def _placement(kube: KubeApi, tj: dict[str, Any]) -> tuple[Placement, tuple[str, str] | None]:
+    """The pool's placement, or what keeps the job off it: (condition reason, message)."""
     pool_name = tj["spec"].get("computePool")
     if not pool_name:
         return NO_POOL, None
     pool = kube.get(API_VERSION, "ComputePool", None, pool_name)
     if pool is None:
-        return NO_POOL, f"ComputePool {pool_name} does not exist; waiting for it"
+        return NO_POOL, (
+            c.COMPUTE_POOL_NOT_FOUND,
+            f"ComputePool {pool_name} does not exist; waiting for it",
+        )
+    refused = namespace_refusal(pool, tj["metadata"]["namespace"])
+    if refused:
+        return NO_POOL, (c.COMPUTE_POOL_NOT_ALLOWED, refused)
     return pool_placement(pool), None
 
 
@@ -114,7 +122,7 @@ def _observe(
 
 def _start(
     kube: KubeApi, tj: dict[str, Any], config: OperatorConfig
-) -> tuple[str | None, str | None, dict[str, Any] | None]:
+) -> tuple[tuple[str, str] | None, str | None, dict[str, Any] | None]:
     """Apply the ConfigMap and the Job; returns what blocks the start instead, if anything
     (a missing pool or baseline; a name collision), and the Job as the API server stored it.
 
@@ -128,8 +136,10 @@ def _start(
         return None, conflict, None
     placement, pool_problem = _placement(kube, tj)
     baseline, baseline_problem = _baseline_uri(kube, tj)
-    if pool_problem or baseline_problem:
-        return pool_problem or baseline_problem, None, None
+    if pool_problem:
+        return pool_problem, None, None
+    if baseline_problem:
+        return (c.COMPUTE_POOL_NOT_FOUND, baseline_problem), None, None
     job = None
     for child in desired_tj.trainingjob_children(tj, config, placement, baseline):
         applied = kube.apply(child)
@@ -182,7 +192,8 @@ def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> D
         now=now_iso(),
         artifact_uri=desired_tj.artifact_uri(tj, config),
         registered=registered,
-        pool_problem=blocked,
+        pool_problem=blocked[1] if blocked else None,
+        pool_reason=blocked[0] if blocked else c.COMPUTE_POOL_NOT_FOUND,
         name_conflict=conflict,
     )
     decision = trainingjob_status(tj, job, pods, ctx)
