@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from perennial_operator.api.names import STEP_FINISH, STEP_PLAN, STEP_RUNG
+from perennial_operator.decide.trainingjob.status import TERMINAL, Decision
 
 PLAN, RUNG, FINISH = STEP_PLAN, STEP_RUNG, STEP_FINISH
 
@@ -52,6 +53,7 @@ class Next:
     result: dict[str, Any] | None = None
     failed: str | None = None
     best: dict[str, Any] | None = None  # the best candidate of the last ranked rung
+    step: tuple[str, int] = (PLAN, 0)  # (kind, rung) of the step Job that speaks for it now
 
 
 def step_names(rung: int) -> tuple[str, str]:
@@ -60,35 +62,37 @@ def step_names(rung: int) -> tuple[str, str]:
 
 
 def next_step(steps: list[Step]) -> Next:
-    """Walk the chain from the plan; the first link that is missing or unfinished decides."""
+    """Walk the chain from the plan; the first link that is missing or unfinished decides.
+    ``Next.step`` is the step that speaks for the search now (created, running or last)."""
     by = {(s.kind, s.rung): s for s in steps}
     plan = by.get((PLAN, 0))
+    at_plan = (PLAN, 0)
     if plan is None:
-        return Next(0, create=(PLAN, 0, 0))
+        return Next(0, create=(PLAN, 0, 0), step=at_plan)
     if not plan.finished:
-        return Next(0)
+        return Next(0, step=at_plan)
     if plan.failed or plan.message is None:
-        return Next(0, failed=_why(plan, "the plan step"))
+        return Next(0, failed=_why(plan, "the plan step"), step=at_plan)
     candidates, rung, best = int(plan.message.get("candidates") or 0), 0, None
     while True:
-        trials = by.get((RUNG, rung))
+        trials, at_rung = by.get((RUNG, rung)), (RUNG, rung)
         if trials is None:
-            return Next(rung, candidates, create=(RUNG, rung, candidates), best=best)
+            return Next(rung, candidates, create=(RUNG, rung, candidates), best=best, step=at_rung)
         if not trials.finished:
-            return Next(rung, candidates, trials.done, best=best)
+            return Next(rung, candidates, trials.done, best=best, step=at_rung)
         # Failed indexes (FailIndex) fail the Job but not the search: finish ranks the rest.
-        finish = by.get((FINISH, rung))
+        finish, at_finish, done = by.get((FINISH, rung)), (FINISH, rung), trials.total
         if finish is None:
-            return Next(rung, candidates, trials.total, create=(FINISH, rung, 0), best=best)
+            return Next(rung, candidates, done, create=(FINISH, rung, 0), best=best, step=at_finish)
         if not finish.finished:
-            return Next(rung, candidates, trials.total, best=best)
+            return Next(rung, candidates, done, best=best, step=at_finish)
         if finish.failed or finish.message is None:
-            return Next(
-                rung, candidates, trials.total, failed=_why(finish, f"finish of rung {rung}")
-            )
+            why = _why(finish, f"finish of rung {rung}")
+            return Next(rung, candidates, done, failed=why, best=best, step=at_finish)
         if finish.message.get("outcome") != "NextRung":
-            return Next(rung, candidates, trials.total, result=finish.message, best=best)
-        best = finish.message.get("best") if isinstance(finish.message.get("best"), dict) else best
+            return Next(rung, candidates, done, result=finish.message, best=best, step=at_finish)
+        found = finish.message.get("best")
+        best = found if isinstance(found, dict) else best
         rung, candidates = rung + 1, int(finish.message.get("candidates") or 0)
 
 
@@ -101,3 +105,28 @@ def _why(step: Step, what: str) -> str:
 def progress(n: Next) -> str:
     """The printer column: rung R, done/total candidates."""
     return f"rung {n.rung}: {n.done}/{n.candidates}"
+
+
+def with_search(decision: Decision, n: Next, parallelism: int) -> Decision:
+    """The single-Job status of the step Job that speaks for the search, told as a search:
+    status.automl, the progress column, and past the plan a phase of Training (a trial or
+    finish pod has no data-checks container, which the single-Job reading expects)."""
+    status = dict(decision.status)
+    kind, rung = n.step
+    automl: dict[str, Any] = {
+        "step": kind if kind == PLAN else f"{kind}-{rung}",
+        "rung": n.rung,
+        "candidates": n.candidates,
+        "candidatesDone": n.done,
+    }
+    if n.best is not None:
+        automl["best"] = n.best
+    status["automl"] = automl
+    status["progress"] = progress(n) if kind != PLAN else "planning"
+    if kind != PLAN and status.get("phase") not in TERMINAL and status.get("phase") != "Pending":
+        status["phase"] = "Training"
+        doing = f"{n.done}/{n.candidates} candidates of rung {rung}, {parallelism} at a time"
+        if kind == FINISH:
+            doing = f"ranking rung {rung} ({n.done} candidates)"
+        status["message"] = f"AutoML: {doing}"
+    return Decision(status, decision.result, decision.events)
