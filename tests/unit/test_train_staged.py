@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -176,3 +177,14 @@ def test_trial_index_comes_from_the_indexed_job_and_steps_keep_their_order(
     assert np.load(ran.output / ".automl" / "rung-0" / "trial-1.npy").shape == (455, 2)
     outside = run_job(tmp_path, spec, "--index", "999", step="trial")
     assert outside.code != 0 and "outside rung 0" in outside.termination["message"]
+
+
+def test_the_budget_counts_from_the_plan_across_pods(tmp_path: Path) -> None:
+    spec = {**BREAST_CANCER, "automl": {"timeBudgetSeconds": 1, "cvFolds": 3}}
+    assert run_job(tmp_path, spec, step="plan").code == 0
+    time.sleep(1.1)  # a pod that starts after the rung's deadline fits nothing
+    late = run_job(tmp_path, spec, "--index", "0", step="trial")
+    assert late.termination["status"] == "skipped" and not late.termination["fitted"]
+    finished = run_job(tmp_path, spec, "--rung", "0", step="finish")
+    assert finished.code == 5 and finished.termination["outcome"] == "BudgetTooSmall"
+    assert not (finished.output / "result.json").exists()

@@ -113,6 +113,12 @@ def trial(
         done = json.loads(path.read_text())
         progress.stage("fitting", f"rung {rung} candidate {index} already {done['status']}")
         return {**message, "status": done["status"], "fitted": False}
+    deadline = automl.rung_deadline(the_plan.started, the_plan.budget, rung, len(the_plan.sizes))
+    record: dict[str, Any] = {"candidate": _candidate_json(pool[index]), "rung": rung}
+    if time.time() >= deadline:  # as the single pod would: no time left, nothing to load
+        progress.stage("fitting", f"rung {rung} candidate {index}: the rung's time is up")
+        _write_json(path, record | {"status": SKIPPED})
+        return {**message, "status": SKIPPED, "fitted": False}
     prepared = _prepare(job, options, progress, the_plan)
     search = prepared.search
     # Earlier rungs' costs let this pod skip a candidate that cannot fit in its time.
@@ -121,7 +127,6 @@ def trial(
     X, y = automl.subsample(
         search, prepared.data.X_train, prepared.data.y_train, the_plan.sizes[rung]
     )
-    deadline = automl.rung_deadline(the_plan.started, the_plan.budget, rung, len(the_plan.sizes))
     cap = automl.candidate_cap(the_plan.budget, len(the_plan.sizes))
     where = f"{index + 1}/{len(pool)} rung {rung}"
     stopped = len(search.stopped)
@@ -132,7 +137,6 @@ def trial(
     finally:
         if own:
             worker.stop()
-    record: dict[str, Any] = {"candidate": _candidate_json(pool[index]), "rung": rung}
     if entry is not None:
         record |= _entry_json(entry)
         if entry.predictions is not None:
