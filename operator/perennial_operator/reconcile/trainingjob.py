@@ -244,7 +244,9 @@ def _status(
     decision = trainingjob_status(tj, job, pods, ctx)
     if advanced is None or finished(tj.get("status") or {}):
         return decision
-    return search_steps.with_search(decision, advanced.next, search.parallelism(tj))
+    return search_steps.with_search(
+        decision, advanced.next, search.parallelism(tj), started=job is not None
+    )
 
 
 def _count_outcome(namespace: str, status: dict[str, Any]) -> None:

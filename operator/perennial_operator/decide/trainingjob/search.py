@@ -107,7 +107,7 @@ def progress(n: Next) -> str:
     return f"rung {n.rung}: {n.done}/{n.candidates}"
 
 
-def with_search(decision: Decision, n: Next, parallelism: int) -> Decision:
+def with_search(decision: Decision, n: Next, parallelism: int, started: bool = True) -> Decision:
     """The single-Job status of the step Job that speaks for the search, told as a search:
     status.automl, the progress column, and past the plan a phase of Training (a trial or
     finish pod has no data-checks container, which the single-Job reading expects)."""
@@ -123,7 +123,8 @@ def with_search(decision: Decision, n: Next, parallelism: int) -> Decision:
         automl["best"] = n.best
     status["automl"] = automl
     status["progress"] = progress(n) if kind != PLAN else "planning"
-    if kind != PLAN and status.get("phase") not in TERMINAL and status.get("phase") != "Pending":
+    # Between two pods of a rung the single-Job reading would say Pending: still Training.
+    if kind != PLAN and started and status.get("phase") not in TERMINAL:
         status["phase"] = "Training"
         doing = f"{n.done}/{n.candidates} candidates of rung {rung}, {parallelism} at a time"
         if kind == FINISH:
