@@ -23,7 +23,7 @@ from perennial_operator.desired.placement import Placement
 from perennial_operator.desired.trainingjob_search import LABEL_STEP, step_job
 from perennial_operator.k8s.kube import KubeApi
 
-__all__ = ["Advanced", "advance", "with_search"]
+__all__ = ("Advanced", "advance", "with_search")
 
 
 @dataclass(frozen=True)
