@@ -26,11 +26,13 @@ from perennial_operator.decide.trainingjob.status import (
     trainingjob_status,
 )
 from perennial_operator.desired import trainingjob as desired_tj
+from perennial_operator.desired import trainingjob_search as search
 from perennial_operator.desired.modelversion import modelversion_for
 from perennial_operator.desired.placement import NO_POOL, Placement, pool_placement
 from perennial_operator.k8s.errors import AlreadyExists, refused
 from perennial_operator.k8s.kube import KubeApi, now_iso
 from perennial_operator.metrics import TrainingJobPhases
+from perennial_operator.reconcile import trainingjob_search as search_steps
 from perennial_operator.reconcile.locks import KeyedLocks
 from perennial_operator.reconcile.versions import high_water, raise_high_water
 
@@ -178,14 +180,19 @@ def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> D
         if decision.status != previous:  # Ready/Stalled added to a job finished before them
             _write_status(kube, tj, decision.status)
         return decision
-    job, pods, conflict = _observe(kube, tj)
-    blocked = None
-    if job is None and conflict is None:
-        blocked, conflict, started = _start(kube, tj, config)
-        if started is not None:
-            # The apply answered with the Job; it has no pods yet (the Job controller makes
-            # them after it sees the Job): no second GET and pod list per new TrainingJob.
-            job, pods = observed.job_obs(started), []
+    fanned = search.parallelism(tj) > 1
+    if fanned:  # AutoML over many pods: the step Job that speaks for the search now
+        advanced = search_steps.advance(
+            kube, tj, config, lambda: (_placement(kube, tj), _baseline_uri(kube, tj))
+        )
+        job, pods, blocked, conflict = (
+            advanced.job,
+            advanced.pods,
+            advanced.blocked,
+            advanced.conflict,
+        )
+    else:
+        job, pods, blocked, conflict = _observe_or_start(kube, tj, config)
     # Only a completed Job can have registered a model: skip the lookup on every pod event.
     registered = _registered(kube, tj) if job is not None and job.complete else None
     ctx = Context(
@@ -196,7 +203,7 @@ def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> D
         pool_reason=blocked[0] if blocked else c.COMPUTE_POOL_NOT_FOUND,
         name_conflict=conflict,
     )
-    decision = trainingjob_status(tj, job, pods, ctx)
+    decision = _status(tj, job, pods, ctx, advanced if fanned else None)
     if decision.result is not None and ctx.registered is None:
         try:
             name = register_model(kube, tj, decision.result, config)
@@ -210,7 +217,7 @@ def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> D
         else:
             kube.event(tj, "Normal", "Registered", f"registered ModelVersion {name}")
             ctx = replace(ctx, registered=name)
-        decision = trainingjob_status(tj, job, pods, ctx)
+        decision = _status(tj, job, pods, ctx, advanced if fanned else None)
     # Events before the status that moves past them: a crash in between repeats an Event on
     # the next sync rather than losing it from the audit trail.
     for event in decision.events:
@@ -220,6 +227,37 @@ def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> D
         if finished(decision.status):  # and it was not before: the transition, counted once
             _count_outcome(tj["metadata"]["namespace"], decision.status)
     return decision
+
+
+def _observe_or_start(
+    kube: KubeApi, tj: dict[str, Any], config: OperatorConfig
+) -> tuple[observed.JobObs | None, list[observed.PodObs], str | None, str | None]:
+    """The single training Job and its pods, started if absent; (job, pods, blocked,
+    conflict)."""
+    job, pods, conflict = _observe(kube, tj)
+    blocked = None
+    if job is None and conflict is None:
+        blocked, conflict, started = _start(kube, tj, config)
+        if started is not None:
+            # The apply answered with the Job; it has no pods yet (the Job controller makes
+            # them after it sees the Job): no second GET and pod list per new TrainingJob.
+            job, pods = observed.job_obs(started), []
+    return job, pods, blocked, conflict
+
+
+def _status(
+    tj: dict[str, Any],
+    job: observed.JobObs | None,
+    pods: list[observed.PodObs],
+    ctx: Context,
+    advanced: search_steps.Advanced | None,
+) -> Decision:
+    decision = trainingjob_status(tj, job, pods, ctx)
+    if advanced is None or finished(tj.get("status") or {}):
+        return decision
+    return search_steps.with_search(
+        decision, advanced.next, search.parallelism(tj), started=job is not None
+    )
 
 
 def _count_outcome(namespace: str, status: dict[str, Any]) -> None:
