@@ -231,7 +231,7 @@ def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> D
 
 def _observe_or_start(
     kube: KubeApi, tj: dict[str, Any], config: OperatorConfig
-) -> tuple[observed.JobObs | None, list[observed.PodObs], str | None, str | None]:
+) -> tuple[observed.JobObs | None, list[observed.PodObs], tuple[str, str] | None, str | None]:
     """The single training Job and its pods, started if absent; (job, pods, blocked,
     conflict)."""
     job, pods, conflict = _observe(kube, tj)

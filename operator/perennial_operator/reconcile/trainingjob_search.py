@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from perennial_operator.api import conditions as c
 from perennial_operator.api.group import LABEL_TRAININGJOB_UID
 from perennial_operator.api.names import STEP_PLAN, TRAIN_CONTAINER
 from perennial_operator.config import OperatorConfig
@@ -30,14 +31,16 @@ __all__ = ("Advanced", "advance", "with_search")
 class Advanced:
     job: observed.JobObs | None  # the step Job that speaks for the search now
     pods: list[observed.PodObs]
-    blocked: str | None  # a missing pool or baseline
+    blocked: tuple[str, str] | None  # a missing or refused pool, a missing baseline: (reason, why)
     conflict: str | None  # the spec ConfigMap's name is someone else's
     next: Next
 
 
 # What a new step Job needs, looked up only when one is created: the pool's placement and
 # the baseline's URI, each with what blocks it (reconcile/trainingjob.py's lookups).
-Inputs = Callable[[], tuple[tuple[Placement, str | None], tuple[str | None, str | None]]]
+Inputs = Callable[
+    [], tuple[tuple[Placement, tuple[str, str] | None], tuple[str | None, str | None]]
+]
 
 
 def advance(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig, inputs: Inputs) -> Advanced:
@@ -60,7 +63,10 @@ def advance(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig, inputs: I
     if decided.create is not None:
         kind, rung, candidates = decided.create
         (where, pool_problem), (baseline, baseline_problem) = inputs()
-        blocked = pool_problem or baseline_problem
+        if pool_problem:
+            blocked = pool_problem
+        elif baseline_problem:
+            blocked = (c.COMPUTE_POOL_NOT_FOUND, baseline_problem)  # as the single-Job path
         if blocked is None:
             if cm is None:
                 kube.apply(desired_tj.configmap(tj))
