@@ -35,11 +35,12 @@ def pod_counters(minute: int) -> list[Sample]:
     """One pod's lifetime counters: honest feedback, 2 a minute at 95 % accuracy, and one
     hostile request of 300 wrong labels in the first minute."""
     honest = 2 * minute
-    wrong = round(honest * 0.05) + (300 if minute >= 1 else 0)
+    right = honest - round(honest * 0.05)
+    wrong = honest - right + (300 if minute >= 1 else 0)
     return [
-        Sample("perennial_feedback_total", {"outcome": "correct", "version": "1"}, honest - round(honest * 0.05)),
+        Sample("perennial_feedback_total", {"outcome": "correct", "version": "1"}, right),
         Sample("perennial_feedback_total", {"outcome": "incorrect", "version": "1"}, wrong),
-    ]  # fmt: skip
+    ]
 
 
 def triggers_in_15_hours(windowed_metric: bool) -> list[str]:
