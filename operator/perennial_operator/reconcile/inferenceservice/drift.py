@@ -84,7 +84,7 @@ def measure_drift(
     live = live_metric(samples)
     if live is not None:
         patch["liveMetric"] = live
-    elif status.get("liveMetric"):
+    elif scraped and status.get("liveMetric"):
         patch["liveMetric"] = None  # no feedback in the window: the old value no longer holds
     profile = next(
         (
@@ -98,8 +98,9 @@ def measure_drift(
     drift = (
         drift_report(profile, samples, now=now_iso(), min_samples=min_samples) if profile else None
     )
-    if drift is None and (status.get("drift") or {}).get("psi") is not None:
-        # No traffic in the window: a PSI of older traffic must not stay for triggers to read.
+    if drift is None and profile and scraped and (status.get("drift") or {}).get("psi") is not None:
+        # No traffic in the window: a PSI of older traffic must not stay for triggers to read
+        # (when no pod answered, nothing was measured: the last values stay).
         drift = {"psi": None, "features": {}, "worst": None, "samples": 0, "time": now_iso()}
     if drift is not None:
         # A merge patch merges maps: features that are gone must be nulled explicitly.
