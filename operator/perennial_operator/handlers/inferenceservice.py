@@ -155,4 +155,7 @@ def measure_inferenceservice_drift(body: kopf.Body, memo: kopf.Memo, **_: Any) -
     if drift_due(isvc, now, memo.get("drift_attempted", 0.0)):
         memo.drift_attempted = now
         with as_kopf_errors(f"InferenceService {body.metadata.namespace}/{body.metadata.name}"):
-            measure_drift(memo.kube, isvc, memo.config, memo.drift_references)
+            # The window's state stays in this service's memo for the next measurement.
+            memo.live_window = measure_drift(
+                memo.kube, isvc, memo.config, memo.drift_references, memo.get("live_window")
+            )[1]
