@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import math
 from collections.abc import Callable
 from types import MappingProxyType
@@ -21,6 +22,8 @@ from kubernetes.client.exceptions import ApiException
 from perennial_operator.api.group import API_VERSION, FIELD_MANAGER
 from perennial_operator.api.timestamps import format_precise, format_time
 from perennial_operator.k8s.errors import AlreadyExists, NotFound
+
+log = logging.getLogger(__name__)
 
 PLURALS = MappingProxyType(
     {
@@ -204,6 +207,9 @@ class Kube:
     ) -> dict[str, Any]:
         if self.fence is not None and method != "GET":
             self.fence()
+            # The moment the fence let this write through (tests read it: a process frozen
+            # after this line sends the request when it resumes, see docs/operator.md).
+            log.debug("fenced write allowed: %s %s", method, path)
         # call_api is the client's generic entry point; its stubs lag the signature.
         api: Any = self.api
         body = finite_json(body)
