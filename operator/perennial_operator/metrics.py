@@ -124,3 +124,26 @@ class TrainingJobPhases:
         self._published.update(counts)
         for phase in self._published:
             self._gauge.labels(phase=phase).set(counts.get(phase, 0))
+
+
+def _remove_series(metric: Gauge, **match: str) -> None:
+    """Remove every series of `metric` whose labels include `match` (all its other labels)."""
+    for family in metric.collect():
+        for sample in family.samples:
+            if all(sample.labels.get(k) == v for k, v in match.items()):
+                try:  # a sample's labels come in the metric's label order, as remove() wants
+                    metric.remove(*sample.labels.values())
+                except KeyError:  # removed by a concurrent call
+                    pass
+
+
+def forget_inferenceservice(namespace: str, name: str) -> None:
+    """A deleted InferenceService leaves the gauges (a dashboard must not show it forever)."""
+    for gauge in (CANARY_WEIGHT, DRIFT_PSI, DRIFT_FEATURE_PSI):
+        _remove_series(gauge, namespace=namespace, inferenceservice=name)
+
+
+def forget_computepool(name: str) -> None:
+    """A deleted ComputePool leaves the gauges."""
+    for gauge in (COMPUTEPOOL_NODES, COMPUTEPOOL_PENDING_PODS, COMPUTEPOOL_MAX_NODES):
+        _remove_series(gauge, pool=name)

@@ -218,7 +218,7 @@ def test_gpu_trainingjob_scales_an_empty_pool_to_one_node_and_back_to_zero(
                 "task": "classification",
                 "algorithm": "random_forest",
                 "dataset": {"uri": "builtin://breast_cancer", "target": "target"},
-                "resources": {"cpu": "500m", "memory": "512Mi"},
+                "resources": {"cpu": "500m", "memory": "512Mi", "gpu": 1},
                 "computePool": name,
             },
         }

@@ -85,6 +85,38 @@ def test_metrics_and_liveness_endpoints(
             message="a deleted TrainingJob leaves the by-phase gauge",
             describe=op.log_tail,
         )
+        # A ComputePool's gauges come and go with it (kwok provider, no nodes: minNodes 0).
+        kube.create(
+            {
+                "apiVersion": API_VERSION,
+                "kind": "ComputePool",
+                "metadata": {"name": f"{namespace}-pool"},
+                "spec": {
+                    "node": {"cpu": "2", "memory": "4Gi", "pods": 10},
+                    "labels": {"perennial.dev/pool": f"{namespace}-pool"},
+                    "minNodes": 0,
+                    "maxNodes": 3,
+                    "provider": {"kwok": {}},
+                },
+            }
+        )
+        series = f'perennial_operator_computepool_max_nodes{{pool="{namespace}-pool"}} 3.0'
+        until(
+            lambda: series in fetch(f"http://127.0.0.1:{metrics}/metrics"),
+            timeout=60,
+            message="the pool's maxNodes gauge",
+            describe=op.log_tail,
+        )
+        kube.delete(API_VERSION, "ComputePool", None, f"{namespace}-pool")
+        until(
+            lambda: (
+                (t := fetch(f"http://127.0.0.1:{metrics}/metrics"))
+                and f'pool="{namespace}-pool"' not in t
+            ),
+            timeout=60,
+            message="a deleted ComputePool leaves every gauge",
+            describe=op.log_tail,
+        )
         assert '"handlers": "ok"' in until(
             lambda: fetch(f"http://127.0.0.1:{health}/healthz"), timeout=30, message="healthz"
         )

@@ -76,3 +76,24 @@ def test_jobs_older_than_a_day_do_not_count():
 
 def test_the_default_cap_is_finite():
     assert started(world([0.1 * i for i in range(1, 25)], cap=None)) == []
+
+
+def test_jobs_pruned_by_history_limit_still_count():
+    """historyLimit below the cap deletes finished jobs of the same day: the count must not
+    come from the kept jobs only (status.recentTriggers remembers the ones started)."""
+    kube = world([], cap=3)
+    now = dt.datetime.now(dt.UTC)
+    recorded = [trigger_id(now - dt.timedelta(hours=h)) for h in (1, 2, 3)]
+    kube.patch_status(API_VERSION, "RetrainPolicy", NS, "churn", {"recentTriggers": recorded})
+    assert started(kube) == []
+
+
+def test_a_started_job_is_recorded_for_the_daily_count():
+    kube = world([], cap=3)
+    assert len(started(kube)) == 1
+    policy = kube.get(API_VERSION, "RetrainPolicy", NS, "churn")
+    assert policy is not None
+    recorded = policy["status"]["recentTriggers"]
+    assert len(recorded) == 1
+    (job,) = kube.list(API_VERSION, "TrainingJob", NS)
+    assert recorded[0] == job["metadata"]["labels"][LABEL_TRIGGER]

@@ -32,7 +32,7 @@ from perennial_hack.cluster import nodes
 from perennial_hack.cluster.control_plane import Cluster
 from perennial_operator.config import DEFAULT_ARTIFACT_PVC
 from perennial_operator.k8s.kube import Kube
-from support import storage
+from support import operator_rbac, storage
 from support.operator_process import OperatorOptions, OperatorProcess
 from support.poll import until
 from support.world import World
@@ -237,6 +237,13 @@ def operator_options() -> OperatorOptions:
     return OperatorOptions()
 
 
+@pytest.fixture(scope="session")
+def operator_kubeconfig(cluster: TestCluster, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The operator's ServiceAccount, with the RBAC of manifests/ (a namespaced install)."""
+    out = tmp_path_factory.mktemp("operator-sa") / "kubeconfig"
+    return operator_rbac.install(cluster.kubectl, cluster.kubeconfig, out)
+
+
 @pytest.fixture
 def operator(
     cluster: TestCluster,
@@ -244,13 +251,16 @@ def operator(
     tmp_path: Path,
     kube: Kube,
     operator_options: OperatorOptions,
+    operator_kubeconfig: Path,
 ) -> Iterator[OperatorProcess]:
-    """The operator as a real process, watching the test's namespace."""
+    """The operator as a real process, watching the test's namespace, under its own
+    ServiceAccount and no more RBAC than manifests/ grant (support/operator_rbac.py)."""
     options = operator_options
     if options.artifact_claim:
         storage.bound_claim(kube, namespace, DEFAULT_ARTIFACT_PVC, str(tmp_path / "pv"))
+    operator_rbac.bind(cluster.kubectl, namespace)
     proc = OperatorProcess(
-        str(cluster.kubeconfig),
+        str(operator_kubeconfig),
         namespace,
         tmp_path / "operator.log",
         pod_annotations=dict(options.pod_annotations),

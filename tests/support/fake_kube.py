@@ -206,7 +206,10 @@ class FakeKube:
         self._maybe_fail("list", kind, None)
         found = [
             obj
-            for (k, ns, _), obj in sorted(self.objects.items(), key=lambda item: item[0][1:])
+            # (namespace, name); cluster-scoped objects have no namespace: sort them first
+            for (k, ns, _), obj in sorted(
+                self.objects.items(), key=lambda item: (item[0][1] or "", item[0][2])
+            )
             if k == kind
             and (namespace is None or ns == namespace or kind in CLUSTER_SCOPED)
             and _labels_match(obj["metadata"].get("labels") or {}, label_selector)

@@ -31,15 +31,22 @@ def manifest(spec: dict[str, Any]) -> str:
     )
 
 
-def run_job(tmp_path: Path, spec: dict[str, Any], *extra: str, validate: bool = False) -> Run:
-    """Run perennial-train in this process; the termination message is parsed back."""
+def run_job(
+    tmp_path: Path,
+    spec: dict[str, Any],
+    *extra: str,
+    validate: bool = False,
+    step: str | None = None,
+) -> Run:
+    """Run perennial-train (or one of its steps) in this process; the termination message
+    is parsed back."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     job = tmp_path / "job.json"
     job.write_text(manifest(spec))
     output = tmp_path / "model"
     term = tmp_path / "termination-log"
     term.unlink(missing_ok=True)
-    args = ["validate"] if validate else []
+    args = ["validate"] if validate else ([step] if step else [])
     args += ["-f", str(job), "--termination-log", str(term)]
     args += [] if validate else ["--output", str(output)]
     code = main([*args, *extra])

@@ -119,7 +119,7 @@ def test_dataset_claim_is_mounted_read_only_beside_the_artifact_claim():
     assert claims == {"artifacts": False, "datasets": True}
 
 
-def test_gpu_pool_gives_selector_tolerations_and_one_gpu_by_default():
+def test_gpu_pool_gives_selector_tolerations_and_no_gpu_unasked():
     pod = pod_spec(job(TJ, CONFIG, pool_placement(GPU_POOL)))
     assert pod["nodeSelector"] == {"perennial.dev/pool": "gpu-a100"}
     assert pod["tolerations"] == [
@@ -127,8 +127,8 @@ def test_gpu_pool_gives_selector_tolerations_and_one_gpu_by_default():
         {"key": "dedicated", "operator": "Exists", "effect": "NoExecute"},
     ]
     resources = pod["containers"][0]["resources"]
-    assert resources["requests"]["nvidia.com/gpu"] == "1"
-    assert resources["limits"]["nvidia.com/gpu"] == "1"
+    assert "nvidia.com/gpu" not in resources["requests"]
+    assert "nvidia.com/gpu" not in resources["limits"]
 
 
 def test_explicit_gpu_count_wins():

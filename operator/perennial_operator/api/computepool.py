@@ -45,3 +45,20 @@ def pool_taints(pool: Mapping[str, Any]) -> list[dict[str, str]]:
         {k: str(t[k]) for k in ("key", "value", "effect") if t.get(k) is not None}
         for t in pool["spec"].get("taints") or []
     ]
+
+
+def admits_namespace(pool: Mapping[str, Any], namespace: str | None) -> bool:
+    """spec.namespaces: which namespaces may use the pool; empty or absent = all of them."""
+    allowed = (pool.get("spec") or {}).get("namespaces") or []
+    return not allowed or namespace in allowed
+
+
+def namespace_refusal(pool: Mapping[str, Any], namespace: str) -> str | None:
+    """Why `namespace` may not use `pool` (a condition's message), or None when it may."""
+    if admits_namespace(pool, namespace):
+        return None
+    allowed = ", ".join(str(n) for n in pool["spec"]["namespaces"])
+    return (
+        f"ComputePool {pool['metadata']['name']} does not admit namespace {namespace} "
+        f"(its spec.namespaces: {allowed}); ask its administrator or name another pool"
+    )

@@ -23,6 +23,8 @@ READY: Final = "Ready"
 WAITING_FOR_POD: Final = "WaitingForPod"
 UNSCHEDULABLE: Final = "Unschedulable"
 COMPUTE_POOL_NOT_FOUND: Final = "ComputePoolNotFound"
+# The named ComputePool's spec.namespaces does not list the resource's namespace.
+COMPUTE_POOL_NOT_ALLOWED: Final = "ComputePoolNotAllowed"
 # A child's name is held by an object this resource does not own (never adopted/deleted).
 NAME_CONFLICT: Final = "NameConflict"
 VALIDATING: Final = "Validating"

@@ -51,3 +51,9 @@ def probe_job_name(policy_name: str, probe_id: str) -> str:
 # ConfigMap (one per namespace) holding each model's highest version ever registered: a
 # number is never reused, even after its ModelVersion is deleted (issue 20, finding 6).
 VERSIONS_CONFIGMAP: Final = "perennial-model-versions"
+
+# The steps of an AutoML search fanned out over pods (spec.automl.parallelism > 1): the
+# words of its step Jobs' names and labels, and of the trainer's subcommands.
+STEP_PLAN: Final = "plan"
+STEP_RUNG: Final = "rung"
+STEP_FINISH: Final = "finish"

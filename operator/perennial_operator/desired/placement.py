@@ -17,10 +17,10 @@ class Placement:
     pool_gpus_per_node: int = 0
 
     def gpus_for(self, requested: int) -> int:
-        """A pod on a GPU pool gets one GPU unless it asked for a number itself."""
-        if requested > 0:
-            return requested
-        return 1 if self.pool_gpus_per_node > 0 else 0
+        """GPUs only when the workload's own spec asks (`resources.gpu`): landing on a GPU
+        pool (to share its nodes, or because it is the only pool) grants none by itself, so
+        a pod can use no device it did not request (issue 20, finding 10)."""
+        return max(requested, 0)
 
 
 NO_POOL = Placement()

@@ -14,6 +14,7 @@ from typing import Any
 
 import kopf
 
+from perennial_operator import metrics
 from perennial_operator.api.group import COMPUTEPOOLS, GROUP, VERSION
 from perennial_operator.decide.computepool.demand import selects_pool, unschedulable_since
 from perennial_operator.reconcile.computepool import sync_computepool
@@ -87,7 +88,12 @@ async def computepool_loop(
 
 
 @kopf.on.event(GROUP, VERSION, COMPUTEPOOLS)
-async def computepool_changed(name: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def computepool_changed(
+    name: str, body: kopf.Body, event: kopf.RawEvent, memo: kopf.Memo, **_: Any
+) -> None:
+    if event.get("type") == "DELETED":
+        metrics.forget_computepool(name)
+        return
     pool = memo.computepool_loops.get(name)
     generation = int(body.metadata.get("generation") or 0)
     if pool and generation != pool.generation:  # spec edits, not our own status writes

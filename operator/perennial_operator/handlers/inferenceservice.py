@@ -18,6 +18,7 @@ from typing import Any
 
 import kopf
 
+from perennial_operator import metrics
 from perennial_operator.api.group import (
     COMPUTEPOOLS,
     GROUP,
@@ -90,6 +91,16 @@ def reconcile_inferenceservice(namespace: str | None, name: str, memo: kopf.Memo
     _sync(memo, namespace, name)
 
 
+@kopf.on.event(*ISVC)
+def inferenceservice_deleted(
+    namespace: str | None, name: str, event: kopf.RawEvent, **_: Any
+) -> None:
+    # No finalizer for this: a deletion missed while the operator was down leaves series
+    # only until the process restarts (gauges are not persisted).
+    if event.get("type") == "DELETED" and namespace:
+        metrics.forget_inferenceservice(namespace, name)
+
+
 @kopf.on.event(GROUP, VERSION, MODELVERSIONS)
 def modelversion_changed(
     namespace: str | None, spec: kopf.Spec, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any
@@ -144,4 +155,7 @@ def measure_inferenceservice_drift(body: kopf.Body, memo: kopf.Memo, **_: Any) -
     if drift_due(isvc, now, memo.get("drift_attempted", 0.0)):
         memo.drift_attempted = now
         with as_kopf_errors(f"InferenceService {body.metadata.namespace}/{body.metadata.name}"):
-            measure_drift(memo.kube, isvc, memo.config, memo.drift_references)
+            # The window's state stays in this service's memo for the next measurement.
+            memo.live_window = measure_drift(
+                memo.kube, isvc, memo.config, memo.drift_references, memo.get("live_window")
+            )[1]

@@ -47,7 +47,9 @@ def reconcile_trainingjob(namespace: str | None, name: str, memo: kopf.Memo, **_
 
 @kopf.on.event(GROUP, VERSION, TRAININGJOBS)
 def trainingjob_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    # No finalizer (deletion must never wait on the operator): the DELETED event is enough.
+    # No on.delete handler: the DELETED event is enough to forget the object. (kopf still puts
+    # its finalizer, perennial.dev/finalizer, on unfinished TrainingJobs: kopf.timer always
+    # requires one, to stop the timer task before the object goes; docs/install.md.)
     if event.get("type") == "DELETED" and body.metadata.uid:
         memo.trainingjob_phases.forget(body.metadata.uid)
 

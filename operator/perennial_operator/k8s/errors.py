@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 
 import kopf
+import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
 
@@ -34,6 +35,8 @@ def as_kopf_errors(what: str) -> Iterator[None]:
         if exc.status in (400, 422):
             raise kopf.PermanentError(f"{what}: rejected: {exc.body}") from exc
         raise kopf.TemporaryError(f"{what}: HTTP {exc.status}: {exc.reason}", delay=15) from exc
+    except urllib3.exceptions.HTTPError as exc:  # request timeout, refused or reset connection
+        raise kopf.TemporaryError(f"{what}: API server unreachable: {exc}", delay=5) from exc
 
 
 def refused(exc: BaseException) -> str | None:

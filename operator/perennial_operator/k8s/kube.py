@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import math
 from collections.abc import Callable
 from types import MappingProxyType
@@ -21,6 +22,8 @@ from kubernetes.client.exceptions import ApiException
 from perennial_operator.api.group import API_VERSION, FIELD_MANAGER
 from perennial_operator.api.timestamps import format_precise, format_time
 from perennial_operator.k8s.errors import AlreadyExists, NotFound
+
+log = logging.getLogger(__name__)
 
 PLURALS = MappingProxyType(
     {
@@ -172,13 +175,26 @@ def finite_json(value: Any) -> Any:
     return value
 
 
+# (connect, read) seconds. No single call we make (GET, apply, patch, a list of one kind in
+# one namespace) legitimately takes near 30 s; kopf's watches use their own settings.
+REQUEST_TIMEOUT: tuple[float, float] = (5.0, 30.0)
+
+
 class Kube:
     """KubeApi over the Kubernetes client."""
 
-    def __init__(self, api_client: ApiClient, fence: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        api_client: ApiClient,
+        fence: Callable[[], None] | None = None,
+        request_timeout: tuple[float, float] = REQUEST_TIMEOUT,
+    ) -> None:
         self.api = api_client
         # Leader election: called before every write; raises once this replica may not act.
         self.fence = fence
+        # (connect, read) seconds on every request: a hung API server must not hold a handler
+        # (and its per-object lock) forever; the timeout surfaces as a retryable error.
+        self.request_timeout = request_timeout
 
     def _call(
         self,
@@ -191,6 +207,9 @@ class Kube:
     ) -> dict[str, Any]:
         if self.fence is not None and method != "GET":
             self.fence()
+            # The moment the fence let this write through (tests read it: a process frozen
+            # after this line sends the request when it resumes, see docs/operator.md).
+            log.debug("fenced write allowed: %s %s", method, path)
         # call_api is the client's generic entry point; its stubs lag the signature.
         api: Any = self.api
         body = finite_json(body)
@@ -206,6 +225,7 @@ class Kube:
                 auth_settings=["BearerToken"],
                 _return_http_data_only=True,
                 _preload_content=True,
+                _request_timeout=self.request_timeout,
             )
             return response if isinstance(response, dict) else {}
         # kubernetes >= 35: serialize, send, and raise ApiException on non-2xx ourselves.
@@ -217,7 +237,7 @@ class Kube:
             body=body,
             auth_settings=["BearerToken"],
         )
-        raw = api.call_api(*request)
+        raw = api.call_api(*request, _request_timeout=self.request_timeout)
         data = raw.read() or b""
         if not 200 <= raw.status <= 299:
             raise ApiException.from_response(

@@ -3,7 +3,8 @@
 Cluster API creates and deletes the Machines (and so the Nodes). The operator only sets
 replicas, the way cluster-autoscaler's clusterapi provider does:
 - it scales only a MachineDeployment labelled perennial.dev/compute-pool=<pool> (opt-in,
-  so a typo in spec.provider cannot resize someone else's MachineDeployment);
+  so a typo in spec.provider cannot resize someone else's MachineDeployment), and none that
+  cluster-autoscaler also manages (its node-group min/max-size annotations);
 - to remove particular nodes it first marks their Machines with
   cluster.x-k8s.io/delete-machine, which Cluster API deletes before any other on
   scale-down, then lowers replicas; a node without a Machine annotation is not removed.
@@ -24,6 +25,12 @@ CAPI_VERSION: Final = "cluster.x-k8s.io/v1beta1"
 MACHINE_ANNOTATION: Final = "cluster.x-k8s.io/machine"
 MACHINE_NAMESPACE_ANNOTATION: Final = "cluster.x-k8s.io/cluster-namespace"
 DELETE_MACHINE: Final = "cluster.x-k8s.io/delete-machine"
+# cluster-autoscaler's clusterapi provider scales a MachineDeployment carrying these: two
+# controllers setting one replica count undo each other, so such a one is refused.
+AUTOSCALER_BOUNDS: Final = (
+    "cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size",
+    "cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size",
+)
 
 
 class ClusterAPIProvider:
@@ -48,6 +55,13 @@ class ClusterAPIProvider:
             raise ProviderError(
                 f"{self._what} is not labelled {LABEL_COMPUTEPOOL}={self.name}; "
                 "refusing to scale a MachineDeployment this pool does not own"
+            )
+        annotations = md["metadata"].get("annotations") or {}
+        bounds = [a for a in AUTOSCALER_BOUNDS if a in annotations]
+        if bounds:
+            raise ProviderError(
+                f"{self._what} is also managed by cluster-autoscaler ({', '.join(bounds)}); "
+                "refusing to scale it: remove those annotations or the pool"
             )
         scale = get_scale(
             self.kube, CAPI_VERSION, "MachineDeployment", self.md_namespace, self.md_name

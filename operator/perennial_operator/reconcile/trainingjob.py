@@ -12,6 +12,7 @@ from kubernetes.client.exceptions import ApiException
 
 from perennial_operator import metrics
 from perennial_operator.api import conditions as c
+from perennial_operator.api.computepool import namespace_refusal
 from perennial_operator.api.group import API_VERSION, LABEL_TRAININGJOB_UID
 from perennial_operator.config import OperatorConfig
 from perennial_operator.decide.conditions import get_condition
@@ -25,25 +26,34 @@ from perennial_operator.decide.trainingjob.status import (
     trainingjob_status,
 )
 from perennial_operator.desired import trainingjob as desired_tj
-from perennial_operator.desired.artifacts import artifact_claim, creates_claim
+from perennial_operator.desired import trainingjob_search as search
 from perennial_operator.desired.modelversion import modelversion_for
 from perennial_operator.desired.placement import NO_POOL, Placement, pool_placement
 from perennial_operator.k8s.errors import AlreadyExists, refused
 from perennial_operator.k8s.kube import KubeApi, now_iso
 from perennial_operator.metrics import TrainingJobPhases
+from perennial_operator.reconcile import trainingjob_search as search_steps
+from perennial_operator.reconcile.artifact_claim import ensure_artifact_claim
 from perennial_operator.reconcile.locks import KeyedLocks
 from perennial_operator.reconcile.versions import high_water, raise_high_water
 
 log = logging.getLogger(__name__)
 
 
-def _placement(kube: KubeApi, tj: dict[str, Any]) -> tuple[Placement, str | None]:
+def _placement(kube: KubeApi, tj: dict[str, Any]) -> tuple[Placement, tuple[str, str] | None]:
+    """The pool's placement, or what keeps the job off it: (condition reason, message)."""
     pool_name = tj["spec"].get("computePool")
     if not pool_name:
         return NO_POOL, None
     pool = kube.get(API_VERSION, "ComputePool", None, pool_name)
     if pool is None:
-        return NO_POOL, f"ComputePool {pool_name} does not exist; waiting for it"
+        return NO_POOL, (
+            c.COMPUTE_POOL_NOT_FOUND,
+            f"ComputePool {pool_name} does not exist; waiting for it",
+        )
+    refused = namespace_refusal(pool, tj["metadata"]["namespace"])
+    if refused:
+        return NO_POOL, (c.COMPUTE_POOL_NOT_ALLOWED, refused)
     return pool_placement(pool), None
 
 
@@ -113,23 +123,9 @@ def _observe(
     return observed.job_obs(job), [observed.pod_obs(p) for p in ours], None
 
 
-def _ensure_artifact_claim(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> None:
-    """Create the namespace's artifact claim if missing; an existing one is never changed."""
-    namespace = tj["metadata"]["namespace"]
-    if not creates_claim(tj, config):
-        return
-    if kube.get("v1", "PersistentVolumeClaim", namespace, config.artifact_pvc) is not None:
-        return
-    try:
-        kube.create(artifact_claim(namespace, config))
-    except AlreadyExists:
-        return  # another TrainingJob's sync made it first
-    log.info("created PersistentVolumeClaim %s/%s for models", namespace, config.artifact_pvc)
-
-
 def _start(
     kube: KubeApi, tj: dict[str, Any], config: OperatorConfig
-) -> tuple[str | None, str | None, dict[str, Any] | None]:
+) -> tuple[tuple[str, str] | None, str | None, dict[str, Any] | None]:
     """Apply the ConfigMap and the Job; returns what blocks the start instead, if anything
     (a missing pool or baseline; a name collision), and the Job as the API server stored it.
 
@@ -143,9 +139,11 @@ def _start(
         return None, conflict, None
     placement, pool_problem = _placement(kube, tj)
     baseline, baseline_problem = _baseline_uri(kube, tj)
-    if pool_problem or baseline_problem:
-        return pool_problem or baseline_problem, None, None
-    _ensure_artifact_claim(kube, tj, config)
+    if pool_problem:
+        return pool_problem, None, None
+    if baseline_problem:
+        return (c.COMPUTE_POOL_NOT_FOUND, baseline_problem), None, None
+    ensure_artifact_claim(kube, tj, config)
     job = None
     for child in desired_tj.trainingjob_children(tj, config, placement, baseline):
         applied = kube.apply(child)
@@ -184,24 +182,30 @@ def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> D
         if decision.status != previous:  # Ready/Stalled added to a job finished before them
             _write_status(kube, tj, decision.status)
         return decision
-    job, pods, conflict = _observe(kube, tj)
-    blocked = None
-    if job is None and conflict is None:
-        blocked, conflict, started = _start(kube, tj, config)
-        if started is not None:
-            # The apply answered with the Job; it has no pods yet (the Job controller makes
-            # them after it sees the Job): no second GET and pod list per new TrainingJob.
-            job, pods = observed.job_obs(started), []
+    fanned = search.parallelism(tj) > 1
+    if fanned:  # AutoML over many pods: the step Job that speaks for the search now
+        advanced = search_steps.advance(
+            kube, tj, config, lambda: (_placement(kube, tj), _baseline_uri(kube, tj))
+        )
+        job, pods, blocked, conflict = (
+            advanced.job,
+            advanced.pods,
+            advanced.blocked,
+            advanced.conflict,
+        )
+    else:
+        job, pods, blocked, conflict = _observe_or_start(kube, tj, config)
     # Only a completed Job can have registered a model: skip the lookup on every pod event.
     registered = _registered(kube, tj) if job is not None and job.complete else None
     ctx = Context(
         now=now_iso(),
         artifact_uri=desired_tj.artifact_uri(tj, config),
         registered=registered,
-        pool_problem=blocked,
+        pool_problem=blocked[1] if blocked else None,
+        pool_reason=blocked[0] if blocked else c.COMPUTE_POOL_NOT_FOUND,
         name_conflict=conflict,
     )
-    decision = trainingjob_status(tj, job, pods, ctx)
+    decision = _status(tj, job, pods, ctx, advanced if fanned else None)
     if decision.result is not None and ctx.registered is None:
         try:
             name = register_model(kube, tj, decision.result, config)
@@ -215,7 +219,7 @@ def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> D
         else:
             kube.event(tj, "Normal", "Registered", f"registered ModelVersion {name}")
             ctx = replace(ctx, registered=name)
-        decision = trainingjob_status(tj, job, pods, ctx)
+        decision = _status(tj, job, pods, ctx, advanced if fanned else None)
     # Events before the status that moves past them: a crash in between repeats an Event on
     # the next sync rather than losing it from the audit trail.
     for event in decision.events:
@@ -225,6 +229,37 @@ def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> D
         if finished(decision.status):  # and it was not before: the transition, counted once
             _count_outcome(tj["metadata"]["namespace"], decision.status)
     return decision
+
+
+def _observe_or_start(
+    kube: KubeApi, tj: dict[str, Any], config: OperatorConfig
+) -> tuple[observed.JobObs | None, list[observed.PodObs], tuple[str, str] | None, str | None]:
+    """The single training Job and its pods, started if absent; (job, pods, blocked,
+    conflict)."""
+    job, pods, conflict = _observe(kube, tj)
+    blocked = None
+    if job is None and conflict is None:
+        blocked, conflict, started = _start(kube, tj, config)
+        if started is not None:
+            # The apply answered with the Job; it has no pods yet (the Job controller makes
+            # them after it sees the Job): no second GET and pod list per new TrainingJob.
+            job, pods = observed.job_obs(started), []
+    return job, pods, blocked, conflict
+
+
+def _status(
+    tj: dict[str, Any],
+    job: observed.JobObs | None,
+    pods: list[observed.PodObs],
+    ctx: Context,
+    advanced: search_steps.Advanced | None,
+) -> Decision:
+    decision = trainingjob_status(tj, job, pods, ctx)
+    if advanced is None or finished(tj.get("status") or {}):
+        return decision
+    return search_steps.with_search(
+        decision, advanced.next, search.parallelism(tj), started=job is not None
+    )
 
 
 def _count_outcome(namespace: str, status: dict[str, Any]) -> None:

@@ -141,13 +141,13 @@ def run_search(s: Search, X: pd.DataFrame, y: Any, budget: float) -> list[Entry]
         sizes = rung_sizes(len(X), s.n_classes, s.folds)
         pool = candidates(s.task, s.seed)
         for rung, rows in enumerate(sizes):
-            deadline = start + budget * (rung + 1) / len(sizes)
-            cap = max(CANDIDATE_SHARE * budget / len(sizes), MIN_CANDIDATE_SECONDS)
-            Xr, yr = _subsample(s, X, y, rows)
+            deadline = rung_deadline(start, budget, rung, len(sizes))
+            cap = candidate_cap(budget, len(sizes))
+            Xr, yr = subsample(s, X, y, rows)
             evaluated = []
             for index, candidate in enumerate(pool):
                 where = f"{index + 1}/{len(pool)} rung {rung}"
-                entry = _evaluate(s, evaluator, candidate, Xr, yr, rung, deadline, cap, where)
+                entry = evaluate(s, evaluator, candidate, Xr, yr, rung, deadline, cap, where)
                 evaluated += [entry] if entry is not None else []
             if not evaluated:
                 break
@@ -155,12 +155,30 @@ def run_search(s: Search, X: pd.DataFrame, y: Any, budget: float) -> list[Entry]
                 if earlier.rung < rung:
                     earlier.predictions = None
             s.rung_y = yr
-            evaluated.sort(key=lambda e: e.score, reverse=True)
-            pool = [e.candidate for e in evaluated[: max(1, math.ceil(len(evaluated) / ETA))]]
+            pool = survivors(evaluated)
+    return final_board(s, budget, len(X))
+
+
+def rung_deadline(start: float, budget: float, rung: int, rungs: int) -> float:
+    """Each rung may use up to its share of the budget, counted from the search's start."""
+    return start + budget * (rung + 1) / rungs
+
+
+def candidate_cap(budget: float, rungs: int) -> float:
+    return max(CANDIDATE_SHARE * budget / rungs, MIN_CANDIDATE_SECONDS)
+
+
+def survivors(evaluated: list[Entry]) -> list[Candidate]:
+    """The next rung's candidates: the best third of this rung's (at least one)."""
+    ranked = sorted(evaluated, key=lambda e: e.score, reverse=True)
+    return [e.candidate for e in ranked[: max(1, math.ceil(len(ranked) / ETA))]]
+
+
+def final_board(s: Search, budget: float, rows: int) -> list[Entry]:
     if not s.entries:
         raise BudgetTooSmall(
             f"automl.timeBudgetSeconds={budget:g} ran out before any candidate could be "
-            f"cross-validated on {len(X)} rows; raise the budget or name an algorithm"
+            f"cross-validated on {rows} rows; raise the budget or name an algorithm"
         )
     return leaderboard(s.entries)
 
@@ -188,7 +206,7 @@ def affordable(s: Search, board: list[Entry]) -> list[Entry]:
     return kept
 
 
-def _evaluate(
+def evaluate(
     s: Search,
     evaluator: Evaluator,
     c: Candidate,
@@ -240,7 +258,7 @@ def _estimate(s: Search, algorithm: str, rows: int) -> float | None:
     return max(seen) if seen else None
 
 
-def _subsample(s: Search, X: pd.DataFrame, y: Any, rows: int) -> tuple[pd.DataFrame, Any]:
+def subsample(s: Search, X: pd.DataFrame, y: Any, rows: int) -> tuple[pd.DataFrame, Any]:
     if rows >= len(X):
         return X, y
     stratify = y if s.task in CLASSIFICATION_TASKS else None

@@ -4,15 +4,21 @@ perennial-train -f trainingjob.yaml --output DIR [--baseline-dir DIR] [--pvc-roo
                 [--termination-log PATH]
 perennial-train validate -f trainingjob.yaml [--pvc-root DIR] [--termination-log PATH]
 perennial-train fingerprint -f trainingjob.yaml [--pvc-root DIR] [--termination-log PATH]
+perennial-train plan -f trainingjob.yaml --output DIR [...]
+perennial-train finish -f trainingjob.yaml --output DIR [--rung R] [--baseline-dir DIR] [...]
+perennial-train trial -f trainingjob.yaml --output DIR [--index I] [--rung R] [...]
 
 `validate` runs the data checks only; `fingerprint` only reads the dataset and reports its
-sha256 and row count (what a RetrainPolicy's newData probe runs). All write one compact JSON
-object as the termination message and exit with the codes in perennial_runtime.contract.
+sha256 and row count (what a RetrainPolicy's newData probe runs). `plan`, `trial` and
+`finish` are one AutoML search cut into steps for pods of an Indexed Job (staged.py; trial's
+index defaults to $JOB_COMPLETION_INDEX). All write one compact JSON object as the
+termination message and exit with the codes in perennial_runtime.contract.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -22,7 +28,7 @@ from typing import Any
 from threadpoolctl import threadpool_limits
 
 from perennial_runtime import contract
-from perennial_runtime.train import command
+from perennial_runtime.train import command, staged
 from perennial_runtime.train.datasets import pvc_root
 from perennial_runtime.train.errors import TrainError
 from perennial_runtime.train.fingerprint import fingerprint
@@ -32,10 +38,16 @@ from perennial_runtime.train.spec import TrainingJob, parse_manifest
 from perennial_runtime.train.threads import thread_limit
 
 VALIDATE, FINGERPRINT = "validate", "fingerprint"
+PLAN, TRIAL, FINISH = "plan", "trial", "finish"
 STEPS = {
     VALIDATE: "Check the data only.",
     FINGERPRINT: "Report the dataset's sha256 and row count only.",
+    PLAN: "AutoML in steps: check, split, list the first rung's candidates.",
+    TRIAL: "AutoML in steps: cross-validate one candidate of the current rung.",
+    FINISH: "AutoML in steps: rank the rung; list the next or write the model.",
 }
+# The steps that write into --output (a model directory or the search's state in it).
+WRITING = {None, PLAN, TRIAL, FINISH}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,6 +67,14 @@ def _run(step: str | None, options: argparse.Namespace, progress: Progress) -> i
             message = command.validate(job, root, progress)
         elif step == FINGERPRINT:
             message = fingerprint(job, root, progress)
+        elif step == PLAN:
+            message = staged.plan(job, _train_options(options, root), progress)
+        elif step == TRIAL:
+            train_options, index = _train_options(options, root), _index(options.index)
+            message = staged.trial(job, train_options, index, progress, rung=options.rung)
+        elif step == FINISH:
+            train_options = _train_options(options, root)
+            message = staged.finish(job, train_options, progress, rung=options.rung)
         else:
             message = command.train(job, _train_options(options, root), progress).message
     except TrainError as error:
@@ -75,9 +95,14 @@ def _parser(step: str | None) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-f", "--file", required=True, help="TrainingJob manifest, '-' = stdin")
-    if step is None:
+    if step in WRITING:
         parser.add_argument("--output", required=True, type=Path, help="model directory")
+    if step in (None, FINISH):
         parser.add_argument("--baseline-dir", type=Path, help="the baseline's model directory")
+    if step == TRIAL:
+        parser.add_argument("--index", type=int, help="candidate (default $JOB_COMPLETION_INDEX)")
+    if step in (TRIAL, FINISH):
+        parser.add_argument("--rung", type=int, help="rung (default: the latest listed)")
     parser.add_argument("--pvc-root", help="where pvc://<claim>/ is mounted (default /mnt/pvc)")
     parser.add_argument(
         "--termination-log", type=Path, default=Path(contract.TERMINATION_MESSAGE_PATH)
@@ -110,7 +135,20 @@ def _read_job(path: str) -> TrainingJob:
 
 
 def _train_options(options: argparse.Namespace, root: Path) -> command.Options:
-    return command.Options(output=options.output, pvc_root=root, baseline_dir=options.baseline_dir)
+    baseline = getattr(options, "baseline_dir", None)
+    return command.Options(output=options.output, pvc_root=root, baseline_dir=baseline)
+
+
+def _index(given: int | None) -> int:
+    """--index, else the Indexed Job's JOB_COMPLETION_INDEX."""
+    from perennial_runtime.train.errors import BadSpec
+
+    if given is not None:
+        return given
+    raw = os.environ.get("JOB_COMPLETION_INDEX", "")
+    if not raw.isdigit():
+        raise BadSpec("perennial-train trial needs --index or JOB_COMPLETION_INDEX")
+    return int(raw)
 
 
 def _fail(error: TrainError, termination_log: Path) -> int:

@@ -6,6 +6,7 @@ progress line. Failures are raised as TrainError subclasses; cli.py maps them to
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -85,10 +86,25 @@ def fit(job: TrainingJob, checked: Checked, data: Split, progress: Progress) -> 
     if job.task == "anomaly-detection":
         # Without labels there is nothing to search on: the defaults are the answer.
         return _final(job, checked.columns, data, "isolation_forest", {}, None, [], progress)
-    search = automl.Search(
+    search = new_search(job, checked, data, progress)
+    board = automl.run_search(search, data.X_train, data.y_train, job.automl.time_budget_seconds)
+    return fit_searched(job, checked, data, search, board, progress)
+
+
+def new_search(
+    job: TrainingJob,
+    checked: Checked,
+    data: Split,
+    progress: Progress,
+    clock: Callable[[], float] = time.monotonic,
+) -> automl.Search:
+    """The search state of an AutoML run (one pod's, or one step's of a fanned-out one)."""
+    classified = job.task in CLASSIFICATION_TASKS and data.y_train is not None
+    n_classes = int(data.y_train.nunique()) if classified and data.y_train is not None else 0
+    return automl.Search(
         job.task,
         checked.columns,
-        str(metric),
+        str(job.metric(n_classes)),
         n_classes,
         job.automl.cv_folds,
         job.dataset.seed,
@@ -96,9 +112,21 @@ def fit(job: TrainingJob, checked: Checked, data: Split, progress: Progress) -> 
         threads=thread_limit(),
         ensemble_size=job.automl.ensemble_size,
         serving_budget_ms=job.automl.serving_latency_budget_ms,
+        clock=clock,
     )
-    board = automl.run_search(search, data.X_train, data.y_train, job.automl.time_budget_seconds)
-    report = [e.report(str(metric)) for e in board[: automl.LEADERBOARD_SIZE]]
+
+
+def fit_searched(
+    job: TrainingJob,
+    checked: Checked,
+    data: Split,
+    search: automl.Search,
+    board: list[automl.Entry],
+    progress: Progress,
+) -> Fitted:
+    """From a finished search's leaderboard to the fitted model (best one or ensemble)."""
+    metric = search.metric
+    report = [e.report(metric) for e in board[: automl.LEADERBOARD_SIZE]]
     affordable = automl.affordable(search, board)
     best = affordable[0].candidate
     over = len(board) - len(affordable)
@@ -112,7 +140,7 @@ def fit(job: TrainingJob, checked: Checked, data: Split, progress: Progress) -> 
         return _final(
             job, checked.columns, data, best.algorithm, best.params, metric, report, progress
         )
-    described = chosen.report(str(metric))
+    described = chosen.report(metric)
     progress.stage(
         "fitting",
         f"ensemble of {len(chosen.members)} ({chosen.method}): out-of-fold {metric} "

@@ -61,6 +61,7 @@ class AutoML:
     cv_folds: int = 3
     ensemble_size: int = 25  # ensemble selection steps; 0 or 1: the single best candidate
     serving_latency_budget_ms: float = 1.0  # per-row predict time a model may cost; 0: any
+    parallelism: int = 1  # candidates at once, one pod each (the operator's plan/trial/finish)
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,9 @@ def _automl(raw: dict[str, Any]) -> AutoML:
     serving = _number(raw.get("servingLatencyBudgetMs", 1.0), "spec.automl.servingLatencyBudgetMs")
     if not 0 <= serving <= 60_000:
         raise BadSpec(f"spec.automl.servingLatencyBudgetMs must be in [0, 60000], got {serving}")
+    parallelism = _int(raw.get("parallelism", 1), "spec.automl.parallelism")
+    if parallelism < 1:
+        raise BadSpec(f"spec.automl.parallelism must be >= 1, got {parallelism}")
     metric = raw.get("metric")
     return AutoML(
         budget,
@@ -184,6 +188,7 @@ def _automl(raw: dict[str, Any]) -> AutoML:
         folds,
         size,
         serving,
+        parallelism,
     )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from perennial_operator.api.computepool import pool_node_labels, pool_taints
+from perennial_operator.api.computepool import admits_namespace, pool_node_labels, pool_taints
 from perennial_operator.api.group import LABEL_COMPUTEPOOL
 from perennial_operator.decide.computepool.binpack import PODS, Resources, milli
 
@@ -150,7 +150,10 @@ def tolerates(tolerations: list[Mapping[str, Any]], taint: Mapping[str, Any]) ->
 
 
 def selects_pool(pod: Mapping[str, Any], pool: dict[str, Any]) -> bool:
-    """Does this pod ask for this pool, and could a new node of the pool take it?"""
+    """Does this pod ask for this pool, and could a new node of the pool take it? A pod of a
+    namespace the pool does not admit (spec.namespaces) never counts as its demand."""
+    if not admits_namespace(pool, (pod.get("metadata") or {}).get("namespace")):
+        return False
     wanted = set((pool["spec"].get("labels") or {}).keys())
     named = _named_keys(pod)
     if not (LABEL_COMPUTEPOOL in named or (wanted and wanted <= named)):

@@ -43,6 +43,7 @@ from perennial_operator.decide.retrainpolicy.triggers import (
     Trigger,
     fired_trigger,
     hold,
+    recent_trigger_ids,
 )
 
 IDLE, TRAINING, EVALUATING, PROMOTING, SUSPENDED = (
@@ -219,6 +220,7 @@ def _start(
         lastTrigger={"reason": trigger.reason, "time": stamp, "detail": trigger.detail},
         lastTrainingJob=name,
         candidateModelVersion=None,
+        recentTriggers=recent_trigger_ids(plan.status, now, tid),
     )
     if trigger.reason == NEW_DATA:
         plan.status["newData"] = triggered(record_of(plan.status))

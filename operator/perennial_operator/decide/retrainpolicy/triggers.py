@@ -93,6 +93,7 @@ def cooldown_until(spec: Mapping[str, Any], status: Mapping[str, Any]) -> dt.dat
 
 
 DEFAULT_DAILY_CAP = 6
+MAX_RECENT_TRIGGERS = 1440  # the CRD's maximum of spec.maxTrainingJobsPerDay
 
 
 def started_within_a_day(trigger_ids: Iterable[str], now: dt.datetime) -> int:
@@ -106,6 +107,18 @@ def started_within_a_day(trigger_ids: Iterable[str], now: dt.datetime) -> int:
             continue
         count += since < when <= now + dt.timedelta(minutes=5)  # a little clock skew
     return count
+
+
+def _day_ago(tid: str, now: dt.datetime) -> bool:
+    return started_within_a_day((tid,), now) == 1
+
+
+def recent_trigger_ids(status: Mapping[str, Any], now: dt.datetime, new: str) -> list[str]:
+    """status.recentTriggers after `new` started: the trigger ids of the last 24 hours.
+    The TrainingJobs' labels alone undercount once spec.historyLimit has pruned jobs of the
+    same day, and the status alone once it is lost: hold counts both."""
+    kept = [str(t) for t in status.get("recentTriggers") or [] if _day_ago(str(t), now)]
+    return sorted({*kept, new})[-MAX_RECENT_TRIGGERS:]
 
 
 def hold(
@@ -135,7 +148,8 @@ def hold(
     # A hard cap whatever the triggers say: a steered live metric or drift cannot make
     # the policy train without end (issue 20, finding 3).
     cap = int(spec.get("maxTrainingJobsPerDay", DEFAULT_DAILY_CAP))
-    started = started_within_a_day(recent_triggers, now)
+    recorded = [str(t) for t in status.get("recentTriggers") or []]
+    started = started_within_a_day({*recent_triggers, *recorded}, now)
     if started >= cap:
         return Hold(
             c.DAILY_LIMIT_REACHED,

@@ -116,7 +116,8 @@ class Observed:
     stable_stats: RequestStats | None = None
     route_problem: str | None = None  # why spec.rollout.httpRoute cannot be steered now
     route_weight: int | None = None  # the canary's weight the route holds, as read this tick
-    pool_problem: str | None = None  # the ComputePool named in the spec does not exist
+    pool_problem: str | None = None  # the ComputePool named in the spec cannot be used
+    pool_reason: str = c.COMPUTE_POOL_NOT_FOUND  # ... missing, or not for this namespace
     # every ready canary pod's counters, scraped when `baseline_due` (None: not scraped)
     canary_pods: tuple[PodCounters, ...] | None = None
 
@@ -330,7 +331,7 @@ def _pool_held(spec: RolloutSpec, state: State, obs: Observed, why: str) -> Plan
         plan = Plan(state, None, None, None)
     else:
         plan = _held(spec, state, obs, why)
-    return replace(plan, progressing=(False, c.COMPUTE_POOL_NOT_FOUND, why))
+    return replace(plan, progressing=(False, obs.pool_reason, why))
 
 
 def _rollback(state: State, obs: Observed, flight: InFlight, reason: str, detail: str) -> Plan:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from perennial_operator.api.group import LABEL_MODEL_VERSION
+from perennial_operator.api.timestamps import epoch
 from perennial_operator.decide.rollout.machine import Track
 
 
@@ -76,3 +77,15 @@ def ready_pod_ips(pods: Iterable[Mapping[str, Any]], version: int) -> list[str]:
         for p in pods
         if pod_is_ready(p) and _version(p["metadata"].get("labels") or {}) == version
     )
+
+
+def ready_pod_starts(pods: Iterable[Mapping[str, Any]], version: int) -> dict[str, float]:
+    """When each ready pod of `version` started (epoch seconds; 0 if unknown), by IP: the
+    pod's counters count nothing older."""
+    return {
+        str(p["status"]["podIP"]): epoch(
+            p["status"].get("startTime") or p["metadata"].get("creationTimestamp")
+        )
+        for p in pods
+        if pod_is_ready(p) and _version(p["metadata"].get("labels") or {}) == version
+    }

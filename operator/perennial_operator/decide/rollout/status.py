@@ -21,6 +21,9 @@ from perennial_operator.decide.rollout.analysis import PodCounters
 from perennial_operator.decide.rollout.machine import InFlight, Plan, RolloutSpec, State, Track
 from perennial_operator.decide.rollout.resolution import Resolution, Target
 
+# The ComputePool named in the spec cannot be used: missing, or not for this namespace.
+POOL_REASONS = frozenset({c.COMPUTE_POOL_NOT_FOUND, c.COMPUTE_POOL_NOT_ALLOWED})
+
 SETTLED_PHASES = ("Ready", "Degraded", "RolledBack")
 
 
@@ -162,7 +165,7 @@ def _progressing(
         status, reason, message = True, c.DEPLOYING, f"{pods.ready}/{pods.desired} replicas ready"
     else:
         old = get_condition(conds, c.PROGRESSING)
-        stuck = old is not None and old.get("reason") == c.COMPUTE_POOL_NOT_FOUND
+        stuck = old is not None and old.get("reason") in POOL_REASONS
         if old is not None and old.get("status") == "False" and not stuck:
             return conds
         status, reason, message = False, c.ROLLOUT_COMPLETE, "no rollout in progress"
@@ -180,17 +183,13 @@ def _progressing(
 def pool_events(previous: Mapping[str, Any], plan: Plan) -> list[Event]:
     """A Warning when the ComputePool goes missing (or another one is missing now): once per
     change, not on every tick. `previous` is the status before this tick."""
-    if plan.progressing is None or plan.progressing[1] != c.COMPUTE_POOL_NOT_FOUND:
+    if plan.progressing is None or plan.progressing[1] not in POOL_REASONS:
         return []
     old = get_condition(previous.get("conditions") or [], c.PROGRESSING)
-    message = plan.progressing[2]
-    if (
-        old is not None
-        and old.get("reason") == c.COMPUTE_POOL_NOT_FOUND
-        and old.get("message") == message
-    ):
+    reason, message = plan.progressing[1], plan.progressing[2]
+    if old is not None and old.get("reason") == reason and old.get("message") == message:
         return []
-    return [Event("Warning", c.COMPUTE_POOL_NOT_FOUND, message)]
+    return [Event("Warning", reason, message)]
 
 
 STUCK_RESOLUTIONS = (c.MODELVERSION_REJECTED, c.ARTIFACT_NOT_SERVABLE)

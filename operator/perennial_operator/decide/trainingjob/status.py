@@ -47,6 +47,7 @@ class Context:
     artifact_uri: str
     registered: str | None = None  # name of the ModelVersion already registered for this job
     pool_problem: str | None = None  # why the named ComputePool cannot be used
+    pool_reason: str = c.COMPUTE_POOL_NOT_FOUND  # ... as a condition reason
     name_conflict: str | None = None  # a child's name is held by an object not ours
     registration_refused: str | None = None  # the API server's reason for refusing the MV
 
@@ -272,7 +273,7 @@ def trainingjob_status(
         b.cond(c.SCHEDULED, False, c.NAME_CONFLICT, ctx.name_conflict)
         return Decision(b.status("Pending", ctx.name_conflict))
     if ctx.pool_problem and job is None:
-        b.cond(c.SCHEDULED, False, c.COMPUTE_POOL_NOT_FOUND, ctx.pool_problem)
+        b.cond(c.SCHEDULED, False, ctx.pool_reason, ctx.pool_problem)
         return Decision(b.status("Pending", ctx.pool_problem))
     b.fields["attempts"] = _attempts(job, pods)
     if not b.previous.get("algorithm") and tj["spec"].get("algorithm", "auto") != "auto":

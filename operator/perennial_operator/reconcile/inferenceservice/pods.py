@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from perennial_operator.config import OperatorConfig
 from perennial_operator.decide.monitoring.samples import Sample, of_version
 from perennial_operator.decide.rollout.analysis import PodCounters, pod_counters
-from perennial_operator.decide.rollout.observed import ready_pod_ips, ready_pods
+from perennial_operator.decide.rollout.observed import ready_pod_ips, ready_pod_starts, ready_pods
 from perennial_operator.desired.inferenceservice import SERVE_PORT
 from perennial_operator.k8s.kube import KubeApi
 from perennial_operator.k8s.scrape import pod_url, scrape
@@ -23,15 +23,32 @@ def pod_urls(
     return [pod_url(config.pod_url_template, ip, SERVE_PORT) for ip in ready_pod_ips(pods, version)]
 
 
-def samples_of(urls: list[str]) -> tuple[list[Sample], int]:
-    """All samples of the pods that answered, and how many answered."""
+def pod_starts(
+    kube: KubeApi, namespace: str, selector: dict[str, str], version: int, config: OperatorConfig
+) -> dict[str, float]:
+    """When each ready pod of `version` started (epoch seconds), by its URL."""
+    labels = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+    starts = ready_pod_starts(kube.list("v1", "Pod", namespace, labels), version)
+    return {pod_url(config.pod_url_template, ip, SERVE_PORT): t for ip, t in sorted(starts.items())}
+
+
+def samples_by_pod(urls: list[str]) -> dict[str, list[Sample]]:
+    """The samples of each pod that answered, by its URL (the ones that did not are absent)."""
     if not urls:
-        return [], 0
+        return {}
     with ThreadPoolExecutor(max_workers=min(PARALLEL, len(urls))) as pool:
         results = list(pool.map(scrape, urls))
-    answered = [raw for raw in results if raw is not None]
-    samples = [Sample(name, labels, value) for raw in answered for name, labels, value in raw]
-    return samples, len(answered)
+    return {
+        url: [Sample(name, labels, value) for name, labels, value in raw]
+        for url, raw in zip(urls, results, strict=True)
+        if raw is not None
+    }
+
+
+def samples_of(urls: list[str]) -> tuple[list[Sample], int]:
+    """All samples of the pods that answered, and how many answered."""
+    answered = samples_by_pod(urls)
+    return [s for samples in answered.values() for s in samples], len(answered)
 
 
 def counters_of(

@@ -24,6 +24,7 @@ from typing import Any
 
 from perennial_operator import metrics
 from perennial_operator.api import conditions as c
+from perennial_operator.api.computepool import namespace_refusal
 from perennial_operator.api.group import API_VERSION
 from perennial_operator.api.rejections import record
 from perennial_operator.api.tracks import CANARY, STABLE, TRACKS
@@ -159,12 +160,18 @@ def _gather(kube: KubeApi, isvc: dict[str, Any], config: OperatorConfig, now: fl
     ]
     state, rspec = state_from_status(isvc.get("status") or {}), rollout_spec(spec)
     obs = _deployments(kube, isvc)
-    placement = _placement(kube, isvc)
+    placement, pool_refused = _placement(kube, isvc)
     if placement is None:
         pool = spec.get("computePool")
         why = f"ComputePool {pool} does not exist; the Deployments are left as they are"
+        reason = c.COMPUTE_POOL_NOT_FOUND
+        if pool_refused:
+            why, reason = (
+                f"{pool_refused}; the Deployments are left as they are",
+                c.COMPUTE_POOL_NOT_ALLOWED,
+            )
         log.warning("%s/%s: %s", meta["namespace"], meta["name"], why)
-        obs = replace(obs, pool_problem=why)
+        obs = replace(obs, pool_problem=why, pool_reason=reason)
     route = traffic.observe(kube, isvc, rspec)
     if route is not None:
         problem, weight = traffic.facts(isvc, route, state)
@@ -197,12 +204,17 @@ def _deployments(kube: KubeApi, isvc: dict[str, Any]) -> Observed:
     return Observed(stable, canary, total, autoscaled=bool(auto))
 
 
-def _placement(kube: KubeApi, isvc: dict[str, Any]) -> Placement | None:
+def _placement(kube: KubeApi, isvc: dict[str, Any]) -> tuple[Placement | None, str | None]:
+    """The pool's placement; None when the pool is missing or (with the refusal's message)
+    does not admit the service's namespace."""
     pool_name = isvc["spec"].get("computePool")
     if not pool_name:
-        return NO_POOL
+        return NO_POOL, None
     pool = kube.get(API_VERSION, "ComputePool", None, pool_name)
-    return pool_placement(pool) if pool else None
+    if pool is None:
+        return None, None
+    refused = namespace_refusal(pool, isvc["metadata"]["namespace"])
+    return (None, refused) if refused else (pool_placement(pool), None)
 
 
 def _measure(
@@ -282,7 +294,7 @@ def _apply_children(
         kube.apply(hpa)
     elif kube.get("autoscaling/v2", "HorizontalPodAutoscaler", ns, name):
         kube.delete("autoscaling/v2", "HorizontalPodAutoscaler", ns, name)
-    if seen.placement is None:  # the ComputePool is missing: Progressing=False, ComputePoolNotFound
+    if seen.placement is None:  # no usable pool: Progressing=False, ComputePoolNotFound|NotAllowed
         return
     obs = seen.obs
     tracks = ((STABLE, plan.stable, obs.stable), (CANARY, plan.canary, obs.canary))
