@@ -12,6 +12,7 @@ help:
 	@echo "make test   - the whole test suite (unit, integration, e2e)"
 	@echo "make lint   - ruff, mypy, import-linter"
 	@echo "make install - create .venv with everything the tests and the demo need"
+	@echo "make images - build the runtime and operator images (buildah)"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,13 +28,14 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: install k8s-build browser
+# The e2e tests run pods of the built images on a real node: both are built first.
+test: install k8s-build images node browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: install
 	$(BIN)/python -m pytest -m unit $(PYTEST_ARGS)
 
-test-integration: install k8s-build browser
+test-integration: install k8s-build images node browser
 	$(BIN)/python -m pytest -m 'integration or e2e' $(PYTEST_ARGS)
 
 # Debian's headless Chromium and its chromedriver, for the Studio's browser tests
@@ -51,5 +53,7 @@ clean:
 
 # The local control plane (hack/): k8s-build, cluster-up, cluster-down.
 -include hack/cluster.mk
+# Images (buildah) and the real node (kubelet, containerd): images, node, node-deps.
+-include hack/node.mk
 # The demo loop lives with the cluster tooling.
 -include hack/demo.mk

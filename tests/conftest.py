@@ -18,6 +18,9 @@ _TESTS = str(Path(__file__).resolve().parent)
 if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
 
+import pytest  # noqa: E402
+
+from support import pod_runtimes  # noqa: E402
 from support.cluster_fixtures import (  # noqa: E402
     cluster,
     core,
@@ -41,3 +44,7 @@ __all__ = [
     "world",
     "world_notes",
 ]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    pod_runtimes.add_option(parser)

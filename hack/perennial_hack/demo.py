@@ -1,10 +1,12 @@
 """`make demo`: the whole loop on the local cluster, narrated.
 
-Starts (or reuses) the local control plane, installs the CRDs, runs the operator, the
-local runtime and Perennial Studio (the web dashboard) in the background, trains a model with
-a TrainingJob, serves it with an InferenceService and asks it for predictions. Everything
-keeps running afterwards for you to explore; `make demo-down` stops it. DEMO_TEARDOWN=1
-stops it at the end instead.
+Starts (or reuses) the local control plane and a real node (kubelet, containerd) with the
+built images loaded, installs the CRDs, runs the operator and Perennial Studio (the web
+dashboard) in the background, trains a model with a TrainingJob (a pod of perennial/runtime),
+serves it with an InferenceService and asks it for predictions. DEMO_RUNTIME=local runs the
+pods through the host-process local runtime instead (no images). Everything keeps running
+afterwards for you to explore; `make demo-down` stops it. DEMO_TEARDOWN=1 stops it at the end
+instead.
 
     python -m perennial_hack.demo [--name CLUSTER] [down]
 """
@@ -26,10 +28,14 @@ import yaml
 
 from perennial_hack.cluster import process
 from perennial_hack.cluster.control_plane import Cluster, ClusterError
+from perennial_hack.images.build import records
 from perennial_hack.local_runtime.api import Api
 from perennial_hack.local_runtime.claims import claim_bound, ensure_claim
 from perennial_hack.local_runtime.runtime import ANNOTATIONS
 from perennial_hack.local_runtime.volumes import Layout
+from perennial_hack.node import storage
+from perennial_hack.node.config import NAMESPACE_ANNOTATIONS
+from perennial_hack.node.node import LocalNode, NodeError
 
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "demo"
@@ -66,9 +72,10 @@ def runs(pid: int, name: str) -> bool:
     return marker.get(name, "\0") in cmdline and process.alive(pid)
 
 
-def namespace(name: str) -> dict[str, Any]:
+def namespace(name: str, annotations: dict[str, str]) -> dict[str, Any]:
     labels = {f"pod-security.kubernetes.io/{m}": "restricted" for m in ("enforce", "warn")}
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+    meta = {"name": name, "labels": labels, "annotations": annotations}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
 
 
 def trainingjob(example: Path, taken: list[str]) -> dict[str, Any]:
@@ -140,6 +147,11 @@ class Demo:
         self.folder = self.cluster.run_dir / "demo"
         self.kubectl_bin = str(self.cluster.bin_dir / "kubectl")
         self.started_cluster = False
+        self.on_node = os.environ.get("DEMO_RUNTIME", "node") != "local"
+        images = records()
+        self.image = images["runtime"].tag if "runtime" in images else ""
+        archives = [Path(r.archive) for r in images.values()]
+        self.node = LocalNode(self.cluster, images=archives, log=lambda m: say(f"  {m.strip()}"))
 
     def kubectl(self, *args: str, stdin: str | None = None) -> str:
         argv = [self.kubectl_bin, f"--kubeconfig={self.cluster.kubeconfig}", *args]
@@ -157,22 +169,38 @@ class Demo:
         self.kubectl("apply", "--server-side", "--force-conflicts", *[f"-f={p}" for p in crds])
         self.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
         say(f"  {len(crds)} CRDs installed")
-        self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(namespace(NAMESPACE)))
-        say(f"  namespace {NAMESPACE} (Pod Security: restricted)")
+        annotations = NAMESPACE_ANNOTATIONS if self.on_node else {}
+        manifest = namespace(NAMESPACE, annotations)
+        self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(manifest))
+        where = f"node {self.node.name}" if self.on_node else "the local runtime"
+        say(f"  namespace {NAMESPACE} (Pod Security: restricted; pods run on {where})")
         api = Api(str(self.cluster.kubeconfig))
-        ensure_claim(api, Layout(self.folder / "state"), NAMESPACE, CLAIM)
+        if self.on_node:
+            folder = storage.ensure_claim(api, self.node.layout, NAMESPACE, CLAIM)
+        else:
+            folder = ensure_claim(api, Layout(self.folder / "state"), NAMESPACE, CLAIM)
         wait(lambda: claim_bound(api, NAMESPACE, CLAIM), 30, f"claim {CLAIM} bound")
-        say(f"  claim {CLAIM} bound to {self.folder / 'state/pvc' / NAMESPACE / CLAIM}")
+        say(f"  claim {CLAIM} bound to {folder}")
         return api
+
+    def start_node(self) -> None:
+        if not self.on_node:
+            return
+        if not self.image:
+            raise ClusterError("no runtime image: run `make images`")
+        say("node")
+        self.node.start()
 
     def start_processes(self) -> None:
         self.stop_processes(quiet=True)  # a previous demo's operator and runtime
         self.folder.mkdir(parents=True, exist_ok=True)
         os.environ |= {
             "KUBECONFIG": str(self.cluster.kubeconfig),
-            "PERENNIAL_POD_ANNOTATIONS": json.dumps(ANNOTATIONS),
+            "PERENNIAL_POD_ANNOTATIONS": json.dumps({} if self.on_node else ANNOTATIONS),
             "PERENNIAL_METRICS_PORT": "0",
         }
+        if self.on_node:
+            os.environ["PERENNIAL_RUNTIME_IMAGE"] = self.image
         bin_dir = Path(sys.executable).parent
         argvs = {
             "operator": [str(bin_dir / "perennial-operator"), "--standalone", "-n", NAMESPACE],
@@ -183,6 +211,8 @@ class Demo:
                        str(self.cluster.kubeconfig), "--port", str(STUDIO_PORT),
                        "--allow-actions", "--scrape-interval", "5"],
         }  # fmt: skip
+        if self.on_node:
+            del argvs["local-runtime"]
         pids = {}
         for name, argv in argvs.items():
             log = self.folder / f"{name}.log"
@@ -213,7 +243,7 @@ class Demo:
         process.stop(ours)
         (self.folder / "pids.json").unlink(missing_ok=True)
         if ours and not quiet:
-            say(f"  stopped the demo's operator, local runtime and Studio (pids {ours})")
+            say(f"  stopped the demo's processes: operator, Studio, ... (pids {ours})")
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -269,6 +299,8 @@ class Demo:
         say(f"  Perennial Studio    {self.studio_url()}   (the web dashboard; actions on)")
         say(f"                      model page: {self.studio_url()}/ns/{NAMESPACE}/models/{MODEL}")
         say(f"  operator, runtime   {self.folder} (operator.log, local-runtime.log, studio.log)")
+        if self.on_node:
+            say(f"  node {self.node.name}  {self.node.layout.root} (logs/, pod-logs/)")
         say(f"  try                 export KUBECONFIG={self.cluster.kubeconfig}")
         say(f"                      {self.kubectl_bin} get perennial -n {NAMESPACE}")
         name = "" if self.cluster.name == "default" else f" CLUSTER_NAME={self.cluster.name}"
@@ -277,6 +309,7 @@ class Demo:
     def teardown(self) -> None:
         say("\nteardown (DEMO_TEARDOWN=1)")
         self.stop_processes()
+        self.node.stop()
         if self.started_cluster:
             self.cluster.stop()
         else:
@@ -288,12 +321,13 @@ def run(name: str) -> int:
     say("perennial demo: train, register, serve and predict on a local cluster")
     try:
         demo.up()
+        demo.start_node()
         demo.start_processes()
         trained = demo.train()
         version = int(trained["status"]["modelVersion"].rsplit("-v", 1)[1])
         url = demo.serve(version)
         predict(url, MODEL, say)
-    except (ClusterError, TimeoutError) as err:
+    except (ClusterError, NodeError, TimeoutError) as err:
         say(f"\ndemo failed: {err}")
         say(f"  logs: {demo.folder} and {demo.cluster.run_dir / 'logs'}")
         if os.environ.get("DEMO_TEARDOWN") == "1":
@@ -314,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "down":
         demo = Demo(args.name)
         demo.stop_processes()
+        demo.node.stop()
         demo.cluster.stop()
         return 0
     return run(args.name)

@@ -28,7 +28,7 @@ def trainingjob(name: str, **spec: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def ready(kube: Kube, namespace: str, operator: Any, local_runtime: Any, artifacts: Path) -> Any:
+def ready(kube: Kube, namespace: str, operator: Any, pod_runtime: Any, artifacts: Path) -> Any:
     return operator
 
 

@@ -3,8 +3,9 @@ RetrainPolicy's probe pods run the real `perennial-train fingerprint` on the sam
 unchanged file fires nothing, and a changed one starts a TrainingJob whose trainer hashes
 the data exactly as the probe did.
 
-The control plane is real; the pods run through the local runtime, which shares a claim's
-folder between the pods of a namespace (so the test edits the dataset in place).
+The control plane is real; the pods run on a real node (or the local runtime); either way
+a claim is a folder on this host shared by the pods of a namespace, so the test edits the
+dataset in place.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ def trainingjob(name: str, **spec: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def studio(
-    cluster: Any, tmp_path: Path, operator: Any, local_runtime: Any, artifacts: Path
+    cluster: Any, tmp_path: Path, operator: Any, pod_runtime: Any, artifacts: Path
 ) -> Iterator[StudioProcess]:
     proc = StudioProcess(
         str(cluster.kubeconfig),

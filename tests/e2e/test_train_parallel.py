@@ -1,7 +1,8 @@
 """AutoML fanned out for real: the same search on breast_cancer as one pod
 (automl.parallelism 1) and as plan → Indexed Job of trial pods → finish (parallelism 4),
-every pod a local perennial-train process (hack/perennial_hack/local_runtime/). Both must
-pick a model of the same quality; the fanned-out one fits each candidate once.
+every pod a container of the built runtime image on the real node (or a host process with
+--e2e-runtime=local; tests/support/pod_runtimes.py). Both must pick a model of the same
+quality; the fanned-out one fits each candidate once.
 """
 
 from __future__ import annotations
@@ -56,11 +57,11 @@ def trained(world: World, name: str, parallelism: int) -> dict[str, Any]:
 
 def model_dir(runtime: Any, world: World, uri: str) -> Path:
     claim, _, path = uri.removeprefix("pvc://").partition("/")
-    return Path(runtime.state / "pvc" / world.ns / claim / path)
+    return Path(runtime.claim_folder(world.ns, claim)) / path
 
 
 def test_parallelism_four_picks_a_model_of_the_single_pods_quality(
-    world: World, local_runtime: Any, artifacts: Path
+    world: World, pod_runtime: Any, artifacts: Path
 ) -> None:
     one = trained(world, "bcp-1", 1)
     four = trained(world, "bcp-4", 4)
@@ -69,11 +70,11 @@ def test_parallelism_four_picks_a_model_of_the_single_pods_quality(
 
     # The same kind of artifact, registered the same way.
     mv = world.get("ModelVersion", four["modelVersion"])
-    folder = model_dir(local_runtime, world, mv["spec"]["artifact"]["uri"])
+    folder = model_dir(pod_runtime, world, mv["spec"]["artifact"]["uri"])
     result = contract.verify_artifacts(folder)
     single = contract.verify_artifacts(
         model_dir(
-            local_runtime,
+            pod_runtime,
             world,
             world.get("ModelVersion", one["modelVersion"])["spec"]["artifact"]["uri"],
         )  # fmt: skip

@@ -55,7 +55,8 @@ def test_pinned_service_with_autoscaling_serves_then_deletes_everything(
     stable = world.wait(lambda: deployment(world, "stable"), "the stable Deployment")
     pod = stable["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    assert container["args"][:2] == ["perennial-serve", "--model-dir"]
+    assert container["command"] == ["perennial-serve"]
+    assert container["args"][0] == "--model-dir"
     assert "/mnt/pvc/perennial-artifacts/models/churn/v1" in container["args"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert pod["securityContext"]["runAsNonRoot"] is True

@@ -180,7 +180,8 @@ def finish_probe(world: World, number: int, exit_code: int, message: dict[str, A
         f"pod of {job} scheduled (admitted under Pod Security restricted)",
     )
     (container,) = pod["spec"]["containers"]
-    assert container["args"][:2] == ["perennial-train", "fingerprint"]
+    assert container["command"] == ["perennial-train"]
+    assert container["args"][0] == "fingerprint"
     stamp = now_iso()
     terminated = {
         "exitCode": exit_code,

@@ -163,7 +163,8 @@ def test_parallelism_four_scales_the_pool_out_and_spreads_a_rung_over_nodes(
     assert indexes == {"0", "1", "2", "3"}
     for p in running:
         assert p["spec"]["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
-        assert p["spec"]["containers"][0]["args"][:2] == ["perennial-train", "trial"]
+        assert p["spec"]["containers"][0]["command"] == ["perennial-train"]
+        assert p["spec"]["containers"][0]["args"][0] == "trial"
     world.wait(lambda: tj_status(world).get("progress") == "rung 0: 0/6", "progress column")
 
     # One candidate fails for good (exit 2: FailIndex), the rest succeed.

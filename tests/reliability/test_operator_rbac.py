@@ -87,6 +87,8 @@ WATCHED: dict[Rule, str] = {
         ("services", "", verb): "<isvc>, -stable, -canary; role Services removed"
         for verb in ("get", "create", "patch", "delete")
     },
+    ("persistentvolumeclaims", "", "get"): "the namespace's artifact claim exists?",
+    ("persistentvolumeclaims", "", "create"): "the artifact claim, made when missing",
     **{
         ("httproutes.gateway.networking.k8s.io", "", verb): "canary weights on a user's route"
         for verb in ("get", "list", "watch", "patch")

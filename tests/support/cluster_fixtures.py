@@ -51,6 +51,7 @@ class TestCluster:
 
     kubeconfig: Path
     kubectl_bin: str
+    local: Cluster | None = None  # the session's own control plane (None: an existing one)
     _nodes: list[str] = field(default_factory=list)
 
     __test__ = False  # not a test class, despite the name
@@ -148,7 +149,7 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[TestCluster]:
         local = Cluster(f"pytest-{os.getpid()}", tie_to_parent=True)
         _prune_stale_runs(local.run_dir.parent)
         local.start()
-        tc = TestCluster(local.kubeconfig, str(local.bin_dir / "kubectl"))
+        tc = TestCluster(local.kubeconfig, str(local.bin_dir / "kubectl"), local)
     # Anything that loads the default config (an operator started by a test) lands here.
     os.environ["KUBECONFIG"] = str(tc.kubeconfig)
     try:

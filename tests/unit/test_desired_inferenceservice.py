@@ -47,8 +47,9 @@ def test_deployment_runs_perennial_serve_on_the_artifact() -> None:
     assert dep["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     pod = dep["spec"]["template"]
     (container,) = pod["spec"]["containers"]
+    assert container["command"] == ["perennial-serve"]
     assert container["args"] == [
-        "perennial-serve", "--model-dir", "/mnt/pvc/artifacts/models/churn/x", "--port", "8080",
+        "--model-dir", "/mnt/pvc/artifacts/models/churn/x", "--port", "8080",
         "--name", "churn", "--model-version", "4", "--expected-sha256", "ab" * 32,
         "--max-batch-size", "64", "--max-latency-ms", "5",
     ]  # fmt: skip
@@ -132,6 +133,37 @@ def test_unsafe_pickle_is_passed_on_only_when_allowed() -> None:
     assert args[-1] == "--allow-unsafe-pickle"
 
 
+def test_service_account_and_env_from_reach_the_server() -> None:
+    isvc = {
+        **ISVC,
+        "spec": {
+            **ISVC["spec"],
+            "serviceAccountName": "server",
+            "envFrom": [{"secretRef": {"name": "gcs", "optional": True}}],
+        },
+    }
+    pod = d.deployment(isvc, d.STABLE, MV, 1, CONFIG, NO_POOL)["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "server"
+    assert pod["containers"][0]["envFrom"] == [{"secretRef": {"name": "gcs", "optional": True}}]
+    plain = d.deployment(ISVC, d.STABLE, MV, 1, CONFIG, NO_POOL)["spec"]["template"]["spec"]
+    assert "serviceAccountName" not in plain and "envFrom" not in plain["containers"][0]
+
+
+def test_an_object_store_model_is_copied_by_the_server_not_mounted() -> None:
+    mv = {
+        **MV,
+        "spec": {**MV["spec"], "artifact": {"uri": "s3://models/churn/v4", "sha256": "ab" * 32}},
+    }
+    pod = d.deployment(ISVC, d.STABLE, mv, 1, CONFIG, NO_POOL)["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    args = container["args"]
+    assert args[args.index("--model-uri") + 1] == "s3://models/churn/v4"
+    assert args[args.index("--model-dir") + 1] == d.COPY_DIR
+    assert args[args.index("--expected-sha256") + 1] == "ab" * 32  # verified before ready
+    assert [v["name"] for v in pod["volumes"]] == ["tmp"]
+    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp"]
+
+
 def _with_feedback(feedback: dict[str, object]) -> dict[str, object]:
     return {**ISVC, "spec": {**ISVC["spec"], "monitoring": {"feedback": feedback}}}
 
@@ -147,7 +179,7 @@ def test_feedback_is_refused_unless_a_token_secret_or_an_explicit_opt_out_is_giv
         pod = d.deployment(isvc, STABLE, MV, 1, CONFIG, NO_POOL)["spec"]["template"]["spec"]
         (container,) = pod["containers"]
         # The server parses exactly the operator's argv (the mounted file moved to tmp_path).
-        argv = [a.replace(d.FEEDBACK_TOKEN_DIR, str(tmp_path)) for a in container["args"][1:]]
+        argv = [a.replace(d.FEEDBACK_TOKEN_DIR, str(tmp_path)) for a in container["args"]]
         return pod, parse_args(argv)
 
     pod, config = served(ISVC)

@@ -103,12 +103,8 @@ def test_job_is_one_restricted_pod_running_fingerprint_owned_and_labelled():
     assert security["seccompProfile"] == {"type": "RuntimeDefault"}
     (container,) = pod["containers"]
     assert container["name"] == "fingerprint"
-    assert container["args"] == [
-        "perennial-train",
-        "fingerprint",
-        "-f",
-        "/etc/perennial/trainingjob.yaml",
-    ]
+    assert container["command"] == ["perennial-train"]
+    assert container["args"] == ["fingerprint", "-f", "/etc/perennial/trainingjob.yaml"]
     assert container["image"] == "perennial/runtime:test"
     assert container["terminationMessagePath"] == "/dev/termination-log"
     ctx = container["securityContext"]

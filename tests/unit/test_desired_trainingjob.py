@@ -88,8 +88,10 @@ def test_job_runs_validate_then_train_with_limits_and_failure_policy():
     assert pod["restartPolicy"] == "Never"
     (init,) = pod["initContainers"]
     (main,) = pod["containers"]
-    assert init["args"][:2] == ["perennial-train", "validate"]
-    assert main["args"][0] == "perennial-train" and "--output" in main["args"]
+    # The program is the command (it replaces the image's ENTRYPOINT); flags are args.
+    assert init["command"] == ["perennial-train"] and init["args"][0] == "validate"
+    assert main["command"] == ["perennial-train"] and main["args"][0] == "-f"
+    assert "--output" in main["args"]
     output = main["args"][main["args"].index("--output") + 1]
     assert output == "/mnt/pvc/artifacts/models/churn/ml-churn-train-01234567"
     assert artifact_uri(TJ, CONFIG) == "pvc://artifacts/models/churn/ml-churn-train-01234567"
@@ -153,7 +155,8 @@ def test_custom_command_runs_in_custom_image_but_data_checks_use_the_runtime():
     tj["spec"].update(image="corp/trainer:1", command=["python", "train.py"])
     pod = pod_spec(job(tj, CONFIG, NO_POOL))
     assert pod["containers"][0]["image"] == "corp/trainer:1"
-    assert pod["containers"][0]["args"] == ["python", "train.py"]
+    assert pod["containers"][0]["command"] == ["python", "train.py"]
+    assert pod["containers"][0]["args"] == []
     assert pod["initContainers"][0]["image"] == "perennial/runtime:test"
 
 
@@ -170,3 +173,16 @@ def test_operator_pod_annotations_reach_the_pod_template():
     config = OperatorConfig(pod_annotations={"kwok.x-k8s.io/status": "custom"})
     template = job(TJ, config, NO_POOL)["spec"]["template"]
     assert template["metadata"]["annotations"] == {"kwok.x-k8s.io/status": "custom"}
+
+
+def test_credentials_reach_every_runtime_container_by_reference_only():
+    tj = copy.deepcopy(TJ)
+    env_from = [{"secretRef": {"name": "s3-credentials"}}, {"configMapRef": {"name": "s3"}}]
+    tj["spec"].update(serviceAccountName="trainer", envFrom=env_from)
+    pod = pod_spec(job(tj, CONFIG, NO_POOL))
+    assert pod["serviceAccountName"] == "trainer"
+    assert pod["automountServiceAccountToken"] is False  # the identity, not an API token
+    for container in pod["initContainers"] + pod["containers"]:
+        assert container["envFrom"] == env_from  # the data checks read the same data
+    plain = pod_spec(job(TJ, CONFIG, NO_POOL))
+    assert "serviceAccountName" not in plain and "envFrom" not in plain["containers"][0]

@@ -59,8 +59,9 @@ def test_a_rung_is_an_indexed_job_that_fails_an_index_not_the_search() -> None:
     pod = spec["template"]["spec"]
     (container,) = pod["containers"]
     spec_file = "/etc/perennial/trainingjob.yaml"
+    assert container["command"] == ["perennial-train"]
     assert container["args"] == [
-        "perennial-train", "trial", "-f", spec_file, "--output", OUTPUT, "--rung", "1"
+        "trial", "-f", spec_file, "--output", OUTPUT, "--rung", "1"
     ]  # fmt: skip
     # On the pool (its selector, its taints tolerated), spread one by one over its nodes.
     assert pod["nodeSelector"] == {"perennial.dev/pool": "cpu"}
@@ -80,19 +81,24 @@ def test_fewer_candidates_than_parallelism_run_that_many_pods() -> None:
 @pytest.mark.parametrize(("kind", "name"), [(PLAN, "churn-train-plan"),
                                             (FINISH, "churn-train-finish-0")])  # fmt: skip
 def test_plan_and_finish_are_one_pod_jobs_with_the_single_pods_pod(kind: str, name: str) -> None:
-    manifest = step_job(TJ, CONFIG, NO_POOL, kind, 0)
-    single = job(TJ, CONFIG, NO_POOL)
+    # The spec's identity and credentials reach every step's pod, as the single pod's.
+    tj = _with(serviceAccountName="trainer", envFrom=[{"secretRef": {"name": "s3-creds"}}])
+    manifest = step_job(tj, CONFIG, NO_POOL, kind, 0)
+    single = job(tj, CONFIG, NO_POOL)
     assert manifest["metadata"]["name"] == name
     assert manifest["metadata"]["ownerReferences"] == single["metadata"]["ownerReferences"]
     assert "completionMode" not in manifest["spec"]
     assert manifest["spec"]["podFailurePolicy"]["rules"][0]["action"] == "FailJob"
     pod, base = manifest["spec"]["template"]["spec"], single["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    assert container["args"][:2] == ["perennial-train", kind]
-    for key in ("securityContext", "volumes", "automountServiceAccountToken"):
+    assert container["command"] == ["perennial-train"] and container["args"][0] == kind
+    for key in ("securityContext", "volumes", "automountServiceAccountToken",
+                "enableServiceLinks", "serviceAccountName"):  # fmt: skip
         assert pod[key] == base[key]
+    assert pod["serviceAccountName"] == "trainer" and pod["enableServiceLinks"] is False
+    assert container["envFrom"] == [{"secretRef": {"name": "s3-creds"}}]
     (train,) = base["containers"]
-    for key in ("image", "env", "resources", "volumeMounts", "securityContext",
+    for key in ("image", "env", "envFrom", "resources", "volumeMounts", "securityContext",
                 "terminationMessagePath"):  # fmt: skip
         assert container[key] == train[key]
 

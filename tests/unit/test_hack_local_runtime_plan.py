@@ -8,19 +8,23 @@ from typing import Any
 
 import pytest
 
+from perennial_hack.images.dockerfile import ImageConfig
 from perennial_hack.local_runtime.plan import (
     container_plan,
     cpu_count,
     http_probe,
     pod_plan,
+    resolve_argv,
     runtime_args,
 )
 from perennial_hack.local_runtime.volumes import (
     Layout,
     VolumeError,
     config_files,
+    env_objects,
     materialise,
     path_map,
+    read_env_objects,
     rewrite,
 )
 from perennial_operator.config import OperatorConfig
@@ -147,11 +151,43 @@ def test_anything_but_our_runtime_commands_is_refused(tmp_path: Path) -> None:
     pod = {"metadata": {"name": "p", "namespace": "ns", "uid": "u"}, "spec": {}}
     for container, word in [
         ({"name": "c", "command": ["python", "-c", "print(1)"]}, "'python'"),
-        ({"name": "c", "args": ["/bin/sh"]}, "'/bin/sh'"),
-        ({"name": "c"}, "no command"),
+        ({"name": "c", "command": ["/bin/sh"], "args": ["perennial-serve"]}, "'/bin/sh'"),
     ]:
         plan = container_plan(pod, container, {}, ips=IPS, bin_dir=BIN, pod_dir=tmp_path)
         assert plan.argv == () and plan.refused and word in plan.refused
+    empty = ImageConfig()
+    plan = container_plan(
+        pod, {"name": "c"}, {}, ips=IPS, bin_dir=BIN, pod_dir=tmp_path, image=empty
+    )
+    assert plan.argv == () and plan.refused and "no command" in plan.refused
+
+
+IMAGE = ImageConfig(entrypoint=("perennial-train",), cmd=("--help",))
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "argv"),
+    [
+        ([], [], ["perennial-train", "--help"]),  # the image's ENTRYPOINT + CMD
+        ([], ["-f", "x"], ["perennial-train", "-f", "x"]),  # args replace CMD only
+        (["perennial-serve"], [], ["perennial-serve"]),  # command drops ENTRYPOINT and CMD
+        (["perennial-serve"], ["--port", "1"], ["perennial-serve", "--port", "1"]),
+        # The bug this rule catches: the program named in args runs as an argument.
+        ([], ["perennial-train", "-f", "x"], ["perennial-train", "perennial-train", "-f", "x"]),
+    ],
+    ids=["image-defaults", "args-only", "command-only", "command-and-args", "program-in-args"],
+)
+def test_command_and_args_resolve_against_the_image_as_a_kubelet_does(
+    command: list[str], args: list[str], argv: list[str]
+) -> None:
+    assert resolve_argv(command, args, IMAGE) == argv
+
+
+def test_a_program_named_in_args_runs_as_an_argument_of_the_entrypoint(tmp_path: Path) -> None:
+    pod = {"metadata": {"name": "p", "namespace": "ns", "uid": "u"}, "spec": {}}
+    container = {"name": "c", "args": ["perennial-serve", "--port", "1"]}
+    plan = container_plan(pod, container, {}, ips=IPS, bin_dir=BIN, pod_dir=tmp_path)
+    assert plan.argv[:3] == ("/venv/bin/perennial-train", "perennial-serve", "--port")
 
 
 def test_env_from_the_downward_api_and_refusal_of_other_sources(tmp_path: Path) -> None:
@@ -164,17 +200,64 @@ def test_env_from_the_downward_api_and_refusal_of_other_sources(tmp_path: Path) 
         {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
     ]
-    container = {"name": "c", "args": ["perennial-serve"], "env": env}
+    container = {"name": "c", "command": ["perennial-serve"], "env": env}
     plan = container_plan(pod, container, {}, ips=IPS, bin_dir=BIN, pod_dir=tmp_path)
     assert (plan.env["POD_IP"], plan.env["NS"], plan.env["APP"]) == ("127.0.0.7", "ns", "a")
-    secret = {"name": "S", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}
+    resource = {"name": "R", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}}
     refused = container_plan(
-        pod, {**container, "env": [secret]}, {}, ips=IPS, bin_dir=BIN, pod_dir=tmp_path
+        pod, {**container, "env": [resource]}, {}, ips=IPS, bin_dir=BIN, pod_dir=tmp_path
     )
-    assert refused.refused and "env S" in refused.refused
-    env_from = {**container, "envFrom": [{"configMapRef": {"name": "c"}}]}
-    refused = container_plan(pod, env_from, {}, ips=IPS, bin_dir=BIN, pod_dir=tmp_path)
-    assert refused.refused == "envFrom is not supported locally"
+    assert refused.refused and "env R" in refused.refused
+
+
+def test_env_from_secrets_and_config_maps_as_a_kubelet_fills_it(tmp_path: Path) -> None:
+    pod = {
+        "metadata": {"name": "p", "namespace": "ns", "uid": "u"},
+        "spec": {
+            "containers": [
+                {
+                    "name": "c",
+                    "command": ["perennial-train"],
+                    "envFrom": [
+                        {"secretRef": {"name": "s3"}},
+                        {"configMapRef": {"name": "cfg", "optional": True}, "prefix": "X_"},
+                        {"secretRef": {"name": "gone", "optional": True}},
+                    ],
+                    "env": [
+                        {"name": "AWS_ACCESS_KEY_ID", "value": "explicit"},
+                        {"name": "ONE", "valueFrom": {"secretKeyRef": {"name": "s3", "key": "k"}}},
+                    ],
+                }
+            ]
+        },
+    }
+    secret = {
+        "data": {
+            "AWS_ACCESS_KEY_ID": base64.b64encode(b"from-secret").decode(),
+            "k": base64.b64encode(b"v").decode(),
+        }
+    }
+    stored = {("Secret", "s3"): secret, ("ConfigMap", "cfg"): {"data": {"A": "1"}}}
+    assert env_objects(pod) == {
+        ("Secret", "s3", False),
+        ("ConfigMap", "cfg", True),
+        ("Secret", "gone", True),
+    }
+    objects = read_env_objects(pod, lambda kind, ns, name: stored.get((kind, name)))
+    plan = container_plan(
+        pod,
+        pod["spec"]["containers"][0],
+        {},
+        ips=IPS,
+        bin_dir=BIN,
+        pod_dir=tmp_path,
+        objects=objects,
+    )
+    assert plan.refused is None
+    assert plan.env["AWS_ACCESS_KEY_ID"] == "explicit"  # env wins over envFrom
+    assert (plan.env["k"], plan.env["ONE"], plan.env["X_A"]) == ("v", "v", "1")
+    with pytest.raises(VolumeError, match="Secret ns/s3 does not exist"):
+        read_env_objects(pod, lambda kind, ns, name: None)  # required: the pod waits
 
 
 def test_readiness_probe_goes_to_the_pod_address_with_named_ports() -> None:

@@ -91,7 +91,8 @@ def pod(init_env: dict[str, str], main: dict[str, Any], policy: str = "Never") -
                 {
                     "name": "validate",
                     "volumeMounts": mounts,
-                    "args": ["perennial-train", "validate", "-f", "/etc/perennial/x"],
+                    "command": ["perennial-train"],
+                    "args": ["validate", "-f", "/etc/perennial/x"],
                     "env": env + extra,
                 }
             ],
@@ -114,7 +115,8 @@ def test_init_then_main_container_and_a_kubelet_shaped_success(tmp_path: Path, b
     api = FakeApi()
     main = {
         "name": "train",
-        "args": ["perennial-train", "--output", "/mnt/pvc/art/m"],
+        "command": ["perennial-train"],
+        "args": ["--output", "/mnt/pvc/art/m"],
         "terminationMessagePath": "/dev/termination-log",
     }
     w = worker(pod({}, main), api, tmp_path, bin_dir)
@@ -135,7 +137,7 @@ def test_init_then_main_container_and_a_kubelet_shaped_success(tmp_path: Path, b
 def test_a_failing_init_container_fails_the_pod_with_its_message(tmp_path: Path, bin_dir: Path):
     api = FakeApi()
     init = {"FAKE_EXIT": "3", "FAKE_MESSAGE": '{"outcome":"DataInvalid"}'}
-    w = worker(pod(init, {"name": "train", "args": ["perennial-train"]}), api, tmp_path, bin_dir)
+    w = worker(pod(init, {"name": "train", "command": ["perennial-train"]}), api, tmp_path, bin_dir)
     w.start()
     w.join(timeout=30)
     final = api.last()
@@ -164,7 +166,11 @@ def test_a_foreign_command_is_refused_with_a_clear_status(tmp_path: Path, bin_di
 
 def test_deletion_stops_a_server_and_confirms(tmp_path: Path, bin_dir: Path):
     api = FakeApi()
-    main = {"name": "serve", "args": ["perennial-serve", "--model-dir", "/mnt/pvc/art/m"]}
+    main = {
+        "name": "serve",
+        "command": ["perennial-serve"],
+        "args": ["--model-dir", "/mnt/pvc/art/m"],
+    }
     w = worker(pod({}, main, policy="Always"), api, tmp_path, bin_dir)
     w.start()
     until(
@@ -201,7 +207,7 @@ class FlakyApi(FakeApi):
 
 def test_api_errors_on_status_cost_nothing_but_a_retry(tmp_path: Path, bin_dir: Path):
     api = FlakyApi()
-    main = {"name": "train", "args": ["perennial-train", "--output", "/mnt/pvc/art/m"]}
+    main = {"name": "train", "command": ["perennial-train"], "args": ["--output", "/mnt/pvc/art/m"]}
     w = worker(pod({}, main), api, tmp_path, bin_dir)
     w.start()
     w.join(timeout=60)

@@ -132,10 +132,14 @@ def test_events_go_out_before_the_status_that_moves_past_them():
     assert kube.reasons() == ["Registered", "Succeeded"]
 
 
-def test_a_new_job_gets_its_configmap_and_job():
+def test_a_new_job_gets_its_artifact_claim_configmap_and_job():
     kube = FakeKube(trainingjob())
     sync(kube)
-    assert kube.verbs()[:2] == ["apply ConfigMap/churn-1-spec", "apply Job/churn-1-train"]
+    assert kube.verbs()[:3] == [
+        "create PersistentVolumeClaim/perennial-artifacts",  # missing: made before the Job
+        "apply ConfigMap/churn-1-spec",
+        "apply Job/churn-1-train",
+    ]
     assert kube.get(API_VERSION, "TrainingJob", NS, "churn-1")["status"]["phase"] == "Pending"
 
 
@@ -162,5 +166,6 @@ def test_a_new_job_is_taken_from_the_apply_answer_and_its_pods_are_not_listed():
     kube = FakeKube(trainingjob())
     kube.fail("list", "Pod", lambda: AssertionError("pods listed for a Job made just now"))
     sync(kube)
-    assert kube.verbs()[:2] == ["apply ConfigMap/churn-1-spec", "apply Job/churn-1-train"]
+    applied = [v for v in kube.verbs() if v.startswith("apply")]
+    assert applied[:2] == ["apply ConfigMap/churn-1-spec", "apply Job/churn-1-train"]
     assert kube.get(API_VERSION, "TrainingJob", NS, "churn-1")["status"]["phase"] == "Pending"

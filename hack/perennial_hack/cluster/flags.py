@@ -80,6 +80,7 @@ def etcd_args(p: Ports, lay: Layout) -> list[str]:
 def apiserver_args(p: Ports, lay: Layout) -> list[str]:
     cert, key = lay.cert("apiserver")
     proxy_cert, proxy_key = lay.cert("front-proxy-client")
+    kubelet_cert, kubelet_key = lay.cert("apiserver-kubelet-client")
     return [
         f"--etcd-servers=http://127.0.0.1:{p.etcd_client}",
         "--bind-address=127.0.0.1",
@@ -93,7 +94,10 @@ def apiserver_args(p: Ports, lay: Layout) -> list[str]:
         # admission (what users meet in real clusters), not by a blanket apiserver flag.
         "--allow-privileged=true",
         # PodSecurity is on by default; naming it keeps it on if defaults ever change.
-        "--enable-admission-plugins=PodSecurity,NodeRestriction",
+        # PodNodeSelector and PodTolerationRestriction let a namespace send its pods to the
+        # real node (hack/perennial_hack/node/), which no other pod tolerates.
+        "--enable-admission-plugins=PodSecurity,NodeRestriction,PodNodeSelector,"
+        "PodTolerationRestriction",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         f"--service-account-key-file={lay.pki / 'sa.pub'}",
         f"--service-account-signing-key-file={lay.pki / 'sa.key'}",
@@ -108,6 +112,11 @@ def apiserver_args(p: Ports, lay: Layout) -> list[str]:
         "--requestheader-extra-headers-prefix=X-Remote-Extra-",
         f"--proxy-client-cert-file={proxy_cert}",
         f"--proxy-client-key-file={proxy_key}",
+        # Logs and exec on a real node: the kubelet is reached at its InternalIP (the
+        # node's bridge address) with a client certificate it trusts.
+        "--kubelet-preferred-address-types=InternalIP,Hostname",
+        f"--kubelet-client-certificate={kubelet_cert}",
+        f"--kubelet-client-key={kubelet_key}",
         "--profiling=false",
     ]
 

@@ -48,6 +48,8 @@ def cert_specs(service_ip: str) -> list[CertSpec]:
         # The aggregation layer's client: its presence gives kube-apiserver a requestheader
         # CA, without which every component logs "missing content for CA bundle" forever.
         CertSpec("front-proxy-client", FRONT_PROXY_CLIENT),
+        # kube-apiserver's client certificate towards kubelets (logs, exec, port-forward).
+        CertSpec("apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters"),
     ]
 
 

@@ -1,6 +1,8 @@
 """What the local runtime will run for a pod: pure, from the pod spec and local folders.
 
-Only our runtime's own commands run (perennial-train, perennial-serve, from the Python
+The command line is resolved as a kubelet does, against the runtime image's ENTRYPOINT and
+CMD (read from trainer_image/Dockerfile; tests check the built image says the same). Only
+our runtime's own programs run (perennial-train, perennial-serve, from the Python
 environment the runtime itself lives in); a container asking for anything else gets a
 refusal that ends up in its status, never a process.
 """
@@ -14,12 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from perennial_hack.images.dockerfile import ImageConfig, image_config
+from perennial_hack.images.spec import REPO, by_name
 from perennial_hack.local_runtime.volumes import rewrite
 
 TRAIN, SERVE = "perennial-train", "perennial-serve"
 RUNTIME_COMMANDS = (TRAIN, SERVE)
 # What the runtime image's environment provides besides the container's own env.
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
+# ENTRYPOINT and CMD of the image every pod here is taken to run.
+RUNTIME_IMAGE = image_config((REPO / by_name("runtime").dockerfile).read_text())
 
 
 @dataclass(frozen=True)
@@ -114,21 +120,51 @@ def field_value(pod: dict[str, Any], path: str, pod_ip: str, host_ip: str) -> st
     return None
 
 
+# (kind, name) -> the object's data, decoded (a Secret's values are base64 in the API).
+EnvObjects = Mapping[tuple[str, str], Mapping[str, str]]
+
+
+def _env_from(container: dict[str, Any], objects: EnvObjects) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for source in container.get("envFrom") or []:
+        for key, kind in (("secretRef", "Secret"), ("configMapRef", "ConfigMap")):
+            if key in source:
+                data = objects.get((kind, source[key]["name"]), {})
+                env |= {source.get("prefix", "") + k: v for k, v in data.items()}
+    return env
+
+
 def container_env(
-    pod: dict[str, Any], container: dict[str, Any], paths: Mapping[str, str], ips: tuple[str, str]
+    pod: dict[str, Any],
+    container: dict[str, Any],
+    paths: Mapping[str, str],
+    ips: tuple[str, str],
+    objects: EnvObjects | None = None,
 ) -> tuple[dict[str, str], str | None]:
-    """(environment, refusal). Values naming a mounted path are rewritten to the local one."""
+    """(environment, refusal). Values naming a mounted path are rewritten to the local one.
+    `objects`: the ConfigMaps and Secrets env_objects names, as the worker read them (a
+    missing optional one is absent; a missing required one never gets here)."""
+    objects = objects or {}
     env = {"PATH": BASE_PATH, "LANG": "C.UTF-8", "HOSTNAME": pod["metadata"]["name"]}
-    if container.get("envFrom"):
-        return env, "envFrom is not supported locally"
+    env |= _env_from(container, objects)  # env entries below win, as in a kubelet
     for item in container.get("env") or []:
         if "value" in item or "valueFrom" not in item:
             env[item["name"]] = rewrite(str(item.get("value", "")), paths)
             continue
-        ref = item["valueFrom"].get("fieldRef")
+        value_from = item["valueFrom"]
+        key_ref = value_from.get("secretKeyRef") or value_from.get("configMapKeyRef")
+        if key_ref:
+            kind = "Secret" if "secretKeyRef" in value_from else "ConfigMap"
+            data = objects.get((kind, key_ref["name"]), {})
+            if key_ref["key"] in data:
+                env[item["name"]] = data[key_ref["key"]]
+            elif not key_ref.get("optional"):
+                return env, f"env {item['name']}: key {key_ref['key']} not in {key_ref['name']}"
+            continue
+        ref = value_from.get("fieldRef")
         value = field_value(pod, ref["fieldPath"], *ips) if ref else None
         if value is None:
-            return env, f"env {item['name']}: only fieldRef values are supported locally"
+            return env, f"env {item['name']}: only fieldRef and key references work locally"
         env[item["name"]] = value
     return env, None
 
@@ -153,9 +189,17 @@ def http_probe(container: dict[str, Any], pod_ip: str) -> HttpProbe | None:
     )
 
 
+def resolve_argv(command: list[str], args: list[str], image: ImageConfig) -> list[str]:
+    """The process a container runs, by Kubernetes' rules: `command` replaces the image's
+    ENTRYPOINT (and its CMD is then ignored); `args` replaces the image's CMD."""
+    if command:
+        return [*command, *args]
+    return [*image.entrypoint, *(args or image.cmd)]
+
+
 def _refusal(argv: list[str]) -> str | None:
     if not argv:
-        return "no command: the local runtime needs perennial-train or perennial-serve in args"
+        return "no command: neither the container nor the image names a program"
     if argv[0] not in RUNTIME_COMMANDS:
         return (
             f"the local runtime runs only {' and '.join(RUNTIME_COMMANDS)}; "
@@ -172,13 +216,16 @@ def container_plan(
     ips: tuple[str, str],
     bin_dir: Path,
     pod_dir: Path,
+    image: ImageConfig = RUNTIME_IMAGE,
+    objects: EnvObjects | None = None,
 ) -> ContainerPlan:
-    """ips = (pod IP, host IP). The image's entrypoint is taken to be empty (as in ours):
-    command + args is the whole command line."""
+    """ips = (pod IP, host IP); `image`: the ENTRYPOINT and CMD the container's own
+    command and args are resolved against."""
     name = container["name"]
     termination_log = pod_dir / "termination" / name
-    raw = [str(a) for a in (container.get("command") or []) + (container.get("args") or [])]
-    env, env_refusal = container_env(pod, container, paths, ips)
+    command = [str(a) for a in container.get("command") or []]
+    raw = resolve_argv(command, [str(a) for a in container.get("args") or []], image)
+    env, env_refusal = container_env(pod, container, paths, ips, objects)
     refused = _refusal(raw) or env_refusal
     argv: tuple[str, ...] = ()
     if refused is None:
@@ -193,7 +240,7 @@ def container_plan(
         image=str(container.get("image", "")),
         argv=argv,
         env=env,
-        cwd=rewrite(container.get("workingDir") or str(pod_dir), paths),
+        cwd=rewrite(container.get("workingDir") or image.workdir or str(pod_dir), paths),
         termination_log=termination_log,
         log=pod_dir / "logs" / f"{name}.log",
         fallback_to_logs=container.get("terminationMessagePolicy") == "FallbackToLogsOnError",
@@ -209,13 +256,23 @@ def pod_plan(
     ips: tuple[str, str],
     bin_dir: Path,
     pod_dir: Path,
+    objects: EnvObjects | None = None,
 ) -> PodPlan:
-    """paths_of: container name -> its path map (volumes.path_map)."""
+    """paths_of: container name -> its path map (volumes.path_map); objects: see
+    container_env."""
     spec = pod["spec"]
 
     def plans(key: str) -> tuple[ContainerPlan, ...]:
         return tuple(
-            container_plan(pod, c, paths_of[c["name"]], ips=ips, bin_dir=bin_dir, pod_dir=pod_dir)
+            container_plan(
+                pod,
+                c,
+                paths_of[c["name"]],
+                ips=ips,
+                bin_dir=bin_dir,
+                pod_dir=pod_dir,
+                objects=objects,
+            )
             for c in spec.get(key) or []
         )
 

@@ -24,7 +24,13 @@ from perennial_hack.local_runtime.status import (
     now_iso,
     termination_message,
 )
-from perennial_hack.local_runtime.volumes import Layout, VolumeError, materialise, path_map
+from perennial_hack.local_runtime.volumes import (
+    Layout,
+    VolumeError,
+    materialise,
+    path_map,
+    read_env_objects,
+)
 
 log = logging.getLogger("perennial.local-runtime")
 TICK_S = 0.1
@@ -154,8 +160,14 @@ class PodWorker(threading.Thread):
                 spec = self.pod["spec"]
                 containers = (spec.get("initContainers") or []) + spec["containers"]
                 paths = {c["name"]: path_map(spec, c, folders) for c in containers}
+                objects = read_env_objects(self.pod, self.api.read)
                 return pod_plan(
-                    self.pod, paths, ips=self.ips, bin_dir=self.bin_dir, pod_dir=pod_dir
+                    self.pod,
+                    paths,
+                    ips=self.ips,
+                    bin_dir=self.bin_dir,
+                    pod_dir=pod_dir,
+                    objects=objects,
                 )
             except (VolumeError, OSError, RuntimeError) as err:  # missing object, API error
                 for run in (*self.run_state.init, *self.run_state.main):

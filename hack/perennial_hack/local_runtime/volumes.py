@@ -176,3 +176,40 @@ def rewrite(value: str, paths: Mapping[str, str]) -> str:
         if value == mount or value.startswith(mount + "/"):
             return paths[mount] + value[len(mount) :]
     return value
+
+
+def env_objects(pod: dict[str, Any]) -> set[tuple[str, str, bool]]:
+    """(kind, name, optional) of every ConfigMap and Secret the containers' env reads."""
+    found: set[tuple[str, str, bool]] = set()
+    for c in (pod["spec"].get("initContainers") or []) + (pod["spec"].get("containers") or []):
+        for source in c.get("envFrom") or []:
+            for key, kind in (("secretRef", "Secret"), ("configMapRef", "ConfigMap")):
+                if key in source:
+                    ref = source[key]
+                    found.add((kind, ref["name"], bool(ref.get("optional"))))
+        for item in c.get("env") or []:
+            value_from = item.get("valueFrom") or {}
+            for key, kind in (("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")):
+                if key in value_from:
+                    ref = value_from[key]
+                    found.add((kind, ref["name"], bool(ref.get("optional"))))
+    return found
+
+
+def read_env_objects(
+    pod: dict[str, Any], read: ReadObject
+) -> dict[tuple[str, str], dict[str, str]]:
+    """The ConfigMaps and Secrets the pod's env names, decoded. A missing required one
+    raises VolumeError (the kubelet's CreateContainerConfigError: retried until it exists)."""
+    objects: dict[tuple[str, str], dict[str, str]] = {}
+    for kind, name, optional in sorted(env_objects(pod)):
+        obj = read(kind, pod["metadata"]["namespace"], name)
+        if obj is None:
+            if optional:
+                continue
+            raise VolumeError(f"{kind} {pod['metadata']['namespace']}/{name} does not exist")
+        files = config_files(
+            obj.get("data"), obj.get("binaryData"), None, base64_data=kind == "Secret"
+        )
+        objects[(kind, name)] = {k: v.decode(errors="replace") for k, v in files.items()}
+    return objects

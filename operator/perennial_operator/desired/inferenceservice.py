@@ -28,9 +28,11 @@ from perennial_operator.desired.common import (
     restricted_pod_security,
 )
 from perennial_operator.desired.placement import Placement
+from perennial_operator.desired.trainingjob import pod_identity
 
 SERVE_PORT = 8080
 PVC_ROOT = "/mnt/pvc"
+COPY_DIR = "/tmp/model"  # where an object-store model is copied (the /tmp emptyDir)
 FEEDBACK_TOKEN_DIR = "/var/run/secrets/perennial/feedback"
 RPS_METRIC = "perennial_requests_per_second"  # served by a custom-metrics adapter
 
@@ -56,13 +58,19 @@ def _meta(isvc: dict[str, Any], name: str, labels: dict[str, str]) -> dict[str, 
     }
 
 
-def _model_dir(mv: dict[str, Any]) -> tuple[str, str]:
-    """(claim, directory in the pod) of a pvc://<claim>/<path> artifact."""
-    claim, _, path = str(mv["spec"]["artifact"]["uri"]).removeprefix("pvc://").partition("/")
+def _model_dir(mv: dict[str, Any]) -> tuple[str | None, str]:
+    """(claim, directory in the pod) of the artifact: a pvc://<claim>/<path> is mounted;
+    an object-store URI (s3://, gs://) has no claim and is copied into COPY_DIR (an
+    emptyDir) by the server itself, which verifies it before it is ready."""
+    uri = str(mv["spec"]["artifact"]["uri"])
+    if not uri.startswith("pvc://"):
+        return None, COPY_DIR
+    claim, _, path = uri.removeprefix("pvc://").partition("/")
     return claim, f"{PVC_ROOT}/{claim}/{path}".rstrip("/")
 
 
 def _args(isvc: dict[str, Any], mv: dict[str, Any]) -> list[str]:
+    """The server's whole command line: perennial-serve and its flags."""
     spec, artifact = isvc["spec"], mv["spec"]["artifact"]
     batching = spec.get("batching") or {}
     args = [
@@ -75,6 +83,8 @@ def _args(isvc: dict[str, Any], mv: dict[str, Any]) -> list[str]:
         "--max-batch-size", str(batching.get("maxBatchSize", 64)),
         "--max-latency-ms", str(batching.get("maxLatencyMs", 2)),
     ]  # fmt: skip
+    if _model_dir(mv)[0] is None:
+        args += ["--model-uri", str(artifact["uri"])]
     if artifact.get("allowUnsafePickle"):
         args.append("--allow-unsafe-pickle")
     feedback = (spec.get("monitoring") or {}).get("feedback") or {}
@@ -106,10 +116,14 @@ def _container(
     spec = isvc["spec"]
     resources = spec.get("resources") or {}
     gpus = placement.gpus_for(int(resources.get("gpu", 0) or 0))
+    claim = _model_dir(mv)[0]
     return {
         "name": SERVER_CONTAINER,
         "image": str(spec.get("image") or config.runtime_image),
-        "args": _args(isvc, mv),
+        # The program in `command` replaces the image's ENTRYPOINT (perennial-train in the
+        # runtime image); its flags go in `args`.
+        "command": _args(isvc, mv)[:1],
+        "args": _args(isvc, mv)[1:],
         "ports": [{"name": "http", "containerPort": SERVE_PORT, "protocol": "TCP"}],
         "env": [{"name": "HOME", "value": "/tmp"}],
         "resources": resource_requirements(
@@ -121,7 +135,11 @@ def _container(
         "livenessProbe": _probe("/v2/health/live", 10, 3),
         "readinessProbe": _probe("/v2/health/ready", 5, 2),
         "volumeMounts": [
-            {"name": "model", "mountPath": f"{PVC_ROOT}/{_model_dir(mv)[0]}", "readOnly": True},
+            *(
+                [{"name": "model", "mountPath": f"{PVC_ROOT}/{claim}", "readOnly": True}]
+                if claim
+                else []
+            ),
             {"name": "tmp", "mountPath": "/tmp"},
             *(
                 [{"name": "feedback-token", "mountPath": FEEDBACK_TOKEN_DIR, "readOnly": True}]
@@ -130,6 +148,7 @@ def _container(
             ),
         ],
         "securityContext": restricted_container_security(),
+        **({"envFrom": [dict(s) for s in spec["envFrom"]]} if spec.get("envFrom") else {}),
     }
 
 
@@ -158,13 +177,15 @@ def _pod_template(
         "securityContext": restricted_pod_security(),
         "containers": [_container(isvc, mv, config, placement)],
         "volumes": [
-            {
-                "name": "model",
-                "persistentVolumeClaim": {"claimName": _model_dir(mv)[0], "readOnly": True},
-            },
+            *(
+                [{"name": "model", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}]
+                if (claim := _model_dir(mv)[0])
+                else []
+            ),
             {"name": "tmp", "emptyDir": {}},
         ],
     }
+    pod_identity(isvc["spec"], pod_spec)
     if secret := _feedback_secret(isvc):
         # Only the token key, read-only: the server reads it once at start (a rotated token
         # reaches the pods when they restart).

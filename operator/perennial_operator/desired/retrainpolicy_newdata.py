@@ -29,6 +29,7 @@ from perennial_operator.desired.trainingjob import (
     SPEC_FILE,
     claim_of,
     data_image,
+    pod_identity,
     pod_mounts,
     pod_volumes,
     runtime_container,
@@ -76,12 +77,26 @@ def probe_job(policy: Mapping[str, Any], name: str, config: OperatorConfig) -> d
     )
     args = ["perennial-train", "fingerprint", "-f", f"{SPEC_DIR}/{SPEC_FILE}"]
     container = runtime_container(
-        PROBE_CONTAINER, args, data_image(template, config), resources, pod_mounts(claims)
+        PROBE_CONTAINER,
+        args,
+        data_image(template, config),
+        resources,
+        pod_mounts(claims),
+        list(template.get("envFrom") or []),
     )
     labels = _labels(meta["name"], name)
     pod_meta: dict[str, Any] = {"labels": labels}
     if config.pod_annotations:
         pod_meta["annotations"] = dict(config.pod_annotations)
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": restricted_pod_security(),
+        "containers": [container],
+        "volumes": pod_volumes(configmap_name(meta["name"]), claims),
+    }
+    pod_identity(template, pod_spec)  # the trainer's identity reads the same data
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -97,16 +112,6 @@ def probe_job(policy: Mapping[str, Any], name: str, config: OperatorConfig) -> d
                 int(template.get("activeDeadlineSeconds", 3600)), PROBE_DEADLINE_SECONDS
             ),
             "ttlSecondsAfterFinished": TTL_SECONDS,
-            "template": {
-                "metadata": pod_meta,
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": False,
-                    "enableServiceLinks": False,
-                    "securityContext": restricted_pod_security(),
-                    "containers": [container],
-                    "volumes": pod_volumes(configmap_name(meta["name"]), claims),
-                },
-            },
+            "template": {"metadata": pod_meta, "spec": pod_spec},
         },
     }

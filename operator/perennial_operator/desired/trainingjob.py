@@ -154,13 +154,25 @@ def _mounts(
 
 
 def runtime_container(
-    name: str, args: list[str], image: str, resources: dict[str, Any], mounts: list[dict[str, Any]]
+    name: str,
+    argv: list[str],
+    image: str,
+    resources: dict[str, Any],
+    mounts: list[dict[str, Any]],
+    env_from: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A container of the runtime image: restricted, its result in the termination message."""
-    return {
+    """A container of the runtime image: restricted, its result in the termination message.
+
+    `argv` is the whole command line. Its program goes in `command`, which replaces the
+    image's ENTRYPOINT (perennial-train in ours), so the same pod runs perennial-serve or
+    a custom image's own program too; the rest goes in `args`. `env_from`: the spec's
+    envFrom (Secret references: credentials reach the process, never our objects).
+    """
+    container: dict[str, Any] = {
         "name": name,
         "image": image,
-        "args": args,
+        "command": argv[:1],
+        "args": argv[1:],
         "env": [
             {"name": "PERENNIAL_PVC_ROOT", "value": PVC_ROOT},
             {"name": "HOME", "value": "/tmp"},
@@ -171,6 +183,15 @@ def runtime_container(
         "terminationMessagePath": rc.TERMINATION_MESSAGE_PATH,
         "terminationMessagePolicy": "File",
     }
+    if env_from:
+        container["envFrom"] = [dict(source) for source in env_from]
+    return container
+
+
+def pod_identity(spec: Mapping[str, Any], pod_spec: dict[str, Any]) -> None:
+    """spec.serviceAccountName onto the pod (its API token stays unmounted)."""
+    if spec.get("serviceAccountName"):
+        pod_spec["serviceAccountName"] = str(spec["serviceAccountName"])
 
 
 def _pod_failure_policy() -> dict[str, Any]:
@@ -191,6 +212,64 @@ def _pod_failure_policy() -> dict[str, Any]:
     return {"rules": rules}
 
 
+def training_container(
+    tj: dict[str, Any],
+    config: OperatorConfig,
+    placement: Placement,
+    argv: list[str],
+    baseline_uri: str | None,
+    *,
+    name: str = TRAIN_CONTAINER,
+    image: str | None = None,
+) -> dict[str, Any]:
+    """A container of a training pod (the single Job's, a search step's): the job's image,
+    resources on its pool, the claims, and the spec's envFrom."""
+    spec = tj["spec"]
+    resources = resource_requirements(
+        spec.get("resources", {}), placement.gpus_for(int(spec.get("resources", {}).get("gpu", 0)))
+    )
+    return runtime_container(
+        name,
+        argv,
+        image or str(spec.get("image") or config.runtime_image),
+        resources,
+        _mounts(tj, config, baseline_uri),
+        list(spec.get("envFrom") or []),
+    )
+
+
+def pod_template(
+    tj: dict[str, Any],
+    config: OperatorConfig,
+    placement: Placement,
+    labels: dict[str, str],
+    containers: list[dict[str, Any]],
+    baseline_uri: str | None,
+    init_containers: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The pod template of every training pod: restricted, no API token, no service links
+    (code a user may supply), the spec's identity, on the pool's nodes."""
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": restricted_pod_security(),
+    }
+    if init_containers:
+        pod_spec["initContainers"] = init_containers
+    pod_spec["containers"] = containers
+    pod_spec["volumes"] = _volumes(tj, config, baseline_uri)
+    pod_identity(tj["spec"], pod_spec)
+    if placement.node_selector:
+        pod_spec["nodeSelector"] = dict(placement.node_selector)
+    if placement.tolerations:
+        pod_spec["tolerations"] = [dict(t) for t in placement.tolerations]
+    pod_meta: dict[str, Any] = {"labels": labels}
+    if config.pod_annotations:
+        pod_meta["annotations"] = dict(config.pod_annotations)
+    return {"metadata": pod_meta, "spec": pod_spec}
+
+
 def job(
     tj: dict[str, Any],
     config: OperatorConfig,
@@ -200,44 +279,25 @@ def job(
     """The training Job. `baseline_uri` is the resolved artifact of spec.baseline.modelVersion."""
     meta, spec = tj["metadata"], tj["spec"]
     spec_path = f"{SPEC_DIR}/{SPEC_FILE}"
-    image = str(spec.get("image") or config.runtime_image)
-    # A custom command runs in the user's image; the data checks still use our runtime.
-    validate_image = data_image(spec, config)
-    resources = resource_requirements(
-        spec.get("resources", {}), placement.gpus_for(int(spec.get("resources", {}).get("gpu", 0)))
-    )
-    mounts = _mounts(tj, config, baseline_uri)
     output = f"{PVC_ROOT}/{artifact_claim(tj, config)}/{artifact_path(tj)}"
     train_args: list[str] = ["perennial-train", "-f", spec_path, "--output", output]
     if baseline_uri and baseline_uri.startswith("pvc://"):
         train_args += ["--baseline-dir", f"{PVC_ROOT}/{baseline_uri.removeprefix('pvc://')}"]
+    train = training_container(tj, config, placement, train_args, baseline_uri)
     if spec.get("command"):
-        train_args = [str(part) for part in spec["command"]]
-    pod_spec: dict[str, Any] = {
-        "restartPolicy": "Never",
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,  # no Service env vars for code a user may supply
-        "securityContext": restricted_pod_security(),
-        "initContainers": [
-            runtime_container(
-                VALIDATE_CONTAINER,
-                ["perennial-train", "validate", "-f", spec_path],
-                validate_image,
-                resources,
-                mounts,
-            )
-        ],
-        "containers": [runtime_container(TRAIN_CONTAINER, train_args, image, resources, mounts)],
-        "volumes": _volumes(tj, config, baseline_uri),
-    }
-    if placement.node_selector:
-        pod_spec["nodeSelector"] = dict(placement.node_selector)
-    if placement.tolerations:
-        pod_spec["tolerations"] = [dict(t) for t in placement.tolerations]
+        # The custom image's own command, as written: it replaces that image's ENTRYPOINT.
+        train.update(command=[str(part) for part in spec["command"]], args=[])
+    # A custom command runs in the user's image; the data checks still use our runtime.
+    validate = training_container(
+        tj,
+        config,
+        placement,
+        ["perennial-train", "validate", "-f", spec_path],
+        baseline_uri,
+        name=VALIDATE_CONTAINER,
+        image=data_image(spec, config),
+    )
     labels = _labels(tj)
-    pod_meta: dict[str, Any] = {"labels": labels}
-    if config.pod_annotations:
-        pod_meta["annotations"] = dict(config.pod_annotations)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -254,7 +314,9 @@ def job(
             # status (sticky once finished) keeps the outcome, metrics and artifact.
             "ttlSecondsAfterFinished": config.training_job_ttl_seconds,
             "podFailurePolicy": _pod_failure_policy(),
-            "template": {"metadata": pod_meta, "spec": pod_spec},
+            "template": pod_template(
+                tj, config, placement, labels, [train], baseline_uri, [validate]
+            ),
         },
     }
 

@@ -19,11 +19,7 @@ from perennial_operator.api.names import STEP_RUNG as RUNG
 from perennial_operator.api.names import TRAIN_CONTAINER, child_name
 from perennial_operator.config import OperatorConfig
 from perennial_operator.desired import trainingjob as desired_tj
-from perennial_operator.desired.common import (
-    owner_reference,
-    resource_requirements,
-    restricted_pod_security,
-)
+from perennial_operator.desired.common import owner_reference
 from perennial_operator.desired.placement import Placement
 
 LABEL_STEP = f"{GROUP}/automl-step"
@@ -71,37 +67,15 @@ def step_job(
 ) -> dict[str, Any]:
     """The Job of one step: plan, rung ``rung`` (``candidates`` indexes) or its finish."""
     meta, spec = tj["metadata"], tj["spec"]
-    resources = resource_requirements(
-        spec.get("resources", {}), placement.gpus_for(int(spec.get("resources", {}).get("gpu", 0)))
-    )
-    claims = desired_tj._claims(tj, config, baseline_uri)
-    container = desired_tj.runtime_container(
-        TRAIN_CONTAINER,
-        step_args(tj, config, kind, rung, baseline_uri),
-        str(spec.get("image") or config.runtime_image),
-        resources,
-        desired_tj.pod_mounts(claims),
-    )
+    argv = step_args(tj, config, kind, rung, baseline_uri)
+    container = desired_tj.training_container(tj, config, placement, argv, baseline_uri)
     labels = {**desired_tj._labels(tj), LABEL_STEP: "plan" if kind == PLAN else f"{kind}-{rung}"}
-    pod_spec: dict[str, Any] = {
-        "restartPolicy": "Never",
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        "securityContext": restricted_pod_security(),
-        "containers": [container],
-        "volumes": desired_tj.pod_volumes(desired_tj.configmap_name(tj), claims),
-    }
-    if placement.node_selector:
-        pod_spec["nodeSelector"] = dict(placement.node_selector)
-    if placement.tolerations:
-        pod_spec["tolerations"] = [dict(t) for t in placement.tolerations]
-    pod_meta: dict[str, Any] = {"labels": labels}
-    if config.pod_annotations:
-        pod_meta["annotations"] = dict(config.pod_annotations)
+    template = desired_tj.pod_template(tj, config, placement, labels, [container], baseline_uri)
+    pod_spec = template["spec"]
     job_spec: dict[str, Any] = {
         "activeDeadlineSeconds": int(spec.get("activeDeadlineSeconds", 3600)),
         "ttlSecondsAfterFinished": config.training_job_ttl_seconds,
-        "template": {"metadata": pod_meta, "spec": pod_spec},
+        "template": template,
     }
     if kind == RUNG:
         pod_spec["topologySpreadConstraints"] = [_spread(labels)]

@@ -33,6 +33,7 @@ from perennial_operator.k8s.errors import AlreadyExists, refused
 from perennial_operator.k8s.kube import KubeApi, now_iso
 from perennial_operator.metrics import TrainingJobPhases
 from perennial_operator.reconcile import trainingjob_search as search_steps
+from perennial_operator.reconcile.artifact_claim import ensure_artifact_claim
 from perennial_operator.reconcile.locks import KeyedLocks
 from perennial_operator.reconcile.versions import high_water, raise_high_water
 
@@ -142,6 +143,7 @@ def _start(
         return pool_problem, None, None
     if baseline_problem:
         return (c.COMPUTE_POOL_NOT_FOUND, baseline_problem), None, None
+    ensure_artifact_claim(kube, tj, config)
     job = None
     for child in desired_tj.trainingjob_children(tj, config, placement, baseline):
         applied = kube.apply(child)

@@ -23,6 +23,7 @@ from perennial_operator.desired import trainingjob as desired_tj
 from perennial_operator.desired.placement import Placement
 from perennial_operator.desired.trainingjob_search import LABEL_STEP, step_job
 from perennial_operator.k8s.kube import KubeApi
+from perennial_operator.reconcile.artifact_claim import ensure_artifact_claim
 
 __all__ = ("Advanced", "advance", "with_search")
 
@@ -68,6 +69,7 @@ def advance(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig, inputs: I
         elif baseline_problem:
             blocked = (c.COMPUTE_POOL_NOT_FOUND, baseline_problem)  # as the single-Job path
         if blocked is None:
+            ensure_artifact_claim(kube, tj, config)
             if cm is None:
                 kube.apply(desired_tj.configmap(tj))
             manifest = step_job(tj, config, where, kind, rung, candidates, baseline)

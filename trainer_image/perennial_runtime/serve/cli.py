@@ -11,6 +11,7 @@ from pathlib import Path
 
 from perennial_runtime.serve import logs
 from perennial_runtime.serve.config import Config
+from perennial_runtime.serve.fetch import is_remote
 
 log = logging.getLogger("perennial.serve")
 
@@ -46,6 +47,10 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     p = argparse.ArgumentParser(prog="perennial-serve", description=__doc__)
     p.add_argument(
         "--model-dir", type=Path, required=True, help="directory written by perennial-train"
+    )
+    p.add_argument(
+        "--model-uri",
+        help="s3:// or gs:// folder holding the model: copied into --model-dir first",
     )
     p.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")
     p.add_argument("--port", type=int, default=8080, help="0 picks a free port (logged)")
@@ -103,6 +108,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         p.error(
             "--max-batch-size, --max-body-bytes must be positive; --max-latency-ms, --workers >= 0"
         )
+    if a.model_uri and not is_remote(a.model_uri):
+        p.error(f"--model-uri must be s3:// or gs://, got {a.model_uri}")
     sizes = (a.max_url_bytes, a.max_header_bytes, a.max_connections)
     timeouts = (a.header_timeout, a.body_timeout, a.idle_timeout)
     if min(sizes) < 1 or not all(0 < t < math.inf for t in timeouts):
@@ -119,6 +126,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
             p.error(f"--feedback-token-file: {a.feedback_token_file} is empty")
     return Config(
         model_dir=a.model_dir,
+        model_uri=a.model_uri,
         host=a.host,
         port=a.port,
         name=a.name,
@@ -153,17 +161,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     _raise_open_files(config.max_connections * config.workers + 256)
+    from perennial_runtime.serve.fetch import FetchError, fetch_model_dir
     from perennial_runtime.serve.metrics import Identity
     from perennial_runtime.serve.model import ModelLoadError, open_model_dir
     from perennial_runtime.serve.supervisor import serve
     from perennial_runtime.serve.worker_process import Shared, reuseport_socket
 
     try:
+        if config.model_uri:
+            fetch_model_dir(config.model_uri, config.model_dir)
+            logs.event(log, "model copied", model_uri=config.model_uri)
         model_dir = open_model_dir(
             config.model_dir,
             expected_sha256=config.expected_sha256,
             allow_unsafe_pickle=config.allow_unsafe_pickle,
         )
+    except FetchError as exc:  # the store may come back: the kubelet restarts us
+        logs.event(log, f"cannot copy the model: {exc}", logging.ERROR)
+        return EXIT_LOAD_FAILED
     except ModelLoadError as exc:
         logs.event(log, f"refusing to serve: {exc}", logging.ERROR, model_dir=str(config.model_dir))
         return EXIT_ARTIFACT_REFUSED

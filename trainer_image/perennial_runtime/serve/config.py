@@ -9,6 +9,7 @@ from pathlib import Path
 @dataclass(frozen=True)
 class Config:
     model_dir: Path
+    model_uri: str | None = None  # s3:// or gs://: copied into model_dir before anything
     host: str = "0.0.0.0"
     port: int = 8080
     name: str | None = None

@@ -16,7 +16,8 @@ from typing import Any
 from perennial_operator.api import conditions as c
 from perennial_operator.api.rejections import rejected_by
 
-SERVABLE_SCHEMES = ("pvc://",)  # what a pod can mount; other stores need a copy step
+# pvc:// is mounted; s3:// and gs:// are copied (and verified) by the server at start.
+SERVABLE_SCHEMES = ("pvc://", "s3://", "gs://")
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def artifact_not_servable(mv: Mapping[str, Any]) -> str | None:
     uri = str((mv["spec"].get("artifact") or {}).get("uri", ""))
     if uri.startswith(SERVABLE_SCHEMES):
         return None
-    return f"artifact {uri!r}: only pvc:// artifacts can be mounted by serving pods"
+    return f"artifact {uri!r}: serving pods read pvc://, s3:// or gs:// artifacts only"
 
 
 def target_of(mv: Mapping[str, Any]) -> Target:

@@ -1,0 +1,1 @@
+"""Container images of Perennial, built here from the repository's Dockerfiles."""

@@ -1,0 +1,5 @@
+import sys
+
+from perennial_hack.images.build import main
+
+sys.exit(main())
