@@ -169,3 +169,20 @@ def test_a_new_job_is_taken_from_the_apply_answer_and_its_pods_are_not_listed():
     applied = [v for v in kube.verbs() if v.startswith("apply")]
     assert applied[:2] == ["apply ConfigMap/churn-1-spec", "apply Job/churn-1-train"]
     assert kube.get(API_VERSION, "TrainingJob", NS, "churn-1")["status"]["phase"] == "Pending"
+
+
+@pytest.mark.parametrize("parallelism", [1, 4], ids=["single-job", "fanned-out"])
+def test_a_missing_baseline_waits_with_its_own_reason_and_starts_nothing(parallelism: int):
+    tj = trainingjob()
+    tj["spec"] |= {
+        "algorithm": "auto",
+        "automl": {"parallelism": parallelism},
+        "baseline": {"modelVersion": "churn-v9"},
+    }
+    kube = FakeKube(tj)
+    sync(kube)
+    status = kube.get(API_VERSION, "TrainingJob", NS, "churn-1")["status"]
+    (scheduled,) = [x for x in status["conditions"] if x["type"] == "Scheduled"]
+    assert (scheduled["status"], scheduled["reason"]) == ("False", "BaselineNotFound")
+    assert "churn-v9" in scheduled["message"] and status["phase"] == "Pending"
+    assert kube.list("batch/v1", "Job", NS) == []

@@ -25,6 +25,8 @@ UNSCHEDULABLE: Final = "Unschedulable"
 COMPUTE_POOL_NOT_FOUND: Final = "ComputePoolNotFound"
 # The named ComputePool's spec.namespaces does not list the resource's namespace.
 COMPUTE_POOL_NOT_ALLOWED: Final = "ComputePoolNotAllowed"
+# spec.baseline.modelVersion names a ModelVersion that does not exist (yet): the Job waits.
+BASELINE_NOT_FOUND: Final = "BaselineNotFound"
 # A child's name is held by an object this resource does not own (never adopted/deleted).
 NAME_CONFLICT: Final = "NameConflict"
 VALIDATING: Final = "Validating"

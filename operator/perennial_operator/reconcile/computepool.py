@@ -40,9 +40,18 @@ class Sync:
     failed: bool  # the provider failed: the loop backs off
 
 
+# A pool's loop without node (or Cluster API) permissions: the install lacks the provider's
+# RBAC component, which only an administrator can add.
+FORBIDDEN_HINT: Final = (
+    "the operator's ServiceAccount may not do this: install the provider's RBAC component "
+    "(manifests/components/computepool-kwok or computepool-clusterapi; docs/install.md)"
+)
+
+
 def describe(exc: BaseException) -> str:
     if isinstance(exc, ApiException):
-        return f"HTTP {exc.status} {exc.reason}: {str(exc.body or '')[:500]}".strip()
+        text = f"HTTP {exc.status} {exc.reason}: {str(exc.body or '')[:500]}".strip()
+        return f"{text}; {FORBIDDEN_HINT}" if exc.status == 403 else text
     return str(exc) or type(exc).__name__
 
 
@@ -106,8 +115,9 @@ def _act(
 def _gather(
     kube: KubeApi, pool: dict[str, Any]
 ) -> tuple[NodeProvider | None, list[dict[str, Any]], int, str | None]:
-    nodes = kube.list("v1", "Node", None, f"{LABEL_COMPUTEPOOL}={pool['metadata']['name']}")
     try:
+        selector = f"{LABEL_COMPUTEPOOL}={pool['metadata']['name']}"
+        nodes = kube.list("v1", "Node", None, selector)
         provider = provider_for(kube, pool, nodes)
         owned = [n for n in nodes if provider.owns(n)]
         return provider, owned, provider.target_size(), None
@@ -120,7 +130,12 @@ def sync_computepool(kube: KubeApi, name: str) -> Sync | None:
     if pool is None or pool["metadata"].get("deletionTimestamp"):
         return None
     provider, owned, target, error = _gather(kube, pool)
-    pods = kube.list("v1", "Pod", None, field_selector=ACTIVE_PODS)
+    try:
+        pods = kube.list("v1", "Pod", None, field_selector=ACTIVE_PODS)
+    except ApiException as exc:
+        if exc.status != 403:
+            raise  # an outage: the loop backs off and tries again
+        pods, provider, error = [], None, error or describe(exc)
     now = dt.datetime.now(dt.UTC)
     world = World(nodes=owned, pods=pods, target=target, now=now)
     decision = computepool_decision(pool, world)

@@ -57,13 +57,14 @@ def _placement(kube: KubeApi, tj: dict[str, Any]) -> tuple[Placement, tuple[str,
     return pool_placement(pool), None
 
 
-def _baseline_uri(kube: KubeApi, tj: dict[str, Any]) -> tuple[str | None, str | None]:
+def _baseline_uri(kube: KubeApi, tj: dict[str, Any]) -> tuple[str | None, tuple[str, str] | None]:
     name = (tj["spec"].get("baseline") or {}).get("modelVersion")
     if not name:
         return None, None
     mv = kube.get(API_VERSION, "ModelVersion", tj["metadata"]["namespace"], name)
     if mv is None:
-        return None, f"baseline ModelVersion {name} does not exist; waiting for it"
+        why = f"baseline ModelVersion {name} does not exist; waiting for it"
+        return None, (c.BASELINE_NOT_FOUND, why)
     return str(mv["spec"]["artifact"]["uri"]), None
 
 
@@ -139,10 +140,8 @@ def _start(
         return None, conflict, None
     placement, pool_problem = _placement(kube, tj)
     baseline, baseline_problem = _baseline_uri(kube, tj)
-    if pool_problem:
-        return pool_problem, None, None
-    if baseline_problem:
-        return (c.COMPUTE_POOL_NOT_FOUND, baseline_problem), None, None
+    if pool_problem or baseline_problem:
+        return pool_problem or baseline_problem, None, None
     ensure_artifact_claim(kube, tj, config)
     job = None
     for child in desired_tj.trainingjob_children(tj, config, placement, baseline):

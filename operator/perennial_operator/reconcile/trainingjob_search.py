@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from perennial_operator.api import conditions as c
 from perennial_operator.api.group import LABEL_TRAININGJOB_UID
 from perennial_operator.api.names import STEP_PLAN, TRAIN_CONTAINER
 from perennial_operator.config import OperatorConfig
@@ -40,7 +39,7 @@ class Advanced:
 # What a new step Job needs, looked up only when one is created: the pool's placement and
 # the baseline's URI, each with what blocks it (reconcile/trainingjob.py's lookups).
 Inputs = Callable[
-    [], tuple[tuple[Placement, tuple[str, str] | None], tuple[str | None, str | None]]
+    [], tuple[tuple[Placement, tuple[str, str] | None], tuple[str | None, tuple[str, str] | None]]
 ]
 
 
@@ -64,10 +63,7 @@ def advance(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig, inputs: I
     if decided.create is not None:
         kind, rung, candidates = decided.create
         (where, pool_problem), (baseline, baseline_problem) = inputs()
-        if pool_problem:
-            blocked = pool_problem
-        elif baseline_problem:
-            blocked = (c.COMPUTE_POOL_NOT_FOUND, baseline_problem)  # as the single-Job path
+        blocked = pool_problem or baseline_problem
         if blocked is None:
             ensure_artifact_claim(kube, tj, config)
             if cm is None:
