@@ -102,7 +102,12 @@ def modelversion(name: str, namespace: str, version: int) -> dict[str, Any]:
             "model": "filler",
             "version": version,
             "stage": "None",
-            "artifact": {"uri": f"pvc://perennial-artifacts/filler/{version}", "format": "onnx"},
+            # Never served: any well-formed digest (the CRD requires one).
+            "artifact": {
+                "uri": f"pvc://perennial-artifacts/filler/{version}",
+                "format": "onnx",
+                "sha256": f"{version:064x}",
+            },
         },
     }
 
