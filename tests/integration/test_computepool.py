@@ -127,7 +127,7 @@ def drop_pools(world: World, pools: list[str]) -> Iterator[None]:
     yield
     for name in pools:
         world.kube.delete(API_VERSION, "ComputePool", None, name)
-    for name in pools:  # the garbage collector takes the nodes; we make sure
+    for name in pools:  # the operator drains and removes them; we make sure
         for node in pool_nodes(world, name):
             world.kube.delete("v1", "Node", None, node["metadata"]["name"])
     world.wait(

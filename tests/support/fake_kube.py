@@ -311,6 +311,13 @@ class FakeKube:
             }
         )
 
+    def evict(self, namespace: str, name: str) -> None:
+        # No PodDisruptionBudgets in memory: the eviction deletes the pod (fail() injects a
+        # 429). The real API server's answers: tests/reliability/test_computepool_drain.py.
+        self._maybe_fail("evict", "Pod", name)
+        if self.objects.pop(self._key("Pod", namespace, name), None) is not None:
+            self._log("evict", "Pod", name)
+
     def served_resources(self, api_version: str) -> list[str] | None:
         return list(self.served[api_version]) if api_version in self.served else None
 

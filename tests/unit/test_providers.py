@@ -37,7 +37,13 @@ def node(name, pool="p", uid="uid-p", annotations=None):
 
 def test_kwok_owns_only_nodes_with_its_label_and_its_uid():
     provider = KwokProvider(FakeKube(), kwok_pool(), [])
-    assert provider.owns(node("a"))
+    assert provider.owns(node("a"))  # made before the uid annotation: an owner reference
+    assert provider.owns(
+        node("n", uid=None, annotations={"perennial.dev/compute-pool-uid": "uid-p"})
+    )
+    assert not provider.owns(
+        node("m", uid=None, annotations={"perennial.dev/compute-pool-uid": "other"})
+    )
     assert not provider.owns(node("b", uid="someone-else"))
     assert not provider.owns(node("c", uid=None))
     assert not provider.owns(node("d", pool="q"))
@@ -51,7 +57,8 @@ def test_kwok_counts_its_nodes_and_fills_the_lowest_free_names():
     provider.increase_size(2)
     assert kube.verbs() == ["create Node/p-3", "create Node/p-4"]
     created = kube.get("v1", "Node", None, "p-3")
-    assert created["metadata"]["ownerReferences"][0]["uid"] == "uid-p"
+    assert created["metadata"]["annotations"]["perennial.dev/compute-pool-uid"] == "uid-p"
+    assert provider.owns(created)
     assert kube.get("v1", "Node", None, "p-1")["metadata"]["ownerReferences"][0]["uid"] == "x"
 
 

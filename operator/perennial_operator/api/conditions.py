@@ -67,6 +67,12 @@ WITHIN_MAX_NODES: Final = "WithinMaxNodes"
 MAX_NODES_REACHED: Final = "MaxNodesReached"
 SCALED_UP: Final = "ScaledUp"
 SCALED_DOWN: Final = "ScaledDown"
+# ComputePool deletion (Ready=False while the finalizer drains the nodes)
+DRAINING: Final = "Draining"
+DELETION_BLOCKED: Final = "DeletionBlocked"
+EVICTION_REFUSED: Final = "EvictionRefused"
+DRAIN_FAILED: Final = "DrainFailed"
+DRAINED: Final = "Drained"
 
 # InferenceService condition types (READY above is shared)
 MODEL_RESOLVED: Final = "ModelResolved"

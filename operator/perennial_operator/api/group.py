@@ -37,6 +37,11 @@ ANNOTATION_RETRAIN_REASON: Final = f"{GROUP}/retrain-reason"
 # ComputePool nodes: when the node was first seen idle, and that we (not a human) cordoned it.
 ANNOTATION_IDLE_SINCE: Final = f"{GROUP}/idle-since"
 ANNOTATION_CORDONED_FOR_REMOVAL: Final = f"{GROUP}/cordoned-for-removal"
+# A kwok node's pool, by uid: an annotation, not an ownerReference, so that no deletion of
+# the pool (foreground cascade included) lets the garbage collector take nodes undrained.
+ANNOTATION_COMPUTEPOOL_UID: Final = f"{GROUP}/compute-pool-uid"
+# On a ComputePool being deleted: drain even nodes that serve an InferenceService.
+ANNOTATION_FORCE_DELETE: Final = f"{GROUP}/force-delete"
 
 
 def child_labels(kind: str, name: str) -> dict[str, str]:

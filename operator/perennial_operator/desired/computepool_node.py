@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from perennial_operator.api.computepool import pool_node_labels, pool_shape, pool_taints
-from perennial_operator.api.group import MANAGED_BY, MANAGED_BY_VALUE
-from perennial_operator.desired.common import owner_reference
+from perennial_operator.api.group import ANNOTATION_COMPUTEPOOL_UID, MANAGED_BY, MANAGED_BY_VALUE
 
 KWOK_ANNOTATION: Final = "kwok.x-k8s.io/node"
 KWOK_ANNOTATION_VALUE: Final = "fake"  # what the local kwok's node selector manages
@@ -24,8 +23,9 @@ def node_name(pool_name: str, index: int) -> str:
 
 
 def computepool_node(pool: dict[str, Any], name: str) -> dict[str, Any]:
-    """A kwok-managed Node of the pool's shape, owned by the pool (cluster-scoped owner of
-    a cluster-scoped child), so deleting the pool lets the garbage collector take its nodes."""
+    """A kwok-managed Node of the pool's shape, marked with the pool's uid. Not an
+    ownerReference: the garbage collector would delete the nodes the moment the pool is
+    deleted in the foreground, before the pool's finalizer drained them (issue 20, f7)."""
     shape = pool_shape(pool)
     taints = pool_taints(pool)
     return {
@@ -35,6 +35,7 @@ def computepool_node(pool: dict[str, Any], name: str) -> dict[str, Any]:
             "name": name,
             "annotations": {
                 KWOK_ANNOTATION: KWOK_ANNOTATION_VALUE,
+                ANNOTATION_COMPUTEPOOL_UID: pool["metadata"]["uid"],
                 "node.alpha.kubernetes.io/ttl": "0",
             },
             "labels": {
@@ -42,7 +43,6 @@ def computepool_node(pool: dict[str, Any], name: str) -> dict[str, Any]:
                 HOSTNAME: name,
                 MANAGED_BY: MANAGED_BY_VALUE,
             },
-            "ownerReferences": [owner_reference(pool)],
         },
         "spec": {"taints": taints} if taints else {},
         "status": {"capacity": dict(shape), "allocatable": dict(shape)},

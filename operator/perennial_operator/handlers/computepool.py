@@ -18,6 +18,7 @@ from perennial_operator import metrics
 from perennial_operator.api.group import COMPUTEPOOLS, GROUP, VERSION
 from perennial_operator.decide.computepool.demand import selects_pool, unschedulable_since
 from perennial_operator.reconcile.computepool import sync_computepool
+from perennial_operator.reconcile.computepool_drain import drain_computepool
 
 BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)  # after consecutive failures, as kopf's errors
 
@@ -85,6 +86,21 @@ async def computepool_loop(
     finally:
         if loops.get(name) is pool:
             del loops[name]
+
+
+@kopf.on.delete(GROUP, VERSION, COMPUTEPOOLS)
+async def computepool_deleted(name: str, memo: kopf.Memo, **_: Any) -> None:
+    """The pool's finalizer: drain and remove its nodes before the pool may go.
+
+    kopf keeps its finalizer (perennial.dev/finalizer) on every pool (the daemon needs it, and
+    so does this handler), stops the pool's loop when deletion starts, and removes the
+    finalizer once this returns. One handler call for the whole drain, passes a few seconds
+    apart, rather than a TemporaryError per pass: kopf would post an error Event for each
+    retry of a deletion that may wait hours for a person. It holds no thread while it waits;
+    an API outage raises, and kopf retries the handler with its error delays.
+    """
+    while not (result := await asyncio.to_thread(drain_computepool, memo.kube, name)).done:
+        await asyncio.sleep(result.delay)
 
 
 @kopf.on.event(GROUP, VERSION, COMPUTEPOOLS)

@@ -119,6 +119,11 @@ class KubeApi(Protocol):
         """A core/v1 Event about `obj`."""
         ...
 
+    def evict(self, namespace: str, name: str) -> None:
+        """Evict a pod (policy/v1 Eviction): the API server honours PodDisruptionBudgets and
+        answers 429 when one does not allow it now. Gone already is fine."""
+        ...
+
     def served_resources(self, api_version: str) -> list[str] | None:
         """The resources (plurals) the API server serves in `api_version`; None when it
         does not serve that group version at all."""
@@ -291,6 +296,19 @@ class Kube:
                 resource_path(api_version, kind, namespace, name),
                 body={"propagationPolicy": "Background"},
             )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def evict(self, namespace: str, name: str) -> None:
+        eviction = {
+            "apiVersion": "policy/v1",
+            "kind": "Eviction",
+            "metadata": {"name": name, "namespace": namespace},
+        }
+        try:
+            path = resource_path("v1", "Pod", namespace, name) + "/eviction"
+            self._call("POST", path, body=eviction)
         except ApiException as exc:
             if exc.status != 404:
                 raise

@@ -1,8 +1,9 @@
 """kwok provider: the pool's nodes are Node objects we create; kwok keeps them Ready.
 
 Used by tests and local clusters. A node belongs to the pool only if it carries the pool
-label *and* an owner reference to this very ComputePool (its uid), so a pool never counts
-or deletes a node someone else made, even one with the same label.
+label *and* this very ComputePool's uid (annotation perennial.dev/compute-pool-uid; nodes
+made before that carry an owner reference with the uid, also accepted), so a pool never
+counts or deletes a node someone else made, even one with the same label.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from perennial_operator.api.group import LABEL_COMPUTEPOOL
+from perennial_operator.api.group import ANNOTATION_COMPUTEPOOL_UID, LABEL_COMPUTEPOOL
 from perennial_operator.desired.computepool_node import computepool_node, node_name
 from perennial_operator.k8s.errors import AlreadyExists
 from perennial_operator.k8s.kube import KubeApi
@@ -27,9 +28,11 @@ class KwokProvider:
 
     def owns(self, node: dict[str, Any]) -> bool:
         meta = node.get("metadata") or {}
-        return (meta.get("labels") or {}).get(LABEL_COMPUTEPOOL) == self.name and any(
-            ref.get("uid") == self.uid for ref in meta.get("ownerReferences") or []
-        )
+        if (meta.get("labels") or {}).get(LABEL_COMPUTEPOOL) != self.name:
+            return False
+        if (meta.get("annotations") or {}).get(ANNOTATION_COMPUTEPOOL_UID) == self.uid:
+            return True
+        return any(ref.get("uid") == self.uid for ref in meta.get("ownerReferences") or [])
 
     def target_size(self) -> int:
         return sum(

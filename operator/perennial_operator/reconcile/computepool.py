@@ -55,7 +55,9 @@ def describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _cordon(kube: KubeApi, name: str, on: bool, now: dt.datetime) -> None:
+def cordon(kube: KubeApi, name: str, on: bool, now: dt.datetime) -> None:
+    """Mark a node (un)schedulable, and that we did it (not a person): scale-down and the
+    deletion drain."""
     stamp = format_time(now) if on else None
     patch = {
         "spec": {"unschedulable": True if on else None},
@@ -76,11 +78,11 @@ def _remove(
     empty = []
     for node in nodes:
         name = node["metadata"]["name"]
-        _cordon(kube, name, True, now)
+        cordon(kube, name, True, now)
         if _still_empty(kube, name):
             empty.append(node)
         else:
-            _cordon(kube, name, False, now)
+            cordon(kube, name, False, now)
     if empty:
         provider.delete_nodes(empty)
     return tuple(n["metadata"]["name"] for n in empty)
@@ -97,7 +99,7 @@ def _act(
         mark = {"metadata": {"annotations": {ANNOTATION_IDLE_SINCE: since}}}
         kube.patch("v1", "Node", None, name, mark)
     for name in decision.uncordon:
-        _cordon(kube, name, False, now)
+        cordon(kube, name, False, now)
     added = 0
     removed: tuple[str, ...] = ()
     try:
