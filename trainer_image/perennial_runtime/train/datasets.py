@@ -2,7 +2,10 @@
 
 URIs: builtin://<name> (datasets scikit-learn ships), file:///abs/path,
 pvc://<claim>/<path> (under the PVC mount root), http(s)://, and s3:// or gs:// through
-fsspec when the matching extra (s3fs, gcsfs) is installed.
+fsspec when the matching extra (s3fs, gcsfs) is installed. Every read except builtin://
+stops at ``max_bytes`` (spec.dataset.maxBytes): a server that sends without end, or a file
+far larger than meant, fails the job with a clear message instead of exhausting the pod's
+memory.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ import pandas as pd
 from sklearn import datasets as skdatasets
 
 from perennial_runtime.train.errors import DatasetUnavailable
+from perennial_runtime.train.spec import DEFAULT_DATASET_MAX_BYTES
 
 DEFAULT_PVC_ROOT = "/mnt/pvc"
 PVC_ROOT_ENV = "PERENNIAL_PVC_ROOT"
 HTTP_TIMEOUT_SECONDS = 60
+_CHUNK = 1024 * 1024
 
 _BUILTINS: dict[str, Callable[..., Any]] = {
     "iris": skdatasets.load_iris,
@@ -70,16 +75,16 @@ def resolve_local(uri: str, root: Path) -> Path:
     raise DatasetUnavailable(f"{uri}: not a file:// or pvc:// URI")
 
 
-def load(uri: str, fmt: str, root: Path) -> Loaded:
+def load(uri: str, fmt: str, root: Path, max_bytes: int = DEFAULT_DATASET_MAX_BYTES) -> Loaded:
     scheme = urlparse(uri).scheme
     if scheme == "builtin":
         return _builtin(uri)
     if scheme in ("file", "pvc"):
-        raw = _read_local(resolve_local(uri, root), uri)
+        raw = _read_local(resolve_local(uri, root), uri, max_bytes)
     elif scheme in ("http", "https"):
-        raw = _read_http(uri)
+        raw = _read_http(uri, max_bytes)
     elif scheme in ("s3", "gs", "gcs"):
-        raw = _read_remote(uri)
+        raw = _read_remote(uri, max_bytes)
     else:
         raise DatasetUnavailable(
             f"{uri}: unsupported scheme {scheme!r}; use builtin://, file://, pvc://, "
@@ -107,32 +112,67 @@ def parse(raw: bytes, uri: str, fmt: str) -> pd.DataFrame:
     return frame
 
 
-def _read_local(path: Path, uri: str) -> bytes:
+def too_large(uri: str, max_bytes: int, size: int | None = None) -> DatasetUnavailable:
+    seen = f"{size} bytes" if size is not None else "more"
+    return DatasetUnavailable(
+        f"{uri}: the dataset is larger than spec.dataset.maxBytes ({max_bytes} bytes; {seen}); "
+        "raise maxBytes if that size is meant"
+    )
+
+
+def read_bounded(read: Callable[[int], bytes], uri: str, max_bytes: int) -> bytes:
+    """Read until the end, or fail once more than ``max_bytes`` arrived (never holds more
+    than max_bytes + one chunk)."""
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        chunk = read(min(_CHUNK, max_bytes + 1 - total))
+        if not chunk:
+            return b"".join(parts)
+        total += len(chunk)
+        if total > max_bytes:
+            raise too_large(uri, max_bytes)
+        parts.append(chunk)
+
+
+def _read_local(path: Path, uri: str, max_bytes: int) -> bytes:
     try:
-        return path.read_bytes()
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise too_large(uri, max_bytes, size)
+        with path.open("rb") as handle:
+            return read_bounded(handle.read, uri, max_bytes)
     except FileNotFoundError as exc:
         raise DatasetUnavailable(f"{uri}: no such file {path}") from exc
     except OSError as exc:
         raise DatasetUnavailable(f"{uri}: cannot read {path}: {exc}") from exc
 
 
-def _read_http(uri: str) -> bytes:
+def _read_http(uri: str, max_bytes: int) -> bytes:
     # The standard library, so plain HTTP needs no optional fsspec backend (aiohttp).
     try:
         with urllib.request.urlopen(uri, timeout=HTTP_TIMEOUT_SECONDS) as response:
-            data: bytes = response.read()
-            return data
+            announced = response.headers.get("Content-Length")
+            if announced is not None and announced.isdigit() and int(announced) > max_bytes:
+                raise too_large(uri, max_bytes, int(announced))  # refused before reading
+            return read_bounded(response.read, uri, max_bytes)
+    except DatasetUnavailable:
+        raise
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise DatasetUnavailable(f"{uri}: cannot be downloaded: {exc}") from exc
 
 
-def _read_remote(uri: str) -> bytes:
+def _read_remote(uri: str, max_bytes: int) -> bytes:
     import fsspec  # imported here: only remote URIs need it and its optional backends
 
     try:
         with fsspec.open(uri, "rb") as handle:
-            data: bytes = handle.read()
-            return data
+            size = getattr(handle, "size", None)
+            if isinstance(size, int) and size > max_bytes:
+                raise too_large(uri, max_bytes, size)
+            return read_bounded(handle.read, uri, max_bytes)
+    except DatasetUnavailable:
+        raise
     except ImportError as exc:
         raise DatasetUnavailable(
             f"{uri}: the filesystem for this scheme is not installed ({exc}); install the "

@@ -24,7 +24,7 @@ def fingerprint(job: TrainingJob, pvc_root: Path, progress: Progress) -> dict[st
 
     Raises DatasetUnavailable (exit code 4) when the data cannot be read or parsed."""
     progress.stage("loading", job.dataset.uri)
-    loaded = datasets.load(job.dataset.uri, job.dataset.format, pvc_root)
+    loaded = datasets.load(job.dataset.uri, job.dataset.format, pvc_root, job.dataset.max_bytes)
     progress.stage("fingerprinted", f"sha256 {loaded.sha256}, {loaded.rows} rows")
     return {
         "outcome": OUTCOME,

@@ -52,7 +52,7 @@ class Fitted:
 
 def load_and_check(job: TrainingJob, root: Path, progress: Progress) -> Checked:
     progress.stage("loading", job.dataset.uri)
-    loaded = datasets.load(job.dataset.uri, job.dataset.format, root)
+    loaded = datasets.load(job.dataset.uri, job.dataset.format, root, job.dataset.max_bytes)
     progress.stage("validating", f"{loaded.rows} rows, {loaded.frame.shape[1]} columns")
     target = target_name(job, loaded)
     failures, found = run_checks(loaded.frame, job, target, tuple(loaded.frame.columns))

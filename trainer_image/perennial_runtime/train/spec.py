@@ -20,6 +20,8 @@ from perennial_runtime.train.algorithms import (
 )
 from perennial_runtime.train.errors import BadSpec
 
+DEFAULT_DATASET_MAX_BYTES = 512 * 1024**2  # the CRD default of spec.dataset.maxBytes
+
 COLUMN_TYPES = ("number", "integer", "string", "category", "boolean")
 
 
@@ -52,6 +54,7 @@ class DatasetSpec:
     item_column: str = "item"
     test_fraction: float = 0.2
     seed: int = 42
+    max_bytes: int = DEFAULT_DATASET_MAX_BYTES  # the reader stops past it
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,9 @@ def _dataset(raw: dict[str, Any]) -> DatasetSpec:
     test_fraction = _number(raw.get("testFraction", 0.2), "spec.dataset.testFraction")
     if not 0 < test_fraction < 1:
         raise BadSpec(f"spec.dataset.testFraction must be between 0 and 1, got {test_fraction}")
+    max_bytes = _int(raw.get("maxBytes", DEFAULT_DATASET_MAX_BYTES), "spec.dataset.maxBytes")
+    if max_bytes < 1:
+        raise BadSpec(f"spec.dataset.maxBytes must be >= 1, got {max_bytes}")
     target = raw.get("target")
     return DatasetSpec(
         uri=_str(raw.get("uri"), "spec.dataset.uri"),
@@ -162,6 +168,7 @@ def _dataset(raw: dict[str, Any]) -> DatasetSpec:
         item_column=_str(raw.get("itemColumn", "item"), "spec.dataset.itemColumn"),
         test_fraction=test_fraction,
         seed=_int(raw.get("seed", 42), "spec.dataset.seed"),
+        max_bytes=max_bytes,
     )
 
 
