@@ -7,6 +7,9 @@ HTTPRoute named in spec.rollout.httpRoute (created, edited, deleted) re-syncs th
 that name it; so does a ComputePool named in spec.computePool (a service held because its
 pool did not exist starts as soon as the pool is created). Without the Gateway API CRDs
 kopf logs that it cannot watch httproutes, and picks them up once they are installed.
+
+Every handler that syncs a service may scrape its pods, so each is async and does the sync
+on the serving threads (handlers/serving_threads.py), never on kopf's shared executor.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from perennial_operator.api.group import (
 )
 from perennial_operator.api.traffic import GATEWAY_GROUP, GATEWAY_VERSION, HTTPROUTES
 from perennial_operator.decide.monitoring.drift import drift_due
+from perennial_operator.handlers.serving_threads import on_serving_threads
 from perennial_operator.k8s.errors import as_kopf_errors
 from perennial_operator.k8s.scrape import PodProfileSource
 from perennial_operator.reconcile.inferenceservice.drift import measure_drift
@@ -54,9 +58,9 @@ def _sync(memo: kopf.Memo, namespace: str | None, name: str) -> None:
         sync_inferenceservice(memo.kube, namespace, name, memo.config, memo.locks)
 
 
-def _sync_quietly(memo: kopf.Memo, namespace: str | None, name: str, logger: Any) -> None:
+async def _sync_quietly(memo: kopf.Memo, namespace: str | None, name: str, logger: Any) -> None:
     try:
-        _sync(memo, namespace, name)
+        await on_serving_threads(_sync, memo, namespace, name)
     except kopf.TemporaryError as exc:  # event handlers are not retried: the timers catch up
         logger.warning("will retry on the next timer tick: %s", exc)
 
@@ -87,8 +91,10 @@ def inferenceservices_by_computepool(
 @kopf.on.resume(*ISVC)
 @kopf.on.create(*ISVC)
 @kopf.on.update(*ISVC)
-def reconcile_inferenceservice(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
-    _sync(memo, namespace, name)
+async def reconcile_inferenceservice(
+    namespace: str | None, name: str, memo: kopf.Memo, **_: Any
+) -> None:
+    await on_serving_threads(_sync, memo, namespace, name)
 
 
 @kopf.on.event(*ISVC)
@@ -102,60 +108,69 @@ def inferenceservice_deleted(
 
 
 @kopf.on.event(GROUP, VERSION, MODELVERSIONS)
-def modelversion_changed(
+async def modelversion_changed(
     namespace: str | None, spec: kopf.Spec, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any
 ) -> None:
     """A version appeared, became Ready, changed stage or was rejected: re-resolve."""
     index: kopf.Index[tuple[str, str], str] = kwargs["inferenceservices_by_model"]
     for name in index.get((str(namespace), str(spec.get("model"))), []):
-        _sync_quietly(memo, namespace, name, logger)
+        await _sync_quietly(memo, namespace, name, logger)
 
 
 @kopf.on.event(GATEWAY_GROUP, GATEWAY_VERSION, HTTPROUTES)
-def httproute_changed(
+async def httproute_changed(
     namespace: str | None, name: str, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any
 ) -> None:
     """A user created, edited or deleted a route a service steers (or we patched it)."""
     index: kopf.Index[tuple[str, str], str] = kwargs["inferenceservices_by_httproute"]
     for service in index.get((str(namespace), str(name)), []):
-        _sync_quietly(memo, namespace, service, logger)
+        await _sync_quietly(memo, namespace, service, logger)
 
 
 @kopf.on.event(GROUP, VERSION, COMPUTEPOOLS)
-def computepool_changed_for_services(
+async def computepool_changed_for_services(
     name: str, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any
 ) -> None:
     """A pool a service names was created, changed or deleted: re-place its pods."""
     index: kopf.Index[str, tuple[str, str]] = kwargs["inferenceservices_by_computepool"]
     for namespace, service in index.get(name, []):
-        _sync_quietly(memo, namespace, service, logger)
+        await _sync_quietly(memo, namespace, service, logger)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=CHILDREN)
-def deployment_changed(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+async def deployment_changed(
+    body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+) -> None:
     owner = body.metadata.labels.get(LABEL_INFERENCESERVICE)
     if owner:
-        _sync_quietly(memo, body.metadata.namespace, owner, logger)
+        await _sync_quietly(memo, body.metadata.namespace, owner, logger)
 
 
 @kopf.timer(*ISVC, interval=1, when=lambda status, **_: bool(status.get("canary")))
-def drive_rollout(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
-    _sync(memo, namespace, name)
+async def drive_rollout(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
+    await on_serving_threads(_sync, memo, namespace, name)
 
 
 @kopf.timer(*ISVC, interval=30, initial_delay=5)
-def resync_inferenceservice(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
-    _sync(memo, namespace, name)
+async def resync_inferenceservice(
+    namespace: str | None, name: str, memo: kopf.Memo, **_: Any
+) -> None:
+    await on_serving_threads(_sync, memo, namespace, name)
 
 
 @kopf.timer(*ISVC, interval=10, initial_delay=10)
-def measure_inferenceservice_drift(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def measure_inferenceservice_drift(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """`memo` is this service's own: it keeps the last attempt, even one that found no data."""
     isvc, now = dict(body), time.time()
     if drift_due(isvc, now, memo.get("drift_attempted", 0.0)):
         memo.drift_attempted = now
-        with as_kopf_errors(f"InferenceService {body.metadata.namespace}/{body.metadata.name}"):
-            # The window's state stays in this service's memo for the next measurement.
-            memo.live_window = measure_drift(
-                memo.kube, isvc, memo.config, memo.drift_references, memo.get("live_window")
-            )[1]
+        await on_serving_threads(_measure_drift, memo, isvc)
+
+
+def _measure_drift(memo: kopf.Memo, isvc: dict[str, Any]) -> None:
+    meta = isvc["metadata"]
+    with as_kopf_errors(f"InferenceService {meta['namespace']}/{meta['name']}"):
+        # The window's state stays in this service's memo for the next measurement.
+        memo.live_window = measure_drift(
+            memo.kube, isvc, memo.config, memo.drift_references, memo.get("live_window")
+        )[1]
