@@ -121,8 +121,8 @@ def too_large(uri: str, max_bytes: int, size: int | None = None) -> DatasetUnava
 
 
 def read_bounded(read: Callable[[int], bytes], uri: str, max_bytes: int) -> bytes:
-    """Read until the end, or fail once more than ``max_bytes`` arrived (never holds more
-    than max_bytes + one chunk)."""
+    """Read until the end, or fail once more than ``max_bytes`` arrived (never asks for
+    more than max_bytes + 1 in all)."""
     parts: list[bytes] = []
     total = 0
     while True:
