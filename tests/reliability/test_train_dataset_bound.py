@@ -7,9 +7,6 @@ termination message) instead of being read whole into the pod's memory. Real HTT
 from __future__ import annotations
 
 import http.server
-import json
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +18,7 @@ from perennial_runtime import contract
 from perennial_runtime.train import datasets
 from perennial_runtime.train.errors import BadSpec, DatasetUnavailable
 from perennial_runtime.train.spec import DEFAULT_DATASET_MAX_BYTES, parse_spec
+from support.training import validate_process
 
 pytestmark = pytest.mark.unit
 
@@ -87,17 +85,9 @@ def job_manifest(tmp_path: Path, uri: str, max_bytes: int | None) -> Path:
     return path
 
 
-def validate(path: Path, tmp_path: Path) -> tuple[int, dict[str, object]]:
-    log = tmp_path / "termination"
-    argv = [str(Path(sys.executable).parent / "perennial-train"), "validate", "-f", str(path),
-            "--termination-log", str(log)]  # fmt: skip
-    code = subprocess.run(argv, capture_output=True, timeout=120, check=False).returncode
-    return code, json.loads(log.read_text())
-
-
 def test_an_endless_stream_stops_at_max_bytes(server: str, tmp_path: Path) -> None:
     path = job_manifest(tmp_path, f"{server}/stream", MIB)
-    code, report = validate(path, tmp_path)
+    code, report = validate_process(path, tmp_path)
     assert code == contract.EXIT_DATASET_UNAVAILABLE, report
     assert report["outcome"] == "DatasetUnavailable"
     assert "spec.dataset.maxBytes (1048576 bytes" in str(report["message"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,16 @@ def manifest(spec: dict[str, Any]) -> str:
             "spec": spec,
         }
     )
+
+
+def validate_process(path: Path, tmp_path: Path) -> tuple[int, dict[str, Any]]:
+    """`perennial-train validate -f path` as the pod runs it (the console script, its own
+    process): the exit code and the termination message."""
+    log = tmp_path / "termination"
+    argv = [str(Path(sys.executable).parent / "perennial-train"), "validate", "-f", str(path),
+            "--termination-log", str(log)]  # fmt: skip
+    code = subprocess.run(argv, capture_output=True, timeout=300, check=False).returncode
+    return code, json.loads(log.read_text())
 
 
 def run_job(

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from perennial_cli.main import cli
 from perennial_runtime import contract
+from support.training import validate_process
 
 pytestmark = pytest.mark.unit
 
@@ -35,21 +36,13 @@ def check(path: Path) -> tuple[int, dict[str, object], str]:
     return result.exit_code, report, result.stdout
 
 
-def trainer(path: Path, tmp_path: Path) -> tuple[int, dict[str, object]]:
-    log = tmp_path / "termination"
-    argv = [str(Path(sys.executable).parent / "perennial-train"), "validate", "-f", str(path),
-            "--termination-log", str(log)]  # fmt: skip
-    code = subprocess.run(argv, capture_output=True, timeout=300, check=False).returncode
-    return code, json.loads(log.read_text())
-
-
 def test_passing_data(tmp_path: Path) -> None:
     path = manifest(tmp_path, validation={"minRows": 100})
     code, report, _ = check(path)
     assert code == contract.EXIT_OK
     assert report["outcome"] == "Validated"
     assert report["dataset"]["rows"] == 569  # type: ignore[index]
-    assert (code, report) == trainer(path, tmp_path)
+    assert (code, report) == validate_process(path, tmp_path)
 
 
 def test_failing_checks_exit_3_with_each_failure(tmp_path: Path) -> None:
@@ -58,7 +51,7 @@ def test_failing_checks_exit_3_with_each_failure(tmp_path: Path) -> None:
     assert code == contract.EXIT_DATA_INVALID
     checks = {f["check"] for f in report["failures"]}  # type: ignore[union-attr]
     assert {"dataset_rows_below_minimum", "minority_class_fraction_below_minimum"} <= checks
-    assert (code, report) == trainer(path, tmp_path)
+    assert (code, report) == validate_process(path, tmp_path)
     readable = CliRunner().invoke(cli, ["check-data", "-f", str(path)])
     assert readable.exit_code == code
     assert "DataInvalid" in readable.stdout and "dataset_rows_below_minimum" in readable.stdout

@@ -119,6 +119,27 @@ def test_dataset_claim_is_mounted_read_only_beside_the_artifact_claim():
     assert claims == {"artifacts": False, "datasets": True}
 
 
+def test_only_the_jobs_own_folder_of_the_artifact_claim_is_writable():
+    """Finding 9 (issue 20): a training pod may run a user's code; the artifact claim holds
+    every model of the namespace. Each claim is mounted read-only; the job's output folder
+    alone is mounted writable over its own place, in every container of the pod."""
+    tj = copy.deepcopy(TJ)
+    tj["spec"]["baseline"] = {"uri": "pvc://artifacts/models/churn/ml-old-01234567"}
+    pod = pod_spec(job(tj, CONFIG, NO_POOL))
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    for container in pod["initContainers"] + pod["containers"]:
+        claim_mounts = [m for m in container["volumeMounts"] if m["name"].startswith("pvc-")]
+        writable = [m for m in claim_mounts if not m.get("readOnly")]
+        folder = "models/churn/ml-churn-train-01234567"
+        assert writable == [
+            {"name": "pvc-0", "mountPath": f"/mnt/pvc/artifacts/{folder}", "subPath": folder}
+        ], container["name"]
+        assert volumes["pvc-0"]["persistentVolumeClaim"]["claimName"] == "artifacts"
+        whole = {m["mountPath"] for m in claim_mounts if m.get("readOnly")}
+        assert whole == {"/mnt/pvc/artifacts", "/mnt/pvc/datasets"}
+        assert all("subPath" not in m for m in claim_mounts if m.get("readOnly"))
+
+
 def test_gpu_pool_gives_selector_tolerations_and_no_gpu_unasked():
     pod = pod_spec(job(TJ, CONFIG, pool_placement(GPU_POOL)))
     assert pod["nodeSelector"] == {"perennial.dev/pool": "gpu-a100"}

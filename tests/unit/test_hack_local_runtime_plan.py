@@ -22,6 +22,7 @@ from perennial_hack.local_runtime.volumes import (
     VolumeError,
     config_files,
     env_objects,
+    make_sub_paths,
     materialise,
     path_map,
     read_env_objects,
@@ -130,6 +131,8 @@ def test_a_training_pod_becomes_local_folders_and_rewritten_commands(tmp_path: P
     assert folders["pvc-0"] == tmp_path / "pvc/ns/art" and folders["pvc-0"].is_dir()
     assert folders["pvc-1"] == tmp_path / "pvc/ns/data"
     spec = pod["spec"]
+    make_sub_paths(spec, folders)  # the job's writable output folder, made as the kubelet does
+    assert (tmp_path / "pvc/ns/art/models/bc/ns-bc-01234567").is_dir()
     paths = {
         c["name"]: path_map(spec, c, folders) for c in spec["initContainers"] + spec["containers"]
     }
@@ -140,7 +143,7 @@ def test_a_training_pod_becomes_local_folders_and_rewritten_commands(tmp_path: P
     term_log = tmp_path / "pods/pod-uid/termination/validate"
     assert validate.argv[-2:] == ("--termination-log", str(term_log))
     output = train.argv[train.argv.index("--output") + 1]
-    assert output.startswith(str(tmp_path / "pvc/ns/art/models/bc/ns-bc-01234567"))
+    assert output == str(tmp_path / "pvc/ns/art/models/bc/ns-bc-01234567")
     assert train.env["PERENNIAL_PVC_ROOT"] == str(tmp_path / "pvc/ns")
     assert train.env["HOME"] == str(folders["tmp"])
     assert train.env["PATH"].startswith("/usr/local/bin")

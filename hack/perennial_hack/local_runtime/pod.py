@@ -27,6 +27,7 @@ from perennial_hack.local_runtime.status import (
 from perennial_hack.local_runtime.volumes import (
     Layout,
     VolumeError,
+    make_sub_paths,
     materialise,
     path_map,
     read_env_objects,
@@ -159,6 +160,7 @@ class PodWorker(threading.Thread):
                 folders = materialise(self.pod, self.layout, self.api.read)
                 spec = self.pod["spec"]
                 containers = (spec.get("initContainers") or []) + spec["containers"]
+                make_sub_paths(spec, folders)
                 paths = {c["name"]: path_map(spec, c, folders) for c in containers}
                 objects = read_env_objects(self.pod, self.api.read)
                 return pod_plan(

@@ -164,6 +164,16 @@ def path_map(
     return paths
 
 
+def make_sub_paths(pod_spec: dict[str, Any], folders: Mapping[str, Path]) -> None:
+    """Create each mount's missing subPath folder in its volume, as the kubelet does before
+    a container starts (the API server has already refused absolute paths and `..`)."""
+    containers = (pod_spec.get("initContainers") or []) + (pod_spec.get("containers") or [])
+    for container in containers:
+        for mount in container.get("volumeMounts") or []:
+            if mount.get("subPath") and mount["name"] in folders:
+                (folders[mount["name"]] / mount["subPath"]).mkdir(parents=True, exist_ok=True)
+
+
 def rewrite(value: str, paths: Mapping[str, str]) -> str:
     """`value` with a leading mountPath replaced by its local folder (longest mount first);
     `--flag=/mount/...` is rewritten after the `=`. Anything else is returned unchanged."""

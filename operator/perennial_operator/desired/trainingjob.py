@@ -100,7 +100,8 @@ def data_image(spec: dict[str, Any], config: OperatorConfig) -> str:
 def _claims(
     tj: dict[str, Any], config: OperatorConfig, baseline_uri: str | None
 ) -> list[tuple[str, bool]]:
-    """(claim, read_only) pairs to mount: the artifact claim, then dataset/baseline claims."""
+    """(claim, read_only) pairs of the pod's volumes: the artifact claim (its volume is
+    writable for the job's own folder; see pod_mounts), then dataset/baseline claims."""
     claims = [(artifact_claim(tj, config), False)]
     for uri in (
         str(tj["spec"]["dataset"]["uri"]),
@@ -128,15 +129,25 @@ def pod_volumes(configmap: str, claims: list[tuple[str, bool]]) -> list[dict[str
     return volumes
 
 
-def pod_mounts(claims: list[tuple[str, bool]]) -> list[dict[str, Any]]:
-    """Where pod_volumes go: the spec under SPEC_DIR, each claim under PVC_ROOT/<claim>."""
+def pod_mounts(claims: list[tuple[str, bool]], writable: str | None = None) -> list[dict[str, Any]]:
+    """Where pod_volumes go: the spec under SPEC_DIR, each claim under PVC_ROOT/<claim>.
+
+    Every claim is mounted read-only, the artifact claim too: a training pod may run code a
+    user supplies, and the claim holds every model of the namespace. `writable` (a folder
+    of the first claim) is then mounted read-write over its own place: the job's output.
+    The kubelet creates it if missing, with the claim root's mode (as for any subPath).
+    """
     mounts: list[dict[str, Any]] = [
         {"name": "spec", "mountPath": SPEC_DIR, "readOnly": True},
         {"name": "tmp", "mountPath": "/tmp"},
     ]
-    for index, (claim, read_only) in enumerate(claims):
+    for index, (claim, _) in enumerate(claims):
+        mount = {"name": f"pvc-{index}", "mountPath": f"{PVC_ROOT}/{claim}", "readOnly": True}
+        mounts.append(mount)
+    if writable is not None and claims:
+        claim = claims[0][0]
         mounts.append(
-            {"name": f"pvc-{index}", "mountPath": f"{PVC_ROOT}/{claim}", "readOnly": read_only}
+            {"name": "pvc-0", "mountPath": f"{PVC_ROOT}/{claim}/{writable}", "subPath": writable}
         )
     return mounts
 
@@ -150,7 +161,7 @@ def _volumes(
 def _mounts(
     tj: dict[str, Any], config: OperatorConfig, baseline_uri: str | None
 ) -> list[dict[str, Any]]:
-    return pod_mounts(_claims(tj, config, baseline_uri))
+    return pod_mounts(_claims(tj, config, baseline_uri), writable=artifact_path(tj))
 
 
 def runtime_container(
