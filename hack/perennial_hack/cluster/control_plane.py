@@ -151,6 +151,23 @@ class Cluster:
         elif not quiet:
             self._log(f"cluster {self.name!r} is not running")
 
+    def crash(self, component: str, down_s: float, timeout: float = 120.0) -> float:
+        """SIGKILL one running component, leave it down `down_s` seconds, start it again with
+        the same flags and data (etcd keeps its data dir) and wait until it is ready. For
+        failure drills (bench/reliability). Returns the seconds until it was ready again."""
+        if component not in COMPONENTS:
+            raise ValueError(f"{component!r} is not one of {COMPONENTS}")
+        state = self._state()
+        pid = state["pids"][component]
+        process.kill(pid)  # SIGKILL, no SIGTERM first: a crash, not a shutdown
+        for child in [c for c in self._children if c.pid == pid]:
+            child.wait()
+            self._children.remove(child)
+        killed = time.monotonic()
+        time.sleep(down_s)
+        self._start_component(component, flags.Ports(**state["ports"]), state, timeout)
+        return time.monotonic() - killed
+
     def status(self) -> dict[str, Any]:
         state = self._state()
         pids: dict[str, int] = state.get("pids", {})

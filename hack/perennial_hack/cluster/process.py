@@ -60,6 +60,13 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         pass
 
 
+def kill(pid: int) -> None:
+    """SIGKILL the group and wait until it is gone."""
+    _signal_group(pid, signal.SIGKILL)
+    while alive(pid):
+        time.sleep(0.05)
+
+
 def stop(
     pids: Sequence[int], *, grace_s: float = 10.0, clock: Callable[[], float] = time.monotonic
 ) -> None:
