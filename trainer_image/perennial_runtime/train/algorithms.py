@@ -37,11 +37,13 @@ try:  # the runtime extra installs it; imported here so the AutoML worker's thre
 except ImportError:  # pragma: no cover - a runtime without the extra
     LGBMClassifier = LGBMRegressor = None  # type: ignore[assignment,misc]
 try:  # the runtime extra installs xgboost-cpu; the GPU image the CUDA build
-    from perennial_runtime.train.xgboost_models import LabelledXGBClassifier as XGBClassifier
+    from perennial_runtime.train.xgboost_models import (
+        LabelledXGBClassifier as LabelledXGBClassifier,
+    )
     from perennial_runtime.train.xgboost_models import XGBRegressor as XGBRegressor
     from perennial_runtime.train.xgboost_models import device as xgboost_device
 except ImportError:  # pragma: no cover - a runtime without the extra
-    XGBClassifier = XGBRegressor = None  # type: ignore[assignment,misc]
+    LabelledXGBClassifier = XGBRegressor = None  # type: ignore[assignment,misc]
 
 ALGORITHMS: dict[str, tuple[str, ...]] = {
     # Cheapest first: AutoML tries the families in this order.
@@ -96,9 +98,9 @@ _CLASSIFIERS: dict[str, Factory] = {
 if LGBMClassifier is not None:
     _CLASSIFIERS["lightgbm"] = (LGBMClassifier, _LIGHTGBM)
 _XGBOOST: dict[str, Any] = {"random_state": 0, "tree_method": "hist"}
-if XGBClassifier is not None:
+if LabelledXGBClassifier is not None:
     _XGBOOST["device"] = xgboost_device()  # where it will fit: this pod's GPU, if given one
-    _CLASSIFIERS["xgboost"] = (XGBClassifier, _XGBOOST)
+    _CLASSIFIERS["xgboost"] = (LabelledXGBClassifier, _XGBOOST)
 _OTHERS: dict[str, Factory] = {
     "ridge": (Ridge, {}),
     "random_forest": (RandomForestRegressor, {"random_state": 0}),

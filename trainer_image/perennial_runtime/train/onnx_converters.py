@@ -28,9 +28,9 @@ from sklearn.impute import SimpleImputer
 
 from perennial_runtime.train import onnx_shim, onnx_trees
 from perennial_runtime.train.algorithms import (
+    LabelledXGBClassifier,
     LGBMClassifier,
     LGBMRegressor,
-    XGBClassifier,
     XGBRegressor,
 )
 
@@ -67,7 +67,7 @@ def _register_lightgbm() -> None:
 
 
 def _register_xgboost() -> None:
-    if XGBClassifier is None or XGBRegressor is None:
+    if LabelledXGBClassifier is None or XGBRegressor is None:
         return
     if "PerennialXGBClassifier" in _converter_pool:
         return
@@ -75,7 +75,7 @@ def _register_xgboost() -> None:
 
     # The classifier's labels come from its classes_ (the dataset's own, strings or ints).
     update_registered_converter(
-        XGBClassifier,
+        LabelledXGBClassifier,
         "PerennialXGBClassifier",
         calculate_linear_classifier_output_shapes,
         convert_xgboost,

@@ -56,9 +56,9 @@ from sklearn.ensemble import (
 from sklearn.svm import SVR
 
 from perennial_runtime.train.algorithms import (
+    LabelledXGBClassifier,
     LGBMClassifier,
     LGBMRegressor,
-    XGBClassifier,
     XGBRegressor,
 )
 
@@ -80,8 +80,8 @@ def register() -> None:
     }
     if LGBMClassifier is not None and LGBMRegressor is not None:
         islands |= {LGBMClassifier: _lightgbm_bins, LGBMRegressor: _lightgbm_bins}
-    if XGBClassifier is not None and XGBRegressor is not None:
-        islands |= {XGBClassifier: _cast, XGBRegressor: _cast}
+    if LabelledXGBClassifier is not None and XGBRegressor is not None:
+        islands |= {LabelledXGBClassifier: _cast, XGBRegressor: _cast}
     for cls, island in islands.items():
         alias = get_model_alias(cls)
         stock = _converter_pool[alias]
