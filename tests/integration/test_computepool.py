@@ -216,7 +216,7 @@ def test_gpu_trainingjob_scales_an_empty_pool_to_one_node_and_back_to_zero(
             "spec": {
                 "model": "churn",
                 "task": "classification",
-                "algorithm": "random_forest",
+                "algorithm": "xgboost",  # a family that uses the GPU: only such pods ask
                 "dataset": {"uri": "builtin://breast_cancer", "target": "target"},
                 "resources": {"cpu": "500m", "memory": "512Mi", "gpu": 1},
                 "computePool": name,
@@ -232,6 +232,7 @@ def test_gpu_trainingjob_scales_an_empty_pool_to_one_node_and_back_to_zero(
     assert pod["spec"]["nodeName"] == node["metadata"]["name"]
     requests = pod["spec"]["containers"][0]["resources"]["requests"]
     assert requests["nvidia.com/gpu"] == "1"
+    assert {"name": "PERENNIAL_GPUS", "value": "1"} in pod["spec"]["containers"][0]["env"]
     up = pool_status(world, name)["lastScaleUp"]
     assert (up["from"], up["to"]) == (0, 1)
 

@@ -19,6 +19,8 @@ def test_exit_codes_match():
         "EXIT_BUDGET_TOO_SMALL",
         "PERMANENT_EXIT_CODES",
         "TERMINATION_MESSAGE_PATH",
+        "GPUS_ENV",
+        "GPU_ALGORITHMS",
     ):
         assert getattr(mirrored, name) == getattr(contract, name), name
 

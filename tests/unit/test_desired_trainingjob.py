@@ -152,6 +152,31 @@ def test_gpu_pool_gives_selector_tolerations_and_no_gpu_unasked():
     assert "nvidia.com/gpu" not in resources["limits"]
 
 
+@pytest.mark.parametrize(
+    ("change", "gpus"),
+    [
+        ({"algorithm": "xgboost"}, 2),
+        ({"algorithm": "auto"}, 2),  # AutoML may pick XGBoost
+        ({"algorithm": "random_forest"}, 0),  # it would hold a GPU it never touches
+        ({"algorithm": "random_forest", "command": ["python", "train.py"]}, 2),
+        ({"algorithm": "kmeans", "task": "clustering"}, 0),
+        ({"algorithm": "auto", "task": "clustering"}, 0),
+    ],
+)
+def test_a_gpu_is_asked_for_only_where_the_code_can_use_it(change, gpus):
+    tj = copy.deepcopy(TJ)
+    tj["spec"]["resources"]["gpu"] = 2
+    tj["spec"].update(change)
+    pod = pod_spec(job(tj, CONFIG, pool_placement(GPU_POOL)))
+    (train,) = pod["containers"]
+    assert train["resources"]["limits"].get("nvidia.com/gpu") == (str(gpus) if gpus else None)
+    env = {e["name"]: e["value"] for e in train["env"]}
+    assert env.get("PERENNIAL_GPUS") == (str(gpus) if gpus else None)
+    (validate,) = pod["initContainers"]  # the data checks never hold a GPU
+    assert "nvidia.com/gpu" not in validate["resources"]["limits"]
+    assert "PERENNIAL_GPUS" not in {e["name"] for e in validate["env"]}
+
+
 def test_explicit_gpu_count_wins():
     tj = copy.deepcopy(TJ)
     tj["spec"]["resources"]["gpu"] = 2

@@ -64,7 +64,7 @@ def test_manifest_may_be_yaml_or_json() -> None:
         pytest.param({"task": "forecasting"}, "spec.task 'forecasting' is not one of", id="task"),
         pytest.param({"model": ""}, "spec.model is required", id="model"),
         pytest.param(
-            {"algorithm": "xgboost"}, "choose one of: auto, logistic_regression", id="algorithm"
+            {"algorithm": "catboost"}, "choose one of: auto, logistic_regression", id="algorithm"
         ),
         pytest.param(
             {"algorithm": "random_forest", "hyperparameters": {"trees": 5}},

@@ -43,6 +43,8 @@ SKOPS_TRUSTED_TYPES: tuple[str, ...] = (
     "lightgbm.sklearn.LGBMRegressor",
     "numpy.dtype",
     "perennial_runtime.train.recommend.MatrixFactorization",
+    # XGBoost's Booster state is its own model buffer (UBJSON), read by XGBoost: no pickle.
+    "perennial_runtime.train.xgboost_models.LabelledXGBClassifier",
     "sklearn._loss.link.IdentityLink",
     "sklearn._loss.link.Interval",
     "sklearn._loss.link.LogitLink",
@@ -58,7 +60,14 @@ SKOPS_TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
     "sklearn.tree._tree.Tree",
     "sklearn.utils._bunch.Bunch",  # VotingClassifier.named_estimators_ (a dict)
+    "xgboost.core.Booster",
+    "xgboost.sklearn.XGBRegressor",
 )
+
+# How many GPUs the operator gave the pod (set with its nvidia.com/gpu request), and the
+# built-in algorithms that use them (the operator asks for GPUs only for those).
+GPUS_ENV = "PERENNIAL_GPUS"
+GPU_ALGORITHMS = frozenset({"xgboost"})
 
 # Where the kubelet picks up the container's termination message (the operator reads it).
 TERMINATION_MESSAGE_PATH = "/dev/termination-log"

@@ -11,6 +11,11 @@ from perennial_operator.api import conditions
 
 TERMINATION_MESSAGE_PATH: Final = "/dev/termination-log"
 
+# How many GPUs the pod was given (set with its nvidia.com/gpu request); XGBoost uses them.
+GPUS_ENV: Final = "PERENNIAL_GPUS"
+# The built-in algorithms that can use a GPU: only their pods ask for one.
+GPU_ALGORITHMS: Final = frozenset({"xgboost"})
+
 EXIT_CRASH: Final = 1
 EXIT_BAD_SPEC: Final = 2
 EXIT_DATA_INVALID: Final = 3

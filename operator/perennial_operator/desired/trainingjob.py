@@ -223,6 +223,18 @@ def _pod_failure_policy() -> dict[str, Any]:
     return {"rules": rules}
 
 
+def uses_gpu(spec: Mapping[str, Any]) -> bool:
+    """May the job's code use a GPU? A custom image or command may; of the built-in
+    algorithms only XGBoost does, and an AutoML search of classification or regression may
+    pick it. Others would hold a GPU they never touch, so they do not ask for one."""
+    if spec.get("image") or spec.get("command"):
+        return True
+    algorithm = str(spec.get("algorithm", "auto"))
+    if algorithm == "auto":
+        return spec.get("task") in ("classification", "regression")
+    return algorithm in rc.GPU_ALGORITHMS
+
+
 def training_container(
     tj: dict[str, Any],
     config: OperatorConfig,
@@ -232,21 +244,26 @@ def training_container(
     *,
     name: str = TRAIN_CONTAINER,
     image: str | None = None,
+    gpu: bool = True,
 ) -> dict[str, Any]:
     """A container of a training pod (the single Job's, a search step's): the job's image,
-    resources on its pool, the claims, and the spec's envFrom."""
+    resources on its pool, the claims, and the spec's envFrom. `gpu=False`: never a GPU
+    (the data checks); else `resources.gpu` when the job can use one (uses_gpu), with its
+    count in PERENNIAL_GPUS."""
     spec = tj["spec"]
-    resources = resource_requirements(
-        spec.get("resources", {}), placement.gpus_for(int(spec.get("resources", {}).get("gpu", 0)))
-    )
-    return runtime_container(
+    requested = int(spec.get("resources", {}).get("gpu", 0)) if gpu and uses_gpu(spec) else 0
+    gpus = placement.gpus_for(requested)
+    container = runtime_container(
         name,
         argv,
         image or str(spec.get("image") or config.runtime_image),
-        resources,
+        resource_requirements(spec.get("resources", {}), gpus),
         _mounts(tj, config, baseline_uri),
         list(spec.get("envFrom") or []),
     )
+    if gpus:
+        container["env"].append({"name": rc.GPUS_ENV, "value": str(gpus)})
+    return container
 
 
 def pod_template(
@@ -307,6 +324,7 @@ def job(
         baseline_uri,
         name=VALIDATE_CONTAINER,
         image=data_image(spec, config),
+        gpu=False,  # it reads and checks the data only
     )
     labels = _labels(tj)
     return {

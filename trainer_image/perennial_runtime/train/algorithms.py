@@ -1,8 +1,9 @@
 """Built-in algorithms: task → names, estimator factories, hyperparameter checks, search spaces.
 
 ``ALGORITHMS`` is public: the operator's CRD tests compare their enum with it. ``lightgbm``
-comes with the runtime extra; where it is not installed, AutoML leaves it out and naming it
-is refused with a message that says so (``available``).
+and ``xgboost`` come with the runtime extra; where one is not installed, AutoML leaves it
+out and naming it is refused with a message that says so (``available``). XGBoost fits on
+the GPU when the pod was given one and its build has CUDA (xgboost_models.device).
 """
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ try:  # the runtime extra installs it; imported here so the AutoML worker's thre
     from lightgbm import LGBMRegressor as LGBMRegressor
 except ImportError:  # pragma: no cover - a runtime without the extra
     LGBMClassifier = LGBMRegressor = None  # type: ignore[assignment,misc]
+try:  # the runtime extra installs xgboost-cpu; the GPU image the CUDA build
+    from perennial_runtime.train.xgboost_models import (
+        LabelledXGBClassifier as LabelledXGBClassifier,
+    )
+    from perennial_runtime.train.xgboost_models import XGBRegressor as XGBRegressor
+    from perennial_runtime.train.xgboost_models import device as xgboost_device
+except ImportError:  # pragma: no cover - a runtime without the extra
+    LabelledXGBClassifier = XGBRegressor = None  # type: ignore[assignment,misc]
 
 ALGORITHMS: dict[str, tuple[str, ...]] = {
     # Cheapest first: AutoML tries the families in this order.
@@ -42,6 +51,7 @@ ALGORITHMS: dict[str, tuple[str, ...]] = {
         "logistic_regression",
         "svm",
         "lightgbm",
+        "xgboost",
         "random_forest",
         "hist_gradient_boosting",
     ),
@@ -49,6 +59,7 @@ ALGORITHMS: dict[str, tuple[str, ...]] = {
         "ridge",
         "svr",
         "lightgbm",
+        "xgboost",
         "random_forest",
         "gradient_boosting",
         "hist_gradient_boosting",
@@ -86,6 +97,10 @@ _CLASSIFIERS: dict[str, Factory] = {
 }
 if LGBMClassifier is not None:
     _CLASSIFIERS["lightgbm"] = (LGBMClassifier, _LIGHTGBM)
+_XGBOOST: dict[str, Any] = {"random_state": 0, "tree_method": "hist"}
+if LabelledXGBClassifier is not None:
+    _XGBOOST["device"] = xgboost_device()  # where it will fit: this pod's GPU, if given one
+    _CLASSIFIERS["xgboost"] = (LabelledXGBClassifier, _XGBOOST)
 _OTHERS: dict[str, Factory] = {
     "ridge": (Ridge, {}),
     "random_forest": (RandomForestRegressor, {"random_state": 0}),
@@ -98,6 +113,8 @@ _OTHERS: dict[str, Factory] = {
 }
 if LGBMRegressor is not None:
     _OTHERS["lightgbm"] = (LGBMRegressor, _LIGHTGBM)
+if XGBRegressor is not None:
+    _OTHERS["xgboost"] = (XGBRegressor, _XGBOOST)
 
 _C = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0]
 SEARCH_SPACES: dict[str, dict[str, list[Any]]] = {
@@ -123,6 +140,15 @@ SEARCH_SPACES: dict[str, dict[str, list[Any]]] = {
         "min_child_samples": [5, 10, 20, 40],
         "colsample_bytree": [0.5, 0.8, 1.0],
         "reg_lambda": [0.0, 0.1, 1.0],
+    },
+    "xgboost": {
+        "n_estimators": [100, 200, 400],
+        "learning_rate": [0.03, 0.06, 0.1, 0.2, 0.3],
+        "max_depth": [3, 4, 6, 8],
+        "min_child_weight": [1, 3, 5],
+        "subsample": [0.8, 1.0],
+        "colsample_bytree": [0.5, 0.8, 1.0],
+        "reg_lambda": [0.1, 1.0, 10.0],
     },
     "svm": {"C": [0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0], "gamma": ["scale", 0.001, 0.01, 0.1]},
     "svr": {"C": [0.1, 1.0, 10.0, 100.0, 300.0], "epsilon": [0.01, 0.1, 1.0]},
@@ -151,7 +177,8 @@ def metric_names(task: str) -> tuple[str, ...]:
 
 
 def available(task: str, name: str) -> bool:
-    """Is algorithm ``name`` installed here (every built-in but lightgbm always is)?"""
+    """Is algorithm ``name`` installed here (every built-in but lightgbm and xgboost always
+    is)?"""
     return name in (_CLASSIFIERS if task in CLASSIFICATION_TASKS else _OTHERS)
 
 

@@ -2,8 +2,8 @@
 
 - HistGradientBoosting*: the protobuf shim (onnx_shim.py) until skl2onnx ships its fix.
 - Tree ensembles in a float64 graph: onnx_trees.py (exact splits, float32 tree kernels).
-- LightGBM (when installed): onnxmltools' converter, registered with skl2onnx so that a
-  LightGBM pipeline, or a vote with a LightGBM member, converts to one graph.
+- LightGBM and XGBoost (when installed): onnxmltools' converters, registered with skl2onnx
+  so that such a pipeline, or a vote with such a member, converts to one graph.
 - SimpleImputer in float64: onnxruntime's Imputer kernel is float32 only, so a double
   pipeline gets an IsNaN/Where pair instead.
 
@@ -27,13 +27,19 @@ from skl2onnx.shape_calculators.imputer import calculate_sklearn_imputer_output_
 from sklearn.impute import SimpleImputer
 
 from perennial_runtime.train import onnx_shim, onnx_trees
-from perennial_runtime.train.algorithms import LGBMClassifier, LGBMRegressor
+from perennial_runtime.train.algorithms import (
+    LabelledXGBClassifier,
+    LGBMClassifier,
+    LGBMRegressor,
+    XGBRegressor,
+)
 
 
 def register() -> None:
     onnx_shim.install()
     _register_double_imputer()
     _register_lightgbm()
+    _register_xgboost()
     onnx_trees.register()
 
 
@@ -57,6 +63,29 @@ def _register_lightgbm() -> None:
         calculate_linear_regressor_output_shapes,
         convert_lightgbm,
         options={"split": None},
+    )
+
+
+def _register_xgboost() -> None:
+    if LabelledXGBClassifier is None or XGBRegressor is None:
+        return
+    if "PerennialXGBClassifier" in _converter_pool:
+        return
+    from onnxmltools.convert.xgboost.operator_converters.XGBoost import convert_xgboost
+
+    # The classifier's labels come from its classes_ (the dataset's own, strings or ints).
+    update_registered_converter(
+        LabelledXGBClassifier,
+        "PerennialXGBClassifier",
+        calculate_linear_classifier_output_shapes,
+        convert_xgboost,
+        options={"nocl": [True, False], "zipmap": [True, False, "columns"]},
+    )
+    update_registered_converter(
+        XGBRegressor,
+        "XGBoostXGBRegressor",
+        calculate_linear_regressor_output_shapes,
+        convert_xgboost,
     )
 
 

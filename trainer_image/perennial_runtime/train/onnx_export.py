@@ -42,6 +42,7 @@ FLOAT32_KERNELS = frozenset(
         "gradient_boosting",
         "hist_gradient_boosting",
         "lightgbm",
+        "xgboost",
         "isolation_forest",
         "svr",
     }

@@ -1,11 +1,12 @@
-"""Tree ensembles inside a float64 graph: the splits scikit-learn and LightGBM make, exactly.
+"""Tree ensembles inside a float64 graph: the splits scikit-learn, LightGBM, XGBoost make, exactly.
 
 onnxruntime's TreeEnsemble kernels (and its SVMRegressor) compute in float32 only, so a
 converter given float64 inputs builds a graph onnxruntime refuses, and feeding the whole
 graph float32 changes decisions:
 
 - Forests and gradient boosting compare float32(x) with their thresholds (scikit-learn casts
-  X itself), so a Cast to float32 in front of the tree node is exact.
+  X itself), so a Cast to float32 in front of the tree node is exact. XGBoost too: its
+  DMatrix holds float32 values and its thresholds are float32.
 - Histogram gradient boosting and LightGBM compare float64 x with float64 thresholds that
   sit between the training values. Real data puts distinct values closer than float32 can
   tell apart (diabetes: 0.06345271983825301 and ...305), and a test value may equal a
@@ -54,7 +55,12 @@ from sklearn.ensemble import (
 )
 from sklearn.svm import SVR
 
-from perennial_runtime.train.algorithms import LGBMClassifier, LGBMRegressor
+from perennial_runtime.train.algorithms import (
+    LabelledXGBClassifier,
+    LGBMClassifier,
+    LGBMRegressor,
+    XGBRegressor,
+)
 
 FLOAT, DOUBLE = 1, 11  # onnx.TensorProto.FLOAT, DOUBLE
 # (float32 model to convert, its float32 input) from (model, float64 input, opset)
@@ -74,6 +80,8 @@ def register() -> None:
     }
     if LGBMClassifier is not None and LGBMRegressor is not None:
         islands |= {LGBMClassifier: _lightgbm_bins, LGBMRegressor: _lightgbm_bins}
+    if LabelledXGBClassifier is not None and XGBRegressor is not None:
+        islands |= {LabelledXGBClassifier: _cast, XGBRegressor: _cast}
     for cls, island in islands.items():
         alias = get_model_alias(cls)
         stock = _converter_pool[alias]

@@ -19,7 +19,14 @@ from perennial_runtime.train.features import Columns
 # Trees split on raw values: scaling changes nothing for them but would make their ONNX
 # form disagree with scikit-learn (which compares float32 values with the thresholds).
 TREES = frozenset(
-    {"random_forest", "gradient_boosting", "hist_gradient_boosting", "lightgbm", "isolation_forest"}
+    {
+        "random_forest",
+        "gradient_boosting",
+        "hist_gradient_boosting",
+        "lightgbm",
+        "xgboost",
+        "isolation_forest",
+    }
 )
 
 
