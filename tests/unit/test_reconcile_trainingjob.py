@@ -143,6 +143,23 @@ def test_a_new_job_gets_its_artifact_claim_configmap_and_job():
     assert kube.get(API_VERSION, "TrainingJob", NS, "churn-1")["status"]["phase"] == "Pending"
 
 
+@pytest.mark.parametrize(("algorithm", "warned"), [("random_forest", True), ("xgboost", False)])
+def test_a_gpu_asked_for_an_algorithm_that_cannot_use_it_is_said_once(algorithm, warned):
+    tj = trainingjob()
+    tj["spec"] |= {"algorithm": algorithm, "resources": {"gpu": 1}}
+    kube = FakeKube(tj)
+    sync(kube)
+    sync(kube)  # the Job exists now: nothing is said again
+    warnings = [e for e in kube.events if e["reason"] == "GPUNotUsed"]
+    assert len(warnings) == (1 if warned else 0)
+    if warned:
+        assert warnings[0]["type"] == "Warning"
+        assert "random_forest does not use a GPU" in warnings[0]["message"]
+    job = kube.get("batch/v1", "Job", NS, "churn-1-train")
+    limits = job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert ("nvidia.com/gpu" in limits) is not warned
+
+
 def test_the_outcome_is_counted_once_when_the_job_finishes():
     def succeeded() -> float:
         labels = {"namespace": NS, "outcome": "Succeeded", "reason": "TrainingSucceeded"}

@@ -27,6 +27,8 @@ COMPUTE_POOL_NOT_FOUND: Final = "ComputePoolNotFound"
 COMPUTE_POOL_NOT_ALLOWED: Final = "ComputePoolNotAllowed"
 # spec.baseline.modelVersion names a ModelVersion that does not exist (yet): the Job waits.
 BASELINE_NOT_FOUND: Final = "BaselineNotFound"
+# Event: spec.resources.gpu asked for an algorithm that cannot use a GPU (none is asked).
+GPU_NOT_USED: Final = "GPUNotUsed"
 # A child's name is held by an object this resource does not own (never adopted/deleted).
 NAME_CONFLICT: Final = "NameConflict"
 VALIDATING: Final = "Validating"

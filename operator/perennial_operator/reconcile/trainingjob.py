@@ -147,7 +147,21 @@ def _start(
     for child in desired_tj.trainingjob_children(tj, config, placement, baseline):
         applied = kube.apply(child)
         job = applied if child["kind"] == "Job" else job
+    _warn_unused_gpu(kube, tj)
     return None, None, job
+
+
+def _warn_unused_gpu(kube: KubeApi, tj: dict[str, Any]) -> None:
+    """resources.gpu asked for an algorithm that cannot use one: the pod asks for none (it
+    would hold the GPU idle); say so once, when the Job is made, rather than silently."""
+    spec = tj["spec"]
+    gpus = int((spec.get("resources") or {}).get("gpu", 0))
+    if gpus > 0 and not desired_tj.uses_gpu(spec):
+        algorithm = spec.get("algorithm", "auto")
+        kube.event(tj, "Warning", c.GPU_NOT_USED, (
+            f"algorithm {algorithm} does not use a GPU: the training pod asks for none "
+            f"(spec.resources.gpu: {gpus} not applied); algorithm xgboost, or auto for "
+            "classification or regression, trains on the GPU"))  # fmt: skip
 
 
 def sync_trainingjob(
