@@ -50,7 +50,12 @@ def operator_options() -> OperatorOptions:
 
 
 @pytest.fixture
-def pool(world: World) -> Iterator[str]:
+def gpus_per_node() -> int:
+    return 0
+
+
+@pytest.fixture
+def pool(world: World, gpus_per_node: int) -> Iterator[str]:
     name = f"fan-{uuid.uuid4().hex[:5]}"
     world.create(
         {
@@ -58,7 +63,7 @@ def pool(world: World) -> Iterator[str]:
             "kind": "ComputePool",
             "metadata": {"name": name},
             "spec": {
-                "node": {"cpu": "2", "memory": "8Gi", "gpu": 0},
+                "node": {"cpu": "2", "memory": "8Gi", "gpu": gpus_per_node},
                 "labels": {"perennial.dev/test-pool": name},
                 "taints": [
                     {"key": "perennial.dev/test-pool", "value": name, "effect": "NoSchedule"}
@@ -97,6 +102,26 @@ def scheduled(world: World, step: str, count: int) -> list[dict[str, Any]]:
     )
 
 
+def running(world: World, step: str, count: int) -> list[dict[str, Any]]:
+    """``count`` pods of the step on a node whose container has not ended yet."""
+    return world.wait(
+        lambda: (
+            (
+                p := [
+                    x
+                    for x in step_pods(world, step)
+                    if x["spec"].get("nodeName")
+                    and not x.get("status", {}).get("containerStatuses")
+                ]
+            )  # fmt: skip
+            and len(p) >= count
+            and p
+        ),
+        f"{count} running pod(s) of {step}",
+        timeout=90,
+    )
+
+
 def end(world: World, pod: dict[str, Any], message: dict[str, Any], code: int = 0) -> None:
     """The train container exits with the trainer's termination message."""
     stamp = now_iso()
@@ -123,30 +148,37 @@ def end(world: World, pod: dict[str, Any], message: dict[str, Any], code: int = 
     world.kube.patch_status("v1", "Pod", world.ns, pod["metadata"]["name"], status)
 
 
-def tj_status(world: World) -> dict[str, Any]:
-    return dict((world.get("TrainingJob", "fan") or {}).get("status") or {})
+def tj_status(world: World, name: str = "fan") -> dict[str, Any]:
+    return dict((world.get("TrainingJob", name) or {}).get("status") or {})
+
+
+def trainingjob(name: str, pool: str, parallelism: int, gpu: int = 0) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "TrainingJob",
+        "metadata": {"name": name},
+        "spec": {
+            "model": name,
+            "task": "classification",
+            "algorithm": "auto",
+            "automl": {"parallelism": parallelism, "timeBudgetSeconds": 60},
+            "dataset": {"uri": "builtin://breast_cancer", "target": "target"},
+            "resources": {"cpu": "1", "memory": "1Gi", "gpu": gpu},
+            "computePool": pool,
+        },
+    }
+
+
+def gpu_limit(pod: dict[str, Any]) -> str | None:
+    limits = pod["spec"]["containers"][0]["resources"].get("limits") or {}
+    return limits.get("nvidia.com/gpu")
 
 
 def test_parallelism_four_scales_the_pool_out_and_spreads_a_rung_over_nodes(
     world: World, pool: str
 ) -> None:
     assert nodes(world, pool) == []
-    world.create(
-        {
-            "apiVersion": API_VERSION,
-            "kind": "TrainingJob",
-            "metadata": {"name": "fan"},
-            "spec": {
-                "model": "fan",
-                "task": "classification",
-                "algorithm": "auto",
-                "automl": {"parallelism": 4, "timeBudgetSeconds": 60},
-                "dataset": {"uri": "builtin://breast_cancer", "target": "target"},
-                "resources": {"cpu": "1", "memory": "1Gi"},
-                "computePool": pool,
-            },
-        }
-    )
+    world.create(trainingjob("fan", pool, 4))
     (plan,) = scheduled(world, "plan", 1)
     assert plan["spec"]["nodeName"] in nodes(world, pool)  # the pool scaled out from zero
     end(world, plan, {"outcome": "Planned", "rungs": [455], "rung": 0, "candidates": 6})
@@ -210,3 +242,50 @@ def test_parallelism_four_scales_the_pool_out_and_spreads_a_rung_over_nodes(
     # Deleting the TrainingJob takes every step Job with it (owner references).
     world.kube.delete(API_VERSION, "TrainingJob", world.ns, "fan")
     world.wait(lambda: not world.list("Job"), "the step Jobs garbage-collected", timeout=60)
+
+
+@pytest.mark.parametrize("gpus_per_node", [1])
+def test_on_a_gpu_pool_only_the_candidates_that_use_the_gpu_ask_for_it(
+    world: World, pool: str
+) -> None:
+    """resources.gpu: 1 on a GPU pool: the plan says which of rung 0's candidates are
+    XGBoost (gpuIndexes); those run in rung-0-gpu with the GPU, the others in rung-0
+    without, the parallelism shared; the finish waits for both and may use the GPU."""
+    world.create(trainingjob("gfan", pool, 3, gpu=1))
+    (plan,) = scheduled(world, "plan", 1)
+    assert gpu_limit(plan) is None  # the plan only reads the data
+    planned = {"outcome": "Planned", "rungs": [455], "rung": 0, "candidates": 5, "gpuIndexes": [3]}
+    end(world, plan, planned)
+
+    cpu = scheduled(world, "rung-0", 2)
+    (gpu,) = scheduled(world, "rung-0-gpu", 1)
+    cpu_job = world.kube.get("batch/v1", "Job", world.ns, "gfan-rung-0")
+    gpu_job = world.kube.get("batch/v1", "Job", world.ns, "gfan-rung-0-gpu")
+    assert (cpu_job["spec"]["completions"], cpu_job["spec"]["parallelism"]) == (4, 2)
+    assert (gpu_job["spec"]["completions"], gpu_job["spec"]["parallelism"]) == (1, 1)
+    assert gpu_limit(gpu) == "1" and gpu["spec"]["containers"][0]["args"][-2:] == [
+        "--indexes", "3"
+    ]  # fmt: skip
+    for p in cpu:
+        assert gpu_limit(p) is None and p["spec"]["containers"][0]["args"][-2:] == [
+            "--indexes", "0,1,2,4"
+        ]  # fmt: skip
+    world.wait(lambda: tj_status(world, "gfan").get("progress") == "rung 0: 0/5", "progress")
+
+    end(world, gpu, {"outcome": "Trial", "status": "scored", "fitted": True})
+    world.wait(lambda: tj_status(world, "gfan").get("progress") == "rung 0: 1/5", "1/5")
+    for _ in range(2):  # the CPU Job's four pods, two at a time
+        for p in running(world, "rung-0", 2):
+            end(world, p, {"outcome": "Trial", "status": "scored", "fitted": True})
+    (finish,) = scheduled(world, "finish-0", 1)
+    assert gpu_limit(finish) == "1"  # the final refit may be XGBoost's
+    end(world, finish, RESULT)
+    tj = world.wait(
+        lambda: (t := world.get("TrainingJob", "gfan")) and t["status"].get("modelVersion") and t,
+        "registration",
+        timeout=60,
+    )
+    assert tj["status"]["phase"] == "Succeeded"
+    jobs = sorted(j["metadata"]["name"] for j in world.list("Job"))
+    assert jobs == ["gfan-finish-0", "gfan-plan", "gfan-rung-0", "gfan-rung-0-gpu"]
+    assert len(step_pods(world, "rung-0")) == 4 and len(step_pods(world, "rung-0-gpu")) == 1

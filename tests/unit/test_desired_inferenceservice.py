@@ -51,9 +51,13 @@ def test_deployment_runs_perennial_serve_on_the_artifact() -> None:
     assert container["args"] == [
         "--model-dir", "/mnt/pvc/artifacts/models/churn/x", "--port", "8080",
         "--name", "churn", "--model-version", "4", "--expected-sha256", "ab" * 32,
-        "--max-batch-size", "64", "--max-latency-ms", "5",
+        "--max-batch-size", "64", "--max-latency-ms", "5", "--graceful-timeout", "20",
     ]  # fmt: skip
     assert container["image"] == "perennial/runtime:t"
+    # Deleted, the pod keeps accepting while the endpoints forget it, then drains; the
+    # kubelet's grace period covers both.
+    assert container["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}
+    assert pod["spec"]["terminationGracePeriodSeconds"] == 30 > 5 + 20
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
     assert container["resources"]["requests"] == {"cpu": "250m", "memory": "256Mi"}

@@ -107,3 +107,32 @@ def test_finish_passes_the_baseline_directory() -> None:
     manifest = step_job(TJ, CONFIG, NO_POOL, FINISH, 2, baseline_uri="pvc://artifacts/models/b")
     args = manifest["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[-2:] == ["--baseline-dir", "/mnt/pvc/artifacts/models/b"]
+
+
+def _gpus(manifest: dict[str, object]) -> tuple[str | None, dict[str, str]]:
+    (container,) = manifest["spec"]["template"]["spec"]["containers"]  # type: ignore[index]
+    env = {e["name"]: e["value"] for e in container.get("env", [])}
+    return container["resources"]["limits"].get("nvidia.com/gpu"), env
+
+
+def test_with_a_gpu_only_the_rungs_gpu_job_and_the_finish_ask_for_it() -> None:
+    # resources.gpu: 1 on a search: the plan reads data, the rung's non-GPU families do not
+    # touch it; the GPU families' Job and the finish (which may refit XGBoost) get it.
+    tj = _with(resources={"cpu": "1", "memory": "2Gi", "gpu": 1})
+    split = {"part": "gpu", "indexes": (3, 9), "parallel": 1}
+    gpu_job = step_job(tj, CONFIG, NO_POOL, RUNG, 0, 2, **split)  # type: ignore[arg-type]
+    assert gpu_job["metadata"]["name"] == "churn-train-rung-0-gpu"
+    assert gpu_job["spec"]["completions"] == 2 and gpu_job["spec"]["parallelism"] == 1
+    container = gpu_job["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"][-2:] == ["--indexes", "3,9"]
+    labels = gpu_job["spec"]["template"]["metadata"]["labels"]
+    assert labels["perennial.dev/automl-step"] == "rung-0-gpu"
+    limit, env = _gpus(gpu_job)
+    assert limit == "1" and env["PERENNIAL_GPUS"] == "1"
+    cpu_job = step_job(tj, CONFIG, NO_POOL, RUNG, 0, 10, indexes=(0, 1), parallel=3)
+    assert cpu_job["metadata"]["name"] == "churn-train-rung-0"
+    assert cpu_job["spec"]["parallelism"] == 3
+    for no_gpu in (cpu_job, step_job(tj, CONFIG, NO_POOL, PLAN, 0)):
+        limit, env = _gpus(no_gpu)
+        assert limit is None and "PERENNIAL_GPUS" not in env
+    assert _gpus(step_job(tj, CONFIG, NO_POOL, FINISH, 0))[0] == "1"

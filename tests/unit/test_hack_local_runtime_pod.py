@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,12 @@ open(log, "w").write(os.environ.get("FAKE_MESSAGE", "ok"))
 sys.exit(int(os.environ.get("FAKE_EXIT", "0")))
 """
 FAKE_SERVE = f"""#!{sys.executable}
-import signal, sys, time
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+import os, signal, sys, time
+def stop(*_):
+    if os.environ.get("FAKE_TERM_FILE"):
+        open(os.environ["FAKE_TERM_FILE"], "w").write(str(time.time()))
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
 print("serving", sys.argv[1:], flush=True)
 while True:
     time.sleep(0.05)
@@ -189,6 +194,26 @@ def test_deletion_stops_a_server_and_confirms(tmp_path: Path, bin_dir: Path):
     assert api.deleted == ["ns/p/uid-1"]
     assert not (tmp_path / "state/pods/uid-1").exists()
     assert (tmp_path / "state/pvc/ns/art").is_dir()  # claims outlive pods
+
+
+def test_deletion_runs_the_prestop_sleep_before_sigterm(tmp_path: Path, bin_dir: Path):
+    # As the kubelet: a deleted serving pod keeps serving for its preStop sleep (while the
+    # Service's endpoints forget it), then gets SIGTERM, all within the grace period.
+    api = FakeApi()
+    term = tmp_path / "sigterm-at"
+    main = {"name": "serve", "command": ["perennial-serve"], "args": ["--model-dir", "/m"],
+            "lifecycle": {"preStop": {"sleep": {"seconds": 1}}}}  # fmt: skip
+    spec = pod({}, main, policy="Always")
+    spec["spec"]["containers"][0]["env"].append({"name": "FAKE_TERM_FILE", "value": str(term)})
+    w = worker(spec, api, tmp_path, bin_dir)
+    w.start()
+    log = tmp_path / "state/pods/uid-1/logs/serve.log"
+    until(lambda: log.exists() and "serving" in log.read_text(), timeout=30, message="serving")
+    asked = time.time()
+    w.stop(deleting=True, grace_s=5)
+    w.join(timeout=30)
+    assert 1.0 <= float(term.read_text()) - asked < 4.0
+    assert api.deleted == ["ns/p/uid-1"]
 
 
 class FlakyApi(FakeApi):

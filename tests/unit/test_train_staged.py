@@ -179,6 +179,27 @@ def test_trial_index_comes_from_the_indexed_job_and_steps_keep_their_order(
     assert outside.code != 0 and "outside rung 0" in outside.termination["message"]
 
 
+def test_the_plan_says_which_candidates_can_use_a_gpu_and_indexes_pick_from_a_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The operator splits a rung over two Jobs (GPU families' pods get the GPU): each Job's
+    # completion index then picks from its own list of the rung's candidates.
+    spec = {**BREAST_CANCER, "automl": {"timeBudgetSeconds": 60, "cvFolds": 3}}
+    planned = run_job(tmp_path, spec, step="plan")
+    pool = automl.candidates("classification", _job(spec).dataset.seed)
+    gpu = [i for i, c in enumerate(pool) if c.algorithm == "xgboost"]
+    assert gpu and planned.termination["gpuIndexes"] == gpu
+    monkeypatch.setenv("JOB_COMPLETION_INDEX", "1")
+    listed = f"0,{gpu[0]}"
+    ran = run_job(tmp_path, spec, "--indexes", listed, step="trial")
+    assert ran.code == 0 and ran.termination["index"] == gpu[0]
+    record = json.loads((ran.output / ".automl" / "rung-0" / f"trial-{gpu[0]}.json").read_text())
+    assert record["candidate"]["algorithm"] == "xgboost"
+    for bad, why in (("0", "outside --indexes"), ("0,x", "comma-separated candidate numbers")):
+        refused = run_job(tmp_path, spec, "--indexes", bad, step="trial")
+        assert refused.code != 0 and why in refused.termination["message"]
+
+
 def test_the_budget_counts_from_the_plan_across_pods(tmp_path: Path) -> None:
     spec = {**BREAST_CANCER, "automl": {"timeBudgetSeconds": 1, "cvFolds": 3}}
     assert run_job(tmp_path, spec, step="plan").code == 0

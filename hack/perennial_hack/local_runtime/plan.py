@@ -66,6 +66,17 @@ class PodPlan:
     notes: tuple[str, ...] = field(default=())
 
 
+def prestop_sleep(spec: dict[str, Any]) -> float:
+    """Seconds of the longest `lifecycle.preStop.sleep` among the pod's containers (the
+    kubelet runs each container's hook before its SIGTERM; with one container, as our pods
+    have, that is exactly it). Other preStop actions (exec, httpGet) are not run locally."""
+    seconds = [
+        float(((c.get("lifecycle") or {}).get("preStop") or {}).get("sleep", {}).get("seconds", 0))
+        for c in spec.get("containers") or []
+    ]
+    return max(seconds, default=0.0)
+
+
 def has_flag(args: list[str], flag: str) -> bool:
     return any(a == flag or a.startswith(flag + "=") for a in args)
 

@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from perennial_hack.local_runtime import node
-from perennial_hack.local_runtime.plan import ContainerPlan, HttpProbe, PodPlan, pod_plan
+from perennial_hack.local_runtime.plan import (
+    ContainerPlan,
+    HttpProbe,
+    PodPlan,
+    pod_plan,
+    prestop_sleep,
+)
 from perennial_hack.local_runtime.status import (
     ContainerRun,
     PodRun,
@@ -130,7 +136,14 @@ class PodWorker(threading.Thread):
                 "%s/%s: the local runtime failed running this pod", self.ns, self.pod_name
             )
         finally:
-            node.terminate(list(self._procs.values()), self._grace_s)
+            grace = self._grace_s
+            if self._stop_event.is_set() and self._procs:
+                # As the kubelet: the preStop hook runs before SIGTERM, within the grace
+                # period (the endpoints are gone already; the process keeps serving).
+                delay = min(prestop_sleep(self.pod["spec"]), grace)
+                time.sleep(delay)
+                grace -= delay
+            node.terminate(list(self._procs.values()), grace)
             for run in (*self.run_state.init, *self.run_state.main):
                 if run.name in self._plans:
                     self._reap(self._plans[run.name], run)

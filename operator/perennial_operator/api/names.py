@@ -57,3 +57,7 @@ VERSIONS_CONFIGMAP: Final = "perennial-model-versions"
 STEP_PLAN: Final = "plan"
 STEP_RUNG: Final = "rung"
 STEP_FINISH: Final = "finish"
+# A rung whose candidates include families that use a GPU (GPU_ALGORITHMS) while the
+# TrainingJob asks for one is split over two Indexed Jobs: `rung-R` (the others, no GPU)
+# and `rung-R-gpu` (those families, with the GPU).
+STEP_PART_GPU: Final = "gpu"

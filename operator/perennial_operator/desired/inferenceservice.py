@@ -69,6 +69,17 @@ def _model_dir(mv: dict[str, Any]) -> tuple[str | None, str]:
     return claim, f"{PVC_ROOT}/{claim}/{path}".rstrip("/")
 
 
+# A deleted serving pod leaves the Service's endpoints at once, but kube-proxy (or a
+# gateway) learns it a moment later (kube-proxy syncs at most once a second): the pod keeps
+# accepting for DRAIN_DELAY_SECONDS (preStop sleep) before the server is told to stop, then
+# answers what it has read within GRACEFUL_SECONDS. Without the delay, requests routed to a
+# pod scaled away (a canary step, a rollback, a scale-down) were refused (issue 20, e2e
+# test_canary_rollback_under_load: 12 of ~1,000 requests).
+DRAIN_DELAY_SECONDS = 5
+GRACEFUL_SECONDS = 20
+TERMINATION_GRACE_SECONDS = DRAIN_DELAY_SECONDS + GRACEFUL_SECONDS + 5
+
+
 def _args(isvc: dict[str, Any], mv: dict[str, Any]) -> list[str]:
     """The server's whole command line: perennial-serve and its flags."""
     spec, artifact = isvc["spec"], mv["spec"]["artifact"]
@@ -82,6 +93,7 @@ def _args(isvc: dict[str, Any], mv: dict[str, Any]) -> list[str]:
         "--expected-sha256", str(artifact["sha256"]),
         "--max-batch-size", str(batching.get("maxBatchSize", 64)),
         "--max-latency-ms", str(batching.get("maxLatencyMs", 2)),
+        "--graceful-timeout", str(GRACEFUL_SECONDS),
     ]  # fmt: skip
     if _model_dir(mv)[0] is None:
         args += ["--model-uri", str(artifact["uri"])]
@@ -134,6 +146,7 @@ def _container(
         "startupProbe": _probe("/v2/health/live", 5, 60),
         "livenessProbe": _probe("/v2/health/live", 10, 3),
         "readinessProbe": _probe("/v2/health/ready", 5, 2),
+        "lifecycle": {"preStop": {"sleep": {"seconds": DRAIN_DELAY_SECONDS}}},
         "volumeMounts": [
             *(
                 [{"name": "model", "mountPath": f"{PVC_ROOT}/{claim}", "readOnly": True}]
@@ -175,6 +188,7 @@ def _pod_template(
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "securityContext": restricted_pod_security(),
+        "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
         "containers": [_container(isvc, mv, config, placement)],
         "volumes": [
             *(

@@ -3,7 +3,10 @@
 plan and finish are ordinary one-pod Jobs; each rung is an Indexed Job, one completion per
 candidate, ``parallelism`` pods at a time, spread over the pool's nodes. A candidate that
 fails (a bad configuration, a crash twice) fails only its index (backoffLimitPerIndex,
-podFailurePolicy FailIndex): finish ranks the others. Pods are built with the same helpers
+podFailurePolicy FailIndex): finish ranks the others. When the TrainingJob asks for a GPU,
+a rung may be two Jobs (decide/trainingjob/search.py ``rung_jobs``): ``rung-R-gpu``'s pods
+have the GPU, ``rung-R``'s and the plan's do not; each pod runs the candidate its
+completion index points at in ``--indexes``. Pods are built with the same helpers
 as the single training pod (desired/trainingjob.py). Pure.
 """
 
@@ -14,6 +17,7 @@ from typing import Any
 from perennial_operator.api import runtime_contract as rc
 from perennial_operator.api.group import GROUP, LABEL_TRAININGJOB_UID
 from perennial_operator.api.names import STEP_FINISH as FINISH
+from perennial_operator.api.names import STEP_PART_GPU as GPU
 from perennial_operator.api.names import STEP_PLAN as PLAN
 from perennial_operator.api.names import STEP_RUNG as RUNG
 from perennial_operator.api.names import TRAIN_CONTAINER, child_name
@@ -38,19 +42,34 @@ def parallelism(tj: dict[str, Any]) -> int:
     return max(1, int((spec.get("automl") or {}).get("parallelism", 1)))
 
 
-def step_job_name(tj: dict[str, Any], kind: str, rung: int) -> str:
-    suffix = "plan" if kind == PLAN else f"{kind}-{rung}"
-    return child_name(tj["metadata"]["name"], suffix)
+def asks_for_gpu(tj: dict[str, Any]) -> bool:
+    """spec.resources.gpu set, and the job may use it (desired/trainingjob.uses_gpu)."""
+    spec = tj["spec"]
+    return int((spec.get("resources") or {}).get("gpu", 0)) > 0 and desired_tj.uses_gpu(spec)
+
+
+def step_label(kind: str, rung: int, part: str = "") -> str:
+    """A step Job's label value and name suffix: plan, rung-R, rung-R-gpu, finish-R."""
+    if kind == PLAN:
+        return "plan"
+    return f"{kind}-{rung}" + (f"-{part}" if part else "")
+
+
+def step_job_name(tj: dict[str, Any], kind: str, rung: int, part: str = "") -> str:
+    return child_name(tj["metadata"]["name"], step_label(kind, rung, part))
 
 
 def step_args(tj: dict[str, Any], config: OperatorConfig, kind: str, rung: int,
-              baseline_uri: str | None) -> list[str]:  # fmt: skip
+              baseline_uri: str | None, indexes: tuple[int, ...] | None = None,
+              ) -> list[str]:  # fmt: skip
     output = f"{desired_tj.PVC_ROOT}/{desired_tj.artifact_claim(tj, config)}/"
     output += desired_tj.artifact_path(tj)
     args = ["perennial-train", kind if kind != RUNG else "trial"]
     args += ["-f", f"{desired_tj.SPEC_DIR}/{desired_tj.SPEC_FILE}", "--output", output]
     if kind != PLAN:
         args += ["--rung", str(rung)]  # a trial's index comes from JOB_COMPLETION_INDEX
+    if kind == RUNG and indexes is not None:
+        args += ["--indexes", ",".join(str(i) for i in indexes)]
     if kind == FINISH and baseline_uri and baseline_uri.startswith("pvc://"):
         args += ["--baseline-dir", f"{desired_tj.PVC_ROOT}/{baseline_uri.removeprefix('pvc://')}"]
     return args
@@ -64,12 +83,20 @@ def step_job(
     rung: int,
     candidates: int = 0,
     baseline_uri: str | None = None,
+    *,
+    part: str = "",
+    indexes: tuple[int, ...] | None = None,
+    parallel: int | None = None,
 ) -> dict[str, Any]:
-    """The Job of one step: plan, rung ``rung`` (``candidates`` indexes) or its finish."""
+    """The Job of one step: plan, rung ``rung`` (``candidates`` indexes; of a split rung,
+    its ``part`` with the rung's candidates ``indexes``, ``parallel`` pods at a time) or
+    its finish. The plan and a rung's non-GPU part never ask for a GPU; the finish may
+    refit XGBoost, so it asks as the single pod would."""
     meta, spec = tj["metadata"], tj["spec"]
-    argv = step_args(tj, config, kind, rung, baseline_uri)
-    container = desired_tj.training_container(tj, config, placement, argv, baseline_uri)
-    labels = {**desired_tj._labels(tj), LABEL_STEP: "plan" if kind == PLAN else f"{kind}-{rung}"}
+    argv = step_args(tj, config, kind, rung, baseline_uri, indexes)
+    gpu = kind == FINISH or (kind == RUNG and (part == GPU or not asks_for_gpu(tj)))
+    container = desired_tj.training_container(tj, config, placement, argv, baseline_uri, gpu=gpu)
+    labels = {**desired_tj._labels(tj), LABEL_STEP: step_label(kind, rung, part)}
     template = desired_tj.pod_template(tj, config, placement, labels, [container], baseline_uri)
     pod_spec = template["spec"]
     job_spec: dict[str, Any] = {
@@ -82,7 +109,7 @@ def step_job(
         job_spec |= {
             "completionMode": "Indexed",
             "completions": candidates,
-            "parallelism": min(parallelism(tj), max(candidates, 1)),
+            "parallelism": parallel or min(parallelism(tj), max(candidates, 1)),
             "backoffLimitPerIndex": RETRIES_PER_CANDIDATE,
             "podFailurePolicy": _fail_index(),
         }
@@ -93,7 +120,7 @@ def step_job(
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": step_job_name(tj, kind, rung),
+            "name": step_job_name(tj, kind, rung, part),
             "namespace": meta["namespace"],
             "labels": labels,
             "ownerReferences": [owner_reference(tj)],

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from perennial_operator.api.group import LABEL_TRAININGJOB_UID
+from perennial_operator.api.names import STEP_PART_GPU as GPU
 from perennial_operator.api.names import STEP_PLAN, TRAIN_CONTAINER
 from perennial_operator.config import OperatorConfig
 from perennial_operator.decide.ownership import name_conflict, owned_by
@@ -20,7 +21,13 @@ from perennial_operator.decide.trainingjob.search import Next, Step, next_step, 
 from perennial_operator.decide.trainingjob.termination import parse_message
 from perennial_operator.desired import trainingjob as desired_tj
 from perennial_operator.desired.placement import Placement
-from perennial_operator.desired.trainingjob_search import LABEL_STEP, step_job
+from perennial_operator.desired.trainingjob_search import (
+    LABEL_STEP,
+    asks_for_gpu,
+    parallelism,
+    step_job,
+    step_label,
+)
 from perennial_operator.k8s.kube import KubeApi
 from perennial_operator.reconcile.artifact_claim import ensure_artifact_claim
 
@@ -58,20 +65,25 @@ def advance(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig, inputs: I
     }
     pods = kube.list("v1", "Pod", namespace, selector)
     steps = [_step(label, job, _pods_of(job, pods)) for label, job in jobs.items()]
-    decided = next_step([s for s in steps if s is not None])
+    found = [s for s in steps if s is not None]
+    decided = next_step(found, parallelism(tj), asks_for_gpu(tj))
     blocked = None
-    if decided.create is not None:
-        kind, rung, candidates = decided.create
+    if decided.create:
         (where, pool_problem), (baseline, baseline_problem) = inputs()
         blocked = pool_problem or baseline_problem
         if blocked is None:
             ensure_artifact_claim(kube, tj, config)
             if cm is None:
                 kube.apply(desired_tj.configmap(tj))
-            manifest = step_job(tj, config, where, kind, rung, candidates, baseline)
+        for made in decided.create if blocked is None else ():
+            manifest = step_job(tj, config, where, made.kind, made.rung, made.completions,
+                                baseline, part=made.part, indexes=made.indexes,
+                                parallel=made.parallelism)  # fmt: skip
             jobs[str(manifest["metadata"]["labels"][LABEL_STEP])] = kube.apply(manifest)
     kind, rung = decided.step
-    current = jobs.get(STEP_PLAN if kind == STEP_PLAN else f"{kind}-{rung}")
+    # A split rung speaks through its CPU Job (its GPU Job when that is all there is).
+    labels = (step_label(kind, rung), step_label(kind, rung, GPU))
+    current = next((jobs[label] for label in labels if label in jobs), None)
     if current is None:
         return Advanced(None, [], blocked, None, decided)
     return Advanced(
@@ -89,8 +101,9 @@ def _pods_of(job: dict[str, Any], pods: list[dict[str, Any]]) -> list[dict[str, 
 
 
 def _step(label: str, job: dict[str, Any], pods: list[dict[str, Any]]) -> Step | None:
-    kind, _, number = label.partition("-")
-    if kind != STEP_PLAN and not number.isdigit():
+    kind, _, rest = label.partition("-")
+    number, _, part = rest.partition("-")
+    if kind != STEP_PLAN and not number.isdigit() or part not in ("", GPU):
         return None  # not a label we write
     obs = observed.job_obs(job)
     spec, status = job.get("spec") or {}, job.get("status") or {}
@@ -104,6 +117,7 @@ def _step(label: str, job: dict[str, Any], pods: list[dict[str, Any]]) -> Step |
         message=_message([observed.pod_obs(p) for p in pods]),
         done=done,
         total=int(spec.get("completions") or 0),
+        part=part,
     )
 
 

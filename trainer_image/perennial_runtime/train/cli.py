@@ -6,13 +6,15 @@ perennial-train validate -f trainingjob.yaml [--pvc-root DIR] [--termination-log
 perennial-train fingerprint -f trainingjob.yaml [--pvc-root DIR] [--termination-log PATH]
 perennial-train plan -f trainingjob.yaml --output DIR [...]
 perennial-train finish -f trainingjob.yaml --output DIR [--rung R] [--baseline-dir DIR] [...]
-perennial-train trial -f trainingjob.yaml --output DIR [--index I] [--rung R] [...]
+perennial-train trial -f trainingjob.yaml --output DIR [--index I] [--indexes LIST] [--rung R]
 
 `validate` runs the data checks only; `fingerprint` only reads the dataset and reports its
 sha256 and row count (what a RetrainPolicy's newData probe runs). `plan`, `trial` and
 `finish` are one AutoML search cut into steps for pods of an Indexed Job (staged.py; trial's
-index defaults to $JOB_COMPLETION_INDEX). All write one compact JSON object as the
-termination message and exit with the codes in perennial_runtime.contract.
+index defaults to $JOB_COMPLETION_INDEX; with `--indexes 2,7,9` that index picks one of the
+listed candidates, so a rung can be split over two Jobs, one whose pods get a GPU). All
+write one compact JSON object as the termination message and exit with the codes in
+perennial_runtime.contract.
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ def _run(step: str | None, options: argparse.Namespace, progress: Progress) -> i
         elif step == PLAN:
             message = staged.plan(job, _train_options(options, root), progress)
         elif step == TRIAL:
-            train_options, index = _train_options(options, root), _index(options.index)
+            train_options = _train_options(options, root)
+            index = _index(options.index, options.indexes)
             message = staged.trial(job, train_options, index, progress, rung=options.rung)
         elif step == FINISH:
             train_options = _train_options(options, root)
@@ -101,6 +104,9 @@ def _parser(step: str | None) -> argparse.ArgumentParser:
         parser.add_argument("--baseline-dir", type=Path, help="the baseline's model directory")
     if step == TRIAL:
         parser.add_argument("--index", type=int, help="candidate (default $JOB_COMPLETION_INDEX)")
+        parser.add_argument(
+            "--indexes", help="comma-separated candidates: the index picks one of them"
+        )
     if step in (TRIAL, FINISH):
         parser.add_argument("--rung", type=int, help="rung (default: the latest listed)")
     parser.add_argument("--pvc-root", help="where pvc://<claim>/ is mounted (default /mnt/pvc)")
@@ -139,16 +145,24 @@ def _train_options(options: argparse.Namespace, root: Path) -> command.Options:
     return command.Options(output=options.output, pvc_root=root, baseline_dir=baseline)
 
 
-def _index(given: int | None) -> int:
-    """--index, else the Indexed Job's JOB_COMPLETION_INDEX."""
+def _index(given: int | None, listed: str | None = None) -> int:
+    """--index, else the Indexed Job's JOB_COMPLETION_INDEX; with --indexes, the candidate
+    that index points at in the list."""
     from perennial_runtime.train.errors import BadSpec
 
-    if given is not None:
+    if given is None:
+        raw = os.environ.get("JOB_COMPLETION_INDEX", "")
+        if not raw.isdigit():
+            raise BadSpec("perennial-train trial needs --index or JOB_COMPLETION_INDEX")
+        given = int(raw)
+    if listed is None:
         return given
-    raw = os.environ.get("JOB_COMPLETION_INDEX", "")
-    if not raw.isdigit():
-        raise BadSpec("perennial-train trial needs --index or JOB_COMPLETION_INDEX")
-    return int(raw)
+    parts = [p.strip() for p in listed.split(",")]
+    if not all(p.isdigit() for p in parts):
+        raise BadSpec(f"--indexes must be comma-separated candidate numbers, not {listed[:64]!r}")
+    if not 0 <= given < len(parts):
+        raise BadSpec(f"index {given} is outside --indexes, which lists {len(parts)}")
+    return int(parts[given])
 
 
 def _fail(error: TrainError, termination_log: Path) -> int:

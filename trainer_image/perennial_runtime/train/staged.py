@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from perennial_runtime import contract
 from perennial_runtime.train import automl, run
 from perennial_runtime.train.command import Options, evaluate_and_write
 from perennial_runtime.train.errors import BadSpec, TrainError
@@ -88,7 +89,7 @@ def plan(job: TrainingJob, options: Options, progress: Progress) -> dict[str, An
         "outcome": "Planned",
         "rungs": existing.sizes,
         "rung": rung,
-        "candidates": len(_read_candidates(state, rung)),
+        **_listed(_read_candidates(state, rung)),
     }
 
 
@@ -182,7 +183,7 @@ def finish(
         message = {
             "outcome": "NextRung",
             "rung": rung + 1,
-            "candidates": len(pool),
+            **_listed(pool),
             "evaluated": len(evaluated),
             "best": _best(search.metric, best),
         }
@@ -299,6 +300,13 @@ def _load_rung(search: automl.Search, state: Path, rung: int, predictions: bool)
                 Cost(float(serving["msPerRow"]), str(serving["format"])) if serving else None,
             )
         )
+
+
+def _listed(pool: list[automl.Candidate]) -> dict[str, Any]:
+    """A rung's list as the operator needs it: how many candidates, and which of them can
+    use a GPU (only their pods are given one; contract.GPU_ALGORITHMS)."""
+    gpu = [i for i, c in enumerate(pool) if c.algorithm in contract.GPU_ALGORITHMS]
+    return {"candidates": len(pool), "gpuIndexes": gpu}
 
 
 def _candidate_json(c: automl.Candidate) -> dict[str, Any]:
