@@ -136,6 +136,8 @@ def test_success_goes_through_the_phases_and_registers_a_model_with_lineage(worl
     status = tj["status"]
     assert status["phase"] == "Succeeded"
     assert check_health(tj, "Current")["message"] == "registered as churn-v1"
+    # No finalizer (kopf adds one only for timers, daemons and deletion handlers).
+    assert not tj["metadata"].get("finalizers")
     assert status["metrics"] == {"accuracy": 0.96, "roc_auc": 0.991}
     assert status["dataset"]["sha256"] == "ab" * 32
     assert status["primaryMetric"] == "roc_auc=0.991"

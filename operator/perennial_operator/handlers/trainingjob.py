@@ -1,7 +1,10 @@
-"""TrainingJob triggers: the object itself, its Job and Pods, and a safety-net timer."""
+"""TrainingJob triggers: the object itself, its Job and Pods, and one safety-net loop."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -16,18 +19,52 @@ from perennial_operator.api.group import (
     TRAININGJOBS,
     VERSION,
 )
+from perennial_operator.decide.trainingjob.status import needs_resync
 from perennial_operator.k8s.errors import as_kopf_errors
 from perennial_operator.metrics import TrainingJobPhases
 from perennial_operator.reconcile.trainingjob import sync_trainingjob
+
+log = logging.getLogger(__name__)
 
 CHILDREN: Mapping[str, Any] = MappingProxyType(
     {MANAGED_BY: MANAGED_BY_VALUE, LABEL_TRAININGJOB: kopf.PRESENT}
 )
 
 
+# A safety net, not the driver: events drive every sync. The TrainingJob events keep the
+# set of those that may still need the operator (unfinished, or Succeeded and not yet
+# registered: needs_resync), and once a minute one loop syncs each of them, one by one. It
+# replaced a kopf timer per TrainingJob: an asyncio task per object (5,000 in a burst, each
+# holding its body) and the finalizer kopf needs to stop it, a patch more per TrainingJob
+# (issue 18).
+RESYNC_SECONDS = 60.0
+
+
 @kopf.on.startup()
-def trainingjob_phases(memo: kopf.Memo, **_: Any) -> None:
+async def trainingjob_phases(memo: kopf.Memo, **_: Any) -> None:
     memo.trainingjob_phases = TrainingJobPhases()
+    memo.trainingjobs_unfinished = set()
+    memo.trainingjob_resync = asyncio.create_task(resync_loop(memo, RESYNC_SECONDS))
+
+
+@kopf.on.cleanup()
+async def stop_trainingjob_resync(memo: kopf.Memo, **_: Any) -> None:
+    task = memo.get("trainingjob_resync")
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def resync_loop(memo: kopf.Memo, interval: float) -> None:
+    """Every ``interval`` seconds, sync each TrainingJob the events left unfinished."""
+    while True:
+        await asyncio.sleep(interval)
+        for namespace, name in sorted(memo.trainingjobs_unfinished):
+            try:
+                await asyncio.to_thread(_sync, memo, namespace, name)
+            except Exception as exc:  # one object's trouble is not the others'
+                log.warning("TrainingJob resync of %s/%s failed: %s", namespace, name, exc)
 
 
 def _sync(memo: kopf.Memo, namespace: str, name: str) -> None:
@@ -46,11 +83,19 @@ def reconcile_trainingjob(namespace: str | None, name: str, memo: kopf.Memo, **_
 
 
 @kopf.on.event(GROUP, VERSION, TRAININGJOBS)
-def trainingjob_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    # No on.delete handler: the DELETED event is enough to forget the object. (kopf still puts
-    # its finalizer, perennial.dev/finalizer, on unfinished TrainingJobs: kopf.timer always
-    # requires one, to stop the timer task before the object goes; docs/install.md.)
-    if event.get("type") == "DELETED" and body.metadata.uid:
+async def trainingjob_event(
+    event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any
+) -> None:
+    # No on.delete handler, no timer: the DELETED event is enough to forget the object, and
+    # kopf puts no finalizer on TrainingJobs. async: in-memory work only, on the event loop
+    # (which the resync loop also runs on), never queued behind the executor's threads.
+    key = (str(body.metadata.namespace), str(body.metadata.name))
+    deleted = event.get("type") == "DELETED"
+    if deleted or not needs_resync(dict(body.get("status") or {})):
+        memo.trainingjobs_unfinished.discard(key)
+    else:
+        memo.trainingjobs_unfinished.add(key)
+    if deleted and body.metadata.uid:
         memo.trainingjob_phases.forget(body.metadata.uid)
 
 
@@ -65,22 +110,3 @@ def child_changed(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: An
         _sync(memo, namespace, owner)
     except kopf.TemporaryError as exc:  # event handlers are not retried: the timer catches up
         logger.warning("will retry on the next timer tick: %s", exc)
-
-
-@kopf.timer(
-    GROUP,
-    VERSION,
-    TRAININGJOBS,
-    # A safety net, not the driver: events drive every sync. At 20 s it re-read every
-    # unfinished TrainingJob three times a minute (a 1,000-job burst: ~3 syncs per job).
-    interval=60,
-    initial_delay=60,
-    when=lambda status, **_: (
-        status.get("phase") not in ("Succeeded", "Failed")
-        or not status.get("modelVersion")
-        and status.get("phase") == "Succeeded"
-    ),
-)
-def resync_trainingjob(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
-    assert namespace
-    _sync(memo, namespace, name)

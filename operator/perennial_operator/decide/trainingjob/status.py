@@ -28,6 +28,15 @@ from perennial_operator.decide.trainingjob.termination import (
 TERMINAL = ("Succeeded", "Failed")
 
 
+def needs_resync(status: dict[str, Any]) -> bool:
+    """May the TrainingJob still need the operator without an event to say so: unfinished,
+    or Succeeded with its ModelVersion not registered yet (the safety-net loop's filter)."""
+    phase = status.get("phase")
+    if phase not in TERMINAL:
+        return True
+    return phase == "Succeeded" and not status.get("modelVersion")
+
+
 @dataclass
 class Decision:
     status: dict[str, Any]

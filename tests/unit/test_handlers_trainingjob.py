@@ -1,0 +1,63 @@
+"""The TrainingJob safety net: which TrainingJobs the events keep for the resync loop, and
+that the loop syncs each of them (a kopf timer per object did this before, issue 18)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import kopf
+import pytest
+
+from perennial_operator.decide.trainingjob.status import needs_resync
+from perennial_operator.handlers import trainingjob as h
+from perennial_operator.metrics import TrainingJobPhases
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("status", "due"),
+    [
+        ({}, True),  # not seen by a sync yet
+        ({"phase": "Training"}, True),
+        ({"phase": "Failed"}, False),
+        ({"phase": "Succeeded"}, True),  # the registration may not have happened
+        ({"phase": "Succeeded", "modelVersion": "churn-v3"}, False),
+    ],
+)
+def test_which_trainingjobs_the_safety_net_keeps(status: dict[str, Any], due: bool) -> None:
+    assert needs_resync(status) is due
+
+
+def _body(name: str, status: dict[str, Any]) -> kopf.Body:
+    return kopf.Body({"metadata": {"namespace": "ml", "name": name, "uid": f"u-{name}"},
+                      "status": status})  # fmt: skip
+
+
+def test_events_keep_the_unfinished_and_the_loop_syncs_each_of_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    synced: list[tuple[str, str]] = []
+    monkeypatch.setattr(h, "_sync", lambda memo, ns, name: synced.append((ns, name)))
+
+    async def scenario() -> None:
+        memo = kopf.Memo(trainingjob_phases=TrainingJobPhases(), trainingjobs_unfinished=set())
+        for name, status, kind in [
+            ("a", {"phase": "Training"}, None),  # listed at start-up
+            ("b", {"phase": "Pending"}, "ADDED"),
+            ("c", {"phase": "Succeeded", "modelVersion": "m-v1"}, "MODIFIED"),  # done
+            ("d", {"phase": "Training"}, "ADDED"),
+            ("d", {"phase": "Failed"}, "MODIFIED"),  # finished since
+            ("b", {"phase": "Pending"}, "DELETED"),  # gone
+        ]:
+            event: Any = {"type": kind, "object": dict(_body(name, status))}
+            await h.trainingjob_event(event=event, body=_body(name, status), memo=memo)
+        assert memo.trainingjobs_unfinished == {("ml", "a")}
+        loop = asyncio.create_task(h.resync_loop(memo, 0.01))
+        while len(synced) < 2:
+            await asyncio.sleep(0.01)
+        loop.cancel()
+
+    asyncio.run(scenario())
+    assert set(synced) == {("ml", "a")}  # every round, the one unfinished TrainingJob only
