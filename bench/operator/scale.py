@@ -26,7 +26,6 @@ import collections
 import datetime as dt
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from typing import Any
 import urllib3
 from kubernetes import client, config, watch
 
+from perennial_hack.cluster import process
 from perennial_hack.cluster.control_plane import Cluster
 from perennial_operator.api.group import API_VERSION
 from perennial_operator.config import OperatorConfig
@@ -62,10 +62,7 @@ def load() -> str:
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    return process.rss_kib(pid) / 1024
 
 
 def trainingjob(name: str, namespace: str) -> dict[str, Any]:
@@ -309,12 +306,8 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
             print(json.dumps(results["memory"]), flush=True)
         return results
     finally:
-        os.killpg(operator.pid, signal.SIGTERM)
-        try:
-            operator.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(operator.pid, signal.SIGKILL)
-            operator.wait()
+        process.stop([operator.pid], grace_s=30)  # SIGTERM, then SIGKILL
+        operator.wait()
         log.close()
 
 

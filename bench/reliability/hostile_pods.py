@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from typing import IO, Any
 
 from kubernetes import client, config
 
+from perennial_hack.cluster import process
 from perennial_hack.cluster.control_plane import Cluster
 from perennial_hack.local_runtime.claims import claim_manifests
 from perennial_operator.api.group import API_VERSION
@@ -85,10 +85,7 @@ class HostilePods(FakePods):
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    return process.rss_kib(pid) / 1024
 
 
 def resource(kind: str, name: str, ns: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -187,12 +184,8 @@ def run_mode(
             }
         finally:
             stop.set()
-            os.killpg(operator.pid, signal.SIGTERM)
-            try:
-                operator.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(operator.pid, signal.SIGKILL)
-                operator.wait()
+            process.stop([operator.pid], grace_s=30)  # SIGTERM, then SIGKILL
+            operator.wait()
             log.close()
 
 
