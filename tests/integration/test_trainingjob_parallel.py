@@ -169,6 +169,15 @@ def trainingjob(name: str, pool: str, parallelism: int, gpu: int = 0) -> dict[st
     }
 
 
+def registered(world: World, name: str) -> dict[str, Any]:
+    """The TrainingJob once its ModelVersion is registered."""
+    return world.wait(
+        lambda: (t := world.get("TrainingJob", name)) and t["status"].get("modelVersion") and t,
+        f"{name} registered",
+        timeout=60,
+    )
+
+
 def gpu_limit(pod: dict[str, Any]) -> str | None:
     limits = pod["spec"]["containers"][0]["resources"].get("limits") or {}
     return limits.get("nvidia.com/gpu")
@@ -227,11 +236,7 @@ def test_parallelism_four_scales_the_pool_out_and_spreads_a_rung_over_nodes(
     (finish,) = scheduled(world, "finish-0", 1)
     assert finish["spec"]["containers"][0]["args"][-2:] == ["--rung", "0"]
     end(world, finish, RESULT)
-    tj = world.wait(
-        lambda: (t := world.get("TrainingJob", "fan")) and t["status"].get("modelVersion") and t,
-        "registration",
-        timeout=60,
-    )
+    tj = registered(world, "fan")
     assert tj["status"]["phase"] == "Succeeded"
     assert [m["metadata"]["name"] for m in world.list("ModelVersion")] == ["fan-v1"]
     jobs = sorted(j["metadata"]["name"] for j in world.list("Job"))
@@ -280,11 +285,7 @@ def test_on_a_gpu_pool_only_the_candidates_that_use_the_gpu_ask_for_it(
     (finish,) = scheduled(world, "finish-0", 1)
     assert gpu_limit(finish) == "1"  # the final refit may be XGBoost's
     end(world, finish, RESULT)
-    tj = world.wait(
-        lambda: (t := world.get("TrainingJob", "gfan")) and t["status"].get("modelVersion") and t,
-        "registration",
-        timeout=60,
-    )
+    tj = registered(world, "gfan")
     assert tj["status"]["phase"] == "Succeeded"
     jobs = sorted(j["metadata"]["name"] for j in world.list("Job"))
     assert jobs == ["gfan-finish-0", "gfan-plan", "gfan-rung-0", "gfan-rung-0-gpu"]
