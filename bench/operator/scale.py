@@ -7,6 +7,8 @@ the operator as in production: leader election on, `-n` the bench's namespaces. 
 
   raw       the bench's client creates N Jobs (the operator's own Job manifests, built by
             desired/trainingjob.py) back to back; time until a watch has seen all N
+  alone     the same client creates N TrainingJobs in a namespace no operator watches: what
+            the custom resource costs by itself (reported, not part of the ratio)
   operator  the same client creates N TrainingJobs back to back; time until a watch has seen
             all N Jobs the operator made (each also needs a ConfigMap and a status write)
   ratio     operator / raw, side by side in the same run
@@ -174,12 +176,27 @@ def audit_counts(path: Path, start: float, end: float) -> collections.Counter[st
     return counts
 
 
+def cpu(pids: dict[str, int]) -> dict[str, float]:
+    return {name: process.cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: round(after[name] - before[name], 1) for name in before}
+
+
 def burst(
-    kube: Kube, api: client.ApiClient, n: int, pid: int, audit: Path, settle: float
+    kube: Kube,
+    api: client.ApiClient,
+    n: int,
+    pids: dict[str, int],
+    audit: Path,
+    settle: float,
 ) -> dict[str, Any]:
+    pid = pids["operator"]
     cfg = OperatorConfig.from_env({})
     raw_ns, op_ns = f"raw-{n}", f"op-{n}"
     counter = JobCounter(api, raw_ns)
+    cpu_before = cpu(pids)
     started = time.monotonic()
     for i in range(n):
         kube.create(raw_job(f"b{i}", raw_ns, cfg))
@@ -187,9 +204,18 @@ def burst(
     assert counter.wait(n, 3600), f"raw: {len(counter.names)} of {n} Jobs"
     raw = time.monotonic() - started
     load_raw = load()
+    cpu_raw = cpu_used(cpu_before, cpu(pids))
+
+    # The TrainingJobs alone, where no operator watches: what the custom resource itself
+    # costs the API server (schema and CEL validation, JSON), next to a Job.
+    started = time.monotonic()
+    for i in range(n):
+        kube.create(trainingjob(f"b{i}", f"alone-{n}"))
+    alone = time.monotonic() - started
 
     counter = JobCounter(api, op_ns)
     wall = time.time()
+    cpu_before = cpu(pids)
     started = time.monotonic()
     for i in range(n):
         kube.create(trainingjob(f"b{i}", op_ns))
@@ -197,6 +223,7 @@ def burst(
     assert counter.wait(n, 3600), f"operator: {len(counter.names)} of {n} Jobs"
     op = time.monotonic() - started
     load_op = load()
+    cpu_op = cpu_used(cpu_before, cpu(pids))
     time.sleep(settle)
     end = time.time()
     time.sleep(3)  # the batched audit backend flushes every second or so
@@ -206,6 +233,7 @@ def burst(
         "n": n,
         "raw_s": round(raw, 2),
         "raw_create_s": round(created, 2),
+        "trainingjobs_alone_s": round(alone, 2),
         "operator_s": round(op, 2),
         "trainingjob_create_s": round(tj_created, 2),
         "ratio": round(op / raw, 2),
@@ -213,6 +241,9 @@ def burst(
         "requests_per_trainingjob_total": round(sum(counts.values()) / n, 2),
         "load_raw": load_raw,
         "load_operator": load_op,
+        # CPU seconds each process used while the Jobs were made: where the time goes
+        "cpu_s_raw": cpu_raw,
+        "cpu_s_operator": cpu_op,
         "operator_rss_mb": round(rss_mb(pid), 1),  # with every TrainingJob so far
     }
 
@@ -275,7 +306,7 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
         capture_output=True,
     )
     for n in args.sizes:
-        for prefix in ("raw", "op"):
+        for prefix in ("raw", "alone", "op"):
             subprocess.run([*kubectl, "create", "ns", f"{prefix}-{n}"], check=True)
     subprocess.run([*kubectl, "create", "ns", "op-fill"], check=True)
     api = config.new_client_from_config(config_file=kubeconfig)
@@ -293,10 +324,15 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
     try:
         time.sleep(20)  # campaign, kopf's start, the first (empty) lists
         idle = rss_mb(operator.pid)
+        pids = {
+            "operator": operator.pid,
+            "bench": os.getpid(),
+            **{name: c["pid"] for name, c in cluster.status()["components"].items()},
+        }
         results: dict[str, Any] = {"rss_idle_mb": round(idle, 1), "load_idle": load()}
         results["bursts"] = []
         for n in args.sizes:
-            result = burst(kube, api, n, operator.pid, audit, args.settle)
+            result = burst(kube, api, n, pids, audit, args.settle)
             print(json.dumps(result), flush=True)
             results["bursts"].append(result)
         if args.memory_objects:

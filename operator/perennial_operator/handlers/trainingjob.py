@@ -22,6 +22,7 @@ from perennial_operator.api.group import (
 from perennial_operator.decide.trainingjob.status import needs_resync
 from perennial_operator.k8s.errors import as_kopf_errors
 from perennial_operator.metrics import TrainingJobPhases
+from perennial_operator.reconcile.child_view import ChildView
 from perennial_operator.reconcile.trainingjob import sync_trainingjob
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ RESYNC_SECONDS = 60.0
 async def trainingjob_phases(memo: kopf.Memo, **_: Any) -> None:
     memo.trainingjob_phases = TrainingJobPhases()
     memo.trainingjobs_unfinished = set()
+    memo.children = ChildView()
     memo.trainingjob_resync = asyncio.create_task(resync_loop(memo, RESYNC_SECONDS))
 
 
@@ -70,7 +72,13 @@ async def resync_loop(memo: kopf.Memo, interval: float) -> None:
 def _sync(memo: kopf.Memo, namespace: str, name: str) -> None:
     with as_kopf_errors(f"TrainingJob {namespace}/{name}"):
         sync_trainingjob(
-            memo.kube, namespace, name, memo.config, memo.locks, memo.trainingjob_phases
+            memo.kube,
+            namespace,
+            name,
+            memo.config,
+            memo.locks,
+            memo.trainingjob_phases,
+            memo.children,
         )
 
 
@@ -100,13 +108,28 @@ async def trainingjob_event(
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=CHILDREN)
+def job_changed(
+    event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+) -> None:
+    if memo.children.saw_job(dict(body), deleted=event.get("type") == "DELETED"):
+        _child_changed(body, memo, logger)
+
+
 @kopf.on.event("", "v1", "pods", labels=CHILDREN)
-def child_changed(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+def pod_changed(
+    event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+) -> None:
+    # Most pod events change nothing the sync reads (the node bound, an IP, Ready): skipped.
+    if memo.children.saw_pod(dict(body), deleted=event.get("type") == "DELETED"):
+        _child_changed(body, memo, logger)
+
+
+def _child_changed(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger) -> None:
     owner = body.metadata.labels.get(LABEL_TRAININGJOB)
     namespace = body.metadata.namespace
     if not owner or not namespace:
         return
     try:
         _sync(memo, namespace, owner)
-    except kopf.TemporaryError as exc:  # event handlers are not retried: the timer catches up
-        logger.warning("will retry on the next timer tick: %s", exc)
+    except kopf.TemporaryError as exc:  # event handlers are not retried: the loop catches up
+        logger.warning("will retry on the next resync: %s", exc)

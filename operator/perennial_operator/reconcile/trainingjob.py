@@ -34,6 +34,7 @@ from perennial_operator.k8s.kube import KubeApi, now_iso
 from perennial_operator.metrics import TrainingJobPhases
 from perennial_operator.reconcile import trainingjob_search as search_steps
 from perennial_operator.reconcile.artifact_claim import ensure_artifact_claim
+from perennial_operator.reconcile.child_view import ChildView
 from perennial_operator.reconcile.locks import KeyedLocks
 from perennial_operator.reconcile.versions import high_water, raise_high_water
 
@@ -106,18 +107,25 @@ def register_model(
 
 
 def _observe(
-    kube: KubeApi, tj: dict[str, Any]
+    kube: KubeApi, tj: dict[str, Any], view: ChildView | None
 ) -> tuple[observed.JobObs | None, list[observed.PodObs], str | None]:
     """The Job and its pods, or why the Job's name is someone else's."""
-    namespace = tj["metadata"]["namespace"]
+    namespace, uid = tj["metadata"]["namespace"], tj["metadata"]["uid"]
     name = desired_tj.job_name(tj)
+    seen = view.job(namespace, name) if view is not None else None
+    if view is not None and seen is not None and seen.owner_uid == uid:
+        finished_job = seen.obs.complete or seen.obs.failure is not None
+        if not finished_job:  # a finished Job's result is read from the API's pods, below
+            return seen.obs, view.pods(uid, seen.uid), None
     job = kube.get("batch/v1", "Job", namespace, name)
     if job is None:
         return None, [], None
     conflict = name_conflict(tj, [("Job", name, job)])
     if conflict:
         return None, [], conflict
-    pods = kube.list("v1", "Pod", namespace, f"{LABEL_TRAININGJOB_UID}={tj['metadata']['uid']}")
+    if view is not None:
+        view.saw_job(job)
+    pods = kube.list("v1", "Pod", namespace, f"{LABEL_TRAININGJOB_UID}={uid}")
     # The label alone is not proof: anyone may label a pod. Only the Job's own pods count
     # (their termination message registers a model).
     ours = [p for p in pods if owned_by(p, job["metadata"]["uid"])]
@@ -125,30 +133,45 @@ def _observe(
 
 
 def _start(
-    kube: KubeApi, tj: dict[str, Any], config: OperatorConfig
+    kube: KubeApi, tj: dict[str, Any], config: OperatorConfig, view: ChildView | None
 ) -> tuple[tuple[str, str] | None, str | None, dict[str, Any] | None]:
-    """Apply the ConfigMap and the Job; returns what blocks the start instead, if anything
+    """Make the ConfigMap and the Job; returns what blocks the start instead, if anything
     (a missing pool or baseline; a name collision), and the Job as the API server stored it.
 
     Called only while the Job is absent: its pod template is immutable, and the deterministic
     name makes an apply after a restart a no-op, not a duplicate."""
-    namespace, cm_name = tj["metadata"]["namespace"], desired_tj.configmap_name(tj)
-    conflict = name_conflict(
-        tj, [("ConfigMap", cm_name, kube.get("v1", "ConfigMap", namespace, cm_name))]
-    )
-    if conflict:
-        return None, conflict, None
     placement, pool_problem = _placement(kube, tj)
     baseline, baseline_problem = _baseline_uri(kube, tj)
     if pool_problem or baseline_problem:
         return pool_problem or baseline_problem, None, None
-    ensure_artifact_claim(kube, tj, config)
+    ensure_artifact_claim(kube, tj, config, view)
     job = None
     for child in desired_tj.trainingjob_children(tj, config, placement, baseline):
-        applied = kube.apply(child)
-        job = applied if child["kind"] == "Job" else job
+        if child["kind"] == "Job":
+            job = kube.apply(child)
+            continue
+        conflict = _create_own(kube, tj, child)
+        if conflict:
+            return None, conflict, None
     _warn_unused_gpu(kube, tj)
     return None, None, job
+
+
+def _create_own(kube: KubeApi, tj: dict[str, Any], child: dict[str, Any]) -> str | None:
+    """Create the child; if its name is taken, apply it only over our own (a restart
+    between the ConfigMap and the Job), else return the name conflict. Create first: one
+    request for a new TrainingJob, where a read and an apply were two (issue 18)."""
+    try:
+        kube.create(child)
+        return None
+    except AlreadyExists:
+        pass
+    meta = child["metadata"]
+    existing = kube.get(child["apiVersion"], child["kind"], meta["namespace"], meta["name"])
+    conflict = name_conflict(tj, [(child["kind"], meta["name"], existing)])
+    if conflict is None:
+        kube.apply(child)
+    return conflict
 
 
 def _warn_unused_gpu(kube: KubeApi, tj: dict[str, Any]) -> None:
@@ -171,7 +194,10 @@ def sync_trainingjob(
     config: OperatorConfig,
     locks: KeyedLocks,
     phases: TrainingJobPhases,
+    view: ChildView | None = None,
 ) -> Decision | None:
+    """``view``: the children the watches showed (handlers); None reads them all from the
+    API (tests, tools)."""
     started = time.monotonic()
     # Job and Pod events of one TrainingJob arrive on different threads: one at a time, and
     # the events a later sync has already covered are dropped (a burst queues many).
@@ -181,14 +207,16 @@ def sync_trainingjob(
         tj = kube.get(API_VERSION, "TrainingJob", namespace, name)  # fresh, under the lock
         if tj is None or tj["metadata"].get("deletionTimestamp"):
             return None
-        decision = _sync_locked(kube, tj, config)
+        decision = _sync_locked(kube, tj, config, view)
     metrics.RECONCILE_SECONDS.labels(kind="TrainingJob").observe(time.monotonic() - started)
     metrics.RECONCILES.labels(kind="TrainingJob", outcome=decision.phase).inc()
     phases.publish(tj["metadata"]["uid"], decision.phase)
     return decision
 
 
-def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> Decision:
+def _sync_locked(
+    kube: KubeApi, tj: dict[str, Any], config: OperatorConfig, view: ChildView | None
+) -> Decision:
     previous = tj.get("status") or {}
     if finished(previous):  # nothing to read for a finished job (its Job may be gone)
         decision = trainingjob_status(tj, None, [], Context(now_iso(), ""))
@@ -207,7 +235,7 @@ def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> D
             advanced.conflict,
         )
     else:
-        job, pods, blocked, conflict = _observe_or_start(kube, tj, config)
+        job, pods, blocked, conflict = _observe_or_start(kube, tj, config, view)
     # Only a completed Job can have registered a model: skip the lookup on every pod event.
     registered = _registered(kube, tj) if job is not None and job.complete else None
     ctx = Context(
@@ -245,18 +273,20 @@ def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> D
 
 
 def _observe_or_start(
-    kube: KubeApi, tj: dict[str, Any], config: OperatorConfig
+    kube: KubeApi, tj: dict[str, Any], config: OperatorConfig, view: ChildView | None
 ) -> tuple[observed.JobObs | None, list[observed.PodObs], tuple[str, str] | None, str | None]:
     """The single training Job and its pods, started if absent; (job, pods, blocked,
     conflict)."""
-    job, pods, conflict = _observe(kube, tj)
+    job, pods, conflict = _observe(kube, tj, view)
     blocked = None
     if job is None and conflict is None:
-        blocked, conflict, started = _start(kube, tj, config)
+        blocked, conflict, started = _start(kube, tj, config, view)
         if started is not None:
             # The apply answered with the Job; it has no pods yet (the Job controller makes
             # them after it sees the Job): no second GET and pod list per new TrainingJob.
             job, pods = observed.job_obs(started), []
+            if view is not None:  # so the watch's ADDED event, the same Job, is no news
+                view.saw_job(started)
     return job, pods, blocked, conflict
 
 
