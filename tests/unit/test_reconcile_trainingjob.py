@@ -86,7 +86,7 @@ def test_a_new_job_gets_its_artifact_claim_configmap_and_job():
     assert kube.verbs()[:3] == [
         "create PersistentVolumeClaim/perennial-artifacts",  # missing: made before the Job
         "create ConfigMap/churn-1-spec",
-        "apply Job/churn-1-train",
+        "create Job/churn-1-train",
     ]
     assert kube.get(API_VERSION, "TrainingJob", NS, "churn-1")["status"]["phase"] == "Pending"
 
@@ -125,14 +125,15 @@ def test_the_outcome_is_counted_once_when_the_job_finishes():
     assert succeeded() == before + 1
 
 
-def test_a_new_job_is_taken_from_the_apply_answer_and_its_pods_are_not_listed():
-    # A Job applied this instant has no pods yet: listing them is a request per TrainingJob
-    # that can only answer "none" (bench/operator/scale.py counts them).
+def test_a_new_job_is_taken_from_the_create_answer_and_nothing_is_read_first():
+    # A new TrainingJob has no Job yet, and a Job made this instant no pods: reading them is
+    # a request per TrainingJob that can only answer "none" (bench/operator/scale.py).
     kube = FakeKube(trainingjob())
-    kube.fail("list", "Pod", lambda: AssertionError("pods listed for a Job made just now"))
+    for verb, kind in [("list", "Pod"), ("get", "Job"), ("get", "ConfigMap")]:
+        kube.fail(verb, kind, lambda k=kind: AssertionError(f"{k} read for a new TrainingJob"))
     sync(kube)
     made = [v for v in kube.verbs() if v.split("/")[0].endswith(("ConfigMap", "Job"))]
-    assert made[:2] == ["create ConfigMap/churn-1-spec", "apply Job/churn-1-train"]
+    assert made[:2] == ["create ConfigMap/churn-1-spec", "create Job/churn-1-train"]
     assert kube.get(API_VERSION, "TrainingJob", NS, "churn-1")["status"]["phase"] == "Pending"
 
 

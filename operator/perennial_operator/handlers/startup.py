@@ -15,6 +15,9 @@ from perennial_operator.k8s.client import make_api_client
 from perennial_operator.k8s.kube import Kube, KubeApi
 from perennial_operator.reconcile.locks import KeyedLocks
 
+# Seconds before each retry of a failed handler (kopf's, and the TrainingJob sync's own).
+ERROR_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
@@ -33,7 +36,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.reconnect_backoff = 1
     settings.watching.chunk_size = 500
     settings.networking.request_timeout = 60
-    settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
+    settings.batching.error_delays = list(ERROR_DELAYS)
     settings.execution.max_workers = 8
     config = OperatorConfig.from_env()
     memo.config = config

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -132,46 +132,66 @@ def _observe(
     return observed.job_obs(job), [observed.pod_obs(p) for p in ours], None
 
 
+@dataclass(frozen=True)
+class _Started:
+    blocked: tuple[str, str] | None = None  # a missing or refused pool or baseline
+    conflict: str | None = None  # a child's name is someone else's
+    job: dict[str, Any] | None = None  # as the API server stored it
+    new: bool = False  # made by this call (no pods yet), not found there
+
+
 def _start(
     kube: KubeApi, tj: dict[str, Any], config: OperatorConfig, view: ChildView | None
-) -> tuple[tuple[str, str] | None, str | None, dict[str, Any] | None]:
-    """Make the ConfigMap and the Job; returns what blocks the start instead, if anything
-    (a missing pool or baseline; a name collision), and the Job as the API server stored it.
+) -> _Started:
+    """Make the ConfigMap and the Job, or say what blocks the start (a missing pool or
+    baseline; a name collision).
 
-    Called only while the Job is absent: its pod template is immutable, and the deterministic
-    name makes an apply after a restart a no-op, not a duplicate."""
+    Called only while the Job is not known to exist: an existing Job of ours is taken as it
+    is (its pod template is immutable); the deterministic names make a start after a
+    restart find, not duplicate, what the last one made."""
     placement, pool_problem = _placement(kube, tj)
     baseline, baseline_problem = _baseline_uri(kube, tj)
     if pool_problem or baseline_problem:
-        return pool_problem or baseline_problem, None, None
+        return _Started(blocked=pool_problem or baseline_problem)
     ensure_artifact_claim(kube, tj, config, view)
-    job = None
-    for child in desired_tj.trainingjob_children(tj, config, placement, baseline):
-        if child["kind"] == "Job":
-            job = kube.apply(child)
-            continue
-        conflict = _create_own(kube, tj, child)
-        if conflict:
-            return None, conflict, None
-    _warn_unused_gpu(kube, tj)
-    return None, None, job
+    configmap, job = desired_tj.trainingjob_children(tj, config, placement, baseline)
+    made = _create_own(kube, tj, configmap, apply_existing=True)
+    if made.conflict:
+        return _Started(conflict=made.conflict)
+    made = _create_own(kube, tj, job, apply_existing=False)
+    if made.conflict:
+        return _Started(conflict=made.conflict)
+    if made.new:
+        _warn_unused_gpu(kube, tj)
+    return _Started(job=made.obj, new=made.new)
 
 
-def _create_own(kube: KubeApi, tj: dict[str, Any], child: dict[str, Any]) -> str | None:
-    """Create the child; if its name is taken, apply it only over our own (a restart
-    between the ConfigMap and the Job), else return the name conflict. Create first: one
-    request for a new TrainingJob, where a read and an apply were two (issue 18)."""
+@dataclass(frozen=True)
+class _Made:
+    obj: dict[str, Any] | None = None
+    new: bool = False
+    conflict: str | None = None
+
+
+def _create_own(
+    kube: KubeApi, tj: dict[str, Any], child: dict[str, Any], *, apply_existing: bool
+) -> _Made:
+    """Create the child. Create first: one request for a new TrainingJob, where a read and
+    an apply were two (issue 18). If the name is taken by our own (a restart between two
+    writes), keep it (applied over when ``apply_existing``); by anything else, return the
+    name conflict and leave it untouched."""
     try:
-        kube.create(child)
-        return None
+        return _Made(obj=kube.create(child), new=True)
     except AlreadyExists:
         pass
     meta = child["metadata"]
     existing = kube.get(child["apiVersion"], child["kind"], meta["namespace"], meta["name"])
     conflict = name_conflict(tj, [(child["kind"], meta["name"], existing)])
-    if conflict is None:
-        kube.apply(child)
-    return conflict
+    if conflict is not None:
+        return _Made(conflict=conflict)
+    if existing is None:  # deleted between the two requests: the next sync makes it
+        raise AlreadyExists(f"{child['kind']} {meta['name']} was being deleted")
+    return _Made(obj=kube.apply(child) if apply_existing else existing)
 
 
 def _warn_unused_gpu(kube: KubeApi, tj: dict[str, Any]) -> None:
@@ -277,17 +297,21 @@ def _observe_or_start(
 ) -> tuple[observed.JobObs | None, list[observed.PodObs], tuple[str, str] | None, str | None]:
     """The single training Job and its pods, started if absent; (job, pods, blocked,
     conflict)."""
-    job, pods, conflict = _observe(kube, tj, view)
-    blocked = None
-    if job is None and conflict is None:
-        blocked, conflict, started = _start(kube, tj, config, view)
-        if started is not None:
-            # The apply answered with the Job; it has no pods yet (the Job controller makes
-            # them after it sees the Job): no second GET and pod list per new TrainingJob.
-            job, pods = observed.job_obs(started), []
-            if view is not None:  # so the watch's ADDED event, the same Job, is no news
-                view.saw_job(started)
-    return job, pods, blocked, conflict
+    if (tj.get("status") or {}).get("phase"):  # synced before: its Job may exist
+        job, pods, conflict = _observe(kube, tj, view)
+        if job is not None or conflict is not None:
+            return job, pods, None, conflict
+    # Never synced (a new TrainingJob): no read of a Job that cannot exist yet; the create
+    # finds one that does (a sync cut short before its status write).
+    started = _start(kube, tj, config, view)
+    if started.job is None:
+        return None, [], started.blocked, started.conflict
+    if view is not None:  # so the watch's ADDED event, the same Job, is no news
+        view.saw_job(started.job)
+    if started.new:  # no pods yet (the Job controller makes them after it sees the Job)
+        return observed.job_obs(started.job), [], None, None
+    job, pods, conflict = _observe(kube, tj, None)  # found: its pods from the API
+    return job, pods, None, conflict
 
 
 def _status(
