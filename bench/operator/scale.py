@@ -28,6 +28,7 @@ import collections
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -65,6 +66,13 @@ def load() -> str:
 
 def rss_mb(pid: int) -> float:
     return process.rss_kib(pid) / 1024
+
+
+def image_env() -> dict[str, str]:
+    """The allocator settings the operator image sets (operator/Dockerfile): the bench runs
+    the operator as it runs in its pod."""
+    text = (REPO / "operator" / "Dockerfile").read_text()
+    return dict(re.findall(r"\b(MALLOC_[A-Z_]+)=(\S+)", text))
 
 
 def trainingjob(name: str, namespace: str) -> dict[str, Any]:
@@ -316,7 +324,12 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
     log = (workdir / "operator.log").open("ab")
     operator = subprocess.Popen(
         [sys.executable, "-m", "perennial_operator", *watched, "--lease-namespace=default"],
-        env={**os.environ, "KUBECONFIG": kubeconfig, "PERENNIAL_METRICS_PORT": "0"},
+        env={
+            **os.environ,
+            **image_env(),
+            "KUBECONFIG": kubeconfig,
+            "PERENNIAL_METRICS_PORT": "0",
+        },
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -57,7 +57,7 @@ def test_events_keep_the_unfinished_and_the_loop_syncs_each_of_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     synced: list[tuple[str, str]] = []
-    monkeypatch.setattr(h, "_sync", lambda memo, ns, name: synced.append((ns, name)))
+    monkeypatch.setattr(h, "_sync", lambda memo, ns, name, created=None: synced.append((ns, name)))
 
     async def scenario() -> None:
         memo = kopf.Memo(
@@ -92,7 +92,7 @@ def test_a_failed_sync_is_tried_again_after_its_delay_not_only_by_the_minute_loo
 ) -> None:
     calls: list[str] = []
 
-    def flaky(memo: kopf.Memo, ns: str, name: str) -> None:
+    def flaky(memo: kopf.Memo, ns: str, name: str, created: object = None) -> None:
         calls.append(name)
         if len(calls) == 1:
             raise kopf.TemporaryError("HTTP 500, retrying")

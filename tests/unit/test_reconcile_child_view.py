@@ -139,3 +139,16 @@ def test_an_artifact_claim_seen_lately_is_not_read_again_for_each_new_job():
     assert kube.get("batch/v1", "Job", NS, "a-2-train") is not None
     now[0] += CLAIM_TRUSTED_SECONDS
     assert not view.claim_known(NS, "perennial-artifacts")  # then it is looked at again
+
+
+def test_a_trainingjob_its_added_event_showed_is_not_read_again():
+    kube = FakeKube(trainingjob())
+    created = kube.get(API_VERSION, "TrainingJob", NS, "churn-1")
+    refuse_reads(kube, "TrainingJob")
+    gauge = Gauge("trainingjobs", "by phase", ["phase"], registry=CollectorRegistry())
+    decision = sync_trainingjob(
+        kube, NS, "churn-1", OperatorConfig(), KeyedLocks(), TrainingJobPhases(gauge),
+        ChildView(), created,
+    )  # fmt: skip
+    assert decision is not None and decision.phase == "Pending"
+    assert "create Job/churn-1-train" in kube.verbs()

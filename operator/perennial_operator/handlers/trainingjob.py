@@ -82,11 +82,13 @@ async def resync_loop(memo: kopf.Memo, interval: float, tick: float = TICK_SECON
             await asyncio.to_thread(_try_sync, memo, namespace, name)
 
 
-def _try_sync(memo: kopf.Memo, namespace: str, name: str) -> None:
+def _try_sync(
+    memo: kopf.Memo, namespace: str, name: str, created: dict[str, Any] | None = None
+) -> None:
     """Sync; on failure, log it and schedule the retry (one object's trouble is not the
     others')."""
     try:
-        _sync(memo, namespace, name)
+        _sync(memo, namespace, name, created)
     except kopf.PermanentError as exc:  # the API server refused our manifest: not soon again
         memo.trainingjob_retries.forget((namespace, name))
         log.error("TrainingJob %s/%s: %s; looked at again within a minute", namespace, name, exc)
@@ -97,7 +99,9 @@ def _try_sync(memo: kopf.Memo, namespace: str, name: str) -> None:
         memo.trainingjob_retries.succeeded((namespace, name))
 
 
-def _sync(memo: kopf.Memo, namespace: str, name: str) -> None:
+def _sync(
+    memo: kopf.Memo, namespace: str, name: str, created: dict[str, Any] | None = None
+) -> None:
     with as_kopf_errors(f"TrainingJob {namespace}/{name}"):
         sync_trainingjob(
             memo.kube,
@@ -107,6 +111,7 @@ def _sync(memo: kopf.Memo, namespace: str, name: str) -> None:
             memo.locks,
             memo.trainingjob_phases,
             memo.children,
+            created,
         )
 
 
@@ -129,7 +134,8 @@ async def trainingjob_event(
         if body.metadata.uid:
             memo.trainingjob_phases.forget(body.metadata.uid)
     elif event_needs_sync(kind, dict(body)):
-        await asyncio.to_thread(_try_sync, memo, namespace, name)
+        created = dict(body) if kind == "ADDED" else None  # as fresh as a read (one less)
+        await asyncio.to_thread(_try_sync, memo, namespace, name, created)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=CHILDREN)

@@ -215,16 +215,19 @@ def sync_trainingjob(
     locks: KeyedLocks,
     phases: TrainingJobPhases,
     view: ChildView | None = None,
+    created: dict[str, Any] | None = None,
 ) -> Decision | None:
     """``view``: the children the watches showed (handlers); None reads them all from the
-    API (tests, tools)."""
+    API (tests, tools). ``created``: the TrainingJob as its ADDED event showed it, used
+    instead of a read: until its first sync writes, nothing else writes a TrainingJob (its
+    children are made by that sync; the retries and the minute loop read it again)."""
     started = time.monotonic()
     # Job and Pod events of one TrainingJob arrive on different threads: one at a time, and
     # the events a later sync has already covered are dropped (a burst queues many).
     with locks.once(f"TrainingJob/{namespace}/{name}") as run:
         if not run:
             return None
-        tj = kube.get(API_VERSION, "TrainingJob", namespace, name)  # fresh, under the lock
+        tj = created or kube.get(API_VERSION, "TrainingJob", namespace, name)  # under the lock
         if tj is None or tj["metadata"].get("deletionTimestamp"):
             return None
         decision = _sync_locked(kube, tj, config, view)
