@@ -19,6 +19,7 @@ the operator as in production: leader election on, `-n` the bench's namespaces. 
 Then --memory-objects: ModelVersions are added until that many objects of our kinds exist;
 the operator's RSS then, and after every one of them is deleted (vs. idle before the first
 burst). The machine may be shared: the load average is printed with every figure.
+--heap DIR: what the operator holds at those three moments (tracemalloc, bench/operator/heap.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import datetime as dt
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -257,7 +259,7 @@ def burst(
 
 
 def fill_and_drain(
-    kube: Kube, kubectl: list[str], pid: int, target: int, idle: float
+    kube: Kube, kubectl: list[str], pid: int, target: int, idle: float, heap: Path | None
 ) -> dict[str, Any]:
     namespaces = [ns for ns in kube_namespaces(kubectl) if ns.startswith("op-")]
     ours = sum(len(kube.list(API_VERSION, "TrainingJob", ns)) for ns in namespaces)
@@ -266,6 +268,7 @@ def fill_and_drain(
     time.sleep(30)  # the operator handles the new objects
     full = rss_mb(pid)
     load_full = load()
+    heap_dump(pid, heap)
     for ns in [*namespaces, "op-fill"]:
         for plural in ("trainingjobs", "modelversions"):
             subprocess.run(
@@ -285,6 +288,7 @@ def fill_and_drain(
         time.sleep(5)
     time.sleep(30)
     after = rss_mb(pid)
+    heap_dump(pid, heap)
     return {
         "objects": target,
         "rss_full_mb": round(full, 1),
@@ -293,6 +297,19 @@ def fill_and_drain(
         "after_vs_idle": round(after / idle, 2),
         "load_after": load(),
     }
+
+
+def operator_cmd(heap: Path | None) -> list[str]:
+    if heap is None:
+        return [sys.executable, "-m", "perennial_operator"]
+    return [sys.executable, str(REPO / "bench" / "operator" / "heap.py"), str(heap)]
+
+
+def heap_dump(pid: int, heap: Path | None) -> None:
+    """With --heap: the operator writes what is alive now (bench/operator/heap.py)."""
+    if heap is not None:
+        os.kill(pid, signal.SIGUSR1)
+        time.sleep(30)  # a snapshot of a large heap takes a while
 
 
 def kube_namespaces(kubectl: list[str]) -> list[str]:
@@ -323,7 +340,7 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
     watched = [arg for n in args.sizes for arg in ("-n", f"op-{n}")] + ["-n", "op-fill"]
     log = (workdir / "operator.log").open("ab")
     operator = subprocess.Popen(
-        [sys.executable, "-m", "perennial_operator", *watched, "--lease-namespace=default"],
+        [*operator_cmd(args.heap), *watched, "--lease-namespace=default"],
         env={
             **os.environ,
             **image_env(),
@@ -337,6 +354,7 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
     try:
         time.sleep(20)  # campaign, kopf's start, the first (empty) lists
         idle = rss_mb(operator.pid)
+        heap_dump(operator.pid, args.heap)
         pids = {
             "operator": operator.pid,
             "bench": os.getpid(),
@@ -350,7 +368,7 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
             results["bursts"].append(result)
         if args.memory_objects:
             results["memory"] = fill_and_drain(
-                kube, kubectl, operator.pid, args.memory_objects, idle
+                kube, kubectl, operator.pid, args.memory_objects, idle, args.heap
             )
             print(json.dumps(results["memory"]), flush=True)
         return results
@@ -367,6 +385,12 @@ def main() -> int:
     )
     parser.add_argument("--memory-objects", type=int, default=10000, help="0: skip")
     parser.add_argument("--settle", type=float, default=15.0)
+    parser.add_argument(
+        "--heap",
+        type=Path,
+        help="run the operator with tracemalloc; dump what is alive when idle, full and "
+        "after the deletes into this folder (bench/operator/heap.py; RSS not comparable)",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     audit = workdir / "audit.log"
