@@ -278,10 +278,17 @@ def fill_and_drain(
             )
     deadline = time.monotonic() + 1800
     while time.monotonic() < deadline:
+        # Their Jobs, pods and ConfigMaps too: the garbage collector deletes those after the
+        # TrainingJobs are gone, and the operator sees each go (its watches, its views).
         left = sum(
-            len(kube.list(API_VERSION, kind, ns))
+            len(kube.list(api_version, kind, ns))
             for ns in [*namespaces, "op-fill"]
-            for kind in ("TrainingJob", "ModelVersion")
+            for api_version, kind in (
+                (API_VERSION, "TrainingJob"),
+                (API_VERSION, "ModelVersion"),
+                ("batch/v1", "Job"),
+                ("v1", "Pod"),
+            )
         )
         if left == 0:
             break
