@@ -7,6 +7,8 @@ the operator as in production: leader election on, `-n` the bench's namespaces. 
 
   raw       the bench's client creates N Jobs (the operator's own Job manifests, built by
             desired/trainingjob.py) back to back; time until a watch has seen all N
+  alone     the same client creates N TrainingJobs in a namespace no operator watches: what
+            the custom resource costs by itself (reported, not part of the ratio)
   operator  the same client creates N TrainingJobs back to back; time until a watch has seen
             all N Jobs the operator made (each also needs a ConfigMap and a status write)
   ratio     operator / raw, side by side in the same run
@@ -17,6 +19,7 @@ the operator as in production: leader election on, `-n` the bench's namespaces. 
 Then --memory-objects: ModelVersions are added until that many objects of our kinds exist;
 the operator's RSS then, and after every one of them is deleted (vs. idle before the first
 burst). The machine may be shared: the load average is printed with every figure.
+--heap DIR: what the operator holds at those three moments (tracemalloc, bench/operator/heap.py).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import collections
 import datetime as dt
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -63,6 +68,13 @@ def load() -> str:
 
 def rss_mb(pid: int) -> float:
     return process.rss_kib(pid) / 1024
+
+
+def image_env() -> dict[str, str]:
+    """The allocator settings the operator image sets (operator/Dockerfile): the bench runs
+    the operator as it runs in its pod."""
+    text = (REPO / "operator" / "Dockerfile").read_text()
+    return dict(re.findall(r"\b(MALLOC_[A-Z_]+)=(\S+)", text))
 
 
 def trainingjob(name: str, namespace: str) -> dict[str, Any]:
@@ -174,12 +186,27 @@ def audit_counts(path: Path, start: float, end: float) -> collections.Counter[st
     return counts
 
 
+def cpu(pids: dict[str, int]) -> dict[str, float]:
+    return {name: process.cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: round(after[name] - before[name], 1) for name in before}
+
+
 def burst(
-    kube: Kube, api: client.ApiClient, n: int, pid: int, audit: Path, settle: float
+    kube: Kube,
+    api: client.ApiClient,
+    n: int,
+    pids: dict[str, int],
+    audit: Path,
+    settle: float,
 ) -> dict[str, Any]:
+    pid = pids["operator"]
     cfg = OperatorConfig.from_env({})
     raw_ns, op_ns = f"raw-{n}", f"op-{n}"
     counter = JobCounter(api, raw_ns)
+    cpu_before = cpu(pids)
     started = time.monotonic()
     for i in range(n):
         kube.create(raw_job(f"b{i}", raw_ns, cfg))
@@ -187,9 +214,18 @@ def burst(
     assert counter.wait(n, 3600), f"raw: {len(counter.names)} of {n} Jobs"
     raw = time.monotonic() - started
     load_raw = load()
+    cpu_raw = cpu_used(cpu_before, cpu(pids))
+
+    # The TrainingJobs alone, where no operator watches: what the custom resource itself
+    # costs the API server (schema and CEL validation, JSON), next to a Job.
+    started = time.monotonic()
+    for i in range(n):
+        kube.create(trainingjob(f"b{i}", f"alone-{n}"))
+    alone = time.monotonic() - started
 
     counter = JobCounter(api, op_ns)
     wall = time.time()
+    cpu_before = cpu(pids)
     started = time.monotonic()
     for i in range(n):
         kube.create(trainingjob(f"b{i}", op_ns))
@@ -197,6 +233,7 @@ def burst(
     assert counter.wait(n, 3600), f"operator: {len(counter.names)} of {n} Jobs"
     op = time.monotonic() - started
     load_op = load()
+    cpu_op = cpu_used(cpu_before, cpu(pids))
     time.sleep(settle)
     end = time.time()
     time.sleep(3)  # the batched audit backend flushes every second or so
@@ -206,6 +243,7 @@ def burst(
         "n": n,
         "raw_s": round(raw, 2),
         "raw_create_s": round(created, 2),
+        "trainingjobs_alone_s": round(alone, 2),
         "operator_s": round(op, 2),
         "trainingjob_create_s": round(tj_created, 2),
         "ratio": round(op / raw, 2),
@@ -213,12 +251,15 @@ def burst(
         "requests_per_trainingjob_total": round(sum(counts.values()) / n, 2),
         "load_raw": load_raw,
         "load_operator": load_op,
+        # CPU seconds each process used while the Jobs were made: where the time goes
+        "cpu_s_raw": cpu_raw,
+        "cpu_s_operator": cpu_op,
         "operator_rss_mb": round(rss_mb(pid), 1),  # with every TrainingJob so far
     }
 
 
 def fill_and_drain(
-    kube: Kube, kubectl: list[str], pid: int, target: int, idle: float
+    kube: Kube, kubectl: list[str], pid: int, target: int, idle: float, heap: Path | None
 ) -> dict[str, Any]:
     namespaces = [ns for ns in kube_namespaces(kubectl) if ns.startswith("op-")]
     ours = sum(len(kube.list(API_VERSION, "TrainingJob", ns)) for ns in namespaces)
@@ -227,6 +268,7 @@ def fill_and_drain(
     time.sleep(30)  # the operator handles the new objects
     full = rss_mb(pid)
     load_full = load()
+    heap_dump(pid, heap)
     for ns in [*namespaces, "op-fill"]:
         for plural in ("trainingjobs", "modelversions"):
             subprocess.run(
@@ -236,16 +278,24 @@ def fill_and_drain(
             )
     deadline = time.monotonic() + 1800
     while time.monotonic() < deadline:
+        # Their Jobs, pods and ConfigMaps too: the garbage collector deletes those after the
+        # TrainingJobs are gone, and the operator sees each go (its watches, its views).
         left = sum(
-            len(kube.list(API_VERSION, kind, ns))
+            len(kube.list(api_version, kind, ns))
             for ns in [*namespaces, "op-fill"]
-            for kind in ("TrainingJob", "ModelVersion")
+            for api_version, kind in (
+                (API_VERSION, "TrainingJob"),
+                (API_VERSION, "ModelVersion"),
+                ("batch/v1", "Job"),
+                ("v1", "Pod"),
+            )
         )
         if left == 0:
             break
         time.sleep(5)
     time.sleep(30)
     after = rss_mb(pid)
+    heap_dump(pid, heap)
     return {
         "objects": target,
         "rss_full_mb": round(full, 1),
@@ -254,6 +304,19 @@ def fill_and_drain(
         "after_vs_idle": round(after / idle, 2),
         "load_after": load(),
     }
+
+
+def operator_cmd(heap: Path | None) -> list[str]:
+    if heap is None:
+        return [sys.executable, "-m", "perennial_operator"]
+    return [sys.executable, str(REPO / "bench" / "operator" / "heap.py"), str(heap)]
+
+
+def heap_dump(pid: int, heap: Path | None) -> None:
+    """With --heap: the operator writes what is alive now (bench/operator/heap.py)."""
+    if heap is not None:
+        os.kill(pid, signal.SIGUSR1)
+        time.sleep(30)  # a snapshot of a large heap takes a while
 
 
 def kube_namespaces(kubectl: list[str]) -> list[str]:
@@ -275,7 +338,7 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
         capture_output=True,
     )
     for n in args.sizes:
-        for prefix in ("raw", "op"):
+        for prefix in ("raw", "alone", "op"):
             subprocess.run([*kubectl, "create", "ns", f"{prefix}-{n}"], check=True)
     subprocess.run([*kubectl, "create", "ns", "op-fill"], check=True)
     api = config.new_client_from_config(config_file=kubeconfig)
@@ -284,8 +347,13 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
     watched = [arg for n in args.sizes for arg in ("-n", f"op-{n}")] + ["-n", "op-fill"]
     log = (workdir / "operator.log").open("ab")
     operator = subprocess.Popen(
-        [sys.executable, "-m", "perennial_operator", *watched, "--lease-namespace=default"],
-        env={**os.environ, "KUBECONFIG": kubeconfig, "PERENNIAL_METRICS_PORT": "0"},
+        [*operator_cmd(args.heap), *watched, "--lease-namespace=default"],
+        env={
+            **os.environ,
+            **image_env(),
+            "KUBECONFIG": kubeconfig,
+            "PERENNIAL_METRICS_PORT": "0",
+        },
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -293,15 +361,21 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
     try:
         time.sleep(20)  # campaign, kopf's start, the first (empty) lists
         idle = rss_mb(operator.pid)
+        heap_dump(operator.pid, args.heap)
+        pids = {
+            "operator": operator.pid,
+            "bench": os.getpid(),
+            **{name: c["pid"] for name, c in cluster.status()["components"].items()},
+        }
         results: dict[str, Any] = {"rss_idle_mb": round(idle, 1), "load_idle": load()}
         results["bursts"] = []
         for n in args.sizes:
-            result = burst(kube, api, n, operator.pid, audit, args.settle)
+            result = burst(kube, api, n, pids, audit, args.settle)
             print(json.dumps(result), flush=True)
             results["bursts"].append(result)
         if args.memory_objects:
             results["memory"] = fill_and_drain(
-                kube, kubectl, operator.pid, args.memory_objects, idle
+                kube, kubectl, operator.pid, args.memory_objects, idle, args.heap
             )
             print(json.dumps(results["memory"]), flush=True)
         return results
@@ -318,6 +392,12 @@ def main() -> int:
     )
     parser.add_argument("--memory-objects", type=int, default=10000, help="0: skip")
     parser.add_argument("--settle", type=float, default=15.0)
+    parser.add_argument(
+        "--heap",
+        type=Path,
+        help="run the operator with tracemalloc; dump what is alive when idle, full and "
+        "after the deletes into this folder (bench/operator/heap.py; RSS not comparable)",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     audit = workdir / "audit.log"

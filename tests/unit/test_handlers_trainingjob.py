@@ -4,12 +4,13 @@ that the loop syncs each of them (a kopf timer per object did this before, issue
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import kopf
 import pytest
 
-from perennial_operator.decide.trainingjob.status import needs_resync
+from perennial_operator.decide.trainingjob.status import event_needs_sync, needs_resync
 from perennial_operator.handlers import trainingjob as h
 from perennial_operator.metrics import TrainingJobPhases
 
@@ -30,6 +31,23 @@ def test_which_trainingjobs_the_safety_net_keeps(status: dict[str, Any], due: bo
     assert needs_resync(status) is due
 
 
+@pytest.mark.parametrize(
+    ("kind", "status", "due"),
+    [
+        (None, {"phase": "Training", "observedGeneration": 1}, True),  # listed at start-up
+        ("ADDED", {}, True),
+        ("MODIFIED", {"phase": "Pending", "observedGeneration": 1}, False),  # our own write
+        ("MODIFIED", {}, True),  # e.g. a label set before the first sync answered
+        ("DELETED", {}, False),
+    ],
+)
+def test_which_events_of_the_trainingjob_itself_call_for_a_sync(
+    kind: str | None, status: dict[str, Any], due: bool
+) -> None:
+    body = {"metadata": {"name": "a", "generation": 1}, "status": status}
+    assert event_needs_sync(kind, body) is due
+
+
 def _body(name: str, status: dict[str, Any]) -> kopf.Body:
     return kopf.Body({"metadata": {"namespace": "ml", "name": name, "uid": f"u-{name}"},
                       "status": status})  # fmt: skip
@@ -39,10 +57,14 @@ def test_events_keep_the_unfinished_and_the_loop_syncs_each_of_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     synced: list[tuple[str, str]] = []
-    monkeypatch.setattr(h, "_sync", lambda memo, ns, name: synced.append((ns, name)))
+    monkeypatch.setattr(h, "_sync", lambda memo, ns, name, created=None: synced.append((ns, name)))
 
     async def scenario() -> None:
-        memo = kopf.Memo(trainingjob_phases=TrainingJobPhases(), trainingjobs_unfinished=set())
+        memo = kopf.Memo(
+            trainingjob_phases=TrainingJobPhases(),
+            trainingjobs_unfinished=set(),
+            trainingjob_retries=h.Retries[h.Key](h.ERROR_DELAYS, time.monotonic),
+        )
         for name, status, kind in [
             ("a", {"phase": "Training"}, None),  # listed at start-up
             ("b", {"phase": "Pending"}, "ADDED"),
@@ -54,10 +76,45 @@ def test_events_keep_the_unfinished_and_the_loop_syncs_each_of_them(
             event: Any = {"type": kind, "object": dict(_body(name, status))}
             await h.trainingjob_event(event=event, body=_body(name, status), memo=memo)
         assert memo.trainingjobs_unfinished == {("ml", "a")}
-        loop = asyncio.create_task(h.resync_loop(memo, 0.01))
+        assert synced == [("ml", "a"), ("ml", "b"), ("ml", "d")]  # listed, or new
+        synced.clear()
+        loop = asyncio.create_task(h.resync_loop(memo, 0.01, tick=0.01))
         while len(synced) < 2:
             await asyncio.sleep(0.01)
         loop.cancel()
 
     asyncio.run(scenario())
     assert set(synced) == {("ml", "a")}  # every round, the one unfinished TrainingJob only
+
+
+def test_a_failed_sync_is_tried_again_after_its_delay_not_only_by_the_minute_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+
+    def flaky(memo: kopf.Memo, ns: str, name: str, created: object = None) -> None:
+        calls.append(name)
+        if len(calls) == 1:
+            raise kopf.TemporaryError("HTTP 500, retrying")
+
+    monkeypatch.setattr(h, "_sync", flaky)
+
+    async def scenario() -> kopf.Memo:
+        memo = kopf.Memo(
+            trainingjob_phases=TrainingJobPhases(),
+            trainingjobs_unfinished=set(),
+            trainingjob_retries=h.Retries[h.Key]((0.05,), time.monotonic),
+        )
+        event: Any = {"type": "ADDED", "object": dict(_body("x", {}))}
+        await h.trainingjob_event(event=event, body=_body("x", {}), memo=memo)
+        assert len(memo.trainingjob_retries) == 1
+        loop = asyncio.create_task(h.resync_loop(memo, interval=3600, tick=0.01))
+        while len(calls) < 2:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # succeeded: not tried a third time
+        loop.cancel()
+        return memo
+
+    memo = asyncio.run(scenario())
+    assert calls == ["x", "x"]
+    assert len(memo.trainingjob_retries) == 0

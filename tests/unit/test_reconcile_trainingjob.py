@@ -3,9 +3,6 @@ once, whatever crashes in between, and Events go out before the status that move
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import pytest
 from kubernetes.client.exceptions import ApiException
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge
@@ -16,58 +13,9 @@ from perennial_operator.metrics import TrainingJobPhases
 from perennial_operator.reconcile.locks import KeyedLocks
 from perennial_operator.reconcile.trainingjob import sync_trainingjob
 from support.fake_kube import FakeKube
+from support.trainingjob_objects import NS, finished_job, trainingjob
 
 pytestmark = pytest.mark.unit
-
-NS, UID = "ml", "0f6b2c1e-0000-4000-8000-000000000001"
-RESULT = {
-    "outcome": "Succeeded",
-    "metrics": {"accuracy": 0.96, "roc_auc": 0.991},
-    "dataset": {"uri": "builtin://breast_cancer", "sha256": "ab" * 32, "rows": 569},
-    "artifact": {"format": "onnx", "sha256": "cd" * 32},
-    "algorithm": "random_forest",
-}
-
-
-def trainingjob(name: str = "churn-1", uid: str = UID) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "TrainingJob",
-        "metadata": {"name": name, "namespace": NS, "uid": uid},
-        "spec": {
-            "model": "churn",
-            "task": "classification",
-            "algorithm": "random_forest",
-            "dataset": {"uri": "builtin://breast_cancer", "target": "target"},
-        },
-    }
-
-
-def finished_job(name: str = "churn-1", uid: str = UID) -> list[dict[str, Any]]:
-    """The Job complete and its pod's train container done, with the runtime's result."""
-    done = {"terminated": {"exitCode": 0, "reason": "Completed", "message": json.dumps(RESULT)}}
-    job = {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": f"{name}-train",
-            "namespace": NS,
-            "uid": f"job-{uid}",
-            "ownerReferences": [{"uid": uid, "controller": True}],
-        },
-        "status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]},
-    }
-    pod = {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": f"{name}-train-x", "namespace": NS,
-                     "labels": {LABEL_TRAININGJOB_UID: uid},
-                     "ownerReferences": [{"uid": f"job-{uid}", "controller": True}]},
-        "status": {"phase": "Succeeded",
-                   "initContainerStatuses": [{"name": "validate", "state": {
-                       "terminated": {"exitCode": 0, "reason": "Completed"}}}],
-                   "containerStatuses": [{"name": "train", "state": done}]},
-    }  # fmt: skip
-    return [job, pod]
 
 
 def sync(kube: FakeKube, name: str = "churn-1") -> None:
@@ -137,8 +85,8 @@ def test_a_new_job_gets_its_artifact_claim_configmap_and_job():
     sync(kube)
     assert kube.verbs()[:3] == [
         "create PersistentVolumeClaim/perennial-artifacts",  # missing: made before the Job
-        "apply ConfigMap/churn-1-spec",
-        "apply Job/churn-1-train",
+        "create ConfigMap/churn-1-spec",
+        "create Job/churn-1-train",
     ]
     assert kube.get(API_VERSION, "TrainingJob", NS, "churn-1")["status"]["phase"] == "Pending"
 
@@ -177,14 +125,15 @@ def test_the_outcome_is_counted_once_when_the_job_finishes():
     assert succeeded() == before + 1
 
 
-def test_a_new_job_is_taken_from_the_apply_answer_and_its_pods_are_not_listed():
-    # A Job applied this instant has no pods yet: listing them is a request per TrainingJob
-    # that can only answer "none" (bench/operator/scale.py counts them).
+def test_a_new_job_is_taken_from_the_create_answer_and_nothing_is_read_first():
+    # A new TrainingJob has no Job yet, and a Job made this instant no pods: reading them is
+    # a request per TrainingJob that can only answer "none" (bench/operator/scale.py).
     kube = FakeKube(trainingjob())
-    kube.fail("list", "Pod", lambda: AssertionError("pods listed for a Job made just now"))
+    for verb, kind in [("list", "Pod"), ("get", "Job"), ("get", "ConfigMap")]:
+        kube.fail(verb, kind, lambda k=kind: AssertionError(f"{k} read for a new TrainingJob"))
     sync(kube)
-    applied = [v for v in kube.verbs() if v.startswith("apply")]
-    assert applied[:2] == ["apply ConfigMap/churn-1-spec", "apply Job/churn-1-train"]
+    made = [v for v in kube.verbs() if v.split("/")[0].endswith(("ConfigMap", "Job"))]
+    assert made[:2] == ["create ConfigMap/churn-1-spec", "create Job/churn-1-train"]
     assert kube.get(API_VERSION, "TrainingJob", NS, "churn-1")["status"]["phase"] == "Pending"
 
 

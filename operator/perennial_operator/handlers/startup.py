@@ -1,9 +1,12 @@
 """Operator start-up: kopf settings, and what every handler shares through kopf's memo (the
-settings, the API client, the per-object locks), the metrics endpoint. A kind's own start-up
+settings, the API client, the per-object locks), the metrics endpoint, the loop that gives
+freed memory back (memory.py). A kind's own start-up
 state (a cache, a gauge, its loops) is made by a startup handler in that kind's module."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -13,7 +16,11 @@ from prometheus_client import start_http_server
 from perennial_operator.config import OperatorConfig
 from perennial_operator.k8s.client import make_api_client
 from perennial_operator.k8s.kube import Kube, KubeApi
+from perennial_operator.memory import release_loop
 from perennial_operator.reconcile.locks import KeyedLocks
+
+# Seconds before each retry of a failed handler (kopf's, and the TrainingJob sync's own).
+ERROR_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 
 @kopf.on.startup()
@@ -33,7 +40,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.reconnect_backoff = 1
     settings.watching.chunk_size = 500
     settings.networking.request_timeout = 60
-    settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
+    settings.batching.error_delays = list(ERROR_DELAYS)
     settings.execution.max_workers = 8
     config = OperatorConfig.from_env()
     memo.config = config
@@ -43,6 +50,20 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     memo.locks = KeyedLocks()
     if config.metrics_port:
         start_http_server(config.metrics_port, addr="0.0.0.0")
+
+
+@kopf.on.startup()
+async def start_memory_release(memo: kopf.Memo, **_: Any) -> None:
+    memo.memory_release = asyncio.create_task(release_loop())
+
+
+@kopf.on.cleanup()
+async def stop_memory_release(memo: kopf.Memo, **_: Any) -> None:
+    task = memo.get("memory_release")
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 @kopf.on.probe(id="handlers")

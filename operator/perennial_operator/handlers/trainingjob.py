@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -19,9 +20,12 @@ from perennial_operator.api.group import (
     TRAININGJOBS,
     VERSION,
 )
-from perennial_operator.decide.trainingjob.status import needs_resync
+from perennial_operator.decide.trainingjob.status import event_needs_sync, needs_resync
+from perennial_operator.handlers.startup import ERROR_DELAYS
 from perennial_operator.k8s.errors import as_kopf_errors
 from perennial_operator.metrics import TrainingJobPhases
+from perennial_operator.reconcile.child_view import ChildView
+from perennial_operator.reconcile.retries import Retries
 from perennial_operator.reconcile.trainingjob import sync_trainingjob
 
 log = logging.getLogger(__name__)
@@ -31,19 +35,27 @@ CHILDREN: Mapping[str, Any] = MappingProxyType(
 )
 
 
-# A safety net, not the driver: events drive every sync. The TrainingJob events keep the
-# set of those that may still need the operator (unfinished, or Succeeded and not yet
-# registered: needs_resync), and once a minute one loop syncs each of them, one by one. It
-# replaced a kopf timer per TrainingJob: an asyncio task per object (5,000 in a burst, each
-# holding its body) and the finalizer kopf needs to stop it, a patch more per TrainingJob
-# (issue 18).
+# Watch events drive every sync: the TrainingJob's own (event_needs_sync: its creation, the
+# listing after a start) and its Job's and pods'. No kopf on.create/on.update/on.resume: kopf
+# would keep its per-object state in an annotation, a patch more on every TrainingJob (and
+# the event that patch makes), for a spec that cannot change (issue 18). Instead:
+# - a sync that fails is tried again after growing delays (kopf's error_delays), per key;
+# - a safety net: the TrainingJob events keep the set of those that may still need the
+#   operator (unfinished, or Succeeded and not yet registered: needs_resync), and once a
+#   minute the loop syncs each of them, one by one (it replaced a kopf timer per object: an
+#   asyncio task each and the finalizer kopf needs to stop it).
 RESYNC_SECONDS = 60.0
+TICK_SECONDS = 1.0
+
+Key = tuple[str, str]  # (namespace, name)
 
 
 @kopf.on.startup()
 async def trainingjob_phases(memo: kopf.Memo, **_: Any) -> None:
     memo.trainingjob_phases = TrainingJobPhases()
     memo.trainingjobs_unfinished = set()
+    memo.children = ChildView()
+    memo.trainingjob_retries = Retries[Key](ERROR_DELAYS, time.monotonic)
     memo.trainingjob_resync = asyncio.create_task(resync_loop(memo, RESYNC_SECONDS))
 
 
@@ -56,57 +68,92 @@ async def stop_trainingjob_resync(memo: kopf.Memo, **_: Any) -> None:
             await task
 
 
-async def resync_loop(memo: kopf.Memo, interval: float) -> None:
-    """Every ``interval`` seconds, sync each TrainingJob the events left unfinished."""
+async def resync_loop(memo: kopf.Memo, interval: float, tick: float = TICK_SECONDS) -> None:
+    """Each tick, the syncs whose retry is due; every ``interval`` seconds, also each
+    TrainingJob the events left unfinished."""
+    last_full = time.monotonic()
     while True:
-        await asyncio.sleep(interval)
-        for namespace, name in sorted(memo.trainingjobs_unfinished):
-            try:
-                await asyncio.to_thread(_sync, memo, namespace, name)
-            except Exception as exc:  # one object's trouble is not the others'
-                log.warning("TrainingJob resync of %s/%s failed: %s", namespace, name, exc)
+        await asyncio.sleep(tick)
+        keys = set(memo.trainingjob_retries.due())
+        if time.monotonic() - last_full >= interval:
+            keys |= memo.trainingjobs_unfinished
+            last_full = time.monotonic()
+        for namespace, name in sorted(keys):
+            await asyncio.to_thread(_try_sync, memo, namespace, name)
 
 
-def _sync(memo: kopf.Memo, namespace: str, name: str) -> None:
+def _try_sync(
+    memo: kopf.Memo, namespace: str, name: str, created: dict[str, Any] | None = None
+) -> None:
+    """Sync; on failure, log it and schedule the retry (one object's trouble is not the
+    others')."""
+    try:
+        _sync(memo, namespace, name, created)
+    except kopf.PermanentError as exc:  # the API server refused our manifest: not soon again
+        memo.trainingjob_retries.forget((namespace, name))
+        log.error("TrainingJob %s/%s: %s; looked at again within a minute", namespace, name, exc)
+    except Exception as exc:
+        delay = memo.trainingjob_retries.failed((namespace, name))
+        log.warning("TrainingJob %s/%s: %s; trying again in %gs", namespace, name, exc, delay)
+    else:
+        memo.trainingjob_retries.succeeded((namespace, name))
+
+
+def _sync(
+    memo: kopf.Memo, namespace: str, name: str, created: dict[str, Any] | None = None
+) -> None:
     with as_kopf_errors(f"TrainingJob {namespace}/{name}"):
         sync_trainingjob(
-            memo.kube, namespace, name, memo.config, memo.locks, memo.trainingjob_phases
+            memo.kube,
+            namespace,
+            name,
+            memo.config,
+            memo.locks,
+            memo.trainingjob_phases,
+            memo.children,
+            created,
         )
-
-
-@kopf.on.resume(GROUP, VERSION, TRAININGJOBS)
-@kopf.on.create(GROUP, VERSION, TRAININGJOBS)
-@kopf.on.update(GROUP, VERSION, TRAININGJOBS)
-def reconcile_trainingjob(namespace: str | None, name: str, memo: kopf.Memo, **_: Any) -> None:
-    assert namespace  # TrainingJob is namespaced
-    _sync(memo, namespace, name)
 
 
 @kopf.on.event(GROUP, VERSION, TRAININGJOBS)
 async def trainingjob_event(
     event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any
 ) -> None:
-    # No on.delete handler, no timer: the DELETED event is enough to forget the object, and
-    # kopf puts no finalizer on TrainingJobs. async: in-memory work only, on the event loop
-    # (which the resync loop also runs on), never queued behind the executor's threads.
-    key = (str(body.metadata.namespace), str(body.metadata.name))
-    deleted = event.get("type") == "DELETED"
-    if deleted or not needs_resync(dict(body.get("status") or {})):
+    # async: the bookkeeping runs on the event loop (as the resync loop does, so the set is
+    # never changed while the loop reads it); the sync itself on a thread. kopf puts no
+    # finalizer on TrainingJobs: the DELETED event is enough to forget one.
+    namespace, name = str(body.metadata.namespace), str(body.metadata.name)
+    key = (namespace, name)
+    kind = event.get("type")
+    if kind == "DELETED" or not needs_resync(dict(body.get("status") or {})):
         memo.trainingjobs_unfinished.discard(key)
     else:
         memo.trainingjobs_unfinished.add(key)
-    if deleted and body.metadata.uid:
-        memo.trainingjob_phases.forget(body.metadata.uid)
+    if kind == "DELETED":
+        memo.trainingjob_retries.forget(key)
+        if body.metadata.uid:
+            memo.trainingjob_phases.forget(body.metadata.uid)
+    elif event_needs_sync(kind, dict(body)):
+        created = dict(body) if kind == "ADDED" else None  # as fresh as a read (one less)
+        await asyncio.to_thread(_try_sync, memo, namespace, name, created)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=CHILDREN)
+def job_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    if memo.children.saw_job(dict(body), deleted=event.get("type") == "DELETED"):
+        _child_changed(body, memo)
+
+
 @kopf.on.event("", "v1", "pods", labels=CHILDREN)
-def child_changed(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+def pod_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    # Most pod events change nothing the sync reads (the node bound, an IP, Ready): skipped.
+    if memo.children.saw_pod(dict(body), deleted=event.get("type") == "DELETED"):
+        _child_changed(body, memo)
+
+
+def _child_changed(body: kopf.Body, memo: kopf.Memo) -> None:
     owner = body.metadata.labels.get(LABEL_TRAININGJOB)
     namespace = body.metadata.namespace
     if not owner or not namespace:
         return
-    try:
-        _sync(memo, namespace, owner)
-    except kopf.TemporaryError as exc:  # event handlers are not retried: the timer catches up
-        logger.warning("will retry on the next timer tick: %s", exc)
+    _try_sync(memo, namespace, owner)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -34,6 +34,7 @@ from perennial_operator.k8s.kube import KubeApi, now_iso
 from perennial_operator.metrics import TrainingJobPhases
 from perennial_operator.reconcile import trainingjob_search as search_steps
 from perennial_operator.reconcile.artifact_claim import ensure_artifact_claim
+from perennial_operator.reconcile.child_view import ChildView
 from perennial_operator.reconcile.locks import KeyedLocks
 from perennial_operator.reconcile.versions import high_water, raise_high_water
 
@@ -106,49 +107,91 @@ def register_model(
 
 
 def _observe(
-    kube: KubeApi, tj: dict[str, Any]
+    kube: KubeApi, tj: dict[str, Any], view: ChildView | None
 ) -> tuple[observed.JobObs | None, list[observed.PodObs], str | None]:
     """The Job and its pods, or why the Job's name is someone else's."""
-    namespace = tj["metadata"]["namespace"]
+    namespace, uid = tj["metadata"]["namespace"], tj["metadata"]["uid"]
     name = desired_tj.job_name(tj)
+    seen = view.job(namespace, name) if view is not None else None
+    if view is not None and seen is not None and seen.owner_uid == uid:
+        finished_job = seen.obs.complete or seen.obs.failure is not None
+        if not finished_job:  # a finished Job's result is read from the API's pods, below
+            return seen.obs, view.pods(uid, seen.uid), None
     job = kube.get("batch/v1", "Job", namespace, name)
     if job is None:
         return None, [], None
     conflict = name_conflict(tj, [("Job", name, job)])
     if conflict:
         return None, [], conflict
-    pods = kube.list("v1", "Pod", namespace, f"{LABEL_TRAININGJOB_UID}={tj['metadata']['uid']}")
+    if view is not None:
+        view.saw_job(job)
+    pods = kube.list("v1", "Pod", namespace, f"{LABEL_TRAININGJOB_UID}={uid}")
     # The label alone is not proof: anyone may label a pod. Only the Job's own pods count
     # (their termination message registers a model).
     ours = [p for p in pods if owned_by(p, job["metadata"]["uid"])]
     return observed.job_obs(job), [observed.pod_obs(p) for p in ours], None
 
 
-def _start(
-    kube: KubeApi, tj: dict[str, Any], config: OperatorConfig
-) -> tuple[tuple[str, str] | None, str | None, dict[str, Any] | None]:
-    """Apply the ConfigMap and the Job; returns what blocks the start instead, if anything
-    (a missing pool or baseline; a name collision), and the Job as the API server stored it.
+@dataclass(frozen=True)
+class _Started:
+    blocked: tuple[str, str] | None = None  # a missing or refused pool or baseline
+    conflict: str | None = None  # a child's name is someone else's
+    job: dict[str, Any] | None = None  # as the API server stored it
+    new: bool = False  # made by this call (no pods yet), not found there
 
-    Called only while the Job is absent: its pod template is immutable, and the deterministic
-    name makes an apply after a restart a no-op, not a duplicate."""
-    namespace, cm_name = tj["metadata"]["namespace"], desired_tj.configmap_name(tj)
-    conflict = name_conflict(
-        tj, [("ConfigMap", cm_name, kube.get("v1", "ConfigMap", namespace, cm_name))]
-    )
-    if conflict:
-        return None, conflict, None
+
+def _start(
+    kube: KubeApi, tj: dict[str, Any], config: OperatorConfig, view: ChildView | None
+) -> _Started:
+    """Make the ConfigMap and the Job, or say what blocks the start (a missing pool or
+    baseline; a name collision).
+
+    Called only while the Job is not known to exist: an existing Job of ours is taken as it
+    is (its pod template is immutable); the deterministic names make a start after a
+    restart find, not duplicate, what the last one made."""
     placement, pool_problem = _placement(kube, tj)
     baseline, baseline_problem = _baseline_uri(kube, tj)
     if pool_problem or baseline_problem:
-        return pool_problem or baseline_problem, None, None
-    ensure_artifact_claim(kube, tj, config)
-    job = None
-    for child in desired_tj.trainingjob_children(tj, config, placement, baseline):
-        applied = kube.apply(child)
-        job = applied if child["kind"] == "Job" else job
-    _warn_unused_gpu(kube, tj)
-    return None, None, job
+        return _Started(blocked=pool_problem or baseline_problem)
+    ensure_artifact_claim(kube, tj, config, view)
+    configmap, job = desired_tj.trainingjob_children(tj, config, placement, baseline)
+    made = _create_own(kube, tj, configmap, apply_existing=True)
+    if made.conflict:
+        return _Started(conflict=made.conflict)
+    made = _create_own(kube, tj, job, apply_existing=False)
+    if made.conflict:
+        return _Started(conflict=made.conflict)
+    if made.new:
+        _warn_unused_gpu(kube, tj)
+    return _Started(job=made.obj, new=made.new)
+
+
+@dataclass(frozen=True)
+class _Made:
+    obj: dict[str, Any] | None = None
+    new: bool = False
+    conflict: str | None = None
+
+
+def _create_own(
+    kube: KubeApi, tj: dict[str, Any], child: dict[str, Any], *, apply_existing: bool
+) -> _Made:
+    """Create the child. Create first: one request for a new TrainingJob, where a read and
+    an apply were two (issue 18). If the name is taken by our own (a restart between two
+    writes), keep it (applied over when ``apply_existing``); by anything else, return the
+    name conflict and leave it untouched."""
+    try:
+        return _Made(obj=kube.create(child), new=True)
+    except AlreadyExists:
+        pass
+    meta = child["metadata"]
+    existing = kube.get(child["apiVersion"], child["kind"], meta["namespace"], meta["name"])
+    conflict = name_conflict(tj, [(child["kind"], meta["name"], existing)])
+    if conflict is not None:
+        return _Made(conflict=conflict)
+    if existing is None:  # deleted between the two requests: the next sync makes it
+        raise AlreadyExists(f"{child['kind']} {meta['name']} was being deleted")
+    return _Made(obj=kube.apply(child) if apply_existing else existing)
 
 
 def _warn_unused_gpu(kube: KubeApi, tj: dict[str, Any]) -> None:
@@ -171,24 +214,32 @@ def sync_trainingjob(
     config: OperatorConfig,
     locks: KeyedLocks,
     phases: TrainingJobPhases,
+    view: ChildView | None = None,
+    created: dict[str, Any] | None = None,
 ) -> Decision | None:
+    """``view``: the children the watches showed (handlers); None reads them all from the
+    API (tests, tools). ``created``: the TrainingJob as its ADDED event showed it, used
+    instead of a read: until its first sync writes, nothing else writes a TrainingJob (its
+    children are made by that sync; the retries and the minute loop read it again)."""
     started = time.monotonic()
     # Job and Pod events of one TrainingJob arrive on different threads: one at a time, and
     # the events a later sync has already covered are dropped (a burst queues many).
     with locks.once(f"TrainingJob/{namespace}/{name}") as run:
         if not run:
             return None
-        tj = kube.get(API_VERSION, "TrainingJob", namespace, name)  # fresh, under the lock
+        tj = created or kube.get(API_VERSION, "TrainingJob", namespace, name)  # under the lock
         if tj is None or tj["metadata"].get("deletionTimestamp"):
             return None
-        decision = _sync_locked(kube, tj, config)
+        decision = _sync_locked(kube, tj, config, view)
     metrics.RECONCILE_SECONDS.labels(kind="TrainingJob").observe(time.monotonic() - started)
     metrics.RECONCILES.labels(kind="TrainingJob", outcome=decision.phase).inc()
     phases.publish(tj["metadata"]["uid"], decision.phase)
     return decision
 
 
-def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> Decision:
+def _sync_locked(
+    kube: KubeApi, tj: dict[str, Any], config: OperatorConfig, view: ChildView | None
+) -> Decision:
     previous = tj.get("status") or {}
     if finished(previous):  # nothing to read for a finished job (its Job may be gone)
         decision = trainingjob_status(tj, None, [], Context(now_iso(), ""))
@@ -207,7 +258,7 @@ def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> D
             advanced.conflict,
         )
     else:
-        job, pods, blocked, conflict = _observe_or_start(kube, tj, config)
+        job, pods, blocked, conflict = _observe_or_start(kube, tj, config, view)
     # Only a completed Job can have registered a model: skip the lookup on every pod event.
     registered = _registered(kube, tj) if job is not None and job.complete else None
     ctx = Context(
@@ -245,19 +296,25 @@ def _sync_locked(kube: KubeApi, tj: dict[str, Any], config: OperatorConfig) -> D
 
 
 def _observe_or_start(
-    kube: KubeApi, tj: dict[str, Any], config: OperatorConfig
+    kube: KubeApi, tj: dict[str, Any], config: OperatorConfig, view: ChildView | None
 ) -> tuple[observed.JobObs | None, list[observed.PodObs], tuple[str, str] | None, str | None]:
     """The single training Job and its pods, started if absent; (job, pods, blocked,
     conflict)."""
-    job, pods, conflict = _observe(kube, tj)
-    blocked = None
-    if job is None and conflict is None:
-        blocked, conflict, started = _start(kube, tj, config)
-        if started is not None:
-            # The apply answered with the Job; it has no pods yet (the Job controller makes
-            # them after it sees the Job): no second GET and pod list per new TrainingJob.
-            job, pods = observed.job_obs(started), []
-    return job, pods, blocked, conflict
+    if (tj.get("status") or {}).get("phase"):  # synced before: its Job may exist
+        job, pods, conflict = _observe(kube, tj, view)
+        if job is not None or conflict is not None:
+            return job, pods, None, conflict
+    # Never synced (a new TrainingJob): no read of a Job that cannot exist yet; the create
+    # finds one that does (a sync cut short before its status write).
+    started = _start(kube, tj, config, view)
+    if started.job is None:
+        return None, [], started.blocked, started.conflict
+    if view is not None:  # so the watch's ADDED event, the same Job, is no news
+        view.saw_job(started.job)
+    if started.new:  # no pods yet (the Job controller makes them after it sees the Job)
+        return observed.job_obs(started.job), [], None, None
+    job, pods, conflict = _observe(kube, tj, None)  # found: its pods from the API
+    return job, pods, None, conflict
 
 
 def _status(
