@@ -177,9 +177,13 @@ def test_of_two_replicas_started_together_exactly_one_acts(pair: Pair) -> None:
         pair.kube.create(trainingjob(name, pair.ns))
     leader, standby = pair.leader()
     pair.wait_jobs(names)
-    assert ACTED.search(pair.log(leader))
+    # Waited for, not read at once: the Jobs can exist before a handler has logged, and
+    # before the standby's second try (one retry period after a create that lost the race)
+    # has read whom it waits for.
+    waiting = f"waiting for lease {LEASE}, held by {leader}"
+    until(lambda: ACTED.search(pair.log(leader)), timeout=30, message="the leader's handler")
+    until(lambda: waiting in pair.log(standby), timeout=30, message="the standby's wait")
     standby_log = pair.log(standby)
-    assert f"waiting for lease {LEASE}, held by {leader}" in standby_log
     assert not ACTED.search(standby_log)
     assert "acquired lease" not in standby_log
     assert pair.holder() == leader
@@ -214,7 +218,7 @@ def test_a_killed_leader_is_replaced_within_the_lease_duration_and_nothing_is_do
     assert sorted(v["metadata"]["name"] for v in versions) == sorted([first, second])
     uids = [v["metadata"]["labels"][LABEL_TRAININGJOB_UID] for v in versions]
     assert len(set(uids)) == len(uids) == 2
-    assert ACTED.search(pair.log(standby))
+    until(lambda: ACTED.search(pair.log(standby)), timeout=30, message="the new leader's handler")
 
 
 def test_a_stopped_leader_stops_acting_before_the_other_starts_and_exits_when_resumed(
