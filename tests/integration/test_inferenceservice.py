@@ -142,6 +142,9 @@ def test_canary_walks_every_step_and_promotes(world: World, cluster: Any) -> Non
     assert [w for i, w in enumerate(weights) if i == 0 or weights[i - 1] != w] == [25, 50, 100]
     for step in ((25, 3, 1), (50, 2, 2), (100, 0, 4)):
         assert step in seen, seen
+    # surge: each step's canary pods come first, the stable shrinks once they are ready
+    assert seen.index((25, 4, 1)) < seen.index((25, 3, 1)), seen
+    assert seen.index((50, 3, 2)) < seen.index((50, 2, 2)), seen
     world.wait(lambda: deployment(world, "canary") is None, "the canary Deployment removed")
     stable = deployment(world, "stable")
     assert stable["spec"]["template"]["metadata"]["labels"]["perennial.dev/model-version"] == "2"
@@ -154,8 +157,11 @@ def test_canary_walks_every_step_and_promotes(world: World, cluster: Any) -> Non
         "RolloutComplete",
     ]
     messages = [m for _, r, m in service_events(world) if r in ("CanaryStarted", "CanaryStep")]
-    assert "at 25% (1 canary, 3 stable pods)" in messages[0]
-    assert "at 50% (2 canary, 2 stable pods)" in messages[1]
+    assert (
+        "at 25% (1 canary, 3 stable pods; the stable keeps 4 until the canary is ready)"
+        in (messages[0])
+    )
+    assert "at 50% (2 canary, 2 stable pods; the stable keeps 3 until" in messages[1]
     # The step's own requests: whole batches of 200 from the scrapes after its baseline (how
     # many scrapes that is depends on the ticks, so not an exact count).
     step_requests = re.search(r"canary: (\d+) requests, error rate 0\.0000", messages[1])

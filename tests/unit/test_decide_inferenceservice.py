@@ -270,12 +270,14 @@ def test_the_pool_condition_clears_when_the_pool_appears() -> None:
 
 def test_rollout_spec_defaults() -> None:
     spec = rollout_spec({})
-    assert (spec.strategy, spec.steps, spec.step_seconds, spec.ready_deadline) == (
+    assert (spec.strategy, spec.steps, spec.step_seconds, spec.ready_deadline, spec.surge) == (
         "Rolling",
         (100,),
         60.0,
         300.0,
+        True,
     )
+    assert rollout_spec({"rollout": {"surge": False}}).surge is False
 
 
 def deployment(replicas: int, generation: int = 2, observed: int = 2, updated: int = 2,

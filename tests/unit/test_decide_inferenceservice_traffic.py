@@ -178,8 +178,22 @@ def test_a_routed_canary_walks_exact_weights_and_keeps_the_stable_whole() -> Non
     ]
 
 
-def test_without_a_route_the_stable_shrinks_by_the_replica_ratio() -> None:
+def test_without_a_route_the_stable_shrinks_by_the_replica_ratio_once_the_canary_is_ready() -> None:
     spec = RolloutSpec(strategy="Canary", steps=(10, 50, 100), step_seconds=10)
+    assert [s[:3] for s in _drive(spec)] == [
+        (10, 4, 1),  # surge: the canary's pod comes first
+        (10, 3, 1),  # ready: the stable gives up its share
+        (50, 3, 2),
+        (50, 2, 2),
+        (100, 2, 4),
+        (100, 0, 4),
+        (100, 4, 4),
+        (None, 4, None),
+    ]
+
+
+def test_without_surge_the_stable_shrinks_when_the_step_starts() -> None:
+    spec = RolloutSpec(strategy="Canary", steps=(10, 50, 100), step_seconds=10, surge=False)
     assert [s[:3] for s in _drive(spec)] == [
         (10, 3, 1),
         (50, 2, 2),

@@ -38,6 +38,7 @@ CANARY = RolloutSpec(
     max_p99_ms=250,
     ready_deadline=60,
 )
+NO_SURGE = replace(CANARY, surge=False)
 ROLLING = RolloutSpec(strategy="Rolling", ready_deadline=60)
 T0 = 1000.0
 GOOD = RequestStats(requests=1000, errors=1, p99_ms=40.0)
@@ -85,9 +86,16 @@ CASES = [
     ("steady-state", CANARY, State(V1), V1, obs(ready(1, 4)), T0,
      State(V1), (V1, 4), None, None, [], None),
     ("new-version-starts-canary-at-first-step", CANARY, State(V1), V2, obs(ready(1, 4)), T0,
-     State(V1, flight(V2, 0, 25)), (V1, 3), (V2, 1), "CanaryStep", ["CanaryStarted"], None),
-    ("canary-not-ready-waits", CANARY, State(V1, flight(V2, 0, 25)), V2,
-     obs(ready(1, 3), starting(2, 1)), T0 + 30,
+     State(V1, flight(V2, 0, 25)), (V1, 4), (V2, 1), "CanaryStep", ["CanaryStarted"], None),
+    # Surge: the stable shrinks to the step's size only once the canary is ready at it.
+    ("canary-not-ready-waits-with-the-stable-at-full-size", CANARY,
+     State(V1, flight(V2, 0, 25)), V2, obs(ready(1, 4), starting(2, 1)), T0 + 30,
+     State(V1, flight(V2, 0, 25)), (V1, 4), (V2, 1), "CanaryStep", [], None),
+    ("ready-canary-lets-the-stable-shrink", CANARY, State(V1, flight(V2, 0, 25)), V2,
+     obs(ready(1, 4), ready(2, 1)), T0 + 30,
+     State(V1, served(V2, 0, 25, T0 + 30)), (V1, 3), (V2, 1), "CanaryStep", [], None),
+    ("without-surge-the-stable-shrinks-at-once", NO_SURGE, State(V1, flight(V2, 0, 25)), V2,
+     obs(ready(1, 4), starting(2, 1)), T0 + 30,
      State(V1, flight(V2, 0, 25)), (V1, 3), (V2, 1), "CanaryStep", [], None),
     ("canary-ready-but-step-not-held-long-enough", CANARY, State(V1, served(V2, 0, 25)), V2,
      obs(ready(1, 3), ready(2, 1), canary_stats=GOOD), T0 + 5,
@@ -97,7 +105,7 @@ CASES = [
      State(V1, served(V2, 0, 25)), (V1, 3), (V2, 1), "CanaryStep", [], None),
     ("healthy-step-advances", CANARY, State(V1, served(V2, 0, 25)), V2,
      obs(ready(1, 3), ready(2, 1), canary_stats=GOOD), T0 + 11,
-     State(V1, flight(V2, 1, 50, T0 + 11)), (V1, 2), (V2, 2), "CanaryStep", ["CanaryStep"], None),
+     State(V1, flight(V2, 1, 50, T0 + 11)), (V1, 3), (V2, 2), "CanaryStep", ["CanaryStep"], None),
     # The step clock starts when the canary serves its share, not when the step began.
     ("ready-canary-starts-its-clock-at-the-next-whole-second", CANARY,
      State(V1, flight(V2, 0, 25)), V2, obs(ready(1, 3), ready(2, 1)), T0 + 30.4,
@@ -109,10 +117,10 @@ CASES = [
     ("slow-canary-passes-after-step-seconds-at-its-share", CANARY,
      State(V1, served(V2, 0, 25, T0 + 30)), V2,
      obs(ready(1, 3), ready(2, 1), canary_stats=GOOD), T0 + 40,
-     State(V1, flight(V2, 1, 50, T0 + 40)), (V1, 2), (V2, 2), "CanaryStep", ["CanaryStep"], None),
+     State(V1, flight(V2, 1, 50, T0 + 40)), (V1, 3), (V2, 2), "CanaryStep", ["CanaryStep"], None),
     ("canary-losing-a-ready-pod-stops-the-clock", CANARY, State(V1, served(V2, 1, 50)), V2,
      obs(ready(1, 2), Track(2, 2, 1, True)), T0 + 5,
-     State(V1, flight(V2, 1, 50)), (V1, 2), (V2, 2), "CanaryStep", [], None),
+     State(V1, flight(V2, 1, 50)), (V1, 3), (V2, 2), "CanaryStep", [], None),
     ("clock-restarts-from-zero-once-ready-again", CANARY, State(V1, flight(V2, 1, 50)), V2,
      obs(ready(1, 2), ready(2, 2), canary_stats=GOOD), T0 + 20,
      State(V1, served(V2, 1, 50, T0 + 20)), (V1, 2), (V2, 2), "CanaryStep", [], None),
@@ -137,17 +145,17 @@ CASES = [
      State(V1), (V1, 4), None, "LatencyExceeded", ["RolledBack"], "LatencyExceeded"),
     ("no-traffic-is-not-a-breach", CANARY, State(V1, served(V2, 0, 25)), V2,
      obs(ready(1, 3), ready(2, 1), canary_stats=RequestStats(0, 0, None)), T0 + 11,
-     State(V1, flight(V2, 1, 50, T0 + 11)), (V1, 2), (V2, 2), "CanaryStep", ["CanaryStep"], None),
+     State(V1, flight(V2, 1, 50, T0 + 11)), (V1, 3), (V2, 2), "CanaryStep", ["CanaryStep"], None),
     ("canary-never-ready-rolls-back", CANARY, State(V1, flight(V2, 0, 25)), V2,
      obs(ready(1, 3), starting(2, 1)), T0 + 61,
      State(V1), (V1, 4), None, "ReadyDeadlineExceeded", ["RolledBack"], "ReadyDeadlineExceeded"),
     ("newer-version-supersedes-canary", CANARY, State(V1, flight(V2, 1, 50)), V3,
      obs(ready(1, 2), ready(2, 2)), T0 + 5,
-     State(V1, flight(V3, 0, 25, T0 + 5)), (V1, 3), (V3, 1), "CanaryStep",
+     State(V1, flight(V3, 0, 25, T0 + 5)), (V1, 4), (V3, 1), "CanaryStep",
      ["RolloutSuperseded", "CanaryStarted"], None),
     ("newer-version-during-promotion-starts-from-new-stable", CANARY,
      State(V2, flight(V2, 2, 100)), V3, obs(starting(2, 4), ready(2, 4)), T0 + 5,
-     State(V2, flight(V3, 0, 25, T0 + 5)), (V2, 3), (V3, 1), "CanaryStep", ["CanaryStarted"],
+     State(V2, flight(V3, 0, 25, T0 + 5)), (V2, 4), (V3, 1), "CanaryStep", ["CanaryStarted"],
      None),
     ("target-back-to-current-abandons", CANARY, State(V1, flight(V2, 1, 50)), V1,
      obs(ready(1, 2), ready(2, 2)), T0 + 5,
@@ -196,6 +204,18 @@ def test_rollout_table(spec, state, target, observed, now, want_state, want_stab
         assert plan.events[0].type == "Warning"
 
 
+def test_the_step_message_says_the_stable_keeps_its_pods_until_the_canary_is_ready() -> None:
+    waiting = advance(CANARY, State(V1), V2, obs(ready(1, 4)), T0)
+    assert waiting.progressing is not None and waiting.progressing[2] == (
+        "step 1/3: m-v2 at 25% (1 canary, 3 stable pods; the stable keeps 4 until the canary "
+        "is ready)"
+    )
+    assert [e.message for e in waiting.events] == [waiting.progressing[2]]
+    shrunk = advance(CANARY, waiting.state, V2, obs(ready(1, 4), ready(2, 1)), T0 + 5)
+    assert shrunk.progressing is not None
+    assert shrunk.progressing[2] == "step 1/3: m-v2 at 25% (1 canary, 3 stable pods)"
+
+
 def test_a_whole_canary_walks_every_step_in_order() -> None:
     """Drive the machine like the timer does, with a world that always catches up."""
     state, now, seen = State(V1), T0, []
@@ -222,8 +242,11 @@ def test_a_whole_canary_walks_every_step_in_order() -> None:
             world = obs(world.stable, world.canary, canary_stats=GOOD)
         plan = advance(CANARY, state, V2, world, now)
     assert seen == [
-        (25, (V1, 3), (V2, 1), False),
+        (25, (V1, 4), (V2, 1), False),  # each step's canary pods first (surge) ...
+        (25, (V1, 3), (V2, 1), False),  # ... then, once they are ready, the stable shrinks
+        (50, (V1, 3), (V2, 2), False),
         (50, (V1, 2), (V2, 2), False),
+        (100, (V1, 2), (V2, 4), False),
         (100, (V1, 0), (V2, 4), False),
         (100, (V2, 4), (V2, 4), True),  # promoted: the stable catches up while the canary serves
         (None, (V2, 4), None, False),
@@ -260,8 +283,8 @@ POOL_CASES = [
      no_pool(obs(ready(1, 3), ready(2, 1), canary_stats=GOOD)), T0 + 30,
      State(V1, served(V2, 0, 25)), (V1, 3), (V2, 1)),
     ("no-deadline-runs-out-on-unplaceable-pods", State(V1, flight(V2, 0, 25)), V2,
-     no_pool(obs(ready(1, 3), starting(2, 1))), T0 + 600,
-     State(V1, flight(V2, 0, 25)), (V1, 3), (V2, 1)),
+     no_pool(obs(ready(1, 4), starting(2, 1))), T0 + 600,
+     State(V1, flight(V2, 0, 25)), (V1, 4), (V2, 1)),
     ("a-rolling-update-is-not-rolled-back", ROLLING, State(V1, flight(V2, 0, None)), V2,
      no_pool(obs(starting(2, 4))), T0 + 600,
      State(V1, flight(V2, 0, None)), (V2, 4), None),

@@ -60,6 +60,9 @@ class RolloutSpec:
     max_p99_ms: float = 250.0
     ready_deadline: float = 300.0
     http_route: str | None = None  # spec.rollout.httpRoute.name: weights are set on it
+    # spec.rollout.surge: without a route, the stable shrinks to a step's size only once the
+    # canary is ready at it (a canary that never gets ready must not cost capacity)
+    surge: bool = True
 
     @property
     def routed(self) -> bool:
@@ -144,6 +147,19 @@ def split(spec: RolloutSpec, obs: Observed, weight: int) -> Split:
     canary is sized for its share and the stable keeps every replica."""
     ratio = canary_split(obs.total, weight)
     return Split(obs.total, ratio.canary) if spec.routed else ratio
+
+
+def stable_pods(spec: RolloutSpec, flight: InFlight, obs: Observed) -> int:
+    """The stable's pods during a canary step: the step's share by replica ratio, but with
+    surge, the previous step's (every pod for the first) until the canary is ready at the
+    step's size. Its pods are extra for that while, as a Deployment's maxSurge makes them."""
+    assert flight.weight is not None
+    now = split(spec, obs, flight.weight).stable
+    if not spec.surge or spec.routed or _ready(spec, flight, obs):
+        return now
+    if flight.step == 0:
+        return obs.total
+    return max(now, split(spec, obs, spec.steps[flight.step - 1]).stable)
 
 
 def _ready(spec: RolloutSpec, flight: InFlight, obs: Observed) -> bool:
@@ -295,14 +311,18 @@ def _canary_plan(
     flight, current = state.rollout, state.current
     assert flight is not None and flight.weight is not None and current is not None
     pods = split(spec, obs, flight.weight)
+    stable = stable_pods(spec, flight, obs)
     share = f"of requests via HTTPRoute {spec.http_route} " if spec.routed else ""
+    surge = ""
+    if stable != pods.stable:
+        surge = f"; the stable keeps {stable} until the canary is ready"
     message = (
         f"step {flight.step + 1}/{len(spec.steps)}: {flight.target.name} at {flight.weight}% "
-        f"{share}({pods.canary} canary, {pods.stable} stable pods){extra}"
+        f"{share}({pods.canary} canary, {pods.stable} stable pods{surge}){extra}"
     )
     return Plan(
         state,
-        (current, _replicas(obs, pods.stable)),
+        (current, _replicas(obs, stable)),
         (flight.target, pods.canary),
         (True, c.CANARY_STEP, message),
         (Event("Normal", reason, message),) if reason else (),

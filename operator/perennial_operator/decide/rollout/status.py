@@ -37,6 +37,7 @@ def rollout_spec(spec: Mapping[str, Any]) -> RolloutSpec:
         max_p99_ms=float(r.get("maxP99LatencyMs", 250)),
         ready_deadline=float(r.get("readyDeadlineSeconds", 300)),
         http_route=(r.get("httpRoute") or {}).get("name") or None,
+        surge=bool(r.get("surge", True)),
     )
 
 
