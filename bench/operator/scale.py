@@ -3,7 +3,10 @@
     .venv/bin/python bench/operator/scale.py [--sizes 100,1000,5000] [--memory-objects 10000]
 
 Starts its own local control plane (hack/) with an audit log (Metadata level, batched), and
-the operator as in production: leader election on, `-n` the bench's namespaces. Per size N:
+the operator as in production: its ServiceAccount's token and the RBAC of manifests/ (a
+namespaced install, bound in the bench's namespaces), leader election on, `-n` those
+namespaces. Only the operator's requests are audited (the log costs the API server CPU per
+request). `--operator-as admin`: the bench's own credentials, every request audited. Per N:
 
   raw       the bench's client creates N Jobs (the operator's own Job manifests, built by
             desired/trainingjob.py) back to back; time until a watch has seen all N
@@ -20,6 +23,7 @@ Then --memory-objects: ModelVersions are added until that many objects of our ki
 the operator's RSS then, and after every one of them is deleted (vs. idle before the first
 burst). The machine may be shared: the load average is printed with every figure.
 --heap DIR: what the operator holds at those three moments (tracemalloc, bench/operator/heap.py).
+--pprof DIR: where the kube-apiserver spends its CPU during each phase (its CPU profiles).
 """
 
 from __future__ import annotations
@@ -53,12 +57,23 @@ from perennial_operator.k8s.kube import Kube
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH_AGENT = "perennial-bench"
-POLICY = {
-    "apiVersion": "audit.k8s.io/v1",
-    "kind": "Policy",
-    "omitStages": ["RequestReceived"],
-    "rules": [{"level": "Metadata"}],
-}
+sys.path.insert(0, str(REPO / "tests"))
+from support import operator_rbac  # noqa: E402  (the tests' RBAC install, not a package)
+
+
+def audit_policy(operator_as: str) -> dict[str, Any]:
+    """Every request (admin: the operator shares the bench's user; its user agents tell it
+    apart), or only the operator's ServiceAccount's: the log costs the API server CPU per
+    request, which should not weigh on the raw client's Jobs."""
+    rules: list[dict[str, Any]] = [{"level": "Metadata"}]
+    if operator_as == "serviceaccount":
+        rules = [{"level": "Metadata", "users": [operator_rbac.USER]}, {"level": "None"}]
+    return {
+        "apiVersion": "audit.k8s.io/v1",
+        "kind": "Policy",
+        "omitStages": ["RequestReceived"],
+        "rules": rules,
+    }
 
 
 def load() -> str:
@@ -163,6 +178,47 @@ class JobCounter:
         return ok
 
 
+class ApiServerProfile:
+    """The kube-apiserver's CPU profile (its /debug/pprof, on by default) while a phase runs:
+    back-to-back profiles of `seconds` each, saved as <folder>/<name>-<i>.pb.gz until stop().
+    Read with `go tool pprof -top <folder>/<name>-*.pb.gz` (pprof merges them)."""
+
+    def __init__(self, api: client.ApiClient, folder: Path | None, name: str, seconds: int = 10):
+        self.api, self.folder, self.name, self.seconds = api, folder, name, seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ApiServerProfile:
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.seconds + 30)
+
+    def _run(self) -> None:
+        assert self.folder is not None
+        i = 0
+        while not self._stop.is_set():
+            method, url, headers, body, post = self.api.param_serialize(
+                "GET",
+                "/debug/pprof/profile",
+                query_params=[("seconds", str(self.seconds))],
+                auth_settings=["BearerToken"],
+            )
+            response = self.api.call_api(
+                method, url, headers, body, post, _request_timeout=self.seconds + 30
+            )
+            data = response.read()
+            if response.status != 200:  # e.g. 404: the server runs with --profiling=false
+                raise RuntimeError(f"pprof: {response.status} {data[:200]!r}")
+            (self.folder / f"{self.name}-{i}.pb.gz").write_bytes(data)
+            i += 1
+
+
 def audit_counts(path: Path, start: float, end: float) -> collections.Counter[str]:
     """Requests of the operator's user agents received in [start, end], by verb and resource."""
     counts: collections.Counter[str] = collections.Counter()
@@ -201,6 +257,7 @@ def burst(
     pids: dict[str, int],
     audit: Path,
     settle: float,
+    pprof: Path | None = None,
 ) -> dict[str, Any]:
     pid = pids["operator"]
     cfg = OperatorConfig.from_env({})
@@ -208,10 +265,11 @@ def burst(
     counter = JobCounter(api, raw_ns)
     cpu_before = cpu(pids)
     started = time.monotonic()
-    for i in range(n):
-        kube.create(raw_job(f"b{i}", raw_ns, cfg))
-    created = time.monotonic() - started
-    assert counter.wait(n, 3600), f"raw: {len(counter.names)} of {n} Jobs"
+    with ApiServerProfile(api, pprof, f"raw-{n}"):
+        for i in range(n):
+            kube.create(raw_job(f"b{i}", raw_ns, cfg))
+        created = time.monotonic() - started
+        assert counter.wait(n, 3600), f"raw: {len(counter.names)} of {n} Jobs"
     raw = time.monotonic() - started
     load_raw = load()
     cpu_raw = cpu_used(cpu_before, cpu(pids))
@@ -227,10 +285,11 @@ def burst(
     wall = time.time()
     cpu_before = cpu(pids)
     started = time.monotonic()
-    for i in range(n):
-        kube.create(trainingjob(f"b{i}", op_ns))
-    tj_created = time.monotonic() - started
-    assert counter.wait(n, 3600), f"operator: {len(counter.names)} of {n} Jobs"
+    with ApiServerProfile(api, pprof, f"operator-{n}"):
+        for i in range(n):
+            kube.create(trainingjob(f"b{i}", op_ns))
+        tj_created = time.monotonic() - started
+        assert counter.wait(n, 3600), f"operator: {len(counter.names)} of {n} Jobs"
     op = time.monotonic() - started
     load_op = load()
     cpu_op = cpu_used(cpu_before, cpu(pids))
@@ -345,13 +404,28 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
     api.user_agent = BENCH_AGENT
     kube = Kube(api)
     watched = [arg for n in args.sizes for arg in ("-n", f"op-{n}")] + ["-n", "op-fill"]
+    operator_kubeconfig, lease_namespace = kubeconfig, "default"
+    if args.operator_as == "serviceaccount":  # as installed: its token, its RBAC
+
+        def kubectl_run(*more: str, stdin: str | None = None, check: bool = True) -> Any:
+            return subprocess.run(
+                [*kubectl, *more], input=stdin, text=True, capture_output=True, check=check
+            )
+
+        operator_kubeconfig = str(
+            operator_rbac.install(kubectl_run, cluster.kubeconfig, workdir / "operator.kubeconfig")
+        )
+        for namespace in watched[1::2]:
+            operator_rbac.bind(kubectl_run, namespace)
+        kubectl_run("apply", "-f", str(REPO / "manifests" / "leader-election.yaml"))
+        lease_namespace = operator_rbac.SA_NAMESPACE
     log = (workdir / "operator.log").open("ab")
     operator = subprocess.Popen(
-        [*operator_cmd(args.heap), *watched, "--lease-namespace=default"],
+        [*operator_cmd(args.heap), *watched, f"--lease-namespace={lease_namespace}"],
         env={
             **os.environ,
             **image_env(),
-            "KUBECONFIG": kubeconfig,
+            "KUBECONFIG": operator_kubeconfig,
             "PERENNIAL_METRICS_PORT": "0",
         },
         stdout=log,
@@ -370,7 +444,7 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
         results: dict[str, Any] = {"rss_idle_mb": round(idle, 1), "load_idle": load()}
         results["bursts"] = []
         for n in args.sizes:
-            result = burst(kube, api, n, pids, audit, args.settle)
+            result = burst(kube, api, n, pids, audit, args.settle, args.pprof)
             print(json.dumps(result), flush=True)
             results["bursts"].append(result)
         if args.memory_objects:
@@ -398,11 +472,25 @@ def main() -> int:
         help="run the operator with tracemalloc; dump what is alive when idle, full and "
         "after the deletes into this folder (bench/operator/heap.py; RSS not comparable)",
     )
+    parser.add_argument(
+        "--pprof",
+        type=Path,
+        help="save the kube-apiserver's CPU profiles during each raw and operator phase into "
+        "this folder (go tool pprof -top DIR/operator-1000-*.pb.gz)",
+    )
+    parser.add_argument(
+        "--operator-as",
+        choices=("serviceaccount", "admin"),
+        default="serviceaccount",
+        help="serviceaccount (default): the operator authenticates with its ServiceAccount's "
+        "token under manifests/ RBAC, as installed, and only its requests are audited; admin: "
+        "with the bench's client certificate, and every request is audited (before 2026-12-05)",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     audit = workdir / "audit.log"
     policy = workdir / "audit-policy.json"
-    policy.write_text(json.dumps(POLICY))
+    policy.write_text(json.dumps(audit_policy(args.operator_as)))
     extra = {
         "kube-apiserver": [
             f"--audit-policy-file={policy}",
@@ -410,6 +498,8 @@ def main() -> int:
             "--audit-log-format=json",
             "--audit-log-mode=batch",
             "--audit-log-maxsize=0",
+            # hack/ turns profiling off (its default exposes /debug/pprof); the last flag wins
+            *(["--profiling=true"] if args.pprof else []),
         ]
     }
     with Cluster(f"bench-scale-{os.getpid()}", tie_to_parent=True, extra_args=extra) as cluster:

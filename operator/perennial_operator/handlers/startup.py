@@ -14,6 +14,7 @@ import kopf
 from prometheus_client import start_http_server
 
 from perennial_operator.config import OperatorConfig
+from perennial_operator.handlers.essence import DiffedOnlyStorage
 from perennial_operator.k8s.client import make_api_client
 from perennial_operator.k8s.kube import Kube, KubeApi
 from perennial_operator.memory import release_loop
@@ -28,7 +29,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # Our own prefix for kopf's state, so it is obvious whose annotations these are.
     settings.persistence.finalizer = "perennial.dev/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="perennial.dev")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = DiffedOnlyStorage(
         prefix="perennial.dev", key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING
