@@ -12,6 +12,7 @@ handler or a timer added to one of them fails the test instead of silently never
 from __future__ import annotations
 
 from collections.abc import Iterable
+from types import MappingProxyType
 from typing import Final
 
 import kopf
@@ -20,13 +21,15 @@ from perennial_operator.api.group import GROUP
 from perennial_operator.api.traffic import GATEWAY_GROUP
 
 # (API group, kind) -> plural, of the kinds watched by event handlers only.
-EVENTS_ONLY: Final = {
-    (GROUP, "TrainingJob"): "trainingjobs",
-    ("batch", "Job"): "jobs",
-    ("", "Pod"): "pods",
-    ("apps", "Deployment"): "deployments",
-    (GATEWAY_GROUP, "HTTPRoute"): "httproutes",
-}
+EVENTS_ONLY: Final = MappingProxyType(
+    {
+        (GROUP, "TrainingJob"): "trainingjobs",
+        ("batch", "Job"): "jobs",
+        ("", "Pod"): "pods",
+        ("apps", "Deployment"): "deployments",
+        (GATEWAY_GROUP, "HTTPRoute"): "httproutes",
+    }
+)
 
 
 def _group(api_version: str) -> str:
