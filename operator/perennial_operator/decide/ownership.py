@@ -9,6 +9,14 @@ from collections.abc import Iterable
 from typing import Any
 
 
+def controller_uid(meta: dict[str, Any]) -> str:
+    """The uid of the object's controlling owner ("" when it has none)."""
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("controller"):
+            return str(ref.get("uid") or "")
+    return ""
+
+
 def owned_by(obj: dict[str, Any], owner_uid: str) -> bool:
     refs = obj.get("metadata", {}).get("ownerReferences") or []
     return any(ref.get("uid") == owner_uid and ref.get("controller") for ref in refs)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from perennial_operator.api.group import LABEL_TRAININGJOB_UID
+from perennial_operator.decide.ownership import controller_uid
 from perennial_operator.decide.trainingjob import observed
 
 
@@ -36,13 +37,6 @@ class SeenJob:
 class _SeenPod:
     owner_uid: str  # the Job that controls it
     obs: observed.PodObs
-
-
-def _controller_uid(meta: dict[str, Any]) -> str:
-    for ref in meta.get("ownerReferences") or []:
-        if ref.get("controller"):
-            return str(ref.get("uid") or "")
-    return ""
 
 
 # An artifact claim seen this recently is not read again before each new Job (a burst read
@@ -70,7 +64,7 @@ class ChildView:
             before = self._jobs.pop(key, None)
             if deleted:
                 return before is not None
-            seen = SeenJob(str(meta.get("uid") or ""), _controller_uid(meta), observed.job_obs(job))
+            seen = SeenJob(str(meta.get("uid") or ""), controller_uid(meta), observed.job_obs(job))
             self._jobs[key] = seen
             return seen != before
 
@@ -85,7 +79,7 @@ class ChildView:
                 if not pods:
                     self._pods.pop(owner, None)
                 return before is not None
-            seen = _SeenPod(_controller_uid(meta), observed.pod_obs(pod))
+            seen = _SeenPod(controller_uid(meta), observed.pod_obs(pod))
             self._pods.setdefault(owner, pods)[name] = seen
             return seen != before
 
