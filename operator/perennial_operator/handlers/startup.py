@@ -58,13 +58,19 @@ async def start_memory_release(memo: kopf.Memo, **_: Any) -> None:
     memo.memory_release = asyncio.create_task(release_loop())
 
 
-@kopf.on.cleanup()
-async def stop_memory_release(memo: kopf.Memo, **_: Any) -> None:
-    task = memo.get("memory_release")
+async def stop_task(memo: kopf.Memo, name: str) -> None:
+    """Cancel the background task a startup handler kept in the memo under `name`, and wait
+    for it to end."""
+    task = memo.get(name)
     if task is not None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@kopf.on.cleanup()
+async def stop_memory_release(memo: kopf.Memo, **_: Any) -> None:
+    await stop_task(memo, "memory_release")
 
 
 @kopf.on.probe(id="handlers")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -21,7 +20,7 @@ from perennial_operator.api.group import (
     VERSION,
 )
 from perennial_operator.decide.trainingjob.status import event_needs_sync, needs_resync
-from perennial_operator.handlers.startup import ERROR_DELAYS
+from perennial_operator.handlers.startup import ERROR_DELAYS, stop_task
 from perennial_operator.k8s.errors import as_kopf_errors
 from perennial_operator.metrics import TrainingJobPhases
 from perennial_operator.reconcile.child_view import ChildView
@@ -61,11 +60,7 @@ async def trainingjob_phases(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.cleanup()
 async def stop_trainingjob_resync(memo: kopf.Memo, **_: Any) -> None:
-    task = memo.get("trainingjob_resync")
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await stop_task(memo, "trainingjob_resync")
 
 
 async def resync_loop(memo: kopf.Memo, interval: float, tick: float = TICK_SECONDS) -> None:
