@@ -3,72 +3,26 @@ again must register v3, not a different v2 that a service pinned to 2 would sile
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, Gauge
 
-from perennial_operator.api.group import API_VERSION, LABEL_TRAININGJOB_UID
+from perennial_operator.api.group import API_VERSION
 from perennial_operator.config import OperatorConfig
 from perennial_operator.metrics import TrainingJobPhases
 from perennial_operator.reconcile.locks import KeyedLocks
 from perennial_operator.reconcile.modelversion import sync_modelversion
 from perennial_operator.reconcile.trainingjob import sync_trainingjob
 from support.fake_kube import FakeKube
+from support.trainingjob_objects import NS, finished_job, trainingjob
 
 pytestmark = pytest.mark.unit
-
-NS = "ml"
-RESULT = {
-    "outcome": "Succeeded",
-    "metrics": {"accuracy": 0.9},
-    "dataset": {"uri": "builtin://iris", "sha256": "ab" * 32, "rows": 150},
-    "artifact": {"format": "onnx", "sha256": "cd" * 32},
-    "algorithm": "random_forest",
-}
 
 
 def finished_trainingjob(name: str) -> list[dict[str, Any]]:
     uid = f"00000000-0000-4000-8000-{abs(hash(name)) % 10**12:012d}"
-    done = {"terminated": {"exitCode": 0, "reason": "Completed", "message": json.dumps(RESULT)}}
-    tj = {
-        "apiVersion": API_VERSION,
-        "kind": "TrainingJob",
-        "metadata": {"name": name, "namespace": NS, "uid": uid},
-        "spec": {
-            "model": "iris",
-            "task": "classification",
-            "algorithm": "random_forest",
-            "dataset": {"uri": "builtin://iris", "target": "target"},
-        },
-    }
-    job = {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {
-            "name": f"{name}-train",
-            "namespace": NS,
-            "uid": f"job-{uid}",
-            "ownerReferences": [
-                {"kind": "TrainingJob", "name": name, "uid": uid, "controller": True}
-            ],
-        },
-        "status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]},
-    }
-    pod = {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": f"{name}-train-x", "namespace": NS,
-                     "labels": {LABEL_TRAININGJOB_UID: uid},
-                     "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job",
-                                          "name": f"{name}-train", "uid": f"job-{uid}",
-                                          "controller": True}]},
-        "status": {"phase": "Succeeded",
-                   "initContainerStatuses": [{"name": "validate", "state": {
-                       "terminated": {"exitCode": 0, "reason": "Completed"}}}],
-                   "containerStatuses": [{"name": "train", "state": done}]},
-    }  # fmt: skip
-    return [tj, job, pod]
+    return [trainingjob(name, uid, model="iris"), *finished_job(name, uid)]
 
 
 def train(kube: FakeKube, name: str) -> str:

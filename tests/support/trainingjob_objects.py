@@ -18,13 +18,13 @@ RESULT = {
 }
 
 
-def trainingjob(name: str = "churn-1", uid: str = UID) -> dict[str, Any]:
+def trainingjob(name: str = "churn-1", uid: str = UID, model: str = "churn") -> dict[str, Any]:
     return {
         "apiVersion": API_VERSION,
         "kind": "TrainingJob",
         "metadata": {"name": name, "namespace": NS, "uid": uid},
         "spec": {
-            "model": "churn",
+            "model": model,
             "task": "classification",
             "algorithm": "random_forest",
             "dataset": {"uri": "builtin://breast_cancer", "target": "target"},
