@@ -128,8 +128,8 @@ async def trainingjob_event(
         memo.trainingjob_retries.forget(key)
         if body.metadata.uid:
             memo.trainingjob_phases.forget(body.metadata.uid)
-    elif event_needs_sync(kind, dict(body)):
-        created = dict(body) if kind == "ADDED" else None  # as fresh as a read (one less)
+    elif event_needs_sync(kind, raw := dict(body)):
+        created = raw if kind == "ADDED" else None  # as fresh as a read (one less)
         await asyncio.to_thread(_try_sync, memo, namespace, name, created)
 
 
