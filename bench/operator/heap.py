@@ -6,44 +6,260 @@ Used by scale.py --heap DIR: each SIGUSR1 writes DIR/heap-<n>.json, the live obj
 by type (gc) and tracemalloc's bytes by allocating line, so two moments (idle, after every
 object was deleted) can be compared: what the operator keeps. tracemalloc's own bookkeeping
 roughly doubles the RSS, so the RSS figures of such a run are not comparable to others.
+
+Each dump also holds where the memory not traced goes: the RSS, glibc's mallinfo2 (its
+arena bytes in use and free), the RSS after a malloc_trim (what glibc could give back),
+and pymalloc's arenas (sys._debugmallocstats: DIR/pymalloc-<n>.txt). DIR/snap-<n>.pickle
+is the whole tracemalloc snapshot, for comparing two moments line by line:
+
+    python bench/operator/heap.py --compare DIR/snap-1.pickle DIR/snap-3.pickle
+
+pymalloc reports its arenas only while tracemalloc is off (tracemalloc wraps the allocator):
+with PERENNIAL_HEAP_TRACE=0 the operator runs without tracemalloc (its RSS then comparable
+to a run without --heap) and the dumps have the arenas but no snapshot.
 """
 
 from __future__ import annotations
 
+import array
 import collections
+import ctypes
+import ctypes.util
 import gc
 import json
+import os
+import re
 import runpy
 import signal
 import sys
+import tempfile
 import tracemalloc
+import types
+import weakref
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 FRAMES = 6
 TOP = 40
 
 
-def dump(out: Path, seq: list[int]) -> None:
-    seq[0] += 1
-    gc.collect()
-    types = collections.Counter(type(o).__name__ for o in gc.get_objects())
-    snapshot = tracemalloc.take_snapshot()
-    stats = snapshot.statistics("traceback")
-    lines = [
-        {
-            "kib": round(s.size / 1024, 1),
-            "count": s.count,
-            "where": [f"{f.filename}:{f.lineno}" for f in s.traceback],
-        }
-        for s in stats[:TOP]
+class MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
     ]
+
+
+def _libc() -> Any:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c"))
+    except OSError:
+        return None
+
+
+LIBC = _libc()
+
+
+def rss_mib() -> float:
+    text = Path("/proc/self/status").read_text()
+    match = re.search(r"VmRSS:\s+(\d+)", text)
+    return round(int(match.group(1)) / 1024, 1) if match else 0.0
+
+
+def mallinfo() -> dict[str, float]:
+    if LIBC is None or not hasattr(LIBC, "mallinfo2"):
+        return {}
+    LIBC.mallinfo2.restype = MallInfo2
+    info = LIBC.mallinfo2()
+    return {
+        # bytes glibc got from the system by brk/sbrk and by mmap for its arenas
+        "arena_mib": round(info.arena / 2**20, 1),
+        "mmapped_mib": round(info.hblkhd / 2**20, 1),
+        "in_use_mib": round(info.uordblks / 2**20, 1),
+        "free_mib": round(info.fordblks / 2**20, 1),
+    }
+
+
+def pymalloc(path: Path) -> dict[str, Any]:
+    """sys._debugmallocstats writes to the C stderr: catch it in a file."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        tmp.seek(0)
+        text = tmp.read().decode(errors="replace")
+    path.write_text(text)
+    figures: dict[str, Any] = {}
+    for key, pattern in (
+        ("arenas_allocated_total", r"# arenas allocated total\s+=\s+([\d,]+)"),
+        ("arenas_reclaimed", r"# arenas reclaimed\s+=\s+([\d,]+)"),
+        ("arenas_highwater", r"# arenas highwater mark\s+=\s+([\d,]+)"),
+        ("arenas_allocated_current", r"# arenas allocated current\s+=\s+([\d,]+)"),
+        ("arena_bytes", r"bytes in allocated blocks\s+=\s+([\d,]+)"),
+        ("bytes_available_in_used_pools", r"bytes in available blocks\s+=\s+([\d,]+)"),
+        ("unused_pools_bytes", r"unused pools \* 16384\s+=\s+([\d,]+)"),
+        ("total_arena_bytes", r"Total\s+=\s+([\d,]+)"),
+    ):
+        match = re.search(pattern, text)
+        if match:
+            figures[key] = int(match.group(1).replace(",", ""))
+    return figures
+
+
+def describe(obj: object) -> str:
+    """A short name for what a surviving object is, to group the survivors by."""
+    kind = type(obj).__name__
+    try:
+        if isinstance(obj, types.FunctionType):
+            return f"function {obj.__module__}.{obj.__qualname__}"
+        if isinstance(obj, types.BuiltinFunctionType):
+            owner = type(obj.__self__).__name__ if obj.__self__ is not None else ""
+            return f"builtin {owner}.{obj.__name__}"
+        if isinstance(obj, types.MethodType):
+            return f"method {type(obj.__self__).__name__}.{obj.__func__.__qualname__}"
+        if isinstance(obj, weakref.ref):
+            return f"weakref to {type(obj()).__name__}"
+        if isinstance(obj, types.CellType):
+            try:
+                return f"cell of {type(obj.cell_contents).__name__}"
+            except ValueError:
+                return "cell (empty)"
+        if isinstance(obj, dict):
+            return f"dict keys {sorted(map(str, obj))[:4]}"
+        if isinstance(obj, (list, tuple, set, frozenset)):
+            first = type(next(iter(obj))).__name__ if obj else "-"
+            return f"{kind} of {first}"
+        if isinstance(obj, types.CoroutineType):
+            return f"coroutine {obj.__qualname__}"
+        if isinstance(obj, str):
+            return f"str {re.sub(r'[0-9]+', '#', obj[:40])!r}"
+        if isinstance(obj, bytes):
+            return f"bytes {re.sub(rb'[0-9]+', b'#', obj[:40])!r}"
+    except Exception:  # noqa: BLE001 (any object: a description is best effort)
+        pass
+    return kind
+
+
+def live_objects(*mine: object) -> dict[int, object]:
+    """Every gc-tracked object and what they refer to directly (strings, numbers and other
+    untracked objects are reachable only so), by address; not the dump's own."""
+    found: dict[int, object] = {}
+    skip = {id(found), *map(id, mine)}
+    for obj in gc.get_objects():
+        if id(obj) in skip:
+            continue
+        found[id(obj)] = obj
+        for ref in gc.get_referents(obj):
+            if not gc.is_tracked(ref):
+                found[id(ref)] = ref
+    return found
+
+
+def small(obj: object) -> bool:
+    """Served by pymalloc (512 bytes or less): what can keep an arena."""
+    try:
+        return sys.getsizeof(obj) <= 512
+    except TypeError:
+        return False
+
+
+def survivors(born_before: array.array[int], top: int = 60) -> dict[str, Any]:
+    """The objects alive now that were not alive at the first dump: what keeps the arenas
+    of the burst from being freed. Grouped by description (and allocating line, when
+    tracing), with the number of pymalloc pools (16 KiB, aligned) they are spread over."""
+    before = set(born_before)
+    groups: collections.Counter[tuple[str, str]] = collections.Counter()
+    sizes: collections.Counter[tuple[str, str]] = collections.Counter()
+    pools: dict[tuple[str, str], set[int]] = collections.defaultdict(set)
+    all_pools: set[int] = set()
+    for address, obj in live_objects(before).items():
+        if address in before or not small(obj):
+            continue
+        trace = tracemalloc.get_object_traceback(obj)
+        where = " <- ".join(f"{f.filename}:{f.lineno}" for f in trace) if trace else "?"
+        key = (describe(obj), where)
+        groups[key] += 1
+        sizes[key] += sys.getsizeof(obj)
+        pools[key].add(address >> 14)
+        all_pools.add(address >> 14)
+    return {
+        "objects": sum(groups.values()),
+        "bytes": sum(sizes.values()),
+        "pools": len(all_pools),
+        "regions_1mib": len({pool >> 6 for pool in all_pools}),
+        "groups": [
+            {
+                "count": count,
+                "bytes": sizes[key],
+                "pools": len(pools[key]),
+                "what": key[0],
+                "where": key[1],
+            }
+            for key, count in groups.most_common(top)
+        ],
+    }
+
+
+def dump(out: Path, seq: list[int], born: array.array[int]) -> None:
+    seq[0] += 1
+    n = seq[0]
+    rss_before_gc = rss_mib()
+    gc.collect()
+    kinds = collections.Counter(type(o).__name__ for o in gc.get_objects())
+    new: dict[str, Any] = {}
+    if n == 1:
+        born.extend(live_objects())
+    else:
+        new = survivors(born)
+    lines: list[dict[str, Any]] = []
+    if tracemalloc.is_tracing():
+        snapshot = tracemalloc.take_snapshot()
+        snapshot.dump(str(out / f"snap-{n}.pickle"))
+        lines = [
+            {
+                "kib": round(s.size / 1024, 1),
+                "count": s.count,
+                "where": [f"{f.filename}:{f.lineno}" for f in s.traceback],
+            }
+            for s in snapshot.statistics("traceback")[:TOP]
+        ]
+        del snapshot
+        gc.collect()
     traced, _ = tracemalloc.get_traced_memory()
-    (out / f"heap-{seq[0]}.json").write_text(
+    memory = {
+        "rss_mib": rss_before_gc,
+        "mallinfo": mallinfo(),
+        "pymalloc": pymalloc(out / f"pymalloc-{n}.txt"),
+    }
+    if LIBC is not None:
+        LIBC.malloc_trim(0)
+        memory["rss_after_trim_mib"] = rss_mib()
+        memory["mallinfo_after_trim"] = mallinfo()
+    (out / f"heap-{n}.json").write_text(
         json.dumps(
             {
                 "traced_mib": round(traced / 2**20, 1),
-                "types": types.most_common(40),
+                "tracemalloc_overhead_mib": round(tracemalloc.get_tracemalloc_memory() / 2**20, 1),
+                "memory": memory,
+                "types": kinds.most_common(40),
+                "born_after_first_dump": new,
                 "top": lines,
             },
             indent=1,
@@ -51,15 +267,32 @@ def dump(out: Path, seq: list[int]) -> None:
     )
 
 
+def compare(before: Path, after: Path, top: int = 40) -> None:
+    old = tracemalloc.Snapshot.load(str(before))
+    new = tracemalloc.Snapshot.load(str(after))
+    for key in ("lineno", "traceback"):
+        print(f"== grown, by {key}")
+        for stat in new.compare_to(old, key)[:top]:
+            if stat.size_diff <= 0:
+                continue
+            where = " <- ".join(f"{f.filename}:{f.lineno}" for f in stat.traceback)
+            print(f"{stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d}  {where}")
+
+
 def main() -> None:
+    if sys.argv[1] == "--compare":
+        compare(Path(sys.argv[2]), Path(sys.argv[3]))
+        return
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
     seq = [0]
+    born: array.array[int] = array.array("Q")  # outside pymalloc: no arena kept by it
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        dump(out, seq)
+        dump(out, seq, born)
 
-    tracemalloc.start(FRAMES)
+    if os.environ.get("PERENNIAL_HEAP_TRACE", "1") != "0":
+        tracemalloc.start(FRAMES)
     signal.signal(signal.SIGUSR1, on_signal)
     sys.argv = ["perennial-operator", *sys.argv[2:]]
     runpy.run_module("perennial_operator", run_name="__main__", alter_sys=True)

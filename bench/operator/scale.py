@@ -21,7 +21,8 @@ request). `--operator-as admin`: the bench's own credentials, every request audi
 
 Then --memory-objects: ModelVersions are added until that many objects of our kinds exist;
 the operator's RSS then, and after every one of them is deleted (vs. idle before the first
-burst). The machine may be shared: the load average is printed with every figure.
+burst); --later N: the RSS once a minute N more times after that. The machine may be
+shared: the load average is printed with every figure.
 --heap DIR: what the operator holds at those three moments (tracemalloc, bench/operator/heap.py).
 --pprof DIR: where the kube-apiserver spends its CPU during each phase (its CPU profiles).
 """
@@ -318,7 +319,13 @@ def burst(
 
 
 def fill_and_drain(
-    kube: Kube, kubectl: list[str], pid: int, target: int, idle: float, heap: Path | None
+    kube: Kube,
+    kubectl: list[str],
+    pid: int,
+    target: int,
+    idle: float,
+    heap: Path | None,
+    later: int = 0,
 ) -> dict[str, Any]:
     namespaces = [ns for ns in kube_namespaces(kubectl) if ns.startswith("op-")]
     ours = sum(len(kube.list(API_VERSION, "TrainingJob", ns)) for ns in namespaces)
@@ -355,7 +362,7 @@ def fill_and_drain(
     time.sleep(30)
     after = rss_mb(pid)
     heap_dump(pid, heap)
-    return {
+    result = {
         "objects": target,
         "rss_full_mb": round(full, 1),
         "load_full": load_full,
@@ -363,6 +370,15 @@ def fill_and_drain(
         "after_vs_idle": round(after / idle, 2),
         "load_after": load(),
     }
+    if later:
+        # Does the RSS come down while idle (the memory loop runs every minute)?
+        samples = []
+        for _ in range(later):
+            time.sleep(60)
+            samples.append(round(rss_mb(pid), 1))
+        result["rss_later_mb"] = samples
+        result["later_vs_idle"] = round(samples[-1] / idle, 2)
+    return result
 
 
 def operator_cmd(heap: Path | None) -> list[str]:
@@ -449,7 +465,7 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
             results["bursts"].append(result)
         if args.memory_objects:
             results["memory"] = fill_and_drain(
-                kube, kubectl, operator.pid, args.memory_objects, idle, args.heap
+                kube, kubectl, operator.pid, args.memory_objects, idle, args.heap, args.later
             )
             print(json.dumps(results["memory"]), flush=True)
         return results
@@ -466,6 +482,12 @@ def main() -> int:
     )
     parser.add_argument("--memory-objects", type=int, default=10000, help="0: skip")
     parser.add_argument("--settle", type=float, default=15.0)
+    parser.add_argument(
+        "--later",
+        type=int,
+        default=0,
+        help="after the deletes, the RSS once a minute this many more times (idle)",
+    )
     parser.add_argument(
         "--heap",
         type=Path,
