@@ -40,6 +40,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from perennial_hack.cluster import process
+
 FRAMES = 6
 TOP = 40
 
@@ -73,9 +75,7 @@ LIBC = _libc()
 
 
 def rss_mib() -> float:
-    text = Path("/proc/self/status").read_text()
-    match = re.search(r"VmRSS:\s+(\d+)", text)
-    return round(int(match.group(1)) / 1024, 1) if match else 0.0
+    return round(process.rss_kib(os.getpid()) / 1024, 1)
 
 
 def mallinfo() -> dict[str, float]:
