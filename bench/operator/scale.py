@@ -180,8 +180,9 @@ class JobCounter:
 
 
 class ApiServerProfile:
-    """The kube-apiserver's CPU profile (its /debug/pprof, on by default) while a phase runs:
-    back-to-back profiles of `seconds` each, saved as <folder>/<name>-<i>.pb.gz until stop().
+    """The kube-apiserver's CPU profile (its /debug/pprof: main() turns --profiling back on)
+    while a phase runs: back-to-back profiles of `seconds` each, saved as
+    <folder>/<name>-<i>.pb.gz until the `with` block ends.
     Read with `go tool pprof -top <folder>/<name>-*.pb.gz` (pprof merges them)."""
 
     def __init__(self, api: client.ApiClient, folder: Path | None, name: str, seconds: int = 10):

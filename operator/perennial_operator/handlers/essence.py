@@ -3,10 +3,11 @@
 kopf builds an object's essence (a deep copy of the body, less status and system fields) on
 every event of every watched kind, to diff it against the last handled one, even when the
 kind only has event handlers, which never look at that diff. In a burst of 1,000
-TrainingJobs that copy was about a tenth of the operator's busy CPU (py-spy), spent on the
-TrainingJob, Job and Pod events. The kinds below have event handlers only; the test
-`test_handlers_essence.py` holds that against kopf's registry, so a create/update/field
-handler or a timer added to one of them fails the test instead of silently never firing.
+TrainingJobs py-spy put that copy at about a tenth of the operator's busy samples
+(TrainingJob, Job and Pod events); the operator's CPU for the burst went from 11.5 to 11.1 s,
+one run each. The kinds below have event handlers only; the test `test_handlers_essence.py`
+holds that against kopf's registry, so a create/update/field handler or a timer added to one
+of them fails the test instead of silently never firing.
 """
 
 from __future__ import annotations
