@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pandas as pd
+import pyarrow as pa
 from sklearn import datasets as skdatasets
 
 from perennial_runtime.train.errors import DatasetUnavailable
@@ -102,7 +103,11 @@ def parse(raw: bytes, uri: str, fmt: str) -> pd.DataFrame:
     )
     try:
         if kind == "parquet":
-            frame = pd.read_parquet(io.BytesIO(raw))
+            # Arrow's own buffer, not a Python file object: pyarrow's reader keeps closing a
+            # Python file on its threads after read_table returns, and a process that exits
+            # then aborts at shutdown ("terminate called without an active exception", exit
+            # 134) in a fraction of runs: apache/arrow#33975, seen with pyarrow 25 and 26.
+            frame = pd.read_parquet(pa.BufferReader(raw))
         else:
             frame = pd.read_csv(io.BytesIO(raw))
     except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
