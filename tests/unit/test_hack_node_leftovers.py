@@ -94,3 +94,19 @@ def test_the_node_names_a_missing_kernel_feature_before_it_starts(tmp_path: Path
     for name in ("memory", "pids"):
         (cgroups / name).mkdir()
     assert kernel_problems(filesystems, cgroups) == []  # this machine has bridges and nat
+
+
+def test_a_missing_iptables_is_named_not_a_traceback(tmp_path: Path, monkeypatch):
+    # On a fresh machine before `make node-deps`, the probe raised FileNotFoundError.
+    from perennial_hack.node import node
+
+    filesystems = tmp_path / "filesystems"
+    filesystems.write_text("nodev\toverlay\n")
+    (tmp_path / "cgroup" / "cgroup.controllers").parent.mkdir()
+    (tmp_path / "cgroup" / "cgroup.controllers").write_text("cpu memory pids\n")
+    monkeypatch.setattr(
+        node.shutil, "which", lambda tool: None if tool == "iptables" else f"/usr/sbin/{tool}"
+    )
+    problems = node.kernel_problems(filesystems, tmp_path / "cgroup")
+    assert len(problems) == 1
+    assert problems[0].startswith("iptables not found on PATH: make node-deps")

@@ -85,6 +85,13 @@ def kernel_problems(
     for controller in CGROUP_CONTROLLERS:
         if not unified and not (cgroups / controller).is_dir():
             problems.append(f"cgroup controller {controller} is not mounted under {cgroups}")
+    missing = [tool for tool in ("iptables", "ip") if shutil.which(tool) is None]
+    if missing:  # named, rather than a FileNotFoundError from the probes below
+        return [
+            *problems,
+            f"{' and '.join(missing)} not found on PATH: make node-deps installs them "
+            "(apt-get install iptables iproute2)",
+        ]
     nat = subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True)
     if nat.returncode != 0:
         problems.append(
