@@ -24,6 +24,7 @@ from perennial_operator.handlers.startup import ERROR_DELAYS, stop_task
 from perennial_operator.k8s.errors import as_kopf_errors
 from perennial_operator.metrics import TrainingJobPhases
 from perennial_operator.reconcile.child_view import ChildView
+from perennial_operator.reconcile.last_seen import LastSeen
 from perennial_operator.reconcile.retries import Retries
 from perennial_operator.reconcile.trainingjob import sync_trainingjob
 
@@ -54,6 +55,7 @@ async def trainingjob_phases(memo: kopf.Memo, **_: Any) -> None:
     memo.trainingjob_phases = TrainingJobPhases()
     memo.trainingjobs_unfinished = set()
     memo.children = ChildView()
+    memo.trainingjob_last_seen = LastSeen()
     memo.trainingjob_retries = Retries[Key](ERROR_DELAYS, time.monotonic)
     memo.trainingjob_resync = asyncio.create_task(resync_loop(memo, RESYNC_SECONDS))
 
@@ -78,12 +80,16 @@ async def resync_loop(memo: kopf.Memo, interval: float, tick: float = TICK_SECON
 
 
 def _try_sync(
-    memo: kopf.Memo, namespace: str, name: str, created: dict[str, Any] | None = None
+    memo: kopf.Memo,
+    namespace: str,
+    name: str,
+    created: dict[str, Any] | None = None,
+    hinted: bool = False,
 ) -> None:
     """Sync; on failure, log it and schedule the retry (one object's trouble is not the
     others')."""
     try:
-        _sync(memo, namespace, name, created)
+        _sync(memo, namespace, name, created, hinted)
     except kopf.PermanentError as exc:  # the API server refused our manifest: not soon again
         memo.trainingjob_retries.forget((namespace, name))
         log.error("TrainingJob %s/%s: %s; looked at again within a minute", namespace, name, exc)
@@ -95,7 +101,11 @@ def _try_sync(
 
 
 def _sync(
-    memo: kopf.Memo, namespace: str, name: str, created: dict[str, Any] | None = None
+    memo: kopf.Memo,
+    namespace: str,
+    name: str,
+    created: dict[str, Any] | None = None,
+    hinted: bool = False,
 ) -> None:
     with as_kopf_errors(f"TrainingJob {namespace}/{name}"):
         sync_trainingjob(
@@ -107,6 +117,8 @@ def _sync(
             memo.trainingjob_phases,
             memo.children,
             created,
+            memo.trainingjob_last_seen,
+            hinted,
         )
 
 
@@ -125,10 +137,13 @@ async def trainingjob_event(
     else:
         memo.trainingjobs_unfinished.add(key)
     if kind == "DELETED":
+        memo.trainingjob_last_seen.forget(namespace, name)
         memo.trainingjob_retries.forget(key)
         if body.metadata.uid:
             memo.trainingjob_phases.forget(body.metadata.uid)
-    elif event_needs_sync(kind, raw := dict(body)):
+        return
+    memo.trainingjob_last_seen.saw(body)
+    if event_needs_sync(kind, raw := dict(body)):
         created = raw if kind == "ADDED" else None  # as fresh as a read (one less)
         await asyncio.to_thread(_try_sync, memo, namespace, name, created)
 
@@ -151,4 +166,5 @@ def _child_changed(body: kopf.Body, memo: kopf.Memo) -> None:
     namespace = body.metadata.namespace
     if not owner or not namespace:
         return
-    _try_sync(memo, namespace, owner)
+    # The last-seen TrainingJob answers a sync that would change nothing, without a read.
+    _try_sync(memo, namespace, owner, hinted=True)
