@@ -95,6 +95,7 @@ def test_events_keep_the_unfinished_and_the_loop_syncs_each_of_them(
         await h._child_changed(pod, memo)
         assert synced[-1] == ("ml", "a") and hinted[-1]  # a child's event may use the hint
         synced.clear()
+        hinted.clear()
         loop = asyncio.create_task(h.resync_loop(memo, 0.01, tick=0.01))
         while len(synced) < 2:
             await asyncio.sleep(0.01)
@@ -102,15 +103,20 @@ def test_events_keep_the_unfinished_and_the_loop_syncs_each_of_them(
 
     asyncio.run(scenario())
     assert set(synced) == {("ml", "a")}  # every round, the one unfinished TrainingJob only
+    assert all(hinted)  # the sweep decides on the last-seen TrainingJob first
 
 
 def test_a_failed_sync_is_tried_again_after_its_delay_not_only_by_the_minute_loop(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[str] = []
+    hinted: list[bool] = []
 
-    def flaky(memo: kopf.Memo, ns: str, name: str, created: object = None, *_: object) -> None:
+    def flaky(
+        memo: kopf.Memo, ns: str, name: str, created: object = None, hint: bool = False
+    ) -> None:
         calls.append(name)
+        hinted.append(hint)
         if len(calls) == 1:
             raise kopf.TemporaryError("HTTP 500, retrying")
 
@@ -135,4 +141,5 @@ def test_a_failed_sync_is_tried_again_after_its_delay_not_only_by_the_minute_loo
 
     memo = asyncio.run(scenario())
     assert calls == ["x", "x"]
+    assert hinted == [False, False]  # a retry reads the TrainingJob
     assert len(memo.trainingjob_retries) == 0

@@ -43,7 +43,11 @@ CHILDREN: Mapping[str, Any] = MappingProxyType(
 # - a safety net: the TrainingJob events keep the set of those that may still need the
 #   operator (unfinished, or Succeeded and not yet registered: needs_resync), and once a
 #   minute the loop syncs each of them, one by one (it replaced a kopf timer per object: an
-#   asyncio task each and the finalizer kopf needs to stop it).
+#   asyncio task each and the finalizer kopf needs to stop it). That sweep decides on the
+#   last-seen TrainingJob first, as a child event does: with 5,000 TrainingJobs waiting, a
+#   read each was 83 GETs a second for as long as they wait, to find nothing to do. Those
+#   blocked (no Job in view: a pool or baseline missing), finished or with news are read
+#   and synced as before; a retry that is due always reads.
 RESYNC_SECONDS = 60.0
 TICK_SECONDS = 1.0
 
@@ -67,16 +71,17 @@ async def stop_trainingjob_resync(memo: kopf.Memo, **_: Any) -> None:
 
 async def resync_loop(memo: kopf.Memo, interval: float, tick: float = TICK_SECONDS) -> None:
     """Each tick, the syncs whose retry is due; every ``interval`` seconds, also each
-    TrainingJob the events left unfinished."""
+    TrainingJob the events left unfinished (hinted: see above)."""
     last_full = time.monotonic()
     while True:
         await asyncio.sleep(tick)
-        keys = set(memo.trainingjob_retries.due())
+        due = set(memo.trainingjob_retries.due())
+        sweep: set[Key] = set()
         if time.monotonic() - last_full >= interval:
-            keys |= memo.trainingjobs_unfinished
+            sweep = set(memo.trainingjobs_unfinished) - due
             last_full = time.monotonic()
-        for namespace, name in sorted(keys):
-            await asyncio.to_thread(_try_sync, memo, namespace, name)
+        for key in sorted(due | sweep):
+            await asyncio.to_thread(_try_sync, memo, *key, None, key in sweep)
 
 
 def _try_sync(
