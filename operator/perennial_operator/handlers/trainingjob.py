@@ -80,8 +80,9 @@ async def resync_loop(memo: kopf.Memo, interval: float, tick: float = TICK_SECON
         if time.monotonic() - last_full >= interval:
             sweep = set(memo.trainingjobs_unfinished) - due
             last_full = time.monotonic()
-        for key in sorted(due | sweep):
-            await asyncio.to_thread(_try_sync, memo, *key, None, key in sweep)
+        for namespace, name in sorted(due | sweep):
+            hinted = (namespace, name) in sweep
+            await asyncio.to_thread(_try_sync, memo, namespace, name, None, hinted)
 
 
 def _try_sync(
