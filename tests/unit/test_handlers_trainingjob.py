@@ -92,7 +92,7 @@ def test_events_keep_the_unfinished_and_the_loop_syncs_each_of_them(
         assert not any(hinted)  # the TrainingJob's own events read it
         pod = kopf.Body({"metadata": {"name": "a-train-x", "namespace": "ml",
                                       "labels": {h.LABEL_TRAININGJOB: "a"}}})  # fmt: skip
-        await h._child_changed(pod, memo)
+        h._child_changed(pod, memo)
         assert synced[-1] == ("ml", "a") and hinted[-1]  # a child's event may use the hint
         synced.clear()
         hinted.clear()

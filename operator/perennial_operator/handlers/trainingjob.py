@@ -154,26 +154,23 @@ async def trainingjob_event(
         await asyncio.to_thread(_try_sync, memo, namespace, name, created)
 
 
-# async: most child events are no news (a pod bound to its node, an IP, Ready); the view
-# says so on the event loop and kopf's worker is done, rather than each event waiting with
-# its body for one of the executor's threads (in a burst, thousands did). Only news goes to
-# a thread, for the sync.
 @kopf.on.event("batch", "v1", "jobs", labels=CHILDREN)
-async def job_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+def job_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     if memo.children.saw_job(dict(body), deleted=event.get("type") == "DELETED"):
-        await _child_changed(body, memo)
+        _child_changed(body, memo)
 
 
 @kopf.on.event("", "v1", "pods", labels=CHILDREN)
-async def pod_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+def pod_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    # Most pod events change nothing the sync reads (the node bound, an IP, Ready): skipped.
     if memo.children.saw_pod(dict(body), deleted=event.get("type") == "DELETED"):
-        await _child_changed(body, memo)
+        _child_changed(body, memo)
 
 
-async def _child_changed(body: kopf.Body, memo: kopf.Memo) -> None:
+def _child_changed(body: kopf.Body, memo: kopf.Memo) -> None:
     owner = body.metadata.labels.get(LABEL_TRAININGJOB)
     namespace = body.metadata.namespace
     if not owner or not namespace:
         return
     # The last-seen TrainingJob answers a sync that would change nothing, without a read.
-    await asyncio.to_thread(_try_sync, memo, namespace, owner, None, True)
+    _try_sync(memo, namespace, owner, hinted=True)
