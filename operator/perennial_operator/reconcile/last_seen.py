@@ -1,9 +1,10 @@
 """The TrainingJobs as their watch and our own status writes last showed them: a hint that
-lets a Job or Pod event's sync skip the TrainingJob read when it would change nothing.
+lets a Job or Pod event's sync, and the minute's safety-net sweep, skip the TrainingJob read
+when they would change nothing.
 
-Why (issue 18): every child event that the ChildView reports as news made the sync read
-its TrainingJob (a GET, 1.0-1.3 per TrainingJob in a burst), and most of those syncs then
-wrote nothing: a pod scheduled, the Job's `active` count, changes the status already says.
+Why (issue 18): each of those syncs read its TrainingJob (1.0-1.4 GETs per TrainingJob in
+a burst; the sweep alone one per waiting TrainingJob every minute), and most then wrote
+nothing: a pod scheduled, the Job's `active` count, changes the status already says.
 
 A hint, never the truth for a write: the sync decides on the hint only to find that nothing
 is to be done; one that would write anything (a status, an Event, a child, a ModelVersion)
