@@ -13,6 +13,7 @@ import pytest
 from perennial_operator.decide.trainingjob.status import event_needs_sync, needs_resync
 from perennial_operator.handlers import trainingjob as h
 from perennial_operator.metrics import TrainingJobPhases
+from perennial_operator.reconcile.last_seen import LastSeen
 
 pytestmark = pytest.mark.unit
 
@@ -57,13 +58,20 @@ def test_events_keep_the_unfinished_and_the_loop_syncs_each_of_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     synced: list[tuple[str, str]] = []
-    monkeypatch.setattr(h, "_sync", lambda memo, ns, name, created=None: synced.append((ns, name)))
+    hinted: list[bool] = []
+
+    def sync(memo: kopf.Memo, ns: str, name: str, created: object = None, hint: bool = False):
+        synced.append((ns, name))
+        hinted.append(hint)
+
+    monkeypatch.setattr(h, "_sync", sync)
 
     async def scenario() -> None:
         memo = kopf.Memo(
             trainingjob_phases=TrainingJobPhases(),
             trainingjobs_unfinished=set(),
             trainingjob_retries=h.Retries[h.Key](h.ERROR_DELAYS, time.monotonic),
+            trainingjob_last_seen=LastSeen(),
         )
         for name, status, kind in [
             ("a", {"phase": "Training"}, None),  # listed at start-up
@@ -77,7 +85,17 @@ def test_events_keep_the_unfinished_and_the_loop_syncs_each_of_them(
             await h.trainingjob_event(event=event, body=_body(name, status), memo=memo)
         assert memo.trainingjobs_unfinished == {("ml", "a")}
         assert synced == [("ml", "a"), ("ml", "b"), ("ml", "d")]  # listed, or new
+        # Every TrainingJob that exists is last seen as its latest event showed it.
+        assert [memo.trainingjob_last_seen.get("ml", n) is not None for n in "abcd"] == [
+            True, False, True, True]  # fmt: skip
+        assert memo.trainingjob_last_seen.get("ml", "d")["status"]["phase"] == "Failed"
+        assert not any(hinted)  # the TrainingJob's own events read it
+        pod = kopf.Body({"metadata": {"name": "a-train-x", "namespace": "ml",
+                                      "labels": {h.LABEL_TRAININGJOB: "a"}}})  # fmt: skip
+        h._child_changed(pod, memo)
+        assert synced[-1] == ("ml", "a") and hinted[-1]  # a child's event may use the hint
         synced.clear()
+        hinted.clear()
         loop = asyncio.create_task(h.resync_loop(memo, 0.01, tick=0.01))
         while len(synced) < 2:
             await asyncio.sleep(0.01)
@@ -85,15 +103,20 @@ def test_events_keep_the_unfinished_and_the_loop_syncs_each_of_them(
 
     asyncio.run(scenario())
     assert set(synced) == {("ml", "a")}  # every round, the one unfinished TrainingJob only
+    assert all(hinted)  # the sweep decides on the last-seen TrainingJob first
 
 
 def test_a_failed_sync_is_tried_again_after_its_delay_not_only_by_the_minute_loop(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     calls: list[str] = []
+    hinted: list[bool] = []
 
-    def flaky(memo: kopf.Memo, ns: str, name: str, created: object = None) -> None:
+    def flaky(
+        memo: kopf.Memo, ns: str, name: str, created: object = None, hint: bool = False
+    ) -> None:
         calls.append(name)
+        hinted.append(hint)
         if len(calls) == 1:
             raise kopf.TemporaryError("HTTP 500, retrying")
 
@@ -104,6 +127,7 @@ def test_a_failed_sync_is_tried_again_after_its_delay_not_only_by_the_minute_loo
             trainingjob_phases=TrainingJobPhases(),
             trainingjobs_unfinished=set(),
             trainingjob_retries=h.Retries[h.Key]((0.05,), time.monotonic),
+            trainingjob_last_seen=LastSeen(),
         )
         event: Any = {"type": "ADDED", "object": dict(_body("x", {}))}
         await h.trainingjob_event(event=event, body=_body("x", {}), memo=memo)
@@ -117,4 +141,5 @@ def test_a_failed_sync_is_tried_again_after_its_delay_not_only_by_the_minute_loo
 
     memo = asyncio.run(scenario())
     assert calls == ["x", "x"]
+    assert hinted == [False, False]  # a retry reads the TrainingJob
     assert len(memo.trainingjob_retries) == 0

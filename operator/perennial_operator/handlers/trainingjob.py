@@ -24,6 +24,7 @@ from perennial_operator.handlers.startup import ERROR_DELAYS, stop_task
 from perennial_operator.k8s.errors import as_kopf_errors
 from perennial_operator.metrics import TrainingJobPhases
 from perennial_operator.reconcile.child_view import ChildView
+from perennial_operator.reconcile.last_seen import LastSeen
 from perennial_operator.reconcile.retries import Retries
 from perennial_operator.reconcile.trainingjob import sync_trainingjob
 
@@ -42,7 +43,11 @@ CHILDREN: Mapping[str, Any] = MappingProxyType(
 # - a safety net: the TrainingJob events keep the set of those that may still need the
 #   operator (unfinished, or Succeeded and not yet registered: needs_resync), and once a
 #   minute the loop syncs each of them, one by one (it replaced a kopf timer per object: an
-#   asyncio task each and the finalizer kopf needs to stop it).
+#   asyncio task each and the finalizer kopf needs to stop it). That sweep decides on the
+#   last-seen TrainingJob first, as a child event does: with 5,000 TrainingJobs waiting, a
+#   read each was 83 GETs a second for as long as they wait, to find nothing to do. Those
+#   blocked (no Job in view: a pool or baseline missing), finished or with news are read
+#   and synced as before; a retry that is due always reads.
 RESYNC_SECONDS = 60.0
 TICK_SECONDS = 1.0
 
@@ -54,6 +59,7 @@ async def trainingjob_phases(memo: kopf.Memo, **_: Any) -> None:
     memo.trainingjob_phases = TrainingJobPhases()
     memo.trainingjobs_unfinished = set()
     memo.children = ChildView()
+    memo.trainingjob_last_seen = LastSeen()
     memo.trainingjob_retries = Retries[Key](ERROR_DELAYS, time.monotonic)
     memo.trainingjob_resync = asyncio.create_task(resync_loop(memo, RESYNC_SECONDS))
 
@@ -65,25 +71,31 @@ async def stop_trainingjob_resync(memo: kopf.Memo, **_: Any) -> None:
 
 async def resync_loop(memo: kopf.Memo, interval: float, tick: float = TICK_SECONDS) -> None:
     """Each tick, the syncs whose retry is due; every ``interval`` seconds, also each
-    TrainingJob the events left unfinished."""
+    TrainingJob the events left unfinished (hinted: see above)."""
     last_full = time.monotonic()
     while True:
         await asyncio.sleep(tick)
-        keys = set(memo.trainingjob_retries.due())
+        due = set(memo.trainingjob_retries.due())
+        sweep: set[Key] = set()
         if time.monotonic() - last_full >= interval:
-            keys |= memo.trainingjobs_unfinished
+            sweep = set(memo.trainingjobs_unfinished) - due
             last_full = time.monotonic()
-        for namespace, name in sorted(keys):
-            await asyncio.to_thread(_try_sync, memo, namespace, name)
+        for namespace, name in sorted(due | sweep):
+            hinted = (namespace, name) in sweep
+            await asyncio.to_thread(_try_sync, memo, namespace, name, None, hinted)
 
 
 def _try_sync(
-    memo: kopf.Memo, namespace: str, name: str, created: dict[str, Any] | None = None
+    memo: kopf.Memo,
+    namespace: str,
+    name: str,
+    created: dict[str, Any] | None = None,
+    hinted: bool = False,
 ) -> None:
     """Sync; on failure, log it and schedule the retry (one object's trouble is not the
     others')."""
     try:
-        _sync(memo, namespace, name, created)
+        _sync(memo, namespace, name, created, hinted)
     except kopf.PermanentError as exc:  # the API server refused our manifest: not soon again
         memo.trainingjob_retries.forget((namespace, name))
         log.error("TrainingJob %s/%s: %s; looked at again within a minute", namespace, name, exc)
@@ -95,7 +107,11 @@ def _try_sync(
 
 
 def _sync(
-    memo: kopf.Memo, namespace: str, name: str, created: dict[str, Any] | None = None
+    memo: kopf.Memo,
+    namespace: str,
+    name: str,
+    created: dict[str, Any] | None = None,
+    hinted: bool = False,
 ) -> None:
     with as_kopf_errors(f"TrainingJob {namespace}/{name}"):
         sync_trainingjob(
@@ -107,6 +123,8 @@ def _sync(
             memo.trainingjob_phases,
             memo.children,
             created,
+            memo.trainingjob_last_seen,
+            hinted,
         )
 
 
@@ -125,10 +143,13 @@ async def trainingjob_event(
     else:
         memo.trainingjobs_unfinished.add(key)
     if kind == "DELETED":
+        memo.trainingjob_last_seen.forget(namespace, name)
         memo.trainingjob_retries.forget(key)
         if body.metadata.uid:
             memo.trainingjob_phases.forget(body.metadata.uid)
-    elif event_needs_sync(kind, raw := dict(body)):
+        return
+    memo.trainingjob_last_seen.saw(body)
+    if event_needs_sync(kind, raw := dict(body)):
         created = raw if kind == "ADDED" else None  # as fresh as a read (one less)
         await asyncio.to_thread(_try_sync, memo, namespace, name, created)
 
@@ -151,4 +172,5 @@ def _child_changed(body: kopf.Body, memo: kopf.Memo) -> None:
     namespace = body.metadata.namespace
     if not owner or not namespace:
         return
-    _try_sync(memo, namespace, owner)
+    # The last-seen TrainingJob answers a sync that would change nothing, without a read.
+    _try_sync(memo, namespace, owner, hinted=True)

@@ -35,6 +35,7 @@ from perennial_operator.metrics import TrainingJobPhases
 from perennial_operator.reconcile import trainingjob_search as search_steps
 from perennial_operator.reconcile.artifact_claim import ensure_artifact_claim
 from perennial_operator.reconcile.child_view import ChildView
+from perennial_operator.reconcile.last_seen import LastSeen
 from perennial_operator.reconcile.locks import KeyedLocks
 from perennial_operator.reconcile.versions import high_water, raise_high_water
 
@@ -112,11 +113,8 @@ def _observe(
     """The Job and its pods, or why the Job's name is someone else's."""
     namespace, uid = tj["metadata"]["namespace"], tj["metadata"]["uid"]
     name = desired_tj.job_name(tj)
-    seen = view.job(namespace, name) if view is not None else None
-    if view is not None and seen is not None and seen.owner_uid == uid:
-        finished_job = seen.obs.complete or seen.obs.failure is not None
-        if not finished_job:  # a finished Job's result is read from the API's pods, below
-            return seen.obs, view.pods(uid, seen.uid), None
+    if view is not None and (seen := _from_view(tj, view)) is not None:
+        return seen[0], seen[1], None
     job = kube.get("batch/v1", "Job", namespace, name)
     if job is None:
         return None, [], None
@@ -130,6 +128,38 @@ def _observe(
     # (their termination message registers a model).
     ours = [p for p in pods if owned_by(p, job["metadata"]["uid"])]
     return observed.job_obs(job), [observed.pod_obs(p) for p in ours], None
+
+
+def _from_view(
+    tj: dict[str, Any], view: ChildView
+) -> tuple[observed.JobObs, list[observed.PodObs]] | None:
+    """The Job and its pods as the watches showed them, while the Job is ours and running;
+    None otherwise (a finished Job's result is read from the API's pods)."""
+    uid = tj["metadata"]["uid"]
+    seen = view.job(tj["metadata"]["namespace"], desired_tj.job_name(tj))
+    if seen is None or seen.owner_uid != uid:
+        return None
+    if seen.obs.complete or seen.obs.failure is not None:
+        return None
+    return seen.obs, view.pods(uid, seen.uid)
+
+
+def _nothing_to_do(tj: dict[str, Any], config: OperatorConfig, view: ChildView) -> Decision | None:
+    """The decision on the TrainingJob as last seen, if it would write nothing and needs no
+    request to make (synced before, a single Job running as the watches showed it); None
+    when the sync must read the TrainingJob and decide for real."""
+    previous = tj.get("status") or {}
+    if not previous.get("phase"):
+        return None
+    if finished(previous):
+        decision = trainingjob_status(tj, None, [], Context(now_iso(), ""))
+    elif search.parallelism(tj) > 1 or (seen := _from_view(tj, view)) is None:
+        return None
+    else:  # a running Job has registered nothing: no ModelVersion lookup
+        ctx = Context(now=now_iso(), artifact_uri=desired_tj.artifact_uri(tj, config))
+        decision = trainingjob_status(tj, seen[0], seen[1], ctx)
+    quiet = decision.status == previous and not decision.events and decision.result is None
+    return decision if quiet else None
 
 
 @dataclass(frozen=True)
@@ -216,21 +246,33 @@ def sync_trainingjob(
     phases: TrainingJobPhases,
     view: ChildView | None = None,
     created: dict[str, Any] | None = None,
+    last_seen: LastSeen | None = None,
+    hinted: bool = False,
 ) -> Decision | None:
     """``view``: the children the watches showed (handlers); None reads them all from the
     API (tests, tools). ``created``: the TrainingJob as its ADDED event showed it, used
     instead of a read: until its first sync writes, nothing else writes a TrainingJob (its
-    children are made by that sync; the retries and the minute loop read it again)."""
+    children are made by that sync; the retries and the minute loop read it again).
+    ``last_seen``: the TrainingJobs as last seen, kept up to date with our status writes;
+    with ``hinted`` (a child's event), a sync that would change nothing on the last-seen
+    TrainingJob ends there, without reading it (reconcile/last_seen.py)."""
     started = time.monotonic()
     # Job and Pod events of one TrainingJob arrive on different threads: one at a time, and
     # the events a later sync has already covered are dropped (a burst queues many).
     with locks.once(f"TrainingJob/{namespace}/{name}") as run:
         if not run:
             return None
-        tj = created or kube.get(API_VERSION, "TrainingJob", namespace, name)  # under the lock
-        if tj is None or tj["metadata"].get("deletionTimestamp"):
-            return None
-        decision = _sync_locked(kube, tj, config, view)
+        tj = last_seen.get(namespace, name) if hinted and last_seen is not None else None
+        decision = _nothing_to_do(tj, config, view) if tj and view is not None else None
+        if tj is None or decision is None:
+            tj = created or kube.get(API_VERSION, "TrainingJob", namespace, name)  # locked
+            if tj is None:
+                if last_seen is not None:
+                    last_seen.forget(namespace, name)
+                return None
+            if tj["metadata"].get("deletionTimestamp"):
+                return None
+            decision = _sync_locked(kube, tj, config, view, last_seen)
     metrics.RECONCILE_SECONDS.labels(kind="TrainingJob").observe(time.monotonic() - started)
     metrics.RECONCILES.labels(kind="TrainingJob", outcome=decision.phase).inc()
     phases.publish(tj["metadata"]["uid"], decision.phase)
@@ -238,13 +280,17 @@ def sync_trainingjob(
 
 
 def _sync_locked(
-    kube: KubeApi, tj: dict[str, Any], config: OperatorConfig, view: ChildView | None
+    kube: KubeApi,
+    tj: dict[str, Any],
+    config: OperatorConfig,
+    view: ChildView | None,
+    last_seen: LastSeen | None,
 ) -> Decision:
     previous = tj.get("status") or {}
     if finished(previous):  # nothing to read for a finished job (its Job may be gone)
         decision = trainingjob_status(tj, None, [], Context(now_iso(), ""))
         if decision.status != previous:  # Ready/Stalled added to a job finished before them
-            _write_status(kube, tj, decision.status)
+            _write_status(kube, tj, decision.status, last_seen)
         return decision
     fanned = search.parallelism(tj) > 1
     if fanned:  # AutoML over many pods: the step Job that speaks for the search now
@@ -289,7 +335,7 @@ def _sync_locked(
     for event in decision.events:
         kube.event(tj, event.type, event.reason, event.message)
     if decision.status != previous:
-        _write_status(kube, tj, decision.status)
+        _write_status(kube, tj, decision.status, last_seen)
         if finished(decision.status):  # and it was not before: the transition, counted once
             _count_outcome(tj["metadata"]["namespace"], decision.status)
     return decision
@@ -341,6 +387,10 @@ def _count_outcome(namespace: str, status: dict[str, Any]) -> None:
     ).inc()
 
 
-def _write_status(kube: KubeApi, tj: dict[str, Any], status: dict[str, Any]) -> None:
+def _write_status(
+    kube: KubeApi, tj: dict[str, Any], status: dict[str, Any], last_seen: LastSeen | None
+) -> None:
     meta = tj["metadata"]
-    kube.patch_status(API_VERSION, "TrainingJob", meta["namespace"], meta["name"], status)
+    stored = kube.patch_status(API_VERSION, "TrainingJob", meta["namespace"], meta["name"], status)
+    if last_seen is not None:  # fresher than the watch, which shows this write a moment later
+        last_seen.saw(stored)

@@ -1,0 +1,64 @@
+"""The TrainingJobs as their watch and our own status writes last showed them: a hint that
+lets a Job or Pod event's sync, and the minute's safety-net sweep, skip the TrainingJob read
+when they would change nothing.
+
+Why (issue 18): each of those syncs read its TrainingJob (1.0-1.4 GETs per TrainingJob in
+a burst; the sweep alone one per waiting TrainingJob every minute), and most then wrote
+nothing: a pod scheduled, the Job's `active` count, changes the status already says.
+
+A hint, never the truth for a write: the sync decides on the hint only to find that nothing
+is to be done; one that would write anything (a status, an Event, a child, a ModelVersion)
+reads the TrainingJob from the API first and decides again, as before. A hint that lags (a
+watch event older than our last write, another writer) costs that read, never a stale write.
+
+Kept as compact JSON bytes, without managedFields and kubectl's last-applied annotation:
+a TrainingJob's few hundred bytes to a few KB live outside CPython's small-object arenas
+(over 512 bytes), so a burst's hints do not pin arenas after they are deleted. Bounded by
+the TrainingJobs that exist: a DELETED event, or a read that finds none, drops the hint.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _slim(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The body without what no decision reads and that can be most of its size."""
+    meta = dict(body.get("metadata") or {})
+    meta.pop("managedFields", None)
+    annotations = meta.get("annotations")
+    if annotations and LAST_APPLIED in annotations:
+        meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+    return {**body, "metadata": meta}
+
+
+class LastSeen:
+    """Thread-safe: the watch handler runs on the event loop, the syncs on threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._bodies: dict[tuple[str, str], bytes] = {}
+
+    def saw(self, body: Mapping[str, Any]) -> None:
+        meta = body["metadata"]
+        data = json.dumps(_slim(body), separators=(",", ":")).encode()
+        with self._lock:
+            self._bodies[(str(meta["namespace"]), str(meta["name"]))] = data
+
+    def forget(self, namespace: str, name: str) -> None:
+        with self._lock:
+            self._bodies.pop((namespace, name), None)
+
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            data = self._bodies.get((namespace, name))
+        return None if data is None else dict(json.loads(data))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._bodies)

@@ -1,0 +1,153 @@
+"""The last-seen TrainingJobs (reconcile/last_seen.py): a child event's sync that would change
+nothing ends without reading the TrainingJob; one that would write reads it first and
+decides on what it read, so a hint that lags never writes a stale status or repeats an
+Event."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry, Gauge
+
+from perennial_operator.api.group import API_VERSION
+from perennial_operator.config import OperatorConfig
+from perennial_operator.decide.trainingjob.status import Decision
+from perennial_operator.metrics import TrainingJobPhases
+from perennial_operator.reconcile.child_view import ChildView
+from perennial_operator.reconcile.last_seen import LAST_APPLIED, LastSeen
+from perennial_operator.reconcile.locks import KeyedLocks
+from perennial_operator.reconcile.trainingjob import sync_trainingjob
+from support.fake_kube import FakeKube
+from support.trainingjob_objects import NS, finished_job, trainingjob
+
+pytestmark = pytest.mark.unit
+
+
+def _running() -> tuple[dict[str, Any], dict[str, Any]]:
+    job, pod = copy.deepcopy(finished_job())
+    job["status"] = {"active": 1, "startTime": "2026-12-05T10:00:00Z"}
+    pod["status"]["phase"] = "Running"
+    pod["status"]["containerStatuses"] = [{"name": "train", "state": {"running": {}}}]
+    return job, pod
+
+
+def _sync(kube: FakeKube, view: ChildView, seen: LastSeen, hinted: bool = True) -> Decision | None:
+    gauge = Gauge("trainingjobs", "by phase", ["phase"], registry=CollectorRegistry())
+    return sync_trainingjob(
+        kube,
+        NS,
+        "churn-1",
+        OperatorConfig(),
+        KeyedLocks(),
+        TrainingJobPhases(gauge),
+        view,
+        last_seen=seen,
+        hinted=hinted,
+    )
+
+
+def _reads(kube: FakeKube) -> int:
+    """TrainingJob reads so far (FakeKube logs writes only: count through a wrapper)."""
+    return int(getattr(kube, "tj_reads", 0))
+
+
+def _counting(kube: FakeKube) -> FakeKube:
+    real_get = kube.get
+
+    def get(api_version: str, kind: str, namespace: str | None, name: str) -> Any:
+        if kind == "TrainingJob":
+            kube.tj_reads = _reads(kube) + 1  # type: ignore[attr-defined]
+        return real_get(api_version, kind, namespace, name)
+
+    kube.get = get  # type: ignore[method-assign]
+    return kube
+
+
+def _world() -> tuple[FakeKube, ChildView, LastSeen]:
+    """A TrainingJob whose pod runs, synced once: its status says so, as the hint does."""
+    job, pod = _running()
+    kube = _counting(FakeKube(trainingjob(), job, pod))
+    view, seen = ChildView(), LastSeen()
+    view.saw_job(job)
+    view.saw_pod(pod)
+    _sync(kube, view, seen, hinted=False)  # reads, writes Training, keeps the answer
+    assert kube.get(API_VERSION, "TrainingJob", NS, "churn-1")["status"]["phase"] == "Training"
+    kube.tj_reads = 0  # type: ignore[attr-defined]
+    return kube, view, seen
+
+
+def test_the_hint_is_kept_slim_and_each_read_is_a_copy() -> None:
+    tj = trainingjob()
+    tj["metadata"]["managedFields"] = [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]
+    tj["metadata"]["annotations"] = {LAST_APPLIED: "{...}", "team": "churn"}
+    seen = LastSeen()
+    seen.saw(tj)
+    got = seen.get(NS, "churn-1")
+    assert got is not None
+    assert "managedFields" not in got["metadata"]
+    assert got["metadata"]["annotations"] == {"team": "churn"}
+    assert got["spec"] == tj["spec"]
+    got["spec"]["model"] = "changed"
+    assert seen.get(NS, "churn-1")["spec"]["model"] == "churn"  # type: ignore[index]
+    seen.forget(NS, "churn-1")
+    assert seen.get(NS, "churn-1") is None and len(seen) == 0
+
+
+def test_a_child_event_that_changes_nothing_reads_nothing_and_writes_nothing() -> None:
+    kube, view, seen = _world()
+    writes = len(kube.writes)
+    decision = _sync(kube, view, seen)
+    assert decision is not None and decision.phase == "Training"
+    assert _reads(kube) == 0
+    assert len(kube.writes) == writes
+
+
+def test_the_safety_net_and_the_retries_still_read() -> None:
+    kube, view, seen = _world()
+    _sync(kube, view, seen, hinted=False)
+    assert _reads(kube) == 1
+
+
+def test_news_is_decided_on_a_read_and_the_write_becomes_the_hint() -> None:
+    kube, view, seen = _world()
+    job, pod = finished_job()  # the pod succeeded: the Job controller completes it next
+    pod = copy.deepcopy(pod)
+    view.saw_pod(pod)
+    kube.objects[kube._key("Pod", NS, pod["metadata"]["name"])] = pod  # noqa: SLF001
+    _sync(kube, view, seen)
+    assert _reads(kube) == 1
+    stored = kube.get(API_VERSION, "TrainingJob", NS, "churn-1")
+    assert "finished; waiting for the Job to complete" in stored["status"]["message"]
+    assert seen.get(NS, "churn-1") == stored  # the patch's answer, before its watch event
+
+
+def test_a_hint_behind_our_last_write_repeats_no_event_and_writes_nothing() -> None:
+    # The watch delivers an event older than the status we wrote last (a lagging stream):
+    # on it, the running pod looks like news. The sync must find out from a read that the
+    # status already says so, and neither repeat the step's Event nor write.
+    kube, view, seen = _world()
+    stale = kube.get(API_VERSION, "TrainingJob", NS, "churn-1")
+    stale["status"] = {"phase": "Pending", "observedGeneration": 1}
+    seen.saw(stale)
+    kube.tj_reads = 0  # type: ignore[attr-defined]
+    events, writes = len(kube.events), len(kube.writes)
+    decision = _sync(kube, view, seen)
+    assert decision is not None and decision.phase == "Training"
+    assert _reads(kube) == 1
+    assert len(kube.events) == events and len(kube.writes) == writes
+
+
+def test_a_trainingjob_gone_from_the_api_is_forgotten() -> None:
+    kube, view, seen = _world()
+    job, _ = _running()
+    job["status"] = {"active": 1, "ready": 1}  # news for the view, not for the status
+    view.saw_job(job)
+    hint = seen.get(NS, "churn-1")
+    assert hint is not None
+    hint["status"]["phase"] = "Pending"  # so the hint calls for a read
+    seen.saw(hint)
+    kube.delete(API_VERSION, "TrainingJob", NS, "churn-1")
+    assert _sync(kube, view, seen) is None
+    assert seen.get(NS, "churn-1") is None
