@@ -3,6 +3,7 @@ reconcile tests that run against FakeKube."""
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -56,4 +57,13 @@ def finished_job(name: str = "churn-1", uid: str = UID) -> list[dict[str, Any]]:
                        "terminated": {"exitCode": 0, "reason": "Completed"}}}],
                    "containerStatuses": [{"name": "train", "state": done}]},
     }  # fmt: skip
+    return [job, pod]
+
+
+def running_job(name: str = "churn-1", uid: str = UID) -> list[dict[str, Any]]:
+    """The Job active, its pod's train container running."""
+    job, pod = copy.deepcopy(finished_job(name, uid))
+    job["status"] = {"active": 1, "startTime": "2026-12-05T10:00:00Z"}
+    pod["status"]["phase"] = "Running"
+    pod["status"]["containerStatuses"] = [{"name": "train", "state": {"running": {}}}]
     return [job, pod]

@@ -17,7 +17,7 @@ from perennial_operator.reconcile.child_view import CLAIM_TRUSTED_SECONDS, Child
 from perennial_operator.reconcile.locks import KeyedLocks
 from perennial_operator.reconcile.trainingjob import sync_trainingjob
 from support.fake_kube import FakeKube
-from support.trainingjob_objects import NS, UID, finished_job, trainingjob
+from support.trainingjob_objects import NS, UID, finished_job, running_job, trainingjob
 
 pytestmark = pytest.mark.unit
 
@@ -29,15 +29,6 @@ def synced_before() -> dict[str, Any]:
     tj = trainingjob()
     tj["status"] = {"phase": "Pending", "observedGeneration": 1}
     return tj
-
-
-def running() -> tuple[dict[str, Any], dict[str, Any]]:
-    """The Job active, its pod's train container running."""
-    job, pod = copy.deepcopy(finished_job())
-    job["status"] = {"active": 1, "startTime": "2026-12-05T10:00:00Z"}
-    pod["status"]["phase"] = "Running"
-    pod["status"]["containerStatuses"] = [{"name": "train", "state": {"running": {}}}]
-    return job, pod
 
 
 def refuse_reads(kube: FakeKube, *kinds: str) -> None:
@@ -54,7 +45,7 @@ def sync(kube: FakeKube, view: ChildView | None, name: str = "churn-1") -> dict[
 
 def test_an_event_that_changes_nothing_the_sync_reads_is_no_news():
     view = ChildView()
-    job, _ = running()
+    job, _ = running_job()
     assert view.saw_job(job)  # new
     assert not view.saw_job(copy.deepcopy(job))  # the same again
     touched = copy.deepcopy(job)
@@ -70,7 +61,7 @@ def test_an_event_that_changes_nothing_the_sync_reads_is_no_news():
 
 def test_only_the_jobs_own_pods_count_and_deleted_ones_are_forgotten():
     view = ChildView()
-    _, pod = running()
+    _, pod = running_job()
     assert view.saw_pod(pod)
     bound = copy.deepcopy(pod)
     bound["status"]["podIP"] = "10.0.0.7"
@@ -88,7 +79,7 @@ def test_only_the_jobs_own_pods_count_and_deleted_ones_are_forgotten():
 
 
 def test_a_running_job_is_read_from_the_view_with_the_same_status_as_from_the_api():
-    job, pod = running()
+    job, pod = running_job()
     from_api = sync(FakeKube(synced_before(), job, pod), None)
     view = ChildView()
     view.saw_job(job)
@@ -115,7 +106,7 @@ def test_a_finished_jobs_result_is_read_from_the_api_not_from_pods_not_yet_seen(
 def test_a_job_the_view_has_not_seen_is_read_from_the_api(tj: dict[str, Any]):
     # A restart: nothing seen yet. Never synced: the sync that made the Job crashed before
     # its status write; the create finds the Job, and its pods are read from the API.
-    job, pod = running()
+    job, pod = running_job()
     kube = FakeKube(tj, job, pod)
     assert sync(kube, ChildView())["phase"] == "Training"
     assert kube.verbs("Job") == []  # found, not made again nor changed

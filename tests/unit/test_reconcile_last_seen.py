@@ -20,17 +20,9 @@ from perennial_operator.reconcile.last_seen import LAST_APPLIED, LastSeen
 from perennial_operator.reconcile.locks import KeyedLocks
 from perennial_operator.reconcile.trainingjob import sync_trainingjob
 from support.fake_kube import FakeKube
-from support.trainingjob_objects import NS, finished_job, trainingjob
+from support.trainingjob_objects import NS, finished_job, running_job, trainingjob
 
 pytestmark = pytest.mark.unit
-
-
-def _running() -> tuple[dict[str, Any], dict[str, Any]]:
-    job, pod = copy.deepcopy(finished_job())
-    job["status"] = {"active": 1, "startTime": "2026-12-05T10:00:00Z"}
-    pod["status"]["phase"] = "Running"
-    pod["status"]["containerStatuses"] = [{"name": "train", "state": {"running": {}}}]
-    return job, pod
 
 
 def _sync(kube: FakeKube, view: ChildView, seen: LastSeen, hinted: bool = True) -> Decision | None:
@@ -67,7 +59,7 @@ def _counting(kube: FakeKube) -> FakeKube:
 
 def _world() -> tuple[FakeKube, ChildView, LastSeen]:
     """A TrainingJob whose pod runs, synced once: its status says so, as the hint does."""
-    job, pod = _running()
+    job, pod = running_job()
     kube = _counting(FakeKube(trainingjob(), job, pod))
     view, seen = ChildView(), LastSeen()
     view.saw_job(job)
@@ -141,7 +133,7 @@ def test_a_hint_behind_our_last_write_repeats_no_event_and_writes_nothing() -> N
 
 def test_a_trainingjob_gone_from_the_api_is_forgotten() -> None:
     kube, view, seen = _world()
-    job, _ = _running()
+    job, _ = running_job()
     job["status"] = {"active": 1, "ready": 1}  # news for the view, not for the status
     view.saw_job(job)
     hint = seen.get(NS, "churn-1")
