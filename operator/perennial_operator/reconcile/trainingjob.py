@@ -254,8 +254,8 @@ def sync_trainingjob(
     instead of a read: until its first sync writes, nothing else writes a TrainingJob (its
     children are made by that sync; the retries and the minute loop read it again).
     ``last_seen``: the TrainingJobs as last seen, kept up to date with our status writes;
-    with ``hinted`` (a child's event), a sync that would change nothing on the last-seen
-    TrainingJob ends there, without reading it (reconcile/last_seen.py)."""
+    with ``hinted`` (a child's event, the minute's sweep), a sync that would change nothing
+    on the last-seen TrainingJob ends there, without reading it (reconcile/last_seen.py)."""
     started = time.monotonic()
     # Job and Pod events of one TrainingJob arrive on different threads: one at a time, and
     # the events a later sync has already covered are dropped (a burst queues many).
