@@ -7,8 +7,12 @@ loopback IP and one HTTP server answers /metrics and the drift profile for every
 
 from __future__ import annotations
 
+import contextlib
 import re
+import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -113,14 +117,12 @@ def _snapshot_rollout(world: World) -> tuple[Any, ...]:
     return (weight, stable and stable["spec"]["replicas"], canary and canary["spec"]["replicas"])
 
 
-def test_canary_walks_every_step_and_promotes(world: World, cluster: Any) -> None:
-    serving_v1_of_two(
-        world, replicas=2, rollout={"strategy": "Canary", "steps": [25, 50, 100], "stepSeconds": 2}
-    )
-    cluster.kubectl("-n", world.ns, "scale", "inferenceservice/churn", "--replicas=4")
-    wait_status(world, "scaled to 4 through the scale subresource", phase="Ready", readyReplicas=4)
+def _walk_to_promotion(world: World, cluster: Any) -> list[tuple[Any, ...]]:
+    """Pin v2 and poll (weight, stable, canary replicas) until it is promoted; checks the
+    service's health mid-canary. The states seen, each once in a row."""
     pin(world, 2)
     seen: list[tuple[Any, ...]] = []
+    mid: list[dict[str, Any]] = []
 
     def promoted() -> bool:
         snap = _snapshot_rollout(world)
@@ -133,19 +135,74 @@ def test_canary_walks_every_step_and_promotes(world: World, cluster: Any) -> Non
         status = service_status(world)
         return status.get("currentVersion") == 2 and not status.get("canary")
 
-    mid: list[dict[str, Any]] = []
     world.wait(promoted, "promotion of v2", timeout=90)
     assert mid, "the canary was seen at 50%"
     # every replica is ready mid-canary, yet the rollout is not done: not Ready, not Healthy
     assert check_health(mid[0], "InProgress")["message"].startswith("step 2/3")
+    return seen
+
+
+@contextlib.contextmanager
+def _replica_changes(cluster: Any, namespace: str) -> Iterator[list[tuple[str, int, int]]]:
+    """Each Deployment's (name, spec.replicas, status.readyReplicas) as they change, in the
+    order a watch delivers the changes. A poll misses a state shorter than its interval: the
+    surge's (canary up, stable not yet down) lasts only until the canary's pods are ready,
+    which the kubelet stand-in makes quick (a poll missed it in a CI run)."""
+    columns = "NAME:.metadata.name,REPLICAS:.spec.replicas,READY:.status.readyReplicas"
+    argv = [cluster.kubectl_bin, "--kubeconfig", str(cluster.kubeconfig), "-n", namespace,
+            "get", "deployments", "--watch", "--no-headers",
+            "-o", f"custom-columns={columns}"]  # fmt: skip
+    watch = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    changes: list[tuple[str, int, int]] = []
+
+    def read() -> None:
+        last: dict[str, tuple[int, int]] = {}
+        for line in watch.stdout or ():
+            name, replicas, ready = (line.split() + ["", "", ""])[:3]
+            if not replicas.isdigit():
+                continue
+            now = (int(replicas), int(ready) if ready.isdigit() else 0)  # <none>: 0
+            if last.get(name) != now:
+                last[name] = now
+                changes.append((name, *now))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        yield changes
+    finally:
+        watch.terminate()
+        watch.wait(timeout=10)
+        reader.join(timeout=10)
+        if watch.stdout:
+            watch.stdout.close()
+
+
+def _first(changes: list[tuple[str, int, int]], name: str, replicas: int, ready: int) -> int:
+    """Where `name` first had `replicas`, and at least `ready` of them ready."""
+    found = [
+        i for i, c in enumerate(changes) if c[0] == name and c[1] == replicas and c[2] >= ready
+    ]
+    assert found, (name, replicas, ready, changes)
+    return found[0]
+
+
+def test_canary_walks_every_step_and_promotes(world: World, cluster: Any) -> None:
+    serving_v1_of_two(
+        world, replicas=2, rollout={"strategy": "Canary", "steps": [25, 50, 100], "stepSeconds": 2}
+    )
+    cluster.kubectl("-n", world.ns, "scale", "inferenceservice/churn", "--replicas=4")
+    wait_status(world, "scaled to 4 through the scale subresource", phase="Ready", readyReplicas=4)
+    with _replica_changes(cluster, world.ns) as changes:
+        seen = _walk_to_promotion(world, cluster)
+        world.wait(lambda: deployment(world, "canary") is None, "the canary Deployment removed")
     weights = [w for w, _, _ in seen if w is not None]
     assert [w for i, w in enumerate(weights) if i == 0 or weights[i - 1] != w] == [25, 50, 100]
     for step in ((25, 3, 1), (50, 2, 2), (100, 0, 4)):
         assert step in seen, seen
-    # surge: each step's canary pods come first, the stable shrinks once they are ready
-    assert seen.index((25, 4, 1)) < seen.index((25, 3, 1)), seen
-    assert seen.index((50, 3, 2)) < seen.index((50, 2, 2)), seen
-    world.wait(lambda: deployment(world, "canary") is None, "the canary Deployment removed")
+    # surge: each step's canary pods come first; the stable shrinks once they are ready
+    assert _first(changes, "churn-canary", 1, 1) < _first(changes, "churn-stable", 3, 0), changes
+    assert _first(changes, "churn-canary", 2, 2) < _first(changes, "churn-stable", 2, 0), changes
     stable = deployment(world, "stable")
     assert stable["spec"]["template"]["metadata"]["labels"]["perennial.dev/model-version"] == "2"
     reasons = [r for _, r, _ in service_events(world)]
