@@ -146,6 +146,7 @@ class FakeKube:
     def __init__(self, *objects: dict[str, Any], served: dict[str, list[str]] | None = None):
         self.objects: dict[Key, dict[str, Any]] = {}
         self.writes: list[Write] = []
+        self.reads: list[tuple[str, str]] = []  # (kind, name) of each get, in order
         self.events: list[dict[str, Any]] = []
         self.served = dict(served or {})
         self._versions = itertools.count(1)
@@ -185,6 +186,7 @@ class FakeKube:
         self, api_version: str, kind: str, namespace: str | None, name: str
     ) -> dict[str, Any] | None:
         self._maybe_fail("get", kind, name)
+        self.reads.append((kind, name))
         base, _, sub = name.partition("/")
         obj = self.objects.get(self._key(kind, namespace, base))
         if obj is None:

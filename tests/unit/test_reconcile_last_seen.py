@@ -6,7 +6,6 @@ Event."""
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, Gauge
@@ -41,32 +40,19 @@ def _sync(kube: FakeKube, view: ChildView, seen: LastSeen, hinted: bool = True) 
 
 
 def _reads(kube: FakeKube) -> int:
-    """TrainingJob reads so far (FakeKube logs writes only: count through a wrapper)."""
-    return int(getattr(kube, "tj_reads", 0))
-
-
-def _counting(kube: FakeKube) -> FakeKube:
-    real_get = kube.get
-
-    def get(api_version: str, kind: str, namespace: str | None, name: str) -> Any:
-        if kind == "TrainingJob":
-            kube.tj_reads = _reads(kube) + 1  # type: ignore[attr-defined]
-        return real_get(api_version, kind, namespace, name)
-
-    kube.get = get  # type: ignore[method-assign]
-    return kube
+    return sum(kind == "TrainingJob" for kind, _ in kube.reads)
 
 
 def _world() -> tuple[FakeKube, ChildView, LastSeen]:
     """A TrainingJob whose pod runs, synced once: its status says so, as the hint does."""
     job, pod = running_job()
-    kube = _counting(FakeKube(trainingjob(), job, pod))
+    kube = FakeKube(trainingjob(), job, pod)
     view, seen = ChildView(), LastSeen()
     view.saw_job(job)
     view.saw_pod(pod)
     _sync(kube, view, seen, hinted=False)  # reads, writes Training, keeps the answer
     assert kube.get(API_VERSION, "TrainingJob", NS, "churn-1")["status"]["phase"] == "Training"
-    kube.tj_reads = 0  # type: ignore[attr-defined]
+    kube.reads.clear()
     return kube, view, seen
 
 
@@ -123,7 +109,7 @@ def test_a_hint_behind_our_last_write_repeats_no_event_and_writes_nothing() -> N
     stale = kube.get(API_VERSION, "TrainingJob", NS, "churn-1")
     stale["status"] = {"phase": "Pending", "observedGeneration": 1}
     seen.saw(stale)
-    kube.tj_reads = 0  # type: ignore[attr-defined]
+    kube.reads.clear()
     events, writes = len(kube.events), len(kube.writes)
     decision = _sync(kube, view, seen)
     assert decision is not None and decision.phase == "Training"
