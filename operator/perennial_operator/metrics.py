@@ -100,30 +100,35 @@ class TrainingJobPhases:
         self._gauge, self._max_tombstones = gauge, max_tombstones
         self._lock = threading.Lock()
         self._phases: dict[str, str] = {}  # uid -> phase
-        self._published: set[str] = set()
+        # Kept as the phases change: counting every job again on each publish made a burst
+        # of N TrainingJobs cost N^2 (2 % of the operator's busy CPU at 5,000, issue 18).
+        self._counts: Tally[str] = Tally()
         self._deleted: OrderedDict[str, None] = OrderedDict()
 
     def publish(self, uid: str, phase: str) -> None:
         with self._lock:
             if uid in self._deleted:
                 return
+            old = self._phases.get(uid)
+            if old == phase:
+                return
             self._phases[uid] = phase
-            self._set()
+            self._add(old, -1)
+            self._add(phase, +1)
 
     def forget(self, uid: str) -> None:
         """The job was deleted: it leaves the gauge, now and for good."""
         with self._lock:
-            self._phases.pop(uid, None)
+            self._add(self._phases.pop(uid, None), -1)
             self._deleted[uid] = None
             while len(self._deleted) > self._max_tombstones:
                 self._deleted.popitem(last=False)
-            self._set()
 
-    def _set(self) -> None:
-        counts = Tally(self._phases.values())
-        self._published.update(counts)
-        for phase in self._published:
-            self._gauge.labels(phase=phase).set(counts.get(phase, 0))
+    def _add(self, phase: str | None, delta: int) -> None:
+        # A phase nobody is in any more stays in the counts at 0, so its series reads 0.
+        if phase is not None:
+            self._counts[phase] += delta
+            self._gauge.labels(phase=phase).set(self._counts[phase])
 
 
 def _remove_series(metric: Gauge, **match: str) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from collections import Counter
+
 import pytest
 from prometheus_client import CollectorRegistry, Gauge
 
@@ -44,3 +47,29 @@ def test_tombstones_are_bounded(registry, phases):
     phases.publish("a", "Pending")  # the oldest tombstone went: uids are never reused anyway
     phases.publish("c", "Pending")
     assert count(registry, "Pending") == 1
+
+
+def test_the_counts_kept_as_phases_change_match_a_recount(registry):
+    # The gauge is kept incrementally (no recount per publish); after any sequence of
+    # publishes and deletions it must equal counting the live jobs' last phases.
+    gauge = Gauge("perennial_operator_trainingjobs", "by phase", ["phase"], registry=registry)
+    phases = TrainingJobPhases(gauge)
+    rng = random.Random(18)
+    names = ("Pending", "Validating", "Training", "Succeeded", "Failed")
+    live: dict[str, str] = {}
+    gone: set[str] = set()
+    for step in range(2_000):
+        uid = f"job-{rng.randrange(40)}"
+        if rng.random() < 0.1:
+            phases.forget(uid)
+            live.pop(uid, None)
+            gone.add(uid)
+        else:
+            phase = rng.choice(names)
+            phases.publish(uid, phase)
+            if uid not in gone:  # a deleted job stays out
+                live[uid] = phase
+        if step % 97 == 0 or step == 1_999:
+            truth = Counter(live.values())
+            seen = {n: count(registry, n) or 0 for n in names}
+            assert seen == {n: truth.get(n, 0) for n in names}

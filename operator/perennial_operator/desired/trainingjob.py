@@ -24,6 +24,9 @@ from perennial_operator.desired.placement import Placement
 
 SPEC_DIR = "/etc/perennial"
 SPEC_FILE = "trainingjob.yaml"
+# libyaml's emitter (in PyYAML's wheels): the pure-Python one was a tenth of the operator's
+# busy CPU in a burst of 5,000 TrainingJobs (issue 18). Same documents, read back equal.
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 PVC_ROOT = "/mnt/pvc"  # the runtime resolves pvc://<claim>/<path> under this root
 
 
@@ -80,7 +83,7 @@ def spec_configmap(
             "labels": labels,
             "ownerReferences": [owner_reference(dict(owner))],
         },
-        "data": {SPEC_FILE: yaml.safe_dump(document, sort_keys=True)},
+        "data": {SPEC_FILE: yaml.dump(document, Dumper=_DUMPER, sort_keys=True)},
     }
 
 
