@@ -15,6 +15,8 @@ request). `--operator-as admin`: the bench's own credentials, every request audi
   operator  the same client creates N TrainingJobs back to back; time until a watch has seen
             all N Jobs the operator made (each also needs a ConfigMap and a status write)
   ratio     operator / raw, side by side in the same run
+  (each phase starts once the cluster is quiet again: the work a phase leaves behind, such
+  as the Job controller still making the raw Jobs' pods, is not charged to the next one)
   requests  the operator's API requests per TrainingJob by verb and resource, from the audit
             log (its user agents: kopf's and the Kubernetes client's), from the first create
             until every Job exists plus --settle seconds
@@ -252,6 +254,25 @@ def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, flo
     return {name: round(after[name] - before[name], 1) for name in before}
 
 
+def quiesce(
+    pids: dict[str, int], window: float = 5.0, busy: float = 0.5, timeout: float = 900.0
+) -> float:
+    """Wait until the cluster and the operator are quiet (under `busy` CPU seconds, all of
+    them together, in `window` seconds), so that a phase does not pay for the one before:
+    after the raw Jobs exist, the Job controller still makes their pods (at its client's
+    rate limit: minutes for 5,000), the scheduler binds them and kwok runs them, and
+    without this wait that work fell into the next phases' time. Returns the seconds
+    waited; raises if the cluster never gets quiet."""
+    others = {name: pid for name, pid in pids.items() if name != "bench"}
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        before = cpu(others)
+        time.sleep(window)
+        if sum(cpu_used(before, cpu(others)).values()) < busy:
+            return round(time.monotonic() - started, 1)
+    raise RuntimeError(f"the cluster was still busy after {timeout:.0f} s")
+
+
 def burst(
     kube: Kube,
     api: client.ApiClient,
@@ -264,6 +285,7 @@ def burst(
     pid = pids["operator"]
     cfg = OperatorConfig.from_env({})
     raw_ns, op_ns = f"raw-{n}", f"op-{n}"
+    waited = {"raw": quiesce(pids)}
     counter = JobCounter(api, raw_ns)
     cpu_before = cpu(pids)
     started = time.monotonic()
@@ -278,11 +300,13 @@ def burst(
 
     # The TrainingJobs alone, where no operator watches: what the custom resource itself
     # costs the API server (schema and CEL validation, JSON), next to a Job.
+    waited["alone"] = quiesce(pids)
     started = time.monotonic()
     for i in range(n):
         kube.create(trainingjob(f"b{i}", f"alone-{n}"))
     alone = time.monotonic() - started
 
+    waited["operator"] = quiesce(pids)
     counter = JobCounter(api, op_ns)
     wall = time.time()
     cpu_before = cpu(pids)
@@ -310,6 +334,7 @@ def burst(
         "ratio": round(op / raw, 2),
         "requests_per_trainingjob": per_tj,
         "requests_per_trainingjob_total": round(sum(counts.values()) / n, 2),
+        "quiet_wait_s": waited,  # before each phase: the one before it still at work
         "load_raw": load_raw,
         "load_operator": load_op,
         # CPU seconds each process used while the Jobs were made: where the time goes
@@ -510,6 +535,8 @@ def main() -> int:
         "with the bench's client certificate, and every request is audited (before 2026-12-05)",
     )
     args = parser.parse_args()
+    # SIGTERM as Ctrl-C: the finally blocks stop the operator and the control plane.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     workdir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     audit = workdir / "audit.log"
     policy = workdir / "audit-policy.json"
