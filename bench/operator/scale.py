@@ -15,13 +15,15 @@ request). `--operator-as admin`: the bench's own credentials, every request audi
   operator  the same client creates N TrainingJobs back to back; time until a watch has seen
             all N Jobs the operator made (each also needs a ConfigMap and a status write)
   ratio     operator / raw, side by side in the same run
-  (each phase starts once the cluster is quiet again: the work a phase leaves behind, such
-  as the Job controller still making the raw Jobs' pods, is not charged to the next one)
+  (each phase starts once the cluster is quiet again, and a measured phase's Jobs and pods
+  are deleted after it, the TrainingJobs too but for the last burst's: the pods never run,
+  and the scheduler's retries of thousands of pending pods are not charged to the next one)
   requests  the operator's API requests per TrainingJob by verb and resource, from the audit
             log (its user agents: kopf's and the Kubernetes client's), from the first create
             until every Job exists plus --settle seconds
 
-Then --memory-objects: ModelVersions are added until that many objects of our kinds exist;
+Then --memory-objects: ModelVersions are added to the last burst's TrainingJobs until that
+many objects of our kinds exist;
 the operator's RSS then, and after every one of them is deleted (vs. idle before the first
 burst); --later N: the RSS once a minute N more times after that. The machine may be
 shared: the load average is printed with every figure.
@@ -52,7 +54,7 @@ from kubernetes import client, config, watch
 
 from perennial_hack.cluster import process
 from perennial_hack.cluster.control_plane import Cluster
-from perennial_operator.api.group import API_VERSION
+from perennial_operator.api.group import API_VERSION, GROUP, VERSION
 from perennial_operator.config import OperatorConfig
 from perennial_operator.desired.placement import NO_POOL
 from perennial_operator.desired.trainingjob import trainingjob_children
@@ -273,6 +275,22 @@ def quiesce(
     raise RuntimeError(f"the cluster was still busy after {timeout:.0f} s")
 
 
+def clear(api: client.ApiClient, namespace: str, trainingjobs: bool) -> None:
+    """Delete a measured phase's objects: its TrainingJobs (so that the operator does not
+    make their Jobs again), Jobs and pods, by collection. Their pods never run (the bench's
+    Jobs name a claim with no volume behind it) and the scheduler tries every pending pod
+    again on each change in the cluster: left in place, 5,000 of them from the raw phase
+    weighed on the TrainingJob phase that followed, and on every later burst."""
+    if trainingjobs:
+        client.CustomObjectsApi(api).delete_collection_namespaced_custom_object(
+            GROUP, VERSION, namespace, "trainingjobs"
+        )
+    client.BatchV1Api(api).delete_collection_namespaced_job(
+        namespace, propagation_policy="Background"
+    )
+    client.CoreV1Api(api).delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
+
+
 def burst(
     kube: Kube,
     api: client.ApiClient,
@@ -281,6 +299,7 @@ def burst(
     audit: Path,
     settle: float,
     pprof: Path | None = None,
+    keep: bool = False,
 ) -> dict[str, Any]:
     pid = pids["operator"]
     cfg = OperatorConfig.from_env({})
@@ -297,6 +316,7 @@ def burst(
     raw = time.monotonic() - started
     load_raw = load()
     cpu_raw = cpu_used(cpu_before, cpu(pids))
+    clear(api, raw_ns, trainingjobs=False)
 
     # The TrainingJobs alone, where no operator watches: what the custom resource itself
     # costs the API server (schema and CEL validation, JSON), next to a Job.
@@ -324,6 +344,9 @@ def burst(
     time.sleep(3)  # the batched audit backend flushes every second or so
     counts = audit_counts(audit, wall, end)
     per_tj = {k: round(v / n, 2) for k, v in counts.most_common()}
+    rss = rss_mb(pid)  # with this burst's TrainingJobs and Jobs
+    if not keep:  # the last burst's stay for the memory part
+        clear(api, op_ns, trainingjobs=True)
     return {
         "n": n,
         "raw_s": round(raw, 2),
@@ -340,7 +363,7 @@ def burst(
         # CPU seconds each process used while the Jobs were made: where the time goes
         "cpu_s_raw": cpu_raw,
         "cpu_s_operator": cpu_op,
-        "operator_rss_mb": round(rss_mb(pid), 1),  # with every TrainingJob so far
+        "operator_rss_mb": round(rss, 1),
     }
 
 
@@ -486,7 +509,8 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
         results: dict[str, Any] = {"rss_idle_mb": round(idle, 1), "load_idle": load()}
         results["bursts"] = []
         for n in args.sizes:
-            result = burst(kube, api, n, pids, audit, args.settle, args.pprof)
+            last = n == args.sizes[-1]
+            result = burst(kube, api, n, pids, audit, args.settle, args.pprof, keep=last)
             print(json.dumps(result), flush=True)
             results["bursts"].append(result)
         if args.memory_objects:
