@@ -15,16 +15,18 @@ request). `--operator-as admin`: the bench's own credentials, every request audi
   operator  the same client creates N TrainingJobs back to back; time until a watch has seen
             all N Jobs the operator made (each also needs a ConfigMap and a status write)
   ratio     operator / raw, side by side in the same run
-  With the Job controller (the default), each Job's pod comes seconds after its Job: within
-  the operator's longer time, mostly after the raw client's, so the operator column also
-  holds the pods' creation and scheduling and its status writes about them. --no-pods
-  turns the Job controller off: both columns then time making the Jobs and nothing else.
-  (each phase starts once the cluster is quiet again, and a measured phase's Jobs and pods
-  are deleted after it, the TrainingJobs too but for the last burst's: the pods never run,
-  and the scheduler's retries of thousands of pending pods are not charged to the next one)
   requests  the operator's API requests per TrainingJob by verb and resource, from the audit
             log (its user agents: kopf's and the Kubernetes client's), from the first create
             until every Job exists plus --settle seconds
+
+Each phase starts once the cluster is quiet again, and a measured phase's Jobs and pods are
+deleted after it (its TrainingJobs too, but for the last burst's): the pods never run (no
+volume behind the artifact claim) and the scheduler's retries of thousands of pending pods
+are not charged to the next phase. With the Job controller (the default), each Job's pod
+comes seconds after its Job: within the operator's longer time, mostly after the raw
+client's, so the operator column also holds the pods' creation and scheduling and its status
+writes about them. --no-pods turns the Job controller off: both columns then time making the
+Jobs and nothing else.
 
 Then --memory-objects: ModelVersions are added to the last burst's TrainingJobs until that
 many objects of our kinds exist;
@@ -266,9 +268,8 @@ def quiesce(
     """Wait until the cluster and the operator are quiet (under `busy` CPU seconds, all of
     them together, in `window` seconds), so that a phase does not pay for the one before:
     after the raw Jobs exist, the Job controller still makes their pods (at its client's
-    rate limit: minutes for 5,000), the scheduler binds them and kwok runs them, and
-    without this wait that work fell into the next phases' time. Returns the seconds
-    waited; raises if the cluster never gets quiet."""
+    rate limit) and the scheduler tries them, and without this wait that work fell into the
+    next phases' time. Returns the seconds waited; raises if the cluster never gets quiet."""
     others = {name: pid for name, pid in pids.items() if name != "bench"}
     started = time.monotonic()
     while time.monotonic() - started < timeout:
