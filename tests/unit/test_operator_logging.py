@@ -17,12 +17,17 @@ BODY = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace"
 
 @pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    saved = (root.level, list(root.handlers), logging.getLogger("kopf.objects").level)
+    # kopf.configure changes the root logger, the asyncio logger and our levels: put back
+    # every one, so no later test logs differently.
+    names = ("", "asyncio", "kopf.objects", "kubernetes")
+    saved = [
+        (lg, lg.level, list(lg.handlers), lg.propagate) for lg in map(logging.getLogger, names)
+    ]
     yield
-    root.setLevel(saved[0])
-    root.handlers[:] = saved[1]
-    logging.getLogger("kopf.objects").setLevel(saved[2])
+    for lg, level, handlers, propagate in saved:
+        lg.setLevel(level)
+        lg.handlers[:] = handlers
+        lg.propagate = propagate
 
 
 def object_logger() -> logging.LoggerAdapter[logging.Logger]:
