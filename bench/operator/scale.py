@@ -372,9 +372,32 @@ def burst(
     }
 
 
+class RssSampler:
+    """The operator's highest RSS, sampled twice a second while in the with block."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak = pid, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.peak = max(self.peak, rss_mb(self.pid))
+
+
 def fill_and_drain(
     kube: Kube,
     kubectl: list[str],
+    pids: dict[str, int],
+    audit: Path,
     pid: int,
     target: int,
     idle: float,
@@ -383,12 +406,21 @@ def fill_and_drain(
 ) -> dict[str, Any]:
     namespaces = [ns for ns in kube_namespaces(kubectl) if ns.startswith("op-")]
     ours = sum(len(kube.list(API_VERSION, "TrainingJob", ns)) for ns in namespaces)
-    for i in range(max(0, target - ours)):
-        kube.create(modelversion(f"filler-v{i + 1}", "op-fill", i + 1))
-    time.sleep(30)  # the operator handles the new objects
+    fillers = max(0, target - ours)
+    with RssSampler(pid) as sampler:
+        wall, started = time.time(), time.monotonic()
+        for i in range(fillers):
+            kube.create(modelversion(f"filler-v{i + 1}", "op-fill", i + 1))
+        filled = time.monotonic() - started
+        # Until the operator has handled them all: while it is behind, the watch events it
+        # has not handled yet are held in its memory too (the peak says how much).
+        settled = quiesce(pids)
+        end = time.time()
     full = rss_mb(pid)
     load_full = load()
     heap_dump(pid, heap)
+    time.sleep(3)  # the batched audit backend flushes every second or so
+    counts = audit_counts(audit, wall, end)
     for ns in [*namespaces, "op-fill"]:
         for plural in ("trainingjobs", "modelversions"):
             subprocess.run(
@@ -418,7 +450,13 @@ def fill_and_drain(
     heap_dump(pid, heap)
     result = {
         "objects": target,
-        "rss_full_mb": round(full, 1),
+        "modelversions_created_s": round(filled, 1),
+        "settled_s": settled,  # after the creates, until the operator was quiet
+        "requests_per_modelversion": {
+            k: round(v / max(1, fillers), 2) for k, v in counts.most_common()
+        },
+        "rss_peak_mb": round(sampler.peak, 1),  # while creating them and until quiet
+        "rss_full_mb": round(full, 1),  # quiet, with all of them
         "load_full": load_full,
         "rss_after_delete_mb": round(after, 1),
         "after_vs_idle": round(after / idle, 2),
@@ -520,7 +558,15 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
             results["bursts"].append(result)
         if args.memory_objects:
             results["memory"] = fill_and_drain(
-                kube, kubectl, operator.pid, args.memory_objects, idle, args.heap, args.later
+                kube,
+                kubectl,
+                pids,
+                audit,
+                operator.pid,
+                args.memory_objects,
+                idle,
+                args.heap,
+                args.later,
             )
             print(json.dumps(results["memory"]), flush=True)
         return results
