@@ -13,14 +13,18 @@ from perennial_operator.decide.modelversion.registry import (
     PRODUCTION,
     versions_to_archive,
 )
-from perennial_operator.decide.modelversion.status import modelversion_status
+from perennial_operator.decide.modelversion.status import modelversion_status, recorded_stage
 from perennial_operator.desired.modelversion import stage_change
 from perennial_operator.k8s.kube import KubeApi, now_iso
 from perennial_operator.reconcile.versions import raise_high_water
 
 
 def sync_modelversion(kube: KubeApi, mv: dict[str, Any]) -> dict[str, Any]:
+    """Level-triggered: a stage change not recorded in status.stageHistory yet is handled
+    (its Event, the archiving) before the status that records it is written; a crash in
+    between handles it again (an Event repeated, an archive applied again: no harm)."""
     _move_legacy_rejections(kube, mv)
+    stage_changed(kube, mv, recorded_stage(mv), mv["spec"].get("stage"))
     meta, spec = mv["metadata"], mv["spec"]
     # Every version seen raises the model's mark: one registered just before a crash, or
     # created by hand, is never numbered again once deleted.
