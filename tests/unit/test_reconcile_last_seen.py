@@ -154,3 +154,11 @@ def test_a_trainingjob_gone_from_the_api_is_forgotten() -> None:
     kube.delete(API_VERSION, "TrainingJob", NS, "churn-1")
     assert _sync(kube, view, seen) is None
     assert seen.get(NS, "churn-1") is None
+
+
+def test_status_only_news_of_a_trainingjob_deleted_since_forgets_it() -> None:
+    kube, view, seen = _world()
+    _pod_succeeded(kube, view)
+    kube.delete(API_VERSION, "TrainingJob", NS, "churn-1")
+    assert _sync(kube, view, seen) is None  # no error: the read finds it gone
+    assert seen.get(NS, "churn-1") is None

@@ -29,7 +29,7 @@ from perennial_operator.desired import trainingjob as desired_tj
 from perennial_operator.desired import trainingjob_search as search
 from perennial_operator.desired.modelversion import modelversion_for
 from perennial_operator.desired.placement import NO_POOL, Placement, pool_placement
-from perennial_operator.k8s.errors import AlreadyExists, Conflict, refused
+from perennial_operator.k8s.errors import AlreadyExists, Conflict, NotFound, refused
 from perennial_operator.k8s.kube import KubeApi, now_iso
 from perennial_operator.metrics import TrainingJobPhases
 from perennial_operator.reconcile import trainingjob_search as search_steps
@@ -272,8 +272,8 @@ def sync_trainingjob(
         if tj is not None and decision is not None and decision.status != tj.get("status"):
             try:  # at the version last seen: a write on a stale hint conflicts, never lands
                 _write_status(kube, tj, decision.status, last_seen, at_version=True)
-            except Conflict:  # changed since (another writer, a lagging watch): read
-                decision = None
+            except (Conflict, NotFound):  # changed since (another writer, a lagging watch)
+                decision = None  # or gone: read
         if tj is None or decision is None:
             tj = created or kube.get(API_VERSION, "TrainingJob", namespace, name)  # locked
             if tj is None:
