@@ -338,6 +338,7 @@ def _sync_locked(
             ctx = replace(ctx, registration_refused=f"registering the model was refused: {why}")
         else:
             kube.event(tj, "Normal", "Registered", f"registered ModelVersion {name}")
+            log.info("TrainingJob %s/%s: registered ModelVersion %s", *_key(tj), name)
             ctx = replace(ctx, registered=name)
         decision = _status(tj, job, pods, ctx, advanced if fanned else None)
     # Events before the status that moves past them: a crash in between repeats an Event on
@@ -348,6 +349,14 @@ def _sync_locked(
         _write_status(kube, tj, decision.status, last_seen)
         if finished(decision.status):  # and it was not before: the transition, counted once
             _count_outcome(tj["metadata"]["namespace"], decision.status)
+        if decision.phase != previous.get("phase"):  # a line per step a user would follow
+            log.info(
+                "TrainingJob %s/%s: %s -> %s: %s",
+                *_key(tj),
+                previous.get("phase") or "new",
+                decision.phase,
+                decision.status.get("message", ""),
+            )
     return decision
 
 
@@ -368,6 +377,7 @@ def _observe_or_start(
     if view is not None:  # so the watch's ADDED event, the same Job, is no news
         view.saw_job(started.job)
     if started.new:  # no pods yet (the Job controller makes them after it sees the Job)
+        log.info("TrainingJob %s/%s: created Job %s", *_key(tj), desired_tj.job_name(tj))
         return observed.job_obs(started.job), [], None, None
     job, pods, conflict = _observe(kube, tj, None)  # found: its pods from the API
     return job, pods, None, conflict
@@ -386,6 +396,10 @@ def _status(
     return search_steps.with_search(
         decision, advanced.next, search.parallelism(tj), started=job is not None
     )
+
+
+def _key(obj: dict[str, Any]) -> tuple[str, str]:
+    return str(obj["metadata"]["namespace"]), str(obj["metadata"]["name"])
 
 
 def _count_outcome(namespace: str, status: dict[str, Any]) -> None:
