@@ -32,8 +32,8 @@ Then --memory-objects: ModelVersions are added to the last burst's TrainingJobs 
 many objects of our kinds exist; the operator's RSS once it is quiet again (`rss_full_mb`),
 its highest RSS from the first create until then (`rss_peak_mb`, sampled twice a second),
 its requests per ModelVersion, and its RSS after every one of them is deleted (vs. idle
-before the first burst); --later N: the RSS once a minute N more times after that. The machine may be
-shared: the load average is printed with every figure.
+before the first burst); --later N: the RSS once a minute N more times after that. The
+machine may be shared: the load average is printed with every figure.
 --heap DIR: what the operator holds at those three moments (tracemalloc, bench/operator/heap.py).
 --pprof DIR: where the kube-apiserver spends its CPU during each phase (its CPU profiles).
 """
