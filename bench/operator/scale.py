@@ -29,10 +29,11 @@ writes about them. --no-pods turns the Job controller off: both columns then tim
 Jobs and nothing else.
 
 Then --memory-objects: ModelVersions are added to the last burst's TrainingJobs until that
-many objects of our kinds exist;
-the operator's RSS then, and after every one of them is deleted (vs. idle before the first
-burst); --later N: the RSS once a minute N more times after that. The machine may be
-shared: the load average is printed with every figure.
+many objects of our kinds exist; the operator's RSS once it is quiet again (`rss_full_mb`),
+its highest RSS from the first create until then (`rss_peak_mb`, sampled twice a second),
+its requests per ModelVersion, and its RSS after every one of them is deleted (vs. idle
+before the first burst); --later N: the RSS once a minute N more times after that. The
+machine may be shared: the load average is printed with every figure.
 --heap DIR: what the operator holds at those three moments (tracemalloc, bench/operator/heap.py).
 --pprof DIR: where the kube-apiserver spends its CPU during each phase (its CPU profiles).
 """
@@ -372,9 +373,32 @@ def burst(
     }
 
 
+class RssSampler:
+    """The operator's highest RSS, sampled twice a second while in the with block."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak = pid, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.peak = max(self.peak, rss_mb(self.pid))
+
+
 def fill_and_drain(
     kube: Kube,
     kubectl: list[str],
+    pids: dict[str, int],
+    audit: Path,
     pid: int,
     target: int,
     idle: float,
@@ -383,12 +407,25 @@ def fill_and_drain(
 ) -> dict[str, Any]:
     namespaces = [ns for ns in kube_namespaces(kubectl) if ns.startswith("op-")]
     ours = sum(len(kube.list(API_VERSION, "TrainingJob", ns)) for ns in namespaces)
-    for i in range(max(0, target - ours)):
-        kube.create(modelversion(f"filler-v{i + 1}", "op-fill", i + 1))
-    time.sleep(30)  # the operator handles the new objects
+    fillers = max(0, target - ours)
+    with RssSampler(pid) as sampler:
+        wall, started = time.time(), time.monotonic()
+        for i in range(fillers):
+            kube.create(modelversion(f"filler-v{i + 1}", "op-fill", i + 1))
+        filled = time.monotonic() - started
+        # Until the operator has handled them all: while it is behind, the watch events it
+        # has not handled yet are held in its memory too (the peak says how much). Thousands
+        # of pending pods keep the scheduler busy: after 10 minutes, measured as it is.
+        try:
+            settled: float | None = quiesce(pids, timeout=600)
+        except RuntimeError:
+            settled = None
+        end = time.time()
     full = rss_mb(pid)
     load_full = load()
     heap_dump(pid, heap)
+    time.sleep(3)  # the batched audit backend flushes every second or so
+    counts = audit_counts(audit, wall, end)
     for ns in [*namespaces, "op-fill"]:
         for plural in ("trainingjobs", "modelversions"):
             subprocess.run(
@@ -418,7 +455,13 @@ def fill_and_drain(
     heap_dump(pid, heap)
     result = {
         "objects": target,
-        "rss_full_mb": round(full, 1),
+        "modelversions_created_s": round(filled, 1),
+        "settled_s": settled,  # after the creates, until quiet (None: not within 10 min)
+        "requests_per_modelversion": {
+            k: round(v / max(1, fillers), 2) for k, v in counts.most_common()
+        },
+        "rss_peak_mb": round(sampler.peak, 1),  # while creating them and until quiet
+        "rss_full_mb": round(full, 1),  # quiet, with all of them
         "load_full": load_full,
         "rss_after_delete_mb": round(after, 1),
         "after_vs_idle": round(after / idle, 2),
@@ -520,7 +563,15 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
             results["bursts"].append(result)
         if args.memory_objects:
             results["memory"] = fill_and_drain(
-                kube, kubectl, operator.pid, args.memory_objects, idle, args.heap, args.later
+                kube,
+                kubectl,
+                pids,
+                audit,
+                operator.pid,
+                args.memory_objects,
+                idle,
+                args.heap,
+                args.later,
             )
             print(json.dumps(results["memory"]), flush=True)
         return results

@@ -10,7 +10,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from perennial_operator.api.group import API_VERSION
-from perennial_operator.k8s.errors import AlreadyExists, NotFound
+from perennial_operator.k8s.errors import AlreadyExists, Conflict, NotFound
 from perennial_operator.k8s.kube import Kube, KubeApi, get_scale, patch_scale
 from support.fake_kube import FakeKube
 
@@ -103,6 +103,22 @@ def test_merge_patch_generation_and_status(api):
     assert status == {"phase": "Ready", "rejections": [{"inferenceService": "b"}]}  # replaced
     again = kube.get(API_VERSION, "ModelVersion", ns, "churn-v1")
     assert again["metadata"]["generation"] == 2 and again["status"] == status
+
+
+def test_a_status_patch_at_a_version_conflicts_once_the_object_moved_on(api):
+    kube, ns = api
+    made = kube.create(modelversion(ns))
+    at = made["metadata"]["resourceVersion"]
+    written = kube.patch_status(
+        API_VERSION, "ModelVersion", ns, "churn-v1", {"phase": "Ready"}, resource_version=at
+    )
+    assert written["status"]["phase"] == "Ready"
+    assert written["metadata"]["resourceVersion"] != at
+    with pytest.raises(Conflict):  # written since: the version given is stale
+        kube.patch_status(
+            API_VERSION, "ModelVersion", ns, "churn-v1", {"phase": "Failed"}, resource_version=at
+        )
+    assert kube.get(API_VERSION, "ModelVersion", ns, "churn-v1")["status"]["phase"] == "Ready"
 
 
 def test_list_selectors_and_order(api):

@@ -39,7 +39,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from perennial_operator.k8s.errors import AlreadyExists, NotFound
+from perennial_operator.k8s.errors import AlreadyExists, Conflict, NotFound
 from perennial_operator.k8s.kube import CLUSTER_SCOPED
 
 Key = tuple[str, str | None, str]  # kind, namespace (None: cluster-scoped), name
@@ -282,12 +282,21 @@ class FakeKube:
         return self._store(key, patched)
 
     def patch_status(
-        self, api_version: str, kind: str, namespace: str | None, name: str, status: dict[str, Any]
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        status: dict[str, Any],
+        *,
+        resource_version: str | None = None,
     ) -> dict[str, Any]:
         self._maybe_fail("patch_status", kind, name)
         key = self._key(kind, namespace, name)
         if key not in self.objects:
             raise NotFound(name)
+        if resource_version not in (None, self.objects[key]["metadata"]["resourceVersion"]):
+            raise Conflict(name)
         self._log("patch_status", kind, name, status)
         obj = copy.deepcopy(self.objects[key])
         obj["status"] = merge_patch(obj.get("status") or {}, status)

@@ -31,8 +31,9 @@ def body(api_version: str, kind: str) -> kopf.Body:
 
 @pytest.mark.parametrize(
     ("api_version", "kind"),
-    [("perennial.dev/v1alpha1", "TrainingJob"), ("batch/v1", "Job"), ("v1", "Pod"),
-     ("apps/v1", "Deployment"), ("gateway.networking.k8s.io/v1", "HTTPRoute")],
+    [("perennial.dev/v1alpha1", "TrainingJob"), ("perennial.dev/v1alpha1", "ModelVersion"),
+     ("batch/v1", "Job"), ("v1", "Pod"), ("apps/v1", "Deployment"),
+     ("gateway.networking.k8s.io/v1", "HTTPRoute")],
 )  # fmt: skip
 def test_kinds_with_event_handlers_only_get_no_essence(api_version: str, kind: str) -> None:
     assert storage().build(body=body(api_version, kind)) == {}
@@ -40,9 +41,8 @@ def test_kinds_with_event_handlers_only_get_no_essence(api_version: str, kind: s
 
 @pytest.mark.parametrize(
     ("api_version", "kind"),
-    [("perennial.dev/v1alpha1", "InferenceService"), ("perennial.dev/v1alpha1", "ModelVersion"),
-     ("perennial.dev/v1alpha1", "RetrainPolicy"), ("perennial.dev/v1alpha1", "ComputePool"),
-     ("example.com/v1", "Job")],
+    [("perennial.dev/v1alpha1", "InferenceService"), ("perennial.dev/v1alpha1", "RetrainPolicy"),
+     ("perennial.dev/v1alpha1", "ComputePool"), ("example.com/v1", "Job")],
 )  # fmt: skip
 def test_diffed_kinds_keep_kopfs_essence(api_version: str, kind: str) -> None:
     built = storage().build(body=body(api_version, kind))

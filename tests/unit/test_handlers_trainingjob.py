@@ -10,7 +10,8 @@ from typing import Any
 import kopf
 import pytest
 
-from perennial_operator.decide.trainingjob.status import event_needs_sync, needs_resync
+from perennial_operator.decide.trainingjob.status import needs_resync
+from perennial_operator.decide.watch_events import event_needs_sync
 from perennial_operator.handlers import trainingjob as h
 from perennial_operator.metrics import TrainingJobPhases
 from perennial_operator.reconcile.last_seen import LastSeen

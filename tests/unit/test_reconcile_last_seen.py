@@ -1,7 +1,7 @@
 """The last-seen TrainingJobs (reconcile/last_seen.py): a child event's sync that would change
-nothing ends without reading the TrainingJob; one that would write reads it first and
-decides on what it read, so a hint that lags never writes a stale status or repeats an
-Event."""
+nothing ends without reading the TrainingJob; one that would write only the status writes
+it at the last-seen version; one that would write more reads first and decides on what it
+read, so a hint that lags never writes a stale status or repeats an Event."""
 
 from __future__ import annotations
 
@@ -88,17 +88,42 @@ def test_the_safety_net_and_the_retries_still_read() -> None:
     assert _reads(kube) == 1
 
 
-def test_news_is_decided_on_a_read_and_the_write_becomes_the_hint() -> None:
-    kube, view, seen = _world()
-    job, pod = finished_job()  # the pod succeeded: the Job controller completes it next
+def _pod_succeeded(kube: FakeKube, view: ChildView) -> None:
+    """News that changes the status but not the phase (no Event): the pod succeeded, the Job
+    controller completes the Job next."""
+    _, pod = finished_job()
     pod = copy.deepcopy(pod)
     view.saw_pod(pod)
     kube.objects[kube._key("Pod", NS, pod["metadata"]["name"])] = pod  # noqa: SLF001
+
+
+def test_status_only_news_is_written_at_the_last_seen_version_without_a_read() -> None:
+    kube, view, seen = _world()
+    _pod_succeeded(kube, view)
+    writes = len(kube.writes)
     _sync(kube, view, seen)
-    assert _reads(kube) == 1
+    assert _reads(kube) == 0
+    assert [w.verb for w in kube.writes[writes:]] == ["patch_status"]
     stored = kube.get(API_VERSION, "TrainingJob", NS, "churn-1")
     assert "finished; waiting for the Job to complete" in stored["status"]["message"]
     assert seen.get(NS, "churn-1") == stored  # the patch's answer, before its watch event
+
+
+def test_status_only_news_on_a_stale_hint_conflicts_then_is_decided_on_a_read() -> None:
+    kube, view, seen = _world()
+    labelled = kube.get(API_VERSION, "TrainingJob", NS, "churn-1")
+    labelled["metadata"]["labels"] = {"team": "churn"}  # another writer: a new version
+    kube.put(labelled)
+    kube.reads.clear()
+    _pod_succeeded(kube, view)
+    writes, events = len(kube.writes), len(kube.events)
+    _sync(kube, view, seen)
+    assert _reads(kube) == 1  # refused at the stale version, then read
+    assert [w.verb for w in kube.writes[writes:]] == ["patch_status"]  # the read's, once
+    assert len(kube.events) == events
+    stored = kube.get(API_VERSION, "TrainingJob", NS, "churn-1")
+    assert stored["metadata"]["labels"] == {"team": "churn"}
+    assert "finished; waiting for the Job to complete" in stored["status"]["message"]
 
 
 def test_a_hint_behind_our_last_write_repeats_no_event_and_writes_nothing() -> None:
@@ -128,4 +153,12 @@ def test_a_trainingjob_gone_from_the_api_is_forgotten() -> None:
     seen.saw(hint)
     kube.delete(API_VERSION, "TrainingJob", NS, "churn-1")
     assert _sync(kube, view, seen) is None
+    assert seen.get(NS, "churn-1") is None
+
+
+def test_status_only_news_of_a_trainingjob_deleted_since_forgets_it() -> None:
+    kube, view, seen = _world()
+    _pod_succeeded(kube, view)
+    kube.delete(API_VERSION, "TrainingJob", NS, "churn-1")
+    assert _sync(kube, view, seen) is None  # no error: the read finds it gone
     assert seen.get(NS, "churn-1") is None

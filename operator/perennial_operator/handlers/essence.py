@@ -25,6 +25,7 @@ from perennial_operator.api.traffic import GATEWAY_GROUP
 EVENTS_ONLY: Final = MappingProxyType(
     {
         (GROUP, "TrainingJob"): "trainingjobs",
+        (GROUP, "ModelVersion"): "modelversions",
         ("batch", "Job"): "jobs",
         ("", "Pod"): "pods",
         ("apps", "Deployment"): "deployments",

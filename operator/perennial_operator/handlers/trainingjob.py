@@ -19,7 +19,8 @@ from perennial_operator.api.group import (
     TRAININGJOBS,
     VERSION,
 )
-from perennial_operator.decide.trainingjob.status import event_needs_sync, needs_resync
+from perennial_operator.decide.trainingjob.status import needs_resync
+from perennial_operator.decide.watch_events import event_needs_sync
 from perennial_operator.handlers.startup import ERROR_DELAYS, stop_task
 from perennial_operator.k8s.errors import as_kopf_errors
 from perennial_operator.metrics import TrainingJobPhases

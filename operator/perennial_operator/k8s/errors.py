@@ -19,6 +19,10 @@ class AlreadyExists(Exception):
     pass
 
 
+class Conflict(Exception):
+    """The object changed since the resourceVersion a write was made against (HTTP 409)."""
+
+
 def is_status(exc: BaseException, code: int) -> bool:
     return isinstance(exc, ApiException) and exc.status == code
 

@@ -21,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 
 from perennial_operator.api.group import API_VERSION, FIELD_MANAGER
 from perennial_operator.api.timestamps import format_precise, format_time
-from perennial_operator.k8s.errors import AlreadyExists, NotFound
+from perennial_operator.k8s.errors import AlreadyExists, Conflict, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -110,9 +110,17 @@ class KubeApi(Protocol):
         ...
 
     def patch_status(
-        self, api_version: str, kind: str, namespace: str | None, name: str, status: dict[str, Any]
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        status: dict[str, Any],
+        *,
+        resource_version: str | None = None,
     ) -> dict[str, Any]:
-        """A merge patch of /status. Raises NotFound when the object is gone."""
+        """A merge patch of /status. Raises NotFound when the object is gone; with
+        ``resource_version``, Conflict when the object is no longer at that version."""
         ...
 
     def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
@@ -314,17 +322,28 @@ class Kube:
                 raise
 
     def patch_status(
-        self, api_version: str, kind: str, namespace: str | None, name: str, status: dict[str, Any]
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        status: dict[str, Any],
+        *,
+        resource_version: str | None = None,
     ) -> dict[str, Any]:
-        """A merge patch of /status (lists such as conditions are replaced whole)."""
+        """A merge patch of /status (lists such as conditions are replaced whole). A
+        resourceVersion in the patch is the API server's precondition: 409 if it moved on."""
         path = resource_path(api_version, kind, namespace, name) + "/status"
+        body: dict[str, Any] = {"status": status}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
         try:
-            return self._call(
-                "PATCH", path, body={"status": status}, content_type="application/merge-patch+json"
-            )
+            return self._call("PATCH", path, body=body, content_type="application/merge-patch+json")
         except ApiException as exc:
             if exc.status == 404:
                 raise NotFound(name) from exc
+            if exc.status == 409 and resource_version is not None:
+                raise Conflict(name) from exc
             raise
 
     def patch(

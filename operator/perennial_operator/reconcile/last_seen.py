@@ -1,15 +1,18 @@
 """The TrainingJobs as their watch and our own status writes last showed them: a hint that
 lets a Job or Pod event's sync, and the minute's safety-net sweep, skip the TrainingJob read
-when they would change nothing.
+when they would change nothing, or only its status.
 
 Why (issue 18): each of those syncs read its TrainingJob (1.0-1.4 GETs per TrainingJob in
 a burst; the sweep alone one per waiting TrainingJob every minute), and most then wrote
 nothing: a pod scheduled, the Job's `active` count, changes the status already says.
 
-A hint, never the truth for a write: the sync decides on the hint only to find that nothing
-is to be done; one that would write anything (a status, an Event, a child, a ModelVersion)
-reads the TrainingJob from the API first and decides again, as before. A hint that lags (a
-watch event older than our last write, another writer) costs that read, never a stale write.
+A hint, never the truth for a write: the sync decides on the hint only when it finds
+nothing to do, or only a status to write (a pod made, scheduled or found unschedulable: the
+phase stays, so no Event); that status is written at the hint's resourceVersion, so that on
+a stale hint the API server refuses it (409) and the sync reads and decides again. One that
+would write anything else (an Event, a child, a ModelVersion) reads the TrainingJob from the
+API first and decides again, as before. A hint that lags (a watch event older than our last
+write, another writer) costs that read (and a refused write), never a stale write.
 
 Kept as compact JSON bytes, without managedFields and kubectl's last-applied annotation:
 a TrainingJob's few hundred bytes to a few KB live outside CPython's small-object arenas

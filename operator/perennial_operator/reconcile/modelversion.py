@@ -3,6 +3,7 @@ version per model, and record every stage change as an Event."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from perennial_operator import metrics
@@ -13,14 +14,20 @@ from perennial_operator.decide.modelversion.registry import (
     PRODUCTION,
     versions_to_archive,
 )
-from perennial_operator.decide.modelversion.status import modelversion_status
+from perennial_operator.decide.modelversion.status import modelversion_status, recorded_stage
 from perennial_operator.desired.modelversion import stage_change
 from perennial_operator.k8s.kube import KubeApi, now_iso
 from perennial_operator.reconcile.versions import raise_high_water
 
+log = logging.getLogger(__name__)
+
 
 def sync_modelversion(kube: KubeApi, mv: dict[str, Any]) -> dict[str, Any]:
+    """Level-triggered: a stage change not recorded in status.stageHistory yet is handled
+    (its Event, the archiving) before the status that records it is written; a crash in
+    between handles it again (an Event repeated, an archive applied again: no harm)."""
     _move_legacy_rejections(kube, mv)
+    stage_changed(kube, mv, recorded_stage(mv), mv["spec"].get("stage"))
     meta, spec = mv["metadata"], mv["spec"]
     # Every version seen raises the model's mark: one registered just before a crash, or
     # created by hand, is never numbered again once deleted.
@@ -59,6 +66,9 @@ def stage_changed(kube: KubeApi, mv: dict[str, Any], old: str | None, new: str |
     if (old or "None") == (new or "None"):
         return []
     kube.event(mv, "Normal", "StageChanged", f"stage {old or 'None'} -> {new or 'None'}")
+    log.info(
+        "ModelVersion %s/%s: stage %s -> %s", meta["namespace"], meta["name"], old or "None", new
+    )
     metrics.STAGE_CHANGES.labels(model=spec["model"], stage=str(new)).inc()
     if new != PRODUCTION:
         return []
@@ -67,6 +77,8 @@ def stage_changed(kube: KubeApi, mv: dict[str, Any], old: str | None, new: str |
     for name in archived:
         kube.apply(stage_change(meta["namespace"], name, ARCHIVED))
         sibling = next(s for s in siblings if s["metadata"]["name"] == name)
+        log.info("ModelVersion %s/%s: archived (%s is Production)", meta["namespace"], name,
+                 meta["name"])  # fmt: skip
         kube.event(
             sibling,
             "Normal",

@@ -29,7 +29,7 @@ from perennial_operator.desired import trainingjob as desired_tj
 from perennial_operator.desired import trainingjob_search as search
 from perennial_operator.desired.modelversion import modelversion_for
 from perennial_operator.desired.placement import NO_POOL, Placement, pool_placement
-from perennial_operator.k8s.errors import AlreadyExists, refused
+from perennial_operator.k8s.errors import AlreadyExists, Conflict, NotFound, refused
 from perennial_operator.k8s.kube import KubeApi, now_iso
 from perennial_operator.metrics import TrainingJobPhases
 from perennial_operator.reconcile import trainingjob_search as search_steps
@@ -144,10 +144,13 @@ def _from_view(
     return seen.obs, view.pods(uid, seen.uid)
 
 
-def _nothing_to_do(tj: dict[str, Any], config: OperatorConfig, view: ChildView) -> Decision | None:
-    """The decision on the TrainingJob as last seen, if it would write nothing and needs no
-    request to make (synced before, a single Job running as the watches showed it); None
-    when the sync must read the TrainingJob and decide for real."""
+def _decided_on_hint(
+    tj: dict[str, Any], config: OperatorConfig, view: ChildView
+) -> Decision | None:
+    """The decision on the TrainingJob as last seen, if it needs no request but at most its
+    status written (synced before, a single Job running as the watches showed it, no Event
+    and no model to register); None when the sync must read the TrainingJob and decide for
+    real."""
     previous = tj.get("status") or {}
     if not previous.get("phase"):
         return None
@@ -158,7 +161,8 @@ def _nothing_to_do(tj: dict[str, Any], config: OperatorConfig, view: ChildView) 
     else:  # a running Job has registered nothing: no ModelVersion lookup
         ctx = Context(now=now_iso(), artifact_uri=desired_tj.artifact_uri(tj, config))
         decision = trainingjob_status(tj, seen[0], seen[1], ctx)
-    quiet = decision.status == previous and not decision.events and decision.result is None
+    moves_on = finished(decision.status) and not finished(previous)  # counted once: read
+    quiet = not decision.events and decision.result is None and not moves_on
     return decision if quiet else None
 
 
@@ -255,7 +259,8 @@ def sync_trainingjob(
     children are made by that sync; the retries and the minute loop read it again).
     ``last_seen``: the TrainingJobs as last seen, kept up to date with our status writes;
     with ``hinted`` (a child's event, the minute's sweep), a sync that would change nothing
-    on the last-seen TrainingJob ends there, without reading it (reconcile/last_seen.py)."""
+    on the last-seen TrainingJob, or only its status, ends there without reading it; that
+    status is written at the last-seen resourceVersion (reconcile/last_seen.py)."""
     started = time.monotonic()
     # Job and Pod events of one TrainingJob arrive on different threads: one at a time, and
     # the events a later sync has already covered are dropped (a burst queues many).
@@ -263,7 +268,12 @@ def sync_trainingjob(
         if not run:
             return None
         tj = last_seen.get(namespace, name) if hinted and last_seen is not None else None
-        decision = _nothing_to_do(tj, config, view) if tj and view is not None else None
+        decision = _decided_on_hint(tj, config, view) if tj and view is not None else None
+        if tj is not None and decision is not None and decision.status != tj.get("status"):
+            try:  # at the version last seen: a write on a stale hint conflicts, never lands
+                _write_status(kube, tj, decision.status, last_seen, at_version=True)
+            except (Conflict, NotFound):  # changed since (another writer, a lagging watch)
+                decision = None  # or gone: read
         if tj is None or decision is None:
             tj = created or kube.get(API_VERSION, "TrainingJob", namespace, name)  # locked
             if tj is None:
@@ -328,6 +338,7 @@ def _sync_locked(
             ctx = replace(ctx, registration_refused=f"registering the model was refused: {why}")
         else:
             kube.event(tj, "Normal", "Registered", f"registered ModelVersion {name}")
+            log.info("TrainingJob %s/%s: registered ModelVersion %s", *_key(tj), name)
             ctx = replace(ctx, registered=name)
         decision = _status(tj, job, pods, ctx, advanced if fanned else None)
     # Events before the status that moves past them: a crash in between repeats an Event on
@@ -338,6 +349,14 @@ def _sync_locked(
         _write_status(kube, tj, decision.status, last_seen)
         if finished(decision.status):  # and it was not before: the transition, counted once
             _count_outcome(tj["metadata"]["namespace"], decision.status)
+        if decision.phase != previous.get("phase"):  # a line per step a user would follow
+            log.info(
+                "TrainingJob %s/%s: %s -> %s: %s",
+                *_key(tj),
+                previous.get("phase") or "new",
+                decision.phase,
+                decision.status.get("message", ""),
+            )
     return decision
 
 
@@ -358,6 +377,7 @@ def _observe_or_start(
     if view is not None:  # so the watch's ADDED event, the same Job, is no news
         view.saw_job(started.job)
     if started.new:  # no pods yet (the Job controller makes them after it sees the Job)
+        log.info("TrainingJob %s/%s: created Job %s", *_key(tj), desired_tj.job_name(tj))
         return observed.job_obs(started.job), [], None, None
     job, pods, conflict = _observe(kube, tj, None)  # found: its pods from the API
     return job, pods, None, conflict
@@ -378,6 +398,10 @@ def _status(
     )
 
 
+def _key(obj: dict[str, Any]) -> tuple[str, str]:
+    return str(obj["metadata"]["namespace"]), str(obj["metadata"]["name"])
+
+
 def _count_outcome(namespace: str, status: dict[str, Any]) -> None:
     phase = str(status.get("phase"))
     kind = c.FAILED if phase == "Failed" else c.COMPLETE
@@ -388,9 +412,17 @@ def _count_outcome(namespace: str, status: dict[str, Any]) -> None:
 
 
 def _write_status(
-    kube: KubeApi, tj: dict[str, Any], status: dict[str, Any], last_seen: LastSeen | None
+    kube: KubeApi,
+    tj: dict[str, Any],
+    status: dict[str, Any],
+    last_seen: LastSeen | None,
+    at_version: bool = False,
 ) -> None:
     meta = tj["metadata"]
-    stored = kube.patch_status(API_VERSION, "TrainingJob", meta["namespace"], meta["name"], status)
+    namespace, name = meta["namespace"], meta["name"]
+    version = str(meta["resourceVersion"]) if at_version else None
+    stored = kube.patch_status(
+        API_VERSION, "TrainingJob", namespace, name, status, resource_version=version
+    )
     if last_seen is not None:  # fresher than the watch, which shows this write a moment later
         last_seen.saw(stored)

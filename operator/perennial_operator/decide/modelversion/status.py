@@ -63,3 +63,16 @@ def stage_history(mv: dict[str, Any], now: str) -> list[dict[str, str]]:
     if written and written[1]:
         entry["by"] = written[1][:128]
     return [*history, entry][-MAX_HISTORY:]
+
+
+def recorded_stage(mv: dict[str, Any]) -> str | None:
+    """The stage the status last recorded (stageHistory's last entry): what spec.stage
+    changed from, when the two differ. The status is written only after a change is
+    handled, so a change is never taken as handled before it was. None before the first
+    sync (a new version); the current stage for a status written before stageHistory was
+    (no change to handle: one would have been handled when it was made)."""
+    status = mv.get("status") or {}
+    history = status.get("stageHistory") or []
+    if history:
+        return str(history[-1].get("stage"))
+    return str(mv["spec"].get("stage") or "None") if status.get("phase") else None

@@ -37,20 +37,6 @@ def needs_resync(status: dict[str, Any]) -> bool:
     return phase == "Succeeded" and not status.get("modelVersion")
 
 
-def event_needs_sync(event_type: str | None, body: dict[str, Any]) -> bool:
-    """Does this watch event of the TrainingJob itself call for a sync: its creation, the
-    first listing after a start (the resume), or a change the sync has not answered yet
-    (its status never written for this generation). Not the events of the sync's own
-    status writes: their news comes from the Job and its pods, which have their own events.
-    The spec is immutable, so no later event carries a new one."""
-    if event_type == "DELETED":
-        return False
-    if event_type in (None, "ADDED"):
-        return True
-    observed = (body.get("status") or {}).get("observedGeneration")
-    return observed != (body.get("metadata") or {}).get("generation")
-
-
 @dataclass
 class Decision:
     status: dict[str, Any]
