@@ -173,6 +173,8 @@ class JobCounter:
         )
         try:
             for event in stream:
+                if event is None:  # the client yields None for a blank or cut-off line
+                    continue
                 if event["type"] == "ADDED":
                     self.names.add(event["object"].metadata.name)
                     if self.target and len(self.names) >= self.target:
