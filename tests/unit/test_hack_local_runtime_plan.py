@@ -21,6 +21,7 @@ from perennial_hack.local_runtime.volumes import (
     Layout,
     VolumeError,
     config_files,
+    downward_files,
     env_objects,
     make_sub_paths,
     materialise,
@@ -302,3 +303,40 @@ def test_missing_objects_and_unsupported_volumes_are_named(tmp_path: Path) -> No
     pod["spec"]["volumes"] = [{"name": "h", "hostPath": {"path": "/"}}]
     with pytest.raises(VolumeError, match="hostPath is not supported"):
         materialise(pod, Layout(tmp_path), lambda *_: None)
+
+
+def test_a_downward_api_volume_is_written_as_the_kubelet_writes_it() -> None:
+    pod = {
+        "metadata": {
+            "name": "p",
+            "namespace": "ns",
+            "uid": "u",
+            "labels": {"b": "2", "a": "1"},
+            "annotations": {"note": 'say "hi"\nthen go'},
+        }
+    }
+
+    def item(path: str, field: str) -> dict[str, Any]:
+        return {"path": path, "fieldRef": {"fieldPath": field}}
+
+    source = {
+        "items": [
+            item("name", "metadata.name"),
+            item("note", "metadata.annotations['note']"),
+            item("missing", "metadata.labels['nope']"),
+            item("labels", "metadata.labels"),
+            item("sub/annotations", "metadata.annotations"),
+        ]
+    }
+    assert downward_files(pod, source) == {
+        "name": b"p",
+        "note": b'say "hi"\nthen go',  # one annotation: its value, as it is
+        "missing": b"",  # the kubelet writes an absent key as an empty file
+        "labels": b'a="1"\nb="2"',  # a whole map: key="value" lines, sorted, quoted
+        "sub/annotations": b'note="say \\"hi\\"\\nthen go"',
+    }
+    with pytest.raises(VolumeError, match="not valid in a volume"):
+        downward_files(pod, {"items": [item("ip", "status.podIP")]})
+    resource = {"path": "cpu", "resourceFieldRef": {"resource": "limits.cpu"}}
+    with pytest.raises(VolumeError, match="only fieldRef"):
+        downward_files(pod, {"items": [resource]})

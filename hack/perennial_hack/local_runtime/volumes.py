@@ -1,6 +1,8 @@
 """Volumes of a locally run pod: each becomes a folder under the runtime's state folder.
 
 - configMap / secret: files written from the object's data (items honoured);
+- downwardAPI: files written from the pod's own metadata (fieldRef items; the kubelet's
+  rules: a missing label or annotation gives an empty file);
 - persistentVolumeClaim: <state>/pvc/<namespace>/<claim>, shared by every pod of the namespace
   and kept across pods, so what training writes is there for serving;
 - emptyDir: <state>/pods/<uid>/volumes/<name>, removed with the pod.
@@ -12,7 +14,9 @@ environment values that start with a mountPath are rewritten with it (plan.py).
 from __future__ import annotations
 
 import base64
+import json
 import posixpath
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +97,39 @@ def _object_volume(
     )
 
 
+def _metadata_map(values: Mapping[str, str]) -> str:
+    # The kubelet's format for a whole labels/annotations map: key="value" per line, sorted,
+    # the value quoted as Go's %q does (JSON's escapes agree for the text we write).
+    return "\n".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in sorted(values.items()))
+
+
+def downward_files(pod: dict[str, Any], source: dict[str, Any]) -> dict[str, bytes]:
+    """Relative file path -> content of a downwardAPI volume, as the kubelet writes it.
+
+    Only fieldRef items (the fields a volume may name: metadata.name, namespace, uid,
+    labels, annotations and one label or annotation by key); resourceFieldRef is not
+    reproduced here and raises VolumeError rather than leaving a file out."""
+    meta = pod["metadata"]
+    files: dict[str, bytes] = {}
+    for item in source.get("items") or []:
+        path = item["path"]
+        ref = item.get("fieldRef")
+        if ref is None:
+            raise VolumeError(f"downwardAPI item {path!r}: only fieldRef is supported locally")
+        field = ref["fieldPath"]
+        one = re.fullmatch(r"metadata\.(labels|annotations)\['([^']+)'\]", field)
+        if field in ("metadata.name", "metadata.namespace", "metadata.uid"):
+            value = str(meta.get(field.removeprefix("metadata.")) or "")
+        elif field in ("metadata.labels", "metadata.annotations"):
+            value = _metadata_map(meta.get(field.removeprefix("metadata.")) or {})
+        elif one:
+            value = str((meta.get(one.group(1)) or {}).get(one.group(2), ""))
+        else:
+            raise VolumeError(f"downwardAPI item {path!r}: {field!r} is not valid in a volume")
+        files[path] = value.encode()
+    return files
+
+
 def _projected(source: dict[str, Any], namespace: str, read: ReadObject) -> dict[str, bytes]:
     # Only configMap and secret sources carry content we can reproduce; a service account
     # token or downward API file is left out (nothing here reads them).
@@ -115,9 +152,12 @@ def materialise(pod: dict[str, Any], layout: Layout, read: ReadObject) -> dict[s
         if "persistentVolumeClaim" in volume:
             folder = layout.pvc(namespace, volume["persistentVolumeClaim"]["claimName"])
             folder.mkdir(parents=True, exist_ok=True)
-        elif "emptyDir" in volume or "downwardAPI" in volume:
+        elif "emptyDir" in volume:
             folder = pod_dir / "volumes" / name
             folder.mkdir(parents=True, exist_ok=True)
+        elif "downwardAPI" in volume:
+            folder = pod_dir / "volumes" / name
+            _write_files(folder, downward_files(pod, volume["downwardAPI"]))
         elif "configMap" in volume:
             folder = pod_dir / "volumes" / name
             _write_files(folder, _object_volume("ConfigMap", volume["configMap"], namespace, read))
