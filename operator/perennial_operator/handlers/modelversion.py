@@ -21,6 +21,7 @@ import kopf
 
 from perennial_operator.api.group import API_VERSION, GROUP, MODELVERSIONS, VERSION
 from perennial_operator.decide.watch_events import event_needs_sync
+from perennial_operator.handlers.retrying import Key, try_sync
 from perennial_operator.handlers.startup import ERROR_DELAYS, stop_task
 from perennial_operator.k8s.errors import as_kopf_errors
 from perennial_operator.reconcile.modelversion import sync_modelversion
@@ -29,8 +30,6 @@ from perennial_operator.reconcile.retries import Retries
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0
-
-Key = tuple[str, str]  # (namespace, name)
 
 
 @kopf.on.startup()
@@ -53,19 +52,13 @@ async def retry_loop(memo: kopf.Memo, tick: float = TICK_SECONDS) -> None:
 
 
 def _try_sync(memo: kopf.Memo, namespace: str, name: str, body: dict[str, Any] | None) -> None:
-    """Sync; on failure, log it and schedule the retry (one object's trouble is not the
-    others')."""
-    key = (namespace, name)
-    try:
-        _sync(memo, namespace, name, body)
-    except kopf.PermanentError as exc:  # the API server refused our write: not again
-        memo.modelversion_retries.forget(key)
-        log.error("ModelVersion %s/%s: %s", namespace, name, exc)
-    except Exception as exc:
-        delay = memo.modelversion_retries.failed(key)
-        log.warning("ModelVersion %s/%s: %s; trying again in %gs", namespace, name, exc, delay)
-    else:
-        memo.modelversion_retries.succeeded(key)
+    try_sync(
+        memo.modelversion_retries,
+        log,
+        "ModelVersion",
+        (namespace, name),
+        lambda: _sync(memo, namespace, name, body),
+    )
 
 
 def _sync(memo: kopf.Memo, namespace: str, name: str, body: dict[str, Any] | None) -> None:

@@ -21,6 +21,7 @@ from perennial_operator.api.group import (
 )
 from perennial_operator.decide.trainingjob.status import needs_resync
 from perennial_operator.decide.watch_events import event_needs_sync
+from perennial_operator.handlers.retrying import Key, try_sync
 from perennial_operator.handlers.startup import ERROR_DELAYS, stop_task
 from perennial_operator.k8s.errors import as_kopf_errors
 from perennial_operator.metrics import TrainingJobPhases
@@ -51,8 +52,6 @@ CHILDREN: Mapping[str, Any] = MappingProxyType(
 #   and synced as before; a retry that is due always reads.
 RESYNC_SECONDS = 60.0
 TICK_SECONDS = 1.0
-
-Key = tuple[str, str]  # (namespace, name)
 
 
 @kopf.on.startup()
@@ -93,18 +92,14 @@ def _try_sync(
     created: dict[str, Any] | None = None,
     hinted: bool = False,
 ) -> None:
-    """Sync; on failure, log it and schedule the retry (one object's trouble is not the
-    others')."""
-    try:
-        _sync(memo, namespace, name, created, hinted)
-    except kopf.PermanentError as exc:  # the API server refused our manifest: not soon again
-        memo.trainingjob_retries.forget((namespace, name))
-        log.error("TrainingJob %s/%s: %s; looked at again within a minute", namespace, name, exc)
-    except Exception as exc:
-        delay = memo.trainingjob_retries.failed((namespace, name))
-        log.warning("TrainingJob %s/%s: %s; trying again in %gs", namespace, name, exc, delay)
-    else:
-        memo.trainingjob_retries.succeeded((namespace, name))
+    try_sync(
+        memo.trainingjob_retries,
+        log,
+        "TrainingJob",
+        (namespace, name),
+        lambda: _sync(memo, namespace, name, created, hinted),
+        after_refusal="; looked at again within a minute",  # the minute sweep, if unfinished
+    )
 
 
 def _sync(
