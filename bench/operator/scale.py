@@ -98,10 +98,10 @@ def rss_mb(pid: int) -> float:
 
 
 def image_env() -> dict[str, str]:
-    """The allocator settings the operator image sets (operator/Dockerfile): the bench runs
-    the operator as it runs in its pod."""
+    """The allocator settings the operator image sets (operator/Dockerfile: MALLOC_* and
+    PYTHONMALLOC): the bench runs the operator as it runs in its pod."""
     text = (REPO / "operator" / "Dockerfile").read_text()
-    return dict(re.findall(r"\b(MALLOC_[A-Z_]+)=(\S+)", text))
+    return dict(re.findall(r"\b(MALLOC_[A-Z_]+|PYTHONMALLOC)=(\S+)", text))
 
 
 def trainingjob(name: str, namespace: str) -> dict[str, Any]:

@@ -57,6 +57,7 @@ def test_the_image_says_what_its_dockerfile_says(built):
     assert image.env()["PATH"].startswith("/opt/perennial/bin:")
     if name == "operator":  # large buffers go back to the kernel (hostile pods' scrapes)
         assert image.env()["MALLOC_MMAP_THRESHOLD_"] == "131072"
+        assert image.env()["PYTHONMALLOC"] == "malloc"  # no pinned arenas after a burst
 
 
 def test_nothing_of_the_build_is_left_in_the_image(built):
