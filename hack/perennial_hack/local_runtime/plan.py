@@ -18,7 +18,7 @@ from typing import Any
 
 from perennial_hack.images.dockerfile import ImageConfig, image_config
 from perennial_hack.images.spec import REPO, by_name
-from perennial_hack.local_runtime.volumes import rewrite
+from perennial_hack.local_runtime.volumes import metadata_field, rewrite
 
 TRAIN, SERVE = "perennial-train", "perennial-serve"
 RUNTIME_COMMANDS = (TRAIN, SERVE)
@@ -110,25 +110,19 @@ def runtime_args(
 
 
 def field_value(pod: dict[str, Any], path: str, pod_ip: str, host_ip: str) -> str | None:
-    """The downward-API fieldRef values a pod may ask for."""
-    meta, spec = pod["metadata"], pod["spec"]
+    """The downward-API fieldRef values a pod may ask for in its env."""
+    if path.startswith("metadata."):
+        return metadata_field(pod, path)
+    spec = pod["spec"]
     simple = {
-        "metadata.name": meta.get("name"),
-        "metadata.namespace": meta.get("namespace"),
-        "metadata.uid": meta.get("uid"),
         "spec.nodeName": spec.get("nodeName"),
         "spec.serviceAccountName": spec.get("serviceAccountName"),
         "status.podIP": pod_ip,
         "status.podIPs": pod_ip,
         "status.hostIP": host_ip,
     }
-    if path in simple:
-        value = simple[path]
-        return None if value is None else str(value)
-    match = re.fullmatch(r"metadata\.(labels|annotations)\['([^']+)'\]", path)
-    if match:
-        return str((meta.get(match.group(1)) or {}).get(match.group(2), ""))
-    return None
+    value = simple.get(path)
+    return None if value is None else str(value)
 
 
 # (kind, name) -> the object's data, decoded (a Secret's values are base64 in the API).

@@ -103,6 +103,21 @@ def _metadata_map(values: Mapping[str, str]) -> str:
     return "\n".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in sorted(values.items()))
 
 
+_ONE_KEY = re.compile(r"metadata\.(labels|annotations)\['([^']+)'\]")
+
+
+def metadata_field(pod: dict[str, Any], path: str) -> str | None:
+    """A pod's own metadata as the downward API gives it, in env or a volume: its name,
+    namespace, uid, or one label or annotation by key (a missing key: ""); None for any
+    other path."""
+    meta = pod["metadata"]
+    if path in ("metadata.name", "metadata.namespace", "metadata.uid"):
+        value = meta.get(path.removeprefix("metadata."))
+        return None if value is None else str(value)
+    one = _ONE_KEY.fullmatch(path)
+    return str((meta.get(one.group(1)) or {}).get(one.group(2), "")) if one else None
+
+
 def downward_files(pod: dict[str, Any], source: dict[str, Any]) -> dict[str, bytes]:
     """Relative file path -> content of a downwardAPI volume, as the kubelet writes it.
 
@@ -117,14 +132,11 @@ def downward_files(pod: dict[str, Any], source: dict[str, Any]) -> dict[str, byt
         if ref is None:
             raise VolumeError(f"downwardAPI item {path!r}: only fieldRef is supported locally")
         field = ref["fieldPath"]
-        one = re.fullmatch(r"metadata\.(labels|annotations)\['([^']+)'\]", field)
-        if field in ("metadata.name", "metadata.namespace", "metadata.uid"):
-            value = str(meta.get(field.removeprefix("metadata.")) or "")
-        elif field in ("metadata.labels", "metadata.annotations"):
-            value = _metadata_map(meta.get(field.removeprefix("metadata.")) or {})
-        elif one:
-            value = str((meta.get(one.group(1)) or {}).get(one.group(2), ""))
+        if field in ("metadata.labels", "metadata.annotations"):
+            value: str | None = _metadata_map(meta.get(field.removeprefix("metadata.")) or {})
         else:
+            value = metadata_field(pod, field)
+        if value is None:
             raise VolumeError(f"downwardAPI item {path!r}: {field!r} is not valid in a volume")
         files[path] = value.encode()
     return files
