@@ -45,7 +45,6 @@ import collections
 import datetime as dt
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -61,6 +60,7 @@ from kubernetes import client, config, watch
 
 from perennial_hack.cluster import process
 from perennial_hack.cluster.control_plane import Cluster
+from perennial_hack.images.spec import allocator_env
 from perennial_operator.api.group import API_VERSION, GROUP, VERSION
 from perennial_operator.config import OperatorConfig
 from perennial_operator.desired.placement import NO_POOL
@@ -95,13 +95,6 @@ def load() -> str:
 
 def rss_mb(pid: int) -> float:
     return process.rss_kib(pid) / 1024
-
-
-def image_env() -> dict[str, str]:
-    """The allocator settings the operator image sets (operator/Dockerfile: MALLOC_* and
-    PYTHONMALLOC): the bench runs the operator as it runs in its pod."""
-    text = (REPO / "operator" / "Dockerfile").read_text()
-    return dict(re.findall(r"\b(MALLOC_[A-Z_]+|PYTHONMALLOC)=(\S+)", text))
 
 
 def trainingjob(name: str, namespace: str) -> dict[str, Any]:
@@ -539,7 +532,7 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
         [*operator_cmd(args.heap), *watched, f"--lease-namespace={lease_namespace}"],
         env={
             **os.environ,
-            **image_env(),
+            **allocator_env("operator"),  # as its image runs it (operator/Dockerfile)
             "KUBECONFIG": operator_kubeconfig,
             "PERENNIAL_METRICS_PORT": "0",
         },

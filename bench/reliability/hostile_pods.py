@@ -17,9 +17,9 @@ to it; each gets its own 127.77.x.y address and the operator reaches them there)
 service serves, the bench creates --probes TrainingJobs one after another and times each
 until its Job exists (time to act), then lets the scrapes go on --hold-s seconds, sampling
 the operator's RSS every 0.5 s throughout.
-The operator runs with the allocator setting of its image (MALLOC_MMAP_THRESHOLD_, see
-operator/Dockerfile; --glibc-default leaves it out). Figures are printed side by side;
-nothing here passes or fails.
+The operator runs with the allocator settings of its image (MALLOC_MMAP_THRESHOLD_ and
+PYTHONMALLOC, read from operator/Dockerfile; --glibc-default leaves them out). Figures are
+printed side by side; nothing here passes or fails.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from kubernetes import client, config
 
 from perennial_hack.cluster import process
 from perennial_hack.cluster.control_plane import Cluster
+from perennial_hack.images.spec import allocator_env
 from perennial_hack.local_runtime.claims import claim_manifests
 from perennial_operator.api.group import API_VERSION
 from perennial_operator.k8s.kube import Kube
@@ -49,8 +50,6 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))  # the kubelet stand-in of the serving tests
 from support.inferenceservice import CLAIM, FakePods  # noqa: E402
 
-# As operator/Dockerfile sets it (--glibc-default: without, to compare).
-MALLOC = {"MALLOC_MMAP_THRESHOLD_": "131072"}
 SAMPLE = b'perennial_requests_total{model="m",version="1",protocol="v2",code="200"} 1\n'
 
 
@@ -128,7 +127,7 @@ def run_mode(
                "PERENNIAL_METRICS_PORT": "0",
                "PERENNIAL_POD_ANNOTATIONS": json.dumps({"kwok.x-k8s.io/status": "custom"}),
                "PERENNIAL_POD_URL_TEMPLATE": f"http://{{ip}}:{pods.port}",
-               **({} if args.glibc_default else MALLOC)}  # fmt: skip
+               **({} if args.glibc_default else allocator_env("operator"))}  # fmt: skip
         operator = subprocess.Popen(
             [sys.executable, "-m", "perennial_operator", "--standalone", "-n", ns],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from perennial_hack.images import oci, spec
+from perennial_hack.images import dockerfile, oci, spec
 from perennial_hack.images.build import ImageRecord, records
-from perennial_hack.images.dockerfile import image_config
 from perennial_operator.desired.common import RUNTIME_UID
 
 pytestmark = pytest.mark.integration
@@ -50,11 +49,15 @@ def packages(files: dict[str, int]) -> set[str]:
 
 def test_the_image_says_what_its_dockerfile_says(built):
     name, image, _ = built
-    declared = image_config((spec.REPO / spec.by_name(name).dockerfile).read_text())
+    declared = dockerfile.image_config((spec.REPO / spec.by_name(name).dockerfile).read_text())
     # The host-process runtime relies on the Dockerfile's ENTRYPOINT/CMD: the image agrees.
     assert image.image_config() == declared
     assert image.reference == spec.by_name(name).reference(image.reference.rsplit(":", 1)[1])
     assert image.env()["PATH"].startswith("/opt/perennial/bin:")
+    # The host-process runtime starts pods with the runtime Dockerfile's ENV, and the benches
+    # run the operator with its allocator settings: the image carries what the file declares.
+    declared_env = dockerfile.declared_env((spec.REPO / spec.by_name(name).dockerfile).read_text())
+    assert {k: image.env().get(k) for k in declared_env} == declared_env
     if name == "operator":  # large buffers go back to the kernel (hostile pods' scrapes)
         assert image.env()["MALLOC_MMAP_THRESHOLD_"] == "131072"
         assert image.env()["PYTHONMALLOC"] == "malloc"  # no pinned arenas after a burst

@@ -52,6 +52,35 @@ def test_the_final_stage_decides_and_entrypoint_drops_an_earlier_cmd():
     assert no_cmd == dockerfile.ImageConfig(entrypoint=("b",))
 
 
+def test_declared_env_is_the_final_stages_env_in_both_forms() -> None:
+    text = """\
+FROM base AS build
+ENV BUILD_ONLY=1
+FROM base
+ENV A=1 B="two words" \\
+    C=x=y
+# the legacy form: one variable, the rest of the line
+ENV LEGACY some value
+ENV A=3
+"""
+    assert dockerfile.declared_env(text) == {
+        "A": "3",
+        "B": "two words",
+        "C": "x=y",
+        "LEGACY": "some value",
+    }
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        dockerfile.declared_env("FROM base\nENV A=1 B\n")
+
+
+def test_the_allocator_env_is_the_operator_images_own() -> None:
+    declared = dockerfile.declared_env((spec.REPO / "operator" / "Dockerfile").read_text())
+    assert spec.allocator_env("operator") == {
+        k: declared[k] for k in ("MALLOC_MMAP_THRESHOLD_", "PYTHONMALLOC")
+    }
+    assert spec.allocator_env("runtime") == {}
+
+
 def test_shell_form_runs_through_sh():
     assert dockerfile.image_config("FROM x\nCMD echo hi\n").cmd == ("/bin/sh", "-c", "echo hi")
 

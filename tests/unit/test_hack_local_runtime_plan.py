@@ -194,6 +194,25 @@ def test_a_program_named_in_args_runs_as_an_argument_of_the_entrypoint(tmp_path:
     assert plan.argv[:3] == ("/venv/bin/perennial-train", "perennial-serve", "--port")
 
 
+def test_a_container_starts_with_the_runtime_images_env_and_its_own_entries_win(
+    tmp_path: Path,
+) -> None:
+    # As containerd starts a container: the image's ENV (trainer_image/Dockerfile), then the
+    # container's env over it. Only PATH is the host's (the image's names its own venv).
+    pod = {"metadata": {"name": "p", "namespace": "ns", "uid": "u"}, "spec": {}}
+    env = [{"name": "HOME", "value": "/mnt/pvc/art"}]
+    container = {"name": "c", "command": ["perennial-serve"], "env": env}
+    plan = container_plan(pod, container, {}, ips=IPS, bin_dir=BIN, pod_dir=tmp_path)
+    assert plan.env["PYTHONUNBUFFERED"] == "1"  # the image's: logs reach `kubectl logs` at once
+    assert plan.env["LANG"] == "C.UTF-8"
+    assert plan.env["PERENNIAL_PVC_ROOT"] == "/mnt/pvc"  # no claim mounted: left as is
+    assert plan.env["PATH"] == "/usr/local/bin:/usr/bin:/bin"
+    assert plan.env["HOSTNAME"] == "p"
+    assert plan.env["HOME"] == "/mnt/pvc/art"  # the container's entry, over the image's /tmp
+    bare = container_plan(pod, {**container, "env": []}, {}, ips=IPS, bin_dir=BIN, pod_dir=tmp_path)
+    assert bare.env["HOME"] == "/tmp"
+
+
 def test_env_from_the_downward_api_and_refusal_of_other_sources(tmp_path: Path) -> None:
     pod = {
         "metadata": {"name": "p", "namespace": "ns", "uid": "u", "labels": {"app": "a"}},

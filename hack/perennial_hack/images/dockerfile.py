@@ -1,8 +1,8 @@
 """What a Dockerfile says about the image it builds: pure, from the file's text.
 
 Enough of the Dockerfile grammar for our own files: line continuations, comments, `ARG`
-defaults before the first `FROM`, and the final stage's `ENTRYPOINT`, `CMD`, `USER` and
-`WORKDIR`. The built image is the truth (`oci.image_config`); tests check that the two
+defaults before the first `FROM`, and the final stage's `ENTRYPOINT`, `CMD`, `USER`,
+`WORKDIR` and `ENV`. The built image is the truth (`oci.image_config`); tests check that the two
 agree, so the host-process runtime can honour ENTRYPOINT/CMD without building anything.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import dataclass
 
 _ARG = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:=(.*))?$")
@@ -98,3 +99,24 @@ def image_config(text: str) -> ImageConfig:
         elif word == "WORKDIR":
             workdir = rest
     return ImageConfig(entrypoint=entrypoint, cmd=cmd, user=user, workdir=workdir)
+
+
+def declared_env(text: str) -> dict[str, str]:
+    """The environment the final stage's ENV instructions set (later ones win), as the
+    image's config carries it: `ENV K=V K2="a b"`, or the legacy `ENV K the rest`.
+    Variables are taken literally (no `$VAR` expansion: our files use none)."""
+    env: dict[str, str] = {}
+    for word, rest in final_stage(text)[1:]:
+        if word != "ENV":
+            continue
+        first = rest.split(None, 1)[0] if rest.strip() else ""
+        if "=" not in first:  # legacy form: one variable, the rest of the line its value
+            key, _, value = rest.partition(" ")
+            env[key] = value.strip()
+            continue
+        for pair in shlex.split(rest):
+            key, sep, value = pair.partition("=")
+            if not sep or not key:
+                raise ValueError(f"ENV {rest!r}: {pair!r} is not KEY=VALUE")
+            env[key] = value
+    return env

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from perennial_hack.images import dockerfile
+
 REPO = Path(__file__).resolve().parents[3]
 BASE_ARG = "BASE_IMAGE"
 # The local stand-in for python:3.11-slim-bookworm: Debian's own Python 3.11 on bookworm.
@@ -75,6 +77,14 @@ def by_name(name: str) -> ImageSpec:
         if spec.name == name:
             return spec
     raise KeyError(f"no image {name!r}; known: {', '.join(s.name for s in IMAGES)}")
+
+
+def allocator_env(name: str) -> dict[str, str]:
+    """The memory allocator settings (glibc's `MALLOC_*`, `PYTHONMALLOC`) the image's
+    Dockerfile declares: what a bench passes to a process it runs on the host as the image
+    would run it."""
+    declared = dockerfile.declared_env((REPO / by_name(name).dockerfile).read_text())
+    return {k: v for k, v in declared.items() if k.startswith("MALLOC_") or k == "PYTHONMALLOC"}
 
 
 def project_version(pyproject_text: str) -> str:

@@ -16,16 +16,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from perennial_hack.images.dockerfile import ImageConfig, image_config
+from perennial_hack.images.dockerfile import ImageConfig, declared_env, image_config
 from perennial_hack.images.spec import REPO, by_name
 from perennial_hack.local_runtime.volumes import metadata_field, rewrite
 
 TRAIN, SERVE = "perennial-train", "perennial-serve"
 RUNTIME_COMMANDS = (TRAIN, SERVE)
-# What the runtime image's environment provides besides the container's own env.
+# The PATH a pod's process gets here, in place of the image's (its /opt/perennial/bin is
+# the image's own environment; our programs are found by name, see resolve_argv).
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
+_RUNTIME_DOCKERFILE = (REPO / by_name("runtime").dockerfile).read_text()
 # ENTRYPOINT and CMD of the image every pod here is taken to run.
-RUNTIME_IMAGE = image_config((REPO / by_name("runtime").dockerfile).read_text())
+RUNTIME_IMAGE = image_config(_RUNTIME_DOCKERFILE)
+# Its ENV (HOME, LANG, PERENNIAL_PVC_ROOT...): a container starts with the image's
+# environment, and its own env entries win (tests check the built image says the same).
+RUNTIME_ENV = declared_env(_RUNTIME_DOCKERFILE)
 
 
 @dataclass(frozen=True)
@@ -150,7 +155,8 @@ def container_env(
     `objects`: the ConfigMaps and Secrets env_objects names, as the worker read them (a
     missing optional one is absent; a missing required one never gets here)."""
     objects = objects or {}
-    env = {"PATH": BASE_PATH, "LANG": "C.UTF-8", "HOSTNAME": pod["metadata"]["name"]}
+    env = {key: rewrite(value, paths) for key, value in RUNTIME_ENV.items()}
+    env |= {"PATH": BASE_PATH, "HOSTNAME": pod["metadata"]["name"]}
     env |= _env_from(container, objects)  # env entries below win, as in a kubelet
     for item in container.get("env") or []:
         if "value" in item or "valueFrom" not in item:
