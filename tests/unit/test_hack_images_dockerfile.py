@@ -71,6 +71,8 @@ ENV A=3
     }
     with pytest.raises(ValueError, match="KEY=VALUE"):
         dockerfile.declared_env("FROM base\nENV A=1 B\n")
+    with pytest.raises(ValueError, match="nothing to set"):
+        dockerfile.declared_env("FROM base\nENV\n")
 
 
 def test_the_allocator_env_is_the_operator_images_own() -> None:

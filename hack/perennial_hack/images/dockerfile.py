@@ -2,8 +2,9 @@
 
 Enough of the Dockerfile grammar for our own files: line continuations, comments, `ARG`
 defaults before the first `FROM`, and the final stage's `ENTRYPOINT`, `CMD`, `USER`,
-`WORKDIR` and `ENV`. The built image is the truth (`oci.image_config`); tests check that the two
-agree, so the host-process runtime can honour ENTRYPOINT/CMD without building anything.
+`WORKDIR` and `ENV`. The built image is the truth (`oci.image_config`, `oci.env`); tests
+check that the two agree, so the host-process runtime can honour ENTRYPOINT/CMD and ENV
+without building anything.
 """
 
 from __future__ import annotations
@@ -109,8 +110,10 @@ def declared_env(text: str) -> dict[str, str]:
     for word, rest in final_stage(text)[1:]:
         if word != "ENV":
             continue
-        first = rest.split(None, 1)[0] if rest.strip() else ""
-        if "=" not in first:  # legacy form: one variable, the rest of the line its value
+        if not rest.strip():
+            raise ValueError("ENV with nothing to set")
+        if "=" not in rest.split(None, 1)[0]:
+            # The legacy form: one variable, the rest of the line its value.
             key, _, value = rest.partition(" ")
             env[key] = value.strip()
             continue
