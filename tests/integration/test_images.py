@@ -49,14 +49,15 @@ def packages(files: dict[str, int]) -> set[str]:
 
 def test_the_image_says_what_its_dockerfile_says(built):
     name, image, _ = built
-    declared = dockerfile.image_config((spec.REPO / spec.by_name(name).dockerfile).read_text())
+    text = (spec.REPO / spec.by_name(name).dockerfile).read_text()
+    declared = dockerfile.image_config(text)
     # The host-process runtime relies on the Dockerfile's ENTRYPOINT/CMD: the image agrees.
     assert image.image_config() == declared
     assert image.reference == spec.by_name(name).reference(image.reference.rsplit(":", 1)[1])
     assert image.env()["PATH"].startswith("/opt/perennial/bin:")
     # The host-process runtime starts pods with the runtime Dockerfile's ENV, and the benches
     # run the operator with its allocator settings: the image carries what the file declares.
-    declared_env = dockerfile.declared_env((spec.REPO / spec.by_name(name).dockerfile).read_text())
+    declared_env = dockerfile.declared_env(text)
     assert {k: image.env().get(k) for k in declared_env} == declared_env
     if name == "operator":  # large buffers go back to the kernel (hostile pods' scrapes)
         assert image.env()["MALLOC_MMAP_THRESHOLD_"] == "131072"
