@@ -15,6 +15,7 @@ from perennial_operator.decide.watch_events import event_needs_sync
 from perennial_operator.handlers import trainingjob as h
 from perennial_operator.metrics import TrainingJobPhases
 from perennial_operator.reconcile.last_seen import LastSeen
+from perennial_operator.reconcile.news import NewsBatch
 
 pytestmark = pytest.mark.unit
 
@@ -73,6 +74,7 @@ def test_events_keep_the_unfinished_and_the_loop_syncs_each_of_them(
             trainingjobs_unfinished=set(),
             trainingjob_retries=h.Retries[h.Key](h.ERROR_DELAYS, time.monotonic),
             trainingjob_last_seen=LastSeen(),
+            trainingjob_news=NewsBatch[h.Key](0.0, time.monotonic),
         )
         for name, status, kind in [
             ("a", {"phase": "Training"}, None),  # listed at start-up
@@ -94,7 +96,12 @@ def test_events_keep_the_unfinished_and_the_loop_syncs_each_of_them(
         pod = kopf.Body({"metadata": {"name": "a-train-x", "namespace": "ml",
                                       "labels": {h.LABEL_TRAININGJOB: "a"}}})  # fmt: skip
         h._child_changed(pod, memo)
-        assert synced[-1] == ("ml", "a") and hinted[-1]  # a child's event may use the hint
+        assert synced[-1] == ("ml", "d")  # not synced on the event itself: batched
+        news = asyncio.create_task(h.news_loop(memo, tick=0.01))
+        while synced[-1] != ("ml", "a"):
+            await asyncio.sleep(0.01)
+        news.cancel()
+        assert hinted[-1]  # a child's news may use the hint
         synced.clear()
         hinted.clear()
         loop = asyncio.create_task(h.resync_loop(memo, 0.01, tick=0.01))
@@ -144,3 +151,42 @@ def test_a_failed_sync_is_tried_again_after_its_delay_not_only_by_the_minute_loo
     assert calls == ["x", "x"]
     assert hinted == [False, False]  # a retry reads the TrainingJob
     assert len(memo.trainingjob_retries) == 0
+
+
+def test_a_childs_news_in_quick_steps_is_one_sync_after_the_period_and_none_once_deleted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    synced: list[tuple[str, str, float]] = []
+
+    def sync(memo: kopf.Memo, ns: str, name: str, created: object = None, hint: bool = False):
+        synced.append((ns, name, time.monotonic()))
+
+    monkeypatch.setattr(h, "_sync", sync)
+
+    def child(owner: str, name: str) -> kopf.Body:
+        return kopf.Body({"metadata": {"name": name, "namespace": "ml",
+                                       "labels": {h.LABEL_TRAININGJOB: owner}}})  # fmt: skip
+
+    async def scenario() -> float:
+        memo = kopf.Memo(
+            trainingjob_retries=h.Retries[h.Key](h.ERROR_DELAYS, time.monotonic),
+            trainingjob_news=NewsBatch[h.Key](0.2, time.monotonic),
+            trainingjobs_unfinished=set(),
+            trainingjob_last_seen=LastSeen(),
+            trainingjob_phases=TrainingJobPhases(),
+        )
+        loop = asyncio.create_task(h.news_loop(memo, tick=0.01))
+        began = time.monotonic()
+        for step in ("made", "unschedulable", "job-status"):  # a pod's first steps
+            h._child_changed(child("a", f"a-train-{step}"), memo)
+            h._child_changed(child("gone", "gone-train"), memo)
+            await asyncio.sleep(0.03)
+        deleted: Any = {"type": "DELETED", "object": dict(_body("gone", {}))}
+        await h.trainingjob_event(event=deleted, body=_body("gone", {}), memo=memo)
+        await asyncio.sleep(0.5)
+        loop.cancel()
+        return began
+
+    began = asyncio.run(scenario())
+    assert [(ns, name) for ns, name, _ in synced] == [("ml", "a")]  # once; none for "gone"
+    assert synced[0][2] - began >= 0.2  # after the period that began with the first news

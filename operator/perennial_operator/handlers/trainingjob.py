@@ -27,6 +27,7 @@ from perennial_operator.k8s.errors import as_kopf_errors
 from perennial_operator.metrics import TrainingJobPhases
 from perennial_operator.reconcile.child_view import ChildView
 from perennial_operator.reconcile.last_seen import LastSeen
+from perennial_operator.reconcile.news import NewsBatch
 from perennial_operator.reconcile.retries import Retries
 from perennial_operator.reconcile.trainingjob import sync_trainingjob
 
@@ -52,6 +53,11 @@ CHILDREN: Mapping[str, Any] = MappingProxyType(
 #   and synced as before; a retry that is due always reads.
 RESYNC_SECONDS = 60.0
 TICK_SECONDS = 1.0
+# A child's news is synced NEWS_SECONDS after it came, with whatever came meanwhile
+# (reconcile/news.py): longer than a pod's first steps take (0.3 s), short enough not to
+# be seen; the loop hands it out every NEWS_TICK_SECONDS.
+NEWS_SECONDS = 0.5
+NEWS_TICK_SECONDS = 0.1
 
 
 @kopf.on.startup()
@@ -62,11 +68,14 @@ async def trainingjob_phases(memo: kopf.Memo, **_: Any) -> None:
     memo.trainingjob_last_seen = LastSeen()
     memo.trainingjob_retries = Retries[Key](ERROR_DELAYS, time.monotonic)
     memo.trainingjob_resync = asyncio.create_task(resync_loop(memo, RESYNC_SECONDS))
+    memo.trainingjob_news = NewsBatch[Key](NEWS_SECONDS, time.monotonic)
+    memo.trainingjob_news_loop = asyncio.create_task(news_loop(memo))
 
 
 @kopf.on.cleanup()
 async def stop_trainingjob_resync(memo: kopf.Memo, **_: Any) -> None:
     await stop_task(memo, "trainingjob_resync")
+    await stop_task(memo, "trainingjob_news_loop")
 
 
 async def resync_loop(memo: kopf.Memo, interval: float, tick: float = TICK_SECONDS) -> None:
@@ -83,6 +92,18 @@ async def resync_loop(memo: kopf.Memo, interval: float, tick: float = TICK_SECON
         for namespace, name in sorted(due | sweep):
             hinted = (namespace, name) in sweep
             await asyncio.to_thread(_try_sync, memo, namespace, name, None, hinted)
+
+
+async def news_loop(memo: kopf.Memo, tick: float = NEWS_TICK_SECONDS) -> None:
+    """Each tick, one sync for each TrainingJob whose children's news has waited its
+    period, side by side on asyncio's threads (hinted: the last-seen TrainingJob first)."""
+    while True:
+        await asyncio.sleep(tick)
+        due = memo.trainingjob_news.take_due()
+        if due:
+            await asyncio.gather(
+                *(asyncio.to_thread(_try_sync, memo, ns, name, None, True) for ns, name in due)
+            )
 
 
 def _try_sync(
@@ -141,6 +162,7 @@ async def trainingjob_event(
     if kind == "DELETED":
         memo.trainingjob_last_seen.forget(namespace, name)
         memo.trainingjob_retries.forget(key)
+        memo.trainingjob_news.forget(key)
         if body.metadata.uid:
             memo.trainingjob_phases.forget(body.metadata.uid)
         return
@@ -150,14 +172,17 @@ async def trainingjob_event(
         await asyncio.to_thread(_try_sync, memo, namespace, name, created)
 
 
+# The children's handlers are async: they only note what they saw and that there is news
+# (the sync runs later, on news_loop's threads), so a thread of kopf's executor per event
+# would cost more than the work.
 @kopf.on.event("batch", "v1", "jobs", labels=CHILDREN)
-def job_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def job_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     if memo.children.saw_job(dict(body), deleted=event.get("type") == "DELETED"):
         _child_changed(body, memo)
 
 
 @kopf.on.event("", "v1", "pods", labels=CHILDREN)
-def pod_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def pod_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     # Most pod events change nothing the sync reads (the node bound, an IP, Ready): skipped.
     if memo.children.saw_pod(dict(body), deleted=event.get("type") == "DELETED"):
         _child_changed(body, memo)
@@ -168,5 +193,6 @@ def _child_changed(body: kopf.Body, memo: kopf.Memo) -> None:
     namespace = body.metadata.namespace
     if not owner or not namespace:
         return
-    # The last-seen TrainingJob answers a sync that would change nothing, without a read.
-    _try_sync(memo, namespace, owner, hinted=True)
+    # Synced by news_loop once the news that comes with it is in (one status write, not
+    # one per step); the last-seen TrainingJob answers a sync that would change nothing.
+    memo.trainingjob_news.add((namespace, owner))
