@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import Counter as Tally
 from collections import OrderedDict
+from collections.abc import Iterator
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -92,18 +94,40 @@ class TrainingJobPhases:
     """perennial_operator_trainingjobs{phase}: how many TrainingJobs are in each phase, as
     last seen. Made once at start-up (handlers/trainingjob.py).
 
-    Every phase ever published is set again, so one nobody is in any more reads 0. A deleted
-    job leaves a tombstone (uids are never reused), so a sync that read the job just before
-    its deletion and publishes after it cannot add it back."""
+    Every phase ever published is set again, so one nobody is in any more reads 0. A sync
+    runs inside `syncing()`; a job deleted while syncs are in flight leaves a tombstone, so
+    one of them that read the job just before its deletion and publishes after it cannot
+    add it back. The tombstone goes when the last sync that began before the deletion ends:
+    a sync that begins after it finds the job gone (its read is a 404). So nothing is kept
+    per deleted job once the syncs of the moment are over (issue 18: 5,000 tombstones kept
+    for good, each a uid born among the burst's event bodies, held pages of the heap)."""
 
-    def __init__(self, gauge: Gauge = TRAININGJOBS, max_tombstones: int = 10_000) -> None:
-        self._gauge, self._max_tombstones = gauge, max_tombstones
+    def __init__(self, gauge: Gauge = TRAININGJOBS) -> None:
+        self._gauge = gauge
         self._lock = threading.Lock()
         self._phases: dict[str, str] = {}  # uid -> phase
         # Kept as the phases change: counting every job again on each publish made a burst
         # of N TrainingJobs cost N^2 (2 % of the operator's busy CPU at 5,000, issue 18).
         self._counts: Tally[str] = Tally()
-        self._deleted: OrderedDict[str, None] = OrderedDict()
+        self._issued = 0  # tickets of the syncs begun so far
+        self._in_flight: set[int] = set()
+        # uid -> the last ticket issued when it was deleted; in deletion order, so the
+        # stamps never decrease and the expired ones are at the front.
+        self._deleted: OrderedDict[str, int] = OrderedDict()
+
+    @contextlib.contextmanager
+    def syncing(self) -> Iterator[None]:
+        """Around one sync that may publish (from before it reads the job)."""
+        with self._lock:
+            self._issued += 1
+            ticket = self._issued
+            self._in_flight.add(ticket)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight.discard(ticket)
+                self._prune()
 
     def publish(self, uid: str, phase: str) -> None:
         with self._lock:
@@ -120,9 +144,23 @@ class TrainingJobPhases:
         """The job was deleted: it leaves the gauge, now and for good."""
         with self._lock:
             self._add(self._phases.pop(uid, None), -1)
-            self._deleted[uid] = None
-            while len(self._deleted) > self._max_tombstones:
-                self._deleted.popitem(last=False)
+            if self._in_flight:  # else no sync can publish it again
+                self._deleted.pop(uid, None)
+                self._deleted[uid] = self._issued
+
+    def tombstones(self) -> int:
+        """Deleted jobs still remembered: only while a sync begun before their deletion runs."""
+        with self._lock:
+            return len(self._deleted)
+
+    def _prune(self) -> None:
+        # A tombstone stamped s guards against the syncs with tickets up to s.
+        oldest = min(self._in_flight, default=None)
+        while self._deleted:
+            uid, stamp = next(iter(self._deleted.items()))
+            if oldest is not None and oldest <= stamp:
+                break
+            del self._deleted[uid]
 
     def _add(self, phase: str | None, delta: int) -> None:
         # A phase nobody is in any more stays in the counts at 0, so its series reads 0.

@@ -175,6 +175,9 @@ def test_a_childs_news_in_quick_steps_is_one_sync_after_the_period_and_none_once
             trainingjob_last_seen=LastSeen(),
             trainingjob_phases=TrainingJobPhases(),
         )
+        for name in ("a", "gone"):  # the TrainingJobs as their watch showed them
+            memo.trainingjob_last_seen.saw(_body(name, {"phase": "Pending"}))
+        h._child_changed(child("unseen", "unseen-train"), memo)  # its own event syncs it
         loop = asyncio.create_task(h.news_loop(memo, tick=0.01))
         began = time.monotonic()
         for step in ("made", "unschedulable", "job-status"):  # a pod's first steps
@@ -183,10 +186,12 @@ def test_a_childs_news_in_quick_steps_is_one_sync_after_the_period_and_none_once
             await asyncio.sleep(0.03)
         deleted: Any = {"type": "DELETED", "object": dict(_body("gone", {}))}
         await h.trainingjob_event(event=deleted, body=_body("gone", {}), memo=memo)
+        h._child_changed(child("gone", "gone-train"), memo)  # the garbage collector's DELETED
+        assert len(memo.trainingjob_news) == 1  # "a" only: no news for a deleted one
         await asyncio.sleep(1.3)
         loop.cancel()
         return began
 
     began = asyncio.run(scenario())
-    assert [(ns, name) for ns, name, _ in synced] == [("ml", "a")]  # once; none for "gone"
+    assert [(ns, name) for ns, name, _ in synced] == [("ml", "a")]  # once; none for the others
     assert synced[0][2] - began >= 1.0  # after the period that began with the first news

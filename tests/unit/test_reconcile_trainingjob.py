@@ -3,6 +3,8 @@ once, whatever crashes in between, and Events go out before the status that move
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from kubernetes.client.exceptions import ApiException
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge
@@ -13,7 +15,7 @@ from perennial_operator.metrics import TrainingJobPhases
 from perennial_operator.reconcile.locks import KeyedLocks
 from perennial_operator.reconcile.trainingjob import sync_trainingjob
 from support.fake_kube import FakeKube
-from support.trainingjob_objects import NS, finished_job, trainingjob
+from support.trainingjob_objects import NS, UID, finished_job, trainingjob
 
 pytestmark = pytest.mark.unit
 
@@ -152,3 +154,20 @@ def test_a_missing_baseline_waits_with_its_own_reason_and_starts_nothing(paralle
     assert (scheduled["status"], scheduled["reason"]) == ("False", "BaselineNotFound")
     assert "churn-v9" in scheduled["message"] and status["phase"] == "Pending"
     assert kube.list("batch/v1", "Job", NS) == []
+
+
+def test_a_job_deleted_while_its_sync_runs_is_not_counted_by_it():
+    registry = CollectorRegistry()
+    phases = TrainingJobPhases(Gauge("trainingjobs", "by phase", ["phase"], registry=registry))
+
+    class DeletedMidSync(FakeKube):
+        def patch_status(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            phases.forget(UID)  # its DELETED event, handled while the sync writes
+            return super().patch_status(*args, **kwargs)
+
+    kube = DeletedMidSync(trainingjob())
+    sync_trainingjob(kube, NS, "churn-1", OperatorConfig(), KeyedLocks(), phases)
+    assert "patch_status TrainingJob/churn-1" in kube.verbs()  # the sync did publish a phase
+    counted = {p: registry.get_sample_value("trainingjobs", {"phase": p}) for p in ("Pending",)}
+    assert counted == {"Pending": None}  # ... which the deletion kept out of the gauge
+    assert phases.tombstones() == 0  # and nothing is kept once the sync is over

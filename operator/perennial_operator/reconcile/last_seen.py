@@ -62,6 +62,10 @@ class LastSeen:
             data = self._bodies.get((namespace, name))
         return None if data is None else dict(json.loads(data))
 
+    def knows(self, namespace: str, name: str) -> bool:
+        with self._lock:
+            return (namespace, name) in self._bodies
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._bodies)

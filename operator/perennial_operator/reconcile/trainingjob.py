@@ -262,31 +262,33 @@ def sync_trainingjob(
     on the last-seen TrainingJob, or only its status, ends there without reading it; that
     status is written at the last-seen resourceVersion (reconcile/last_seen.py)."""
     started = time.monotonic()
-    # Job and Pod events of one TrainingJob arrive on different threads: one at a time, and
-    # the events a later sync has already covered are dropped (a burst queues many).
-    with locks.once(f"TrainingJob/{namespace}/{name}") as run:
-        if not run:
-            return None
-        tj = last_seen.get(namespace, name) if hinted and last_seen is not None else None
-        decision = _decided_on_hint(tj, config, view) if tj and view is not None else None
-        if tj is not None and decision is not None and decision.status != tj.get("status"):
-            try:  # at the version last seen: a write on a stale hint conflicts, never lands
-                _write_status(kube, tj, decision.status, last_seen, at_version=True)
-            except (Conflict, NotFound):  # changed since (another writer, a lagging watch)
-                decision = None  # or gone: read
-        if tj is None or decision is None:
-            tj = created or kube.get(API_VERSION, "TrainingJob", namespace, name)  # locked
-            if tj is None:
-                if last_seen is not None:
-                    last_seen.forget(namespace, name)
+    # From before any read: a job deleted meanwhile is not published again (metrics.py).
+    with phases.syncing():
+        # Job and Pod events of one TrainingJob arrive on different threads: one at a time, and
+        # the events a later sync has already covered are dropped (a burst queues many).
+        with locks.once(f"TrainingJob/{namespace}/{name}") as run:
+            if not run:
                 return None
-            if tj["metadata"].get("deletionTimestamp"):
-                return None
-            decision = _sync_locked(kube, tj, config, view, last_seen)
-    metrics.RECONCILE_SECONDS.labels(kind="TrainingJob").observe(time.monotonic() - started)
-    metrics.RECONCILES.labels(kind="TrainingJob", outcome=decision.phase).inc()
-    phases.publish(tj["metadata"]["uid"], decision.phase)
-    return decision
+            tj = last_seen.get(namespace, name) if hinted and last_seen is not None else None
+            decision = _decided_on_hint(tj, config, view) if tj and view is not None else None
+            if tj is not None and decision is not None and decision.status != tj.get("status"):
+                try:  # at the version last seen: a write on a stale hint conflicts, never lands
+                    _write_status(kube, tj, decision.status, last_seen, at_version=True)
+                except (Conflict, NotFound):  # changed since (another writer, a lagging watch)
+                    decision = None  # or gone: read
+            if tj is None or decision is None:
+                tj = created or kube.get(API_VERSION, "TrainingJob", namespace, name)  # locked
+                if tj is None:
+                    if last_seen is not None:
+                        last_seen.forget(namespace, name)
+                    return None
+                if tj["metadata"].get("deletionTimestamp"):
+                    return None
+                decision = _sync_locked(kube, tj, config, view, last_seen)
+        metrics.RECONCILE_SECONDS.labels(kind="TrainingJob").observe(time.monotonic() - started)
+        metrics.RECONCILES.labels(kind="TrainingJob", outcome=decision.phase).inc()
+        phases.publish(tj["metadata"]["uid"], decision.phase)
+        return decision
 
 
 def _sync_locked(
