@@ -17,7 +17,8 @@ write, another writer) costs that read (and a refused write), never a stale writ
 Kept as compact JSON bytes, without managedFields and kubectl's last-applied annotation:
 a TrainingJob's few hundred bytes to a few KB live outside CPython's small-object arenas
 (over 512 bytes), so a burst's hints do not pin arenas after they are deleted. Bounded by
-the TrainingJobs that exist: a DELETED event, or a read that finds none, drops the hint.
+the TrainingJobs that exist: a DELETED event, or a read that finds none, drops the hint,
+and our writes only refresh a hint the watch stored (never bring a dropped one back).
 """
 
 from __future__ import annotations
@@ -52,6 +53,19 @@ class LastSeen:
         data = json.dumps(_slim(body), separators=(",", ":")).encode()
         with self._lock:
             self._bodies[(str(meta["namespace"]), str(meta["name"]))] = data
+
+    def refresh(self, body: Mapping[str, Any]) -> None:
+        """Our own write's answer: replaces the hint only if there is one. A write that
+        lands just before the TrainingJob's deletion can answer after its DELETED event
+        dropped the hint; storing it then would keep a deleted TrainingJob (and take its
+        children's news) until the operator restarts. The watch's own event stores a hint
+        first (saw) for any TrainingJob a sync writes to."""
+        meta = body["metadata"]
+        key = (str(meta["namespace"]), str(meta["name"]))
+        data = json.dumps(_slim(body), separators=(",", ":")).encode()
+        with self._lock:
+            if key in self._bodies:
+                self._bodies[key] = data
 
     def forget(self, namespace: str, name: str) -> None:
         with self._lock:
