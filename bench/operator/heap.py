@@ -19,8 +19,9 @@ is the whole tracemalloc snapshot, for comparing two moments line by line:
     python bench/operator/heap.py --compare DIR/snap-1.pickle DIR/snap-3.pickle
 
 pymalloc reports its arenas only while tracemalloc is off (tracemalloc wraps the allocator):
-with PERENNIAL_HEAP_TRACE=0 the operator runs without tracemalloc (its RSS then comparable
-to a run without --heap) and the dumps have the arenas but no snapshot.
+with PERENNIAL_HEAP_TRACE=0 the operator runs without tracemalloc (its RSS then near a run
+without --heap; the dumps' own work adds a few MB) and the dumps have the arenas but no
+snapshot.
 """
 
 from __future__ import annotations
