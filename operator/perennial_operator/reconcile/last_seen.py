@@ -41,6 +41,12 @@ def _slim(body: Mapping[str, Any]) -> dict[str, Any]:
     return {**body, "metadata": meta}
 
 
+def _entry(body: Mapping[str, Any]) -> tuple[tuple[str, str], bytes]:
+    meta = body["metadata"]
+    data = json.dumps(_slim(body), separators=(",", ":")).encode()
+    return (str(meta["namespace"]), str(meta["name"])), data
+
+
 class LastSeen:
     """Thread-safe: the watch handler runs on the event loop, the syncs on threads."""
 
@@ -49,10 +55,9 @@ class LastSeen:
         self._bodies: dict[tuple[str, str], bytes] = {}
 
     def saw(self, body: Mapping[str, Any]) -> None:
-        meta = body["metadata"]
-        data = json.dumps(_slim(body), separators=(",", ":")).encode()
+        key, data = _entry(body)
         with self._lock:
-            self._bodies[(str(meta["namespace"]), str(meta["name"]))] = data
+            self._bodies[key] = data
 
     def refresh(self, body: Mapping[str, Any]) -> None:
         """Our own write's answer: replaces the hint only if there is one. A write that
@@ -60,9 +65,7 @@ class LastSeen:
         dropped the hint; storing it then would keep a deleted TrainingJob (and take its
         children's news) until the operator restarts. The watch's own event stores a hint
         first (saw) for any TrainingJob a sync writes to."""
-        meta = body["metadata"]
-        key = (str(meta["namespace"]), str(meta["name"]))
-        data = json.dumps(_slim(body), separators=(",", ":")).encode()
+        key, data = _entry(body)
         with self._lock:
             if key in self._bodies:
                 self._bodies[key] = data
