@@ -4,8 +4,12 @@
 
 Used by scale.py --heap DIR: each SIGUSR1 writes DIR/heap-<n>.json, the live object counts
 by type (gc) and tracemalloc's bytes by allocating line, so two moments (idle, after every
-object was deleted) can be compared: what the operator keeps. tracemalloc's own bookkeeping
-roughly doubles the RSS, so the RSS figures of such a run are not comparable to others.
+object was deleted, and with --later some minutes after that) can be compared: what the
+operator keeps. With PERENNIAL_HEAP_PAGES=1 each dump after the first also says which
+resident pages of glibc's heaps hold a live Python object and which only objects born
+since the first dump hold ("pages": what keeps those pages from going back). tracemalloc's
+own bookkeeping roughly doubles the RSS, so the RSS figures of such a run are not
+comparable to others.
 
 Each dump also holds where the memory not traced goes: the RSS, glibc's mallinfo2 (its
 arena bytes in use and free), the RSS after a malloc_trim (what glibc could give back),
@@ -15,8 +19,9 @@ is the whole tracemalloc snapshot, for comparing two moments line by line:
     python bench/operator/heap.py --compare DIR/snap-1.pickle DIR/snap-3.pickle
 
 pymalloc reports its arenas only while tracemalloc is off (tracemalloc wraps the allocator):
-with PERENNIAL_HEAP_TRACE=0 the operator runs without tracemalloc (its RSS then comparable
-to a run without --heap) and the dumps have the arenas but no snapshot.
+with PERENNIAL_HEAP_TRACE=0 the operator runs without tracemalloc (its RSS then near a run
+without --heap; the dumps' own work adds a few MB) and the dumps have the arenas but no
+snapshot.
 """
 
 from __future__ import annotations
@@ -166,10 +171,138 @@ def live_objects(*mine: object) -> dict[int, object]:
         if id(obj) in skip:
             continue
         found[id(obj)] = obj
-        for ref in gc.get_referents(obj):
-            if not gc.is_tracked(ref):
-                found[id(ref)] = ref
+        todo = list(gc.get_referents(obj))
+        while todo:
+            ref = todo.pop()
+            if gc.is_tracked(ref) or id(ref) in found:
+                continue
+            found[id(ref)] = ref
+            if isinstance(ref, (tuple, dict)):  # untracked: atoms only, not seen by gc
+                todo.extend(gc.get_referents(ref))
     return found
+
+
+PAGE = 4096
+
+
+ARENA_ALIGN = 64 * 2**20  # glibc's thread arenas: heaps of 64 MiB, aligned to their size
+
+
+def anonymous_regions() -> list[tuple[int, int, str]]:
+    """Where glibc's blocks live: the main heap ([heap]), the threads' arenas, and the other
+    anonymous read-write mappings (blocks mmapped on their own, thread stacks)."""
+    regions = []
+    for line in Path("/proc/self/maps").read_text().splitlines():
+        parts = line.split()
+        if parts[1] != "rw-p" or (len(parts) > 5 and parts[5] != "[heap]"):
+            continue
+        start, end = (int(x, 16) for x in parts[0].split("-"))
+        kind = "heap" if len(parts) > 5 else "arena" if start % ARENA_ALIGN == 0 else "mmap"
+        regions.append((start, end, kind))
+    return regions
+
+
+def resident_pages(regions: list[tuple[int, int, str]]) -> dict[int, str]:
+    """The pages of those regions in RAM now (/proc/self/pagemap, bit 63), by page number."""
+    pages: dict[int, str] = {}
+    with open("/proc/self/pagemap", "rb") as pagemap:
+        for start, end, kind in regions:
+            pagemap.seek(start // PAGE * 8)
+            entries = array.array("Q")
+            entries.frombytes(pagemap.read((end - start) // PAGE * 8))
+            for i, entry in enumerate(entries):
+                if entry >> 63:
+                    pages[start // PAGE + i] = kind
+    return pages
+
+
+# Where CPython 3.11 keeps a container's items: a block of its own, outside the object.
+_CPYTHON_311 = sys.implementation.name == "cpython" and sys.version_info[:2] == (3, 11)
+
+
+def _word(address: int) -> int:
+    return ctypes.c_ssize_t.from_address(address).value
+
+
+def extents(obj: object, address: int) -> list[tuple[int, int]]:
+    """The memory an object holds, as (start, size): the object itself and, for the
+    containers, their items' block (a list's array, a dict's keys table, a set's table, a
+    bytearray's buffer), which sys.getsizeof counts but which lies elsewhere."""
+    if not _CPYTHON_311 or not isinstance(obj, (list, dict, set, frozenset, bytearray)):
+        try:
+            return [(address, max(1, sys.getsizeof(obj)))]
+        except TypeError:
+            return [(address, 1)]
+    found = [(address, type(obj).__basicsize__)]
+    if isinstance(obj, list):  # ob_item, allocated
+        found.append((_word(address + 24), _word(address + 32) * 8))
+    elif isinstance(obj, dict):  # ma_keys (ours when counted by __sizeof__), ma_values
+        table = obj.__sizeof__() - type(obj).__basicsize__
+        block = _word(address + 40) or _word(address + 32)
+        if table > 0 and block:
+            found.append((block, table))
+    elif isinstance(obj, (set, frozenset)):  # mask, table (the small table is inline)
+        table = _word(address + 40)
+        if table != address + 64:
+            found.append((table, (_word(address + 32) + 1) * 16))
+    elif isinstance(obj, bytearray):  # ob_alloc, ob_bytes
+        if _word(address + 32):
+            found.append((_word(address + 32), _word(address + 24)))
+    return [(start, size) for start, size in found if start and size > 0]
+
+
+def pinned_pages(born_before: array.array[int], top: int = 40) -> dict[str, Any]:
+    """Which resident pages hold live Python objects (with their containers' item blocks),
+    and which of them only objects born after the first dump hold: lone survivors, what
+    keeps glibc from giving those pages back. Pages with no Python object ("none") hold
+    C allocations (OpenSSL, the C parts of libraries), glibc's own chunk headers of free
+    chunks next to them, or a Python object reachable from C only."""
+    before = set(born_before)
+    resident = resident_pages(anonymous_regions())
+    old_on: collections.Counter[int] = collections.Counter()
+    new_on: dict[int, list[object]] = collections.defaultdict(list)
+    for address, obj in live_objects(before, resident).items():
+        if type(obj) is int and obj > 2**32:
+            continue  # an address: the analysis's own numbers, reached from its lists
+        for start, size in extents(obj, address):
+            for page in range(start // PAGE, (start + size - 1) // PAGE + 1):
+                if page not in resident:
+                    continue
+                if address in before:
+                    old_on[page] += 1
+                else:
+                    new_on[page].append(obj)
+    by_kind: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    lone: collections.Counter[str] = collections.Counter()
+    sample: dict[str, object] = {}
+    for page, kind in resident.items():
+        held = "none"
+        if old_on[page]:
+            held = "old"
+        elif new_on.get(page):
+            held = "only-new"
+            for obj in new_on[page]:
+                what = describe(obj)
+                lone[what] += 1
+                sample.setdefault(what, obj)
+        by_kind[kind][held] += 1
+    referrers = {}
+    for what, _ in lone.most_common(top):
+        refs = [
+            describe(r)
+            for r in gc.get_referrers(sample[what])
+            if not isinstance(r, types.FrameType) and r is not sample
+        ]
+        referrers[what] = refs[:3]
+    del sample
+    return {
+        "resident_pages": {k: dict(v) for k, v in by_kind.items()},
+        "lone_new_objects": sum(lone.values()),
+        "lone_groups": [
+            {"count": n, "what": what, "referrers": referrers.get(what, [])}
+            for what, n in lone.most_common(top)
+        ],
+    }
 
 
 def small(obj: object) -> bool:
@@ -252,6 +385,7 @@ def dump(out: Path, seq: list[int], born: array.array[int]) -> None:
         LIBC.malloc_trim(0)
         memory["rss_after_trim_mib"] = rss_mib()
         memory["mallinfo_after_trim"] = mallinfo()
+    pages = pinned_pages(born) if n > 1 and os.environ.get("PERENNIAL_HEAP_PAGES") else {}
     (out / f"heap-{n}.json").write_text(
         json.dumps(
             {
@@ -260,6 +394,7 @@ def dump(out: Path, seq: list[int], born: array.array[int]) -> None:
                 "memory": memory,
                 "types": kinds.most_common(40),
                 "born_after_first_dump": new,
+                "pages": pages,
                 "top": lines,
             },
             indent=1,

@@ -470,6 +470,7 @@ def fill_and_drain(
             samples.append(round(rss_mb(pid), 1))
         result["rss_later_mb"] = samples
         result["later_vs_idle"] = round(samples[-1] / idle, 2)
+        heap_dump(pid, heap)  # and what is still held then
     return result
 
 

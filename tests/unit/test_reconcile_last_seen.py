@@ -50,6 +50,7 @@ def _world() -> tuple[FakeKube, ChildView, LastSeen]:
     view, seen = ChildView(), LastSeen()
     view.saw_job(job)
     view.saw_pod(pod)
+    seen.saw(kube.get(API_VERSION, "TrainingJob", NS, "churn-1"))  # its watch's ADDED event
     _sync(kube, view, seen, hinted=False)  # reads, writes Training, keeps the answer
     assert kube.get(API_VERSION, "TrainingJob", NS, "churn-1")["status"]["phase"] == "Training"
     kube.reads.clear()
@@ -162,3 +163,30 @@ def test_status_only_news_of_a_trainingjob_deleted_since_forgets_it() -> None:
     kube.delete(API_VERSION, "TrainingJob", NS, "churn-1")
     assert _sync(kube, view, seen) is None  # no error: the read finds it gone
     assert seen.get(NS, "churn-1") is None
+
+
+def test_our_write_refreshes_a_hint_but_never_brings_a_dropped_one_back() -> None:
+    seen = LastSeen()
+    tj = trainingjob()
+    seen.refresh(tj)  # not seen by the watch yet: its own event will store it
+    assert not seen.knows(NS, "churn-1")
+    seen.saw(tj)
+    newer = copy.deepcopy(tj)
+    newer["status"] = {"phase": "Training"}
+    seen.refresh(newer)
+    assert seen.get(NS, "churn-1") == newer
+    seen.forget(NS, "churn-1")  # its DELETED event
+    seen.refresh(newer)  # a write that landed before the deletion, answered after
+    assert not seen.knows(NS, "churn-1") and len(seen) == 0
+
+
+def test_a_sync_whose_trainingjob_was_deleted_from_the_watch_keeps_no_hint() -> None:
+    # The DELETED event dropped the hint while the sync (begun before) was still writing:
+    # its write's answer must not store the TrainingJob again (it would be kept for good).
+    kube, view, seen = _world()
+    seen.forget(NS, "churn-1")
+    _pod_succeeded(kube, view)
+    writes = len(kube.writes)
+    _sync(kube, view, seen, hinted=False)
+    assert [w.verb for w in kube.writes[writes:]] == ["patch_status"]  # it did write
+    assert not seen.knows(NS, "churn-1")

@@ -17,7 +17,8 @@ write, another writer) costs that read (and a refused write), never a stale writ
 Kept as compact JSON bytes, without managedFields and kubectl's last-applied annotation:
 a TrainingJob's few hundred bytes to a few KB live outside CPython's small-object arenas
 (over 512 bytes), so a burst's hints do not pin arenas after they are deleted. Bounded by
-the TrainingJobs that exist: a DELETED event, or a read that finds none, drops the hint.
+the TrainingJobs that exist: a DELETED event, or a read that finds none, drops the hint,
+and our writes only refresh a hint the watch stored (never bring a dropped one back).
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ def _slim(body: Mapping[str, Any]) -> dict[str, Any]:
     return {**body, "metadata": meta}
 
 
+def _entry(body: Mapping[str, Any]) -> tuple[tuple[str, str], bytes]:
+    meta = body["metadata"]
+    data = json.dumps(_slim(body), separators=(",", ":")).encode()
+    return (str(meta["namespace"]), str(meta["name"])), data
+
+
 class LastSeen:
     """Thread-safe: the watch handler runs on the event loop, the syncs on threads."""
 
@@ -48,10 +55,20 @@ class LastSeen:
         self._bodies: dict[tuple[str, str], bytes] = {}
 
     def saw(self, body: Mapping[str, Any]) -> None:
-        meta = body["metadata"]
-        data = json.dumps(_slim(body), separators=(",", ":")).encode()
+        key, data = _entry(body)
         with self._lock:
-            self._bodies[(str(meta["namespace"]), str(meta["name"]))] = data
+            self._bodies[key] = data
+
+    def refresh(self, body: Mapping[str, Any]) -> None:
+        """Our own write's answer: replaces the hint only if there is one. A write that
+        lands just before the TrainingJob's deletion can answer after its DELETED event
+        dropped the hint; storing it then would keep a deleted TrainingJob (and take its
+        children's news) until the operator restarts. The watch's own event stores a hint
+        first (saw) for any TrainingJob a sync writes to."""
+        key, data = _entry(body)
+        with self._lock:
+            if key in self._bodies:
+                self._bodies[key] = data
 
     def forget(self, namespace: str, name: str) -> None:
         with self._lock:

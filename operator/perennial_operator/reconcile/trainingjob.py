@@ -427,4 +427,4 @@ def _write_status(
         API_VERSION, "TrainingJob", namespace, name, status, resource_version=version
     )
     if last_seen is not None:  # fresher than the watch, which shows this write a moment later
-        last_seen.saw(stored)
+        last_seen.refresh(stored)
