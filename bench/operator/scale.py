@@ -14,13 +14,16 @@ request). `--operator-as admin`: the bench's own credentials, every request audi
             the custom resource costs by itself (reported, not part of the ratio)
   operator  the same client creates N TrainingJobs back to back; time until a watch has seen
             all N Jobs the operator made (each also needs a ConfigMap and a status write)
-  ratio     operator / raw, side by side in the same run
+  raw-after the raw client again, once the operator's burst is deleted
+  ratio     operator / the mean of raw and raw-after, side by side in the same run: this
+            machine's speed drifts within minutes by as much as the distance to 3x, and the
+            two raw runs bracket the operator's (`ratio_to_raw_before`/`_after` too)
   requests  the operator's API requests per TrainingJob by verb and resource, from the audit
             log (its user agents: kopf's and the Kubernetes client's), from the first create
             until every Job exists plus --settle seconds
 
 Each phase starts once the cluster is quiet again, and a measured phase's Jobs and pods are
-deleted after it (its TrainingJobs too, but for the last burst's): the pods never run (no
+deleted after it (its TrainingJobs too): the pods never run (no
 volume behind the artifact claim) and the scheduler's retries of thousands of pending pods
 are not charged to the next phase. With the Job controller (the default), each Job's pod
 comes seconds after its Job: within the operator's longer time, mostly after the raw
@@ -28,12 +31,13 @@ client's, so the operator column also holds the pods' creation and scheduling an
 writes about them. --no-pods turns the Job controller off: both columns then time making the
 Jobs and nothing else.
 
-Then --memory-objects: ModelVersions are added to the last burst's TrainingJobs until that
-many objects of our kinds exist; the operator's RSS once it is quiet again (`rss_full_mb`),
-its highest RSS from the first create until then (`rss_peak_mb`, sampled twice a second),
-its requests per ModelVersion, and its RSS after every one of them is deleted (vs. idle
-before the first burst); --later N: the RSS once a minute N more times after that. The
-machine may be shared: the load average is printed with every figure.
+Then --memory-objects: as many TrainingJobs as the last burst had (each with its Job and a
+pending pod), then ModelVersions until that many objects of our kinds exist; the operator's
+RSS once it is quiet again (`rss_full_mb`), its highest RSS from the first create until then
+(`rss_peak_mb`, sampled twice a second), its requests per ModelVersion, and its RSS after
+every one of them is deleted (vs. idle before the first burst); --later N: the RSS once a
+minute N more times after that. The machine may be shared: the load average is printed with
+every figure.
 --heap DIR: what the operator holds at those three moments (tracemalloc, bench/operator/heap.py).
 --pprof DIR: where the kube-apiserver spends its CPU during each phase (its CPU profiles).
 """
@@ -292,6 +296,33 @@ def clear(api: client.ApiClient, namespace: str, trainingjobs: bool) -> None:
     client.CoreV1Api(api).delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
 
 
+def raw_phase(
+    kube: Kube,
+    api: client.ApiClient,
+    n: int,
+    namespace: str,
+    pids: dict[str, int],
+    pprof: Path | None,
+) -> tuple[float, float, str, dict[str, float]]:
+    """The bench's client makes n Jobs directly; the time until a watch has seen them all,
+    the time the creates took, the load after, and each process's CPU meanwhile. Its Jobs
+    and pods are deleted after."""
+    cfg = OperatorConfig.from_env({})
+    counter = JobCounter(api, namespace)
+    cpu_before = cpu(pids)
+    started = time.monotonic()
+    with ApiServerProfile(api, pprof, namespace):
+        for i in range(n):
+            kube.create(raw_job(f"b{i}", namespace, cfg))
+        created = time.monotonic() - started
+        assert counter.wait(n, 3600), f"{namespace}: {len(counter.names)} of {n} Jobs"
+    raw = time.monotonic() - started
+    load_raw = load()
+    cpu_raw = cpu_used(cpu_before, cpu(pids))
+    clear(api, namespace, trainingjobs=False)
+    return raw, created, load_raw, cpu_raw
+
+
 def burst(
     kube: Kube,
     api: client.ApiClient,
@@ -300,24 +331,15 @@ def burst(
     audit: Path,
     settle: float,
     pprof: Path | None = None,
-    keep: bool = False,
 ) -> dict[str, Any]:
+    """raw, alone, operator, then raw again: this machine's speed drifts by as much as the
+    distance to the goal within minutes (the same CPU-bound loop took 7.5-9.7 s in eight
+    runs within a minute, idle), so the ratio's denominator is the mean of the raw runs
+    before and after the operator's, and the ratio to each is reported too."""
     pid = pids["operator"]
-    cfg = OperatorConfig.from_env({})
-    raw_ns, op_ns = f"raw-{n}", f"op-{n}"
+    op_ns = f"op-{n}"
     waited = {"raw": quiesce(pids)}
-    counter = JobCounter(api, raw_ns)
-    cpu_before = cpu(pids)
-    started = time.monotonic()
-    with ApiServerProfile(api, pprof, f"raw-{n}"):
-        for i in range(n):
-            kube.create(raw_job(f"b{i}", raw_ns, cfg))
-        created = time.monotonic() - started
-        assert counter.wait(n, 3600), f"raw: {len(counter.names)} of {n} Jobs"
-    raw = time.monotonic() - started
-    load_raw = load()
-    cpu_raw = cpu_used(cpu_before, cpu(pids))
-    clear(api, raw_ns, trainingjobs=False)
+    raw, created, load_raw, cpu_raw = raw_phase(kube, api, n, f"raw-{n}", pids, pprof)
 
     # The TrainingJobs alone, where no operator watches: what the custom resource itself
     # costs the API server (schema and CEL validation, JSON), next to a Job.
@@ -346,24 +368,35 @@ def burst(
     counts = audit_counts(audit, wall, end)
     per_tj = {k: round(v / n, 2) for k, v in counts.most_common()}
     rss = rss_mb(pid)  # with this burst's TrainingJobs and Jobs
-    if not keep:  # the last burst's stay for the memory part
-        clear(api, op_ns, trainingjobs=True)
+    # Gone before the raw client runs again, as nothing of this burst existed in its first
+    # run: thousands of pending pods would have the scheduler busy meanwhile.
+    clear(api, op_ns, trainingjobs=True)
+    waited["raw_after"] = quiesce(pids)
+    raw_after, _, load_raw_after, cpu_raw_after = raw_phase(
+        kube, api, n, f"raw-after-{n}", pids, pprof
+    )
+    raw_mean = (raw + raw_after) / 2
     return {
         "n": n,
         "raw_s": round(raw, 2),
         "raw_create_s": round(created, 2),
+        "raw_after_s": round(raw_after, 2),
         "trainingjobs_alone_s": round(alone, 2),
         "operator_s": round(op, 2),
         "trainingjob_create_s": round(tj_created, 2),
-        "ratio": round(op / raw, 2),
+        "ratio": round(op / raw_mean, 2),
+        "ratio_to_raw_before": round(op / raw, 2),
+        "ratio_to_raw_after": round(op / raw_after, 2),
         "requests_per_trainingjob": per_tj,
         "requests_per_trainingjob_total": round(sum(counts.values()) / n, 2),
         "quiet_wait_s": waited,  # before each phase: the one before it still at work
         "load_raw": load_raw,
         "load_operator": load_op,
+        "load_raw_after": load_raw_after,
         # CPU seconds each process used while the Jobs were made: where the time goes
         "cpu_s_raw": cpu_raw,
         "cpu_s_operator": cpu_op,
+        "cpu_s_raw_after": cpu_raw_after,
         "operator_rss_mb": round(rss, 1),
     }
 
@@ -399,11 +432,22 @@ def fill_and_drain(
     idle: float,
     heap: Path | None,
     later: int = 0,
+    trainingjobs: int = 0,
 ) -> dict[str, Any]:
+    """`trainingjobs` TrainingJobs (each gets its Job and a pending pod), then ModelVersions
+    up to `target` objects of our kinds; the RSS with them all, then after they are deleted."""
     namespaces = [ns for ns in kube_namespaces(kubectl) if ns.startswith("op-")]
-    ours = sum(len(kube.list(API_VERSION, "TrainingJob", ns)) for ns in namespaces)
-    fillers = max(0, target - ours)
+    trainingjobs = min(trainingjobs, target)
+    fillers = target - trainingjobs
     with RssSampler(pid) as sampler:
+        tj_started = time.monotonic()
+        counter = JobCounter(kube.api, "op-fill")
+        for i in range(trainingjobs):
+            kube.create(trainingjob(f"filler-{i}", "op-fill"))
+        # As in a burst: every Job made before the ModelVersions (their pods and the
+        # operator's news of them still come during the ModelVersions' creates, as before).
+        assert counter.wait(trainingjobs, 3600), f"fill: {len(counter.names)} Jobs"
+        tj_created = time.monotonic() - tj_started
         wall, started = time.time(), time.monotonic()
         for i in range(fillers):
             kube.create(modelversion(f"filler-v{i + 1}", "op-fill", i + 1))
@@ -450,6 +494,7 @@ def fill_and_drain(
     heap_dump(pid, heap)
     result = {
         "objects": target,
+        "trainingjobs_created_s": round(tj_created, 1),
         "modelversions_created_s": round(filled, 1),
         "settled_s": settled,  # after the creates, until quiet (None: not within 10 min)
         "requests_per_modelversion": {
@@ -506,7 +551,7 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
         capture_output=True,
     )
     for n in args.sizes:
-        for prefix in ("raw", "alone", "op"):
+        for prefix in ("raw", "alone", "op", "raw-after"):
             subprocess.run([*kubectl, "create", "ns", f"{prefix}-{n}"], check=True)
     subprocess.run([*kubectl, "create", "ns", "op-fill"], check=True)
     api = config.new_client_from_config(config_file=kubeconfig)
@@ -553,8 +598,7 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
         results: dict[str, Any] = {"rss_idle_mb": round(idle, 1), "load_idle": load()}
         results["bursts"] = []
         for n in args.sizes:
-            last = n == args.sizes[-1]
-            result = burst(kube, api, n, pids, audit, args.settle, args.pprof, keep=last)
+            result = burst(kube, api, n, pids, audit, args.settle, args.pprof)
             print(json.dumps(result), flush=True)
             results["bursts"].append(result)
         if args.memory_objects:
@@ -568,6 +612,7 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
                 idle,
                 args.heap,
                 args.later,
+                trainingjobs=args.sizes[-1] if args.sizes else 0,
             )
             print(json.dumps(results["memory"]), flush=True)
         return results
