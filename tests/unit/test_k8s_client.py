@@ -1,13 +1,17 @@
-"""The API client keeps a connection per thread that may call the API server at once."""
+"""The API client keeps a connection per thread that may call the API server at once, and
+looks at its credentials again once per period, not before every request."""
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import pytest
 import yaml
+from kubernetes import client
+from kubernetes.config.incluster_config import InClusterConfigLoader
 
-from perennial_operator.k8s.client import POOL_SIZE, make_api_client
+from perennial_operator.k8s.client import POOL_SIZE, ThrottledRefresh, make_api_client
 
 pytestmark = pytest.mark.unit
 
@@ -31,3 +35,54 @@ def test_the_connection_pool_is_not_the_clients_default_of_five_per_cpu(
     assert api.configuration.host == "https://127.0.0.1:6443"
     assert api.rest_client.pool_manager.connection_pool_kw["maxsize"] == POOL_SIZE
     assert POOL_SIZE >= 8 + 6 + 4  # kopf's executor, the default executor, serving threads
+
+
+def _in_cluster(tmp_path: Path, token: str) -> tuple[client.Configuration, Path]:
+    """A configuration from the client's own in-cluster loader, told to read the token file
+    again each time its hook runs (its default: once a minute), so what is seen here is
+    how often the hook runs."""
+    token_file, ca = tmp_path / "token", tmp_path / "ca.crt"
+    token_file.write_text(token)
+    ca.write_text("not checked here")
+    cfg = client.Configuration()
+    environ = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"}
+    loader = InClusterConfigLoader(str(token_file), str(ca), environ=environ)
+    loader._token_refresh_period = datetime.timedelta(0)
+    loader.load_and_set(cfg)
+    return cfg, token_file
+
+
+def _sent(cfg: client.Configuration) -> str:
+    return str(cfg.auth_settings()["BearerToken"]["value"])
+
+
+def test_credentials_are_looked_at_again_once_per_period_not_per_request(
+    tmp_path: Path,
+) -> None:
+    cfg, token_file = _in_cluster(tmp_path, "one")
+    now = [100.0]
+    cfg.refresh_api_key_hook = ThrottledRefresh(cfg.refresh_api_key_hook, 10.0, lambda: now[0])
+    assert _sent(cfg) == "bearer one"
+    token_file.write_text("two")  # the kubelet rotated it
+    now[0] += 9.0
+    assert _sent(cfg) == "bearer one"  # within the period: the hook did not run
+    now[0] += 1.0
+    assert _sent(cfg) == "bearer two"
+    # The loader's hook put a new hook of its own in place; ours is back in front of it.
+    assert isinstance(cfg.refresh_api_key_hook, ThrottledRefresh)
+    token_file.write_text("three")
+    now[0] += 10.0
+    assert _sent(cfg) == "bearer three"
+
+
+def test_the_client_runs_the_loaders_hook_throttled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(KUBECONFIG))
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    cfg = make_api_client().configuration
+    assert isinstance(cfg.refresh_api_key_hook, ThrottledRefresh)
+    assert _sent(cfg) == "Bearer t"
+    assert isinstance(cfg.refresh_api_key_hook, ThrottledRefresh)
+    assert _sent(cfg) == "Bearer t"
