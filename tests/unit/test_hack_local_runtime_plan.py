@@ -359,3 +359,42 @@ def test_a_downward_api_volume_is_written_as_the_kubelet_writes_it() -> None:
     resource = {"path": "cpu", "resourceFieldRef": {"resource": "limits.cpu"}}
     with pytest.raises(VolumeError, match="only fieldRef"):
         downward_files(pod, {"items": [resource]})
+
+
+def test_a_projected_volume_carries_its_downward_api_files_too(tmp_path: Path) -> None:
+    pod = {
+        "metadata": {"name": "p", "namespace": "ns", "uid": "u", "labels": {"app": "x"}},
+        "spec": {
+            "volumes": [
+                {
+                    "name": "v",
+                    "projected": {
+                        "sources": [
+                            {"configMap": {"name": "cm"}},
+                            {
+                                "downwardAPI": {
+                                    "items": [
+                                        {
+                                            "path": "ns",
+                                            "fieldRef": {"fieldPath": "metadata.namespace"},
+                                        },
+                                        {
+                                            "path": "app",
+                                            "fieldRef": {"fieldPath": "metadata.labels['app']"},
+                                        },
+                                    ]
+                                }
+                            },
+                        ]
+                    },
+                }
+            ]
+        },
+    }
+    cm = {"data": {"a.txt": "from the ConfigMap"}}
+    folder = materialise(
+        pod, Layout(tmp_path), lambda kind, *_: cm if kind == "ConfigMap" else None
+    )["v"]
+    assert sorted(p.name for p in folder.iterdir()) == ["a.txt", "app", "ns"]
+    assert (folder / "a.txt").read_text() == "from the ConfigMap"
+    assert (folder / "ns").read_text() == "ns" and (folder / "app").read_text() == "x"

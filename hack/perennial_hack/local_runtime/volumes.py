@@ -142,15 +142,19 @@ def downward_files(pod: dict[str, Any], source: dict[str, Any]) -> dict[str, byt
     return files
 
 
-def _projected(source: dict[str, Any], namespace: str, read: ReadObject) -> dict[str, bytes]:
-    # Only configMap and secret sources carry content we can reproduce; a service account
-    # token or downward API file is left out (nothing here reads them).
+def _projected(source: dict[str, Any], pod: dict[str, Any], read: ReadObject) -> dict[str, bytes]:
+    # configMap, secret and downwardAPI sources as their own volumes would be; a service
+    # account token is left out (the API server's token, which no process run here is
+    # given: the training and serving pods ask for none).
+    namespace = pod["metadata"]["namespace"]
     files: dict[str, bytes] = {}
     for part in source.get("sources") or []:
         if "configMap" in part:
             files |= _object_volume("ConfigMap", part["configMap"], namespace, read)
         elif "secret" in part:
             files |= _object_volume("Secret", part["secret"], namespace, read)
+        elif "downwardAPI" in part:
+            files |= downward_files(pod, part["downwardAPI"])
     return files
 
 
@@ -178,7 +182,7 @@ def materialise(pod: dict[str, Any], layout: Layout, read: ReadObject) -> dict[s
             _write_files(folder, _object_volume("Secret", volume["secret"], namespace, read))
         elif "projected" in volume:
             folder = pod_dir / "volumes" / name
-            _write_files(folder, _projected(volume["projected"], namespace, read))
+            _write_files(folder, _projected(volume["projected"], pod, read))
         else:
             kinds = sorted(k for k in volume if k != "name")
             raise VolumeError(f"volume {name!r}: {', '.join(kinds)} is not supported locally")
