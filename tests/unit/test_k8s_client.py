@@ -25,13 +25,17 @@ KUBECONFIG = {
 }
 
 
-def test_the_connection_pool_is_not_the_clients_default_of_five_per_cpu(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> client.ApiClient:
     path = tmp_path / "kubeconfig"
     path.write_text(yaml.safe_dump(KUBECONFIG))
     monkeypatch.setenv("KUBECONFIG", str(path))
-    api = make_api_client()
+    return make_api_client()
+
+
+def test_the_connection_pool_is_not_the_clients_default_of_five_per_cpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = _client(tmp_path, monkeypatch)
     assert api.configuration.host == "https://127.0.0.1:6443"
     assert api.rest_client.pool_manager.connection_pool_kw["maxsize"] == POOL_SIZE
     assert POOL_SIZE >= 8 + 6 + 4  # kopf's executor, the default executor, serving threads
@@ -78,10 +82,7 @@ def test_credentials_are_looked_at_again_once_per_period_not_per_request(
 def test_the_client_runs_the_loaders_hook_throttled(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump(KUBECONFIG))
-    monkeypatch.setenv("KUBECONFIG", str(path))
-    cfg = make_api_client().configuration
+    cfg = _client(tmp_path, monkeypatch).configuration
     assert isinstance(cfg.refresh_api_key_hook, ThrottledRefresh)
     assert _sent(cfg) == "Bearer t"
     assert isinstance(cfg.refresh_api_key_hook, ThrottledRefresh)
