@@ -112,6 +112,7 @@ def identity(args: argparse.Namespace) -> str:
 
 
 def run_kopf(args: argparse.Namespace, memo: kopf.Memo) -> None:
+    memo.namespaces = list(args.namespace)  # for our own Job and Pod watches (handlers/watches.py)
     kopf.run(
         standalone=True,  # no kopf peering: the Lease decides who acts
         namespaces=args.namespace,
@@ -168,7 +169,8 @@ def elected(args: argparse.Namespace) -> int:
 def configure_logging(*, verbose: bool, debug: bool) -> None:
     """kopf's logging, and two quieter loggers. kopf says "Handler 'x' succeeded." at INFO
     for every watch event a handler took: three lines per TrainingJob, 15,000 for a burst of
-    5,000, and 3 % of the operator's busy CPU (issue 18). Its per-object warnings and errors
+    5,000, and 3 % of the operator's busy CPU (issue 18; before the Job and Pod events left
+    kopf for our own watches). Its per-object warnings and errors
     (a handler that failed, a retry) stay; --verbose or --debug bring the INFO lines back."""
     kopf.configure(verbose=verbose, debug=debug)
     logging.getLogger("kubernetes").setLevel(logging.WARNING)

@@ -40,7 +40,7 @@ def woken(pod: dict, event_type: str = "MODIFIED", nodes: frozenset[str] = froze
         h.computepool_loops(memo=memo)
         pool = h.PoolLoop(asyncio.get_running_loop(), POOL, nodes=nodes)  # type: ignore[arg-type]
         memo.computepool_loops["gpu"] = pool
-        await h.pod_changed(body=pod, event={"type": event_type, "object": pod}, memo=memo)
+        h.pod_seen(memo, event_type, pod)
         await asyncio.sleep(0)  # let call_soon_threadsafe run
         return pool.wake_event.is_set()
 

@@ -163,9 +163,9 @@ def test_a_childs_news_in_quick_steps_is_one_sync_after_the_period_and_none_once
 
     monkeypatch.setattr(h, "_sync", sync)
 
-    def child(owner: str, name: str) -> kopf.Body:
-        return kopf.Body({"metadata": {"name": name, "namespace": "ml",
-                                       "labels": {h.LABEL_TRAININGJOB: owner}}})  # fmt: skip
+    def child(owner: str, name: str) -> dict[str, Any]:
+        return {"metadata": {"name": name, "namespace": "ml",
+                             "labels": {h.LABEL_TRAININGJOB: owner}}}  # fmt: skip
 
     async def scenario() -> float:
         memo = kopf.Memo(

@@ -7,6 +7,7 @@ from perennial_operator.handlers import (
     retrainpolicy,
     startup,
     trainingjob,
+    watches,  # last: its start-up needs what the others' made (tests/unit/test_handlers_watches.py)
 )
 
 __all__ = (
@@ -16,4 +17,5 @@ __all__ = (
     "retrainpolicy",
     "startup",
     "trainingjob",
+    "watches",
 )

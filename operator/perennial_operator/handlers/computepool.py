@@ -3,7 +3,8 @@
 A kopf daemon per pool rather than a timer plus direct calls from the pod handler: the loop
 runs one reconcile at a time (no lock), a burst of pending pods coalesces into one
 reconcile, and it can sleep exactly until the next idle node is due instead of a fixed tick.
-The pod handler is async and pure: it only decides which pool to wake, on the event loop.
+The pod events come from our own Pod watches (handlers/watches.py); this module's part only
+decides which pool to wake, on the event loop.
 """
 
 from __future__ import annotations
@@ -117,9 +118,8 @@ async def computepool_changed(
         pool.wake()
 
 
-@kopf.on.event("", "v1", "pods")
-async def pod_changed(body: kopf.Body, event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    pod: dict[str, Any] = dict(body)
+def pod_seen(memo: kopf.Memo, kind: str, pod: dict[str, Any]) -> None:
+    """A pod event from the Pod watches (handlers/watches.py), run on the event loop."""
     loops: PoolLoops = memo.computepool_loops
     if unschedulable_since(pod) is not None:
         for pool in list(loops.values()):
@@ -128,7 +128,7 @@ async def pod_changed(body: kopf.Body, event: kopf.RawEvent, memo: kopf.Memo, **
         return
     node = (pod.get("spec") or {}).get("nodeName")
     phase = (pod.get("status") or {}).get("phase")
-    if node and (event.get("type") == "DELETED" or phase in ("Succeeded", "Failed")):
+    if node and (kind == "DELETED" or phase in ("Succeeded", "Failed")):
         # A pod left a node: that node may have just become idle.
         for pool in list(loops.values()):
             if node in pool.nodes:

@@ -5,6 +5,8 @@ or live-metric write at once)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -25,11 +27,11 @@ from perennial_operator.api.group import (
 from perennial_operator.k8s.errors import as_kopf_errors
 from perennial_operator.reconcile.retrainpolicy import sync_retrainpolicy
 
+log = logging.getLogger(__name__)
 RP = (GROUP, VERSION, RETRAINPOLICIES)
 CHILDREN: Mapping[str, Any] = MappingProxyType(
     {MANAGED_BY: MANAGED_BY_VALUE, LABEL_RETRAINPOLICY: kopf.PRESENT}
 )
-PROBES: Mapping[str, Any] = MappingProxyType({**CHILDREN, LABEL_PROBE: kopf.PRESENT})
 
 
 def _sync(memo: kopf.Memo, namespace: str | None, name: str) -> None:
@@ -71,11 +73,16 @@ def trainingjob_changed(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, *
         _sync_quietly(memo, body.metadata.namespace, owner, logger)
 
 
-@kopf.on.event("batch", "v1", "jobs", labels=PROBES)
-def probe_changed(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-    owner = body.metadata.labels.get(LABEL_RETRAINPOLICY)
-    if owner and body.status.get("conditions"):  # finished, or about to
-        _sync_quietly(memo, body.metadata.namespace, owner, logger)
+def probe_seen(memo: kopf.Memo, loop: asyncio.AbstractEventLoop, job: dict[str, Any]) -> None:
+    """A Job event from the Job watches (handlers/watches.py), on their thread: a finished
+    probe's policy is synced on the loop's default executor (the watch goes on meanwhile)."""
+    labels = job["metadata"].get("labels") or {}
+    owner = labels.get(LABEL_RETRAINPOLICY)
+    if owner and LABEL_PROBE in labels and (job.get("status") or {}).get("conditions"):
+        namespace = job["metadata"].get("namespace")
+        loop.call_soon_threadsafe(
+            loop.run_in_executor, None, _sync_quietly, memo, namespace, owner, log
+        )
 
 
 @kopf.on.event(GROUP, VERSION, INFERENCESERVICES)

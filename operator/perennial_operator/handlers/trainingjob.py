@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
 import kopf
@@ -32,11 +30,6 @@ from perennial_operator.reconcile.retries import Retries
 from perennial_operator.reconcile.trainingjob import sync_trainingjob
 
 log = logging.getLogger(__name__)
-
-CHILDREN: Mapping[str, Any] = MappingProxyType(
-    {MANAGED_BY: MANAGED_BY_VALUE, LABEL_TRAININGJOB: kopf.PRESENT}
-)
-
 
 # Watch events drive every sync: the TrainingJob's own (event_needs_sync: its creation, the
 # listing after a start) and its Job's and pods'. No kopf on.create/on.update/on.resume: kopf
@@ -172,25 +165,29 @@ async def trainingjob_event(
         await asyncio.to_thread(_try_sync, memo, namespace, name, created)
 
 
-# The children's handlers are async: they only note what they saw and that there is news
-# (the sync runs later, on news_loop's threads), so a thread of kopf's executor per event
-# would cost more than the work.
-@kopf.on.event("batch", "v1", "jobs", labels=CHILDREN)
-async def job_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    if memo.children.saw_job(dict(body), deleted=event.get("type") == "DELETED"):
-        _child_changed(body, memo)
+# A TrainingJob's Job and pods come from our own watches (handlers/watches.py), on their
+# threads: these only note what they saw (ChildView, LastSeen and NewsBatch are
+# thread-safe); the sync runs later, on news_loop's threads.
+def job_seen(memo: kopf.Memo, kind: str, job: dict[str, Any]) -> None:
+    if _ours(job) and memo.children.saw_job(job, deleted=kind == "DELETED"):
+        _child_changed(job, memo)
 
 
-@kopf.on.event("", "v1", "pods", labels=CHILDREN)
-async def pod_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+def pod_seen(memo: kopf.Memo, kind: str, pod: dict[str, Any]) -> None:
     # Most pod events change nothing the sync reads (the node bound, an IP, Ready): skipped.
-    if memo.children.saw_pod(dict(body), deleted=event.get("type") == "DELETED"):
-        _child_changed(body, memo)
+    if _ours(pod) and memo.children.saw_pod(pod, deleted=kind == "DELETED"):
+        _child_changed(pod, memo)
 
 
-def _child_changed(body: kopf.Body, memo: kopf.Memo) -> None:
-    owner = body.metadata.labels.get(LABEL_TRAININGJOB)
-    namespace = body.metadata.namespace
+def _ours(obj: dict[str, Any]) -> bool:
+    labels = obj["metadata"].get("labels") or {}
+    return labels.get(MANAGED_BY) == MANAGED_BY_VALUE and LABEL_TRAININGJOB in labels
+
+
+def _child_changed(child: dict[str, Any], memo: kopf.Memo) -> None:
+    meta = child["metadata"]
+    owner = (meta.get("labels") or {}).get(LABEL_TRAININGJOB)
+    namespace = meta.get("namespace")
     if not owner or not namespace:
         return
     # News only for a TrainingJob the watch shows: one deleted (its children's DELETED

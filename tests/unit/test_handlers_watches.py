@@ -1,0 +1,157 @@
+"""Our own Job and Pod watches' wiring: which namespaces they cover, which handlers an event
+reaches, and that they start after what they feed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import kopf
+import pytest
+
+import perennial_operator.handlers  # noqa: F401  (registers every handler)
+from perennial_operator.api.group import (
+    LABEL_PROBE,
+    LABEL_RETRAINPOLICY,
+    LABEL_TRAININGJOB,
+    LABEL_TRAININGJOB_UID,
+    MANAGED_BY,
+    MANAGED_BY_VALUE,
+)
+from perennial_operator.handlers import computepool, retrainpolicy, trainingjob, watches
+from perennial_operator.reconcile.child_view import ChildView
+from perennial_operator.reconcile.last_seen import LastSeen
+from perennial_operator.reconcile.news import NewsBatch
+
+pytestmark = pytest.mark.unit
+
+
+def test_the_watches_start_after_the_state_they_feed() -> None:
+    registry = kopf.get_default_registry()
+    startup = [
+        h.fn for h in registry._activities.get_all_handlers() if h.activity.value == "startup"
+    ]
+    order = {fn: i for i, fn in enumerate(startup)}
+    assert order[watches.child_watches] > order[trainingjob.trainingjob_phases]
+    assert order[watches.child_watches] > order[computepool.computepool_loops]
+
+
+def test_kopf_no_longer_watches_jobs_or_pods() -> None:
+    registry = kopf.get_default_registry()
+    selectors = [h.selector for h in registry._watching.get_all_handlers() if h.selector]
+    watched = {(s.group, s.plural or s.any_name) for s in selectors}
+    assert ("perennial.dev", "trainingjobs") in watched  # the registry was read
+    assert not watched & {("batch", "jobs"), ("", "pods")}
+
+
+@pytest.mark.parametrize(
+    ("patterns", "names"),
+    [([], []), (["ml", "team-a"], ["ml", "team-a"]), (["team-*"], None), (["!kube-*"], None),
+     (["a,b"], None)],
+)  # fmt: skip
+def test_plain_names_or_globs(patterns: list[str], names: list[str] | None) -> None:
+    assert watches.plain_names(patterns) == names
+
+
+def test_globs_match_as_kopf_matches_them() -> None:
+    assert watches.matches("team-a", ["team-*"])
+    assert not watches.matches("other", ["team-*"])
+    assert watches.matches("other", ["ml", "!kube-*"])  # a leading negation implies *
+    assert not watches.matches("kube-system", ["!kube-*"])
+    assert watches.matches("myapp-pr-123", ["myapp-*, !*-pr-*, *pr-123"])
+    assert not watches.matches("myapp-pr-456", ["myapp-*, !*-pr-*, *pr-123"])
+
+
+def _memo() -> kopf.Memo:
+    memo = kopf.Memo(
+        children=ChildView(),
+        trainingjob_last_seen=LastSeen(),
+        trainingjob_news=NewsBatch[tuple[str, str]](0.5, time.monotonic),
+    )
+    computepool.computepool_loops(memo=memo)
+    memo.trainingjob_last_seen.saw(
+        {"metadata": {"namespace": "ml", "name": "tj", "uid": "u1", "resourceVersion": "1"},
+         "status": {"phase": "Pending"}}
+    )  # fmt: skip
+    return memo
+
+
+def _pod(labels: dict[str, str], **status: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"namespace": "ml", "name": "tj-train-x", "uid": "p1", "labels": labels},
+        "spec": {},
+        "status": {"phase": "Pending", **status},
+    }
+
+
+OURS = {MANAGED_BY: MANAGED_BY_VALUE, LABEL_TRAININGJOB: "tj", LABEL_TRAININGJOB_UID: "u1"}
+
+
+def test_a_trainingjobs_pod_is_news_for_it_and_another_pod_is_not() -> None:
+    memo = _memo()  # no pool: nothing reaches the event loop
+    deliver = watches._deliver_pod(memo, None)  # type: ignore[arg-type]
+    deliver("ADDED", _pod({"app": "web"}))  # not ours: the view keeps nothing of it
+    assert memo.children.sizes() == (0, 0) and len(memo.trainingjob_news) == 0
+    deliver("ADDED", _pod({**OURS, MANAGED_BY: "someone-else"}))
+    assert memo.children.sizes() == (0, 0)
+    deliver("ADDED", _pod(OURS))
+    assert memo.children.sizes() == (0, 1)
+    assert len(memo.trainingjob_news) == 1
+    memo.trainingjob_news.forget(("ml", "tj"))
+    deliver("DELETED", _pod(OURS))
+    assert memo.children.sizes() == (0, 0)
+    assert len(memo.trainingjob_news) == 1
+
+
+POOL = {
+    "metadata": {"name": "gpu", "generation": 1},
+    "spec": {"node": {"cpu": "8", "memory": "32Gi"}, "labels": {"pool": "gpu"}},
+}
+
+
+def test_a_pending_pod_wakes_a_pool_on_the_event_loop() -> None:
+    async def scenario() -> bool:
+        memo = _memo()
+        loop = asyncio.get_running_loop()
+        pool = computepool.PoolLoop(loop, POOL)  # type: ignore[arg-type]
+        memo.computepool_loops["gpu"] = pool
+        pending = _pod(
+            {"app": "web"},
+            conditions=[{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}],
+        )
+        pending["spec"] = {"nodeSelector": {"pool": "gpu"}}
+        # delivered from a watch's thread
+        await asyncio.to_thread(watches._deliver_pod(memo, loop), "MODIFIED", pending)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        return pool.wake_event.is_set()
+
+    assert asyncio.run(scenario())
+
+
+def test_a_finished_probe_syncs_its_policy_off_the_watch_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    synced: list[tuple[str, str]] = []
+    monkeypatch.setattr(retrainpolicy, "_sync", lambda memo, ns, name: synced.append((ns, name)))
+    labels = {MANAGED_BY: MANAGED_BY_VALUE, LABEL_RETRAINPOLICY: "rp", LABEL_PROBE: "p"}
+
+    def job(**status: Any) -> dict[str, Any]:
+        return {"metadata": {"namespace": "ml", "name": "probe", "labels": labels},
+                "status": status}  # fmt: skip
+
+    async def scenario() -> None:
+        memo, loop = _memo(), asyncio.get_running_loop()
+        deliver = watches._deliver_job(memo, loop)
+        await asyncio.to_thread(deliver, "MODIFIED", job(active=1))  # running: nothing yet
+        await asyncio.sleep(0.2)
+        assert synced == []
+        await asyncio.to_thread(deliver, "MODIFIED", job(conditions=[{"type": "Complete"}]))
+        for _ in range(50):
+            if synced:
+                break
+            await asyncio.sleep(0.02)
+
+    asyncio.run(scenario())
+    assert synced == [("ml", "rp")]
