@@ -41,19 +41,25 @@ def test_the_connection_pool_is_not_the_clients_default_of_five_per_cpu(
     assert POOL_SIZE >= 8 + 6 + 4  # kopf's executor, the default executor, serving threads
 
 
-def _in_cluster(tmp_path: Path, token: str) -> tuple[client.Configuration, Path]:
-    """A configuration from the client's own in-cluster loader, told to read the token file
-    again each time its hook runs (its default: once a minute), so what is seen here is
-    how often the hook runs."""
+def _in_cluster(
+    tmp_path: Path, token: str
+) -> tuple[client.Configuration, InClusterConfigLoader, Path]:
+    """A configuration from the client's own in-cluster loader."""
     token_file, ca = tmp_path / "token", tmp_path / "ca.crt"
     token_file.write_text(token)
     ca.write_text("not checked here")
     cfg = client.Configuration()
     environ = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"}
     loader = InClusterConfigLoader(str(token_file), str(ca), environ=environ)
-    loader._token_refresh_period = datetime.timedelta(0)
     loader.load_and_set(cfg)
-    return cfg, token_file
+    return cfg, loader, token_file
+
+
+def _rotate(loader: InClusterConfigLoader, token_file: Path, token: str) -> None:
+    """The kubelet rotated the token, and the loader's own period (a minute) is up: its
+    hook reads the file again the next time it runs, so what is seen here is when it runs."""
+    token_file.write_text(token)
+    loader.token_expires_at = datetime.datetime.now()
 
 
 def _sent(cfg: client.Configuration) -> str:
@@ -63,18 +69,18 @@ def _sent(cfg: client.Configuration) -> str:
 def test_credentials_are_looked_at_again_once_per_period_not_per_request(
     tmp_path: Path,
 ) -> None:
-    cfg, token_file = _in_cluster(tmp_path, "one")
+    cfg, loader, token_file = _in_cluster(tmp_path, "one")
     now = [100.0]
     cfg.refresh_api_key_hook = ThrottledRefresh(cfg.refresh_api_key_hook, 10.0, lambda: now[0])
     assert _sent(cfg) == "bearer one"
-    token_file.write_text("two")  # the kubelet rotated it
+    _rotate(loader, token_file, "two")
     now[0] += 9.0
     assert _sent(cfg) == "bearer one"  # within the period: the hook did not run
     now[0] += 1.0
     assert _sent(cfg) == "bearer two"
     # The loader's hook put a new hook of its own in place; ours is back in front of it.
     assert isinstance(cfg.refresh_api_key_hook, ThrottledRefresh)
-    token_file.write_text("three")
+    _rotate(loader, token_file, "three")
     now[0] += 10.0
     assert _sent(cfg) == "bearer three"
 
