@@ -4,11 +4,14 @@ come, change and go; listed again, it delivers the objects deleted meanwhile as 
 from __future__ import annotations
 
 import queue
+import time
+import uuid
 from typing import Any
 
 import pytest
 from kubernetes import client
 
+from perennial_operator.handlers.watches import ChildWatches
 from perennial_operator.k8s.watch import ListWatch
 from support.cluster_fixtures import TestCluster
 
@@ -32,6 +35,45 @@ def _watch(api: client.ApiClient, namespace: str) -> tuple[ListWatch, Seen]:
 
     path = f"/api/v1/namespaces/{namespace}/configmaps"
     return ListWatch(api, path, deliver, label_selector="watched=yes"), seen
+
+
+def _pod() -> client.V1Pod:
+    """Restricted, and placed nowhere (no node has the label): deleted at once."""
+    return client.V1Pod(
+        metadata=client.V1ObjectMeta(name="p"),
+        spec=client.V1PodSpec(
+            automount_service_account_token=False,
+            node_selector={"perennial.dev/test": "nowhere"},
+            security_context=client.V1PodSecurityContext(
+                run_as_non_root=True,
+                run_as_user=1000,
+                seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault"),
+            ),
+            containers=[
+                client.V1Container(
+                    name="c",
+                    image="busybox",
+                    security_context=client.V1SecurityContext(
+                        allow_privilege_escalation=False,
+                        capabilities=client.V1Capabilities(drop=["ALL"]),
+                    ),
+                )
+            ],
+        ),
+    )
+
+
+def _wait_for_default_serviceaccount(core: client.CoreV1Api, namespace: str) -> None:
+    """A pod is refused until the namespace's default ServiceAccount exists."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            core.read_namespaced_service_account("default", namespace)
+            return
+        except client.ApiException as exc:
+            if exc.status != 404 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def _next(seen: Seen) -> tuple[str, str]:
@@ -78,3 +120,40 @@ def test_a_list_again_says_what_went_since_the_last(
     got = [seen.get(timeout=1) for _ in range(2)]
     assert got == [("ADDED", "stays", {"watched": "yes"}), ("DELETED", "goes", {"watched": "yes"})]
     assert seen.empty()
+
+
+def test_globs_open_the_matching_namespaces_as_they_come_and_close_them_as_they_go(
+    cluster: TestCluster, core: client.CoreV1Api
+) -> None:
+    """The operator's -n globs (handlers/watches.py): a namespace made after the start that
+    matches gets its Job and Pod watches, one that does not gets none."""
+    prefix = f"glob-{uuid.uuid4().hex[:6]}"
+    pods: queue.Queue[tuple[str, str]] = queue.Queue()
+    with cluster.api_client() as api:
+        watches = ChildWatches(
+            api,
+            lambda kind, job: None,
+            lambda kind, pod: pods.put((kind, pod["metadata"]["namespace"])),
+        )
+        watches.follow([f"{prefix}-*"])
+        try:
+            for name in (f"{prefix}-a", f"other-{prefix}"):
+                core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+                _wait_for_default_serviceaccount(core, name)
+                core.create_namespaced_pod(name, _pod())
+            assert pods.get(timeout=20) == ("ADDED", f"{prefix}-a")
+            assert watches.namespaces() == [f"{prefix}-a"]
+            core.delete_namespace(f"{prefix}-a")
+            deadline = time.monotonic() + 60
+            while watches.namespaces() and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert watches.namespaces() == []
+        finally:
+            watches.stop()
+            for name in (f"{prefix}-a", f"other-{prefix}"):
+                try:
+                    core.delete_namespace(name)
+                except client.ApiException as exc:
+                    if exc.status != 404:  # the first is gone already, unless a step failed
+                        raise
+    assert all(ns == f"{prefix}-a" for _, ns in list(pods.queue))

@@ -80,9 +80,15 @@ def probe_seen(memo: kopf.Memo, loop: asyncio.AbstractEventLoop, job: dict[str, 
     owner = labels.get(LABEL_RETRAINPOLICY)
     if owner and LABEL_PROBE in labels and (job.get("status") or {}).get("conditions"):
         namespace = job["metadata"].get("namespace")
-        loop.call_soon_threadsafe(
-            loop.run_in_executor, None, _sync_quietly, memo, namespace, owner, log
-        )
+        loop.call_soon_threadsafe(loop.run_in_executor, None, _sync_probed, memo, namespace, owner)
+
+
+def _sync_probed(memo: kopf.Memo, namespace: str | None, name: str) -> None:
+    # Nobody awaits this one (kopf logged a failed handler): say what failed here.
+    try:
+        _sync_quietly(memo, namespace, name, log)
+    except Exception:
+        log.exception("RetrainPolicy %s/%s: the sync after its probe failed", namespace, name)
 
 
 @kopf.on.event(GROUP, VERSION, INFERENCESERVICES)

@@ -40,7 +40,7 @@ from perennial_operator.k8s.watch import ListWatch
 log = logging.getLogger(__name__)
 
 Deliver = Callable[[str, dict[str, Any]], None]
-# (name, path of a namespace's objects, cluster-wide path, label selector)
+# (name, path of a namespace's objects, path of every namespace's)
 JOBS = ("jobs", "/apis/batch/v1/namespaces/{}/jobs", "/apis/batch/v1/jobs")
 PODS = ("pods", "/api/v1/namespaces/{}/pods", "/api/v1/pods")
 OURS = f"{MANAGED_BY}={MANAGED_BY_VALUE}"
