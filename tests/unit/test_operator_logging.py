@@ -41,13 +41,15 @@ def said(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
 
 def test_by_default_kopfs_per_event_successes_are_not_logged_but_its_warnings_are(caplog):
     configure_logging(verbose=False, debug=False)
-    object_logger().info("Handler 'job_changed' succeeded.")
-    object_logger().warning("Handler 'job_changed' failed temporarily: boom")
-    assert said(caplog) == [("WARNING", "Handler 'job_changed' failed temporarily: boom")]
+    object_logger().info("Handler 'reconcile_retrainpolicy' succeeded.")
+    object_logger().warning("Handler 'reconcile_retrainpolicy' failed temporarily: boom")
+    assert said(caplog) == [
+        ("WARNING", "Handler 'reconcile_retrainpolicy' failed temporarily: boom")
+    ]
 
 
 @pytest.mark.parametrize("flag", ["verbose", "debug"])
 def test_verbose_or_debug_brings_them_back(caplog, flag):
     configure_logging(verbose=flag == "verbose", debug=flag == "debug")
-    object_logger().info("Handler 'job_changed' succeeded.")
-    assert said(caplog) == [("INFO", "Handler 'job_changed' succeeded.")]
+    object_logger().info("Handler 'reconcile_retrainpolicy' succeeded.")
+    assert said(caplog) == [("INFO", "Handler 'reconcile_retrainpolicy' succeeded.")]

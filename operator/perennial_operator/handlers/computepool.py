@@ -18,6 +18,7 @@ import kopf
 from perennial_operator import metrics
 from perennial_operator.api.group import COMPUTEPOOLS, GROUP, VERSION
 from perennial_operator.decide.computepool.demand import selects_pool, unschedulable_since
+from perennial_operator.k8s.backoff import backoff_delay
 from perennial_operator.reconcile.computepool import sync_computepool
 from perennial_operator.reconcile.computepool_drain import drain_computepool
 
@@ -51,7 +52,7 @@ def loop_delay(resync: float, recheck: float | None, failures: int) -> float:
     """How long a loop sleeps unless woken: backoff after failures, else until the next idle
     node is due, never longer than the resync."""
     if failures:
-        return BACKOFF[min(failures, len(BACKOFF)) - 1]
+        return backoff_delay(failures, BACKOFF)
     return min(resync, recheck) if recheck is not None else resync
 
 

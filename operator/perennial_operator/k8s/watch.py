@@ -25,12 +25,17 @@ import urllib3
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from perennial_operator.k8s.backoff import backoff_delay
+
 log = logging.getLogger(__name__)
 
 Deliver = Callable[[str, dict[str, Any]], None]
 Keep = Callable[[dict[str, Any]], dict[str, Any]]
 
 BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
+# The failures a watch expects now and then (an API error, a dropped connection, a garbled
+# line): logged in one line. Anything else is a bug, logged with its traceback.
+EXPECTED = (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError)
 PAGE = 500  # objects per LIST page
 # As kopf's watches (handlers/startup.py, docs/operator.md "Watch settings"): the server ends
 # a watch after SERVER_SECONDS; bookmarks come about once a minute, so SILENT_SECONDS
@@ -179,15 +184,13 @@ class ListWatch:
             except Gone:
                 log.info("%s: resourceVersion %s expired, listing again", self.path, self.version)
                 self.version = ""
-            except (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            except Exception as exc:  # a callback's bug too must not end the watch for good
                 failures += 1
-                delay = BACKOFF[min(failures, len(BACKOFF)) - 1]
-                log.warning("watch %s: %s; again in %.0f s", self.path, exc, delay)
-                self.stopping.wait(delay)
-            except Exception:  # a callback's bug must not end the watch for good
-                failures += 1
-                delay = BACKOFF[min(failures, len(BACKOFF)) - 1]
-                log.exception("watch %s failed; again in %.0f s", self.path, delay)
+                delay = backoff_delay(failures, BACKOFF)
+                if isinstance(exc, EXPECTED):
+                    log.warning("watch %s: %s; again in %.0f s", self.path, exc, delay)
+                else:
+                    log.exception("watch %s failed; again in %.0f s", self.path, delay)
                 self.stopping.wait(delay)
 
     def start(self, name: str) -> threading.Thread:
