@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from perennial_operator.handlers.watches import ChildWatches
+from perennial_operator.handlers.watches import JOBS, OURS, PODS, Watches
 from perennial_operator.k8s.watch import ListWatch
 from support.cluster_fixtures import TestCluster
 
@@ -130,10 +130,12 @@ def test_globs_open_the_matching_namespaces_as_they_come_and_close_them_as_they_
     prefix = f"glob-{uuid.uuid4().hex[:6]}"
     pods: queue.Queue[tuple[str, str]] = queue.Queue()
     with cluster.api_client() as api:
-        watches = ChildWatches(
+        watches = Watches(
             api,
-            lambda kind, job: None,
-            lambda kind, pod: pods.put((kind, pod["metadata"]["namespace"])),
+            [
+                (JOBS, OURS, lambda kind, job: None),
+                (PODS, "", lambda kind, pod: pods.put((kind, pod["metadata"]["namespace"]))),
+            ],
         )
         watches.follow([f"{prefix}-*"])
         try:

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.integration
 LEASE = "perennial-operator"
 LEASE_DURATION, RENEW_DEADLINE, RETRY = 8.0, 5.0, 1.0
 # kopf's log line of a handler that ran to the end (a fenced, refused write fails it instead).
-ACTED = re.compile(r"Handler 'trainingjob_event' succeeded")  # a TrainingJob's sync ran
+ACTED = re.compile(r"TrainingJob \S+: created Job")  # a TrainingJob's sync made its Job
 # A write *begun*: our client's fence let it through (k8s/kube.py), or kopf patches. A request
 # the fence passed before the freeze is sent when the process resumes (urllib3 logs it then):
 # that window is inherent to a lease without fencing tokens, and documented, not a new act.

@@ -31,8 +31,7 @@ def body(api_version: str, kind: str) -> kopf.Body:
 
 @pytest.mark.parametrize(
     ("api_version", "kind"),
-    [("perennial.dev/v1alpha1", "TrainingJob"), ("perennial.dev/v1alpha1", "ModelVersion"),
-     ("apps/v1", "Deployment"),
+    [("perennial.dev/v1alpha1", "ModelVersion"), ("apps/v1", "Deployment"),
      ("gateway.networking.k8s.io/v1", "HTTPRoute")],
 )  # fmt: skip
 def test_kinds_with_event_handlers_only_get_no_essence(api_version: str, kind: str) -> None:

@@ -51,9 +51,16 @@ def test_which_events_of_the_trainingjob_itself_call_for_a_sync(
     assert event_needs_sync(kind, body) is due
 
 
-def _body(name: str, status: dict[str, Any]) -> kopf.Body:
-    return kopf.Body({"metadata": {"namespace": "ml", "name": name, "uid": f"u-{name}"},
-                      "status": status})  # fmt: skip
+def _body(name: str, status: dict[str, Any]) -> dict[str, Any]:
+    return {"metadata": {"namespace": "ml", "name": name, "uid": f"u-{name}"},
+            "status": status}  # fmt: skip
+
+
+async def _seen(memo: kopf.Memo, kind: str, body: dict[str, Any]) -> None:
+    """As the TrainingJob watch hands an event to the loop; then its sync, if any, ends."""
+    sync = h.trainingjob_seen(memo, kind, body)
+    if sync is not None:
+        await sync
 
 
 def test_events_keep_the_unfinished_and_the_loop_syncs_each_of_them(
@@ -77,15 +84,14 @@ def test_events_keep_the_unfinished_and_the_loop_syncs_each_of_them(
             trainingjob_news=NewsBatch[h.Key](0.0, time.monotonic),
         )
         for name, status, kind in [
-            ("a", {"phase": "Training"}, None),  # listed at start-up
+            ("a", {"phase": "Training"}, "ADDED"),  # listed at start-up
             ("b", {"phase": "Pending"}, "ADDED"),
             ("c", {"phase": "Succeeded", "modelVersion": "m-v1"}, "MODIFIED"),  # done
             ("d", {"phase": "Training"}, "ADDED"),
             ("d", {"phase": "Failed"}, "MODIFIED"),  # finished since
             ("b", {"phase": "Pending"}, "DELETED"),  # gone
         ]:
-            event: Any = {"type": kind, "object": dict(_body(name, status))}
-            await h.trainingjob_event(event=event, body=_body(name, status), memo=memo)
+            await _seen(memo, kind, _body(name, status))
         assert memo.trainingjobs_unfinished == {("ml", "a")}
         assert synced == [("ml", "a"), ("ml", "b"), ("ml", "d")]  # listed, or new
         # Every TrainingJob that exists is last seen as its latest event showed it.
@@ -137,8 +143,7 @@ def test_a_failed_sync_is_tried_again_after_its_delay_not_only_by_the_minute_loo
             trainingjob_retries=h.Retries[h.Key]((0.05,), time.monotonic),
             trainingjob_last_seen=LastSeen(),
         )
-        event: Any = {"type": "ADDED", "object": dict(_body("x", {}))}
-        await h.trainingjob_event(event=event, body=_body("x", {}), memo=memo)
+        await _seen(memo, "ADDED", _body("x", {}))
         assert len(memo.trainingjob_retries) == 1
         loop = asyncio.create_task(h.resync_loop(memo, interval=3600, tick=0.01))
         while len(calls) < 2:
@@ -184,8 +189,7 @@ def test_a_childs_news_in_quick_steps_is_one_sync_after_the_period_and_none_once
             h._child_changed(child("a", f"a-train-{step}"), memo)
             h._child_changed(child("gone", "gone-train"), memo)
             await asyncio.sleep(0.03)
-        deleted: Any = {"type": "DELETED", "object": dict(_body("gone", {}))}
-        await h.trainingjob_event(event=deleted, body=_body("gone", {}), memo=memo)
+        await _seen(memo, "DELETED", _body("gone", {}))
         h._child_changed(child("gone", "gone-train"), memo)  # the garbage collector's DELETED
         assert len(memo.trainingjob_news) == 1  # "a" only: no news for a deleted one
         await asyncio.sleep(1.3)

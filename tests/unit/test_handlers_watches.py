@@ -1,9 +1,10 @@
-"""Our own Job and Pod watches' wiring: which namespaces they cover, which handlers an event
-reaches, and that they start after what they feed."""
+"""Our own TrainingJob, Job and Pod watches' wiring: which namespaces they cover, which
+handlers an event reaches, and that they start after what they feed."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
@@ -33,16 +34,21 @@ def test_the_watches_start_after_the_state_they_feed() -> None:
         h.fn for h in registry._activities.get_all_handlers() if h.activity.value == "startup"
     ]
     order = {fn: i for i, fn in enumerate(startup)}
-    assert order[watches.child_watches] > order[trainingjob.trainingjob_phases]
-    assert order[watches.child_watches] > order[computepool.computepool_loops]
+    assert order[watches.start_watches] > order[trainingjob.trainingjob_phases]
+    assert order[watches.start_watches] > order[computepool.computepool_loops]
 
 
-def test_kopf_no_longer_watches_jobs_or_pods() -> None:
+def test_kopf_no_longer_watches_trainingjobs_jobs_or_pods() -> None:
     registry = kopf.get_default_registry()
-    selectors = [h.selector for h in registry._watching.get_all_handlers() if h.selector]
-    watched = {(s.group, s.plural or s.any_name) for s in selectors}
-    assert ("perennial.dev", "trainingjobs") in watched  # the registry was read
-    assert not watched & {("batch", "jobs"), ("", "pods")}
+    handlers = [
+        *registry._watching.get_all_handlers(),
+        *registry._changing.get_all_handlers(),
+        *registry._spawning.get_all_handlers(),
+        *registry._indexing.get_all_handlers(),
+    ]
+    watched = {(s.group, s.plural or s.any_name) for h in handlers if (s := h.selector)}
+    assert ("perennial.dev", "modelversions") in watched  # the registry was read
+    assert not watched & {("perennial.dev", "trainingjobs"), ("batch", "jobs"), ("", "pods")}
 
 
 @pytest.mark.parametrize(
@@ -155,3 +161,39 @@ def test_a_finished_probe_syncs_its_policy_off_the_watch_thread(
 
     asyncio.run(scenario())
     assert synced == [("ml", "rp")]
+
+
+def test_a_trainingjob_event_is_kept_on_the_event_loop_and_a_policys_syncs_the_policy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    policies: list[tuple[str, str]] = []
+    monkeypatch.setattr(retrainpolicy, "_sync", lambda memo, ns, name: policies.append((ns, name)))
+    seen_on: list[int] = []
+
+    def seen(memo: kopf.Memo, kind: str, tj: dict[str, Any]) -> None:
+        seen_on.append(threading.get_ident())
+
+    monkeypatch.setattr(trainingjob, "trainingjob_seen", seen)
+
+    def tj(name: str, **labels: str) -> dict[str, Any]:
+        return {"metadata": {"namespace": "ml", "name": name, "labels": labels}}
+
+    async def scenario() -> int:
+        memo, loop = _memo(), asyncio.get_running_loop()
+        deliver = watches._deliver_trainingjob(memo, loop)
+        await asyncio.to_thread(deliver, "ADDED", tj("plain"))
+        await asyncio.to_thread(deliver, "ADDED", tj("other", **{LABEL_RETRAINPOLICY: "rp"}))
+        await asyncio.to_thread(
+            deliver,
+            "MODIFIED",
+            tj("cand", **{MANAGED_BY: MANAGED_BY_VALUE, LABEL_RETRAINPOLICY: "rp"}),
+        )
+        for _ in range(50):
+            if policies and len(seen_on) == 3:
+                break
+            await asyncio.sleep(0.02)
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(scenario())
+    assert seen_on == [loop_thread] * 3  # every event's bookkeeping on the loop's thread
+    assert policies == [("ml", "rp")]  # only the policy's own (managed-by ours) candidate

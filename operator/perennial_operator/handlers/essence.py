@@ -4,7 +4,7 @@ kopf builds an object's essence (a deep copy of the body, less status and system
 every event of every watched kind, to diff it against the last handled one, even when the
 kind only has event handlers, which never look at that diff. In a burst of 1,000
 TrainingJobs py-spy put that copy at about a tenth of the operator's busy samples
-(TrainingJob, Job and Pod events; Jobs and pods have since left kopf's watches:
+(TrainingJob, Job and Pod events; those three kinds have since left kopf's watches:
 handlers/watches.py); the operator's CPU for the burst went from 11.5 to 11.1 s,
 one run each. The kinds below have event handlers only; the test `test_handlers_essence.py`
 holds that against kopf's registry, so a create/update/field handler or a timer added to one
@@ -25,7 +25,6 @@ from perennial_operator.api.traffic import GATEWAY_GROUP
 # (API group, kind) -> plural, of the kinds watched by event handlers only.
 EVENTS_ONLY: Final = MappingProxyType(
     {
-        (GROUP, "TrainingJob"): "trainingjobs",
         (GROUP, "ModelVersion"): "modelversions",
         ("apps", "Deployment"): "deployments",
         (GATEWAY_GROUP, "HTTPRoute"): "httproutes",

@@ -1,14 +1,13 @@
 """RetrainPolicy triggers: the policy itself, a timer (schedule, cooldown, newData polls, the
-safety net), its TrainingJobs (to gate a candidate as soon as it is registered), its newData
-probe Jobs (to record a finished probe at once) and its InferenceService (to react to a drift
-or live-metric write at once)."""
+safety net), its TrainingJobs (to gate a candidate as soon as it is registered) and newData
+probe Jobs (to record a finished probe at once), both from our own watches
+(handlers/watches.py), and its InferenceService (to react to a drift or live-metric write at
+once)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 
 import kopf
@@ -21,7 +20,6 @@ from perennial_operator.api.group import (
     MANAGED_BY,
     MANAGED_BY_VALUE,
     RETRAINPOLICIES,
-    TRAININGJOBS,
     VERSION,
 )
 from perennial_operator.k8s.errors import as_kopf_errors
@@ -29,9 +27,6 @@ from perennial_operator.reconcile.retrainpolicy import sync_retrainpolicy
 
 log = logging.getLogger(__name__)
 RP = (GROUP, VERSION, RETRAINPOLICIES)
-CHILDREN: Mapping[str, Any] = MappingProxyType(
-    {MANAGED_BY: MANAGED_BY_VALUE, LABEL_RETRAINPOLICY: kopf.PRESENT}
-)
 
 
 def _sync(memo: kopf.Memo, namespace: str | None, name: str) -> None:
@@ -66,11 +61,14 @@ def resync_retrainpolicy(namespace: str | None, name: str, memo: kopf.Memo, **_:
     _sync(memo, namespace, name)
 
 
-@kopf.on.event(GROUP, VERSION, TRAININGJOBS, labels=CHILDREN)
-def trainingjob_changed(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-    owner = body.metadata.labels.get(LABEL_RETRAINPOLICY)
-    if owner:
-        _sync_quietly(memo, body.metadata.namespace, owner, logger)
+def trainingjob_seen(memo: kopf.Memo, loop: asyncio.AbstractEventLoop, tj: dict[str, Any]) -> None:
+    """A TrainingJob event from the TrainingJob watches (handlers/watches.py), on their
+    thread: one of a policy's (a candidate registered, or failed) has its policy synced on
+    the loop's default executor."""
+    labels = tj["metadata"].get("labels") or {}
+    owner = labels.get(LABEL_RETRAINPOLICY)
+    if owner and labels.get(MANAGED_BY) == MANAGED_BY_VALUE:
+        _sync_later(memo, loop, tj["metadata"].get("namespace"), owner)
 
 
 def probe_seen(memo: kopf.Memo, loop: asyncio.AbstractEventLoop, job: dict[str, Any]) -> None:
@@ -79,16 +77,21 @@ def probe_seen(memo: kopf.Memo, loop: asyncio.AbstractEventLoop, job: dict[str, 
     labels = job["metadata"].get("labels") or {}
     owner = labels.get(LABEL_RETRAINPOLICY)
     if owner and LABEL_PROBE in labels and (job.get("status") or {}).get("conditions"):
-        namespace = job["metadata"].get("namespace")
-        loop.call_soon_threadsafe(loop.run_in_executor, None, _sync_probed, memo, namespace, owner)
+        _sync_later(memo, loop, job["metadata"].get("namespace"), owner)
 
 
-def _sync_probed(memo: kopf.Memo, namespace: str | None, name: str) -> None:
+def _sync_later(
+    memo: kopf.Memo, loop: asyncio.AbstractEventLoop, namespace: str | None, name: str
+) -> None:
+    loop.call_soon_threadsafe(loop.run_in_executor, None, _sync_logged, memo, namespace, name)
+
+
+def _sync_logged(memo: kopf.Memo, namespace: str | None, name: str) -> None:
     # Nobody awaits this one (kopf logged a failed handler): say what failed here.
     try:
         _sync_quietly(memo, namespace, name, log)
     except Exception:
-        log.exception("RetrainPolicy %s/%s: the sync after its probe failed", namespace, name)
+        log.exception("RetrainPolicy %s/%s: the sync after a child's event failed", namespace, name)
 
 
 @kopf.on.event(GROUP, VERSION, INFERENCESERVICES)

@@ -9,14 +9,7 @@ from typing import Any
 
 import kopf
 
-from perennial_operator.api.group import (
-    GROUP,
-    LABEL_TRAININGJOB,
-    MANAGED_BY,
-    MANAGED_BY_VALUE,
-    TRAININGJOBS,
-    VERSION,
-)
+from perennial_operator.api.group import LABEL_TRAININGJOB, MANAGED_BY, MANAGED_BY_VALUE
 from perennial_operator.decide.trainingjob.status import needs_resync
 from perennial_operator.decide.watch_events import event_needs_sync
 from perennial_operator.handlers.retrying import Key, try_sync
@@ -32,9 +25,11 @@ from perennial_operator.reconcile.trainingjob import sync_trainingjob
 log = logging.getLogger(__name__)
 
 # Watch events drive every sync: the TrainingJob's own (event_needs_sync: its creation, the
-# listing after a start) and its Job's and pods'. No kopf on.create/on.update/on.resume: kopf
-# would keep its per-object state in an annotation, a patch more on every TrainingJob (and
-# the event that patch makes), for a spec that cannot change (issue 18). Instead:
+# listing after a start) and its Job's and pods', all from our own watches
+# (handlers/watches.py), not kopf's: kopf would take each event through its per-object
+# machinery, and with on.create/on.update/on.resume keep its per-object state in an
+# annotation, a patch more on every TrainingJob (and the event that patch makes), for a spec
+# that cannot change (issue 18). Instead:
 # - a sync that fails is tried again after growing delays (kopf's error_delays), per key;
 # - a safety net: the TrainingJob events keep the set of those that may still need the
 #   operator (unfinished, or Succeeded and not yet registered: needs_resync), and once a
@@ -138,16 +133,17 @@ def _sync(
         )
 
 
-@kopf.on.event(GROUP, VERSION, TRAININGJOBS)
-async def trainingjob_event(
-    event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any
-) -> None:
-    # async: the bookkeeping runs on the event loop (as the resync loop does, so the set is
-    # never changed while the loop reads it); the sync itself on a thread. kopf puts no
-    # finalizer on TrainingJobs: the DELETED event is enough to forget one.
-    namespace, name = str(body.metadata.namespace), str(body.metadata.name)
+def trainingjob_seen(
+    memo: kopf.Memo, kind: str, body: dict[str, Any]
+) -> asyncio.Future[None] | None:
+    """A TrainingJob's event from its watch (handlers/watches.py), handed to the event loop:
+    the bookkeeping runs there (as the resync loop does, so the set is never changed while
+    the loop reads it), the sync itself on the loop's default executor (returned, for tests;
+    it logs its own failures and schedules its own retries). No finalizer on TrainingJobs:
+    the DELETED event is enough to forget one."""
+    meta = body.get("metadata") or {}
+    namespace, name = str(meta.get("namespace")), str(meta.get("name"))
     key = (namespace, name)
-    kind = event.get("type")
     if kind == "DELETED" or not needs_resync(dict(body.get("status") or {})):
         memo.trainingjobs_unfinished.discard(key)
     else:
@@ -156,13 +152,16 @@ async def trainingjob_event(
         memo.trainingjob_last_seen.forget(namespace, name)
         memo.trainingjob_retries.forget(key)
         memo.trainingjob_news.forget(key)
-        if body.metadata.uid:
-            memo.trainingjob_phases.forget(body.metadata.uid)
-        return
+        if meta.get("uid"):
+            memo.trainingjob_phases.forget(meta["uid"])
+        return None
     memo.trainingjob_last_seen.saw(body)
-    if event_needs_sync(kind, raw := dict(body)):
-        created = raw if kind == "ADDED" else None  # as fresh as a read (one less)
-        await asyncio.to_thread(_try_sync, memo, namespace, name, created)
+    if not event_needs_sync(kind, body):
+        return None
+    # ADDED, listed or not: the body is as fresh as a read (one less).
+    created = body if kind == "ADDED" else None
+    loop = asyncio.get_running_loop()
+    return loop.run_in_executor(None, _try_sync, memo, namespace, name, created)
 
 
 # A TrainingJob's Job and pods come from our own watches (handlers/watches.py), on their

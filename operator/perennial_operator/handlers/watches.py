@@ -1,9 +1,13 @@
-"""The Job and Pod watches: our own (k8s/watch.py), not kopf's.
+"""The TrainingJob, Job and Pod watches: our own (k8s/watch.py), not kopf's.
 
-kopf takes every event of a kind it watches through its per-object machinery, even events no
-handler wants; the TrainingJobs' Jobs and pods make most of the events in a burst (issue 18,
-docs/operator.md "The Job and Pod watches, ours"). Here one thread per kind and namespace
-lists, watches and hands each event to the handlers that want it:
+kopf takes every event of a kind it watches through its per-object machinery (a worker task,
+its handler filters, a logging context), even events no handler wants; the TrainingJobs, their
+Jobs and their pods make most of the events in a burst (issue 18, docs/operator.md "The
+TrainingJob, Job and Pod watches, ours"). Here one thread per kind and namespace lists,
+watches and hands each event to the handlers that want it:
+- a TrainingJob: its bookkeeping and sync on the event loop (handlers/trainingjob.py); one of
+  a RetrainPolicy's: its policy synced on the loop's default executor
+  (handlers/retrainpolicy.py);
 - a TrainingJob's Job or pod: to the TrainingJob's view of its children (thread-safe), which
   notes news for its sync (handlers/trainingjob.py);
 - a RetrainPolicy's probe Job: its policy synced on the loop's default executor
@@ -32,7 +36,13 @@ import kopf
 from kopf._cogs.structs.references import NamespaceName, match_namespace
 from kubernetes.client import ApiClient
 
-from perennial_operator.api.group import MANAGED_BY, MANAGED_BY_VALUE
+from perennial_operator.api.group import (
+    GROUP,
+    MANAGED_BY,
+    MANAGED_BY_VALUE,
+    TRAININGJOBS,
+    VERSION,
+)
 from perennial_operator.handlers import computepool, retrainpolicy, trainingjob
 from perennial_operator.k8s.client import make_api_client
 from perennial_operator.k8s.watch import ListWatch
@@ -41,9 +51,16 @@ log = logging.getLogger(__name__)
 
 Deliver = Callable[[str, dict[str, Any]], None]
 # (name, path of a namespace's objects, path of every namespace's)
-JOBS = ("jobs", "/apis/batch/v1/namespaces/{}/jobs", "/apis/batch/v1/jobs")
-PODS = ("pods", "/api/v1/namespaces/{}/pods", "/api/v1/pods")
+Kind = tuple[str, str, str]
+TRAININGJOB_KIND: Kind = (
+    TRAININGJOBS,
+    f"/apis/{GROUP}/{VERSION}/namespaces/{{}}/{TRAININGJOBS}",
+    f"/apis/{GROUP}/{VERSION}/{TRAININGJOBS}",
+)
+JOBS: Kind = ("jobs", "/apis/batch/v1/namespaces/{}/jobs", "/apis/batch/v1/jobs")
+PODS: Kind = ("pods", "/api/v1/namespaces/{}/pods", "/api/v1/pods")
 OURS = f"{MANAGED_BY}={MANAGED_BY_VALUE}"
+WATCH_POOL_SIZE = 1024  # idle connections kept; a slot costs nothing until it holds one
 
 
 def plain_names(patterns: Sequence[str]) -> list[str] | None:
@@ -58,12 +75,13 @@ def matches(namespace: str, patterns: Sequence[str]) -> bool:
     return any(match_namespace(NamespaceName(namespace), p) for p in patterns)
 
 
-class ChildWatches:
-    """The Job and Pod watches of each watched namespace (None: cluster-wide)."""
+class Watches:
+    """A watch of each kind (its paths, a label selector, where its events go) in each
+    watched namespace (None: cluster-wide)."""
 
-    def __init__(self, api: ApiClient, deliver_job: Deliver, deliver_pod: Deliver) -> None:
+    def __init__(self, api: ApiClient, kinds: Sequence[tuple[Kind, str, Deliver]]) -> None:
         self.api = api
-        self.kinds = ((JOBS, OURS, deliver_job), (PODS, "", deliver_pod))
+        self.kinds = tuple(kinds)
         self._lock = threading.Lock()
         self._open: dict[str | None, list[ListWatch]] = {}
         self._namespaces: ListWatch | None = None
@@ -109,6 +127,14 @@ class ChildWatches:
             return list(self._open)
 
 
+def _deliver_trainingjob(memo: kopf.Memo, loop: asyncio.AbstractEventLoop) -> Deliver:
+    def deliver(kind: str, tj: dict[str, Any]) -> None:
+        loop.call_soon_threadsafe(trainingjob.trainingjob_seen, memo, kind, tj)
+        retrainpolicy.trainingjob_seen(memo, loop, tj)
+
+    return deliver
+
+
 def _deliver_job(memo: kopf.Memo, loop: asyncio.AbstractEventLoop) -> Deliver:
     def deliver(kind: str, job: dict[str, Any]) -> None:
         trainingjob.job_seen(memo, kind, job)
@@ -126,14 +152,25 @@ def _deliver_pod(memo: kopf.Memo, loop: asyncio.AbstractEventLoop) -> Deliver:
     return deliver
 
 
+def kinds(memo: kopf.Memo, loop: asyncio.AbstractEventLoop) -> list[tuple[Kind, str, Deliver]]:
+    return [
+        (TRAININGJOB_KIND, "", _deliver_trainingjob(memo, loop)),
+        (JOBS, OURS, _deliver_job(memo, loop)),
+        (PODS, "", _deliver_pod(memo, loop)),
+    ]
+
+
 @kopf.on.startup()
-async def child_watches(memo: kopf.Memo, **_: Any) -> None:
+async def start_watches(memo: kopf.Memo, **_: Any) -> None:
     loop = asyncio.get_running_loop()
     # A client of their own: each watch holds a connection for minutes, which the syncs'
-    # pool (k8s/client.py POOL_SIZE) should not count on.
-    api = make_api_client()
-    watches = ChildWatches(api, _deliver_job(memo, loop), _deliver_pod(memo, loop))
-    memo.child_watches = watches
+    # pool (k8s/client.py POOL_SIZE) should not count on. Its pool keeps up to
+    # WATCH_POOL_SIZE idle connections: one per watch (three per namespace), so no
+    # connection is thrown away, with urllib3's "Connection pool is full" warning, each
+    # time a watch ends (every SERVER_SECONDS) when many namespaces are named.
+    api = make_api_client(WATCH_POOL_SIZE)
+    watches = Watches(api, kinds(memo, loop))
+    memo.watches = watches
     patterns = list(getattr(memo, "namespaces", None) or [])
     names = plain_names(patterns)
     if names is None:
@@ -145,7 +182,7 @@ async def child_watches(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.cleanup()
-async def stop_child_watches(memo: kopf.Memo, **_: Any) -> None:
-    watches: ChildWatches | None = getattr(memo, "child_watches", None)
+async def stop_watches(memo: kopf.Memo, **_: Any) -> None:
+    watches: Watches | None = getattr(memo, "watches", None)
     if watches is not None:
         watches.stop()

@@ -62,7 +62,7 @@ class ThrottledRefresh:
             configuration.refresh_api_key_hook = self
 
 
-def make_api_client() -> client.ApiClient:
+def make_api_client(pool_size: int = POOL_SIZE) -> client.ApiClient:
     cfg = client.Configuration()
     if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
         config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
@@ -72,5 +72,5 @@ def make_api_client() -> client.ApiClient:
         )
     if cfg.refresh_api_key_hook is not None:
         cfg.refresh_api_key_hook = ThrottledRefresh(cfg.refresh_api_key_hook)
-    cfg.connection_pool_maxsize = POOL_SIZE
+    cfg.connection_pool_maxsize = pool_size
     return client.ApiClient(cfg)
