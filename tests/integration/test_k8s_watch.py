@@ -13,7 +13,7 @@ from kubernetes import client
 
 from perennial_operator.handlers.watches import JOBS, OURS, PODS, Watches
 from perennial_operator.k8s.watch import ListWatch
-from support.cluster_fixtures import TestCluster
+from support.cluster_fixtures import TestCluster, wait_for_default_serviceaccount
 
 pytestmark = pytest.mark.integration
 
@@ -61,19 +61,6 @@ def _pod() -> client.V1Pod:
             ],
         ),
     )
-
-
-def _wait_for_default_serviceaccount(core: client.CoreV1Api, namespace: str) -> None:
-    """A pod is refused until the namespace's default ServiceAccount exists."""
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            core.read_namespaced_service_account("default", namespace)
-            return
-        except client.ApiException as exc:
-            if exc.status != 404 or time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def _next(seen: Seen) -> tuple[str, str]:
@@ -141,7 +128,7 @@ def test_globs_open_the_matching_namespaces_as_they_come_and_close_them_as_they_
         try:
             for name in (f"{prefix}-a", f"other-{prefix}"):
                 core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-                _wait_for_default_serviceaccount(core, name)
+                wait_for_default_serviceaccount(core, name)
                 core.create_namespaced_pod(name, _pod())
             assert pods.get(timeout=20) == ("ADDED", f"{prefix}-a")
             assert watches.namespaces() == [f"{prefix}-a"]

@@ -199,14 +199,8 @@ def core(cluster: TestCluster) -> Iterator[client.CoreV1Api]:
         yield client.CoreV1Api(api)
 
 
-@pytest.fixture
-def namespace(
-    cluster: TestCluster, core: client.CoreV1Api, request: pytest.FixtureRequest
-) -> Iterator[str]:
-    """A fresh namespace with Pod Security `restricted` enforced, deleted afterwards."""
-    name = _namespace_name(request.node.name)
-    body = {"metadata": {"name": name, "labels": {**RESTRICTED, "perennial.dev/test": "true"}}}
-    core.create_namespace(body)
+def wait_for_default_serviceaccount(core: client.CoreV1Api, name: str) -> None:
+    """A pod is refused until its namespace's default ServiceAccount exists."""
 
     def default_sa() -> bool:
         try:
@@ -218,6 +212,17 @@ def namespace(
         return True
 
     until(default_sa, timeout=30, message=f"ServiceAccount default in {name}")
+
+
+@pytest.fixture
+def namespace(
+    cluster: TestCluster, core: client.CoreV1Api, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A fresh namespace with Pod Security `restricted` enforced, deleted afterwards."""
+    name = _namespace_name(request.node.name)
+    body = {"metadata": {"name": name, "labels": {**RESTRICTED, "perennial.dev/test": "true"}}}
+    core.create_namespace(body)
+    wait_for_default_serviceaccount(core, name)
     try:
         yield name
     finally:
