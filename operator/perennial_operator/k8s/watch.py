@@ -185,6 +185,11 @@ class ListWatch:
                 log.info("%s: resourceVersion %s expired, listing again", self.path, self.version)
                 self.version = ""
             except Exception as exc:  # a callback's bug too must not end the watch for good
+                if self.stopping.is_set():
+                    # Stopped meanwhile (the operator shutting down): what failed is the
+                    # shutdown's doing, e.g. a callback onto an event loop already closed.
+                    log.debug("watch %s ended while stopping: %r", self.path, exc)
+                    return
                 failures += 1
                 delay = backoff_delay(failures, BACKOFF)
                 if isinstance(exc, EXPECTED):
