@@ -436,7 +436,10 @@ def fill_and_drain(
 ) -> dict[str, Any]:
     """`trainingjobs` TrainingJobs (each gets its Job and a pending pod), then ModelVersions
     up to `target` objects of our kinds; the RSS with them all, then after they are deleted."""
-    namespaces = [ns for ns in kube_namespaces(kubectl) if ns.startswith("op-")]
+    # Every namespace the operator watches: the bursts' and op-fill (made at the start).
+    namespaces = sorted(
+        {*(ns for ns in kube_namespaces(kubectl) if ns.startswith("op-")), "op-fill"}
+    )
     trainingjobs = min(trainingjobs, target)
     fillers = target - trainingjobs
     with RssSampler(pid) as sampler:
@@ -465,7 +468,7 @@ def fill_and_drain(
     heap_dump(pid, heap)
     time.sleep(3)  # the batched audit backend flushes every second or so
     counts = audit_counts(audit, wall, end)
-    for ns in [*namespaces, "op-fill"]:
+    for ns in namespaces:
         for plural in ("trainingjobs", "modelversions"):
             subprocess.run(
                 [*kubectl, "delete", plural, "--all", "-n", ns, "--wait=false"],
@@ -478,7 +481,7 @@ def fill_and_drain(
         # TrainingJobs are gone, and the operator sees each go (its watches, its views).
         left = sum(
             len(kube.list(api_version, kind, ns))
-            for ns in [*namespaces, "op-fill"]
+            for ns in namespaces
             for api_version, kind in (
                 (API_VERSION, "TrainingJob"),
                 (API_VERSION, "ModelVersion"),
