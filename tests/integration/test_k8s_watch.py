@@ -3,6 +3,7 @@ come, change and go; listed again, it delivers the objects deleted meanwhile as 
 
 from __future__ import annotations
 
+import logging
 import queue
 import time
 import uuid
@@ -12,6 +13,7 @@ import pytest
 from kubernetes import client
 
 from perennial_operator.handlers.watches import JOBS, OURS, PODS, Watches
+from perennial_operator.k8s import watch as watch_module
 from perennial_operator.k8s.watch import ListWatch
 from support.cluster_fixtures import TestCluster, wait_for_default_serviceaccount
 
@@ -89,6 +91,30 @@ def test_a_list_then_each_change_and_nothing_after_stop(
         core.patch_namespaced_config_map("after", namespace, {"data": {"k": "x"}})
         with pytest.raises(queue.Empty):
             seen.get(timeout=2)
+
+
+def test_a_silent_watch_is_watched_again_without_a_complaint(
+    cluster: TestCluster,
+    namespace: str,
+    core: client.CoreV1Api,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A watch of a kind nobody changes gets no bookmark (they come about once a minute, and
+    only with a version newer than the watch's), so it times out now and then: that is
+    watched again at once, in a debug line, not as a failure with a warning and a back-off."""
+    monkeypatch.setattr(watch_module, "SILENT_SECONDS", 2.0)
+    with cluster.api_client() as api, caplog.at_level(logging.DEBUG, watch_module.__name__):
+        watch, seen = _watch(api, namespace)
+        watch.start("test-watch")
+        try:
+            time.sleep(5)  # two silences or more
+            core.create_namespaced_config_map(namespace, _configmap("later", {"watched": "yes"}))
+            assert _next(seen) == ("ADDED", "later")
+        finally:
+            watch.stop()
+    assert any("silent for 2 s; watching again" in r.getMessage() for r in caplog.records)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 def test_a_list_again_says_what_went_since_the_last(

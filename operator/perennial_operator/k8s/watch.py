@@ -38,8 +38,9 @@ BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
 EXPECTED = (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError)
 PAGE = 500  # objects per LIST page
 # As kopf's watches (handlers/startup.py, docs/operator.md "Watch settings"): the server ends
-# a watch after SERVER_SECONDS; bookmarks come about once a minute, so SILENT_SECONDS
-# without a byte (the read timeout) means a dead stream.
+# a watch after SERVER_SECONDS; bookmarks come about once a minute while the kind changes
+# anywhere, so after SILENT_SECONDS without a byte (the read timeout) the stream is either
+# dead or of a quiet kind: watched again, from the version held (watch()).
 SERVER_SECONDS = 300
 SILENT_SECONDS = 70.0
 CONNECT_SECONDS = 10.0
@@ -167,6 +168,14 @@ class ListWatch:
                 self.deliver(str(kind), obj)
             else:
                 ended = True  # the server ended it: the connection can serve the next one
+        except urllib3.exceptions.ReadTimeoutError:
+            # Nothing for SILENT_SECONDS. A quiet kind's watch can: a bookmark carries the last
+            # version the API server's cache of that kind has seen, and none older than the
+            # version the watch began from is sent (apiserver's cacheWatcher.process), so the
+            # watch of a kind nobody has changed since gets none (the pods of a fresh
+            # cluster). A dead connection looks the same; for both the remedy is a new watch
+            # from the version held, at once: no failure, no back-off.
+            log.debug("watch %s: silent for %.0f s; watching again", self.path, SILENT_SECONDS)
         finally:
             if not ended:
                 response.response.close()  # left mid-stream: the rest must not reach a reuse
@@ -185,6 +194,11 @@ class ListWatch:
                 log.info("%s: resourceVersion %s expired, listing again", self.path, self.version)
                 self.version = ""
             except Exception as exc:  # a callback's bug too must not end the watch for good
+                if self.stopping.is_set():
+                    # Stopped meanwhile (the operator shutting down): what failed is the
+                    # shutdown's doing, e.g. a callback onto an event loop already closed.
+                    log.debug("watch %s ended while stopping: %r", self.path, exc)
+                    return
                 failures += 1
                 delay = backoff_delay(failures, BACKOFF)
                 if isinstance(exc, EXPECTED):
