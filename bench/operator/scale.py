@@ -266,18 +266,21 @@ def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, flo
 QUIET_FLOOR = 0.5  # CPU seconds in a quiesce window: "quiet" on the machines before 2026-12-07
 
 
+def cluster_cpu_in(pids: dict[str, int], window: float) -> float:
+    """The CPU seconds the cluster and the operator (every process but the bench) use in
+    the next `window` seconds."""
+    others = {name: pid for name, pid in pids.items() if name != "bench"}
+    before = cpu(others)
+    time.sleep(window)
+    return sum(cpu_used(before, cpu(others)).values())
+
+
 def idle_noise(pids: dict[str, int], window: float = 5.0, samples: int = 3) -> float:
     """The least CPU seconds the cluster and the operator use in `window` with nothing to do
     (of `samples` windows): the control plane's own upkeep (leases, the controllers' loops,
     kwok's node heartbeats) and the operator's Lease renewals. More on a slower machine: on
     one, 0.7-0.8 s, above QUIET_FLOOR, so that quiesce() never returned."""
-    others = {name: pid for name, pid in pids.items() if name != "bench"}
-    used = []
-    for _ in range(samples):
-        before = cpu(others)
-        time.sleep(window)
-        used.append(sum(cpu_used(before, cpu(others)).values()))
-    return min(used)
+    return min(cluster_cpu_in(pids, window) for _ in range(samples))
 
 
 def quiesce(
@@ -288,12 +291,9 @@ def quiesce(
     after the raw Jobs exist, the Job controller still makes their pods (at its client's
     rate limit) and the scheduler tries them, and without this wait that work fell into the
     next phases' time. Returns the seconds waited; raises if the cluster never gets quiet."""
-    others = {name: pid for name, pid in pids.items() if name != "bench"}
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        before = cpu(others)
-        time.sleep(window)
-        if sum(cpu_used(before, cpu(others)).values()) < busy:
+        if cluster_cpu_in(pids, window) < busy:
             return round(time.monotonic() - started, 1)
     raise RuntimeError(f"the cluster was still busy after {timeout:.0f} s")
 
