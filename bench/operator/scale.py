@@ -102,6 +102,30 @@ def rss_mb(pid: int) -> float:
     return process.rss_kib(pid) / 1024
 
 
+TCP_STATES = {"01": "established", "08": "close_wait"}  # /proc/net/tcp's st column
+
+
+def tcp_connections(pid: int) -> dict[str, int]:
+    """The process's TCP connections, open ones and those the server closed but the process
+    has not (CLOSE_WAIT: a pooled connection the server dropped while idle, with its TLS
+    state still in memory). For the operator: its API connections, watches and pools."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed since listed
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    counts = dict.fromkeys(TCP_STATES.values(), 0)
+    for table in ("tcp", "tcp6"):  # the network namespace's sockets: keep the process's
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] in TCP_STATES and fields[9] in inodes:
+                counts[TCP_STATES[fields[3]]] += 1
+    return counts
+
+
 def trainingjob(name: str, namespace: str) -> dict[str, Any]:
     return {
         "apiVersion": API_VERSION,
@@ -417,6 +441,7 @@ def burst(
         "cpu_s_operator": cpu_op,
         "cpu_s_raw_after": cpu_raw_after,
         "operator_rss_mb": round(rss, 1),
+        "operator_connections": tcp_connections(pid),
     }
 
 
@@ -484,6 +509,7 @@ def fill_and_drain(
             settled = None
         end = time.time()
     full = rss_mb(pid)
+    connections_full = tcp_connections(pid)
     load_full = load()
     heap_dump(pid, heap)
     time.sleep(3)  # the batched audit backend flushes every second or so
@@ -514,6 +540,7 @@ def fill_and_drain(
         time.sleep(5)
     time.sleep(30)
     after = rss_mb(pid)
+    connections_after = tcp_connections(pid)
     heap_dump(pid, heap)
     result = {
         "objects": target,
@@ -525,18 +552,22 @@ def fill_and_drain(
         },
         "rss_peak_mb": round(sampler.peak, 1),  # while creating them and until quiet
         "rss_full_mb": round(full, 1),  # quiet, with all of them
+        "connections_full": connections_full,  # the operator's established TCP connections
         "load_full": load_full,
         "rss_after_delete_mb": round(after, 1),
         "after_vs_idle": round(after / idle, 2),
+        "connections_after": connections_after,
         "load_after": load(),
     }
     if later:
         # Does the RSS come down while idle (the memory loop runs every minute)?
-        samples = []
+        samples, connections = [], []
         for _ in range(later):
             time.sleep(60)
             samples.append(round(rss_mb(pid), 1))
+            connections.append(tcp_connections(pid))
         result["rss_later_mb"] = samples
+        result["connections_later"] = connections
         result["later_vs_idle"] = round(samples[-1] / idle, 2)
         heap_dump(pid, heap)  # and what is still held then
     return result
@@ -612,6 +643,7 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
     try:
         time.sleep(20)  # campaign, kopf's start, the first (empty) lists
         idle = rss_mb(operator.pid)
+        connections_idle = tcp_connections(operator.pid)
         heap_dump(operator.pid, args.heap)
         pids = {
             "operator": operator.pid,
@@ -622,6 +654,7 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
         busy = max(QUIET_FLOOR, 1.5 * idle_noise(pids))
         results: dict[str, Any] = {
             "rss_idle_mb": round(idle, 1),
+            "connections_idle": connections_idle,
             "load_idle": load(),
             "quiet_below_cpu_s": round(busy, 2),
         }
