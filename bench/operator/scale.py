@@ -50,6 +50,7 @@ import collections
 import datetime as dt
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -75,6 +76,8 @@ from perennial_operator.k8s.kube import Kube
 REPO = Path(__file__).resolve().parents[2]
 BENCH_AGENT = "perennial-bench"
 sys.path.insert(0, str(REPO / "tests"))
+import heap  # noqa: E402  (bench/operator/heap.py, beside this script: where glibc's memory lies)
+
 from support import operator_rbac  # noqa: E402  (the tests' RBAC install, not a package)
 
 
@@ -102,6 +105,7 @@ def rss_mb(pid: int) -> float:
     return process.rss_kib(pid) / 1024
 
 
+MAPPING = re.compile(r"^[0-9a-f]+-[0-9a-f]+ ")  # a mapping's first line in smaps
 TCP_STATES = {"01": "established", "08": "close_wait"}  # /proc/net/tcp's st column
 
 
@@ -124,6 +128,29 @@ def tcp_connections(pid: int) -> dict[str, int]:
             if fields[3] in TCP_STATES and fields[9] in inodes:
                 counts[TCP_STATES[fields[3]]] += 1
     return counts
+
+
+def resident_by_region(pid: int) -> dict[str, float]:
+    """The process's resident memory (MB) by where it lies (/proc/PID/smaps): glibc's main
+    heap, its threads' arenas, the other anonymous read-write mappings (blocks mmapped on
+    their own, thread stacks), and the rest (code, libraries, read-only data)."""
+    kib = dict.fromkeys(("heap", "arena", "mmap", "other"), 0)
+    kind: str | None = None
+    try:
+        lines = Path(f"/proc/{pid}/smaps").read_text().splitlines()
+    except OSError:  # the process has ended
+        return {}
+    for line in lines:
+        if MAPPING.match(line):
+            kind = heap.region_kind(line)[2] or "other"
+        elif line.startswith("Rss:") and kind is not None:
+            kib[kind] += int(line.split()[1])
+    return {k: round(v / 1024, 1) for k, v in kib.items()}
+
+
+def memory_now(pid: int) -> dict[str, Any]:
+    """What the operator holds now beyond its RSS: where, and its TCP connections."""
+    return {"resident_mb": resident_by_region(pid), "connections": tcp_connections(pid)}
 
 
 def trainingjob(name: str, namespace: str) -> dict[str, Any]:
@@ -441,7 +468,7 @@ def burst(
         "cpu_s_operator": cpu_op,
         "cpu_s_raw_after": cpu_raw_after,
         "operator_rss_mb": round(rss, 1),
-        "operator_connections": tcp_connections(pid),
+        "operator_memory": memory_now(pid),
     }
 
 
@@ -509,7 +536,7 @@ def fill_and_drain(
             settled = None
         end = time.time()
     full = rss_mb(pid)
-    connections_full = tcp_connections(pid)
+    memory_full = memory_now(pid)
     load_full = load()
     heap_dump(pid, heap)
     time.sleep(3)  # the batched audit backend flushes every second or so
@@ -540,7 +567,7 @@ def fill_and_drain(
         time.sleep(5)
     time.sleep(30)
     after = rss_mb(pid)
-    connections_after = tcp_connections(pid)
+    memory_after = memory_now(pid)
     heap_dump(pid, heap)
     result = {
         "objects": target,
@@ -552,22 +579,22 @@ def fill_and_drain(
         },
         "rss_peak_mb": round(sampler.peak, 1),  # while creating them and until quiet
         "rss_full_mb": round(full, 1),  # quiet, with all of them
-        "connections_full": connections_full,  # the operator's established TCP connections
+        "memory_full": memory_full,  # where its RSS lies, its TCP connections
         "load_full": load_full,
         "rss_after_delete_mb": round(after, 1),
         "after_vs_idle": round(after / idle, 2),
-        "connections_after": connections_after,
+        "memory_after": memory_after,
         "load_after": load(),
     }
     if later:
         # Does the RSS come down while idle (the memory loop runs every minute)?
-        samples, connections = [], []
+        samples, memory = [], []
         for _ in range(later):
             time.sleep(60)
             samples.append(round(rss_mb(pid), 1))
-            connections.append(tcp_connections(pid))
+            memory.append(memory_now(pid))
         result["rss_later_mb"] = samples
-        result["connections_later"] = connections
+        result["memory_later"] = memory
         result["later_vs_idle"] = round(samples[-1] / idle, 2)
         heap_dump(pid, heap)  # and what is still held then
     return result
@@ -643,7 +670,7 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
     try:
         time.sleep(20)  # campaign, kopf's start, the first (empty) lists
         idle = rss_mb(operator.pid)
-        connections_idle = tcp_connections(operator.pid)
+        memory_idle = memory_now(operator.pid)
         heap_dump(operator.pid, args.heap)
         pids = {
             "operator": operator.pid,
@@ -654,7 +681,7 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
         busy = max(QUIET_FLOOR, 1.5 * idle_noise(pids))
         results: dict[str, Any] = {
             "rss_idle_mb": round(idle, 1),
-            "connections_idle": connections_idle,
+            "memory_idle": memory_idle,
             "load_idle": load(),
             "quiet_below_cpu_s": round(busy, 2),
         }
