@@ -37,8 +37,11 @@ pending pod), then ModelVersions until that many objects of our kinds exist; the
 RSS once it is quiet again (`rss_full_mb`), its highest RSS from the first create until then
 (`rss_peak_mb`, sampled twice a second), its requests per ModelVersion, and its RSS after
 every one of them is deleted (vs. idle before the first burst); --later N: the RSS once a
-minute N more times after that. The machine may be shared: the load average is printed with
-every figure.
+minute N more times after that. At each of those moments and after each burst
+(`memory_*`, `operator_memory`): where the operator's RSS lies (glibc's main heap, its
+threads' arenas, the other anonymous mappings, and the rest: code and libraries) and its
+TCP connections (open, and closed by the server but not yet by it). The machine may be
+shared: the load average is printed with every figure.
 --heap DIR: what the operator holds at those three moments (tracemalloc, bench/operator/heap.py).
 --pprof DIR: where the kube-apiserver spends its CPU during each phase (its CPU profiles).
 """
