@@ -188,17 +188,25 @@ PAGE = 4096
 ARENA_ALIGN = 64 * 2**20  # glibc's thread arenas: heaps of 64 MiB, aligned to their size
 
 
+def region_kind(maps_line: str) -> tuple[int, int, str | None]:
+    """A mapping of /proc/PID/maps (or a header line of smaps) and where glibc's blocks in it
+    live: the main heap ([heap]), a thread's arena, another anonymous read-write mapping
+    (blocks mmapped on their own, thread stacks); None for the rest (files, guards)."""
+    parts = maps_line.split()
+    start, end = (int(x, 16) for x in parts[0].split("-"))
+    if parts[1] != "rw-p" or (len(parts) > 5 and parts[5] != "[heap]"):
+        return start, end, None
+    kind = "heap" if len(parts) > 5 else "arena" if start % ARENA_ALIGN == 0 else "mmap"
+    return start, end, kind
+
+
 def anonymous_regions() -> list[tuple[int, int, str]]:
-    """Where glibc's blocks live: the main heap ([heap]), the threads' arenas, and the other
-    anonymous read-write mappings (blocks mmapped on their own, thread stacks)."""
+    """Where glibc's blocks live (region_kind), in this process."""
     regions = []
     for line in Path("/proc/self/maps").read_text().splitlines():
-        parts = line.split()
-        if parts[1] != "rw-p" or (len(parts) > 5 and parts[5] != "[heap]"):
-            continue
-        start, end = (int(x, 16) for x in parts[0].split("-"))
-        kind = "heap" if len(parts) > 5 else "arena" if start % ARENA_ALIGN == 0 else "mmap"
-        regions.append((start, end, kind))
+        start, end, kind = region_kind(line)
+        if kind is not None:
+            regions.append((start, end, kind))
     return regions
 
 

@@ -37,8 +37,11 @@ pending pod), then ModelVersions until that many objects of our kinds exist; the
 RSS once it is quiet again (`rss_full_mb`), its highest RSS from the first create until then
 (`rss_peak_mb`, sampled twice a second), its requests per ModelVersion, and its RSS after
 every one of them is deleted (vs. idle before the first burst); --later N: the RSS once a
-minute N more times after that. The machine may be shared: the load average is printed with
-every figure.
+minute N more times after that. At each of those moments and after each burst
+(`memory_*`, `operator_memory`): where the operator's RSS lies (glibc's main heap, its
+threads' arenas, the other anonymous mappings, and the rest: code and libraries) and its
+TCP connections (open, and closed by the server but not yet by it). The machine may be
+shared: the load average is printed with every figure.
 --heap DIR: what the operator holds at those three moments (tracemalloc, bench/operator/heap.py).
 --pprof DIR: where the kube-apiserver spends its CPU during each phase (its CPU profiles).
 """
@@ -50,6 +53,7 @@ import collections
 import datetime as dt
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -75,6 +79,8 @@ from perennial_operator.k8s.kube import Kube
 REPO = Path(__file__).resolve().parents[2]
 BENCH_AGENT = "perennial-bench"
 sys.path.insert(0, str(REPO / "tests"))
+import heap  # noqa: E402  (bench/operator/heap.py, beside this script: where glibc's memory lies)
+
 from support import operator_rbac  # noqa: E402  (the tests' RBAC install, not a package)
 
 
@@ -100,6 +106,54 @@ def load() -> str:
 
 def rss_mb(pid: int) -> float:
     return process.rss_kib(pid) / 1024
+
+
+MAPPING = re.compile(r"^[0-9a-f]+-[0-9a-f]+ ")  # a mapping's first line in smaps
+TCP_STATES = {"01": "established", "08": "close_wait"}  # /proc/net/tcp's st column
+
+
+def tcp_connections(pid: int) -> dict[str, int]:
+    """The process's TCP connections, open ones and those the server closed but the process
+    has not (CLOSE_WAIT: a pooled connection the server dropped while idle, with its TLS
+    state still in memory). For the operator: its API connections, watches and pools."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed since listed
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    counts = dict.fromkeys(TCP_STATES.values(), 0)
+    for table in ("tcp", "tcp6"):  # the network namespace's sockets: keep the process's
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] in TCP_STATES and fields[9] in inodes:
+                counts[TCP_STATES[fields[3]]] += 1
+    return counts
+
+
+def resident_by_region(pid: int) -> dict[str, float]:
+    """The process's resident memory (MB) by where it lies (/proc/PID/smaps): glibc's main
+    heap, its threads' arenas, the other anonymous read-write mappings (blocks mmapped on
+    their own, thread stacks), and the rest (code, libraries, read-only data)."""
+    kib = dict.fromkeys(("heap", "arena", "mmap", "other"), 0)
+    kind: str | None = None
+    try:
+        lines = Path(f"/proc/{pid}/smaps").read_text().splitlines()
+    except OSError:  # the process has ended
+        return {}
+    for line in lines:
+        if MAPPING.match(line):
+            kind = heap.region_kind(line)[2] or "other"
+        elif line.startswith("Rss:") and kind is not None:
+            kib[kind] += int(line.split()[1])
+    return {k: round(v / 1024, 1) for k, v in kib.items()}
+
+
+def memory_now(pid: int) -> dict[str, Any]:
+    """What the operator holds now beyond its RSS: where, and its TCP connections."""
+    return {"resident_mb": resident_by_region(pid), "connections": tcp_connections(pid)}
 
 
 def trainingjob(name: str, namespace: str) -> dict[str, Any]:
@@ -417,6 +471,7 @@ def burst(
         "cpu_s_operator": cpu_op,
         "cpu_s_raw_after": cpu_raw_after,
         "operator_rss_mb": round(rss, 1),
+        "operator_memory": memory_now(pid),
     }
 
 
@@ -484,6 +539,7 @@ def fill_and_drain(
             settled = None
         end = time.time()
     full = rss_mb(pid)
+    memory_full = memory_now(pid)
     load_full = load()
     heap_dump(pid, heap)
     time.sleep(3)  # the batched audit backend flushes every second or so
@@ -514,6 +570,7 @@ def fill_and_drain(
         time.sleep(5)
     time.sleep(30)
     after = rss_mb(pid)
+    memory_after = memory_now(pid)
     heap_dump(pid, heap)
     result = {
         "objects": target,
@@ -525,18 +582,22 @@ def fill_and_drain(
         },
         "rss_peak_mb": round(sampler.peak, 1),  # while creating them and until quiet
         "rss_full_mb": round(full, 1),  # quiet, with all of them
+        "memory_full": memory_full,  # where its RSS lies, its TCP connections
         "load_full": load_full,
         "rss_after_delete_mb": round(after, 1),
         "after_vs_idle": round(after / idle, 2),
+        "memory_after": memory_after,
         "load_after": load(),
     }
     if later:
         # Does the RSS come down while idle (the memory loop runs every minute)?
-        samples = []
+        samples, memory = [], []
         for _ in range(later):
             time.sleep(60)
             samples.append(round(rss_mb(pid), 1))
+            memory.append(memory_now(pid))
         result["rss_later_mb"] = samples
+        result["memory_later"] = memory
         result["later_vs_idle"] = round(samples[-1] / idle, 2)
         heap_dump(pid, heap)  # and what is still held then
     return result
@@ -612,6 +673,7 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
     try:
         time.sleep(20)  # campaign, kopf's start, the first (empty) lists
         idle = rss_mb(operator.pid)
+        memory_idle = memory_now(operator.pid)
         heap_dump(operator.pid, args.heap)
         pids = {
             "operator": operator.pid,
@@ -622,6 +684,7 @@ def run(cluster: Cluster, audit: Path, args: argparse.Namespace, workdir: Path) 
         busy = max(QUIET_FLOOR, 1.5 * idle_noise(pids))
         results: dict[str, Any] = {
             "rss_idle_mb": round(idle, 1),
+            "memory_idle": memory_idle,
             "load_idle": load(),
             "quiet_below_cpu_s": round(busy, 2),
         }
