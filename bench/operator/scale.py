@@ -754,8 +754,11 @@ def main() -> int:
         "with the bench's client certificate, and every request is audited (before 2026-12-05)",
     )
     args = parser.parse_args()
-    # SIGTERM as Ctrl-C: the finally blocks stop the operator and the control plane.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # SIGTERM as Ctrl-C: the finally blocks stop the operator and the control plane. SIGINT
+    # too, even when it came ignored: a shell starts a background job (`scale.py &`) with
+    # SIGINT ignored, and `kill -INT` then did nothing.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.default_int_handler)
     workdir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     audit = workdir / "audit.log"
     policy = workdir / "audit-policy.json"

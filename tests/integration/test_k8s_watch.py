@@ -93,6 +93,35 @@ def test_a_list_then_each_change_and_nothing_after_stop(
             seen.get(timeout=2)
 
 
+def test_stop_cuts_the_stream_being_read_and_its_connection_is_not_reused(
+    cluster: TestCluster,
+    namespace: str,
+    core: client.CoreV1Api,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A watch stopped mid-stream (a namespace no longer followed, the operator stopping)
+    ends now: its thread used to block in the read until the next event or the read timeout
+    (70 s). The connection it cut does not go back to the client's pool."""
+    core.create_namespaced_config_map(namespace, _configmap("first", {"watched": "yes"}))
+    with cluster.api_client() as api, caplog.at_level(logging.DEBUG, watch_module.__name__):
+        watch, seen = _watch(api, namespace)
+        thread = watch.start("test-watch")
+        assert _next(seen) == ("ADDED", "first")  # listed; the watch follows
+        time.sleep(1)  # reading the stream, which has nothing to say
+        watch.stop()
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+        # The same client answers next: no half-read stream was handed to a request.
+        names = [
+            c.metadata.name
+            for c in client.CoreV1Api(api)
+            .list_namespaced_config_map(namespace, label_selector="watched=yes")
+            .items
+        ]
+        assert names == ["first"]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
 def test_a_silent_watch_is_watched_again_without_a_complaint(
     cluster: TestCluster,
     namespace: str,

@@ -78,24 +78,6 @@ def test_running_finds_processes_by_their_executable():
     assert leftovers.running(["no-such-program-here"]) == []
 
 
-def test_the_node_names_a_missing_kernel_feature_before_it_starts(tmp_path: Path):
-    from perennial_hack.node.node import kernel_problems
-
-    if os.geteuid() != 0:
-        pytest.skip("the bridge and iptables probes need root, as the node does")
-    filesystems = tmp_path / "filesystems"
-    filesystems.write_text("nodev\tproc\n\text4\n")
-    cgroups = tmp_path / "cgroup"
-    (cgroups / "cpu").mkdir(parents=True)
-    problems = kernel_problems(filesystems, cgroups)
-    assert any("no overlay filesystem" in p for p in problems)
-    assert sum("cgroup controller" in p for p in problems) == 2  # memory, pids
-    filesystems.write_text("nodev\toverlay\n")
-    for name in ("memory", "pids"):
-        (cgroups / name).mkdir()
-    assert kernel_problems(filesystems, cgroups) == []  # this machine has bridges and nat
-
-
 def test_a_missing_iptables_is_named_not_a_traceback(tmp_path: Path, monkeypatch):
     # On a fresh machine before `make node-deps`, the probe raised FileNotFoundError.
     from perennial_hack.node import node

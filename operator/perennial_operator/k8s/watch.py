@@ -82,6 +82,8 @@ class ListWatch:
         self.label_selector = label_selector
         self.keep = keep
         self.stopping = threading.Event()
+        self._open = threading.Lock()  # stop() against watch() opening and ending its stream
+        self._stream: Any = None  # the watch's response while it streams (stop() cuts it)
         self.version = ""  # the last resourceVersion seen ("": list first)
         self._known: dict[tuple[str, str], dict[str, Any]] = {}
 
@@ -144,6 +146,10 @@ class ListWatch:
             "timeoutSeconds": str(SERVER_SECONDS),
         }
         response = self._get(query)
+        with self._open:
+            self._stream = response
+            if self.stopping.is_set():  # stop() came while the request was being made
+                response.response.shutdown()
         ended = False
         try:
             for line in self._lines(response):
@@ -177,8 +183,12 @@ class ListWatch:
             # from the version held, at once: no failure, no back-off.
             log.debug("watch %s: silent for %.0f s; watching again", self.path, SILENT_SECONDS)
         finally:
-            if not ended:
-                response.response.close()  # left mid-stream: the rest must not reach a reuse
+            with self._open:
+                self._stream = None
+                cut = self.stopping.is_set()
+            if cut or not ended:
+                # Left mid-stream (or cut by stop()): the rest must not reach a reuse.
+                response.response.close()
             response.response.release_conn()
 
     def run(self) -> None:
@@ -213,5 +223,10 @@ class ListWatch:
         return thread
 
     def stop(self) -> None:
-        """The thread ends at its next event, or when the server ends the watch."""
-        self.stopping.set()
+        """The thread ends now, not at the next event or when the server ends the watch (up
+        to SERVER_SECONDS later): the stream being read is cut (its socket's reading shut,
+        so the read in progress returns) and its connection closed, not reused."""
+        with self._open:  # held: watch() closes the stream only after the shutdown
+            self.stopping.set()
+            if self._stream is not None:
+                self._stream.response.shutdown()
