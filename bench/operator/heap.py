@@ -7,7 +7,9 @@ by type (gc) and tracemalloc's bytes by allocating line, so two moments (idle, a
 object was deleted, and with --later some minutes after that) can be compared: what the
 operator keeps. With PERENNIAL_HEAP_PAGES=1 each dump after the first also says which
 resident pages of glibc's heaps hold a live Python object and which only objects born
-since the first dump hold ("pages": what keeps those pages from going back). tracemalloc's
+since the first dump hold ("pages": what keeps those pages from going back); with
+PERENNIAL_HEAP_CHUNKS=1 each dump walks glibc's chunks (chunks.py) and says what every
+resident heap page holds, down to the blocks gc cannot see ("chunks"). tracemalloc's
 own bookkeeping roughly doubles the RSS, so the RSS figures of such a run are not
 comparable to others.
 
@@ -44,6 +46,8 @@ import weakref
 from pathlib import Path
 from types import FrameType
 from typing import Any
+
+import chunks
 
 from perennial_hack.cluster import process
 
@@ -358,6 +362,37 @@ def survivors(born_before: array.array[int], top: int = 60) -> dict[str, Any]:
     }
 
 
+_IDLE_UNREACHED: set[int] = set()
+
+
+def chunk_holders(born_before: array.array[int], n: int) -> dict[str, Any]:
+    """chunks.classify at this moment: what each resident heap page holds, down to glibc's
+    chunks (the first dump's chunks that gc does not reach remembered, to tell those made
+    since)."""
+    key = chunks.tcache_key(LIBC)
+    before = set(born_before)
+    regions = anonymous_regions()
+    resident = resident_pages(regions)
+    found: set[int] = set()
+    old: set[int] = set()
+    for address, obj in live_objects(before, resident, found, old).items():
+        if type(obj) is int and obj > 2**32:
+            continue
+        for start, _ in extents(obj, address):
+            found.add(start)
+            if n == 1 or address in before:
+                old.add(start)
+    starts = array.array("Q", sorted(found))
+    found.clear()
+    result = chunks.classify(
+        regions, resident, starts, old, None if n == 1 else _IDLE_UNREACHED, key
+    )
+    unreached = result.pop("_unreached")
+    if n == 1:
+        _IDLE_UNREACHED.update(unreached)
+    return result
+
+
 def dump(out: Path, seq: list[int], born: array.array[int]) -> None:
     seq[0] += 1
     n = seq[0]
@@ -394,6 +429,7 @@ def dump(out: Path, seq: list[int], born: array.array[int]) -> None:
         memory["rss_after_trim_mib"] = rss_mib()
         memory["mallinfo_after_trim"] = mallinfo()
     pages = pinned_pages(born) if n > 1 and os.environ.get("PERENNIAL_HEAP_PAGES") else {}
+    held = chunk_holders(born, n) if os.environ.get("PERENNIAL_HEAP_CHUNKS") else {}
     (out / f"heap-{n}.json").write_text(
         json.dumps(
             {
@@ -403,6 +439,7 @@ def dump(out: Path, seq: list[int], born: array.array[int]) -> None:
                 "types": kinds.most_common(40),
                 "born_after_first_dump": new,
                 "pages": pages,
+                "chunks": held,
                 "top": lines,
             },
             indent=1,

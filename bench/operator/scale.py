@@ -612,8 +612,12 @@ def operator_cmd(heap: Path | None) -> list[str]:
 def heap_dump(pid: int, heap: Path | None) -> None:
     """With --heap: the operator writes what is alive now (bench/operator/heap.py)."""
     if heap is not None:
+        done = len(list(heap.glob("heap-*.json")))
         os.kill(pid, signal.SIGUSR1)
-        time.sleep(30)  # a snapshot of a large heap takes a while
+        deadline = time.monotonic() + 600  # a walk of a large heap takes a while
+        while len(list(heap.glob("heap-*.json"))) == done and time.monotonic() < deadline:
+            time.sleep(2)
+        time.sleep(5)
 
 
 def kube_namespaces(kubectl: list[str]) -> list[str]:
