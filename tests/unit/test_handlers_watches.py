@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import kopf
+import kubernetes
 import pytest
+import yaml
 
 import perennial_operator.handlers  # noqa: F401  (registers every handler)
 from perennial_operator.api.group import (
@@ -20,7 +23,8 @@ from perennial_operator.api.group import (
     MANAGED_BY,
     MANAGED_BY_VALUE,
 )
-from perennial_operator.handlers import computepool, retrainpolicy, trainingjob, watches
+from perennial_operator.handlers import computepool, retrainpolicy, startup, trainingjob, watches
+from perennial_operator.k8s.client import ThrottledRefresh, make_api_client
 from perennial_operator.reconcile.child_view import ChildView
 from perennial_operator.reconcile.last_seen import LastSeen
 from perennial_operator.reconcile.news import NewsBatch
@@ -30,12 +34,13 @@ pytestmark = pytest.mark.unit
 
 def test_the_watches_start_after_the_state_they_feed() -> None:
     registry = kopf.get_default_registry()
-    startup = [
+    handlers = [
         h.fn for h in registry._activities.get_all_handlers() if h.activity.value == "startup"
     ]
-    order = {fn: i for i, fn in enumerate(startup)}
+    order = {fn: i for i, fn in enumerate(handlers)}
     assert order[watches.start_watches] > order[trainingjob.trainingjob_phases]
     assert order[watches.start_watches] > order[computepool.computepool_loops]
+    assert order[watches.start_watches] > order[startup.configure]  # the client it copies
 
 
 def test_kopf_no_longer_watches_trainingjobs_jobs_or_pods() -> None:
@@ -197,3 +202,47 @@ def test_a_trainingjob_event_is_kept_on_the_event_loop_and_a_policys_syncs_the_p
     loop_thread = asyncio.run(scenario())
     assert seen_on == [loop_thread] * 3  # every event's bookkeeping on the loop's thread
     assert policies == [("ml", "rp")]  # only the policy's own (managed-by ours) candidate
+
+
+KUBECONFIG = {
+    "apiVersion": "v1",
+    "kind": "Config",
+    "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:6443"}}],
+    "users": [{"name": "u", "user": {"token": "t"}}],
+    "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+    "current-context": "x",
+}
+
+
+def test_the_watches_client_is_a_copy_of_the_handlers_not_a_second_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(KUBECONFIG))
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    main = make_api_client()
+
+    def load_again(*_: Any, **__: Any) -> None:
+        raise AssertionError("the credentials loaded a second time")
+
+    monkeypatch.setattr(kubernetes.config, "load_kube_config", load_again)
+    monkeypatch.setattr(kubernetes.config, "load_incluster_config", load_again)
+    made: list[watches.Watches] = []
+
+    class Unopened(watches.Watches):
+        def open(self, namespace: str | None) -> None:  # no threads here
+            made.append(self)
+
+    monkeypatch.setattr(watches, "Watches", Unopened)
+    memo = _memo()
+    memo.api_client, memo.namespaces = main, ["ml"]
+    asyncio.run(watches.start_watches(memo=memo))
+    api = made[0].api
+    assert api is not main and api.configuration is not main.configuration
+    assert api.rest_client.pool_manager.connection_pool_kw["maxsize"] == watches.WATCH_POOL_SIZE
+    assert api.configuration.host == main.configuration.host
+    # Its credentials are refreshed as the handlers' client's are, by a throttle of its own.
+    hook = api.configuration.refresh_api_key_hook
+    assert isinstance(hook, ThrottledRefresh)
+    assert hook is not main.configuration.refresh_api_key_hook
+    assert api.configuration.auth_settings()["BearerToken"]["value"] == "Bearer t"

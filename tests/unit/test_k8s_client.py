@@ -1,5 +1,6 @@
 """The API client keeps a connection per thread that may call the API server at once, and
-looks at its credentials again once per period, not before every request."""
+looks at its credentials again once per period, not before every request; a copy of it (the
+watches') has a pool of its own and refreshes its credentials on its own."""
 
 from __future__ import annotations
 
@@ -11,7 +12,12 @@ import yaml
 from kubernetes import client
 from kubernetes.config.incluster_config import InClusterConfigLoader
 
-from perennial_operator.k8s.client import POOL_SIZE, ThrottledRefresh, make_api_client
+from perennial_operator.k8s.client import (
+    POOL_SIZE,
+    ThrottledRefresh,
+    copy_api_client,
+    make_api_client,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -93,3 +99,26 @@ def test_the_client_runs_the_loaders_hook_throttled(
     assert _sent(cfg) == "Bearer t"
     assert isinstance(cfg.refresh_api_key_hook, ThrottledRefresh)
     assert _sent(cfg) == "Bearer t"
+
+
+def test_a_copy_has_a_pool_of_its_own_and_refreshes_its_credentials_on_its_own(
+    tmp_path: Path,
+) -> None:
+    cfg, loader, token_file = _in_cluster(tmp_path, "one")
+    now = [100.0]
+    cfg.refresh_api_key_hook = ThrottledRefresh(cfg.refresh_api_key_hook, 10.0, lambda: now[0])
+    cfg.connection_pool_maxsize = POOL_SIZE
+    original = client.ApiClient(cfg)
+    copied = copy_api_client(original, 1024)
+    assert copied.rest_client.pool_manager.connection_pool_kw["maxsize"] == 1024
+    assert original.rest_client.pool_manager.connection_pool_kw["maxsize"] == POOL_SIZE
+    mine, its = original.configuration, copied.configuration
+    assert its.host == mine.host == "https://10.0.0.1:443"
+    assert _sent(mine) == _sent(its) == "bearer one"
+    _rotate(loader, token_file, "two")  # the kubelet rotated the token
+    now[0] += 10.0
+    # Each one's period is its own: the original's refresh does not stand for the copy's.
+    assert _sent(mine) == "bearer two"
+    assert _sent(its) == "bearer two"
+    assert isinstance(its.refresh_api_key_hook, ThrottledRefresh)
+    assert its.refresh_api_key_hook is not mine.refresh_api_key_hook

@@ -6,6 +6,7 @@ read, so a hint that lags never writes a stale status or repeats an Event."""
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, Gauge
@@ -190,3 +191,39 @@ def test_a_sync_whose_trainingjob_was_deleted_from_the_watch_keeps_no_hint() -> 
     _sync(kube, view, seen, hinted=False)
     assert [w.verb for w in kube.writes[writes:]] == ["patch_status"]  # it did write
     assert not seen.knows(NS, "churn-1")
+
+
+class Encoded(dict[str, Any]):
+    """A status that notes each time it is encoded (json reads a dict's items)."""
+
+    def __init__(self, *args: Any, then: Any = None) -> None:
+        super().__init__(*args)
+        self.encoded = 0
+        self.then = then
+
+    def items(self) -> Any:
+        self.encoded += 1
+        if self.then is not None:
+            self.then()
+        return super().items()
+
+
+def test_our_write_for_a_trainingjob_without_a_hint_is_not_even_encoded() -> None:
+    # In a burst most writes' answers find a hint; one that does not costs no JSON.
+    seen = LastSeen()
+    tj = trainingjob()
+    tj["status"] = status = Encoded({"phase": "Training"})
+    seen.refresh(tj)
+    assert status.encoded == 0 and not seen.knows(NS, "churn-1")
+    seen.saw(trainingjob())
+    seen.refresh(tj)
+    assert status.encoded == 1 and seen.get(NS, "churn-1") == tj
+
+
+def test_a_hint_dropped_while_our_answer_is_encoded_is_not_brought_back() -> None:
+    seen = LastSeen()
+    seen.saw(trainingjob())
+    tj = trainingjob()
+    tj["status"] = Encoded({"phase": "Training"}, then=lambda: seen.forget(NS, "churn-1"))
+    seen.refresh(tj)  # its DELETED event came meanwhile
+    assert not seen.knows(NS, "churn-1") and len(seen) == 0

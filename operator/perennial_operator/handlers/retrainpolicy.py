@@ -61,29 +61,34 @@ def resync_retrainpolicy(namespace: str | None, name: str, memo: kopf.Memo, **_:
     _sync(memo, namespace, name)
 
 
+def _labels(obj: dict[str, Any]) -> dict[str, str]:
+    return obj["metadata"].get("labels") or {}
+
+
 def trainingjob_seen(memo: kopf.Memo, loop: asyncio.AbstractEventLoop, tj: dict[str, Any]) -> None:
     """A TrainingJob event from the TrainingJob watches (handlers/watches.py), on their
     thread: one of a policy's (a candidate registered, or failed) has its policy synced on
     the loop's default executor."""
-    labels = tj["metadata"].get("labels") or {}
-    owner = labels.get(LABEL_RETRAINPOLICY)
-    if owner and labels.get(MANAGED_BY) == MANAGED_BY_VALUE:
-        _sync_later(memo, loop, tj["metadata"].get("namespace"), owner)
+    if _labels(tj).get(MANAGED_BY) == MANAGED_BY_VALUE:
+        _sync_owner_later(memo, loop, tj)
 
 
 def probe_seen(memo: kopf.Memo, loop: asyncio.AbstractEventLoop, job: dict[str, Any]) -> None:
     """A Job event from the Job watches (handlers/watches.py), on their thread: a finished
     probe's policy is synced on the loop's default executor (the watch goes on meanwhile)."""
-    labels = job["metadata"].get("labels") or {}
-    owner = labels.get(LABEL_RETRAINPOLICY)
-    if owner and LABEL_PROBE in labels and (job.get("status") or {}).get("conditions"):
-        _sync_later(memo, loop, job["metadata"].get("namespace"), owner)
+    if LABEL_PROBE in _labels(job) and (job.get("status") or {}).get("conditions"):
+        _sync_owner_later(memo, loop, job)
 
 
-def _sync_later(
-    memo: kopf.Memo, loop: asyncio.AbstractEventLoop, namespace: str | None, name: str
+def _sync_owner_later(
+    memo: kopf.Memo, loop: asyncio.AbstractEventLoop, child: dict[str, Any]
 ) -> None:
-    loop.call_soon_threadsafe(loop.run_in_executor, None, _sync_logged, memo, namespace, name)
+    """The RetrainPolicy the child's label names (in its namespace), if any, synced on the
+    loop's default executor."""
+    policy = _labels(child).get(LABEL_RETRAINPOLICY)
+    if policy:
+        namespace = child["metadata"].get("namespace")
+        loop.call_soon_threadsafe(loop.run_in_executor, None, _sync_logged, memo, namespace, policy)
 
 
 def _sync_logged(memo: kopf.Memo, namespace: str | None, name: str) -> None:

@@ -46,7 +46,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     config = OperatorConfig.from_env()
     memo.config = config
     # main.py puts the Lease's fence in the memo (absent with --standalone).
-    kube: KubeApi = Kube(make_api_client(), fence=memo.get("fence"))
+    memo.api_client = make_api_client()  # the watches' client is a copy (handlers/watches.py)
+    kube: KubeApi = Kube(memo.api_client, fence=memo.get("fence"))
     memo.kube = kube
     memo.locks = KeyedLocks()
     if config.metrics_port:

@@ -44,7 +44,7 @@ from perennial_operator.api.group import (
     VERSION,
 )
 from perennial_operator.handlers import computepool, retrainpolicy, trainingjob
-from perennial_operator.k8s.client import make_api_client
+from perennial_operator.k8s.client import copy_api_client
 from perennial_operator.k8s.watch import ListWatch
 
 log = logging.getLogger(__name__)
@@ -167,8 +167,10 @@ async def start_watches(memo: kopf.Memo, **_: Any) -> None:
     # pool (k8s/client.py POOL_SIZE) should not count on. Its pool keeps up to
     # WATCH_POOL_SIZE idle connections: one per watch (three per namespace), so no
     # connection is thrown away, with urllib3's "Connection pool is full" warning, each
-    # time a watch ends (every SERVER_SECONDS) when many namespaces are named.
-    api = make_api_client(WATCH_POOL_SIZE)
+    # time a watch ends (every SERVER_SECONDS) when many namespaces are named. A copy of
+    # the handlers' client's configuration (handlers/startup.py): the credentials are not
+    # loaded again, and are refreshed as that client's are.
+    api = copy_api_client(memo.api_client, WATCH_POOL_SIZE)
     watches = Watches(api, kinds(memo, loop))
     memo.watches = watches
     patterns = list(getattr(memo, "namespaces", None) or [])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 import time
@@ -48,6 +49,12 @@ class ThrottledRefresh:
         self._lock = threading.Lock()
         self._due = float("-inf")
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> ThrottledRefresh:
+        """A throttle of its own over the same loader's hook, for a copy of the
+        configuration (copy_api_client): one shared by two configurations would let a
+        refresh of one stand for both, and the other would keep sending its old token."""
+        return ThrottledRefresh(self._hook, self._seconds, self._clock)
+
     def __call__(self, configuration: Any) -> None:
         with self._lock:
             now = self._clock()
@@ -72,5 +79,14 @@ def make_api_client(pool_size: int = POOL_SIZE) -> client.ApiClient:
         )
     if cfg.refresh_api_key_hook is not None:
         cfg.refresh_api_key_hook = ThrottledRefresh(cfg.refresh_api_key_hook)
+    cfg.connection_pool_maxsize = pool_size
+    return client.ApiClient(cfg)
+
+
+def copy_api_client(api: client.ApiClient, pool_size: int) -> client.ApiClient:
+    """Another client with `api`'s configuration (the credentials as loaded, not loaded
+    again) and a connection pool of its own of pool_size. Its credentials are refreshed as
+    the original's are: the loader's hook, throttled on its own."""
+    cfg = copy.deepcopy(api.configuration)
     cfg.connection_pool_maxsize = pool_size
     return client.ApiClient(cfg)

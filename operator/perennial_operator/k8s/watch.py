@@ -50,6 +50,10 @@ class Gone(Exception):
     """The resourceVersion held is too old: list again."""
 
 
+class Silent(Exception):
+    """Nothing read from the stream for SILENT_SECONDS (its read timed out)."""
+
+
 def keep_metadata(obj: dict[str, Any]) -> dict[str, Any]:
     """What a DELETED event made up after a relist carries: the object's namespace, name,
     uid and labels, and a pod's node."""
@@ -129,11 +133,16 @@ class ListWatch:
         return str(page["metadata"]["resourceVersion"])
 
     def _lines(self, response: Any) -> Iterator[bytes]:
+        """The stream's lines. Its read timing out raises Silent: only here, so that the same
+        timeout raised by a callback (its own request's) is a failure like any other."""
         buffer = b""
-        for chunk in response.response.stream(65536, decode_content=True):
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            yield from (line for line in lines if line.strip())
+        try:
+            for chunk in response.response.stream(65536, decode_content=True):
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                yield from (line for line in lines if line.strip())
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise Silent(self.path) from exc
         if buffer.strip():
             yield buffer
 
@@ -174,7 +183,7 @@ class ListWatch:
                 self.deliver(str(kind), obj)
             else:
                 ended = True  # the server ended it: the connection can serve the next one
-        except urllib3.exceptions.ReadTimeoutError:
+        except Silent:
             # Nothing for SILENT_SECONDS. A quiet kind's watch can: a bookmark carries the last
             # version the API server's cache of that kind has seen, and none older than the
             # version the watch began from is sent (apiserver's cacheWatcher.process), so the

@@ -41,10 +41,13 @@ def _slim(body: Mapping[str, Any]) -> dict[str, Any]:
     return {**body, "metadata": meta}
 
 
-def _entry(body: Mapping[str, Any]) -> tuple[tuple[str, str], bytes]:
+def _key(body: Mapping[str, Any]) -> tuple[str, str]:
     meta = body["metadata"]
-    data = json.dumps(_slim(body), separators=(",", ":")).encode()
-    return (str(meta["namespace"]), str(meta["name"])), data
+    return str(meta["namespace"]), str(meta["name"])
+
+
+def _encoded(body: Mapping[str, Any]) -> bytes:
+    return json.dumps(_slim(body), separators=(",", ":")).encode()
 
 
 class LastSeen:
@@ -55,7 +58,7 @@ class LastSeen:
         self._bodies: dict[tuple[str, str], bytes] = {}
 
     def saw(self, body: Mapping[str, Any]) -> None:
-        key, data = _entry(body)
+        key, data = _key(body), _encoded(body)
         with self._lock:
             self._bodies[key] = data
 
@@ -64,8 +67,13 @@ class LastSeen:
         lands just before the TrainingJob's deletion can answer after its DELETED event
         dropped the hint; storing it then would keep a deleted TrainingJob (and take its
         children's news) until the operator restarts. The watch's own event stores a hint
-        first (saw) for any TrainingJob a sync writes to."""
-        key, data = _entry(body)
+        first (saw) for any TrainingJob a sync writes to. The body is encoded only when
+        there is a hint (outside the lock), and stored only if the hint is still there."""
+        key = _key(body)
+        with self._lock:
+            if key not in self._bodies:
+                return
+        data = _encoded(body)
         with self._lock:
             if key in self._bodies:
                 self._bodies[key] = data
