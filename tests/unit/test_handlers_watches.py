@@ -12,7 +12,6 @@ from typing import Any
 import kopf
 import kubernetes
 import pytest
-import yaml
 
 import perennial_operator.handlers  # noqa: F401  (registers every handler)
 from perennial_operator.api.group import (
@@ -28,6 +27,7 @@ from perennial_operator.k8s.client import ThrottledRefresh, make_api_client
 from perennial_operator.reconcile.child_view import ChildView
 from perennial_operator.reconcile.last_seen import LastSeen
 from perennial_operator.reconcile.news import NewsBatch
+from support.kubeconfig import write_kubeconfig
 
 pytestmark = pytest.mark.unit
 
@@ -204,22 +204,10 @@ def test_a_trainingjob_event_is_kept_on_the_event_loop_and_a_policys_syncs_the_p
     assert policies == [("ml", "rp")]  # only the policy's own (managed-by ours) candidate
 
 
-KUBECONFIG = {
-    "apiVersion": "v1",
-    "kind": "Config",
-    "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:6443"}}],
-    "users": [{"name": "u", "user": {"token": "t"}}],
-    "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-    "current-context": "x",
-}
-
-
 def test_the_watches_client_is_a_copy_of_the_handlers_not_a_second_load(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump(KUBECONFIG))
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    monkeypatch.setenv("KUBECONFIG", str(write_kubeconfig(tmp_path)))
     main = make_api_client()
 
     def load_again(*_: Any, **__: Any) -> None:

@@ -8,7 +8,6 @@ import datetime
 from pathlib import Path
 
 import pytest
-import yaml
 from kubernetes import client
 from kubernetes.config.incluster_config import InClusterConfigLoader
 
@@ -18,23 +17,13 @@ from perennial_operator.k8s.client import (
     copy_api_client,
     make_api_client,
 )
+from support.kubeconfig import write_kubeconfig
 
 pytestmark = pytest.mark.unit
 
-KUBECONFIG = {
-    "apiVersion": "v1",
-    "kind": "Config",
-    "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:6443"}}],
-    "users": [{"name": "u", "user": {"token": "t"}}],
-    "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-    "current-context": "x",
-}
-
 
 def _client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> client.ApiClient:
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump(KUBECONFIG))
-    monkeypatch.setenv("KUBECONFIG", str(path))
+    monkeypatch.setenv("KUBECONFIG", str(write_kubeconfig(tmp_path)))
     return make_api_client()
 
 
