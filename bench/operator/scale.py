@@ -114,8 +114,9 @@ TCP_STATES = {"01": "established", "08": "close_wait"}  # /proc/net/tcp's st col
 
 def tcp_connections(pid: int) -> dict[str, int]:
     """The process's TCP connections, open ones and those the server closed but the process
-    has not (CLOSE_WAIT: a pooled connection the server dropped while idle, with its TLS
-    state still in memory). For the operator: its API connections, watches and pools."""
+    has not (CLOSE_WAIT: a pooled connection the server dropped while idle; its objects
+    stay until it is next taken, which measured at no RSS: docs/operator.md). For the
+    operator: its API connections, watches and pools."""
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
