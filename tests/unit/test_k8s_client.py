@@ -50,6 +50,17 @@ def _in_cluster(
     return cfg, loader, token_file
 
 
+def _throttled_in_cluster(
+    tmp_path: Path, token: str
+) -> tuple[client.Configuration, InClusterConfigLoader, Path, list[float]]:
+    """_in_cluster's configuration with the loader's hook throttled to once per 10 s of a
+    clock the test moves (now[0])."""
+    cfg, loader, token_file = _in_cluster(tmp_path, token)
+    now = [100.0]
+    cfg.refresh_api_key_hook = ThrottledRefresh(cfg.refresh_api_key_hook, 10.0, lambda: now[0])
+    return cfg, loader, token_file, now
+
+
 def _rotate(loader: InClusterConfigLoader, token_file: Path, token: str) -> None:
     """The kubelet rotated the token, and the loader's own period (a minute) is up: its
     hook reads the file again the next time it runs, so what is seen here is when it runs."""
@@ -64,9 +75,7 @@ def _sent(cfg: client.Configuration) -> str:
 def test_credentials_are_looked_at_again_once_per_period_not_per_request(
     tmp_path: Path,
 ) -> None:
-    cfg, loader, token_file = _in_cluster(tmp_path, "one")
-    now = [100.0]
-    cfg.refresh_api_key_hook = ThrottledRefresh(cfg.refresh_api_key_hook, 10.0, lambda: now[0])
+    cfg, loader, token_file, now = _throttled_in_cluster(tmp_path, "one")
     assert _sent(cfg) == "bearer one"
     _rotate(loader, token_file, "two")
     now[0] += 9.0
@@ -93,9 +102,7 @@ def test_the_client_runs_the_loaders_hook_throttled(
 def test_a_copy_has_a_pool_of_its_own_and_refreshes_its_credentials_on_its_own(
     tmp_path: Path,
 ) -> None:
-    cfg, loader, token_file = _in_cluster(tmp_path, "one")
-    now = [100.0]
-    cfg.refresh_api_key_hook = ThrottledRefresh(cfg.refresh_api_key_hook, 10.0, lambda: now[0])
+    cfg, loader, token_file, now = _throttled_in_cluster(tmp_path, "one")
     cfg.connection_pool_maxsize = POOL_SIZE
     original = client.ApiClient(cfg)
     copied = copy_api_client(original, 1024)
