@@ -38,7 +38,8 @@ SIZE_BITS = 7
 _PRINTABLE = set(string.printable.encode()) - set(b"\t\n\r\x0b\x0c")
 
 
-def _word(address: int) -> int:
+def word(address: int) -> int:
+    """The machine word (unsigned) at an address of this process."""
     return ctypes.c_size_t.from_address(address).value
 
 
@@ -47,11 +48,11 @@ def walk(start: int, end: int) -> Iterator[tuple[int, int, bool]]:
     (the top) is free. Stops at a chunk it cannot read (see walked())."""
     p = start
     while p + 2 * 8 <= end:
-        size = _word(p + 8) & ~SIZE_BITS
+        size = word(p + 8) & ~SIZE_BITS
         if size < 2 * ALIGN or size % ALIGN or p + size > end:
             return
         nxt = p + size
-        in_use = nxt + 16 <= end and bool(_word(nxt + 8) & PREV_INUSE)
+        in_use = nxt + 16 <= end and bool(word(nxt + 8) & PREV_INUSE)
         yield p, size, in_use
         p = nxt
 
@@ -72,7 +73,7 @@ def first_chunk(start: int, end: int) -> int | None:
         p = start + offset
         if p + 16 > end:
             return None
-        size = _word(p + 8) & ~SIZE_BITS
+        size = word(p + 8) & ~SIZE_BITS
         if size < 2 * ALIGN or size % ALIGN or p + size > end:
             continue
         if walked(p, end) == end:
@@ -87,7 +88,7 @@ def tcache_key(libc: Any) -> int:
     libc.free.argtypes = [ctypes.c_void_p]
     block = libc.malloc(1000)  # a size whose cache is seldom full
     libc.free(block)
-    return _word(block + 8)
+    return word(block + 8)
 
 
 def _strings(data: bytes, least: int = 6) -> list[str]:
@@ -156,7 +157,7 @@ def classify(
                 for header in (user, user + 16):  # a plain object; one after gc's head
                     if header + 24 > user_end:
                         continue
-                    refs, kind_id = _word(header), _word(header + 8)
+                    refs, kind_id = word(header), word(header + 8)
                     name = types_by_id.get(kind_id)
                     if name is None or not 0 < refs < 2**32:
                         continue
@@ -172,7 +173,7 @@ def classify(
                         hidden[name] += 1
                     unreached.append(address)
                     break
-            if not what and size >= 32 and _word(user + 8) == key:
+            if not what and size >= 32 and word(user + 8) == key:
                 what = "tcache"
             if not what:
                 unreached.append(address)
@@ -226,9 +227,9 @@ def _points_into(start: int, end: int, libraries: tuple[list[int], list[tuple[in
     starts, rest = libraries
     names = set()
     for address in range(start, end - 7, 8):
-        word = _word(address)
-        i = bisect.bisect_right(starts, word) - 1
-        if i >= 0 and word < rest[i][0]:
+        value = word(address)
+        i = bisect.bisect_right(starts, value) - 1
+        if i >= 0 and value < rest[i][0]:
             names.add(rest[i][1])
     return " ".join(sorted(names)) or "-"
 

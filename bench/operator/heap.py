@@ -48,6 +48,7 @@ from types import FrameType
 from typing import Any
 
 import chunks
+from chunks import PAGE, word
 
 from perennial_hack.cluster import process
 
@@ -186,9 +187,6 @@ def live_objects(*mine: object) -> dict[int, object]:
     return found
 
 
-PAGE = 4096
-
-
 ARENA_ALIGN = 64 * 2**20  # glibc's thread arenas: heaps of 64 MiB, aligned to their size
 
 
@@ -232,10 +230,6 @@ def resident_pages(regions: list[tuple[int, int, str]]) -> dict[int, str]:
 _CPYTHON_311 = sys.implementation.name == "cpython" and sys.version_info[:2] == (3, 11)
 
 
-def _word(address: int) -> int:
-    return ctypes.c_ssize_t.from_address(address).value
-
-
 def extents(obj: object, address: int) -> list[tuple[int, int]]:
     """The memory an object holds, as (start, size): the object itself and, for the
     containers, their items' block (a list's array, a dict's keys table, a set's table, a
@@ -247,19 +241,19 @@ def extents(obj: object, address: int) -> list[tuple[int, int]]:
             return [(address, 1)]
     found = [(address, type(obj).__basicsize__)]
     if isinstance(obj, list):  # ob_item, allocated
-        found.append((_word(address + 24), _word(address + 32) * 8))
+        found.append((word(address + 24), word(address + 32) * 8))
     elif isinstance(obj, dict):  # ma_keys (ours when counted by __sizeof__), ma_values
         table = obj.__sizeof__() - type(obj).__basicsize__
-        block = _word(address + 40) or _word(address + 32)
+        block = word(address + 40) or word(address + 32)
         if table > 0 and block:
             found.append((block, table))
     elif isinstance(obj, (set, frozenset)):  # mask, table (the small table is inline)
-        table = _word(address + 40)
+        table = word(address + 40)
         if table != address + 64:
-            found.append((table, (_word(address + 32) + 1) * 16))
+            found.append((table, (word(address + 32) + 1) * 16))
     elif isinstance(obj, bytearray):  # ob_alloc, ob_bytes
-        if _word(address + 32):
-            found.append((_word(address + 32), _word(address + 24)))
+        if word(address + 32):
+            found.append((word(address + 32), word(address + 24)))
     return [(start, size) for start, size in found if start and size > 0]
 
 
